@@ -1,0 +1,32 @@
+"""The one exception tree of spasmcv.
+
+Every error the toolkit raises on purpose derives from :class:`SpasmcvError`, carries a
+message meant for a person (naming the file involved), and maps to a non-zero exit code in
+the command-line interface.
+"""
+
+from __future__ import annotations
+
+
+class SpasmcvError(Exception):
+    """Base class of all deliberate spasmcv errors."""
+
+    exit_code = 1
+
+
+class VideoError(SpasmcvError):
+    """A video file cannot be used (missing, not a video, empty, truncated)."""
+
+    exit_code = 3
+
+
+class ModelError(SpasmcvError):
+    """The MediaPipe face landmarker model cannot be found, fetched or trusted."""
+
+    exit_code = 4
+
+
+class TraceError(SpasmcvError):
+    """A trace file is missing, malformed or of an unknown format version."""
+
+    exit_code = 5

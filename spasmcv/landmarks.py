@@ -1,0 +1,230 @@
+"""Face landmark tracking with MediaPipe FaceLandmarker (the only module importing mediapipe).
+
+The tracker runs FaceLandmarker in VIDEO mode (tracking between frames, strictly increasing
+timestamps) and returns, per frame, the chosen subject's 478 landmarks (468 face mesh points +
+10 iris points) in display pixels, the 52 blendshape scores and the 4x4 facial transformation
+matrix, or ``None`` when no subject face is found.
+
+Two deliberate settings (measured, see docs/design.md):
+
+* ``num_faces=2`` by default. With ``num_faces=1`` MediaPipe smooths landmarks over time, which
+  delays each eyelid reopening by 1-3 frames and lengthens every measured blink (Talking Face
+  frame 173: eye aspect ratio 0.12 smoothed vs 0.22 unsmoothed). With two or more faces the
+  landmarks are unsmoothed (identical to IMAGE mode), and a second person in view can be told
+  apart from the subject instead of being swapped in silently.
+* The subject is followed consistently by :class:`SubjectSelector`: the largest face when
+  first seen, then whichever candidate continues its track; other faces are ignored.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import ModelError
+
+#: MediaPipe's 52 blendshape names, in the model's output order.
+BLENDSHAPE_NAMES: tuple[str, ...] = (
+    "_neutral", "browDownLeft", "browDownRight", "browInnerUp", "browOuterUpLeft",
+    "browOuterUpRight", "cheekPuff", "cheekSquintLeft", "cheekSquintRight", "eyeBlinkLeft",
+    "eyeBlinkRight", "eyeLookDownLeft", "eyeLookDownRight", "eyeLookInLeft", "eyeLookInRight",
+    "eyeLookOutLeft", "eyeLookOutRight", "eyeLookUpLeft", "eyeLookUpRight", "eyeSquintLeft",
+    "eyeSquintRight", "eyeWideLeft", "eyeWideRight", "jawForward", "jawLeft", "jawOpen",
+    "jawRight", "mouthClose", "mouthDimpleLeft", "mouthDimpleRight", "mouthFrownLeft",
+    "mouthFrownRight", "mouthFunnel", "mouthLeft", "mouthLowerDownLeft", "mouthLowerDownRight",
+    "mouthPressLeft", "mouthPressRight", "mouthPucker", "mouthRight", "mouthRollLower",
+    "mouthRollUpper", "mouthShrugLower", "mouthShrugUpper", "mouthSmileLeft", "mouthSmileRight",
+    "mouthStretchLeft", "mouthStretchRight", "mouthUpperUpLeft", "mouthUpperUpRight",
+    "noseSneerLeft", "noseSneerRight",
+)
+N_LANDMARKS = 478
+
+
+@dataclass(frozen=True)
+class TrackerSettings:
+    """Settings of the landmark stage (all recorded in every trace's provenance).
+
+    Attributes
+    ----------
+    num_faces : int
+        Faces MediaPipe may return per frame (>= 2 disables its temporal smoothing).
+    min_face_detection_confidence, min_face_presence_confidence, min_tracking_confidence : float
+        MediaPipe's thresholds (0-1).
+    max_side_px : int or None
+        Frames whose longer side exceeds this are downscaled before the model (pixel
+        measurements are still reported in full-resolution display pixels).
+    """
+
+    num_faces: int = 2
+    min_face_detection_confidence: float = 0.5
+    min_face_presence_confidence: float = 0.5
+    min_tracking_confidence: float = 0.5
+    max_side_px: int | None = 1920
+
+
+@dataclass(frozen=True)
+class FaceObservation:
+    """The subject's face in one frame.
+
+    Attributes
+    ----------
+    landmarks_px : ndarray, shape (478, 3)
+        x, y in display pixels (origin top-left, y down); z is MediaPipe's relative depth
+        scaled like x (pixels), smaller = closer to the camera.
+    blendshapes : ndarray, shape (52,)
+        Scores 0-1 in :data:`BLENDSHAPE_NAMES` order (MediaPipe's own left/right naming).
+    transform : ndarray, shape (4, 4)
+        Facial transformation matrix (canonical face model to camera space, cm).
+    n_faces : int
+        Faces MediaPipe returned in this frame (the subject included).
+    """
+
+    landmarks_px: np.ndarray
+    blendshapes: np.ndarray
+    transform: np.ndarray
+    n_faces: int
+
+
+@dataclass
+class SubjectSelector:
+    """Follow one subject among the faces found in each frame.
+
+    The subject is the largest face when first seen. Afterwards, the candidate nearest to
+    the subject's last position is taken if it lies within ``max_jump`` face sizes (plus one
+    face size per second since the subject was last seen) and its size changed by less than
+    a factor ``max_size_ratio``. If no candidate qualifies, the frame has no subject (another
+    person is not swapped in); after ``reacquire_after_s`` without the subject, the largest
+    face is taken again and the event is counted in ``reacquisitions``.
+    """
+
+    max_jump: float = 0.5
+    max_size_ratio: float = 1.5
+    reacquire_after_s: float = 2.0
+    reacquisitions: int = 0
+    _center: np.ndarray | None = field(default=None, repr=False)
+    _size: float = 0.0
+    _time_s: float = 0.0
+
+    def choose(self, centers: np.ndarray, sizes: np.ndarray, time_s: float) -> int | None:
+        """Index of the subject among candidates (``centers`` (n, 2) px, ``sizes`` (n,) px)."""
+        if len(sizes) == 0:
+            return None
+        centers = np.asarray(centers, dtype=float).reshape(-1, 2)
+        sizes = np.asarray(sizes, dtype=float)
+        if self._center is None:
+            pick = int(np.argmax(sizes))
+        else:
+            elapsed = max(time_s - self._time_s, 0.0)
+            distance = np.hypot(*(centers - self._center).T)
+            ratio = np.maximum(sizes / self._size, self._size / sizes)
+            allowed = self._size * (self.max_jump + elapsed)
+            ok = (distance <= allowed) & (ratio <= self.max_size_ratio)
+            if ok.any():
+                pick = int(np.flatnonzero(ok)[np.argmin(distance[ok])])
+            elif elapsed > self.reacquire_after_s:
+                pick = int(np.argmax(sizes))
+                self.reacquisitions += 1
+            else:
+                return None
+        self._center, self._size, self._time_s = centers[pick], float(sizes[pick]), time_s
+        return pick
+
+
+def face_center_and_size(landmarks_px: np.ndarray) -> tuple[np.ndarray, float]:
+    """Centre (x, y) and size (bounding-box diagonal) of one face's landmarks, in pixels."""
+    xy = landmarks_px[:, :2]
+    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    return (lo + hi) / 2, float(np.hypot(*(hi - lo)))
+
+
+class FaceTracker:
+    """MediaPipe FaceLandmarker in VIDEO mode; use as a context manager.
+
+    Parameters
+    ----------
+    model_path : path
+        The ``face_landmarker.task`` bundle (see :func:`spasmcv.model.resolve_model`).
+    settings : TrackerSettings
+
+    Examples
+    --------
+    >>> with FaceTracker(model.path) as tracker:              # doctest: +SKIP
+    ...     for frame in iter_frames("visit.mp4"):
+    ...         face = tracker.process(frame.rgb, frame.time_s, display_size=(w, h))
+    """
+
+    def __init__(self, model_path: str | os.PathLike, settings: TrackerSettings = TrackerSettings()):
+        import mediapipe as mp  # imported here: the only place spasmcv touches mediapipe
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self.settings = settings
+        self._mp = mp
+        options = vision.FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(model_path)),
+            running_mode=vision.RunningMode.VIDEO,
+            num_faces=settings.num_faces,
+            min_face_detection_confidence=settings.min_face_detection_confidence,
+            min_face_presence_confidence=settings.min_face_presence_confidence,
+            min_tracking_confidence=settings.min_tracking_confidence,
+            output_face_blendshapes=True,
+            output_facial_transformation_matrixes=True,
+        )
+        try:
+            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{model_path}: MediaPipe could not load this model ({exc})") from exc
+        self._last_ms = -1
+        self.selector = SubjectSelector()
+
+    def __enter__(self) -> "FaceTracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the MediaPipe graph (idempotent)."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+    def process(self, rgb: np.ndarray, time_s: float, *, display_size: tuple[int, int]) -> FaceObservation | None:
+        """Track faces in one RGB frame and return the subject's, or None.
+
+        Parameters
+        ----------
+        rgb : ndarray (h, w, 3) uint8, C-contiguous
+        time_s : float
+            The frame's presentation time in seconds (must increase).
+        display_size : (width, height)
+            Full-resolution display size in pixels, to which landmarks are scaled.
+        """
+        # MediaPipe demands strictly increasing integer milliseconds.
+        stamp_ms = max(int(round(time_s * 1000.0)), self._last_ms + 1)
+        self._last_ms = stamp_ms
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        result = self._landmarker.detect_for_video(image, stamp_ms)
+        if not result.face_landmarks:
+            self.selector.choose(np.empty((0, 2)), np.empty(0), time_s)
+            return None
+        width, height = display_size
+        scale = np.array([width, height, width], dtype=float)
+        faces = [
+            np.array([(p.x, p.y, p.z) for p in face], dtype=float) * scale
+            for face in result.face_landmarks
+        ]
+        boxes = [face_center_and_size(f) for f in faces]
+        pick = self.selector.choose(np.array([b[0] for b in boxes]), np.array([b[1] for b in boxes]), time_s)
+        if pick is None:
+            return None
+        scores = np.full(len(BLENDSHAPE_NAMES), np.nan)
+        if result.face_blendshapes:
+            by_name = {c.category_name: c.score for c in result.face_blendshapes[pick]}
+            scores = np.array([by_name.get(name, np.nan) for name in BLENDSHAPE_NAMES], dtype=float)
+        transform = np.full((4, 4), np.nan)
+        if result.facial_transformation_matrixes:
+            transform = np.asarray(result.facial_transformation_matrixes[pick], dtype=float).reshape(4, 4)
+        return FaceObservation(landmarks_px=faces[pick], blendshapes=scores, transform=transform,
+                               n_faces=len(faces))
