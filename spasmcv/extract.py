@@ -16,7 +16,8 @@ import numpy as np
 
 from . import __version__
 from .eyelid import IRIS_DIAMETER_MM, eyelid_signals, frame_measures
-from .landmarks import BLENDSHAPE_NAMES, N_LANDMARKS, FaceTracker, TrackerSettings
+from .landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceTracker, SubjectSelector, TrackerSettings,
+                        short_track_mask)
 from .model import ModelInfo, file_sha256, resolve_model
 from .trace import Trace
 from .video import VideoInfo, iter_frames, probe_video
@@ -71,7 +72,7 @@ def extract_trace(
         model = resolve_model(model)
     video_sha = file_sha256(video_path)
 
-    times, faces_seen, detected = [], [], []
+    times, faces_seen, detected, tracks = [], [], [], []
     chunk = _Chunk()
     measured: list[dict[str, np.ndarray]] = []
     display = (info.width, info.height)
@@ -89,6 +90,7 @@ def extract_trace(
             times.append(frame.time_s)
             faces_seen.append(0 if face is None else face.n_faces)
             detected.append(face is not None)
+            tracks.append(-1 if face is None else face.track)
             chunk.add(face)
             if chunk.size == _Chunk.capacity:
                 flush()
@@ -101,7 +103,10 @@ def extract_trace(
     signals = eyelid_signals(measures)
     face_detected = np.asarray(detected, dtype=np.int8)
     signals.update(frame_index=np.arange(n), time_s=np.asarray(times, dtype=float),
-                   face_detected=face_detected, n_faces=np.asarray(faces_seen, dtype=np.int64))
+                   face_detected=face_detected, n_faces=np.asarray(faces_seen, dtype=np.int64),
+                   subject_track=np.asarray(tracks, dtype=np.int64))
+    spurious = short_track_mask(signals["subject_track"], min_frames=SubjectSelector.confirm_frames)
+    signals["valid"] = np.where(spurious, 0, signals["valid"]).astype(np.int8)
     columns = {name: signals[name] for name in trace_column_order(signals)}
     metadata = {
         "recording_id": recording_id or video_sha[:12],
@@ -121,8 +126,8 @@ def extract_trace(
 
 def trace_column_order(columns) -> list[str]:
     """Trace columns in reading order: identity, quality, head, per-eye signals, raw, blendshapes."""
-    first = ["frame_index", "time_s", "valid", "face_detected", "n_faces", "eyes_in_frame",
-             "face_size_px", "head_yaw_deg", "head_pitch_deg", "head_roll_deg"]
+    first = ["frame_index", "time_s", "valid", "face_detected", "n_faces", "subject_track", "eyes_in_frame",
+             "face_x_px", "face_y_px", "face_size_px", "head_yaw_deg", "head_pitch_deg", "head_roll_deg"]
     per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop",
                "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px"]
     ordered = first + [f"{name}_{side}" for name in per_eye for side in ("left", "right")]
@@ -188,8 +193,8 @@ def quality_warnings(columns: dict[str, np.ndarray], info: VideoInfo, *, reacqui
         warnings.append(f"several faces were visible in {several} frames; the main subject was "
                         f"followed and the other faces ignored")
     if reacquisitions:
-        warnings.append(f"the subject was lost for more than 2 s and re-acquired {reacquisitions} "
-                        f"time(s); check that it is the same person")
+        warnings.append(f"the subject was lost and a face re-acquired {reacquisitions} time(s) "
+                        f"(column subject_track); check that it is the same person")
     face_size = columns["face_size_px"][valid]
     if face_size.size and np.median(face_size) < SMALL_FACE_PX:
         warnings.append(f"the face is small in the picture (median {np.median(face_size):.0f} px "

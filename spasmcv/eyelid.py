@@ -146,6 +146,8 @@ def frame_measures(landmarks: np.ndarray, blendshapes: np.ndarray, transform: np
     xy = landmarks[:, eye_points, :2]
     inside = np.all((xy[..., 0] >= 0) & (xy[..., 0] < width) & (xy[..., 1] >= 0) & (xy[..., 1] < height), axis=1)
     out["eyes_in_frame"] = (face_found & inside).astype(np.int8)
+    lo, hi = np.min(landmarks[..., :2], axis=1), np.max(landmarks[..., :2], axis=1)
+    out["face_x_px"], out["face_y_px"] = ((lo + hi) / 2).T
     out["face_size_px"] = np.linalg.norm(landmarks[:, FOREHEAD_TOP, :2] - landmarks[:, CHIN, :2], axis=-1)
     yaw_pitch_roll = head_pose_deg(transform)
     out["head_yaw_deg"], out["head_pitch_deg"], out["head_roll_deg"] = yaw_pitch_roll.T

