@@ -167,3 +167,38 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     bar = cli._progress_bar(10, quiet=False, label="x")
     assert bar is not None and bar.total == 10
     bar.close()
+
+
+def test_rotated_phone_video_is_measured_upright(tmp_path, real_video, model_info):
+    """A portrait phone clip stores sideways pictures plus a display rotation: measure it upright."""
+    import av
+
+    from spasmcv.extract import extract_trace
+    from spasmcv.video import iter_frames
+    from test_video import set_mp4_rotation
+
+    source = real_video("talkingface/franck.webm")
+    stored = tmp_path / "phone.mp4"
+    out = av.open(str(stored), "w")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 288, 360, "yuv420p"
+    stream.options = {"crf": "12"}
+    for frame in iter_frames(source):
+        if frame.index >= 40:
+            break
+        sideways = np.ascontiguousarray(np.rot90(frame.rgb, k=1))  # stored rotated 90 degrees anticlockwise
+        for packet in stream.encode(av.VideoFrame.from_ndarray(sideways, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    set_mp4_rotation(stored, 90)  # players turn it 90 degrees clockwise: upright again
+
+    rotated = extract_trace(stored, model=model_info)
+    upright = extract_trace(source, model=model_info, max_frames=40)
+    assert rotated.metadata["video"]["rotation_deg"] == 90
+    assert (rotated.metadata["video"]["width"], rotated.metadata["video"]["height"]) == (360, 288)
+    assert rotated["valid"].all()
+    np.testing.assert_allclose(rotated["face_x_px"], upright["face_x_px"], atol=4)
+    np.testing.assert_allclose(rotated["ear_left"], upright["ear_left"], atol=0.03)
+    assert abs(np.median(rotated["head_roll_deg"] - upright["head_roll_deg"])) < 3
