@@ -157,6 +157,16 @@ def short_track_mask(tracks: np.ndarray, *, min_frames: int) -> np.ndarray:
     return out
 
 
+#: Face-oval landmarks: enough to place and size a face for subject selection.
+_OUTLINE = (10, 338, 297, 332, 284, 251, 389, 356, 454, 323, 361, 288, 397, 365, 379, 378, 400, 377,
+            152, 148, 176, 149, 150, 136, 172, 58, 132, 93, 234, 127, 162, 21, 54, 103, 67, 109)
+
+
+def _to_array(points, scale: np.ndarray) -> np.ndarray:
+    """MediaPipe landmarks (normalised) -> (n, 3) array in display pixels."""
+    return np.array([(p.x, p.y, p.z) for p in points], dtype=float) * scale
+
+
 def face_center_and_size(landmarks_px: np.ndarray) -> tuple[np.ndarray, float]:
     """Centre (x, y) and size (bounding-box diagonal) of one face's landmarks, in pixels."""
     xy = landmarks_px[:, :2]
@@ -236,14 +246,16 @@ class FaceTracker:
             return None
         width, height = display_size
         scale = np.array([width, height, width], dtype=float)
-        faces = [
-            np.array([(p.x, p.y, p.z) for p in face], dtype=float) * scale
-            for face in result.face_landmarks
-        ]
-        boxes = [face_center_and_size(f) for f in faces]
+        if len(result.face_landmarks) == 1:
+            faces = [result.face_landmarks[0]]
+            boxes = [face_center_and_size(_to_array(faces[0], scale))]
+        else:  # boxes from the face outline only; full conversion for the chosen face
+            faces = result.face_landmarks
+            boxes = [face_center_and_size(_to_array([face[i] for i in _OUTLINE], scale)) for face in faces]
         pick = self.selector.choose(np.array([b[0] for b in boxes]), np.array([b[1] for b in boxes]), time_s)
         if pick is None:
             return None
+        landmarks = _to_array(faces[pick], scale)
         scores = np.full(len(BLENDSHAPE_NAMES), np.nan)
         if result.face_blendshapes:
             by_name = {c.category_name: c.score for c in result.face_blendshapes[pick]}
@@ -251,5 +263,5 @@ class FaceTracker:
         transform = np.full((4, 4), np.nan)
         if result.facial_transformation_matrixes:
             transform = np.asarray(result.facial_transformation_matrixes[pick], dtype=float).reshape(4, 4)
-        return FaceObservation(landmarks_px=faces[pick], blendshapes=scores, transform=transform,
+        return FaceObservation(landmarks_px=landmarks, blendshapes=scores, transform=transform,
                                n_faces=len(faces), track=self.selector.track)
