@@ -125,11 +125,13 @@ def _open(path: Path):
         raise VideoError(f"{path}: empty file (0 bytes)")
     try:
         container = av.open(str(path), metadata_errors="ignore")
+    except av.error.EOFError as exc:
+        raise VideoError(f"{path}: ends before any video data (zero frames, or a truncated file)") from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
         raise VideoError(f"{path}: not a readable video file ({exc})") from exc
     if not container.streams.video:
         container.close()
-        raise VideoError(f"{path}: contains no video stream")
+        raise VideoError(f"{path}: contains no video frames (no video stream, or an empty one)")
     return container
 
 

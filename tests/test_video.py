@@ -140,6 +140,19 @@ def test_truncated_files_are_reported(tmp_path, name):
     assert name in str(info.value)
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_zero_frame_videos_are_reported(tmp_path, suffix):
+    path = tmp_path / f"zero{suffix}"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    out.start_encoding()
+    out.close()
+    with pytest.raises(VideoError, match="zero frames|no video frames") as info:
+        probe_video(path)
+    assert path.name in str(info.value)
+
+
 def test_still_image_is_not_a_video(real_video):
     with pytest.raises(VideoError, match="still image"):
         probe_video(real_video("talkingface/franck_02045.jpg"))
