@@ -47,6 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
     extract.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_model_options(extract)
 
+    analyze = sub.add_parser("analyze", help="detect blinks, flutter and spasms and score severity",
+                             description="Analyse a video (extracting its trace first) or a trace file: "
+                                         "print a summary and write PREFIX.analysis.json, PREFIX.events.csv "
+                                         "and PREFIX.minutes.csv (see docs/analysis.md).")
+    analyze.add_argument("input", type=Path, help="a video, or a trace written by 'spasmcv extract'")
+    analyze.add_argument("-o", "--output", type=Path,
+                         help="output prefix (default: the input's name without extensions, here)")
+    analyze.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest",
+                         help="what the person was doing (selects normal ranges; default rest)")
+    analyze.add_argument("--save-trace", action="store_true", help="when given a video, also write PREFIX.trace.csv")
+    analyze.add_argument("--id", dest="recording_id", help="pseudonymous recording identifier (videos only)")
+    analyze.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
+    analyze.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_model_options(analyze)
+
     probe = sub.add_parser("probe", help="print what a video file holds (JSON)")
     probe.add_argument("video", type=Path)
 
@@ -97,6 +112,53 @@ def _cmd_extract(args) -> int:
     return 0
 
 
+def _is_trace(path: Path) -> bool:
+    from .trace import TRACE_FORMAT
+
+    try:
+        import gzip
+
+        with open(path, "rb") as handle:
+            head = handle.read(2)
+        opener = gzip.open if head == b"\x1f\x8b" else open
+        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
+            return TRACE_FORMAT in handle.readline()
+    except OSError:
+        return False
+
+
+def _cmd_analyze(args) -> int:
+    from .analyze import analyze_trace, write_analysis
+    from .summary import format_summary
+    from .trace import read_trace, write_trace
+
+    prefix = args.output or Path(args.input.name.split(".")[0])
+    if args.input.is_file() and _is_trace(args.input):
+        trace = read_trace(args.input)
+    else:
+        from .extract import extract_trace
+        from .model import resolve_model
+        from .video import probe_video
+
+        info = probe_video(args.input)
+        model = resolve_model(args.model, allow_custom=args.custom_model)
+        bar = _progress_bar(info.frame_count, args.quiet, "extract")
+        try:
+            trace = extract_trace(args.input, model=model, mirrored=args.mirrored,
+                                  recording_id=args.recording_id, progress=bar.update if bar else None)
+        finally:
+            if bar:
+                bar.close()
+        if args.save_trace:
+            write_trace(trace, prefix.with_name(prefix.name + ".trace.csv"))
+    analysis = analyze_trace(trace, task=args.task)
+    paths = write_analysis(analysis, prefix)
+    if not args.quiet:
+        print(format_summary(analysis))
+        print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+    return 0
+
+
 def _cmd_probe(args) -> int:
     from .video import probe_video
 
@@ -116,7 +178,7 @@ def _cmd_model(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spasmcv`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"extract": _cmd_extract, "probe": _cmd_probe, "model": _cmd_model}
+    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "probe": _cmd_probe, "model": _cmd_model}
     try:
         return handlers[args.command](args)
     except SpasmcvError as exc:

@@ -19,9 +19,10 @@ Definitions (docs/analysis.md):
 * a lowering that lasts at least ``prolonged_s`` but never passes ``partial_peak`` closure is
   kind ``partial``: the lids lowered without closing (looking down, an expression); it is
   reported but not counted as a closure;
-* an event whose peak stays under ``partial_peak`` while the other eye closes beyond
-  ``coupled_other_peak`` at the same time is kind ``coupled``: the face mesh couples the eyes,
-  so a one-eye closure drags the open eye's reading down (hemifacial spasm); not counted;
+* an event whose peak stays under ``partial_peak`` while the other eye, at the same time,
+  closes at least ``coupled_margin`` deeper is kind ``coupled``: the face mesh couples the
+  eyes, so a one-eye closure drags the open eye's reading down to about half (hemifacial
+  spasm); not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive events each shorter than
   ``prolonged_s``, separated by reopenings shorter than ``flutter_max_gap_s``;
 * left and right events overlapping by at least half of the shorter one are one bilateral event.
@@ -40,12 +41,12 @@ from .closure import SIDES, ClosureSignal
 class EventSettings:
     """Thresholds of event detection (closure fractions 0-1 and seconds)."""
 
-    core_threshold: float = 0.5
+    core_threshold: float = 0.45
     release_threshold: float = 0.3
     boundary_threshold: float = 0.1
     complete_threshold: float = 0.85
     partial_peak: float = 0.8
-    coupled_other_peak: float = 0.9
+    coupled_margin: float = 0.3
     prolonged_s: float = 0.5
     spasm_s: float = 1.0
     flutter_min_closures: int = 3
@@ -330,7 +331,7 @@ def mark_coupled(events: list[EyeEvent], other: list[EyeEvent], *, settings: Eve
     out = []
     for event in events:
         deep_other = any(
-            o.peak_closure >= settings.coupled_other_peak
+            o.peak_closure >= event.peak_closure + settings.coupled_margin
             and min(o.offset_s, event.offset_s) > max(o.onset_s, event.onset_s)
             for o in other)
         if deep_other and event.peak_closure < settings.partial_peak:

@@ -86,7 +86,7 @@ def intensity_indicators(columns: dict, closure: dict, *, closed_level: float = 
 
         def change(column, sign=1.0):
             values = np.asarray(columns.get(column, np.full(len(c), np.nan)), dtype=float)
-            if not closed.any() or not opened.any():
+            if not (np.isfinite(values[closed]).any() and np.isfinite(values[opened]).any()):
                 return float("nan")
             return float(sign * (np.nanmedian(values[closed]) - np.nanmedian(values[opened])))
 

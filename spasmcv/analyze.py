@@ -1,0 +1,151 @@
+"""Analysis: trace -> closure -> events -> metrics -> severity, and writing the results.
+
+:func:`analyze_trace` only calls the pure stages in order (NeuroKit-style ``*_process``);
+:func:`write_analysis` is the thin I/O shell (JSON for the recording, CSV for events and
+per-minute values, all written atomically).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from . import __version__
+from ._atomic import atomic_write
+from .closure import ClosureSettings, ClosureSignal, closure_signal
+from .events import Events, EventSettings, detect_events
+from .metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, per_minute, recording_metrics
+from .severity import SeveritySettings, intensity_indicators, severity
+from .trace import Trace
+
+ANALYSIS_VERSION = "analysis-1"
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """All analysis parameters (recorded in every result)."""
+
+    closure: ClosureSettings = field(default_factory=ClosureSettings)
+    events: EventSettings = field(default_factory=EventSettings)
+    metrics: MetricSettings = field(default_factory=MetricSettings)
+    severity: SeveritySettings = field(default_factory=SeveritySettings)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything known about one recording after analysis."""
+
+    recording: dict          # JSON-ready: metrics, severity, intensity, quality, provenance
+    events: Events
+    per_minute: list
+    signal: ClosureSignal
+
+
+def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSettings = AnalysisSettings()) -> Analysis:
+    """Detect events and compute metrics and severity from a trace (no video needed).
+
+    Parameters
+    ----------
+    trace : Trace
+    task : {"rest", "conversation", "reading"}
+        What the person was doing; selects the normal blink-rate range.
+    settings : AnalysisSettings
+    """
+    if task not in TASK_NORMS:
+        raise ValueError(f"task must be one of {sorted(TASK_NORMS)}, not {task!r}")
+    signal = closure_signal(trace.columns, settings.closure)
+    events = detect_events(signal, settings.events)
+    metrics = recording_metrics(signal, events, trace.columns, settings=settings.metrics)
+    grade = severity(metrics, task=task, settings=settings.severity)
+    intensity = intensity_indicators(trace.columns, signal.closure)
+    warnings = list(trace.metadata.get("warnings", []))
+    if metrics["quality"]["valid_share"] < 0.5:
+        warnings.append("less than half of the recording is measurable: metrics are unreliable")
+    if metrics["quality"]["valid_time_s"] < 30:
+        warnings.append("under 30 s of measurable video: rates per minute are imprecise")
+    recording = {
+        "recording_id": trace.metadata.get("recording_id"),
+        "task": task,
+        "severity": grade,
+        "metrics": metrics,
+        "intensity": intensity,
+        "normal_ranges": {
+            "blink_rate_per_min": TASK_NORMS[task]["blink_rate_range"],
+            "blepharospasm_blink_rate_threshold_per_min": TASK_NORMS[task]["bsp_threshold"],
+            "blink_duration_s": NORMAL_BLINK_DURATION_S,
+            "spasm_count": (0, 0),
+        },
+        "warnings": warnings,
+        "provenance": {
+            "spasmcv_version": __version__,
+            "analysis_version": ANALYSIS_VERSION,
+            "severity_formula_version": grade["formula_version"],
+            "settings": asdict(settings),
+            "trace": {k: trace.metadata.get(k) for k in ("spasmcv_version", "signals_version", "model", "parameters")},
+            "video_sha256": (trace.metadata.get("video") or {}).get("sha256"),
+        },
+    }
+    return Analysis(recording=recording, events=events, per_minute=per_minute(signal, events, settings=settings.metrics),
+                    signal=signal)
+
+
+def _json_safe(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _csv_text(rows: list[dict], columns: list[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
+                             f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
+    return buffer.getvalue()
+
+
+EVENT_COLUMNS = ["eye", "kind", "onset_s", "apex_s", "offset_s", "duration_s", "closed_s", "peak_closure",
+                 "complete", "truncated", "flutter_burst", "bilateral"]
+MINUTE_COLUMNS = ["minute", "eye", "start_s", "end_s", "valid_time_s", "closure_count", "blink_count",
+                  "blink_rate_per_min", "spasm_count", "flutter_burst_count", "share_closed"]
+
+
+def event_rows(events: Events) -> list[dict]:
+    """One row per eye event, with whether it was paired with the other eye."""
+    bilateral = {id(p.left) for p in events.paired if p.eye == "both"} | {id(p.right) for p in events.paired if p.eye == "both"}
+    rows = []
+    for side, eye_events in events.per_eye.items():
+        for event in eye_events:
+            row = asdict(event)
+            row["duration_s"] = event.duration_s
+            row["bilateral"] = id(event) in bilateral
+            rows.append(row)
+    return sorted(rows, key=lambda r: (r["onset_s"], r["eye"]))
+
+
+def write_analysis(analysis: Analysis, prefix: str | os.PathLike) -> dict[str, Path]:
+    """Write ``PREFIX.analysis.json``, ``PREFIX.events.csv`` and ``PREFIX.minutes.csv`` atomically."""
+    prefix = Path(prefix)
+    paths = {
+        "recording": prefix.with_name(prefix.name + ".analysis.json"),
+        "events": prefix.with_name(prefix.name + ".events.csv"),
+        "minutes": prefix.with_name(prefix.name + ".minutes.csv"),
+    }
+    with atomic_write(paths["recording"]) as handle:
+        json.dump(_json_safe(analysis.recording), handle, indent=2, sort_keys=False)
+        handle.write("\n")
+    with atomic_write(paths["events"]) as handle:
+        handle.write(_csv_text(event_rows(analysis.events), EVENT_COLUMNS))
+    with atomic_write(paths["minutes"]) as handle:
+        handle.write(_csv_text(analysis.per_minute, MINUTE_COLUMNS))
+    return paths
