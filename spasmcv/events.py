@@ -13,8 +13,9 @@ Definitions (docs/analysis.md):
   or, if the lid stops moving earlier (below half the event's peak, closure no longer falling
   by ``valley_tolerance`` per frame: the eye settled at a narrower-than-usual opening), there;
   linearly interpolated between frames, then (``extrapolate_boundaries``) extended along the
-  lid's closing/reopening slope down to closure 0 - the lid's first and last movement - but
-  never beyond the neighbouring frame; adjacent events are split at the deepest reopening;
+  lid's closing/reopening slope down to closure 0 - the lid's first and last movement - by
+  at most one frame interval or ``max_extrapolation_s``, whichever is longer; adjacent events
+  are split at the deepest reopening;
 * kind by duration (offset - onset): blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm;
 * a lowering that lasts at least ``prolonged_s`` but never passes ``partial_peak`` closure is
   kind ``partial``: the lids lowered without closing (looking down, an expression); it is
@@ -54,6 +55,7 @@ class EventSettings:
     pair_min_overlap: float = 0.5
     extrapolate_boundaries: bool = True
     valley_tolerance: float = 0.02
+    max_extrapolation_s: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -203,7 +205,8 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
                 # extend the closing slope (boundary -> core crossing) down to closure 0,
                 # but not before the last frame that was still below the boundary
                 t_core = _crossing(time_s, closure, start - 1, start, settings.core_threshold)
-                onset = max(onset - (t_core - onset) * b / (settings.core_threshold - b), float(time_s[i - 1]))
+                onset = max(onset - (t_core - onset) * b / (settings.core_threshold - b),
+                            min(float(time_s[i - 1]), onset - settings.max_extrapolation_s))
         j = stop - 1  # walk forward to the offset
         while j < hi and np.isfinite(closure[j + 1]) and closure[j + 1] >= b and not (
                 closure[j] < half and closure[j + 1] > closure[j] - settings.valley_tolerance):
@@ -219,7 +222,8 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
             last_core = start + int(np.flatnonzero(closure[start:stop] >= settings.core_threshold)[-1])
             if settings.extrapolate_boundaries and last_core + 1 < n and np.isfinite(closure[last_core + 1]):
                 t_core = _crossing(time_s, closure, last_core + 1, last_core, settings.core_threshold)
-                offset = min(offset + (offset - t_core) * b / (settings.core_threshold - b), float(time_s[j + 1]))
+                offset = min(offset + (offset - t_core) * b / (settings.core_threshold - b),
+                             max(float(time_s[j + 1]), offset + settings.max_extrapolation_s))
         apex = start + int(np.nanargmax(closure[start:stop]))
         peak = float(closure[apex])
         closed = float(np.sum(frame_s[i:j + 1][closure[i:j + 1] >= 0.5]))
