@@ -18,7 +18,9 @@ Two deliberate settings (measured, see docs/design.md):
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -174,6 +176,30 @@ def face_center_and_size(landmarks_px: np.ndarray) -> tuple[np.ndarray, float]:
     return (lo + hi) / 2, float(np.hypot(*(hi - lo)))
 
 
+@contextlib.contextmanager
+def _native_stderr_silenced():
+    """Silence C++ log lines (glog/TFLite start-up chatter) written straight to fd 2.
+
+    MediaPipe prints several warnings while building its graph and on the first frame that
+    mean nothing to a user and that no environment variable turns off. Errors still surface
+    as Python exceptions.
+    """
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):  # no real stderr (e.g. captured): nothing to do
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(fd)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), fd)
+            yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
 class FaceTracker:
     """MediaPipe FaceLandmarker in VIDEO mode; use as a context manager.
 
@@ -207,10 +233,12 @@ class FaceTracker:
             output_facial_transformation_matrixes=True,
         )
         try:
-            self._landmarker = vision.FaceLandmarker.create_from_options(options)
+            with _native_stderr_silenced():
+                self._landmarker = vision.FaceLandmarker.create_from_options(options)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{model_path}: MediaPipe could not load this model ({exc})") from exc
         self._last_ms = -1
+        self._first_frame = True
         self.selector = SubjectSelector()
 
     def __enter__(self) -> "FaceTracker":
@@ -240,7 +268,12 @@ class FaceTracker:
         stamp_ms = max(int(round(time_s * 1000.0)), self._last_ms + 1)
         self._last_ms = stamp_ms
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
-        result = self._landmarker.detect_for_video(image, stamp_ms)
+        if self._first_frame:  # the TFLite interpreters start up (and log) on the first frame
+            with _native_stderr_silenced():
+                result = self._landmarker.detect_for_video(image, stamp_ms)
+            self._first_frame = False
+        else:
+            result = self._landmarker.detect_for_video(image, stamp_ms)
         if not result.face_landmarks:
             self.selector.choose(np.empty((0, 2)), np.empty(0), time_s)
             return None
