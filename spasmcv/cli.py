@@ -22,6 +22,35 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="accept a model file whose sha256 is not the official one")
 
 
+def _date(text: str):
+    import datetime
+
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text!r}") from None
+
+
+def _visit_spec(text: str) -> tuple:
+    """``LABEL=DATE:PATH`` or ``LABEL:PATH`` (or ``LABEL=PATH``) -> (label, date or None, path)."""
+    import re
+
+    match = re.fullmatch(r"([^=:]+)(?:=(\d{4}-\d{2}-\d{2}))?[=:](.+)", text)
+    if not match:
+        raise argparse.ArgumentTypeError(
+            f"expected LABEL=YYYY-MM-DD:PATH or LABEL:PATH, got {text!r}")
+    label, date, path = match.groups()
+    return label.strip(), _date(date) if date else None, Path(path)
+
+
+def _add_report_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--patient-id", help="pseudonymous patient id shown in the report (never a name)")
+    parser.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest",
+                        help="what the person was doing (selects normal ranges; default rest)")
+    parser.add_argument("--mirrored", action="store_true", help="the videos are mirror images")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="spasmcv", description=(
         "Objective measurement of blepharospasm and hemifacial spasm from face videos."))
@@ -61,6 +90,46 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
     analyze.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_model_options(analyze)
+
+    compare = sub.add_parser(
+        "compare", help="compare visits of one patient and write a report",
+        description="Compare two or more recordings of one patient (videos or traces); the first visit is the "
+                    "baseline. Prints the verdict and writes PREFIX.report.html (self-contained), "
+                    "PREFIX.comparison.json and PREFIX.comparison.csv (see docs/report.md).")
+    compare.add_argument("--visit", dest="visits", action="append", required=True, type=_visit_spec,
+                         metavar="LABEL[=DATE]:PATH",
+                         help="a visit: label, optional date (YYYY-MM-DD) and a video or trace, e.g. "
+                              "baseline=2026-01-10:visit1.trace.csv or week3:visit2.mp4; repeat in visit order")
+    compare.add_argument("-o", "--output", type=Path, default=Path("comparison"),
+                         help="output prefix (default: comparison)")
+    compare.add_argument("--injection-date", type=_date, metavar="YYYY-MM-DD", help="date of the injection")
+    compare.add_argument("--product", help="botulinum toxin product, e.g. onabotulinumtoxinA")
+    compare.add_argument("--dose-units", type=float, help="dose in units (per side or total, as you record it)")
+    _add_report_options(compare)
+    compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
+    compare.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    compare.add_argument("--block-s", type=float, default=10.0, help="bootstrap block length in seconds (default 10)")
+    _add_model_options(compare)
+
+    report = sub.add_parser("report", help="write the clinician's HTML report for one recording",
+                            description="Analyse one video or trace and write PREFIX.report.html (self-contained).")
+    report.add_argument("input", type=Path, help="a video, or a trace written by 'spasmcv extract'")
+    report.add_argument("-o", "--output", type=Path, help="output prefix (default: the input's name, here)")
+    report.add_argument("--label", default="recording", help="name of the recording in the report (default: recording)")
+    report.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="recording date")
+    _add_report_options(report)
+    _add_model_options(report)
+
+    annotate = sub.add_parser("annotate", help="write a review video with eyelid contours and detected events",
+                              description="Draw eyelid contours, a closure gauge per eye, the detected events and "
+                                          "the time on every frame and write an H.264 MP4 for review.")
+    annotate.add_argument("video", type=Path)
+    annotate.add_argument("-o", "--output", type=Path, help="review video (default: VIDEO's name with .review.mp4, here)")
+    annotate.add_argument("--trace", type=Path, help="the video's trace (skips the analysis pass)")
+    annotate.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest")
+    annotate.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
+    annotate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_model_options(annotate)
 
     probe = sub.add_parser("probe", help="print what a video file holds (JSON)")
     probe.add_argument("video", type=Path)
@@ -159,6 +228,147 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+def _load_trace(path: Path, args, label: str):
+    """A trace from a trace file, or extracted from a video (with a progress bar)."""
+    from .trace import read_trace
+
+    if path.is_file() and _is_trace(path):
+        return read_trace(path)
+    from .extract import extract_trace
+    from .model import resolve_model
+    from .video import probe_video
+
+    info = probe_video(path)
+    model = resolve_model(args.model, allow_custom=args.custom_model)
+    bar = _progress_bar(info.frame_count, args.quiet, label)
+    try:
+        return extract_trace(path, model=model, mirrored=args.mirrored, progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+
+
+def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, tables: bool) -> list[Path]:
+    from ._atomic import atomic_write
+    from .analyze import _csv_text, _json_safe
+    from .report import write_report
+
+    paths = [write_report(comparison, prefix.with_name(prefix.name + ".report.html"), patient_id=patient_id)]
+    if tables:
+        json_path = prefix.with_name(prefix.name + ".comparison.json")
+        with atomic_write(json_path) as handle:
+            json.dump(_json_safe({"patient_id": patient_id, **comparison.to_dict()}), handle, indent=2)
+            handle.write("\n")
+        csv_path = prefix.with_name(prefix.name + ".comparison.csv")
+        columns = ["metric", "label", "unit", "eye", "visit", "value", "change", "change_ci_low", "change_ci_high",
+                   "ratio", "ratio_ci_low", "ratio_ci_high", "normal"]
+        with atomic_write(csv_path) as handle:
+            handle.write(_csv_text(comparison.rows, columns))
+        paths += [json_path, csv_path]
+    return paths
+
+
+def _cmd_compare(args) -> int:
+    from .compare import CompareSettings, Treatment, Visit, compare_visits
+    from .errors import SpasmcvError
+
+    if len(args.visits) < 2:
+        raise SpasmcvError("compare needs at least two --visit (the first is the baseline); "
+                           "for one recording use 'spasmcv report'")
+    labels = [label for label, _, _ in args.visits]
+    if len(set(labels)) != len(labels):
+        raise SpasmcvError(f"visit labels must be unique, got {', '.join(labels)}")
+    if args.n_boot < 100 or args.block_s <= 0:
+        raise SpasmcvError("--n-boot must be at least 100 and --block-s positive")
+    for label, _, path in args.visits:  # fail before any slow extraction
+        if not path.is_file():
+            from .errors import VideoError
+
+            raise VideoError(f"{path}: file not found (visit {label!r})")
+    visits = [Visit.from_trace(label, _load_trace(path, args, label), date=date, task=args.task)
+              for label, date, path in args.visits]
+    treatment = Treatment(injection_date=args.injection_date, product=args.product, dose_units=args.dose_units)
+    comparison = compare_visits(visits, treatment=treatment,
+                                settings=CompareSettings(seed=args.seed, n_boot=args.n_boot, block_s=args.block_s))
+    paths = _write_comparison(comparison, args.output, args.patient_id, tables=True)
+    if not args.quiet:
+        print(comparison.verdict)
+        print()
+        print(_comparison_table(comparison))
+        for warning in comparison.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
+
+
+def _comparison_table(comparison) -> str:
+    """Headline values per visit with change and 95 % interval, as plain text."""
+    import math
+
+    def fmt(x, d):
+        return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
+
+    labels = [v.label for v in comparison.visits]
+    lines = [f"{'':40s}" + "".join(f"{label[:26]:>28s}" for label in labels)]
+    decimals = {"share_closed": 1, "longest_closure_s": 2, "open_aperture_mm": 2, "severity_index": 0,
+                "jankovic_frequency_grade": 0}
+    by_key: dict = {}
+    for r in comparison.rows:
+        by_key.setdefault((r["label"], r["unit"], r["eye"]), {})[r["visit"]] = r
+    for (label, unit, eye), per_visit in by_key.items():
+        d = decimals.get(per_visit[labels[0]]["metric"], 1)
+        cells = []
+        for v in labels:
+            r = per_visit[v]
+            cell = fmt(r["value"], d)
+            if math.isfinite(r["change"]):
+                cell += f" ({r['change']:+.{d}f}"
+                if math.isfinite(r["change_ci_low"]):
+                    cell += f" [{fmt(r['change_ci_low'], d)}, {fmt(r['change_ci_high'], d)}]"
+                cell += ")"
+            cells.append(f"{cell:>28s}")
+        unit = f" ({unit})" if unit and unit != "grade" else ""
+        lines.append(f"{(label + unit + ', ' + eye)[:40]:40s}" + "".join(cells))
+    lines.append("values (change vs baseline [95 % CI]); left/right = the patient's sides")
+    return "\n".join(lines)
+
+
+def _cmd_report(args) -> int:
+    from .compare import Visit, compare_visits
+
+    prefix = args.output or Path(args.input.name.split(".")[0])
+    visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract"), date=args.date, task=args.task)
+    comparison = compare_visits([visit])
+    paths = _write_comparison(comparison, prefix, args.patient_id, tables=False)
+    if not args.quiet:
+        print(comparison.verdict)
+        print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
+    return 0
+
+
+def _cmd_annotate(args) -> int:
+    from .annotate import annotate_video
+    from .model import resolve_model
+    from .trace import read_trace
+    from .video import probe_video
+
+    info = probe_video(args.video)
+    output = args.output or Path(args.video.name.split(".")[0] + ".review.mp4")
+    model = resolve_model(args.model, allow_custom=args.custom_model)
+    trace = read_trace(args.trace) if args.trace else None
+    passes = 1 if trace is not None else 2
+    bar = _progress_bar(info.frame_count * passes, args.quiet, "annotate")
+    try:
+        result = annotate_video(args.video, output, model=model, trace=trace, task=args.task, mirrored=args.mirrored,
+                                progress=bar.update if bar else None)
+    finally:
+        if bar:
+            bar.close()
+    if not args.quiet:
+        print(f"{output}: {result.frames} frames, {result.events} events labelled", file=sys.stderr)
+    return 0
+
+
 def _cmd_probe(args) -> int:
     from .video import probe_video
 
@@ -178,7 +388,8 @@ def _cmd_model(args) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spasmcv`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
-    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "probe": _cmd_probe, "model": _cmd_model}
+    handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "compare": _cmd_compare, "report": _cmd_report,
+                "annotate": _cmd_annotate, "probe": _cmd_probe, "model": _cmd_model}
     try:
         return handlers[args.command](args)
     except SpasmcvError as exc:
