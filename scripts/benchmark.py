@@ -32,6 +32,14 @@ from pathlib import Path
 
 
 def _peak_rss_mb() -> float:
+    """Peak resident memory of this process image (VmHWM; ru_maxrss survives exec on Linux)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
