@@ -1,13 +1,14 @@
 """The ``spasmcv`` command line: a thin shell around the Python API.
 
 Exit codes: 0 success, 1 other spasmcv error, 2 usage, 3 video error, 4 model error,
-5 trace error, 130 interrupted.
+5 trace error, 6 batch error (cannot start, or aborted), 130 interrupted.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -130,6 +131,37 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
     annotate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_options(annotate)
+
+    batch = sub.add_parser("batch", help="score many recordings: parallel, resumable, optionally on a Dask cluster",
+                           description="Score every video in folders/globs, or in a manifest CSV (a 'path' column "
+                                       "plus study columns carried into every output row). Re-running reuses every "
+                                       "unchanged result; see docs/batch.md.")
+    batch.add_argument("inputs", nargs="*", help="video files, folders (searched recursively) or glob patterns")
+    batch.add_argument("--manifest", type=Path, help="CSV with a 'path' column and study columns")
+    batch.add_argument("-o", "--output", type=Path, required=True, help="output (and cache) directory")
+    batch.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    batch.add_argument("--on-error", choices=["continue", "abort"], default="continue",
+                       help="after a failed recording: record it and go on (default), or stop")
+    batch.add_argument("--dask", metavar="ADDRESS", default=os.environ.get("SPASMCV_DASK_SCHEDULER"),
+                       help="run on a dask.distributed scheduler (or 'local'); default $SPASMCV_DASK_SCHEDULER")
+    batch.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest",
+                       help="recording task when the manifest has no 'task' column (default rest)")
+    batch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                       help="change a setting, e.g. analysis.events.core_threshold=0.5 or tracker.num_faces=1")
+    batch.add_argument("--include-paths", action="store_true", help="add the input paths to the tables")
+    batch.add_argument("--retry-failed", action="store_true", help="recompute recordings that failed before")
+    batch.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-recording lines")
+    _add_model_options(batch)
+
+    rescore = sub.add_parser("rescore", help="re-run detection and scoring on a batch's traces with other settings",
+                             description="Re-analyse the traces stored by 'spasmcv batch' (no videos needed) and "
+                                         "write new tables; for parameter sweeps and sensitivity analyses.")
+    rescore.add_argument("batch_dir", type=Path)
+    rescore.add_argument("-o", "--output", type=Path, required=True, help="new output directory")
+    rescore.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                         help="change an analysis setting, e.g. events.spasm_s=2.0")
+    rescore.add_argument("--task", choices=["rest", "conversation", "reading"],
+                         help="override every recording's task")
 
     probe = sub.add_parser("probe", help="print what a video file holds (JSON)")
     probe.add_argument("video", type=Path)
@@ -369,6 +401,49 @@ def _cmd_annotate(args) -> int:
     return 0
 
 
+def _cmd_batch(args) -> int:
+    from .batch import BatchError, BatchSettings, find_videos, read_manifest, run_batch, with_overrides
+    from .model import resolve_model
+
+    if bool(args.manifest) == bool(args.inputs):
+        raise BatchError("give either --manifest CSV or input videos/folders, not both or neither")
+    jobs = read_manifest(args.manifest, task=args.task) if args.manifest else find_videos(args.inputs, task=args.task)
+    settings = with_overrides(BatchSettings(), args.overrides)
+    model = resolve_model(args.model, allow_custom=args.custom_model)
+    bar = _progress_bar(0, args.quiet, "batch")
+
+    def progress(done: int, total: int) -> None:
+        if bar is not None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+    def log(line: str) -> None:
+        if not args.quiet:
+            (bar.write if bar is not None else lambda m: print(m, file=sys.stderr))(line)
+
+    try:
+        run_batch(jobs, args.output, model=model, settings=settings, workers=args.workers, on_error=args.on_error,
+                  dask_address=args.dask, include_paths=args.include_paths, retry_failed=args.retry_failed,
+                  progress=progress, log=log)
+    finally:
+        if bar is not None:
+            bar.close()
+    if not args.quiet:
+        print((args.output / "summary.txt").read_text(), end="")
+    return 0
+
+
+def _cmd_rescore(args) -> int:
+    from .analyze import AnalysisSettings
+    from .batch import rescore, with_overrides
+
+    report = rescore(args.batch_dir, args.output, settings=with_overrides(AnalysisSettings(), args.overrides),
+                     task=args.task)
+    print((args.output / "summary.txt").read_text(), end="")
+    return 0 if report.computed else 1
+
+
 def _cmd_probe(args) -> int:
     from .video import probe_video
 
@@ -389,7 +464,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``spasmcv`` command; returns the exit code."""
     args = build_parser().parse_args(argv)
     handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "compare": _cmd_compare, "report": _cmd_report,
-                "annotate": _cmd_annotate, "probe": _cmd_probe, "model": _cmd_model}
+                "annotate": _cmd_annotate,
+                "batch": _cmd_batch, "rescore": _cmd_rescore, "probe": _cmd_probe, "model": _cmd_model}
     try:
         return handlers[args.command](args)
     except SpasmcvError as exc:

@@ -149,3 +149,26 @@ def test_score_many_returns_dataframes(tmp_path, manifest, model_info):
     tables = score_many([], tmp_path / "out", manifest=manifest, model=model_info, workers=2)
     assert len(tables.recordings) == 6 and "severity_index" in tables.recordings.columns
     assert set(tables.events["subject"]) <= {"S00", "S02", "S03"}
+
+
+def test_cli_batch_and_rescore(tmp_path, real_video, model_info):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("pyfeat/single_face.mp4", "liveportrait/d0.mp4"):
+        (folder / name.split("/")[1]).write_bytes(real_video(name).read_bytes())
+    (folder / "notes.txt").write_text("not a video")
+    run = [sys.executable, "-m", "spasmcv"]
+    result = subprocess.run(run + ["batch", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_info.path),
+                                   "--workers", "2"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "computed now:        2" in result.stdout
+    again = subprocess.run(run + ["batch", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_info.path),
+                                  "--quiet"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "reused from cache:   2" in (tmp_path / "out" / "summary.txt").read_text()
+    rescored = subprocess.run(run + ["rescore", str(tmp_path / "out"), "-o", str(tmp_path / "re"),
+                                     "--set", "events.spasm_s=5"], capture_output=True, text=True, timeout=600)
+    assert rescored.returncode == 0, rescored.stderr
+    assert len(rows(tmp_path / "re" / "recordings.csv")) == 2
+    bad = subprocess.run(run + ["rescore", str(tmp_path / "out"), "-o", str(tmp_path / "re2"), "--set", "events.nope=1"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 6 and "unknown setting" in bad.stderr and "Traceback" not in bad.stderr
