@@ -7,16 +7,14 @@ per-minute values, all written atomically).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
-import math
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
 from ._atomic import atomic_write
+from ._tables import csv_text, json_safe
 from .closure import ClosureSettings, ClosureSignal, closure_signal
 from .events import Events, EventSettings, detect_events
 from .metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, per_minute, recording_metrics
@@ -94,26 +92,6 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
                     signal=signal)
 
 
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    return value
-
-
-def _csv_text(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if isinstance(v, float) and not math.isfinite(v) else
-                             f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
 EVENT_COLUMNS = ["eye", "kind", "onset_s", "apex_s", "offset_s", "duration_s", "closed_s", "peak_closure",
                  "complete", "truncated", "flutter_burst", "bilateral"]
 MINUTE_COLUMNS = ["minute", "eye", "start_s", "end_s", "valid_time_s", "closure_count", "blink_count",
@@ -142,10 +120,10 @@ def write_analysis(analysis: Analysis, prefix: str | os.PathLike) -> dict[str, P
         "minutes": prefix.with_name(prefix.name + ".minutes.csv"),
     }
     with atomic_write(paths["recording"]) as handle:
-        json.dump(_json_safe(analysis.recording), handle, indent=2, sort_keys=False)
+        json.dump(json_safe(analysis.recording), handle, indent=2, sort_keys=False)
         handle.write("\n")
     with atomic_write(paths["events"]) as handle:
-        handle.write(_csv_text(event_rows(analysis.events), EVENT_COLUMNS))
+        handle.write(csv_text(event_rows(analysis.events), EVENT_COLUMNS, float_format=".4f"))
     with atomic_write(paths["minutes"]) as handle:
-        handle.write(_csv_text(analysis.per_minute, MINUTE_COLUMNS))
+        handle.write(csv_text(analysis.per_minute, MINUTE_COLUMNS, float_format=".4f"))
     return paths

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import json
-import math
 import os
 import time
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -36,6 +34,7 @@ from typing import Callable, Iterable
 
 from . import __version__
 from ._atomic import atomic_write
+from ._tables import csv_text, json_safe
 from .analyze import ANALYSIS_VERSION, EVENT_COLUMNS, MINUTE_COLUMNS, AnalysisSettings, analyze_trace, event_rows
 from .errors import SpasmcvError
 from .landmarks import TrackerSettings
@@ -322,20 +321,8 @@ def save_result(out: Path, result: dict) -> Path:
     """Write one recording's result atomically (NaN as null)."""
     path = _result_path(out, result["recording_id"], result["result_key"])
     with atomic_write(path) as handle:
-        json.dump(_json_safe(result), handle)
+        json.dump(json_safe(result), handle)
     return path
-
-
-def _json_safe(value):
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_safe(v) for v in value]
-    if hasattr(value, "item"):  # numpy scalars
-        return _json_safe(value.item())
-    return value
 
 
 # ----------------------------------------------------------------------------------------
@@ -541,16 +528,6 @@ def _run_dask(todo, out, model, settings, address, on_error, finished):
 # tables
 # ----------------------------------------------------------------------------------------
 
-def _csv(rows: list[dict], columns: list[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if v is None or (isinstance(v, float) and not math.isfinite(v))
-                             else f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    return buffer.getvalue()
-
-
 def _ordered_union(rows: list[dict]) -> list[str]:
     seen: dict[str, None] = {}
     for row in rows:
@@ -583,11 +560,11 @@ def write_tables(out: Path, jobs: list[Job], results: list, *, include_paths: bo
     recordings, events, minutes = table_rows(jobs, results, include_paths=include_paths)
     ident = ["input_index"] + (["path"] if include_paths else []) + _ordered_union([j.study for j in jobs]) + ["recording_id"]
     with atomic_write(out / "recordings.csv") as handle:
-        handle.write(_csv(recordings, ident + [c for c in _ordered_union(recordings) if c not in ident]))
+        handle.write(csv_text(recordings, ident + [c for c in _ordered_union(recordings) if c not in ident]))
     with atomic_write(out / "events.csv") as handle:
-        handle.write(_csv(events, ident + EVENT_COLUMNS))
+        handle.write(csv_text(events, ident + EVENT_COLUMNS))
     with atomic_write(out / "minutes.csv") as handle:
-        handle.write(_csv(minutes, ident + MINUTE_COLUMNS))
+        handle.write(csv_text(minutes, ident + MINUTE_COLUMNS))
     job_list = [{"input_index": j.input_index, "study": j.study, "task": j.task, "mirrored": j.mirrored,
                  "recording_id": (r or {}).get("recording_id", ""), "trace_file": (r or {}).get("trace_file", ""),
                  **({"path": str(j.path)} if include_paths else {})}

@@ -282,20 +282,20 @@ def _load_trace(path: Path, args, label: str):
 
 def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, tables: bool) -> list[Path]:
     from ._atomic import atomic_write
-    from .analyze import _csv_text, _json_safe
+    from ._tables import csv_text, json_safe
     from .report import write_report
 
     paths = [write_report(comparison, prefix.with_name(prefix.name + ".report.html"), patient_id=patient_id)]
     if tables:
         json_path = prefix.with_name(prefix.name + ".comparison.json")
         with atomic_write(json_path) as handle:
-            json.dump(_json_safe({"patient_id": patient_id, **comparison.to_dict()}), handle, indent=2)
+            json.dump(json_safe({"patient_id": patient_id, **comparison.to_dict()}), handle, indent=2)
             handle.write("\n")
         csv_path = prefix.with_name(prefix.name + ".comparison.csv")
         columns = ["metric", "label", "unit", "eye", "visit", "value", "change", "change_ci_low", "change_ci_high",
                    "ratio", "ratio_ci_low", "ratio_ci_high", "normal"]
         with atomic_write(csv_path) as handle:
-            handle.write(_csv_text(comparison.rows, columns))
+            handle.write(csv_text(comparison.rows, columns, float_format=".4f"))
         paths += [json_path, csv_path]
     return paths
 
