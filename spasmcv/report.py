@@ -68,7 +68,7 @@ code { font-size: 12px; background: #f4f6f7; padding: 0 3px; }
 @media print {
   body { font-size: 10.5pt; }
   main { max-width: none; padding: 0; }
-  h2 { break-after: avoid; }
+  h2, h3, h4 { break-after: avoid; page-break-after: avoid; }
   .page-break { break-before: page; }
   figure, table, .verdict, .grid { break-inside: avoid; }
   .verdict { background: #ffffff; }
