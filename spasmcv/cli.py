@@ -410,13 +410,12 @@ def _cmd_batch(args) -> int:
     jobs = read_manifest(args.manifest, task=args.task) if args.manifest else find_videos(args.inputs, task=args.task)
     settings = with_overrides(BatchSettings(), args.overrides)
     model = resolve_model(args.model, allow_custom=args.custom_model)
-    bar = _progress_bar(0, args.quiet, "batch")
+    bar = _progress_bar(0, args.quiet, "batch (frames)")
 
     def progress(done: int, total: int) -> None:
         if bar is not None:
             bar.total = total
-            bar.n = done
-            bar.refresh()
+            bar.update(done - bar.n)  # update(), not assignment, so tqdm computes frames/s and ETA
 
     def log(line: str) -> None:
         if not args.quiet:
