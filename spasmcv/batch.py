@@ -279,7 +279,7 @@ def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: Batch
             counter = _ProgressForwarder(progress_queue, job.input_index)
             trace = extract_trace(job.path, model=model, settings=settings.tracker, mirrored=job.mirrored,
                                   recording_id=recording_id, progress=counter, model_data=_worker_model(model),
-                                  decode_threads=1)
+                                  decode_threads=1, prefetch_frames=0)
             counter.flush()
             write_trace(trace, trace_path)
             result["extracted"] = True

@@ -20,7 +20,7 @@ from .landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceTracker, SubjectSelec
                         short_track_mask)
 from .model import ModelInfo, file_sha256, resolve_model
 from .trace import Trace
-from .video import VideoInfo, iter_frames, probe_video
+from .video import VideoInfo, iter_frames, prefetch, probe_video
 
 #: Version of the eyelid-signal definitions (bump when a column's formula changes).
 SIGNALS_VERSION = "eyelid-1"
@@ -41,6 +41,7 @@ def extract_trace(
     max_frames: int | None = None,
     model_data: bytes | None = None,
     decode_threads: int = 0,
+    prefetch_frames: int = 2,
 ) -> Trace:
     """Measure both eyelids in every frame of a video.
 
@@ -63,6 +64,9 @@ def extract_trace(
         The model file's bytes, already read and verified (batch workers).
     decode_threads : int
         Video decoder threads (0: FFmpeg decides; 1 in batch workers, which run one per core).
+    prefetch_frames : int
+        Frames decoded ahead in a background thread while the model runs (0: strictly serial,
+        as in batch workers, where every core already runs its own recording).
 
     Returns
     -------
@@ -89,10 +93,12 @@ def extract_trace(
             chunk.clear()
 
     with FaceTracker(model.path, settings, model_data=model_data) as tracker:
-        for frame in iter_frames(video_path, max_side_px=settings.max_side_px, threads=decode_threads):
+        frames = iter_frames(video_path, max_side_px=settings.max_side_px, threads=decode_threads)
+        prepared = ((frame, tracker.model_input(frame.rgb)) for frame in frames)
+        for frame, model_input in prefetch(prepared, depth=prefetch_frames):
             if max_frames is not None and frame.index >= max_frames:
                 break
-            face = tracker.process(frame.rgb, frame.time_s, display_size=display)
+            face = tracker.process(model_input, frame.time_s, display_size=display)
             times.append(frame.time_s)
             faces_seen.append(0 if face is None else face.n_faces)
             detected.append(face is not None)

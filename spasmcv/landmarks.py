@@ -258,12 +258,20 @@ class FaceTracker:
             self._landmarker.close()
             self._landmarker = None
 
-    def process(self, rgb: np.ndarray, time_s: float, *, display_size: tuple[int, int]) -> FaceObservation | None:
+    def model_input(self, rgb: np.ndarray):
+        """Wrap an RGB frame for the model (MediaPipe copies it); safe to call from another thread.
+
+        Extraction does this in the decoding thread, so the copy overlaps the previous frame's
+        inference.
+        """
+        return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+
+    def process(self, rgb, time_s: float, *, display_size: tuple[int, int]) -> FaceObservation | None:
         """Track faces in one RGB frame and return the subject's, or None.
 
         Parameters
         ----------
-        rgb : ndarray (h, w, 3) uint8, C-contiguous
+        rgb : ndarray (h, w, 3) uint8, C-contiguous, or the result of :meth:`model_input`
         time_s : float
             The frame's presentation time in seconds (must increase).
         display_size : (width, height)
@@ -272,7 +280,7 @@ class FaceTracker:
         # MediaPipe demands strictly increasing integer milliseconds.
         stamp_ms = max(int(round(time_s * 1000.0)), self._last_ms + 1)
         self._last_ms = stamp_ms
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
+        image = self.model_input(rgb) if isinstance(rgb, np.ndarray) else rgb
         if self._first_frame:  # the TFLite interpreters start up (and log) on the first frame
             with _native_stderr_silenced():
                 result = self._landmarker.detect_for_video(image, stamp_ms)

@@ -12,9 +12,11 @@ Times are in seconds, relative to the first frame's presentation time (the first
 from __future__ import annotations
 
 import os
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterable, Iterator, TypeVar
 
 import av
 import cv2
@@ -348,3 +350,56 @@ def iter_frames(
             raise VideoError(f"{path}: the video stream holds zero decodable frames")
     finally:
         container.close()
+
+
+T = TypeVar("T")
+_DONE = object()
+
+
+def prefetch(items: Iterable[T], *, depth: int = 2) -> Iterator[T]:
+    """Yield ``items`` while a background thread already produces the next ``depth`` of them.
+
+    Decoding and colour conversion (FFmpeg, OpenCV) release the GIL, so on a multi-core machine
+    the next frame is decoded while the landmark model works on this one. Memory stays bounded
+    (at most ``depth`` frames waiting). Exceptions in the producer are re-raised here; leaving
+    the loop early stops the producer.
+    """
+    if depth <= 0:
+        yield from items
+        return
+    buffer: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def produce() -> None:
+        try:
+            for item in items:
+                while not stop.is_set():
+                    try:
+                        buffer.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            buffer.put(_DONE)
+        except BaseException as exc:  # handed to the consumer
+            buffer.put(exc)
+
+    worker = threading.Thread(target=produce, name="spasmcv-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = buffer.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        while worker.is_alive():  # unblock a producer waiting on a full queue
+            try:
+                buffer.get_nowait()
+            except queue.Empty:
+                pass
+            worker.join(timeout=0.05)

@@ -156,3 +156,24 @@ def test_zero_frame_videos_are_reported(tmp_path, suffix):
 def test_still_image_is_not_a_video(real_video):
     with pytest.raises(VideoError, match="still image"):
         probe_video(real_video("talkingface/franck_02045.jpg"))
+
+
+def test_prefetch_keeps_order_propagates_errors_and_stops_early():
+    import threading
+
+    from spasmcv.video import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+    assert list(prefetch(iter(range(5)), depth=0)) == list(range(5))
+
+    def failing():
+        yield 1
+        raise VideoError("broken mid-stream")
+
+    with pytest.raises(VideoError, match="mid-stream"):
+        list(prefetch(failing(), depth=2))
+    before = threading.active_count()
+    for item in prefetch(iter(range(10_000)), depth=2):
+        if item == 3:
+            break
+    assert threading.active_count() == before  # the producer thread ended
