@@ -614,6 +614,9 @@ def _fmt(x: float, decimals: int = 0) -> str:
 
 
 def _ci(lo: float, hi: float, decimals: int = 0) -> str:
+    if _fmt(lo, decimals) == _fmt(hi, decimals) != "n/a":
+        # e.g. a severity index at the floor of its grade band in every resample
+        return "every resample gave the same value"
     return f"95 % CI {_fmt(lo, decimals)} to {_fmt(hi, decimals)}"
 
 
