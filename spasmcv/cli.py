@@ -23,6 +23,29 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="accept a model file whose sha256 is not the official one")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _default_prefix(path: Path) -> Path:
+    """Output prefix from an input's name, in the current folder: ``visit.1.trace.csv.gz`` -> ``visit.1``."""
+    name = path.name
+    for suffix in (".gz", ".csv", ".trace"):
+        if name.endswith(suffix):
+            name = name[: -len(suffix)]
+    return Path(Path(name).stem if Path(name).suffix.lower() in _VIDEO_SUFFIXES else name)
+
+
+_VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+
+
 def _date(text: str):
     import datetime
 
@@ -69,11 +92,11 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: start of the video's sha256; the file name is never stored)")
     extract.add_argument("--mirrored", action="store_true",
                          help="the video is a mirror image (some selfie cameras): swap left and right")
-    extract.add_argument("--num-faces", type=int, default=2,
+    extract.add_argument("--num-faces", type=_positive_int, default=2,
                          help="faces the model may return per frame (>= 2 keeps landmarks unsmoothed; default 2)")
-    extract.add_argument("--max-side", type=int, default=1920,
+    extract.add_argument("--max-side", type=_positive_int, default=1920,
                          help="downscale frames whose longer side exceeds this many pixels (default 1920)")
-    extract.add_argument("--max-frames", type=int, help="stop after this many frames")
+    extract.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
     extract.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_model_options(extract)
 
@@ -108,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     compare.add_argument("--dose-units", type=float, help="dose in units (per side or total, as you record it)")
     _add_report_options(compare)
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
-    compare.add_argument("--n-boot", type=int, default=2000, help="bootstrap replicates (default 2000)")
+    compare.add_argument("--n-boot", type=_positive_int, default=2000, help="bootstrap replicates (default 2000)")
     compare.add_argument("--block-s", type=float, default=10.0, help="bootstrap block length in seconds (default 10)")
     _add_model_options(compare)
 
@@ -139,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("inputs", nargs="*", help="video files, folders (searched recursively) or glob patterns")
     batch.add_argument("--manifest", type=Path, help="CSV with a 'path' column and study columns")
     batch.add_argument("-o", "--output", type=Path, required=True, help="output (and cache) directory")
-    batch.add_argument("--workers", type=int, help="worker processes (default: all cores)")
+    batch.add_argument("--workers", type=_positive_int, help="worker processes (default: all cores)")
     batch.add_argument("--on-error", choices=["continue", "abort"], default="continue",
                        help="after a failed recording: record it and go on (default), or stop")
     batch.add_argument("--dask", metavar="ADDRESS", default=os.environ.get("SPASMCV_DASK_SCHEDULER"),
@@ -189,7 +212,7 @@ def _cmd_extract(args) -> int:
 
     info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)
-    output = args.output or Path(args.video.name.split(".")[0] + ".trace.csv")
+    output = args.output or Path(_default_prefix(args.video).name + ".trace.csv")
     total = info.frame_count if args.max_frames is None else min(info.frame_count, args.max_frames)
     bar = _progress_bar(total, args.quiet, "extract")
     try:
@@ -231,27 +254,13 @@ def _is_trace(path: Path) -> bool:
 def _cmd_analyze(args) -> int:
     from .analyze import analyze_trace, write_analysis
     from .summary import format_summary
-    from .trace import read_trace, write_trace
+    from .trace import write_trace
 
-    prefix = args.output or Path(args.input.name.split(".")[0])
-    if args.input.is_file() and _is_trace(args.input):
-        trace = read_trace(args.input)
-    else:
-        from .extract import extract_trace
-        from .model import resolve_model
-        from .video import probe_video
-
-        info = probe_video(args.input)
-        model = resolve_model(args.model, allow_custom=args.custom_model)
-        bar = _progress_bar(info.frame_count, args.quiet, "extract")
-        try:
-            trace = extract_trace(args.input, model=model, mirrored=args.mirrored,
-                                  recording_id=args.recording_id, progress=bar.update if bar else None)
-        finally:
-            if bar:
-                bar.close()
-        if args.save_trace:
-            write_trace(trace, prefix.with_name(prefix.name + ".trace.csv"))
+    prefix = args.output or _default_prefix(args.input)
+    from_video = not (args.input.is_file() and _is_trace(args.input))
+    trace = _load_trace(args.input, args, "extract")
+    if args.save_trace and from_video:
+        write_trace(trace, prefix.with_name(prefix.name + ".trace.csv"))
     analysis = analyze_trace(trace, task=args.task)
     paths = write_analysis(analysis, prefix)
     if not args.quiet:
@@ -274,7 +283,8 @@ def _load_trace(path: Path, args, label: str):
     model = resolve_model(args.model, allow_custom=args.custom_model)
     bar = _progress_bar(info.frame_count, args.quiet, label)
     try:
-        return extract_trace(path, model=model, mirrored=args.mirrored, progress=bar.update if bar else None)
+        return extract_trace(path, model=model, mirrored=args.mirrored, progress=bar.update if bar else None,
+                             recording_id=getattr(args, "recording_id", None))
     finally:
         if bar:
             bar.close()
@@ -368,7 +378,7 @@ def _comparison_table(comparison) -> str:
 def _cmd_report(args) -> int:
     from .compare import Visit, compare_visits
 
-    prefix = args.output or Path(args.input.name.split(".")[0])
+    prefix = args.output or _default_prefix(args.input)
     visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract"), date=args.date, task=args.task)
     comparison = compare_visits([visit])
     paths = _write_comparison(comparison, prefix, args.patient_id, tables=False)
@@ -385,7 +395,7 @@ def _cmd_annotate(args) -> int:
     from .video import probe_video
 
     info = probe_video(args.video)
-    output = args.output or Path(args.video.name.split(".")[0] + ".review.mp4")
+    output = args.output or Path(_default_prefix(args.video).name + ".review.mp4")
     model = resolve_model(args.model, allow_custom=args.custom_model)
     trace = read_trace(args.trace) if args.trace else None
     passes = 1 if trace is not None else 2

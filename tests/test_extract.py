@@ -202,3 +202,18 @@ def test_rotated_phone_video_is_measured_upright(tmp_path, real_video, model_inf
     np.testing.assert_allclose(rotated["face_x_px"], upright["face_x_px"], atol=4)
     np.testing.assert_allclose(rotated["ear_left"], upright["ear_left"], atol=0.03)
     assert abs(np.median(rotated["head_roll_deg"] - upright["head_roll_deg"])) < 3
+
+
+def test_cli_default_names_and_argument_checks():
+    import argparse
+    from pathlib import Path
+
+    from spasmcv import cli
+
+    assert cli._default_prefix(Path("/v/visit.1.mp4")) == Path("visit.1")
+    assert cli._default_prefix(Path("/v/a.trace.csv.gz")) == Path("a")
+    assert cli._default_prefix(Path("clip.MOV")) == Path("clip")
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli._positive_int("0")
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["batch", "x", "-o", "y", "--workers", "-1"])
