@@ -19,6 +19,7 @@ from .closure import ClosureSettings, ClosureSignal, closure_signal
 from .events import Events, EventSettings, detect_events
 from .metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, per_minute, recording_metrics
 from .severity import SeveritySettings, intensity_indicators, severity
+from .errors import TraceError
 from .trace import Trace
 
 ANALYSIS_VERSION = "analysis-1"
@@ -44,6 +45,18 @@ class Analysis:
     signal: ClosureSignal
 
 
+def check_trace_columns(trace: Trace, settings: AnalysisSettings = AnalysisSettings()) -> None:
+    """Raise :class:`~spasmcv.errors.TraceError` if ``trace`` lacks frames or a needed column."""
+    measure = settings.closure.measure
+    needed = ["time_s", "valid", f"{measure}_left", f"{measure}_right"]
+    missing = [name for name in needed if name not in trace.columns]
+    rid = trace.metadata.get("recording_id") or "trace"
+    if missing:
+        raise TraceError(f"{rid}: the trace lacks the column(s) {', '.join(missing)} needed for analysis")
+    if len(trace) == 0:
+        raise TraceError(f"{rid}: the trace has no frames")
+
+
 def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSettings = AnalysisSettings()) -> Analysis:
     """Detect events and compute metrics and severity from a trace (no video needed).
 
@@ -56,6 +69,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     """
     if task not in TASK_NORMS:
         raise ValueError(f"task must be one of {sorted(TASK_NORMS)}, not {task!r}")
+    check_trace_columns(trace, settings)
     signal = closure_signal(trace.columns, settings.closure)
     events = detect_events(signal, settings.events)
     metrics = recording_metrics(signal, events, trace.columns, settings=settings.metrics)

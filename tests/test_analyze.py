@@ -81,6 +81,9 @@ def test_sample_video_detection_matches_ground_truth(name, sample_traces):
         assert abs(np.median(c.onset_errors_s)) <= 1 / fps
         assert abs(np.median(c.offset_errors_s)) <= 1 / fps
         assert abs(rec["metrics"][side]["share_closed"] - gt["summary"]["share_closed_50"][side]) <= 0.02
+        assert abs(rec["metrics"][side]["perclos"] - gt["summary"]["share_closed_80"][side]) <= 0.02
+        assert rec["metrics"][side]["spasm_count"] == gt["summary"]["events_per_eye"][side]["spasm"]
+        assert abs(rec["metrics"][side]["longest_closure_s"] - gt["summary"]["longest_closure_s"][side]) <= 0.15
         assert rec["severity"][side]["jankovic_frequency_grade"] == gt["jankovic_frequency_grade_per_eye"][side]
     if name == "hfs_left":  # one-sided events on the affected side only
         assert rec["metrics"]["unilateral_left_count"] >= 10 and rec["metrics"]["unilateral_right_count"] == 0
@@ -156,3 +159,14 @@ def test_cli_analyze_bad_trace(tmp_path):
     bad.write_text('# format: "spasmcv-trace"\n# format_version: 7\n')
     result = run_cli("analyze", bad)
     assert result.returncode == 5 and "version 7" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("columns, message", [
+    ({"time_s": np.zeros(0), "valid": np.zeros(0), "ear_left": np.zeros(0), "ear_right": np.zeros(0)}, "no frames"),
+    ({"time_s": np.zeros(3), "valid": np.ones(3)}, "ear_left, ear_right"),
+])
+def test_unusable_traces_give_a_trace_error(columns, message):
+    from spasmcv.errors import TraceError
+
+    with pytest.raises(TraceError, match=message):
+        analyze_trace(Trace(columns=columns, metadata={"recording_id": "r9"}))
