@@ -27,15 +27,11 @@ import numpy as np
 from .analyze import Analysis, analyze_trace
 from .closure import SIDES
 from .events import closures
+from .eyelid import eye_landmarks
 from .landmarks import FaceTracker, TrackerSettings
 from .model import ModelInfo, resolve_model
 from .trace import Trace
 
-#: Upper and lower lid polylines of the patient's eyes (MediaPipe face mesh indices, corner to corner).
-LID_CONTOURS = {
-    "right": {"upper": (33, 246, 161, 160, 159, 158, 157, 173, 133), "lower": (33, 7, 163, 144, 145, 153, 154, 155, 133)},
-    "left": {"upper": (263, 466, 388, 387, 386, 385, 384, 398, 362), "lower": (263, 249, 390, 373, 374, 380, 381, 382, 362)},
-}
 #: Swatch colours (RGB) of the event kinds; all strongly saturated, unlike the idle grey.
 KIND_RGB = {"blink": (40, 90, 230), "flutter": (150, 40, 210), "prolonged": (245, 150, 0), "spasm": (225, 25, 25),
             "partial": (0, 160, 150), "coupled": (0, 160, 150)}
@@ -112,10 +108,10 @@ def draw_overlay(rgb: np.ndarray, *, time_s: float, frame_index: int, landmarks_
     active = {side: active_events(time_s, events[side]) for side in SIDES}
     if landmarks_px is not None:
         for side in SIDES:
-            contour_side = {"left": "right", "right": "left"}[side] if mirrored else side
+            eye = eye_landmarks(side, mirrored=mirrored)
             color = KIND_RGB[_event_kind(active[side])] if active[side] is not None else EYE_RGB[side]
-            for lid in ("upper", "lower"):
-                pts = np.round(landmarks_px[list(LID_CONTOURS[contour_side][lid]), :2]).astype(np.int32)
+            for contour in (eye.upper_lid_contour, eye.lower_lid_contour):
+                pts = np.round(landmarks_px[list(contour), :2]).astype(np.int32)
                 cv2.polylines(out, [pts.reshape(-1, 1, 2)], False, color, thick, cv2.LINE_AA)
     strip_h = max(18, int(round(0.05 * h)))
     cv2.rectangle(out, (0, 0), (w - 1, strip_h), PANEL_RGB, -1)

@@ -41,6 +41,8 @@ class EyeLandmarks:
     iris_center: int
     iris_horizontal: tuple[int, int]
     brow: tuple[int, ...]
+    upper_lid_contour: tuple[int, ...] = ()  # corner to corner, by increasing image x (unmirrored)
+    lower_lid_contour: tuple[int, ...] = ()
 
 
 #: The patient's eyes in an unmirrored video. p1 = outer corner, p4 = inner corner,
@@ -48,10 +50,14 @@ class EyeLandmarks:
 PATIENT_EYES: dict[str, EyeLandmarks] = {
     "right": EyeLandmarks(ear_points=(33, 160, 158, 133, 153, 144), upper_lid_mid=159,
                           lower_lid_mid=145, outer_corner=33, inner_corner=133, iris_center=468,
-                          iris_horizontal=(469, 471), brow=(70, 63, 105, 66, 107)),
+                          iris_horizontal=(469, 471), brow=(70, 63, 105, 66, 107),
+                          upper_lid_contour=(33, 246, 161, 160, 159, 158, 157, 173, 133),
+                          lower_lid_contour=(33, 7, 163, 144, 145, 153, 154, 155, 133)),
     "left": EyeLandmarks(ear_points=(263, 387, 385, 362, 380, 373), upper_lid_mid=386,
                          lower_lid_mid=374, outer_corner=263, inner_corner=362, iris_center=473,
-                         iris_horizontal=(474, 476), brow=(300, 293, 334, 296, 336)),
+                         iris_horizontal=(474, 476), brow=(300, 293, 334, 296, 336),
+                         upper_lid_contour=(362, 398, 384, 385, 386, 387, 388, 466, 263),
+                         lower_lid_contour=(362, 382, 381, 380, 374, 373, 390, 249, 263)),
 }
 FOREHEAD_TOP, CHIN = 10, 152
 

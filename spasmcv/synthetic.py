@@ -46,6 +46,8 @@ from typing import Mapping
 
 import numpy as np
 
+from .eyelid import PATIENT_EYES
+
 #: Version of the generator; part of every ground-truth file. Bump when output changes.
 GENERATOR_VERSION = "spasmcv-synthetic 1.0"
 
@@ -108,14 +110,14 @@ class EyeIndices:
 
 #: The patient's right eye (image left in an unmirrored video): outer corner 33, inner 133.
 RIGHT_EYE = EyeIndices(
-    upper=(33, 246, 161, 160, 159, 158, 157, 173, 133),
-    lower=(33, 7, 163, 144, 145, 153, 154, 155, 133),
+    upper=PATIENT_EYES["right"].upper_lid_contour,
+    lower=PATIENT_EYES["right"].lower_lid_contour,
     iris=(468, 469, 470, 471, 472), brow=(46, 53, 52, 65, 55), cheek=50, mouth_corner=61,
 )
 #: The patient's left eye (image right in an unmirrored video): inner corner 362, outer 263.
 LEFT_EYE = EyeIndices(
-    upper=(362, 398, 384, 385, 386, 387, 388, 466, 263),
-    lower=(362, 382, 381, 380, 374, 373, 390, 249, 263),
+    upper=PATIENT_EYES["left"].upper_lid_contour,
+    lower=PATIENT_EYES["left"].lower_lid_contour,
     iris=(473, 474, 475, 476, 477), brow=(285, 295, 282, 283, 276), cheek=280, mouth_corner=291,
 )
 EYE_INDICES: dict[str, EyeIndices] = {"left": LEFT_EYE, "right": RIGHT_EYE}
