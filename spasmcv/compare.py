@@ -293,7 +293,8 @@ def _severity_replicates(reps: dict[str, np.ndarray], *, task: str, settings: Se
     n_boot = len(reps["left.valid_s"])
     out = np.empty(n_boot)
     for b in range(n_boot):
-        grades = [eye_grade({k: float(reps[f"{side}.{k}"][b]) for k in keys}, task=task, settings=settings)
+        grades = [eye_grade({**{k: float(reps[f"{side}.{k}"][b]) for k in keys},
+                             "valid_time_s": float(reps[f"{side}.valid_s"][b])}, task=task, settings=settings)
                   for side in SIDES]
         out[b] = max(grades, key=lambda g: (g[0], np.nan_to_num(g[1])))[1]
     return out

@@ -234,3 +234,25 @@ def test_compare_command_errors(tmp_path, capsys):
     assert "missing.mp4: file not found" in capsys.readouterr().err
     assert main(["compare", "--visit", f"a:{tmp_path / 'x.mp4'}"]) == 1
     assert "at least two --visit" in capsys.readouterr().err
+
+
+def test_resampling_features_reproduce_the_analysis_metrics():
+    """The per-frame features the bootstrap resamples give back the analysis' own metrics."""
+    from spasmcv.analyze import analyze_trace
+    from spasmcv.compare import _eye_statistics, recording_frames
+    from spasmcv.trace import Trace
+    from test_analysis_core import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in (2, 7, 12, 19)) \
+        + sum(profile(T, 25 + 0.25 * k, 0.06, 0.02, 0.09) for k in range(4)) + profile(T, 40, 0.1, 3, 0.2)
+    trace = Trace(columns=trace_columns(closure), metadata={"recording_id": "r"})
+    analysis = analyze_trace(trace)
+    frames = {k: v[None, :] for k, v in recording_frames(analysis, trace).items()}
+    for side in ("left", "right"):
+        metrics = analysis.recording["metrics"][side]
+        for name, statistic in _eye_statistics(side).items():
+            key = name.split(".", 1)[1]
+            expected = metrics["valid_time_s"] if key == "valid_s" else metrics.get(key)
+            if expected is None:
+                continue  # counts without a metric of their own
+            assert statistic(frames)[0] == pytest.approx(expected, rel=1e-9, abs=1e-9), name
