@@ -41,8 +41,8 @@ from .landmarks import TrackerSettings
 from .model import ModelInfo, file_sha256, resolve_model
 from .severity import FORMULA_VERSION
 from .trace import Trace, read_trace, write_trace
+from .video import VIDEO_SUFFIXES
 
-VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
 RESERVED_COLUMNS = {"path", "task", "mirrored"}
 SIGNALS_VERSION_KEY = "signals_version"
 
@@ -94,8 +94,13 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
         raise BatchError(f"{path}: cannot read manifest ({exc})") from exc
     if not rows or "path" not in rows[0]:
         raise BatchError(f"{path}: a manifest needs a header with a 'path' column and at least one row")
+    from .metrics import TASK_NORMS
+
     jobs = []
     for k, row in enumerate(rows):
+        if row.get("task") and row["task"] not in TASK_NORMS:
+            raise BatchError(f"{path}: row {k + 2}: task must be one of {', '.join(sorted(TASK_NORMS))}, "
+                             f"not {row['task']!r}")
         video = Path(row["path"]).expanduser()
         if not video.is_absolute():
             video = path.parent / video
@@ -507,7 +512,11 @@ def _run_dask(todo, out, model, settings, address, on_error, finished):
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True) if address == "local" else None
     aborted = None
     try:
-        with Client(cluster if cluster is not None else address) as client:
+        try:
+            client = Client(cluster if cluster is not None else address, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise BatchError(f"cannot reach the Dask scheduler at {address} ({exc})") from exc
+        with client:
             futures = {client.submit(score_recording, job, out_dir=str(out), model=model, settings=settings,
                                      video_sha256=sha, pure=False): job for job, sha in todo}
             for future in as_completed(list(futures)):

@@ -40,10 +40,9 @@ def _default_prefix(path: Path) -> Path:
     for suffix in (".gz", ".csv", ".trace"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    return Path(Path(name).stem if Path(name).suffix.lower() in _VIDEO_SUFFIXES else name)
+    from .video import VIDEO_SUFFIXES
 
-
-_VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"}
+    return Path(Path(name).stem if Path(name).suffix.lower() in VIDEO_SUFFIXES else name)
 
 
 def _date(text: str):

@@ -24,6 +24,8 @@ import numpy as np
 
 from .errors import VideoError
 
+#: File name suffixes taken for videos when searching folders or naming outputs.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
 #: A frame interval this many times the median interval counts as a dropped-frame gap.
 GAP_FACTOR = 1.5
 #: Intervals deviating from the median by more than this fraction count as irregular.

@@ -172,3 +172,10 @@ def test_cli_batch_and_rescore(tmp_path, real_video, model_info):
     bad = subprocess.run(run + ["rescore", str(tmp_path / "out"), "-o", str(tmp_path / "re2"), "--set", "events.nope=1"],
                          capture_output=True, text=True, timeout=600)
     assert bad.returncode == 6 and "unknown setting" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_manifest_with_an_unknown_task_is_refused(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,task\nx.mp4,rest\ny.mp4,sleeping\n")
+    with pytest.raises(BatchError, match="row 3: task must be one of"):
+        read_manifest(manifest)
