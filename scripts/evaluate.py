@@ -109,8 +109,6 @@ def score_talkingface(trace: Trace, tag: Path) -> dict:
     """Blinks detected in Talking Face frames 0-299 against the labels."""
     fps = 25.0
     reference = read_tag_file(tag, fps=fps)
-    reference = [type(r)(eye=r.eye, onset_s=r.onset_frame / fps, offset_s=r.offset_frame / fps,
-                         onset_frame=r.onset_frame, offset_frame=r.offset_frame) for r in reference]
     analysis = analyze_trace(trace)
     out = {"reference": [(r.onset_frame, r.offset_frame) for r in reference]}
     for side in SIDES:

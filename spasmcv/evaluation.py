@@ -114,29 +114,22 @@ def read_tag_file(path: str | os.PathLike, *, fps: float) -> list[ReferenceEvent
     """Blinks from an Eyeblink8 / Talking Face ``.tag`` file (one event per blink id).
 
     Convention: a blink spans every frame the annotator gave its id, from the first visible
-    lid movement to the eye's return to open; times are ``frame / fps`` (the ``.tag`` format
-    counts frames, so the video's frame rate is needed).
+    lid movement to the eye's return to open; ``onset_s``/``offset_s`` are the times of the
+    first and last labelled frames, ``frame / fps`` (the ``.tag`` format counts frames, so the
+    video's frame rate is needed).
     """
     frames: dict[int, list[int]] = {}
-    eyes: dict[int, set] = {}
     for line in Path(path).read_text().splitlines():
         if not line[:1].isdigit():
             continue
         fields = line.split(":")
         frame, blink_id = int(fields[0]), int(fields[1])
-        if blink_id < 0:
-            continue
-        frames.setdefault(blink_id, []).append(frame)
-        eyes.setdefault(blink_id, set())
-        if len(fields) > 5:
-            if fields[3] == "C":
-                eyes[blink_id].add("left")
-            if fields[5] == "C":
-                eyes[blink_id].add("right")
+        if blink_id >= 0:
+            frames.setdefault(blink_id, []).append(frame)
     out = []
     for blink_id in sorted(frames):
         first, last = min(frames[blink_id]), max(frames[blink_id])
-        out.append(ReferenceEvent(eye="both", onset_s=first / fps, offset_s=(last + 1) / fps,
+        out.append(ReferenceEvent(eye="both", onset_s=first / fps, offset_s=last / fps,
                                   onset_frame=first, offset_frame=last))
     return out
 

@@ -236,3 +236,10 @@ def test_event_mask_covers_onset_to_offset():
     t = np.arange(10) / 10
     mask = event_mask(t, [ReferenceEvent("left", 0.2, 0.45)])
     assert mask.tolist() == [False, False, True, True, True, False, False, False, False, False]
+
+
+def test_tag_offset_is_the_last_labelled_frame(tmp_path):
+    tag = tmp_path / "x.tag"
+    tag.write_text("10:1:X:X:X:X:X\n11:1:X:C:X:C:X\n12:1:X:X:X:X:X\n")
+    (event,) = read_tag_file(tag, fps=25)
+    assert event.offset_s == pytest.approx(12 / 25)

@@ -20,13 +20,9 @@ def run_cli(*args, env=None, check_rc=None):
 
 
 def labelled_blinks(tag_path):
-    frames = {}
-    for line in tag_path.read_text().splitlines():
-        if line[:1].isdigit():
-            fields = line.split(":")
-            if fields[1] != "-1":
-                frames.setdefault(int(fields[1]), []).append(int(fields[0]))
-    return [(min(f), max(f)) for _, f in sorted(frames.items())]
+    from spasmcv.evaluation import read_tag_file
+
+    return [(r.onset_frame, r.offset_frame) for r in read_tag_file(tag_path, fps=25)]
 
 
 @pytest.fixture(scope="module")
