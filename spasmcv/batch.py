@@ -193,7 +193,8 @@ class HashIndex:
 
     def sha256(self, video: Path) -> str:
         stat = video.stat()
-        key = f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+        # keyed by a hash of path, size and mtime: the output folder never holds input paths
+        key = hashlib.sha256(f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
         if key not in self.entries:
             self.entries[key] = file_sha256(video)
         return self.entries[key]

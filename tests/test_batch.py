@@ -47,7 +47,9 @@ def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manife
     assert "not a readable video" in by["S90"]["error"] and "No such file" in by["S91"]["error"]
     assert "no face was found" in by["S01"]["warnings"] and by["S01"]["jankovic_frequency_grade"] == "-1"
     assert by["S00"]["model_sha256"] == model_info.sha256 and by["S00"]["formula_version"]
-    assert str(manifest.parent) not in (out / "recordings.csv").read_text()  # pseudonymous by default
+    for name in ("recordings.csv", "events.csv", "batch.log", "jobs.json", ".sha256-index.json"):
+        text = (out / name).read_text()  # pseudonymous by default: no input paths anywhere
+        assert str(manifest.parent) not in text and "data/real" not in text, name
     events = rows(out / "events.csv")
     assert events and {e["subject"] for e in events} <= {"S00", "S02", "S03"}
     assert "failed:              2" in (out / "summary.txt").read_text()
