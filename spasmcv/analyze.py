@@ -22,7 +22,11 @@ from .severity import SeveritySettings, intensity_indicators, severity
 from .errors import TraceError
 from .trace import Trace
 
-ANALYSIS_VERSION = "analysis-1"
+#: Changes whenever the same trace and settings would give other events or numbers.
+#: analysis-2: event onsets/offsets extended to the lid at rest with the square-root
+#: (constant-acceleration) model instead of a straight line; ``coupled`` needs the other eye's
+#: deeper closure to span this event's apex.
+ANALYSIS_VERSION = "analysis-2"
 
 
 @dataclass(frozen=True)

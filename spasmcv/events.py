@@ -12,16 +12,17 @@ Definitions (docs/analysis.md):
 * onset and offset are where closure crosses ``boundary_threshold`` before and after the core,
   or, if the lid stops moving earlier (below half the event's peak, closure no longer falling
   by ``valley_tolerance`` per frame: the eye settled at a narrower-than-usual opening), there;
-  linearly interpolated between frames, then (``extrapolate_boundaries``) extended along the
-  lid's closing/reopening slope down to closure 0 - the lid's first and last movement - by
-  at most one frame interval or ``max_extrapolation_s``, whichever is longer; adjacent events
+  linearly interpolated between frames, then (``extrapolate_boundaries``) extended down to
+  closure 0 - the lid's first and last movement - assuming the lid leaves and reaches rest
+  smoothly (sqrt(closure) linear in time through the boundary and core crossings), by at
+  most one frame interval or ``max_extrapolation_s``, whichever is longer; adjacent events
   are split at the deepest reopening;
 * kind by duration (offset - onset): blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm;
 * a lowering that lasts at least ``prolonged_s`` but never passes ``partial_peak`` closure is
   kind ``partial``: the lids lowered without closing (looking down, an expression); it is
   reported but not counted as a closure;
-* an event whose peak stays under ``partial_peak`` while the other eye, at the same time,
-  closes at least ``coupled_margin`` deeper is kind ``coupled``: the face mesh couples the
+* an event whose peak stays under ``partial_peak`` while, at its apex, the other eye is in a
+  closure at least ``coupled_margin`` deeper is kind ``coupled``: the face mesh couples the
   eyes, so a one-eye closure drags the open eye's reading down to about half (hemifacial
   spasm); not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive events each shorter than
@@ -144,6 +145,15 @@ def _crossing(time_s, closure, i_below, i_above, level) -> float:
     return float(time_s[i_below] + frac * (time_s[i_above] - time_s[i_below]))
 
 
+def _rest_factor(boundary: float, core: float) -> float:
+    """Time from the boundary crossing to the lid at rest, per unit of core-to-boundary time.
+
+    The lid starts and ends a movement at rest, so near either end closure grows with the
+    square of the time from rest (constant acceleration): sqrt(closure) is linear in time.
+    """
+    return float(np.sqrt(boundary) / (np.sqrt(core) - np.sqrt(boundary)))
+
+
 def _cores(closure: np.ndarray, high: float, low: float) -> list[tuple[int, int]]:
     """Index ranges [start, stop) where closure is in a hysteresis 'closed' state."""
     cores, start = [], None
@@ -202,10 +212,9 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
         else:
             onset = _crossing(time_s, closure, i - 1, i, b)
             if settings.extrapolate_boundaries and start > 0:
-                # extend the closing slope (boundary -> core crossing) down to closure 0,
-                # but not before the last frame that was still below the boundary
+                # extend the closing movement (boundary -> core crossing) back to rest
                 t_core = _crossing(time_s, closure, start - 1, start, settings.core_threshold)
-                onset = max(onset - (t_core - onset) * b / (settings.core_threshold - b),
+                onset = max(onset - (t_core - onset) * _rest_factor(b, settings.core_threshold),
                             min(float(time_s[i - 1]), onset - settings.max_extrapolation_s))
         j = stop - 1  # walk forward to the offset
         while j < hi and np.isfinite(closure[j + 1]) and closure[j + 1] >= b and not (
@@ -222,7 +231,7 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
             last_core = start + int(np.flatnonzero(closure[start:stop] >= settings.core_threshold)[-1])
             if settings.extrapolate_boundaries and last_core + 1 < n and np.isfinite(closure[last_core + 1]):
                 t_core = _crossing(time_s, closure, last_core + 1, last_core, settings.core_threshold)
-                offset = min(offset + (offset - t_core) * b / (settings.core_threshold - b),
+                offset = min(offset + (offset - t_core) * _rest_factor(b, settings.core_threshold),
                              max(float(time_s[j + 1]), offset + settings.max_extrapolation_s))
         apex = start + int(np.nanargmax(closure[start:stop]))
         peak = float(closure[apex])
@@ -331,12 +340,12 @@ def _paired(eye: str, left: EyeEvent | None, right: EyeEvent | None) -> PairedEv
 
 
 def mark_coupled(events: list[EyeEvent], other: list[EyeEvent], *, settings: EventSettings) -> list[EyeEvent]:
-    """Re-label shallow events that coincide with a deep closure of the other eye as ``coupled``."""
+    """Re-label shallow events whose apex falls inside a deeper closure of the other eye as ``coupled``."""
     out = []
     for event in events:
         deep_other = any(
             o.peak_closure >= event.peak_closure + settings.coupled_margin
-            and min(o.offset_s, event.offset_s) > max(o.onset_s, event.onset_s)
+            and o.onset_s <= event.apex_s <= o.offset_s
             for o in other)
         if deep_other and event.peak_closure < settings.partial_peak:
             event = EyeEvent(**{**asdict(event), "kind": "coupled", "flutter_burst": None})

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spasmcv.closure import ClosureSettings, bridge_gaps, closure_fraction, closure_signal, open_reference
-from spasmcv.evaluation import ReferenceEvent, compare_events, read_tag_file
+from spasmcv.evaluation import ReferenceEvent, compare_events, frame_spans, read_tag_file
 from spasmcv.events import EventSettings, closures, detect_eye_events, detect_events, event_mask
 from spasmcv.metrics import eye_metrics, recording_metrics
 from spasmcv.severity import FORMULA_VERSION, eye_grade, severity
@@ -99,6 +99,32 @@ def test_blinks_are_found_with_timing_within_a_frame():
     assert all(p.eye == "both" for p in events.paired)
 
 
+@pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
+def test_boundaries_reach_the_lid_at_rest_at_any_frame_rate(fps):
+    """Onset/offset are the first/last lid movement, within half a frame whatever the sampling phase.
+
+    (A straight-line extension from the 0.1 crossing stops a raised-cosine reopening about
+    13 % of its duration early: more than a frame at 60 fps.)"""
+    rng = np.random.default_rng(7)
+    on_err, off_err = [], []
+    for _ in range(40):
+        t = np.arange(0, 3, 1 / fps) + rng.uniform(0, 1 / fps)
+        close_s, hold_s, reopen_s = rng.uniform(0.06, 0.1), rng.uniform(0.0, 0.3), rng.uniform(0.12, 0.25)
+        (event,) = detect_eye_events(t, profile(t, 1.0, close_s, hold_s, reopen_s), eye="left")
+        on_err.append(event.onset_s - 1.0)
+        off_err.append(event.offset_s - (1.0 + close_s + hold_s + reopen_s))
+    assert abs(np.median(on_err)) * fps <= 0.5 and abs(np.median(off_err)) * fps <= 0.5
+    assert np.max(np.abs(on_err)) * fps <= 1.0 and np.max(np.abs(off_err)) * fps <= 1.0
+
+
+def test_frame_spans_are_the_frames_between_onset_and_offset():
+    t = np.arange(20) / 25
+    (span,) = frame_spans([ReferenceEvent("left", 0.19, 0.40)], t, fps=25)
+    assert (span.onset_frame, span.offset_frame) == (5, 10)   # 0.20 s ... 0.40 s
+    assert span.onset_s == pytest.approx(0.2) and span.eye == "left"
+    assert frame_spans([ReferenceEvent("left", 0.205, 0.235)], t, fps=25) == []  # between two frames
+
+
 def test_long_closures_are_spasms_without_upper_limit():
     closure = profile(T, 5.0, 0.1, 0.6, 0.2) + profile(T, 10.0, 0.1, 1.5, 0.2) + profile(T, 20.0, 0.1, 25.0, 0.3)
     events = closures(detect_events(closure_signal(trace_columns(closure))).per_eye["left"])
@@ -135,6 +161,14 @@ def test_shallow_lowering_and_coupled_readings_are_not_closures():
     assert set(kinds_left[:-1]) == {"partial"} and kinds_left[-1] == "spasm"
     assert set(kinds_right) == {"coupled"}
     assert [p.eye for p in events.paired] == ["left"]
+
+
+def test_a_shallow_closure_touching_the_other_eyes_next_closure_is_not_coupled():
+    """Flutter: the right eye's shallow closure ends as both eyes' next deep one starts."""
+    left = profile(T, 5.2, 0.06, 0.02, 0.1)
+    right = profile(T, 5.0, 0.06, 0.02, 0.16, peak=0.62) + profile(T, 5.2, 0.06, 0.02, 0.1)
+    events = detect_events(closure_signal(trace_columns(left, right)))
+    assert [e.kind for e in events.per_eye["right"]] == ["blink", "blink"]
 
 
 def test_invalid_frames_are_never_closed_and_a_gap_never_adds_closed_time():
