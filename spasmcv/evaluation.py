@@ -134,6 +134,26 @@ def read_tag_file(path: str | os.PathLike, *, fps: float) -> list[ReferenceEvent
     return out
 
 
+def frame_spans(detected, time_s, *, fps: float, eye: str | None = None) -> list[ReferenceEvent]:
+    """Detected events as the frames they cover, for comparison with frame-labelled data.
+
+    A ``.tag`` label says which frames show the lid moved; a detected event says when the
+    movement started and ended. Frame ``k`` (at ``time_s[k]``) belongs to the event when
+    ``onset_s <= time_s[k] <= offset_s``; the result carries the first and last such frame
+    (``onset_frame``/``offset_frame``) and their times as ``frame / fps``, the ``.tag`` timing.
+    Events covering no frame are dropped.
+    """
+    time_s = np.asarray(time_s, dtype=float)
+    out = []
+    for e in detected:
+        first = int(np.searchsorted(time_s, e.onset_s - 1e-9, side="left"))
+        last = int(np.searchsorted(time_s, e.offset_s + 1e-9, side="right")) - 1
+        if last >= first:
+            out.append(ReferenceEvent(eye=eye or e.eye, onset_s=first / fps, offset_s=last / fps,
+                                      kind=e.kind, onset_frame=first, offset_frame=last))
+    return out
+
+
 def read_ground_truth(path: str | os.PathLike) -> dict:
     """The synthetic sample video's ground truth JSON, with its events as :class:`ReferenceEvent`."""
     data = json.loads(Path(path).read_text())
