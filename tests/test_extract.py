@@ -115,6 +115,39 @@ def test_several_people_one_subject_followed(real_video, model_info):
     assert np.ptp(x) < 0.25 * 640
 
 
+def test_direct_result_reader_equals_the_public_api(real_video, model_info):
+    """spasmcv reads MediaPipe's C result into arrays; it must be exactly the public API's output,
+    for one face (Talking Face) and for two (each frame beside a frame of another person)."""
+    import cv2
+
+    from spasmcv.landmarks import FaceTracker
+    from spasmcv.video import iter_frames
+
+    def first(name, n):
+        out = []
+        for frame in iter_frames(real_video(name)):
+            out.append(frame.rgb)
+            if len(out) == n:
+                return out
+
+    one = first("talkingface/franck.webm", 30)
+    other = [cv2.resize(rgb, one[0].shape[1::-1]) for rgb in first("liveportrait/d0.mp4", 30)]
+    frames = one + [np.ascontiguousarray(np.hstack(pair)) for pair in zip(one, other)]
+    found = {}
+    for direct in (True, False):
+        with FaceTracker(model_info.path, direct_results=direct) as tracker:
+            assert (tracker._direct is not None) == direct  # the installed MediaPipe has the C API
+            found[direct] = [tracker.detect(tracker.model_input(rgb), 40 * k) for k, rgb in enumerate(frames)]
+    faces = [d.n_faces for d in found[True]]
+    assert faces == [d.n_faces for d in found[False]]
+    assert faces[:30] == [1] * 30 and faces[-10:] == [2] * 10
+    for a, b in zip(found[True], found[False]):
+        np.testing.assert_array_equal(a.landmarks, b.landmarks)
+        np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
+        np.testing.assert_array_equal(a.transforms, b.transforms)
+    assert np.isfinite(found[True][-1].blendshapes).all() and np.isfinite(found[True][-1].landmarks).all()
+
+
 @pytest.mark.parametrize("content, rc, message", [
     (b"", 3, "empty file"),
     (b"this is not a video at all\n" * 100, 3, "not a readable video"),
