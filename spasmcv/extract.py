@@ -20,7 +20,7 @@ from .landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceTracker, SubjectSelec
                         short_track_mask)
 from .model import ModelInfo, file_sha256, resolve_model
 from .trace import Trace
-from .video import VideoInfo, iter_frames, prefetch, probe_video
+from .video import VideoInfo, iter_frames, pinned_to, prefetch, probe_video, two_cpus
 
 #: Version of the eyelid-signal definitions (bump when a column's formula changes).
 SIGNALS_VERSION = "eyelid-1"
@@ -42,6 +42,7 @@ def extract_trace(
     model_data: bytes | None = None,
     decode_threads: int = 0,
     prefetch_frames: int = 2,
+    pin_threads: bool = True,
 ) -> Trace:
     """Measure both eyelids in every frame of a video.
 
@@ -67,6 +68,11 @@ def extract_trace(
     prefetch_frames : int
         Frames decoded ahead in a background thread while the model runs (0: strictly serial,
         as in batch workers, where every core already runs its own recording).
+    pin_threads : bool
+        With prefetching on a machine with two or more CPUs, run the model on one CPU and the
+        decoder on another for the duration of the extraction (about 5-10 % faster: no cache
+        thrashing by threads migrating between cores); the calling thread's CPU affinity is
+        restored afterwards. Results are the same either way.
 
     Returns
     -------
@@ -92,10 +98,11 @@ def extract_trace(
             measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=mirrored))
             chunk.clear()
 
-    with FaceTracker(model.path, settings, model_data=model_data) as tracker:
+    cpus = two_cpus() if pin_threads and prefetch_frames > 0 else None
+    with pinned_to(cpus and cpus[0]), FaceTracker(model.path, settings, model_data=model_data) as tracker:
         frames = iter_frames(video_path, max_side_px=settings.max_side_px, threads=decode_threads)
         prepared = ((frame, tracker.model_input(frame.rgb)) for frame in frames)
-        for frame, model_input in prefetch(prepared, depth=prefetch_frames):
+        for frame, model_input in prefetch(prepared, depth=prefetch_frames, cpu=cpus and cpus[1]):
             if max_frames is not None and frame.index >= max_frames:
                 break
             face = tracker.process(model_input, frame.time_s, display_size=display)

@@ -11,6 +11,7 @@ Times are in seconds, relative to the first frame's presentation time (the first
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import threading
@@ -358,13 +359,44 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def prefetch(items: Iterable[T], *, depth: int = 2) -> Iterator[T]:
+def two_cpus() -> tuple[int, int] | None:
+    """Two CPUs this process may run on (Linux), to keep the model and the decoder apart; else None."""
+    if not hasattr(os, "sched_getaffinity"):
+        return None
+    allowed = sorted(os.sched_getaffinity(0))
+    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
+@contextlib.contextmanager
+def pinned_to(cpu: int | None):
+    """Run the calling thread - and the threads it starts meanwhile - on one CPU, then restore.
+
+    Only the calling thread's own affinity changes (Linux ``sched_setaffinity`` on thread 0);
+    ``None``, or a system that refuses, leaves everything as it was.
+    """
+    if cpu is None or not hasattr(os, "sched_setaffinity"):
+        yield
+        return
+    saved = os.sched_getaffinity(0)
+    try:
+        os.sched_setaffinity(0, {cpu})
+    except OSError:
+        yield
+        return
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, saved)
+
+
+def prefetch(items: Iterable[T], *, depth: int = 2, cpu: int | None = None) -> Iterator[T]:
     """Yield ``items`` while a background thread already produces the next ``depth`` of them.
 
     Decoding and colour conversion (FFmpeg, OpenCV) release the GIL, so on a multi-core machine
     the next frame is decoded while the landmark model works on this one. Memory stays bounded
     (at most ``depth`` frames waiting). Exceptions in the producer are re-raised here; leaving
-    the loop early stops the producer.
+    the loop early stops the producer. ``cpu``: run the producer (and the decoder threads it
+    starts) on that CPU only (see :func:`pinned_to`).
     """
     if depth <= 0:
         yield from items
@@ -374,18 +406,22 @@ def prefetch(items: Iterable[T], *, depth: int = 2) -> Iterator[T]:
 
     def produce() -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put(item, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            buffer.put(_DONE)
+            with pinned_to(cpu):
+                _produce()
         except BaseException as exc:  # handed to the consumer
             buffer.put(exc)
+
+    def _produce() -> None:
+        for item in items:
+            while not stop.is_set():
+                try:
+                    buffer.put(item, timeout=0.1)
+                    break
+                except queue.Full:
+                    continue
+            if stop.is_set():
+                return
+        buffer.put(_DONE)
 
     worker = threading.Thread(target=produce, name="spasmcv-decode", daemon=True)
     worker.start()

@@ -148,6 +148,24 @@ def test_direct_result_reader_equals_the_public_api(real_video, model_info):
     assert np.isfinite(found[True][-1].blendshapes).all() and np.isfinite(found[True][-1].landmarks).all()
 
 
+def test_pinning_threads_changes_speed_not_results(real_video, model_info):
+    import os
+
+    from spasmcv.extract import extract_trace
+
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    video = real_video("talkingface/franck.webm")
+    pinned = extract_trace(video, model=model_info, max_frames=80, pin_threads=True)
+    free = extract_trace(video, model=model_info, max_frames=80, pin_threads=False)
+    serial = extract_trace(video, model=model_info, max_frames=80, prefetch_frames=0, decode_threads=1)
+    for other in (free, serial):
+        assert set(other.columns) == set(pinned.columns)
+        for name, values in pinned.columns.items():
+            np.testing.assert_array_equal(values, other.columns[name], err_msg=name)
+    if before is not None:
+        assert os.sched_getaffinity(0) == before
+
+
 @pytest.mark.parametrize("content, rc, message", [
     (b"", 3, "empty file"),
     (b"this is not a video at all\n" * 100, 3, "not a readable video"),

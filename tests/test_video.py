@@ -1,5 +1,6 @@
 """Video input: probing, timestamps, rotation, formats and bad files."""
 
+import os
 import struct
 
 import av
@@ -177,3 +178,27 @@ def test_prefetch_keeps_order_propagates_errors_and_stops_early():
         if item == 3:
             break
     assert threading.active_count() == before  # the producer thread ended
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_pinning_runs_on_one_cpu_and_restores_the_callers_affinity():
+    from spasmcv.video import pinned_to, prefetch, two_cpus
+
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    with pytest.raises(RuntimeError):
+        with pinned_to(cpu):
+            assert os.sched_getaffinity(0) == {cpu}
+            raise RuntimeError("the caller's affinity must come back even so")
+    assert os.sched_getaffinity(0) == before
+    with pinned_to(None):
+        assert os.sched_getaffinity(0) == before
+
+    def where():
+        for _ in range(3):
+            yield frozenset(os.sched_getaffinity(0))
+
+    cpus = two_cpus()
+    if cpus is not None:
+        assert set(prefetch(where(), depth=1, cpu=cpus[1])) == {frozenset({cpus[1]})}
+    assert os.sched_getaffinity(0) == before
