@@ -99,10 +99,11 @@ def extract_trace(
             chunk.clear()
 
     cpus = two_cpus() if pin_threads and prefetch_frames > 0 else None
-    with pinned_to(cpus and cpus[0]), FaceTracker(model.path, settings, model_data=model_data) as tracker:
+    model_cpu, decode_cpu = cpus if cpus is not None else (None, None)
+    with pinned_to(model_cpu), FaceTracker(model.path, settings, model_data=model_data) as tracker:
         frames = iter_frames(video_path, max_side_px=settings.max_side_px, threads=decode_threads)
         prepared = ((frame, tracker.model_input(frame.rgb)) for frame in frames)
-        for frame, model_input in prefetch(prepared, depth=prefetch_frames, cpu=cpus and cpus[1]):
+        for frame, model_input in prefetch(prepared, depth=prefetch_frames, cpu=decode_cpu):
             if max_frames is not None and frame.index >= max_frames:
                 break
             face = tracker.process(model_input, frame.time_s, display_size=display)
