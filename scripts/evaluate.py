@@ -5,7 +5,8 @@
   per-eye event precision/recall/F1, median onset/offset errors (frames), share of time closed
   (>= 50 %) against the truth, and the Jankovic frequency grade against the preset's;
 * Talking Face (``../shared/data/real/talkingface/franck.webm``, frames 0-299, labels in
-  ``talkingface_first300.tag``).
+  ``talkingface_first300.tag``), detections compared as the frames they span
+  (:func:`spasmcv.evaluation.frame_spans`), the labels' own convention.
 
 Traces are extracted with the real model (cached in ``--traces DIR`` when given, keyed by the
 video's name), so the figures are the whole pipeline's. ``--markdown FILE`` also writes the
