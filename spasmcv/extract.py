@@ -20,7 +20,7 @@ from .landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceTracker, SubjectSelec
                         short_track_mask)
 from .model import ModelInfo, file_sha256, resolve_model
 from .trace import Trace
-from .video import VideoInfo, iter_frames, pinned_to, prefetch, probe_video, two_cpus
+from .video import VideoInfo, cpus_to_pin, iter_frames, pinned_to, prefetch, probe_video
 
 #: Version of the eyelid-signal definitions (bump when a column's formula changes).
 SIGNALS_VERSION = "eyelid-1"
@@ -69,10 +69,11 @@ def extract_trace(
         Frames decoded ahead in a background thread while the model runs (0: strictly serial,
         as in batch workers, where every core already runs its own recording).
     pin_threads : bool
-        With prefetching on a machine with two or more CPUs, run the model on one CPU and the
-        decoder on another for the duration of the extraction (about 5-10 % faster: no cache
-        thrashing by threads migrating between cores); the calling thread's CPU affinity is
-        restored afterwards. Results are the same either way.
+        With prefetching on an otherwise idle machine with two or more CPUs, run the model on
+        one CPU and the decoder on another for the duration of the extraction (about 5-10 %
+        faster: no cache thrashing by threads migrating between cores); never when other
+        tasks are running (see :func:`spasmcv.video.cpus_to_pin`). The calling thread's CPU
+        affinity is restored afterwards. Results are the same either way.
 
     Returns
     -------
@@ -98,9 +99,8 @@ def extract_trace(
             measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=mirrored))
             chunk.clear()
 
-    cpus = two_cpus() if pin_threads and prefetch_frames > 0 else None
-    model_cpu, decode_cpu = cpus if cpus is not None else (None, None)
-    with pinned_to(model_cpu), FaceTracker(model.path, settings, model_data=model_data) as tracker:
+    with cpus_to_pin(pin_threads and prefetch_frames > 0) as (model_cpu, decode_cpu), \
+            pinned_to(model_cpu), FaceTracker(model.path, settings, model_data=model_data) as tracker:
         frames = iter_frames(video_path, max_side_px=settings.max_side_px, threads=decode_threads)
         prepared = ((frame, tracker.model_input(frame.rgb)) for frame in frames)
         for frame, model_input in prefetch(prepared, depth=prefetch_frames, cpu=decode_cpu):

@@ -15,6 +15,7 @@ import contextlib
 import os
 import queue
 import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator, TypeVar
@@ -359,12 +360,55 @@ T = TypeVar("T")
 _DONE = object()
 
 
-def two_cpus() -> tuple[int, int] | None:
-    """Two CPUs this process may run on (Linux), to keep the model and the decoder apart; else None."""
-    if not hasattr(os, "sched_getaffinity"):
+_PINNING = threading.Lock()
+
+
+def _other_runnable_tasks(samples: int = 3, interval_s: float = 0.02) -> int | None:
+    """Runnable tasks on the machine besides the caller (Linux ``/proc/loadavg``): the fewest
+    of a few looks, so that threads finishing a moment's work do not count."""
+    counts = []
+    for k in range(samples):
+        if k:
+            time.sleep(interval_s)
+        try:
+            with open("/proc/loadavg") as handle:
+                counts.append(int(handle.read().split()[3].split("/")[0]) - 1)
+        except (OSError, ValueError, IndexError):
+            return None
+    return min(counts)
+
+
+def _current_cpu() -> int | None:
+    """The CPU the calling thread runs on (Linux ``/proc/thread-self/stat``), or None."""
+    try:
+        with open("/proc/thread-self/stat") as handle:
+            return int(handle.read().rsplit(")", 1)[1].split()[36])
+    except (OSError, ValueError, IndexError):
         return None
-    allowed = sorted(os.sched_getaffinity(0))
-    return (allowed[0], allowed[1]) if len(allowed) >= 2 else None
+
+
+@contextlib.contextmanager
+def cpus_to_pin(enabled: bool = True):
+    """Yield (model CPU, decoder CPU) when pinning is safe, else (None, None).
+
+    Safe means: Linux, at least two CPUs allowed, no other pinned extraction in this process,
+    and no other runnable task on the machine at this moment - so that several extractions
+    (a user's own process or thread pool) are never crowded onto the same CPUs; they are left
+    to the scheduler instead. The model gets the CPU the caller is running on, the decoder the
+    next allowed one.
+    """
+    if not enabled or not hasattr(os, "sched_getaffinity") or not _PINNING.acquire(blocking=False):
+        yield None, None
+        return
+    try:
+        allowed = sorted(os.sched_getaffinity(0))
+        here = _current_cpu()
+        if len(allowed) < 2 or _other_runnable_tasks() != 0 or here not in allowed:
+            yield None, None
+        else:
+            yield here, allowed[(allowed.index(here) + 1) % len(allowed)]
+    finally:
+        _PINNING.release()
 
 
 @contextlib.contextmanager

@@ -182,7 +182,7 @@ def test_prefetch_keeps_order_propagates_errors_and_stops_early():
 
 @pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
 def test_pinning_runs_on_one_cpu_and_restores_the_callers_affinity():
-    from spasmcv.video import pinned_to, prefetch, two_cpus
+    from spasmcv.video import pinned_to, prefetch
 
     before = os.sched_getaffinity(0)
     cpu = min(before)
@@ -198,7 +198,24 @@ def test_pinning_runs_on_one_cpu_and_restores_the_callers_affinity():
         for _ in range(3):
             yield frozenset(os.sched_getaffinity(0))
 
-    cpus = two_cpus()
-    if cpus is not None:
-        assert set(prefetch(where(), depth=1, cpu=cpus[1])) == {frozenset({cpus[1]})}
+    assert set(prefetch(where(), depth=1, cpu=cpu)) == {frozenset({cpu})}
     assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_cpus_are_pinned_only_when_nothing_else_runs(monkeypatch):
+    """Several extractions (a user's pool) must never be crowded onto the same two CPUs."""
+    import spasmcv.video as video
+
+    monkeypatch.setattr(video, "_current_cpu", lambda: min(os.sched_getaffinity(0)))
+    monkeypatch.setattr(video, "_other_runnable_tasks", lambda: 0)   # an idle machine
+    with video.cpus_to_pin() as (model_cpu, decode_cpu):
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert model_cpu is not None and decode_cpu not in (None, model_cpu)
+            with video.cpus_to_pin() as second:                    # another extraction meanwhile
+                assert second == (None, None)
+    with video.cpus_to_pin(enabled=False) as off:
+        assert off == (None, None)
+    monkeypatch.setattr(video, "_other_runnable_tasks", lambda: 3)   # a busy machine
+    with video.cpus_to_pin() as busy:
+        assert busy == (None, None)
