@@ -14,6 +14,10 @@ from pathlib import Path
 
 from . import __version__
 from .errors import SpasmcvError
+from .metrics import TASK_NORMS
+
+#: Recording tasks, each with its own normal ranges (docs/analysis.md).
+TASKS = tuple(TASK_NORMS)
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -68,7 +72,7 @@ def _visit_spec(text: str) -> tuple:
 
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id", help="pseudonymous patient id shown in the report (never a name)")
-    parser.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest",
+    parser.add_argument("--task", choices=TASKS, default="rest",
                         help="what the person was doing (selects normal ranges; default rest)")
     parser.add_argument("--mirrored", action="store_true", help="the videos are mirror images")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
@@ -106,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("input", type=Path, help="a video, or a trace written by 'spasmcv extract'")
     analyze.add_argument("-o", "--output", type=Path,
                          help="output prefix (default: the input's name without extensions, here)")
-    analyze.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest",
+    analyze.add_argument("--task", choices=TASKS, default="rest",
                          help="what the person was doing (selects normal ranges; default rest)")
     analyze.add_argument("--save-trace", action="store_true", help="when given a video, also write PREFIX.trace.csv")
     analyze.add_argument("--id", dest="recording_id", help="pseudonymous recording identifier (videos only)")
@@ -149,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("video", type=Path)
     annotate.add_argument("-o", "--output", type=Path, help="review video (default: VIDEO's name with .review.mp4, here)")
     annotate.add_argument("--trace", type=Path, help="the video's trace (skips the analysis pass)")
-    annotate.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest")
+    annotate.add_argument("--task", choices=TASKS, default="rest")
     annotate.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
     annotate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     _add_model_options(annotate)
@@ -166,7 +170,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="after a failed recording: record it and go on (default), or stop")
     batch.add_argument("--dask", metavar="ADDRESS", default=os.environ.get("SPASMCV_DASK_SCHEDULER"),
                        help="run on a dask.distributed scheduler (or 'local'); default $SPASMCV_DASK_SCHEDULER")
-    batch.add_argument("--task", choices=["rest", "conversation", "reading"], default="rest",
+    batch.add_argument("--task", choices=TASKS, default="rest",
                        help="recording task when the manifest has no 'task' column (default rest)")
     batch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="change a setting, e.g. analysis.events.core_threshold=0.5 or tracker.num_faces=1")
@@ -182,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("-o", "--output", type=Path, required=True, help="new output directory")
     rescore.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                          help="change an analysis setting, e.g. events.spasm_s=2.0")
-    rescore.add_argument("--task", choices=["rest", "conversation", "reading"],
+    rescore.add_argument("--task", choices=TASKS,
                          help="override every recording's task")
 
     probe = sub.add_parser("probe", help="print what a video file holds (JSON)")
