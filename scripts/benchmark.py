@@ -224,4 +224,10 @@ def main() -> None:
           f"{spasm[1] / floor_wall - 1:+.1%} wall time, {spasm[2] / floor_cpu - 1:+.1%} CPU per frame")
 
 if __name__ == "__main__":
-    main()
+    from spasmcv.errors import SpasmcvError
+
+    try:
+        sys.exit(main())
+    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

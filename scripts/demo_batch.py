@@ -70,7 +70,8 @@ def summary_counts(out: Path) -> dict[str, int]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="a new, empty working directory")
-    parser.add_argument("--kill-after", type=int, default=20, help="kill the first run after this many results")
+    parser.add_argument("--kill-after", type=int, default=20,
+                        help="kill the first run after this many results (1 to the number of inputs - 1)")
     parser.add_argument("--workers", type=int, help="worker processes (default: all cores)")
     args = parser.parse_args()
     if not REAL.is_dir():
@@ -79,6 +80,8 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     manifest, scores = args.out / "manifest.csv", args.out / "scores"
     n_inputs = write_manifest(manifest)
+    if not 0 < args.kill_after < n_inputs:
+        parser.error(f"--kill-after must be between 1 and {n_inputs - 1}: the first run must stop part-way")
     command = [sys.executable, "-m", "spasmcv", "batch", "--manifest", str(manifest), "-o", str(scores), "--quiet"]
     if args.workers:
         command += ["--workers", str(args.workers)]
@@ -137,4 +140,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spasmcv.errors import SpasmcvError
+
+    try:
+        sys.exit(main())
+    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

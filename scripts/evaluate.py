@@ -181,6 +181,9 @@ def main() -> int:
                         help="another folder of synthetic videos with ground truth, e.g. a held-out set "
                              "rendered with other seeds (see docs/accuracy.md)")
     args = parser.parse_args()
+    for folder in args.extra:
+        if not any(video.with_suffix(".json").is_file() for video in folder.glob("*.mp4")):
+            parser.error(f"--extra {folder}: no synthetic videos with their ground-truth JSON there")
     model = resolve_model(args.model)
 
     lines = [f"spasmcv {__version__}, {ANALYSIS_VERSION}, model sha256 {model.sha256[:12]}...", ""]
@@ -212,4 +215,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spasmcv.errors import SpasmcvError
+
+    try:
+        sys.exit(main())
+    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
