@@ -97,15 +97,21 @@ def run_decode(video: str, model: str, frames: int, num_faces: int) -> int:
     return n
 
 
-def run_model(video: str, model: str, frames: int, num_faces: int) -> tuple[int, float, float]:
-    """Model alone: returns (frames, wall s, cpu s) of the detect calls only."""
+def _ready_frames(video: str, frames: int) -> list:
+    """The first frames as (RGB array, time s), at most 150 held in memory."""
     from spasmcv.video import iter_frames
 
     ready = []
     for frame in iter_frames(video):
         ready.append((frame.rgb, frame.time_s))
-        if len(ready) >= min(frames, 150):  # bounded memory: at most 150 frames held
+        if len(ready) >= min(frames, 150):
             break
+    return ready
+
+
+def run_model(video: str, model: str, frames: int, num_faces: int) -> tuple[int, float, float]:
+    """Model alone: returns (frames, wall s, cpu s) of the detect calls only."""
+    ready = _ready_frames(video, frames)
     mp, landmarker = _landmarker(model, num_faces)
     images = [(mp.Image(image_format=mp.ImageFormat.SRGB, data=rgb), t) for rgb, t in ready]
     wall0, cpu0 = time.perf_counter(), time.process_time()
@@ -119,13 +125,8 @@ def run_model(video: str, model: str, frames: int, num_faces: int) -> tuple[int,
 def run_model_arrays(video: str, model: str, frames: int, num_faces: int) -> tuple[int, float, float]:
     """Model alone, results read as arrays (spasmcv's reader): (frames, wall s, cpu s) of the calls."""
     from spasmcv.landmarks import FaceTracker, TrackerSettings
-    from spasmcv.video import iter_frames
 
-    ready = []
-    for frame in iter_frames(video):
-        ready.append((frame.rgb, frame.time_s))
-        if len(ready) >= min(frames, 150):
-            break
+    ready = _ready_frames(video, frames)
     with FaceTracker(model, TrackerSettings(num_faces=num_faces)) as tracker:
         images = [(tracker.model_input(rgb), t) for rgb, t in ready]
         wall0, cpu0 = time.perf_counter(), time.process_time()
