@@ -1,10 +1,11 @@
 """Review video: the recording with eyelid contours, a closure gauge per eye, the detected
 events labelled while they happen and the time stamp, for checking detections by eye.
 
-Two passes over the video: the analysis (from a given trace, or by extracting one) decides
-the events; a second pass re-runs the landmark tracker to draw the lid contours on each frame
-and encodes H.264 (yuv420p, playable everywhere) with PyAV, keeping every frame's own
-timestamp. The file is written under a temporary name and renamed into place.
+Two passes over the video: the analysis decides the events (the whole recording is needed
+first, for the open-eye reference); a second pass draws the lid contours on each frame and
+encodes H.264 (yuv420p, playable everywhere) with PyAV, keeping every frame's own timestamp.
+The landmark model runs once: the lid contours are kept from the extraction pass, or, when a
+trace is given (it does not store landmarks), measured during the drawing pass. The file is written under a temporary name and renamed into place.
 
 Overlay layout (patient's right eye on the image's left, as in an unmirrored video): a strip at
 the top with the time and frame number; at the bottom one panel per eye with a **swatch**
@@ -15,6 +16,7 @@ closed, tick at the "closed" level 0.5) and the event kind as text. OpenCV draws
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -27,8 +29,8 @@ import numpy as np
 from .analyze import Analysis, analyze_trace
 from .closure import SIDES
 from .events import closures
-from .eyelid import eye_landmarks
-from .landmarks import FaceTracker, TrackerSettings
+from .eyelid import PATIENT_EYES, eye_landmarks
+from .landmarks import N_LANDMARKS, FaceTracker, TrackerSettings
 from .model import ModelInfo, resolve_model
 from .trace import Trace
 
@@ -142,6 +144,30 @@ def draw_overlay(rgb: np.ndarray, *, time_s: float, frame_index: int, landmarks_
     return out
 
 
+class _LidContours:
+    """The lid-contour landmarks of each frame, kept from the extraction pass (about 34 points
+    per frame, instead of running the model a second time while drawing)."""
+
+    indices = np.array(sorted({i for eye in PATIENT_EYES.values()
+                               for i in (*eye.upper_lid_contour, *eye.lower_lid_contour)}))
+
+    def __init__(self) -> None:
+        self._points: dict[int, np.ndarray] = {}
+
+    def add(self, frame_index: int, face) -> None:
+        if face is not None:
+            self._points[frame_index] = face.landmarks_px[self.indices, :2].astype(np.float32)
+
+    def get(self, frame_index: int) -> np.ndarray | None:
+        """(478, 2) display pixels with the lid contours filled in (NaN elsewhere), or None."""
+        points = self._points.get(frame_index)
+        if points is None:
+            return None
+        full = np.full((N_LANDMARKS, 2), np.nan)
+        full[self.indices] = points
+        return full
+
+
 def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model: ModelInfo | str | os.PathLike | None = None,
                    trace: Trace | None = None, task: str = "rest", mirrored: bool = False,
                    settings: TrackerSettings = TrackerSettings(), crf: int = 20,
@@ -182,10 +208,13 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
     info = probe_video(video)
     if not isinstance(model, ModelInfo):
         model = resolve_model(model)
+    lids = None  # lid-contour points per frame (display pixels), kept from the extraction pass
     if trace is None:
         from .extract import extract_trace
 
-        trace = extract_trace(video, model=model, settings=settings, mirrored=mirrored, progress=progress)
+        lids = _LidContours()
+        trace = extract_trace(video, model=model, settings=settings, mirrored=mirrored, progress=progress,
+                              on_face=lids.add)
     analysis = analyze_trace(trace, task=task)
     signal = analysis.signal
     events = analysis.events.per_eye
@@ -194,14 +223,20 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
     os.close(fd)
     frames = 0
     try:
-        with FaceTracker(model.path, settings) as tracker, \
-                av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}) as container:
+        with contextlib.ExitStack() as stack:
+            container = stack.enter_context(av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}))
+            # given only a trace, the landmarks are measured again (the trace does not store them)
+            tracker = stack.enter_context(FaceTracker(model.path, settings)) if lids is None else None
             stream = None
             for frame in iter_frames(video, max_side_px=settings.max_side_px):
                 if frame.index >= len(signal.time_s):
                     break
-                face = tracker.process(frame.rgb, frame.time_s, display_size=(info.width, info.height))
-                landmarks = None if face is None else face.landmarks_px[:, :2] * frame.scale
+                if tracker is not None:
+                    face = tracker.process(frame.rgb, frame.time_s, display_size=(info.width, info.height))
+                    landmarks = None if face is None else face.landmarks_px[:, :2]
+                else:
+                    landmarks = lids.get(frame.index)
+                landmarks = None if landmarks is None else landmarks * frame.scale
                 closure = {side: float(signal.closure[side][frame.index]) for side in SIDES}
                 image = draw_overlay(frame.rgb, time_s=frame.time_s, frame_index=frame.index, landmarks_px=landmarks,
                                      closure=closure, events=events, mirrored=mirrored)

@@ -152,7 +152,7 @@ def build_parser() -> argparse.ArgumentParser:
                                           "the time on every frame and write an H.264 MP4 for review.")
     annotate.add_argument("video", type=Path)
     annotate.add_argument("-o", "--output", type=Path, help="review video (default: VIDEO's name with .review.mp4, here)")
-    annotate.add_argument("--trace", type=Path, help="the video's trace (skips the analysis pass)")
+    annotate.add_argument("--trace", type=Path, help="the video's trace, instead of extracting one (landmarks are then measured while drawing)")
     annotate.add_argument("--task", choices=TASKS, default="rest")
     annotate.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
     annotate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")

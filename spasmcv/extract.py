@@ -16,8 +16,8 @@ import numpy as np
 
 from . import __version__
 from .eyelid import IRIS_DIAMETER_MM, eyelid_signals, frame_measures
-from .landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceTracker, SubjectSelector, TrackerSettings,
-                        short_track_mask)
+from .landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceObservation, FaceTracker, SubjectSelector,
+                        TrackerSettings, short_track_mask)
 from .model import ModelInfo, file_sha256, resolve_model
 from .trace import Trace
 from .video import VideoInfo, cpus_to_pin, iter_frames, pinned_to, prefetch, probe_video
@@ -43,6 +43,7 @@ def extract_trace(
     decode_threads: int = 0,
     prefetch_frames: int = 2,
     pin_threads: bool = True,
+    on_face: Callable[[int, FaceObservation | None], None] | None = None,
 ) -> Trace:
     """Measure both eyelids in every frame of a video.
 
@@ -74,6 +75,9 @@ def extract_trace(
         faster: no cache thrashing by threads migrating between cores); never when other
         tasks are running (see :func:`spasmcv.video.cpus_to_pin`). The calling thread's CPU
         affinity is restored afterwards. Results are the same either way.
+    on_face : callable, optional
+        Called with each frame's index and the subject's :class:`FaceObservation` (None when
+        no subject face), e.g. to keep landmarks the trace does not store (``annotate``).
 
     Returns
     -------
@@ -112,6 +116,8 @@ def extract_trace(
             detected.append(face is not None)
             tracks.append(-1 if face is None else face.track)
             chunk.add(face)
+            if on_face is not None:
+                on_face(frame.index, face)
             if chunk.size == _Chunk.capacity:
                 flush()
             if progress is not None:

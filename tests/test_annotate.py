@@ -70,3 +70,21 @@ def test_annotate_command_missing_video(tmp_path, capsys):
 def test_swatches_do_not_overlap(side):
     a, b = swatch_box("left", 641, 481), swatch_box("right", 641, 481)
     assert a[0] > b[2] or b[0] > a[2]
+
+
+def test_one_model_pass_draws_what_a_given_trace_draws(model_info, real_video, tmp_path):
+    """Without a trace the lid contours are kept from the extraction pass (the model runs once);
+    the review video must be the one drawn with a given trace and the landmarks measured again."""
+    from spasmcv.extract import extract_trace
+    from spasmcv.video import iter_frames
+
+    video = real_video("pyfeat/single_face.mp4")
+    once = annotate_video(video, tmp_path / "once.mp4", model=model_info)
+    again = annotate_video(video, tmp_path / "again.mp4", model=model_info,
+                           trace=extract_trace(video, model=model_info))
+    first, second = list(iter_frames(once.path)), list(iter_frames(again.path))
+    assert len(first) == len(second) == once.frames > 0
+    source = next(iter_frames(video)).rgb
+    assert np.abs(first[0].rgb.astype(int) - source.astype(int)).max() > 100  # an overlay was drawn
+    for a, b in zip(first, second):
+        np.testing.assert_array_equal(a.rgb, b.rgb)
