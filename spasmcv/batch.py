@@ -447,15 +447,10 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
 
 
 def _count_frames(todo) -> int:
-    from .video import probe_video
+    """Frames to process, for the progress bar's ETA (container headers only: no extra pass)."""
+    from .video import estimated_frame_count
 
-    total = 0
-    for job, _ in todo:
-        try:
-            total += probe_video(job.path).frame_count
-        except SpasmcvError:
-            pass
-    return total
+    return sum(estimated_frame_count(job.path) for job, _ in todo)
 
 
 def _run_local(todo, out, model, settings, workers, on_error, finished, progress, total_frames):

@@ -176,6 +176,31 @@ def _clockwise_rotation(frame: av.VideoFrame) -> int:
     return angle if angle in (0, 90, 180, 270) else 0
 
 
+def _header_facts(container, stream) -> tuple[float | None, int | None, float | None]:
+    """What the container header declares: duration (s), frame count and nominal frame rate."""
+    declared_s = None
+    if stream.duration:
+        declared_s = float(stream.duration * stream.time_base)
+    elif container.duration and len(container.streams) == 1:
+        declared_s = container.duration / 1e6
+    rate = stream.average_rate or stream.guessed_rate
+    return declared_s, int(stream.frames) or None, float(rate) if rate else None
+
+
+def estimated_frame_count(path: str | os.PathLike) -> int:
+    """Frames the container header declares (or duration x frame rate); 0 when unknown or
+    unreadable. Reads the header only: for progress bars, not for measurements."""
+    try:
+        container = _open(Path(path))
+    except VideoError:
+        return 0
+    try:
+        declared_s, frames, fps = _header_facts(container, container.streams.video[0])
+    finally:
+        container.close()
+    return frames or (int(round(declared_s * fps)) if declared_s and fps else 0)
+
+
 def probe_video(path: str | os.PathLike) -> VideoInfo:
     """Read a video's header and packet timestamps, and decode its first frame.
 
@@ -203,15 +228,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         # Read everything from the stream before closing: PyAV's fields are invalid afterwards.
         if container.format.name in _STILL_IMAGE_FORMATS or container.format.name.endswith("_pipe"):
             raise VideoError(f"{path}: is a still image ({container.format.name}), not a video")
-        declared_s = None
-        if stream.duration:
-            declared_s = float(stream.duration * stream.time_base)
-        elif container.duration and len(container.streams) == 1:
-            declared_s = container.duration / 1e6
+        declared_s, header_frames, nominal = _header_facts(container, stream)
         time_base = float(stream.time_base) if stream.time_base else 0.0
-        header_frames = int(stream.frames) or None
-        rate = stream.average_rate or stream.guessed_rate
-        nominal = float(rate) if rate else None
         container_name = container.format.name
         codec_name = stream.codec_context.name
     finally:

