@@ -181,3 +181,218 @@ def split_by_peak(reference: list[ReferenceEvent], peaks, *, required_peak: floa
     required = [r for r, p in zip(reference, peaks) if p >= required_peak]
     optional = [r for r, p in zip(reference, peaks) if p < required_peak]
     return required, optional
+
+
+# --- Frame-labelled real video (labels/*.csv; convention in docs/labelling.md) -----------------
+
+@dataclass(frozen=True)
+class LabelledClosure:
+    """One hand-labelled closure, in 0-based frame numbers of the video's decode order.
+
+    ``start_frame`` is the last open frame before the lid visibly starts down, ``end_frame`` the
+    first frame back at about 90 % of the opening before (or of the narrower level the eye
+    settles at), ``apex_frame`` a frame in the most-closed part; ``complete`` whether the lids
+    meet; ``eye`` ``both``/``left``/``right`` (the person's own side).
+    """
+
+    start_frame: int
+    end_frame: int
+    apex_frame: int
+    complete: bool
+    eye: str
+    confidence: str = "high"
+    note: str = ""
+
+    @property
+    def frames(self) -> int:
+        return self.end_frame - self.start_frame
+
+
+@dataclass(frozen=True)
+class LabelSet:
+    """A clip's labelled closures and the frame intervals whose eye state cannot be judged."""
+
+    clip: str
+    closures: tuple
+    excluded: tuple = ()
+
+
+def read_labels(path: str | os.PathLike) -> LabelSet:
+    """Read ``CLIP.csv`` (and ``CLIP.exclude.csv`` beside it, when present)."""
+    import csv
+
+    path = Path(path)
+    with open(path, newline="") as handle:
+        closures = tuple(LabelledClosure(start_frame=int(r["start_frame"]), end_frame=int(r["end_frame"]),
+                                         apex_frame=int(r["apex_frame"]), complete=r["complete"].strip() == "yes",
+                                         eye=r["eye"].strip(), confidence=r.get("confidence", "").strip(),
+                                         note=r.get("note", "") or "")
+                         for r in csv.DictReader(handle))
+    bad = [c for c in closures if c.eye not in ("both", "left", "right") or c.end_frame < c.start_frame]
+    if bad:
+        raise ValueError(f"{path}: malformed label rows: {bad[:3]}")
+    exclude = path.with_name(path.name[:-len(".csv")] + ".exclude.csv")
+    excluded = ()
+    if exclude.exists():
+        with open(exclude, newline="") as handle:
+            excluded = tuple((int(r["start_frame"]), int(r["end_frame"])) for r in csv.DictReader(handle))
+    return LabelSet(clip=path.name[:-len(".csv")], closures=closures, excluded=excluded)
+
+
+@dataclass(frozen=True)
+class FrameSpan:
+    """A detected closure as frames: ``start_frame`` to ``end_frame`` inclusive, with its eye and kind."""
+
+    start_frame: int
+    end_frame: int
+    eye: str = "both"
+    kind: str = "blink"
+
+
+def event_frames(events, time_s) -> list[FrameSpan]:
+    """Detected events (``onset_s``/``offset_s``/``eye``/``kind``) as the nearest frames."""
+    time_s = np.asarray(time_s, dtype=float)
+
+    def nearest(t: float) -> int:
+        k = int(np.clip(np.searchsorted(time_s, t), 1, len(time_s) - 1))
+        return k - 1 if abs(time_s[k - 1] - t) <= abs(time_s[k] - t) else k
+
+    return [FrameSpan(nearest(e.onset_s), nearest(e.offset_s), e.eye, e.kind) for e in events]
+
+
+@dataclass(frozen=True)
+class FrameScore:
+    """Detections scored against frame labels (:func:`score_frames`).
+
+    ``onset_errors``/``offset_errors`` are detected minus labelled frame numbers of the matched
+    pairs (positive = detected later); ``matches`` pairs (detection index, label index);
+    ``false_positives``/``misses`` list the unmatched detections and labels that were scored.
+    """
+
+    tp: int
+    fp: int
+    fn: int
+    onset_errors: np.ndarray
+    offset_errors: np.ndarray
+    matches: list
+    false_positives: list
+    misses: list
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else float("nan")
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else float("nan")
+
+    @property
+    def f1(self) -> float:
+        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
+
+
+def _mostly_excluded(start: int, end: int, excluded) -> bool:
+    inside = sum(max(0, min(end, b) - max(start, a) + 1) for a, b in excluded)
+    return inside > 0.5 * (end - start + 1)
+
+
+def score_frames(detected: list[FrameSpan], labels: LabelSet, *, widen: int = 2) -> FrameScore:
+    """Match detections to labels one-to-one and count hits, false alarms and misses.
+
+    The labels' own scoring rule: a detection and a label can match when their frame intervals
+    overlap after widening both by ``widen`` frames; the pairs with the largest overlap are
+    matched first. Labels and detections lying mostly inside an excluded interval are not
+    scored. Eyes are not compared here (see :func:`side_agreement`).
+    """
+    dets = [d for d in detected if not _mostly_excluded(d.start_frame, d.end_frame, labels.excluded)]
+    refs = [r for r in labels.closures if not _mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
+    candidates = []
+    for i, d in enumerate(dets):
+        for j, r in enumerate(refs):
+            overlap = min(d.end_frame, r.end_frame) - max(d.start_frame, r.start_frame) + 1 + 2 * widen
+            if overlap > 0:
+                candidates.append((-overlap, abs(d.start_frame - r.start_frame), i, j))
+    used_d, used_r, matches = set(), set(), []
+    for _, _, i, j in sorted(candidates):
+        if i not in used_d and j not in used_r:
+            used_d.add(i)
+            used_r.add(j)
+            matches.append((i, j))
+    matches.sort(key=lambda m: m[1])
+    onset = np.array([dets[i].start_frame - refs[j].start_frame for i, j in matches], dtype=float)
+    offset = np.array([dets[i].end_frame - refs[j].end_frame for i, j in matches], dtype=float)
+    fps = [d for i, d in enumerate(dets) if i not in used_d]
+    misses = [r for j, r in enumerate(refs) if j not in used_r]
+    return FrameScore(tp=len(matches), fp=len(fps), fn=len(misses), onset_errors=onset, offset_errors=offset,
+                      matches=[(detected.index(dets[i]), labels.closures.index(refs[j])) for i, j in matches],
+                      false_positives=fps, misses=misses)
+
+
+def simple_ear_blinks(columns: dict, *, threshold: float = 0.2, min_frames: int = 2) -> list[FrameSpan]:
+    """The simple baseline every accuracy figure is shown next to: the mean of both eyes' eye
+    aspect ratio below ``threshold`` for at least ``min_frames`` consecutive frames (the common
+    20-line MediaPipe script; Soukupova & Cech 2016). Frames without a face end a run."""
+    ear = (np.asarray(columns["ear_left"], dtype=float) + np.asarray(columns["ear_right"], dtype=float)) / 2
+    below = np.where(np.isfinite(ear), ear < threshold, False)
+    edges = np.diff(np.r_[0, below.astype(np.int8), 0])
+    starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    return [FrameSpan(int(a), int(b) - 1) for a, b in zip(starts, stops) if b - a >= min_frames]
+
+
+#: A detected closure this long (s) where no labelled closure nearly as long overlaps it is a
+#: false long closure: the error that turns a healthy person into a spasm patient.
+LONG_CLOSURE_S = 1.0
+
+
+def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int, widen: int) -> bool:
+    return min(a_end, b_end) - max(a_start, b_start) + 1 + 2 * widen > 0
+
+
+def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float, widen: int = 2) -> dict:
+    """Everything the real-video accuracy tables report for one clip and one detector.
+
+    ``detected`` are the detector's counted closures across both eyes (``eye`` left, right or
+    both). Returns counts, precision/recall/F1, median onset/offset errors (frames, labels'
+    convention), false long closures (> :data:`LONG_CLOSURE_S` where the labels hold no closure
+    nearly that long; ``review`` spans are not counted closures and are counted apart), recall
+    on incomplete blinks and how one-eye labels were reported.
+    """
+    score = score_frames(detected, labels, widen=widen)
+    long_frames = LONG_CLOSURE_S * fps
+    scored_labels = [r for r in labels.closures if not _mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
+    false_long = [d for d in detected
+                  if d.kind != "review" and d.end_frame - d.start_frame >= long_frames
+                  and not _mostly_excluded(d.start_frame, d.end_frame, labels.excluded)
+                  and not any(_overlaps(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
+                              and r.frames >= long_frames - 2 * widen for r in labels.closures)]
+    matched = {j: detected[i] for i, j in score.matches}
+    incomplete = [j for j, r in enumerate(labels.closures) if not r.complete and r in scored_labels]
+    one_eye = [j for j, r in enumerate(labels.closures) if r.eye != "both" and r in scored_labels]
+    return {
+        "labels": len(scored_labels), "tp": score.tp, "fp": score.fp, "fn": score.fn,
+        "precision": score.precision, "recall": score.recall, "f1": score.f1,
+        "onset_error_median": float(np.median(score.onset_errors)) if score.tp else float("nan"),
+        "offset_error_median": float(np.median(score.offset_errors)) if score.tp else float("nan"),
+        "onset_errors": score.onset_errors.tolist(), "offset_errors": score.offset_errors.tolist(),
+        "false_long": len(false_long), "review": sum(d.kind == "review" for d in detected),
+        "incomplete_labels": len(incomplete), "incomplete_found": sum(j in matched for j in incomplete),
+        "one_eye_labels": len(one_eye),
+        "one_eye_found": sum(j in matched for j in one_eye),
+        "one_eye_right_side": sum(j in matched and matched[j].eye == labels.closures[j].eye for j in one_eye),
+        "false_positives": [(d.start_frame, d.end_frame, d.eye, d.kind) for d in score.false_positives],
+        "misses": [(r.start_frame, r.end_frame, r.eye) for r in score.misses],
+    }
+
+
+def reported_closures(events, time_s) -> list[FrameSpan]:
+    """What spasmcv reports as closures of a recording, as frame spans for scoring against labels:
+    the counted closures across both eyes (bilateral or one-eye, :attr:`Events.paired`) and the
+    ``review`` events (long closures that may be a lowered gaze; listed for checking, not counted
+    in rates or severity), one per overlapping left/right pair."""
+    spans = event_frames(events.paired, time_s)
+    review = [e for side in ("left", "right") for e in events.per_eye.get(side, []) if e.kind == "review"]
+    for span in sorted(event_frames(review, time_s), key=lambda s: s.start_frame):
+        if not any(_overlaps(span.start_frame, span.end_frame, s.start_frame, s.end_frame, 0)
+                   for s in spans if s.kind == "review"):
+            spans.append(FrameSpan(span.start_frame, span.end_frame, "both", "review"))
+    return sorted(spans, key=lambda s: s.start_frame)
