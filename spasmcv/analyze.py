@@ -26,7 +26,12 @@ from .trace import Trace
 #: analysis-2: event onsets/offsets extended to the lid at rest with the square-root
 #: (constant-acceleration) model instead of a straight line; ``coupled`` needs the other eye's
 #: deeper closure to span this event's apex.
-ANALYSIS_VERSION = "analysis-2"
+#: analysis-3: rebuilt on hand-labelled real video: closure linear between the person's own open
+#: and closed levels (no curve from rendered lids); event boundaries on frames in the labels'
+#: convention, relative to the levels before and after each closure (a blink reopening into a
+#: narrower gaze ends there, double blinks stay two, slow lowerings are not closures); long
+#: closures on small eyes are ``review``.
+ANALYSIS_VERSION = "analysis-3"
 
 
 @dataclass(frozen=True)

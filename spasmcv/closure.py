@@ -2,9 +2,15 @@
 
 Pure functions over trace columns. The eyelid measure (by default the eye aspect ratio) is
 divided by a per-recording *open-eye reference* that follows slow drift in head pose and
-distance; the ratio (1 = as open as usual) is mapped to closure by a monotone calibration
-curve measured against ground truth, because the face mesh responds non-linearly: half a lid
-closure lowers the eye aspect ratio by only about 18 %, the last third of the travel by 60 %.
+distance (a 60-s moving window), giving the openness ratio ``r`` (1 = as open as usual). The
+ratio is mapped to closure **linearly between this person's open and closed levels**:
+``closure = (1 - r) / (1 - closed_ratio)``, clipped to 0-1, where ``closed_ratio`` is the ratio
+the face mesh reads when this eye is shut, learned from the recording's own deepest closures
+(the lower quartile of the frames below half the open level), within
+``closed_ratio_bounds``. On real hand-labelled video the 2-D eye aspect ratio falls about
+linearly with the visible opening, and the closed reading differs between people (0.05-0.3
+of the open level), so a per-person closed level replaces the curve analysis-2 took from
+rendered lids (docs/analysis.md).
 
 Short gaps (invalid frames) inside one subject track are bridged by linear interpolation;
 longer gaps stay NaN and are never counted as closed. See docs/analysis.md.
@@ -37,15 +43,14 @@ class ClosureSettings:
         open in at least ``1 - reference_quantile`` of each window).
     reference_step_s : float
         The reference is computed every this many seconds and interpolated between.
-    local_reference_window_s : float
-        Short window (s) in which the reference may follow the open eye's quicker changes
-        (smiling, talking), within 70-100 % of the long-window reference (0 disables).
     min_reference_frames : int
         Windows with fewer valid frames use the whole recording's value.
-    calibration : tuple of (ratio, closure) pairs
-        Piecewise-linear map from ``measure / open_reference`` (ascending) to closure 0-1,
-        measured on the synthetic sample videos (bilateral closures, medians per 0.05 of
-        closure; docs/analysis.md). Ratios beyond the ends clip to 1 (closed) and 0 (open).
+    closed_ratio_default : float
+        Closed level (measure / open reference) used when the recording has too few deep
+        closures to learn its own (fewer than ``min_closed_frames`` frames below half open).
+    closed_ratio_bounds : (float, float)
+        The learned closed level is kept inside this range.
+    min_closed_frames : int
     max_bridge_s : float
         Gaps of invalid frames up to this long are interpolated; longer ones stay NaN.
     """
@@ -56,9 +61,9 @@ class ClosureSettings:
     reference_open_fraction: float = 0.9
     reference_step_s: float = 1.0
     min_reference_frames: int = 50
-    local_reference_window_s: float = 2.0
-    calibration: tuple = ((0.22, 1.0), (0.29, 0.875), (0.39, 0.825), (0.565, 0.775), (0.67, 0.725),
-                          (0.76, 0.625), (0.84, 0.475), (0.90, 0.33), (0.95, 0.22), (1.0, 0.0))
+    closed_ratio_default: float = 0.15
+    closed_ratio_bounds: tuple = (0.02, 0.35)
+    min_closed_frames: int = 5
     max_bridge_s: float = 0.1
 
 
@@ -74,16 +79,13 @@ def _windowed(t_valid, v_valid, grid, window_s, min_frames, func, fallback):
 
 
 def open_reference(values: np.ndarray, time_s: np.ndarray, *, window_s: float, quantile: float,
-                   open_fraction: float, step_s: float, min_frames: int, local_window_s: float = 0.0,
-                   local_floor: float = 0.7, local_open_share: float = 0.6) -> np.ndarray:
+                   open_fraction: float, step_s: float, min_frames: int) -> np.ndarray:
     """Typical open-eye value of ``values`` (NaN = invalid) in a centred moving window, per frame.
 
-    With ``local_window_s`` > 0 the reference also follows quicker changes of the open eye
-    (a smile or talking narrows the eyes for a few seconds): in each short window where at
-    least ``local_open_share`` of the frames look open (>= ``local_floor`` x the long-window reference),
-    the short window's own open level is used, but never below ``local_floor`` x and never
-    above the long-window reference. Windows dominated by closure keep the long reference,
-    so a long spasm is never taken for the open eye.
+    In each window: the median of the values at least ``open_fraction`` times the window's
+    ``quantile`` quantile, so the open eye is found even when the eyes are closed most of the
+    time. Quicker changes of the open eye (a smile, talking) are left to event detection,
+    which compares each closure with the levels just before and after it.
 
     Returns NaN everywhere if the recording has no valid value.
     """
@@ -97,17 +99,6 @@ def open_reference(values: np.ndarray, time_s: np.ndarray, *, window_s: float, q
     grid = np.arange(time_s[0], time_s[-1] + step_s, step_s)
     level = partial(_open_level, quantile=quantile, open_fraction=open_fraction)
     ref = _windowed(t_valid, v_valid, grid, window_s, min_frames, level, overall)
-    if local_window_s > 0:
-        local_grid = np.arange(time_s[0], time_s[-1] + step_s / 4, step_s / 4)
-        long_ref = np.interp(local_grid, grid, ref)
-        local = _windowed(t_valid, v_valid, local_grid, local_window_s, 3, level, np.nan)
-        frames = np.searchsorted(t_valid, local_grid + local_window_s / 2, side="right") - \
-            np.searchsorted(t_valid, local_grid - local_window_s / 2, side="left")
-        open_counts = np.array([np.sum(v_valid[(t_valid >= g - local_window_s / 2) & (t_valid <= g + local_window_s / 2)]
-                                       >= local_floor * r) for g, r in zip(local_grid, long_ref)])
-        use_local = np.isfinite(local) & (open_counts >= local_open_share * np.maximum(frames, 1))
-        adjusted = np.where(use_local, np.clip(local, local_floor * long_ref, long_ref), long_ref)
-        return np.interp(time_s, local_grid, adjusted)
     return np.interp(time_s, grid, ref)
 
 
@@ -144,11 +135,21 @@ def bridge_gaps(signal: np.ndarray, time_s: np.ndarray, *, max_gap_s: float,
     return out, bridged
 
 
-def closure_fraction(values: np.ndarray, reference: np.ndarray, *, calibration) -> np.ndarray:
-    """Map an eyelid measure to closure 0-1 given its open reference (NaN stays NaN)."""
-    ratio = np.asarray(values, dtype=float) / np.asarray(reference, dtype=float)
-    knots = np.asarray(calibration, dtype=float)
-    out = np.interp(ratio, knots[:, 0], knots[:, 1])
+def closed_ratio(ratio: np.ndarray, *, default: float, bounds: tuple, min_frames: int) -> float:
+    """This eye's closed level: the lower quartile of the openness ratios below 0.5 (its deepest
+    closures), within ``bounds``; ``default`` with fewer than ``min_frames`` such frames."""
+    ratio = np.asarray(ratio, dtype=float)
+    deep = ratio[np.isfinite(ratio) & (ratio < 0.5)]
+    if deep.size < min_frames:
+        return float(default)
+    return float(np.clip(np.quantile(deep, 0.25), *bounds))
+
+
+def closure_fraction(ratio: np.ndarray, closed: float) -> np.ndarray:
+    """Closure 0-1 from the openness ratio (measure / open reference) and the closed level,
+    linear in between (NaN stays NaN)."""
+    ratio = np.asarray(ratio, dtype=float)
+    out = np.clip((1.0 - ratio) / (1.0 - closed), 0.0, 1.0)
     return np.where(np.isfinite(ratio), out, np.nan)
 
 
@@ -163,6 +164,11 @@ class ClosureSignal:
         0 open to 1 closed; NaN where not measurable (long gaps, no face).
     reference : dict side -> ndarray (n,)
         The open-eye reference of the measure, per frame.
+    closed_ratio : dict side -> float
+        The eye's closed level as a ratio of the open reference.
+    iris_px : float
+        Median iris diameter in pixels (the ruler); NaN if unknown. Small eyes in the picture
+        cannot show a held closure apart from a lowered gaze (events.py).
     bridged : ndarray (n,) bool
         Frames whose value was interpolated across a short gap.
     valid : ndarray (n,) bool
@@ -173,6 +179,8 @@ class ClosureSignal:
     time_s: np.ndarray
     closure: dict
     reference: dict
+    closed_ratio: dict
+    iris_px: float
     bridged: np.ndarray
     valid: np.ndarray
     settings: ClosureSettings
@@ -180,23 +188,27 @@ class ClosureSignal:
 
 def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings()) -> ClosureSignal:
     """Compute both eyes' closure from trace columns (``time_s``, ``valid``, ``subject_track``,
-    and ``<measure>_left/right``)."""
+    ``<measure>_left/right`` and, when present, ``iris_reference_px``)."""
     time_s = np.asarray(columns["time_s"], dtype=float)
     valid = np.asarray(columns["valid"]).astype(bool)
     track = np.asarray(columns.get("subject_track", np.zeros(len(time_s))))
-    closure, reference = {}, {}
+    closure, reference, closed = {}, {}, {}
     bridged_any = np.zeros(len(time_s), dtype=bool)
     for side in SIDES:
         values = np.where(valid, np.asarray(columns[f"{settings.measure}_{side}"], dtype=float), np.nan)
+        values, bridged = bridge_gaps(values, time_s, max_gap_s=settings.max_bridge_s, segment=track)
         ref = open_reference(values, time_s, window_s=settings.reference_window_s,
                              quantile=settings.reference_quantile,
                              open_fraction=settings.reference_open_fraction,
-                             step_s=settings.reference_step_s, min_frames=settings.min_reference_frames,
-                             local_window_s=settings.local_reference_window_s)
-        raw = closure_fraction(values, ref, calibration=settings.calibration)
-        closure[side], bridged = bridge_gaps(raw, time_s, max_gap_s=settings.max_bridge_s, segment=track)
+                             step_s=settings.reference_step_s, min_frames=settings.min_reference_frames)
+        ratio = values / ref
+        closed[side] = closed_ratio(ratio, default=settings.closed_ratio_default,
+                                    bounds=settings.closed_ratio_bounds, min_frames=settings.min_closed_frames)
+        closure[side] = closure_fraction(ratio, closed[side])
         reference[side] = ref
         bridged_any |= bridged
     both = np.isfinite(closure["left"]) & np.isfinite(closure["right"])
-    return ClosureSignal(time_s=time_s, closure=closure, reference=reference, bridged=bridged_any,
-                         valid=both, settings=settings)
+    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[valid]
+    iris_px = float(np.nanmedian(iris)) if np.isfinite(iris).any() else float("nan")
+    return ClosureSignal(time_s=time_s, closure=closure, reference=reference, closed_ratio=closed,
+                         iris_px=iris_px, bridged=bridged_any, valid=both, settings=settings)

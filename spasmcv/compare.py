@@ -417,18 +417,14 @@ def weeks_since(date: _dt.date | None, injection: _dt.date | None) -> float:
     return (date - injection).days / 7.0
 
 
-def lid_drop_estimate(aperture_ratio: float, *, calibration) -> float:
+def lid_drop_estimate(aperture_ratio: float, *, closed_ratio: float) -> float:
     """Estimated upper-lid drop (share of the lid's travel, 0-1) from the open-eye aperture
-    ratio (visit / baseline), through the closure calibration curve.
-
-    The face mesh under-reads a partly lowered lid (docs/analysis.md, section 1): a quarter of
-    the lid's travel lowers the landmark aperture by only about 5 %. The calibration that maps
-    the eye aspect ratio to closure is used for the open-aperture ratio alike (an assumption
-    stated in docs/report.md). A ratio >= 1 gives 0.
+    ratio (visit / baseline), linear between open (ratio 1) and the eye's closed level
+    ``closed_ratio``, as closure is (docs/analysis.md). A ratio >= 1 gives 0.
     """
     if not np.isfinite(aperture_ratio):
         return float("nan")
-    return float(closure_fraction(np.array([aperture_ratio]), np.array([1.0]), calibration=calibration)[0])
+    return float(closure_fraction(np.array([aperture_ratio]), closed_ratio)[0])
 
 
 def _normal_text(metric: str, analysis: Analysis) -> str:
@@ -550,7 +546,6 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
 
 def _side_effects(visits, reps, settings: CompareSettings) -> list[dict]:
     base = visits[0]
-    calibration = base.analysis.signal.settings.calibration
     rows = []
     for v in visits:
         for side in SIDES:
@@ -562,7 +557,7 @@ def _side_effects(visits, reps, settings: CompareSettings) -> list[dict]:
             if v is not base and np.isfinite(value) and np.isfinite(b_value) and b_value > 0:
                 lo, hi = difference_interval(reps[base.label][f"{side}.open_aperture_mm"],
                                              reps[v.label][f"{side}.open_aperture_mm"], confidence=settings.confidence)
-                drop = lid_drop_estimate(value / b_value, calibration=calibration)
+                drop = lid_drop_estimate(value / b_value, closed_ratio=base.analysis.signal.closed_ratio[side])
                 row.update(change_mm=value - b_value, change_percent=100 * (value - b_value) / b_value,
                            change_ci_low_mm=lo, change_ci_high_mm=hi, lid_drop_estimate=drop,
                            ptosis=bool(drop >= settings.ptosis_lid_drop and b_value - value >= settings.ptosis_min_drop_mm

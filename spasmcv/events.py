@@ -5,26 +5,36 @@ upper limit** on an event's duration: a closure lasting many seconds is a spasm,
 being measured, not an artefact. Frames without a closure value end an event (marked
 ``truncated``); they are never counted as closed.
 
-Definitions (docs/analysis.md):
+Definitions (docs/analysis.md), made to reproduce the hand labels of real video
+(docs/labelling.md), so every boundary is a frame of the video:
 
-* an event's *core* starts where closure reaches ``core_threshold`` and ends where it falls
-  below ``release_threshold`` (hysteresis);
-* onset and offset are where closure crosses ``boundary_threshold`` before and after the core,
-  or, if the lid stops moving earlier (below half the event's peak, closure no longer falling
-  by ``valley_tolerance`` per frame: the eye settled at a narrower-than-usual opening), there;
-  linearly interpolated between frames, then (``extrapolate_boundaries``) extended down to
-  closure 0 - the lid's first and last movement - assuming the lid leaves and reaches rest
-  smoothly (sqrt(closure) linear in time through the boundary and core crossings), by at
-  most one frame interval or ``max_extrapolation_s``, whichever is longer; adjacent events
-  are split at the deepest reopening;
-* kind by duration (offset - onset): blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm;
-* a lowering that lasts at least ``prolonged_s`` but never passes ``partial_peak`` closure is
-  kind ``partial``: the lids lowered without closing (looking down, an expression); it is
-  reported but not counted as a closure;
+* a *core* starts where closure reaches ``core_threshold`` and at least ``min_depth`` of the
+  way from the most open level of the last ``pre_s`` to fully closed (lids lowered by a
+  downward gaze or an expression do not start one: a blink or spasm closes in about 0.1 s,
+  a slow lowering moves that level with it; lids that stay at a lowered level without
+  closing further, under ``partial_peak`` for ``prolonged_s``, make that the new level) and
+  ends at the first frame where the
+  lid has come back ``reopen_fraction`` of the way from the deepest closure to the level before
+  the event (the most open frame in the ``pre_s`` before it); a new core after a reopening needs
+  the closure to rise again by ``reentry`` above the reopening, so a double blink stays two;
+* start (``onset_s``): walking back from the core, the last frame before the lid moved down by
+  more than ``onset_step`` of the event's depth in one frame - the last open frame;
+* end (``offset_s``): the first frame after the deepest closure at which the eye is back to
+  ``end_fraction`` of its opening before the event **or of the narrower level it settles at**
+  within ``settle_s`` (a blink reopening into a smile or a lowered gaze ends there); where the
+  next closure starts first, the most open frame between them;
+* a core is a closure only if it goes at least ``min_depth`` of the way from that reference
+  level to fully closed: a smile or speech narrowing the eye, or a dip from an already
+  narrowed eye, is not;
+* kind by duration (end - start): blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm;
+  a lowering of ``prolonged_s`` or more whose peak stays under ``partial_peak`` is ``partial``
+  (lids lowered without closing; reported, not counted);
 * an event whose peak stays under ``partial_peak`` while, at its apex, the other eye is in a
-  closure at least ``coupled_margin`` deeper is kind ``coupled``: the face mesh couples the
-  eyes, so a one-eye closure drags the open eye's reading down to about half (hemifacial
-  spasm); not counted;
+  closure at least ``coupled_margin`` deeper is ``coupled``: the face mesh couples the eyes,
+  so a one-eye closure (a wink, hemifacial spasm) drags the open eye's reading down; not counted;
+* a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
+  ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
+  a person and to the face mesh, so it is listed for checking by eye and not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive events each shorter than
   ``prolonged_s``, separated by reopenings shorter than ``flutter_max_gap_s``;
 * left and right events overlapping by at least half of the shorter one are one bilateral event.
@@ -32,6 +42,7 @@ Definitions (docs/analysis.md):
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -41,22 +52,25 @@ from .closure import SIDES, ClosureSignal
 
 @dataclass(frozen=True)
 class EventSettings:
-    """Thresholds of event detection (closure fractions 0-1 and seconds)."""
+    """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds)."""
 
-    core_threshold: float = 0.45
-    release_threshold: float = 0.3
-    boundary_threshold: float = 0.1
+    core_threshold: float = 0.5
+    reopen_fraction: float = 0.5
+    reentry: float = 0.3
+    onset_step: float = 0.05
+    end_fraction: float = 0.95
+    settle_s: float = 0.4
+    pre_s: float = 0.3
+    min_depth: float = 0.4
     complete_threshold: float = 0.85
     partial_peak: float = 0.8
     coupled_margin: float = 0.3
     prolonged_s: float = 0.5
     spasm_s: float = 1.0
+    min_iris_px: float = 15.0
     flutter_min_closures: int = 3
     flutter_max_gap_s: float = 0.3
     pair_min_overlap: float = 0.5
-    extrapolate_boundaries: bool = True
-    valley_tolerance: float = 0.02
-    max_extrapolation_s: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -131,46 +145,53 @@ class Events:
         return sorted(rows, key=lambda r: (r["onset_s"], r["eye"]))
 
 
-_KIND_ORDER = {"coupled": -2, "partial": -1, "blink": 0, "prolonged": 1, "spasm": 2}
+_KIND_ORDER = {"coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1, "spasm": 2}
 #: Kinds that count as eyelid closures in rates, durations and severity.
 CLOSURE_KINDS = ("blink", "prolonged", "spasm")
 
 
-def _crossing(time_s, closure, i_below, i_above, level) -> float:
-    """Time where closure crosses ``level`` between frames ``i_below`` and ``i_above``."""
-    c0, c1 = closure[i_below], closure[i_above]
-    if not (np.isfinite(c0) and np.isfinite(c1)) or c0 == c1:
-        return float(time_s[i_above])
-    frac = np.clip((level - c0) / (c1 - c0), 0.0, 1.0)
-    return float(time_s[i_below] + frac * (time_s[i_above] - time_s[i_below]))
-
-
-def _rest_factor(boundary: float, core: float) -> float:
-    """Time from the boundary crossing to the lid at rest, per unit of core-to-boundary time.
-
-    The lid starts and ends a movement at rest, so near either end closure grows with the
-    square of the time from rest (constant acceleration): sqrt(closure) is linear in time.
-    """
-    return float(np.sqrt(boundary) / (np.sqrt(core) - np.sqrt(boundary)))
-
-
-def _cores(closure: np.ndarray, high: float, low: float) -> list[tuple[int, int]]:
-    """Index ranges [start, stop) where closure is in a hysteresis 'closed' state."""
-    cores, start = [], None
-    for i, c in enumerate(closure):
-        if start is None:
-            if np.isfinite(c) and c >= high:
-                start = i
-        elif not np.isfinite(c) or c < low:
-            cores.append((start, i))
-            start = None
-    if start is not None:
-        cores.append((start, len(closure)))
+def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings) -> list[tuple[int, int, int]]:
+    """(first frame, apex frame, reopening frame) of each closure core, in frame order."""
+    n = len(closure)
+    valid = np.isfinite(closure)
+    frame_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
+    pre_frames = max(1, int(round(settings.pre_s / frame_s)))
+    cores, i, trough = [], 0, None
+    while i < n:
+        c = closure[i]
+        if not valid[i] or c < settings.core_threshold or (trough is not None and c < trough + settings.reentry):
+            if valid[i] and trough is not None:
+                trough = min(trough, c)
+            elif not valid[i]:
+                trough = None
+            i += 1
+            continue
+        window = closure[max(0, i - pre_frames):i]
+        pre = float(np.nanmin(window)) if np.isfinite(window).any() else 0.0
+        if c < pre + settings.min_depth * (1.0 - pre):  # from a lowered level: not far enough to closed
+            i += 1
+            continue
+        apex, peak, j, lowered = i, c, i, False
+        while j + 1 < n and valid[j + 1]:
+            j += 1
+            if closure[j] > peak:
+                apex, peak = j, closure[j]
+            if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
+                break
+            if peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s:
+                lowered = True  # the lids settled at a lowered level: that level is the new open one
+                break
+        if lowered:
+            trough, i = None, j
+            continue
+        cores.append((i, apex, j))
+        trough = float(closure[j])
+        i = j + 1
     return cores
 
 
 def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
-                      settings: EventSettings = EventSettings()) -> list[EyeEvent]:
+                      settings: EventSettings = EventSettings(), iris_px: float = float("nan")) -> list[EyeEvent]:
     """Closure events of one eye.
 
     Parameters
@@ -181,66 +202,71 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
         0-1 closure with NaN where not measurable.
     eye : {"left", "right"}
     settings : EventSettings
+    iris_px : float
+        Median iris diameter in pixels (below ``settings.min_iris_px`` long closures are ``review``).
     """
     time_s = np.asarray(time_s, dtype=float)
     closure = np.asarray(closure, dtype=float)
     n = len(closure)
-    cores = _cores(closure, settings.core_threshold, settings.release_threshold)
-    # Split points between neighbouring cores: the deepest reopening between them.
-    limits = [0]
-    for (_, stop_a), (start_b, _) in zip(cores, cores[1:]):
-        between = closure[stop_a - 1:start_b + 1]
-        limits.append(stop_a - 1 + int(np.nanargmin(between)))
-    limits.append(n - 1)
+    if n == 0:
+        return []
+    valid = np.isfinite(closure)
     frame_s = frame_durations(time_s)
-    b = settings.boundary_threshold
-    events = []
-    for k, (start, stop) in enumerate(cores):
-        lo, hi = limits[k], limits[k + 1]
-        truncated = False
-        half = 0.5 * float(np.nanmax(closure[start:stop]))
-        i = start  # walk back to the onset
-        while i > lo and np.isfinite(closure[i - 1]) and closure[i - 1] >= b and not (
-                closure[i] < half and closure[i - 1] > closure[i] - settings.valley_tolerance):
-            i -= 1
-        if i == 0:
-            onset, truncated = float(time_s[0]), True
-        elif i == lo or closure[i - 1] >= b:  # split at the deepest reopening, or a plateau
-            onset = float(time_s[i])
-        elif not np.isfinite(closure[i - 1]):
-            onset, truncated = float(time_s[i]), True
-        else:
-            onset = _crossing(time_s, closure, i - 1, i, b)
-            if settings.extrapolate_boundaries and start > 0:
-                # extend the closing movement (boundary -> core crossing) back to rest
-                t_core = _crossing(time_s, closure, start - 1, start, settings.core_threshold)
-                onset = max(onset - (t_core - onset) * _rest_factor(b, settings.core_threshold),
-                            min(float(time_s[i - 1]), onset - settings.max_extrapolation_s))
-        j = stop - 1  # walk forward to the offset
-        while j < hi and np.isfinite(closure[j + 1]) and closure[j + 1] >= b and not (
-                closure[j] < half and closure[j + 1] > closure[j] - settings.valley_tolerance):
-            j += 1
-        if j == n - 1:
-            offset, truncated = float(time_s[j]), True
-        elif j == hi or (np.isfinite(closure[j + 1]) and closure[j + 1] >= b):
-            offset = float(time_s[j])
-        elif not np.isfinite(closure[j + 1]):
-            offset, truncated = float(time_s[j]), True
-        else:
-            offset = _crossing(time_s, closure, j + 1, j, b)
-            last_core = start + int(np.flatnonzero(closure[start:stop] >= settings.core_threshold)[-1])
-            if settings.extrapolate_boundaries and last_core + 1 < n and np.isfinite(closure[last_core + 1]):
-                t_core = _crossing(time_s, closure, last_core + 1, last_core, settings.core_threshold)
-                offset = min(offset + (offset - t_core) * _rest_factor(b, settings.core_threshold),
-                             max(float(time_s[j + 1]), offset + settings.max_extrapolation_s))
-        apex = start + int(np.nanargmax(closure[start:stop]))
+    step_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
+    pre_frames = max(1, int(round(settings.pre_s / step_s)))
+    settle_frames = max(1, int(round(settings.settle_s / step_s)))
+    # single frames that read more open than both neighbours are noise, not the eye's level
+    smooth = closure.copy()
+    if n > 2:
+        with warnings.catch_warnings():  # all-NaN triples (gaps) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            inner = np.nanmedian(np.stack([closure[:-2], closure[1:-1], closure[2:]]), axis=0)
+        smooth[1:-1] = np.where(np.isfinite(closure[1:-1]), inner, np.nan)
+    cores = _cores(closure, time_s, settings)
+    events, lo = [], 0
+    for k, (first, apex, reopen) in enumerate(cores):
+        hi = cores[k + 1][0] if k + 1 < len(cores) else n  # the next core's first frame (exclusive)
         peak = float(closure[apex])
-        closed = float(np.sum(frame_s[i:j + 1][closure[i:j + 1] >= 0.5]))
+        window = closure[max(lo, first - pre_frames):first]
+        pre = float(np.nanmin(window)) if np.isfinite(window).any() else 0.0
+        # start: back from the core while the lid is still visibly moving
+        step = settings.onset_step * max(peak - pre, 1e-6)
+        start = first
+        while start > lo and valid[start - 1] and closure[start] - closure[start - 1] > step:
+            start -= 1
+        truncated = bool((start == 0 and closure[0] >= settings.core_threshold) or (start > lo and not valid[start - 1]))
+        # the level the eye settles at after reopening (smoothed, most open within settle_s)
+        after = smooth[reopen:min(hi, reopen + settle_frames + 1)]
+        settle = float(np.nanmin(after)) if np.isfinite(after).any() else pre
+        level = max(pre, settle)  # the narrower of the two openings
+        target = level + (1.0 - settings.end_fraction) * (1.0 - level)
+        end = None
+        for j in range(apex + 1, hi):
+            if not valid[j]:
+                end, truncated = j - 1, True
+                break
+            if closure[j] <= target:
+                end = j
+                break
+        if end is None:
+            if hi < n:  # runs straight into the next closure: the most open frame between
+                between = closure[apex + 1:hi]
+                end = apex + 1 + int(np.nanargmin(between)) if np.isfinite(between).any() else apex
+            else:
+                end, truncated = n - 1, True
+        lo = end
+        depth = (peak - level) / max(1.0 - level, 1e-6)
+        if depth < settings.min_depth:
+            continue
+        onset, offset = float(time_s[start]), float(time_s[end])
+        closed = float(np.sum(frame_s[start:end + 1][closure[start:end + 1] >= 0.5]))
         duration = offset - onset
         kind = ("spasm" if duration >= settings.spasm_s
                 else "prolonged" if duration >= settings.prolonged_s else "blink")
         if kind != "blink" and peak < settings.partial_peak:
             kind = "partial"
+        elif kind == "spasm" and iris_px < settings.min_iris_px:
+            kind = "review"
         events.append(EyeEvent(eye=eye, onset_s=onset, apex_s=float(time_s[apex]), offset_s=offset,
                                peak_closure=peak, closed_s=closed, kind=kind,
                                complete=peak >= settings.complete_threshold, truncated=truncated))
@@ -353,14 +379,25 @@ def mark_coupled(events: list[EyeEvent], other: list[EyeEvent], *, settings: Eve
     return out
 
 
+def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]:
+    """A closure that overlaps the other eye's ``review`` event is ``review`` too: one episode,
+    one verdict for both eyes."""
+    review = [o for o in other if o.kind == "review"]
+    return [EyeEvent(**{**asdict(e), "kind": "review"})
+            if e.kind in CLOSURE_KINDS and any(o.onset_s <= e.offset_s and e.onset_s <= o.offset_s for o in review)
+            else e for e in events]
+
+
 def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings()) -> Events:
     """Per-eye events, flutter bursts and bilateral pairing for a closure signal.
 
     Only closures (:data:`CLOSURE_KINDS`) are grouped into flutter bursts and paired across
-    eyes; ``partial`` and ``coupled`` events stay in ``per_eye`` for inspection.
+    eyes; ``partial``, ``coupled`` and ``review`` events stay in ``per_eye`` for inspection.
     """
-    raw = {side: detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=settings)
+    raw = {side: detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=settings,
+                                   iris_px=signal.iris_px)
            for side in SIDES}
+    raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
                "right": mark_coupled(raw["right"], raw["left"], settings=settings)}
     per_eye = {side: _mark_flutter(events, settings) for side, events in per_eye.items()}

@@ -141,14 +141,12 @@ def test_interval_helpers():
     assert lo == pytest.approx(20.5 / 10.5) and hi == pytest.approx(20.5 / 10.5)
 
 
-def test_lid_drop_estimate_follows_the_calibration():
-    from spasmcv.closure import ClosureSettings
-
-    calibration = ClosureSettings().calibration
-    assert lid_drop_estimate(1.0, calibration=calibration) == 0.0
-    assert lid_drop_estimate(1.05, calibration=calibration) == 0.0
-    assert lid_drop_estimate(0.95, calibration=calibration) == pytest.approx(0.22)
-    assert np.isnan(lid_drop_estimate(float("nan"), calibration=calibration))
+def test_lid_drop_estimate_is_linear_between_open_and_closed():
+    assert lid_drop_estimate(1.0, closed_ratio=0.2) == 0.0
+    assert lid_drop_estimate(1.05, closed_ratio=0.2) == 0.0
+    assert lid_drop_estimate(0.9, closed_ratio=0.2) == pytest.approx(0.125)
+    assert lid_drop_estimate(0.1, closed_ratio=0.2) == 1.0
+    assert np.isnan(lid_drop_estimate(float("nan"), closed_ratio=0.2))
 
 
 # ---------------------------------------------------------------------------------------------
