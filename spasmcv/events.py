@@ -54,11 +54,11 @@ from .closure import SIDES, ClosureSignal
 class EventSettings:
     """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds)."""
 
-    core_threshold: float = 0.5
+    core_threshold: float = 0.55
     reopen_fraction: float = 0.5
     reentry: float = 0.3
     onset_step: float = 0.05
-    end_fraction: float = 0.95
+    end_fraction: float = 0.9
     settle_s: float = 0.4
     pre_s: float = 0.3
     min_depth: float = 0.4
