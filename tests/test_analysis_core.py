@@ -111,7 +111,7 @@ def test_blinks_are_found_with_timing_within_a_frame():
 
 @pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
 def test_boundaries_follow_the_labels_convention_at_any_frame_rate(fps):
-    """Start = the last frame before the lid visibly moves; end = the first frame back at 95 %
+    """Start = the last frame before the lid visibly moves; end = the first frame back at 90 %
     of the opening (labels/README.md), whatever the sampling phase."""
     rng = np.random.default_rng(7)
     for _ in range(40):
@@ -122,7 +122,8 @@ def test_boundaries_follow_the_labels_convention_at_any_frame_rate(fps):
         start = int(np.searchsorted(t, event.onset_s))
         assert t[start] <= 1.0 + 1 / fps and closure[start] < 0.1          # at most one frame late, lid still up
         apex = int(np.argmax(closure))
-        expected_end = apex + int(np.flatnonzero(closure[apex:] <= 0.05)[0])
+        back = 1 - EventSettings().end_fraction  # the lid back at end_fraction of its opening
+        expected_end = apex + int(np.flatnonzero(closure[apex:] <= back + 1e-12)[0])
         assert event.offset_s == pytest.approx(t[expected_end])
 
 
