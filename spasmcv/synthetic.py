@@ -496,13 +496,15 @@ def _draw_episode(kind: str, *, start_s: float, scenario: Scenario, burst_id: in
         events: list[ClosureEvent] = []
         t = start_s
         for _ in range(n):
-            ev = ClosureEvent("flutter_closure", affected, _r(t), _r(u(0.035, 0.055)),
-                              _r(u(0.0, 0.02)), _r(u(0.05, 0.08)), round(u(0.45, 1.0), 3),
+            # closures of 0.13-0.22 s about 3.5-5 per second: as fast as real flutter, but each
+            # closure and reopening lasts a few frames, so video at 25-30 fps can see it
+            ev = ClosureEvent("flutter_closure", affected, _r(t), _r(u(0.05, 0.08)),
+                              _r(u(0.01, 0.04)), _r(u(0.07, 0.1)), round(u(0.7, 1.0), 3),
                               burst_id=burst_id, forceful=hfs)
             if events and ev.offset_s - events[0].onset_s > 0.95:
                 break  # a flutter burst lasts less than 1 s
             events.append(ev)
-            t = ev.offset_s + u(0.03, 0.07)
+            t = ev.offset_s + u(0.07, 0.11)
         return events
     raise ValueError(f"unknown episode kind {kind!r}")
 
@@ -513,7 +515,7 @@ def _mean_episode_s(kind: str, scenario: Scenario) -> float:
         return 0.41 + 0.5 * sum(scenario.spasm_hold_s)
     mean_n = 0.5 * sum(scenario.flutter_closures)
     return {"blink": 0.27, "incomplete_blink": 0.2, "prolonged": 0.73,
-            "flutter": mean_n * 0.125 + (mean_n - 1) * 0.05}[kind]
+            "flutter": mean_n * 0.175 + (mean_n - 1) * 0.09}[kind]
 
 
 def make_schedule(scenario: Scenario, *, duration_s: float, seed: int) -> Schedule:
