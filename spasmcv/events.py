@@ -6,23 +6,24 @@ being measured, not an artefact. Frames without a closure value end an event (ma
 ``truncated``); they are never counted as closed.
 
 Definitions (docs/analysis.md), made to reproduce the hand labels of real video
-(docs/labelling.md), so every boundary is a frame of the video:
+(labels/README.md), so every boundary is a frame of the video:
 
 * a *core* starts where closure reaches ``core_threshold`` and at least ``min_depth`` of the
   way from the most open level of the last ``pre_s`` to fully closed (lids lowered by a
   downward gaze or an expression do not start one: a blink or spasm closes in about 0.1 s,
   a slow lowering moves that level with it; lids that stay at a lowered level without
   closing further, under ``partial_peak`` for ``prolonged_s``, make that the new level) and
-  ends at the first frame where the
-  lid has come back ``reopen_fraction`` of the way from the deepest closure to the level before
-  the event (the most open frame in the ``pre_s`` before it); a new core after a reopening needs
+  ends at the first frame where the lid has come back ``reopen_fraction`` of the way from the
+  deepest closure to the level before the event (the most open frame in the ``pre_s`` before
+  it); a new core after a reopening needs
   the closure to rise again by ``reentry`` above the reopening, so a double blink stays two;
 * start (``onset_s``): walking back from the core, the last frame before the lid moved down by
   more than ``onset_step`` of the event's depth in one frame - the last open frame;
 * end (``offset_s``): the first frame after the deepest closure at which the eye is back to
   ``end_fraction`` of its opening before the event **or of the narrower level it settles at**
-  within ``settle_s`` (a blink reopening into a smile or a lowered gaze ends there); where the
-  next closure starts first, the most open frame between them;
+  (the ``settle_quantile`` of the closure in the ``settle_s`` after the reopening; a blink
+  reopening into a smile or a lowered gaze ends there); where the next closure starts first,
+  the most open frame between them;
 * a core is a closure only if it goes at least ``min_depth`` of the way from that reference
   level to fully closed: a smile or speech narrowing the eye, or a dip from an already
   narrowed eye, is not;
@@ -35,9 +36,10 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 * a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
   ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
   a person and to the face mesh, so it is listed for checking by eye and not counted;
-* a flutter burst is ``flutter_min_closures`` or more consecutive events each shorter than
-  ``prolonged_s``, separated by reopenings shorter than ``flutter_max_gap_s``;
-* left and right events overlapping by at least half of the shorter one are one bilateral event.
+* a flutter burst is ``flutter_min_closures`` or more consecutive closures each shorter than
+  ``prolonged_s`` whose onsets follow each other within ``flutter_max_interval_s`` (about 3 per
+  second or faster; a healthy double or triple blink repeats at about 2.5 per second);
+* left and right events overlapping by at least half of the longer one are one bilateral event.
 """
 
 from __future__ import annotations
@@ -60,6 +62,7 @@ class EventSettings:
     onset_step: float = 0.05
     end_fraction: float = 0.9
     settle_s: float = 0.4
+    settle_quantile: float = 0.25
     pre_s: float = 0.3
     min_depth: float = 0.4
     complete_threshold: float = 0.85
@@ -69,7 +72,7 @@ class EventSettings:
     spasm_s: float = 1.0
     min_iris_px: float = 15.0
     flutter_min_closures: int = 3
-    flutter_max_gap_s: float = 0.3
+    flutter_max_interval_s: float = 0.36
     pair_min_overlap: float = 0.5
 
 
@@ -235,9 +238,9 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
         while start > lo and valid[start - 1] and closure[start] - closure[start - 1] > step:
             start -= 1
         truncated = bool((start == 0 and closure[0] >= settings.core_threshold) or (start > lo and not valid[start - 1]))
-        # the level the eye settles at after reopening (smoothed, most open within settle_s)
+        # the level the eye settles at after reopening (smoothed; settle_quantile toward open)
         after = smooth[reopen:min(hi, reopen + settle_frames + 1)]
-        settle = float(np.nanmin(after)) if np.isfinite(after).any() else pre
+        settle = float(np.nanquantile(after, settings.settle_quantile)) if np.isfinite(after).any() else pre
         level = max(pre, settle)  # the narrower of the two openings
         target = level + (1.0 - settings.end_fraction) * (1.0 - level)
         end = None
@@ -315,7 +318,7 @@ def _mark_flutter(events: list[EyeEvent], settings: EventSettings) -> list[EyeEv
         if event.kind not in CLOSURE_KINDS:
             continue
         short = event.duration_s < settings.prolonged_s
-        if short and run and event.onset_s - events[run[-1]].offset_s <= settings.flutter_max_gap_s:
+        if short and run and event.onset_s - events[run[-1]].onset_s <= settings.flutter_max_interval_s:
             run.append(i)
         else:
             close_run()
@@ -336,7 +339,11 @@ def flutter_bursts(events: list[EyeEvent]) -> list[FlutterBurst]:
 
 
 def pair_events(left: list[EyeEvent], right: list[EyeEvent], *, min_overlap: float = 0.5) -> list[PairedEvent]:
-    """Join left and right events that overlap by ``min_overlap`` of the shorter one."""
+    """Join left and right events that overlap by ``min_overlap`` of the longer one.
+
+    Relative to the longer event, so a wink that the other eye joins only at its end (the labels'
+    ``lp_d3`` 28-53) stays a one-eye closure plus a short closure of the other eye, instead of
+    becoming one bilateral event."""
     used_right: set[int] = set()
     paired = []
     for l_event in left:
@@ -345,8 +352,8 @@ def pair_events(left: list[EyeEvent], right: list[EyeEvent], *, min_overlap: flo
             if k in used_right:
                 continue
             overlap = min(l_event.offset_s, r_event.offset_s) - max(l_event.onset_s, r_event.onset_s)
-            shorter = max(min(l_event.duration_s, r_event.duration_s), 1e-9)
-            if overlap / shorter >= min_overlap and overlap > best_overlap:
+            longer = max(l_event.duration_s, r_event.duration_s, 1e-9)
+            if overlap / longer >= min_overlap and overlap > best_overlap:
                 best, best_overlap = k, overlap
         if best is None:
             paired.append(_paired("left", l_event, None))

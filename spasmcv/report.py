@@ -380,9 +380,9 @@ def _methods(comparison: Comparison) -> str:
 <dt>Measurement</dt><dd>MediaPipe face landmarks in every video frame; per eye the eye aspect ratio
 (Soukupova &amp; Cech 2016) relative to the recording's own open-eye value, mapped to a closure of 0 (open) to 1
 (closed). Events: blinks (&lt; 0.5 s), prolonged closures (0.5-1 s), spasms (&#8805; 1 s), flutter bursts (3 or more
-quick closures in a row). Rates are per minute of measured video. Left and right are the patient's sides.</dd>
-<dt>Objective Jankovic frequency grade and severity index</dt><dd>Formula <code>jrs-frequency-1</code>: grade 4 eyes
-closed &gt; 50 % of the time; 3 spasms at &#8805; 0.5/min; 2 flutter bursts plus prolonged closures &#8805; 1/min;
+quick closures in a row, about 3 per second or faster). Rates are per minute of measured video. Left and right are the patient's sides.</dd>
+<dt>Objective Jankovic frequency grade and severity index</dt><dd>Formula <code>jrs-frequency-2</code>: grade 4 eyes
+closed &gt; 50 % of the time; 3 spasms at &#8805; 0.5/min; 2 flutter bursts &#8805; 1/min;
 1 closure rate above the normal upper limit (21/min at rest); else 0. The worse eye sets the recording's grade.
 The index (0-100) places the recording inside its grade's 20-point band. Jankovic rating scale: Jankovic &amp; Orman,
 Neurology 1987; normal blink rates: Bentivoglio et al., Mov Disord 1997.</dd>

@@ -1,7 +1,7 @@
 """Objective severity: a Jankovic frequency grade 0-4, a continuous 0-100 index, and
 intensity indicators toward the Jankovic severity subscale.
 
-Formula version ``jrs-frequency-1`` (docs/severity.md). The grade follows the scale's own
+Formula version ``jrs-frequency-2`` (docs/severity.md). The grade follows the scale's own
 frequency anchors, per eye, and the recording's grade is the worse eye's:
 
 ====  =======================================  ===========================================
@@ -9,7 +9,7 @@ grade anchor (Jankovic Rating Scale)            objective criterion (per eye)
 ====  =======================================  ===========================================
 4     functionally blind: eyes closed > 50 %   ``share_closed`` > 0.5
 3     eyelid spasm > 1 s, eyes open > 50 %     ``spasm_rate_per_min`` >= 0.5
-2     eyelid fluttering lasting < 1 s          (flutter bursts + prolonged closures)/min >= 1
+2     eyelid fluttering lasting < 1 s          flutter bursts/min >= 1
 1     slightly increased blinking              closure rate > the task's normal upper limit
 0     none                                     otherwise
 ====  =======================================  ===========================================
@@ -31,7 +31,9 @@ import numpy as np
 from .closure import SIDES
 from .metrics import TASK_NORMS
 
-FORMULA_VERSION = "jrs-frequency-1"
+#: jrs-frequency-2: grade 2 on flutter bursts alone (prolonged closures of 0.5-1 s are common in
+#: healthy people who talk or make expressions: real labelled clips, docs/severity.md).
+FORMULA_VERSION = "jrs-frequency-2"
 
 
 @dataclass(frozen=True)
@@ -59,7 +61,7 @@ def eye_grade(metrics: dict, *, task: str = "rest", settings: SeveritySettings =
     if not np.isfinite(share) or metrics.get("valid_time_s", np.inf) < settings.min_valid_time_s:
         return -1, float("nan")
     spasm_rate = metrics["spasm_rate_per_min"]
-    flutter_rate = metrics["flutter_bursts_per_min"] + metrics["prolonged_rate_per_min"]
+    flutter_rate = metrics["flutter_bursts_per_min"]
     rate = metrics["closure_rate_per_min"]
     if share > settings.closed_share_grade4:
         grade, fraction = 4, (share - settings.closed_share_grade4) / (1 - settings.closed_share_grade4)
