@@ -85,6 +85,11 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     grade = severity(metrics, task=task, settings=settings.severity)
     intensity = intensity_indicators(trace.columns, signal.closure)
     warnings = list(trace.metadata.get("warnings", []))
+    if metrics["quality"]["pose_excluded_share"] > 0.05:
+        cs = settings.closure
+        warnings.append(f"the head was turned more than {cs.max_yaw_deg:g} degrees or pitched more than "
+                        f"{cs.max_pitch_deg:g} degrees in {100 * metrics['quality']['pose_excluded_share']:.0f} % of "
+                        "the recording: those frames are not measured (looking away is not eyes open or closed)")
     if metrics["quality"]["valid_share"] < 0.5:
         warnings.append("less than half of the recording is measurable: metrics are unreliable")
     if metrics["quality"]["valid_time_s"] < 30:
