@@ -3,7 +3,7 @@
 
 * **real hand-labelled video** (``labels/*.csv``, the clips listed in ``labels/clips.csv``, videos
   in ``../shared/data/real``): per clip and pooled precision, recall, F1, median onset/offset
-  error in frames (the labels' convention, docs/labelling.md), closures over 1 s that the
+  error in frames (the labels' convention, labels/README.md), closures over 1 s that the
   labels do not hold, incomplete blinks and one-eye closures found, and the objective grade,
   each **next to the simple baseline** (MediaPipe eye aspect ratio < 0.2 for >= 2 frames) run
   on the same traces in the same run; then the same **leave-one-clip-out**: for each clip the
@@ -47,7 +47,7 @@ LABELS = REPO / "labels"
 REAL = REPO.parent / "shared" / "data" / "real"
 #: Detection parameters chosen per fold in the leave-one-clip-out evaluation (events settings).
 GRID = {"min_depth": (0.3, 0.4, 0.5), "end_fraction": (0.9, 0.95), "onset_step": (0.05, 0.1),
-        "core_threshold": (0.45, 0.5, 0.55)}
+        "core_threshold": (0.45, 0.5, 0.55), "settle_quantile": (0.0, 0.25)}
 
 SYNTHETIC_CONVENTION = (f"synthetic ground truth: onset = lid starts to move, offset = lid fully open; "
                         f"closures with a true peak below {REQUIRED_PEAK_CLOSURE} are optional")

@@ -2,7 +2,7 @@
 """Pictures for labelling blinks by eye: eye-region contact sheets of every frame, zoomed strips
 and whole-face frames, and a cross-check of the model's dips against finished labels.
 
-How the real labels in ``labels/`` were made (docs/labelling.md has the convention):
+How the real labels in ``labels/`` were made (labels/README.md has the convention):
 
 1. ``sheets``: every frame of the video, both eyes side by side (image-left eye first, as the
    camera saw them), cropped around the MediaPipe **eye corners only** (never the lids, so a

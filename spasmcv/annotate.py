@@ -36,7 +36,7 @@ from .trace import Trace
 
 #: Swatch colours (RGB) of the event kinds; all strongly saturated, unlike the idle grey.
 KIND_RGB = {"blink": (40, 90, 230), "flutter": (150, 40, 210), "prolonged": (245, 150, 0), "spasm": (225, 25, 25),
-            "partial": (0, 160, 150), "coupled": (0, 160, 150)}
+            "partial": (0, 160, 150), "coupled": (0, 160, 150), "review": (90, 170, 230)}
 EYE_RGB = {"right": (31, 111, 178), "left": (224, 123, 0)}
 IDLE_RGB = (225, 225, 225)
 PANEL_RGB = (250, 250, 250)

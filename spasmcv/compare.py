@@ -164,8 +164,16 @@ def percentile_interval(replicates: np.ndarray, *, confidence: float = 0.95) -> 
 
 
 def difference_interval(base: np.ndarray, other: np.ndarray, *, confidence: float = 0.95) -> tuple[float, float]:
-    """Interval of ``other - base`` from the replicates of two independently resampled recordings."""
-    return percentile_interval(np.asarray(other, dtype=float) - np.asarray(base, dtype=float), confidence=confidence)
+    """Interval of ``other - base`` from the replicates of two independently resampled recordings.
+
+    Differences within rounding error of zero (the same events over valid times summed in
+    another order) are zero: an interval must not exclude "no change" by 1e-15.
+    """
+    base, other = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
+    diff = other - base
+    scale = np.maximum(np.abs(base), np.abs(other))
+    diff[np.abs(diff) <= 1e-9 * np.maximum(scale, 1.0)] = 0.0
+    return percentile_interval(diff, confidence=confidence)
 
 
 def rate_ratio_interval(base_counts: np.ndarray, base_time_s: np.ndarray, other_counts: np.ndarray,

@@ -183,7 +183,7 @@ def split_by_peak(reference: list[ReferenceEvent], peaks, *, required_peak: floa
     return required, optional
 
 
-# --- Frame-labelled real video (labels/*.csv; convention in docs/labelling.md) -----------------
+# --- Frame-labelled real video (labels/*.csv; convention in labels/README.md) -----------------
 
 @dataclass(frozen=True)
 class LabelledClosure:

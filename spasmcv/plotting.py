@@ -20,9 +20,10 @@ from matplotlib.patches import Patch  # noqa: E402
 
 EYE_COLORS = {"right": "#1f6fb2", "left": "#e07b00"}
 KIND_COLORS = {"blink": "#9a9a9a", "flutter": "#8e44ad", "prolonged": "#e6a100", "spasm": "#c0392b",
-               "partial": "#cfd8dc", "coupled": "#cfd8dc"}
+               "partial": "#cfd8dc", "coupled": "#cfd8dc", "review": "#5dade2"}
 KIND_LABELS = {"blink": "blink", "flutter": "flutter (burst)", "prolonged": "prolonged 0.5-1 s",
-               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled)"}
+               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled)",
+               "review": "check by eye: closure or lowered gaze (not counted)"}
 GRADE_COLORS = ("#eef7ee", "#f6f8e6", "#fdf3e1", "#fbe6dc", "#f6d9d9")
 
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
