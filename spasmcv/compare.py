@@ -33,7 +33,7 @@ from typing import Callable
 import numpy as np
 
 from .analyze import Analysis, analyze_trace
-from .closure import SIDES, closure_fraction
+from .closure import SIDES
 from .events import closures, event_mask, frame_durations
 from .severity import SeveritySettings, eye_grade
 from .trace import Trace
@@ -425,14 +425,22 @@ def weeks_since(date: _dt.date | None, injection: _dt.date | None) -> float:
     return (date - injection).days / 7.0
 
 
-def lid_drop_estimate(aperture_ratio: float, *, closed_ratio: float) -> float:
+#: Aperture ratio (visit / baseline) -> upper-lid drop (share of the lid's travel), measured on the
+#: synthetic renderer's lids (analysis-2's closure curve): there the face mesh under-reads a partly
+#: lowered lid steeply (a quarter of the travel lowered the aperture by only about 5 %). Closure
+#: detection no longer uses it (docs/analysis.md); the ptosis estimate keeps it until real
+#: recordings with measured ptosis exist to replace it (docs/report.md).
+LID_DROP_CURVE = ((0.22, 1.0), (0.29, 0.875), (0.39, 0.825), (0.565, 0.775), (0.67, 0.725),
+                  (0.76, 0.625), (0.84, 0.475), (0.90, 0.33), (0.95, 0.22), (1.0, 0.0))
+
+
+def lid_drop_estimate(aperture_ratio: float, *, curve=LID_DROP_CURVE) -> float:
     """Estimated upper-lid drop (share of the lid's travel, 0-1) from the open-eye aperture
-    ratio (visit / baseline), linear between open (ratio 1) and the eye's closed level
-    ``closed_ratio``, as closure is (docs/analysis.md). A ratio >= 1 gives 0.
-    """
+    ratio (visit / baseline), through :data:`LID_DROP_CURVE`. A ratio >= 1 gives 0."""
     if not np.isfinite(aperture_ratio):
         return float("nan")
-    return float(closure_fraction(np.array([aperture_ratio]), closed_ratio)[0])
+    knots = np.asarray(curve, dtype=float)
+    return float(np.interp(aperture_ratio, knots[:, 0], knots[:, 1]))
 
 
 def _normal_text(metric: str, analysis: Analysis) -> str:
@@ -565,7 +573,7 @@ def _side_effects(visits, reps, settings: CompareSettings) -> list[dict]:
             if v is not base and np.isfinite(value) and np.isfinite(b_value) and b_value > 0:
                 lo, hi = difference_interval(reps[base.label][f"{side}.open_aperture_mm"],
                                              reps[v.label][f"{side}.open_aperture_mm"], confidence=settings.confidence)
-                drop = lid_drop_estimate(value / b_value, closed_ratio=base.analysis.signal.closed_ratio[side])
+                drop = lid_drop_estimate(value / b_value)
                 row.update(change_mm=value - b_value, change_percent=100 * (value - b_value) / b_value,
                            change_ci_low_mm=lo, change_ci_high_mm=hi, lid_drop_estimate=drop,
                            ptosis=bool(drop >= settings.ptosis_lid_drop and b_value - value >= settings.ptosis_min_drop_mm

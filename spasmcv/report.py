@@ -228,7 +228,7 @@ def _side_effects(comparison: Comparison) -> str:
             f"{100 * s.ptosis_lid_drop:.0f} % of the lid's travel (about 1 mm of a 9-10 mm fissure), the measured "
             f"aperture fell by at least {s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below "
             f"zero. The face mesh under-reads a partly lowered lid, so the lid drop is estimated from the aperture ratio "
-            f"through the closure calibration (docs/report.md). Millimetres use the iris as ruler (11.7 mm).</p>"
+            f"through a curve measured on rendered lids (docs/report.md). Millimetres use the iris as ruler (11.7 mm).</p>"
             f"<h3>Left/right asymmetry (hemifacial spasm)</h3><table id='asymmetry'>{a_head}{a_body}</table>"
             f"<p class='small'>Asymmetry = (left &#8722; right) / (left + right): &#8722;1 right only, 0 equal, "
             f"+1 left only. Closures are called one-sided when |asymmetry of the closure rate| &#8805; "

@@ -53,6 +53,35 @@ def test_series_report_content(model_info, tmp_path):
     assert model_sha in html
 
 
+def test_report_flags_a_clear_aperture_drop_as_possible_ptosis():
+    """Two array traces: the left eye's open aperture falls from 10 to 8 mm (a fifth of the opening)."""
+    import datetime as dt
+
+    import numpy as np
+
+    from spasmcv.compare import Treatment
+    from spasmcv.trace import Trace
+    from test_analysis_core import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1))
+
+    def trace(rid, aperture_mm, seed):
+        cols = trace_columns(closure, seed=seed)
+        n = len(T)
+        cols.update(face_detected=np.ones(n, np.int8), n_faces=np.ones(n, np.int64), head_yaw_deg=np.zeros(n),
+                    head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n),
+                    aperture_mm_left=aperture_mm * (1 - closure), aperture_mm_right=10 * (1 - closure))
+        return Trace(columns=cols, metadata={"recording_id": rid, "warnings": [],
+                                             "model": {"sha256": "0" * 64, "official": True}})
+
+    comparison = compare_visits([Visit.from_trace("baseline", trace("a", 10.0, 1), date=dt.date(2026, 1, 1)),
+                                 Visit.from_trace("week 3", trace("b", 8.0, 2), date=dt.date(2026, 1, 22))],
+                                treatment=Treatment(injection_date=dt.date(2026, 1, 2)))
+    flags = {(r["visit"], r["eye"]): r["ptosis"] for r in comparison.side_effects}
+    assert flags[("week 3", "left")] and not flags[("week 3", "right")]
+    assert "possible ptosis" in render_report(comparison)
+
+
 def test_single_recording_report(model_info):
     trace = visit_series(str(model_info.path))["week 3"]
     html = render_report(compare_visits([Visit.from_trace("clinic visit", trace)]))
