@@ -85,6 +85,10 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     grade = severity(metrics, task=task, settings=settings.severity)
     intensity = intensity_indicators(trace.columns, signal.closure)
     warnings = list(trace.metadata.get("warnings", []))
+    n_review = max(metrics["left"]["review_count"], metrics["right"]["review_count"])
+    if n_review:
+        warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
+                        f"small in the picture): listed as 'review' in the events, not counted; check them in the video")
     if metrics["quality"]["pose_excluded_share"] > 0.05:
         cs = settings.closure
         warnings.append(f"the head was turned more than {cs.max_yaw_deg:g} degrees or pitched more than "

@@ -90,12 +90,7 @@ def compare_events(detected, reference, *, tolerance_s: float = 0.2, convention:
             gap = abs(d.onset_s - r.onset_s)
             if overlap > 0 or gap <= tolerance_s:
                 candidates.append((-max(overlap, 0.0), gap, i, j))
-    used_d, used_r, matches = set(), set(), []
-    for _, _, i, j in sorted(candidates):
-        if i not in used_d and j not in used_r:
-            used_d.add(i)
-            used_r.add(j)
-            matches.append((i, j))
+    matches = _one_to_one(candidates)
     optional_hits = [(i, j) for i, j in matches if j >= n_required]
     matches = [(i, j) for i, j in matches if j < n_required]
     tp = len(matches)
@@ -108,6 +103,17 @@ def compare_events(detected, reference, *, tolerance_s: float = 0.2, convention:
     onset_err = np.array([detected[i].onset_s - reference[j].onset_s for i, j in matches])
     offset_err = np.array([detected[i].offset_s - reference[j].offset_s for i, j in matches])
     return Comparison(tp, fp, fn, precision, recall, f1, onset_err, offset_err, matches, tolerance_s, convention)
+
+
+def _one_to_one(candidates) -> list[tuple[int, int]]:
+    """Greedy one-to-one matching: ``candidates`` are (sort key..., i, j) tuples, best first when sorted."""
+    used_d, used_r, matches = set(), set(), []
+    for *_, i, j in sorted(candidates):
+        if i not in used_d and j not in used_r:
+            used_d.add(i)
+            used_r.add(j)
+            matches.append((i, j))
+    return matches
 
 
 def read_tag_file(path: str | os.PathLike, *, fps: float) -> list[ReferenceEvent]:
@@ -302,30 +308,27 @@ def score_frames(detected: list[FrameSpan], labels: LabelSet, *, widen: int = 2)
     The labels' own scoring rule: a detection and a label can match when their frame intervals
     overlap after widening both by ``widen`` frames; the pairs with the largest overlap are
     matched first. Labels and detections lying mostly inside an excluded interval are not
-    scored. Eyes are not compared here (see :func:`side_agreement`).
+    scored. Eyes are not compared here (:func:`real_clip_scores` checks one-eye labels).
     """
-    dets = [d for d in detected if not _mostly_excluded(d.start_frame, d.end_frame, labels.excluded)]
-    refs = [r for r in labels.closures if not _mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
+    dets = [i for i, d in enumerate(detected) if not _mostly_excluded(d.start_frame, d.end_frame, labels.excluded)]
+    refs = [j for j, r in enumerate(labels.closures)
+            if not _mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
     candidates = []
-    for i, d in enumerate(dets):
-        for j, r in enumerate(refs):
+    for i in dets:
+        d = detected[i]
+        for j in refs:
+            r = labels.closures[j]
             overlap = min(d.end_frame, r.end_frame) - max(d.start_frame, r.start_frame) + 1 + 2 * widen
             if overlap > 0:
                 candidates.append((-overlap, abs(d.start_frame - r.start_frame), i, j))
-    used_d, used_r, matches = set(), set(), []
-    for _, _, i, j in sorted(candidates):
-        if i not in used_d and j not in used_r:
-            used_d.add(i)
-            used_r.add(j)
-            matches.append((i, j))
-    matches.sort(key=lambda m: m[1])
-    onset = np.array([dets[i].start_frame - refs[j].start_frame for i, j in matches], dtype=float)
-    offset = np.array([dets[i].end_frame - refs[j].end_frame for i, j in matches], dtype=float)
-    fps = [d for i, d in enumerate(dets) if i not in used_d]
-    misses = [r for j, r in enumerate(refs) if j not in used_r]
-    return FrameScore(tp=len(matches), fp=len(fps), fn=len(misses), onset_errors=onset, offset_errors=offset,
-                      matches=[(detected.index(dets[i]), labels.closures.index(refs[j])) for i, j in matches],
-                      false_positives=fps, misses=misses)
+    matches = sorted(_one_to_one(candidates), key=lambda m: m[1])
+    matched_d, matched_r = {i for i, _ in matches}, {j for _, j in matches}
+    onset = np.array([detected[i].start_frame - labels.closures[j].start_frame for i, j in matches], dtype=float)
+    offset = np.array([detected[i].end_frame - labels.closures[j].end_frame for i, j in matches], dtype=float)
+    false_alarms = [detected[i] for i in dets if i not in matched_d]
+    misses = [labels.closures[j] for j in refs if j not in matched_r]
+    return FrameScore(tp=len(matches), fp=len(false_alarms), fn=len(misses), onset_errors=onset,
+                      offset_errors=offset, matches=matches, false_positives=false_alarms, misses=misses)
 
 
 def simple_ear_blinks(columns: dict, *, threshold: float = 0.2, min_frames: int = 2) -> list[FrameSpan]:

@@ -61,6 +61,7 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
                 settings: MetricSettings = MetricSettings()) -> dict:
     """Metrics of one eye over the frames given (see docs/analysis.md for each key)."""
     closure = np.asarray(closure, dtype=float)
+    review = [e for e in events if e.kind == "review"]
     events = closures(events)
     frame_s = frame_durations(time_s)
     measured = np.isfinite(closure)
@@ -96,6 +97,7 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
         "flutter_burst_count": len(bursts),
         "flutter_bursts_per_min": _per_min(len(bursts), valid_s),
         "longest_closure_s": float(max((e.duration_s for e in events), default=0.0)),
+        "review_count": len(review),
         "share_closed": float(frame_s[in_closure & (closure >= settings.closed_level)].sum() / valid_s) if valid_s else float("nan"),
         "perclos": float(frame_s[in_closure & (closure >= settings.perclos_level)].sum() / valid_s) if valid_s else float("nan"),
         "inter_closure_interval_median_s": float(np.median(intervals)) if intervals.size else float("nan"),

@@ -40,6 +40,7 @@ def format_summary(analysis: Analysis) -> str:
     row("spasms > 1 s", "spasm_count", "d", "0")
     row("spasm time (s)", "spasm_total_s")
     row("longest closure (s)", "longest_closure_s", ".2f")
+    row("to check by eye (review)", "review_count", "d")
     lines.append(f"{'time eyes closed (>=50 %)':30s}{_fmt(100 * met['left']['share_closed'], '.1f', ' %'):>12s}"
                  f"{_fmt(100 * met['right']['share_closed'], '.1f', ' %'):>12s}   grade 4 above 50 %")
     lines.append(f"{'PERCLOS (>=80 % closed)':30s}{_fmt(100 * met['left']['perclos'], '.1f', ' %'):>12s}"

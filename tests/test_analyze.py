@@ -140,8 +140,6 @@ def franck(real_video, model_info):
     return analyze_trace(trace), read_tag_file(real_video("talkingface/talkingface_first300.tag"), fps=25)
 
 
-@pytest.mark.xfail(strict=True, reason="analysis-3 counts the smile dip at frames 58-67 in the person's right eye "
-                   "(labels: not a blink; the eye aspect ratio halves within the smile for 2 frames); issue 10")
 def test_talking_face_first_blink_is_timed_within_a_frame(franck):
     """Compared as labelled: the frames the detected movement spans against the labelled frames."""
     analysis, reference = franck
@@ -156,7 +154,7 @@ def test_talking_face_first_blink_is_timed_within_a_frame(franck):
 
 @pytest.mark.xfail(strict=True, reason="known limitation: from the landmarks alone, the lowered lids of the "
                    "downward gaze in frames 233-273 read as closed as blinks 2 and 3, so the three "
-                   "merge into one long closure (docs/analysis.md)")
+                   "merge into one long closure, listed as 'review', not counted (docs/analysis.md)")
 def test_talking_face_three_blinks_and_no_spasm(franck):
     analysis, reference = franck
     for side in ("left", "right"):
