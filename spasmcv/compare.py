@@ -678,9 +678,12 @@ def verdict_text(comparison: Comparison) -> str:
                 step = (comparison.replicates[visits[k].label]["severity_index"]
                         - comparison.replicates[visits[k - 1].label]["severity_index"])
                 s_lo, s_hi = percentile_interval(step, confidence=comparison.settings.confidence)
-                direction = _direction(s_lo, s_hi, down="fell further", up="rose again", same="stayed about the same")
-                grades = f"to grade {g1}" if g1 != g0 else f"at grade {g1}"
-                parts.append(f"by {when} it {direction} {grades} (index {_fmt(entry['severity_index'])}, "
+                direction = _direction(s_lo, s_hi, down="fell further", up="rose again", same="did not change clearly")
+                if direction == "did not change clearly":  # the grade is stated, not called a move
+                    direction, grades = f"{direction} (grade {g1};", ""
+                else:
+                    grades = (f"to grade {g1}" if g1 != g0 else f"at grade {g1}") + " ("
+                parts.append(f"by {when} it {direction} {grades}index {_fmt(entry['severity_index'])}, "
                              f"change {_fmt(entry['severity_index'] - previous['severity_index'])} vs {visits[k - 1].label}, "
                              f"{_ci(s_lo, s_hi)}; vs baseline {_fmt(entry['index_change'])}, {_ci(lo, hi)})")
         paragraphs.append("; ".join(parts) + ".")
