@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from . import __version__
-from ._atomic import atomic_write
+from ._atomic import atomic_write_set
 from ._tables import csv_text, json_safe
 from .closure import ClosureSettings, ClosureSignal, closure_signal
 from .events import Events, EventSettings, detect_events
@@ -144,18 +144,17 @@ def event_rows(events: Events) -> list[dict]:
 
 
 def write_analysis(analysis: Analysis, prefix: str | os.PathLike) -> dict[str, Path]:
-    """Write ``PREFIX.analysis.json``, ``PREFIX.events.csv`` and ``PREFIX.minutes.csv`` atomically."""
+    """Write ``PREFIX.analysis.json``, ``PREFIX.events.csv`` and ``PREFIX.minutes.csv`` as one set:
+    all three complete, or none of them replaced."""
     prefix = Path(prefix)
     paths = {
         "recording": prefix.with_name(prefix.name + ".analysis.json"),
         "events": prefix.with_name(prefix.name + ".events.csv"),
         "minutes": prefix.with_name(prefix.name + ".minutes.csv"),
     }
-    with atomic_write(paths["recording"]) as handle:
-        json.dump(json_safe(analysis.recording), handle, indent=2, sort_keys=False)
-        handle.write("\n")
-    with atomic_write(paths["events"]) as handle:
-        handle.write(csv_text(event_rows(analysis.events), EVENT_COLUMNS, float_format=".4f"))
-    with atomic_write(paths["minutes"]) as handle:
-        handle.write(csv_text(analysis.per_minute, MINUTE_COLUMNS, float_format=".4f"))
+    atomic_write_set({
+        paths["recording"]: json.dumps(json_safe(analysis.recording), indent=2, sort_keys=False) + "\n",
+        paths["events"]: csv_text(event_rows(analysis.events), EVENT_COLUMNS, float_format=".4f"),
+        paths["minutes"]: csv_text(analysis.per_minute, MINUTE_COLUMNS, float_format=".4f"),
+    })
     return paths

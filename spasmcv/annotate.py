@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -26,9 +25,9 @@ from typing import Callable
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .analyze import Analysis, analyze_trace
 from .closure import SIDES
-from .events import closures
 from .eyelid import PATIENT_EYES, eye_landmarks
 from .landmarks import N_LANDMARKS, FaceTracker, TrackerSettings
 from .model import ModelInfo, resolve_model
@@ -218,13 +217,11 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
     analysis = analyze_trace(trace, task=task)
     signal = analysis.signal
     events = analysis.events.per_eye
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".mp4", dir=output.parent)
-    os.close(fd)
     frames = 0
-    try:
+    with atomic_path(output, suffix=".mp4") as tmp:
         with contextlib.ExitStack() as stack:
-            container = stack.enter_context(av.open(tmp, mode="w", format="mp4", options={"movflags": "+faststart"}))
+            container = stack.enter_context(av.open(str(tmp), mode="w", format="mp4",
+                                                    options={"movflags": "+faststart"}))
             # given only a trace, the landmarks are measured again (the trace does not store them)
             tracker = stack.enter_context(FaceTracker(model.path, settings)) if lids is None else None
             stream = None
@@ -262,12 +259,5 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
             if stream is not None:
                 for packet in stream.encode(None):
                     container.mux(packet)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     n_events = sum(len(events[side]) for side in SIDES)
     return AnnotateResult(path=output, frames=frames, events=n_events, analysis=analysis)

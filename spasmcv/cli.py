@@ -88,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
                              description="Run the face landmark model over a video and write one row per "
                                          "frame of per-eye eyelid signals (see docs/trace.md).")
     extract.add_argument("video", type=Path)
+    extract.add_argument("--force", action="store_true",
+                         help="replace an existing output file even if it is not a spasmcv output")
     extract.add_argument("-o", "--output", type=Path,
                          help="trace file (.csv or .csv.gz; default: VIDEO's name with .trace.csv, here)")
     extract.add_argument("--id", dest="recording_id",
@@ -108,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
                                          "print a summary and write PREFIX.analysis.json, PREFIX.events.csv "
                                          "and PREFIX.minutes.csv (see docs/analysis.md).")
     analyze.add_argument("input", type=Path, help="a video, or a trace written by 'spasmcv extract'")
+    analyze.add_argument("--force", action="store_true",
+                         help="replace an existing output file even if it is not a spasmcv output")
     analyze.add_argument("-o", "--output", type=Path,
                          help="output prefix (default: the input's name without extensions, here)")
     analyze.add_argument("--task", choices=TASKS, default="rest",
@@ -127,6 +131,8 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="LABEL[=DATE]:PATH",
                          help="a visit: label, optional date (YYYY-MM-DD) and a video or trace, e.g. "
                               "baseline=2026-01-10:visit1.trace.csv or week3:visit2.mp4; repeat in visit order")
+    compare.add_argument("--force", action="store_true",
+                         help="replace existing output files even if they are not spasmcv outputs")
     compare.add_argument("-o", "--output", type=Path, default=Path("comparison"),
                          help="output prefix (default: comparison)")
     compare.add_argument("--injection-date", type=_date, metavar="YYYY-MM-DD", help="date of the injection")
@@ -141,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="write the clinician's HTML report for one recording",
                             description="Analyse one video or trace and write PREFIX.report.html (self-contained).")
     report.add_argument("input", type=Path, help="a video, or a trace written by 'spasmcv extract'")
+    report.add_argument("--force", action="store_true",
+                         help="replace an existing output file even if it is not a spasmcv output")
     report.add_argument("-o", "--output", type=Path, help="output prefix (default: the input's name, here)")
     report.add_argument("--label", default="recording", help="name of the recording in the report (default: recording)")
     report.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="recording date")
@@ -151,6 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                               description="Draw eyelid contours, a closure gauge per eye, the detected events and "
                                           "the time on every frame and write an H.264 MP4 for review.")
     annotate.add_argument("video", type=Path)
+    annotate.add_argument("--force", action="store_true",
+                         help="replace an existing output file even if it is not a spasmcv output")
     annotate.add_argument("-o", "--output", type=Path, help="review video (default: VIDEO's name with .review.mp4, here)")
     annotate.add_argument("--trace", type=Path, help="the video's trace, instead of extracting one (landmarks are then measured while drawing)")
     annotate.add_argument("--task", choices=TASKS, default="rest")
@@ -213,9 +223,10 @@ def _cmd_extract(args) -> int:
     from .trace import write_trace
     from .video import probe_video
 
+    output = args.output or Path(_default_prefix(args.video).name + ".trace.csv")
+    _guard_outputs([output], [args.video], force=args.force)
     info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)
-    output = args.output or Path(_default_prefix(args.video).name + ".trace.csv")
     total = info.frame_count if args.max_frames is None else min(info.frame_count, args.max_frames)
     bar = _progress_bar(total, args.quiet, "extract")
     try:
@@ -254,6 +265,37 @@ def _is_trace(path: Path) -> bool:
         return False
 
 
+#: Endings of spasmcv's own outputs: an existing file named so (or a trace) may be replaced.
+OWN_SUFFIXES = (".trace.csv", ".trace.csv.gz", ".analysis.json", ".events.csv", ".minutes.csv", ".report.html",
+                ".comparison.json", ".comparison.csv", ".review.mp4")
+
+
+def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
+    """Before any work: refuse an output that is one of the inputs, that would replace a file
+    which is not spasmcv's own (unless ``force``), that is a folder, or whose folder cannot be
+    written. Raises :class:`~spasmcv.errors.OutputError`."""
+    from .errors import OutputError
+
+    inputs = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    for out in map(Path, outputs):
+        for source in inputs:
+            if out.resolve() == source.resolve() or (out.exists() and os.path.samefile(out, source)):
+                raise OutputError(f"{out} is the input {source}: spasmcv never writes to its inputs; "
+                                  "choose another output name (-o)")
+        if out.is_dir():
+            raise OutputError(f"{out} is a folder; give a file name or prefix (-o)")
+        if out.exists() and not force and not (out.name.endswith(OWN_SUFFIXES) or _is_trace(out)):
+            raise OutputError(f"{out} exists and is not a spasmcv output; choose another name (-o) "
+                              "or pass --force to replace it")
+        folder = out.parent
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir():
+            raise OutputError(f"cannot write {out}: {folder} is not a folder")
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise OutputError(f"cannot write {out}: the folder {folder} is not writable")
+
+
 def _cmd_analyze(args) -> int:
     from .analyze import analyze_trace, write_analysis
     from .summary import format_summary
@@ -261,6 +303,10 @@ def _cmd_analyze(args) -> int:
 
     prefix = args.output or _default_prefix(args.input)
     from_video = not (args.input.is_file() and _is_trace(args.input))
+    outputs = [prefix.with_name(prefix.name + suffix) for suffix in (".analysis.json", ".events.csv", ".minutes.csv")]
+    if args.save_trace and from_video:
+        outputs.append(prefix.with_name(prefix.name + ".trace.csv"))
+    _guard_outputs(outputs, [args.input], force=args.force)
     trace = _load_trace(args.input, args, "extract")
     if args.save_trace and from_video:
         write_trace(trace, prefix.with_name(prefix.name + ".trace.csv"))
@@ -330,6 +376,10 @@ def _cmd_compare(args) -> int:
             from .errors import VideoError
 
             raise VideoError(f"{path}: file not found (visit {label!r})")
+    prefix = args.output
+    _guard_outputs([prefix.with_name(prefix.name + suffix) for suffix in (".report.html", ".comparison.json",
+                                                                        ".comparison.csv")],
+                   [path for _, _, path in args.visits], force=args.force)
     visits = [Visit.from_trace(label, _load_trace(path, args, label), date=date, task=args.task)
               for label, date, path in args.visits]
     treatment = Treatment(injection_date=args.injection_date, product=args.product, dose_units=args.dose_units)
@@ -382,6 +432,7 @@ def _cmd_report(args) -> int:
     from .compare import Visit, compare_visits
 
     prefix = args.output or _default_prefix(args.input)
+    _guard_outputs([prefix.with_name(prefix.name + ".report.html")], [args.input], force=args.force)
     visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract"), date=args.date, task=args.task)
     comparison = compare_visits([visit])
     paths = _write_comparison(comparison, prefix, args.patient_id, tables=False)
@@ -397,8 +448,9 @@ def _cmd_annotate(args) -> int:
     from .trace import read_trace
     from .video import probe_video
 
-    info = probe_video(args.video)
     output = args.output or Path(_default_prefix(args.video).name + ".review.mp4")
+    _guard_outputs([output], [args.video, args.trace], force=args.force)
+    info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)
     trace = read_trace(args.trace) if args.trace else None
     passes = 1 if trace is not None else 2
@@ -450,6 +502,13 @@ def _cmd_rescore(args) -> int:
     from .analyze import AnalysisSettings
     from .batch import rescore, with_overrides
 
+    from .errors import OutputError
+
+    if args.output.exists() and args.batch_dir.exists() and os.path.samefile(args.output, args.batch_dir):
+        raise OutputError(f"{args.output} is the batch folder being rescored: its tables would be replaced; "
+                          "give a new output folder (-o)")
+    if args.output.exists() and not args.output.is_dir():
+        raise OutputError(f"{args.output} exists and is not a folder")
     report = rescore(args.batch_dir, args.output, settings=with_overrides(AnalysisSettings(), args.overrides),
                      task=args.task)
     print((args.output / "summary.txt").read_text(), end="")
@@ -483,6 +542,11 @@ def main(argv: list[str] | None = None) -> int:
     except SpasmcvError as exc:
         print(f"spasmcv: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:  # a disk that filled up or a folder that vanished while writing
+        from .errors import OutputError
+
+        print(f"spasmcv: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return OutputError.exit_code
     except KeyboardInterrupt:
         print("spasmcv: interrupted", file=sys.stderr)
         return 130

@@ -30,3 +30,10 @@ class TraceError(SpasmcvError):
     """A trace file is missing, malformed or of an unknown format version."""
 
     exit_code = 5
+
+
+class OutputError(SpasmcvError):
+    """An output cannot be written safely: it would replace an input, it is not spasmcv's own
+    kind of file (without ``--force``), or its folder cannot be written."""
+
+    exit_code = 6

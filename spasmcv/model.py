@@ -20,12 +20,12 @@ from __future__ import annotations
 import hashlib
 import os
 import sys
-import tempfile
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
+from ._atomic import atomic_path
 from .errors import ModelError
 
 MODEL_FILENAME = "face_landmarker.task"
@@ -114,27 +114,22 @@ def download_model(
     matches ``expected_sha256`` is renamed into place, so an interrupted or corrupted
     download never leaves a usable-looking model behind.
     """
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=".download-", suffix=".part", dir=destination.parent)
     try:
-        digest = hashlib.sha256()
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
-            for block in iter(lambda: response.read(1 << 16), b""):
-                digest.update(block)
-                out.write(block)
-        if digest.hexdigest() != expected_sha256:
-            raise ModelError(
-                f"Downloaded model from {url} has sha256 {digest.hexdigest()}, expected "
-                f"{expected_sha256}; refusing to use it.\n" + _how_to_provide()
-            )
-        os.replace(tmp_name, destination)
+        with atomic_path(destination, suffix=".part") as tmp:
+            digest = hashlib.sha256()
+            with open(tmp, "wb") as out, urllib.request.urlopen(url, timeout=timeout_s) as response:
+                for block in iter(lambda: response.read(1 << 16), b""):
+                    digest.update(block)
+                    out.write(block)
+            if digest.hexdigest() != expected_sha256:
+                raise ModelError(
+                    f"Downloaded model from {url} has sha256 {digest.hexdigest()}, expected "
+                    f"{expected_sha256}; refusing to use it.\n" + _how_to_provide()
+                )
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
         raise ModelError(
             f"Could not download the face landmarker model from {url}: {exc}.\n" + _how_to_provide()
         ) from exc
-    finally:
-        if os.path.exists(tmp_name):
-            os.unlink(tmp_name)
     return destination
 
 

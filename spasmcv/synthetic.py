@@ -38,7 +38,6 @@ import json
 import math
 import os
 import re
-import tempfile
 from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +45,7 @@ from typing import Mapping
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .eyelid import PATIENT_EYES
 
 #: Version of the generator; part of every ground-truth file. Bump when output changes.
@@ -1253,12 +1253,10 @@ def render_video(path: str | os.PathLike, *, schedule: Schedule,
     import av
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".mp4", dir=path.parent)
-    os.close(fd)
-    tmp_json = None
-    try:
-        with av.open(tmp, mode="w", format="mp4",
+    gt = ground_truth(schedule, settings=settings, video_file=path.name)
+    # the video and its ground truth are written as a pair: both complete, or neither replaced
+    with atomic_path(path, suffix=".mp4") as tmp, atomic_path(path.with_suffix(".json")) as tmp_json:
+        with av.open(str(tmp), mode="w", format="mp4",
                      options={"movflags": "+faststart"}) as container:
             stream = container.add_stream("libx264", rate=Fraction(settings.fps, 1))
             stream.width, stream.height = settings.width, settings.height
@@ -1275,21 +1273,7 @@ def render_video(path: str | os.PathLike, *, schedule: Schedule,
                     container.mux(packet)
             for packet in stream.encode(None):
                 container.mux(packet)
-        gt = ground_truth(schedule, settings=settings, video_file=path.name)
-        fdj, tmp_json = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=".json",
-                                         dir=path.parent)
-        with os.fdopen(fdj, "w", encoding="utf-8") as fh:
-            fh.write(dumps_ground_truth(gt))
-        umask = os.umask(0)
-        os.umask(umask)
-        for tmp_file in (tmp, tmp_json):
-            os.chmod(tmp_file, 0o666 & ~umask)  # mkstemp creates 0600 files
-        os.replace(tmp, path)
-        os.replace(tmp_json, path.with_suffix(".json"))
-    finally:
-        for leftover in (tmp, tmp_json):
-            if leftover and os.path.exists(leftover):
-                os.unlink(leftover)
+        tmp_json.write_text(dumps_ground_truth(gt), encoding="utf-8")
     return gt
 
 

@@ -1,0 +1,132 @@
+"""Outputs never harm inputs: refusal before any work, atomic sets, and ordinary file permissions.
+
+Every case runs the real command line (``python -m spasmcv``) on copies in a temporary folder and
+checks the input's sha256 afterwards.
+"""
+
+import hashlib
+import os
+import shutil
+import stat
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spasmcv._atomic import atomic_write_set
+from spasmcv.trace import Trace, write_trace
+from conftest import REPO
+from test_analysis_core import T, profile, trace_columns
+
+SAMPLE = REPO / "sample_videos" / "healthy_control.mp4"
+
+
+def run_cli(*args, umask=0o022):
+    return subprocess.run([sys.executable, "-m", "spasmcv", *map(str, args)], capture_output=True, text=True,
+                          timeout=600, preexec_fn=lambda: os.umask(umask))
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture
+def trace_file(tmp_path):
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1))
+    columns = trace_columns(closure)
+    n = len(T)
+    columns.update(face_detected=np.ones(n, np.int8), n_faces=np.ones(n, np.int64), head_yaw_deg=np.zeros(n),
+                   head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
+    trace = Trace(columns=columns, metadata={"recording_id": "r1", "warnings": [],
+                                             "model": {"sha256": "0" * 64, "official": True}})
+    return write_trace(trace, tmp_path / "visit.trace.csv")
+
+
+@pytest.fixture
+def video(tmp_path):
+    return shutil.copy(SAMPLE, tmp_path / "patient.mp4")
+
+
+@pytest.mark.parametrize("command", ["extract", "annotate"])
+def test_an_output_that_is_the_input_video_is_refused_before_any_work(command, video):
+    from pathlib import Path
+
+    video = Path(video)
+    before = sha256(video)
+    result = run_cli(command, video, "-o", video)
+    assert result.returncode == 6, result.stderr
+    assert "never writes to its inputs" in result.stderr and "Traceback" not in result.stderr
+    assert sha256(video) == before
+
+
+def test_analyze_and_report_refuse_to_overwrite_the_trace_they_read(trace_file, tmp_path):
+    before = sha256(trace_file)
+    # a prefix whose .events.csv is the input itself
+    events_named = tmp_path / "x.events.csv"
+    shutil.copy(trace_file, events_named)
+    result = run_cli("analyze", events_named, "-o", tmp_path / "x", "-q")
+    assert result.returncode == 6 and "never writes to its inputs" in result.stderr
+    assert sha256(events_named) == before
+    report_named = tmp_path / "y.report.html"
+    shutil.copy(trace_file, report_named)
+    result = run_cli("report", report_named, "-o", tmp_path / "y")
+    assert result.returncode == 6 and sha256(report_named) == before
+
+
+def test_a_foreign_file_is_replaced_only_with_force(trace_file, tmp_path):
+    foreign = tmp_path / "notes.analysis.json.bak"
+    foreign.write_text("a clinician's own notes")
+    prefix = tmp_path / "notes"
+    (tmp_path / "notes.events.csv").write_text("")  # spasmcv's own kind of name: may be replaced
+    result = run_cli("extract", SAMPLE, "-o", foreign, "--max-frames", "5", "-q")
+    assert result.returncode == 6 and "--force" in result.stderr
+    assert foreign.read_text() == "a clinician's own notes"
+    ok = run_cli("analyze", trace_file, "-o", prefix, "-q")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_an_output_folder_that_cannot_exist_is_reported_before_extraction(video, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    result = run_cli("extract", video, "-o", blocker / "out.trace.csv", "-q")
+    assert result.returncode == 6 and "is not a folder" in result.stderr and "Traceback" not in result.stderr
+    folder = tmp_path / "out.trace.csv"
+    folder.mkdir()
+    result = run_cli("extract", video, "-o", folder, "-q")
+    assert result.returncode == 6 and "is a folder" in result.stderr
+
+
+def test_rescore_refuses_to_replace_the_batch_it_reads(tmp_path):
+    batch = tmp_path / "scores"
+    batch.mkdir()
+    (batch / "recordings.csv").write_text("recording_id\n")
+    result = run_cli("rescore", batch, "-o", batch)
+    assert result.returncode == 6 and "being rescored" in result.stderr
+    assert (batch / "recordings.csv").read_text() == "recording_id\n"
+
+
+def test_outputs_are_readable_like_any_other_file(trace_file, tmp_path):
+    """Under umask 022 every output is 0644 (analysis set, trace, report)."""
+    out = tmp_path / "out"
+    assert run_cli("analyze", trace_file, "-o", out / "v", "-q").returncode == 0
+    assert run_cli("report", trace_file, "-o", out / "v").returncode == 0
+    mine = list(out.iterdir())
+    assert {p.name for p in mine} == {"v.analysis.json", "v.events.csv", "v.minutes.csv", "v.report.html"}
+    os.umask(0o022)
+    write_trace(Trace(columns={"time_s": np.arange(3.0)}, metadata={}), out / "t.trace.csv")
+    for path in [*mine, out / "t.trace.csv"]:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o644, path
+
+
+def test_a_set_is_written_whole_or_not_at_all(tmp_path):
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    atomic_write_set({first: "old a", second: "old b"})
+
+    class Unwritable:
+        pass
+
+    with pytest.raises(TypeError):
+        atomic_write_set({first: "new a", second: Unwritable()})  # the second cannot be written
+    assert first.read_text() == "old a" and second.read_text() == "old b"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temporary files left
