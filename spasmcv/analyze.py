@@ -20,7 +20,7 @@ from .events import Events, EventSettings, detect_events
 from .metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, per_minute, recording_metrics
 from .severity import SeveritySettings, intensity_indicators, severity
 from .errors import TraceError
-from .trace import Trace
+from .trace import Trace, validate_columns
 
 #: Changes whenever the same trace and settings would give other events or numbers.
 #: analysis-2: event onsets/offsets extended to the lid at rest with the square-root
@@ -64,6 +64,8 @@ def check_trace_columns(trace: Trace, settings: AnalysisSettings = AnalysisSetti
         raise TraceError(f"{rid}: the trace lacks the column(s) {', '.join(missing)} needed for analysis")
     if len(trace) == 0:
         raise TraceError(f"{rid}: the trace has no frames")
+    validate_columns({name: trace.columns[name] for name in ("time_s", "valid")}
+                     | {"ear_left": (), "ear_right": ()}, source=rid, unit="row")
 
 
 def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSettings = AnalysisSettings()) -> Analysis:

@@ -322,8 +322,8 @@ def _load_trace(path: Path, args, label: str):
     """A trace from a trace file, or extracted from a video (with a progress bar)."""
     from .trace import read_trace
 
-    if path.is_file() and _is_trace(path):
-        return read_trace(path)
+    if path.is_file() and (_is_trace(path) or path.name.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt"))):
+        return read_trace(path)  # a table that is not a trace is a trace error (exit 5), not a bad video
     from .extract import extract_trace
     from .model import resolve_model
     from .video import probe_video

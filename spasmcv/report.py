@@ -337,7 +337,8 @@ def _quality(comparison: Comparison) -> str:
         q = v.analysis.recording["metrics"]["quality"]
         columns, meta = v.trace.columns, v.trace.metadata
         video = meta.get("video") or {}
-        face = float(np.mean(columns["face_detected"])) if len(columns["face_detected"]) else float("nan")
+        detected = np.asarray(columns.get("face_detected", []), dtype=float)
+        face = float(np.mean(detected)) if detected.size else float("nan")
         pose = " / ".join(f"{_num(q[f'head_{a}_median_deg'], 0)} ({_num(q[f'head_{a}_sd_deg'], 0)})"
                           for a in ("yaw", "pitch", "roll"))
         body.append(f"<tr><td class='l'>{_esc(v.label)}</td><td>{_num(q['duration_s'], 0)} s</td>"

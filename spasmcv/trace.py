@@ -139,4 +139,32 @@ def read_trace(path: str | os.PathLike) -> Trace:
                 columns[name] = np.array([float(v) if v else np.nan for v in values], dtype=float)
         except ValueError as exc:
             raise TraceError(f"{path}: column {name!r} holds a non-number ({exc})") from exc
+    validate_columns(columns, source=str(path), first_row_line=body_start + 2)
     return Trace(columns=columns, metadata=metadata)
+
+
+#: Columns every trace must have: analysis needs nothing less.
+REQUIRED_COLUMNS = ("time_s", "valid", "ear_left", "ear_right")
+
+
+def validate_columns(columns: dict, *, source: str, first_row_line: int = 1, unit: str = "line") -> None:
+    """Check what analysis relies on: the required columns, finite and strictly increasing frame
+    times, and a 0/1 ``valid`` flag. Each problem is a :class:`TraceError` naming ``source`` and
+    the file line (``first_row_line`` is the line of the first data row; ``unit="row"`` for
+    in-memory tables, counted from 1)."""
+    missing = [name for name in REQUIRED_COLUMNS if name not in columns]
+    if missing:
+        raise TraceError(f"{source}: the trace lacks the column(s) {', '.join(missing)}")
+    time_s = np.asarray(columns["time_s"], dtype=float)
+    bad = np.flatnonzero(~np.isfinite(time_s))
+    if bad.size:
+        raise TraceError(f"{source}: {unit} {first_row_line + bad[0]}: time_s is empty or not finite")
+    back = np.flatnonzero(np.diff(time_s) <= 0)
+    if back.size:
+        k = int(back[0]) + 1
+        raise TraceError(f"{source}: {unit} {first_row_line + k}: time_s {time_s[k]:g} s does not follow "
+                         f"{time_s[k - 1]:g} s (frame times must increase strictly; rows out of order or a broken clock)")
+    valid = np.asarray(columns["valid"], dtype=float)
+    bad = np.flatnonzero(~np.isin(valid, (0, 1)))
+    if bad.size:
+        raise TraceError(f"{source}: {unit} {first_row_line + bad[0]}: valid must be 0 or 1")

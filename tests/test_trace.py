@@ -12,7 +12,7 @@ def _trace(n=5):
     ear = np.linspace(0.3, 0.1, n)
     ear[2] = np.nan
     return Trace(columns={"frame_index": np.arange(n), "time_s": t, "valid": (np.arange(n) != 2).astype(np.int8),
-                          "ear_left": ear},
+                          "ear_left": ear, "ear_right": ear[::-1].copy()},
                  metadata={"recording_id": "abc", "video": {"sha256": "00"}, "warnings": ["x"]})
 
 
@@ -38,7 +38,7 @@ def test_writing_is_deterministic(tmp_path):
 def test_csv_opens_with_a_plain_csv_reader_skipping_comments(tmp_path):
     path = write_trace(_trace(), tmp_path / "t.csv")
     lines = [l for l in path.read_text().splitlines() if not l.startswith("#")]
-    assert lines[0] == "frame_index,time_s,valid,ear_left"
+    assert lines[0] == "frame_index,time_s,valid,ear_left,ear_right"
     assert lines[3].split(",")[3] == ""  # NaN is an empty field
 
 
@@ -71,3 +71,50 @@ def test_malformed_traces_give_a_trace_error_naming_the_file(tmp_path, content, 
 def test_missing_trace_file(tmp_path):
     with pytest.raises(TraceError, match="cannot read"):
         read_trace(tmp_path / "nope.csv")
+
+
+def _write_rows(path, header, rows):
+    path.write_text('# format: "spasmcv-trace"\n# format_version: 1\n' + header + "\n"
+                    + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 0.04, 1, 0.3, 0.3), (2, 0.02, 1, 0.3, 0.3)], "line 6: time_s 0.02 s does not follow 0.04"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 0.0, 1, 0.3, 0.3)], "line 5: time_s 0 s does not follow 0"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, "", 1, 0.3, 0.3)], "line 5: time_s is empty or not finite"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 0.04, 2, 0.3, 0.3)], "line 5: valid must be 0 or 1"),
+])
+def test_broken_traces_are_trace_errors_naming_the_line(tmp_path, rows, message):
+    path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left,ear_right", rows)
+    with pytest.raises(TraceError, match=message):
+        read_trace(path)
+
+
+def test_a_trace_without_a_required_column_is_a_trace_error(tmp_path):
+    path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left", [(0, 0.0, 1, 0.3)])
+    with pytest.raises(TraceError, match="lacks the column.*ear_right"):
+        read_trace(path)
+
+
+def test_analysis_refuses_times_that_go_backwards_in_memory():
+    from spasmcv.analyze import analyze_trace
+    from spasmcv.trace import Trace
+
+    t = np.arange(100) / 25.0
+    t[50:] -= 1.0
+    columns = {"time_s": t, "valid": np.ones(100, dtype=np.int8), "ear_left": np.full(100, 0.3),
+               "ear_right": np.full(100, 0.3)}
+    with pytest.raises(TraceError, match="row 51"):
+        analyze_trace(Trace(columns=columns, metadata={"recording_id": "r"}))
+
+
+def test_a_table_that_is_not_a_trace_is_a_trace_error_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    table = tmp_path / "scores.csv"
+    table.write_text("id,score\n1,2\n")
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "analyze", str(table), "-o", str(tmp_path / "x")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 5 and "not a spasmcv trace" in result.stderr and "Traceback" not in result.stderr
