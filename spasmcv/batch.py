@@ -239,6 +239,7 @@ def recording_row(analysis, trace: Trace) -> dict:
     row["jankovic_frequency_grade"] = sev["jankovic_frequency_grade"]
     row["severity_index"] = sev["severity_index"]
     row["worse_eye"] = sev["worse_eye"]
+    row["not_gradable_reason"] = sev.get("not_gradable_reason")
     for side in ("left", "right"):
         row[f"{side}_jankovic_frequency_grade"] = sev[side]["jankovic_frequency_grade"]
         row[f"{side}_severity_index"] = sev[side]["severity_index"]

@@ -183,8 +183,11 @@ def rate_ratio_interval(base_counts: np.ndarray, base_time_s: np.ndarray, other_
     Half an event is added to every replicated count (a continuity correction), so a
     replicate without events gives a finite ratio.
     """
-    log_ratio = (np.log((np.asarray(other_counts, dtype=float) + 0.5) / np.asarray(other_time_s, dtype=float))
-                 - np.log((np.asarray(base_counts, dtype=float) + 0.5) / np.asarray(base_time_s, dtype=float)))
+    other_time_s, base_time_s = np.asarray(other_time_s, dtype=float), np.asarray(base_time_s, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_ratio = (np.log((np.asarray(other_counts, dtype=float) + 0.5) / other_time_s)
+                     - np.log((np.asarray(base_counts, dtype=float) + 0.5) / base_time_s))
+    log_ratio = np.where((other_time_s > 0) & (base_time_s > 0), log_ratio, np.nan)  # no measured time: no ratio
     lo, hi = percentile_interval(log_ratio, confidence=confidence)
     return (float(np.exp(lo)), float(np.exp(hi)))
 
@@ -532,10 +535,11 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
             "severity_index_ci": percentile_interval(reps[v.label]["severity_index"], confidence=conf),
             "grade_left": sev["left"]["jankovic_frequency_grade"], "grade_right": sev["right"]["jankovic_frequency_grade"],
             "formula_version": sev["formula_version"],
+            "gradable": sev["gradable"], "not_gradable_reason": sev["not_gradable_reason"],
             "grade_change": None, "index_change": float("nan"), "index_change_ci": (float("nan"), float("nan")),
             "meaningful_change": None,
         }
-        if v is not base:
+        if v is not base and sev["gradable"] and b_sev["gradable"]:  # no change with an ungradable visit
             grade_change = sev["jankovic_frequency_grade"] - b_sev["jankovic_frequency_grade"]
             entry.update(grade_change=grade_change, index_change=sev["severity_index"] - b_sev["severity_index"],
                          index_change_ci=difference_interval(reps[base.label]["severity_index"],
@@ -544,9 +548,11 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
         summary.append(entry)
         for key, label in (("severity_index", "Severity index (0-100)"),
                            ("jankovic_frequency_grade", "Jankovic frequency grade")):
+            value = float("nan") if entry[key] is None else float(entry[key])
+            base_value = float("nan") if b_sev[key] is None else float(b_sev[key])
             rows.append({"metric": key, "label": label, "unit": "" if key == "severity_index" else "grade",
-                         "eye": "worse", "visit": v.label, "value": float(entry[key]),
-                         "change": float("nan") if v is base else float(entry[key] - b_sev[key]),
+                         "eye": "worse", "visit": v.label, "value": value,
+                         "change": float("nan") if v is base else value - base_value,
                          "change_ci_low": entry["index_change_ci"][0] if key == "severity_index" else float("nan"),
                          "change_ci_high": entry["index_change_ci"][1] if key == "severity_index" else float("nan"),
                          "normal": _normal_text(key, v.analysis)})
@@ -649,7 +655,10 @@ def verdict_text(comparison: Comparison) -> str:
     summary, visits = comparison.summary, comparison.visits
     base = summary[0]
     paragraphs = []
-    if len(summary) == 1:
+    ungradable = [e for e in summary if not e["gradable"]]
+    if len(summary) == 1 and ungradable:
+        paragraphs.append(f"This recording could not be graded: {base['not_gradable_reason']}.")
+    elif len(summary) == 1:
         m = visits[0].analysis.recording["metrics"]
         worse = max(SIDES, key=lambda s: m[s]["share_closed"] if math.isfinite(m[s]["share_closed"]) else -1)
         paragraphs.append(
@@ -660,12 +669,23 @@ def verdict_text(comparison: Comparison) -> str:
     else:
         injection = comparison.treatment.injection_date if comparison.treatment else None
         parts = []
-        for k in range(1, len(summary)):
-            entry, previous = summary[k], summary[k - 1]
+        for e in ungradable:
+            parts.append(f"{e['visit']} could not be graded ({e['not_gradable_reason']}): no grade, index or change "
+                         f"is given for it")
+        graded = [k for k in range(len(summary)) if summary[k]["gradable"]]
+        if base["gradable"] and graded == [0]:  # nothing graded to compare with: the baseline's grade
+            parts.append(f"{base['visit']}: grade {base['jankovic_frequency_grade']} "
+                         f"(index {_fmt(base['severity_index'])})")
+        if not base["gradable"]:  # no baseline grade: the other visits' grades, no changes
+            parts += [f"{summary[k]['visit']}: grade {summary[k]['jankovic_frequency_grade']} "
+                      f"(index {_fmt(summary[k]['severity_index'])})" for k in graded]
+            graded = []
+        for k, p in zip(graded[1:], graded):  # each graded visit against the previous graded one
+            entry, previous = summary[k], summary[p]
             lo, hi = entry["index_change_ci"]
             g0, g1 = previous["jankovic_frequency_grade"], entry["jankovic_frequency_grade"]
             when = _when(visits[k], entry["weeks_since_injection"])
-            if k == 1:
+            if p == 0:
                 after = (" after the injection" if injection and visits[0].date and visits[k].date
                          and visits[0].date <= injection <= visits[k].date else "")
                 direction = _direction(lo, hi, down="fell", up="rose", same="did not change clearly")
@@ -676,7 +696,7 @@ def verdict_text(comparison: Comparison) -> str:
                              f"{_fmt(entry['severity_index'])} at {when}")
             else:
                 step = (comparison.replicates[visits[k].label]["severity_index"]
-                        - comparison.replicates[visits[k - 1].label]["severity_index"])
+                        - comparison.replicates[visits[p].label]["severity_index"])
                 s_lo, s_hi = percentile_interval(step, confidence=comparison.settings.confidence)
                 direction = _direction(s_lo, s_hi, down="fell further", up="rose again", same="did not change clearly")
                 if direction == "did not change clearly":  # the grade is stated, not called a move
@@ -684,12 +704,15 @@ def verdict_text(comparison: Comparison) -> str:
                 else:
                     grades = (f"to grade {g1}" if g1 != g0 else f"at grade {g1}") + " ("
                 parts.append(f"by {when} it {direction} {grades}index {_fmt(entry['severity_index'])}, "
-                             f"change {_fmt(entry['severity_index'] - previous['severity_index'])} vs {visits[k - 1].label}, "
+                             f"change {_fmt(entry['severity_index'] - previous['severity_index'])} vs {visits[p].label}, "
                              f"{_ci(s_lo, s_hi)}; vs baseline {_fmt(entry['index_change'])}, {_ci(lo, hi)})")
-        paragraphs.append("; ".join(parts) + ".")
+        text = "; ".join(parts)
+        paragraphs.append(text[:1].upper() + text[1:] + ".")
         meaningful = [e["visit"] for e in summary[1:] if e["meaningful_change"]]
         n = comparison.settings.meaningful_grade_change
-        if meaningful:
+        if all(e["grade_change"] is None for e in summary[1:]):
+            pass  # no visit could be compared with a graded baseline: nothing to say about change
+        elif meaningful:
             paragraphs.append(f"The grade changed by {n} or more Jankovic points, the size clinicians consider "
                               f"meaningful, at {', '.join(meaningful)}.")
         else:

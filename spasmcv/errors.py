@@ -36,4 +36,4 @@ class OutputError(SpasmcvError):
     """An output cannot be written safely: it would replace an input, it is not spasmcv's own
     kind of file (without ``--force``), or its folder cannot be written."""
 
-    exit_code = 6
+    exit_code = 7

@@ -171,8 +171,8 @@ def plot_severity_timeline(x: np.ndarray, index: np.ndarray, ci_low: np.ndarray,
         Visit positions (weeks since injection, or 0, 1, 2 ... without dates).
     index, ci_low, ci_high : ndarray (n_visits,)
         Severity index and interval ends.
-    grades : list of int
-        Jankovic frequency grade per visit (annotated).
+    grades : list of int or None
+        Jankovic frequency grade per visit (annotated; None: not gradable).
     labels : list of str
         Visit labels (annotated).
     ax : matplotlib Axes
@@ -191,6 +191,9 @@ def plot_severity_timeline(x: np.ndarray, index: np.ndarray, ci_low: np.ndarray,
     ax.errorbar(x, index, yerr=err, color="#222222", marker="o", ms=5, lw=1.2, capsize=3, zorder=3)
     span = (np.nanmax(x) - np.nanmin(x)) if len(x) > 1 else 1.0
     for xi, yi, g, label in zip(x, index, grades, labels):
+        if g is None or not np.isfinite(yi):  # not gradable: named at the bottom, no point
+            ax.annotate(f"{label}\nnot gradable", (xi, 2), ha="center", va="bottom", fontsize=7.5, color="#666666")
+            continue
         ax.annotate(f"{label}\ngrade {g}, {yi:.0f}", (xi, yi), xytext=(0, 9), textcoords="offset points",
                     ha="center", fontsize=7.5)
     if injection_x is not None:

@@ -142,8 +142,10 @@ def _summary_table(comparison: Comparison) -> str:
         lo, hi = entry["severity_index_ci"]
         change = ""
         if multi:
-            if entry["grade_change"] is None:
+            if entry is comparison.summary[0]:
                 change = "<td class='small'>baseline</td>"
+            elif entry["grade_change"] is None:
+                change = "<td class='small'>none: a visit could not be graded</td>"
             else:
                 c_lo, c_hi = entry["index_change_ci"]
                 clear = (c_hi < 0 or c_lo > 0)
@@ -155,16 +157,28 @@ def _summary_table(comparison: Comparison) -> str:
         weeks = _weeks(entry)
         if weeks != "n/a":
             when.append(weeks if "before" in weeks else f"week {weeks} after injection")
+        if entry["gradable"]:
+            grade_cell = (f"<td class='nw'><b>{entry['jankovic_frequency_grade']}</b> <span class='small'>"
+                          f"({_grade(entry['grade_left'])} / {_grade(entry['grade_right'])})</span></td>")
+            index_cell = (f"<td class='nw'><b>{_num(entry['severity_index'], 0)}</b><br>"
+                          f"<span class='ci'>{_num(lo, 0)} to {_num(hi, 0)}</span></td>")
+        else:  # never a number for a recording that could not be graded
+            grade_cell = (f"<td class='l'><b>not gradable</b><br><span class='small'>"
+                          f"{_esc(entry['not_gradable_reason'])}</span></td>")
+            index_cell = "<td>&#8212;</td>"
         body.append(
             f"<tr><td class='l'><b>{_esc(entry['visit'])}</b><br><span class='small'>{_esc(' · '.join(when))}"
             f"{'<br>' if when else ''}id {_esc(entry['recording_id'])}, {_num(entry['valid_time_s'], 0)} s measured</span></td>"
-            f"<td class='nw'><b>{entry['jankovic_frequency_grade']}</b> <span class='small'>({entry['grade_left']} / {entry['grade_right']})</span></td>"
-            f"<td class='nw'><b>{_num(entry['severity_index'], 0)}</b><br><span class='ci'>{_num(lo, 0)} to {_num(hi, 0)}</span></td>"
-            f"{change}</tr>")
+            f"{grade_cell}{index_cell}{change}</tr>")
     note = ("<p class='small'>Grade: objective Jankovic frequency grade 0-4 (worse eye; left / right eye). Index: 0-100, "
             f"20 points per grade. A change of {comparison.settings.meaningful_grade_change} or more Jankovic points is the "
             "size clinicians consider meaningful. Bold changes: the 95 % interval excludes zero.</p>")
     return f"<table id='visits'>{head}{''.join(body)}</table>{note}"
+
+
+def _grade(grade) -> str:
+    """A per-eye grade for people: the number, or a dash for an eye that could not be graded."""
+    return "&#8212;" if grade is None else str(grade)
 
 
 def _metric_table(comparison: Comparison) -> str:

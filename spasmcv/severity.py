@@ -108,16 +108,26 @@ def intensity_indicators(columns: dict, closure: dict, *, closed_level: float = 
 
 
 def severity(metrics: dict, *, task: str = "rest", settings: SeveritySettings = SeveritySettings()) -> dict:
-    """Grade and index per eye and for the recording (the worse eye), with the formula version."""
+    """Grade and index per eye and for the recording (the worse gradable eye), with the formula
+    version. A recording or eye that cannot be graded has grade ``None`` (never a number: JSON
+    null, an empty CSV field), index NaN, ``gradable`` False and ``not_gradable_reason``."""
     per_eye = {side: eye_grade(metrics[side], task=task, settings=settings) for side in SIDES}
-    worst = max(SIDES, key=lambda s: (per_eye[s][0], np.nan_to_num(per_eye[s][1])))
-    return {
-        "formula_version": FORMULA_VERSION,
-        "task": task,
-        "jankovic_frequency_grade": per_eye[worst][0],
-        "severity_index": per_eye[worst][1],
-        "worse_eye": worst if per_eye["left"] != per_eye["right"] else "both",
-        "left": {"jankovic_frequency_grade": per_eye["left"][0], "severity_index": per_eye["left"][1]},
-        "right": {"jankovic_frequency_grade": per_eye["right"][0], "severity_index": per_eye["right"][1]},
-        "thresholds": {**settings.__dict__, "closure_rate_grade1_per_min": TASK_NORMS[task]["blink_rate_range"][1]},
-    }
+    gradable = [side for side in SIDES if per_eye[side][0] >= 0]
+
+    def grade(side):
+        return per_eye[side][0] if per_eye[side][0] >= 0 else None
+
+    out = {"formula_version": FORMULA_VERSION, "task": task, "gradable": bool(gradable),
+           "not_gradable_reason": None}
+    if gradable:
+        worst = max(gradable, key=lambda s: (per_eye[s][0], np.nan_to_num(per_eye[s][1])))
+        out.update(jankovic_frequency_grade=per_eye[worst][0], severity_index=per_eye[worst][1],
+                   worse_eye=worst if len(gradable) == 2 and per_eye["left"] != per_eye["right"]
+                   else worst if len(gradable) == 1 else "both")
+    else:
+        valid = ", ".join(f"{side} {metrics[side].get('valid_time_s', float('nan')):.1f} s" for side in SIDES)
+        out.update(jankovic_frequency_grade=None, severity_index=float("nan"), worse_eye=None,
+                   not_gradable_reason=f"under {settings.min_valid_time_s:g} s of measurable video ({valid})")
+    out.update({side: {"jankovic_frequency_grade": grade(side), "severity_index": per_eye[side][1]} for side in SIDES})
+    out["thresholds"] = {**settings.__dict__, "closure_rate_grade1_per_min": TASK_NORMS[task]["blink_rate_range"][1]}
+    return out

@@ -23,8 +23,9 @@ def format_summary(analysis: Analysis) -> str:
     lines = [
         f"recording {rec['recording_id']}  task: {rec['task']}  "
         f"measurable: {_fmt(q['valid_time_s'])} s of {_fmt(q['duration_s'])} s ({_fmt(100 * q['valid_share'], '.0f')} %)",
-        f"Jankovic frequency grade (objective): {sev['jankovic_frequency_grade']}   "
-        f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})",
+        (f"Jankovic frequency grade (objective): {sev['jankovic_frequency_grade']}   "
+         f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
+         if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),
         "",
         f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal",
     ]

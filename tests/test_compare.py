@@ -259,3 +259,46 @@ def test_resampling_features_reproduce_the_analysis_metrics():
             if expected is None:
                 continue  # counts without a metric of their own
             assert statistic(frames)[0] == pytest.approx(expected, rel=1e-9, abs=1e-9), name
+
+
+def _array_trace(rid: str, seed: int, *, face: bool = True):
+    """A 60-s trace from arrays: 19 blinks and one 3.3-s spasm, or no measurable face at all."""
+    from spasmcv.trace import Trace
+    from test_analysis_core import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)) + profile(T, 30, 0.1, 3, 0.2)
+    cols = trace_columns(closure, seed=seed)
+    n = len(T)
+    cols.update(face_detected=np.full(n, int(face), np.int8), n_faces=np.full(n, int(face)),
+                head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
+    if not face:
+        cols["valid"] = np.zeros(n, np.int8)
+        for key in ("ear_left", "ear_right", "aperture_mm_left", "aperture_mm_right", "head_yaw_deg",
+                    "head_pitch_deg", "head_roll_deg"):
+            cols[key] = np.full(n, np.nan)
+    return Trace(columns=cols, metadata={"recording_id": rid, "warnings": [],
+                                         "model": {"sha256": "0" * 64, "official": True}})
+
+
+def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
+    """Baseline grade 3, then a visit without a measurable face: no grade, no change, no interval."""
+    from spasmcv.report import render_report
+
+    visits = [Visit.from_trace("baseline", _array_trace("a", 1), date=dt.date(2026, 1, 1)),
+              Visit.from_trace("week 3", _array_trace("b", 2, face=False), date=dt.date(2026, 1, 22))]
+    c = compare_visits(visits, treatment=Treatment(injection_date=dt.date(2026, 1, 2)))
+    base, week3 = c.summary
+    assert base["jankovic_frequency_grade"] == 3 and base["gradable"]
+    assert week3["jankovic_frequency_grade"] is None and not week3["gradable"]
+    assert week3["grade_change"] is None and week3["meaningful_change"] is None
+    assert all(np.isnan(x) for x in (week3["severity_index"], week3["index_change"], *week3["index_change_ci"]))
+    assert "week 3 could not be graded (under 15 s of measurable video" in c.verdict.lower()
+    assert "grade -" not in c.verdict and "meaningful" not in c.verdict and "fell" not in c.verdict
+    grade_rows = [r for r in c.rows if r["metric"] == "jankovic_frequency_grade" and r["visit"] == "week 3"]
+    assert all(np.isnan(r["value"]) and np.isnan(r["change"]) for r in grade_rows)
+    html = render_report(c)
+    assert "not gradable" in html and "grade -" not in html and "grade &#8722;" not in html
+    # the other way round: the baseline cannot be graded, the later visit's grade is stated
+    c2 = compare_visits(list(reversed(visits)))
+    assert "week 3 could not be graded" in c2.verdict.lower() and "baseline: grade 3" in c2.verdict
+    assert c2.summary[1]["grade_change"] is None

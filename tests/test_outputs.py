@@ -55,7 +55,7 @@ def test_an_output_that_is_the_input_video_is_refused_before_any_work(command, v
     video = Path(video)
     before = sha256(video)
     result = run_cli(command, video, "-o", video)
-    assert result.returncode == 6, result.stderr
+    assert result.returncode == 7, result.stderr
     assert "never writes to its inputs" in result.stderr and "Traceback" not in result.stderr
     assert sha256(video) == before
 
@@ -66,12 +66,12 @@ def test_analyze_and_report_refuse_to_overwrite_the_trace_they_read(trace_file, 
     events_named = tmp_path / "x.events.csv"
     shutil.copy(trace_file, events_named)
     result = run_cli("analyze", events_named, "-o", tmp_path / "x", "-q")
-    assert result.returncode == 6 and "never writes to its inputs" in result.stderr
+    assert result.returncode == 7 and "never writes to its inputs" in result.stderr
     assert sha256(events_named) == before
     report_named = tmp_path / "y.report.html"
     shutil.copy(trace_file, report_named)
     result = run_cli("report", report_named, "-o", tmp_path / "y")
-    assert result.returncode == 6 and sha256(report_named) == before
+    assert result.returncode == 7 and sha256(report_named) == before
 
 
 def test_a_foreign_file_is_replaced_only_with_force(trace_file, tmp_path):
@@ -80,7 +80,7 @@ def test_a_foreign_file_is_replaced_only_with_force(trace_file, tmp_path):
     prefix = tmp_path / "notes"
     (tmp_path / "notes.events.csv").write_text("")  # spasmcv's own kind of name: may be replaced
     result = run_cli("extract", SAMPLE, "-o", foreign, "--max-frames", "5", "-q")
-    assert result.returncode == 6 and "--force" in result.stderr
+    assert result.returncode == 7 and "--force" in result.stderr
     assert foreign.read_text() == "a clinician's own notes"
     ok = run_cli("analyze", trace_file, "-o", prefix, "-q")
     assert ok.returncode == 0, ok.stderr
@@ -90,11 +90,11 @@ def test_an_output_folder_that_cannot_exist_is_reported_before_extraction(video,
     blocker = tmp_path / "file"
     blocker.write_text("x")
     result = run_cli("extract", video, "-o", blocker / "out.trace.csv", "-q")
-    assert result.returncode == 6 and "is not a folder" in result.stderr and "Traceback" not in result.stderr
+    assert result.returncode == 7 and "is not a folder" in result.stderr and "Traceback" not in result.stderr
     folder = tmp_path / "out.trace.csv"
     folder.mkdir()
     result = run_cli("extract", video, "-o", folder, "-q")
-    assert result.returncode == 6 and "is a folder" in result.stderr
+    assert result.returncode == 7 and "is a folder" in result.stderr
 
 
 def test_rescore_refuses_to_replace_the_batch_it_reads(tmp_path):
@@ -102,7 +102,7 @@ def test_rescore_refuses_to_replace_the_batch_it_reads(tmp_path):
     batch.mkdir()
     (batch / "recordings.csv").write_text("recording_id\n")
     result = run_cli("rescore", batch, "-o", batch)
-    assert result.returncode == 6 and "being rescored" in result.stderr
+    assert result.returncode == 7 and "being rescored" in result.stderr
     assert (batch / "recordings.csv").read_text() == "recording_id\n"
 
 
