@@ -122,7 +122,8 @@ def main() -> int:
     for row in rows:
         if row["status"] != "ok" or "no face" in row.get("warnings", ""):
             print(f"  {row['dataset']}/{row['subject']}: {row['status']} "
-                  f"{row['error'] or row.get('warnings', '')[:90]} (grade {row.get('jankovic_frequency_grade', '')})")
+                  f"{row['error'] or row.get('warnings', '')[:90]} "
+                  f"({'grade ' + row['jankovic_frequency_grade'] if row.get('jankovic_frequency_grade') else 'not gradable'})")
     print((scores / "summary.txt").read_text())
 
     checks = {

@@ -143,7 +143,7 @@ def _pooled(rows: list[dict]) -> dict:
 def _real_line(name: str, ours: dict, base: dict, grade, base_grade="") -> str:
     inc = f"{ours['incomplete_found']}/{ours['incomplete_labels']}" if ours["incomplete_labels"] else "-"
     wink = (f"{ours['one_eye_right_side']}/{ours['one_eye_labels']}" if ours["one_eye_labels"] else "-")
-    g = "n/g" if grade == -1 else grade
+    g = "n/g" if grade is None else grade
     return (f"| {name} | {ours['labels']} | {ours['tp']} | {ours['fp']} | {ours['fn']} | **{ours['f1']:.3f}** | "
             f"{base['f1']:.3f} | {_fmt(ours['onset_error_median'], '+.1f')} / {_fmt(ours['offset_error_median'], '+.1f')} | "
             f"{_fmt(base['onset_error_median'], '+.1f')} / {_fmt(base['offset_error_median'], '+.1f')} | "
