@@ -669,9 +669,6 @@ def verdict_text(comparison: Comparison) -> str:
     else:
         injection = comparison.treatment.injection_date if comparison.treatment else None
         parts = []
-        for e in ungradable:
-            parts.append(f"{e['visit']} could not be graded ({e['not_gradable_reason']}): no grade, index or change "
-                         f"is given for it")
         graded = [k for k in range(len(summary)) if summary[k]["gradable"]]
         if base["gradable"] and graded == [0]:  # nothing graded to compare with: the baseline's grade
             parts.append(f"{base['visit']}: grade {base['jankovic_frequency_grade']} "
@@ -706,6 +703,8 @@ def verdict_text(comparison: Comparison) -> str:
                 parts.append(f"by {when} it {direction} {grades}index {_fmt(entry['severity_index'])}, "
                              f"change {_fmt(entry['severity_index'] - previous['severity_index'])} vs {visits[p].label}, "
                              f"{_ci(s_lo, s_hi)}; vs baseline {_fmt(entry['index_change'])}, {_ci(lo, hi)})")
+        parts += [f"{e['visit']} could not be graded ({e['not_gradable_reason']}): no grade, index or change "
+                  f"is given for it" for e in ungradable]  # after the narrative of the graded visits
         text = "; ".join(parts)
         paragraphs.append(text[:1].upper() + text[1:] + ".")
         meaningful = [e["visit"] for e in summary[1:] if e["meaningful_change"]]
