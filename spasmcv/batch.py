@@ -121,8 +121,10 @@ def find_videos(inputs: Iterable[str | os.PathLike], *, task: str = "rest") -> l
             anchor = Path(item_path.anchor or ".")
             pattern = str(item_path.relative_to(anchor)) if item_path.is_absolute() else str(item)
             paths += sorted(p for p in anchor.glob(pattern) if p.is_file())
+        elif not item_path.exists() and item_path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise BatchError(f"{item}: no such file or folder")  # a mistyped folder is not an empty study
         else:
-            paths.append(item_path)
+            paths.append(item_path)  # a missing video file becomes a failed row; the batch goes on
     if not paths:
         raise BatchError("no video files found in the inputs given")
     return [Job(input_index=k, path=p, task=task) for k, p in enumerate(paths)]

@@ -182,3 +182,15 @@ def test_manifest_with_an_unknown_task_is_refused(tmp_path):
     manifest.write_text("path,task\nx.mp4,rest\ny.mp4,sleeping\n")
     with pytest.raises(BatchError, match="row 3: task must be one of"):
         read_manifest(manifest)
+
+
+def test_a_missing_input_folder_is_an_error_not_an_empty_batch(tmp_path):
+    from spasmcv.batch import BatchError, find_videos
+
+    with pytest.raises(BatchError, match="no such file or folder"):
+        find_videos([tmp_path / "study_typo"])
+    (job,) = find_videos([tmp_path / "missing.mp4"])  # a missing video: a failed row later, not an abort
+    assert job.path.name == "missing.mp4"
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "batch", str(tmp_path / "study_typo"),
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 6 and "no such file or folder" in result.stderr and "Traceback" not in result.stderr
