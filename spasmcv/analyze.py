@@ -106,6 +106,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
         "severity": grade,
         "metrics": metrics,
         "intensity": intensity,
+        "closure_levels": {"closed_ratio": dict(signal.closed_ratio), "iris_px": signal.iris_px},
         "normal_ranges": {
             "blink_rate_per_min": TASK_NORMS[task]["blink_rate_range"],
             "blepharospasm_blink_rate_threshold_per_min": TASK_NORMS[task]["bsp_threshold"],

@@ -35,6 +35,7 @@ def test_analysis_outputs_are_complete_and_json_safe(tmp_path):
     assert rec["severity"]["jankovic_frequency_grade"] == 3  # one 4.3 s spasm per minute
     assert rec["provenance"]["severity_formula_version"] == rec["severity"]["formula_version"]
     assert rec["normal_ranges"]["blink_rate_per_min"] == (8.0, 21.0)
+    assert 0.02 <= rec["closure_levels"]["closed_ratio"]["left"] <= 0.35  # learned from the recording
     paths = write_analysis(analysis, tmp_path / "visit1")
     data = json.loads(paths["recording"].read_text())  # strict JSON: NaN became null
     assert data["recording_id"] == "r1"
