@@ -264,6 +264,13 @@ def recording_row(analysis, trace: Trace) -> dict:
     return row
 
 
+def analysed(trace: Trace, task: str, settings: AnalysisSettings) -> dict:
+    """The result fields of one analysed trace (batch and rescore share this path)."""
+    analysis = analyze_trace(trace, task=task, settings=settings)
+    return {"status": "ok", "error": "", "row": recording_row(analysis, trace),
+            "events": event_rows(analysis.events), "minutes": analysis.per_minute}
+
+
 def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: BatchSettings,
                     video_sha256: str, progress_queue=None) -> dict:
     """Extract (or reuse) the trace and analyse one recording; save and return its result.
@@ -285,16 +292,15 @@ def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: Batch
         else:
             from .extract import extract_trace
 
-            counter = _ProgressForwarder(progress_queue, job.input_index)
+            counter = _ProgressForwarder(progress_queue if progress_queue is not None else _WORKER["queue"],
+                                         job.input_index)
             trace = extract_trace(job.path, model=model, settings=settings.tracker, mirrored=job.mirrored,
                                   recording_id=recording_id, progress=counter, model_data=_worker_model(model),
                                   decode_threads=1, prefetch_frames=0)
             counter.flush()
             write_trace(trace, trace_path)
             result["extracted"] = True
-        analysis = analyze_trace(trace, task=job.task, settings=settings.analysis)
-        result.update(status="ok", error="", row=recording_row(analysis, trace),
-                      events=event_rows(analysis.events), minutes=analysis.per_minute)
+        result.update(analysed(trace, job.task, settings.analysis))
     except SpasmcvError as exc:
         result.update(status="failed", error=f"{type(exc).__name__}: {exc}".replace(str(job.path), "<input>"),
                       row={}, events=[], minutes=[])
@@ -303,6 +309,26 @@ def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: Batch
     result["elapsed_s"] = round(time.perf_counter() - started, 3)
     save_result(out, result)
     return result
+
+
+#: Per-worker-process state set by :func:`_worker_init` (local executor only).
+_WORKER: dict = {"queue": None}
+
+
+def _worker_init(queue, parent_pid: int, poll_s: float = 0.5) -> None:
+    """Start-up of a local worker process: keep the progress queue, and exit as soon as the batch
+    process is gone, however it died (``kill -9`` included), instead of living on as an orphan
+    that finishes its recording for nobody."""
+    import threading
+
+    _WORKER["queue"] = queue
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="spasmcv-parent-watch", daemon=True).start()
 
 
 class _ProgressForwarder:
@@ -463,20 +489,19 @@ def _run_local(todo, out, model, settings, workers, on_error, finished, progress
     if not todo:
         return None
     context = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked
-    manager = context.Manager() if progress else None
-    queue = manager.Queue() if manager else None
+    queue = context.Queue() if progress else None  # no manager process: nothing to outlive the batch
     done_frames = 0
     aborted = None
     try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                                 initializer=_worker_init, initargs=(queue, os.getpid())) as pool:
             pending = {pool.submit(score_recording, job, out_dir=str(out), model=model, settings=settings,
-                                   video_sha256=sha, progress_queue=queue): job for job, sha in todo}
+                                   video_sha256=sha): job for job, sha in todo}
             try:
                 while pending:
                     done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     if queue is not None:
-                        while not queue.empty():
-                            done_frames += queue.get_nowait()
+                        done_frames += _drain(queue)
                         progress(done_frames, total_frames)
                     for future in done:
                         job = pending.pop(future)
@@ -496,9 +521,22 @@ def _run_local(todo, out, model, settings, workers, on_error, finished, progress
         raise BatchError("a worker process died (out of memory or killed); finished recordings are saved: "
                          "run the same command again to resume") from exc
     finally:
-        if manager is not None:
-            manager.shutdown()
+        if queue is not None:
+            queue.close()
+            queue.join_thread()
     return aborted
+
+
+def _drain(queue) -> int:
+    """Sum of the frame counts waiting in ``queue``."""
+    import queue as queue_module
+
+    total = 0
+    while True:
+        try:
+            total += queue.get_nowait()
+        except queue_module.Empty:
+            return total
 
 
 def _run_dask(todo, out, model, settings, address, on_error, finished):
@@ -575,6 +613,7 @@ def write_tables(out: Path, jobs: list[Job], results: list, *, include_paths: bo
         handle.write(csv_text(minutes, ident + MINUTE_COLUMNS))
     job_list = [{"input_index": j.input_index, "study": j.study, "task": j.task, "mirrored": j.mirrored,
                  "recording_id": (r or {}).get("recording_id", ""), "trace_file": (r or {}).get("trace_file", ""),
+                 "status": (r or {}).get("status", "not run"), "error": (r or {}).get("error", ""),
                  **({"path": str(j.path)} if include_paths else {})}
                 for j, r in zip(jobs, results)]
     with atomic_write(out / "jobs.json") as handle:
@@ -607,35 +646,69 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             settings: AnalysisSettings = AnalysisSettings(), task: str | None = None) -> BatchReport:
     """Re-run detection and scoring on a batch's stored traces with other settings (no videos).
 
-    Writes the same tables into ``out_dir``; the traces stay where they are.
+    Writes the same tables into ``out_dir``, which is self-contained: the traces are linked (or
+    copied) into its ``traces/`` and ``jobs.json`` refers to them relative to it, so it can be
+    rescored, moved or shared on its own. Recordings that had failed stay failed with their
+    original reason.
     """
     src, out = Path(batch_dir), Path(out_dir)
     try:
         job_list = json.loads((src / "jobs.json").read_text())
     except (OSError, ValueError) as exc:
         raise BatchError(f"{src}: not a batch output directory (no readable jobs.json)") from exc
-    (out / "results").mkdir(parents=True, exist_ok=True)
+    (out / "traces").mkdir(parents=True, exist_ok=True)
+    earlier_errors = _recorded_errors(src)
     jobs, results = [], []
     report = BatchReport(results=[], out_dir=out)
     for item in job_list:
         job = Job(input_index=item["input_index"], path=Path(item.get("path", "")), study=item["study"],
                   task=task or item["task"], mirrored=item["mirrored"])
         jobs.append(job)
-        if not item.get("trace_file") or not (src / item["trace_file"]).exists():
-            results.append(_failure(job, "no trace stored for this recording", item.get("recording_id", "")))
+        stored = src / item["trace_file"] if item.get("trace_file") else None
+        if stored is None or not stored.exists():
+            error = (item.get("error") or earlier_errors.get(item["input_index"])
+                     or "no trace stored for this recording")
+            results.append(_failure(job, error, item.get("recording_id", "")))
             report.failed += 1
             continue
-        trace = read_trace(src / item["trace_file"])
-        analysis = analyze_trace(trace, task=job.task, settings=settings)
-        results.append({"recording_id": item["recording_id"], "status": "ok", "error": "", "task": job.task,
-                        "trace_file": str(src / item["trace_file"]), "row": recording_row(analysis, trace),
-                        "events": event_rows(analysis.events), "minutes": analysis.per_minute})
-        report.computed += 1
+        result = {"recording_id": item["recording_id"], "task": job.task,
+                  "trace_file": str(Path("traces") / stored.name)}
+        try:
+            _link_or_copy(stored, out / result["trace_file"])
+            result.update(analysed(read_trace(out / result["trace_file"]), job.task, settings))
+            report.computed += 1
+        except SpasmcvError as exc:
+            result.update(status="failed", error=f"{type(exc).__name__}: {exc}", row={}, events=[], minutes=[])
+            report.failed += 1
+        results.append(result)
     report.results = results
     include_paths = any("path" in item for item in job_list)
     write_tables(out, jobs, results, include_paths=include_paths)
     _write_summary(out, jobs, results, report, [f"rescore of {src} with {json.dumps(asdict(settings), default=str)}"])
     return report
+
+
+def _recorded_errors(batch_dir: Path) -> dict[int, str]:
+    """input_index -> error of a batch's failed rows (recordings.csv; for jobs.json without errors)."""
+    try:
+        with open(batch_dir / "recordings.csv", newline="", encoding="utf-8") as handle:
+            return {int(row["input_index"]): row["error"] for row in csv.DictReader(handle)
+                    if row.get("status") == "failed" and row.get("error")}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` holds ``source``'s bytes: a hard link where the file system allows, else an atomic copy."""
+    if target.exists() and os.path.samefile(source, target):
+        return
+    try:
+        if target.exists():
+            target.unlink()
+        os.link(source, target)
+    except OSError:
+        with atomic_write(target, "wb") as handle:
+            handle.write(source.read_bytes())
 
 
 @dataclass(frozen=True)

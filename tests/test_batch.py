@@ -105,18 +105,79 @@ def test_killed_batch_resumes_without_recomputing(tmp_path, manifest, model_info
 
 
 def test_rescore_from_traces_with_other_settings(tmp_path, manifest, model_info):
+    import shutil
+
     out = tmp_path / "out"
-    run_batch(read_manifest(manifest)[:4], out, model=model_info, workers=2)
+    run_batch(read_manifest(manifest), out, model=model_info, workers=2)
     strict = with_overrides(BatchSettings(), ["analysis.events.core_threshold=0.99"]).analysis
     rescored = rescore(out, tmp_path / "rescored", settings=strict)
-    assert rescored.computed == 4
+    assert (rescored.computed, rescored.failed) == (4, 2)
     before = {r["subject"]: r for r in rows(out / "recordings.csv")}
     after = {r["subject"]: r for r in rows(tmp_path / "rescored" / "recordings.csv")}
     assert set(after) == set(before)
+    for failed in ("S90", "S91"):  # failures keep their own reasons across rescoring
+        assert after[failed]["status"] == "failed" and after[failed]["error"] == before[failed]["error"]
+    assert "not a readable video" in after["S90"]["error"]
+
     def closures(table):
         return sum(int(r[f"{side}_closure_count"] or 0) for r in table.values() for side in ("left", "right"))
 
     assert closures(after) < closures(before)
+    # the rescored folder is self-contained: relative trace paths, usable after the first batch is gone
+    jobs = json.loads((tmp_path / "rescored" / "jobs.json").read_text())
+    assert all(not j["trace_file"] or j["trace_file"].startswith("traces/") for j in jobs)
+    shutil.rmtree(out)
+    moved = tmp_path / "moved"
+    (tmp_path / "rescored").rename(moved)
+    again = rescore(moved, tmp_path / "again")
+    assert (again.computed, again.failed) == (4, 2)
+    final = {r["subject"]: r for r in rows(tmp_path / "again" / "recordings.csv")}
+    assert final["S91"]["error"] == before["S91"]["error"]
+    assert closures(final) == closures(before)  # default settings again: the first batch's numbers
+
+
+def _session_processes(sid: int) -> list[int]:
+    """Live processes (not zombies) of session ``sid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_batch_is_killed(tmp_path, model_info, real_video):
+    lines = ["path,subject", f"{real_video('talkingface/franck.webm')},A", f"{real_video('liveportrait/d9.mp4')},B"]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "m.csv"), str(tmp_path / "out"),
+                             str(model_info.path)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(_session_processes(proc.pid)) < 3:  # batch, tracker, worker
+            time.sleep(0.2)
+        time.sleep(3.0)  # the worker is extracting
+        assert len(_session_processes(proc.pid)) >= 3
+        os.kill(proc.pid, signal.SIGKILL)  # the batch alone, as an out-of-memory killer would
+        proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and _session_processes(proc.pid):
+            time.sleep(0.2)
+        assert _session_processes(proc.pid) == [], "processes of the killed batch live on"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
 
 
 def test_overrides_are_checked():
