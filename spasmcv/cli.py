@@ -63,6 +63,9 @@ def _visit_spec(text: str) -> tuple:
     import re
 
     match = re.fullmatch(r"([^=:]+)(?:=(\d{4}-\d{2}-\d{2}))?[=:](.+)", text)
+    attempt = re.fullmatch(r"[^=:]+=([\d./-]+):.+", text)
+    if attempt and not (match and match.group(2)):
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {attempt.group(1)!r} in {text!r}")
     if not match:
         raise argparse.ArgumentTypeError(
             f"expected LABEL=YYYY-MM-DD:PATH or LABEL:PATH, got {text!r}")
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
                               "baseline=2026-01-10:visit1.trace.csv or week3:visit2.mp4; repeat in visit order")
     compare.add_argument("--force", action="store_true",
                          help="replace existing output files even if they are not spasmcv outputs")
-    compare.add_argument("-o", "--output", type=Path, default=Path("comparison"),
+    compare.add_argument("-o", "--output", type=Path,
                          help="output prefix (default: comparison)")
     compare.add_argument("--injection-date", type=_date, metavar="YYYY-MM-DD", help="date of the injection")
     compare.add_argument("--product", help="botulinum toxin product, e.g. onabotulinumtoxinA")
@@ -223,7 +226,7 @@ def _cmd_extract(args) -> int:
     from .trace import write_trace
     from .video import probe_video
 
-    output = args.output or Path(_default_prefix(args.video).name + ".trace.csv")
+    output = _output(args.output, Path(_default_prefix(args.video).name + ".trace.csv"))
     _guard_outputs([output], [args.video], force=args.force)
     info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)
@@ -248,6 +251,14 @@ def _cmd_extract(args) -> int:
         print(f"{output}: {len(trace)} frames, {valid.mean():.0%} valid, "
               f"{trace['time_s'][-1]:.1f} s, recording id {trace.metadata['recording_id']}", file=sys.stderr)
     return 0
+
+
+def _output(given: Path | None, default: Path) -> Path:
+    """The output path or prefix: ``default`` (in the current folder) when ``-o`` is not given,
+    ``default``'s name inside the folder when ``-o`` names an existing folder."""
+    if given is None:
+        return default
+    return given / default.name if given.is_dir() else given
 
 
 def _is_trace(path: Path) -> bool:
@@ -301,7 +312,7 @@ def _cmd_analyze(args) -> int:
     from .summary import format_summary
     from .trace import write_trace
 
-    prefix = args.output or _default_prefix(args.input)
+    prefix = _output(args.output, _default_prefix(args.input))
     from_video = not (args.input.is_file() and _is_trace(args.input))
     outputs = [prefix.with_name(prefix.name + suffix) for suffix in (".analysis.json", ".events.csv", ".minutes.csv")]
     if args.save_trace and from_video:
@@ -376,7 +387,7 @@ def _cmd_compare(args) -> int:
             from .errors import VideoError
 
             raise VideoError(f"{path}: file not found (visit {label!r})")
-    prefix = args.output
+    prefix = args.output = _output(args.output, Path("comparison"))
     _guard_outputs([prefix.with_name(prefix.name + suffix) for suffix in (".report.html", ".comparison.json",
                                                                         ".comparison.csv")],
                    [path for _, _, path in args.visits], force=args.force)
@@ -431,7 +442,7 @@ def _comparison_table(comparison) -> str:
 def _cmd_report(args) -> int:
     from .compare import Visit, compare_visits
 
-    prefix = args.output or _default_prefix(args.input)
+    prefix = _output(args.output, _default_prefix(args.input))
     _guard_outputs([prefix.with_name(prefix.name + ".report.html")], [args.input], force=args.force)
     visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract"), date=args.date, task=args.task)
     comparison = compare_visits([visit])
@@ -448,7 +459,7 @@ def _cmd_annotate(args) -> int:
     from .trace import read_trace
     from .video import probe_video
 
-    output = args.output or Path(_default_prefix(args.video).name + ".review.mp4")
+    output = _output(args.output, Path(_default_prefix(args.video).name + ".review.mp4"))
     _guard_outputs([output], [args.video, args.trace], force=args.force)
     info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)

@@ -91,10 +91,25 @@ def test_an_output_folder_that_cannot_exist_is_reported_before_extraction(video,
     blocker.write_text("x")
     result = run_cli("extract", video, "-o", blocker / "out.trace.csv", "-q")
     assert result.returncode == 7 and "is not a folder" in result.stderr and "Traceback" not in result.stderr
-    folder = tmp_path / "out.trace.csv"
+
+
+
+def test_an_existing_folder_as_output_receives_the_default_names(video, trace_file, tmp_path):
+    folder = tmp_path / "results"
     folder.mkdir()
-    result = run_cli("extract", video, "-o", folder, "-q")
-    assert result.returncode == 7 and "is a folder" in result.stderr
+    result = run_cli("extract", video, "-o", str(folder) + "/", "--max-frames", "5", "-q")
+    assert result.returncode == 0, result.stderr
+    assert (folder / "patient.trace.csv").is_file()
+    assert run_cli("analyze", trace_file, "-o", folder, "-q").returncode == 0
+    assert {p.name for p in folder.iterdir()} == {"patient.trace.csv", "visit.analysis.json", "visit.events.csv",
+                                                  "visit.minutes.csv"}
+    assert not list(tmp_path.glob("results.*"))  # nothing written beside the folder
+
+
+def test_a_bad_visit_date_is_named_as_a_date(trace_file):
+    result = run_cli("compare", "--visit", f"baseline=2026-1-10:{trace_file}", "--visit", f"week3:{trace_file}")
+    assert result.returncode == 2 and "not a date (YYYY-MM-DD): '2026-1-10'" in result.stderr
+    assert "not found" not in result.stderr and "Traceback" not in result.stderr
 
 
 def test_rescore_refuses_to_replace_the_batch_it_reads(tmp_path):
