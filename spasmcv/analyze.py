@@ -17,7 +17,8 @@ from ._atomic import atomic_write_set
 from ._tables import csv_text, json_safe
 from .closure import ClosureSettings, ClosureSignal, closure_signal
 from .events import Events, EventSettings, detect_events
-from .metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, per_minute, recording_metrics
+from .metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, frame_durations, per_minute, recording_metrics
+from .quality import REASONS, QualitySettings, frame_quality, quality_summary
 from .severity import SeveritySettings, intensity_indicators, severity
 from .errors import TraceError
 from .trace import Trace, validate_columns
@@ -31,13 +32,17 @@ from .trace import Trace, validate_columns
 #: convention, relative to the levels before and after each closure (a blink reopening into a
 #: narrower gaze ends there, double blinks stay two, slow lowerings are not closures); long
 #: closures on small eyes are ``review``.
-ANALYSIS_VERSION = "analysis-3"
+#: analysis-4: one quality gate (quality.py) decides which frames are measured (head roll and eyes
+#: too small in the picture added; a second face taking over) and whether a recording is gradable
+#: (15 s of measurable video in stretches of 5 s or more).
+ANALYSIS_VERSION = "analysis-4"
 
 
 @dataclass(frozen=True)
 class AnalysisSettings:
     """All analysis parameters (recorded in every result)."""
 
+    quality: QualitySettings = field(default_factory=QualitySettings)
     closure: ClosureSettings = field(default_factory=ClosureSettings)
     events: EventSettings = field(default_factory=EventSettings)
     metrics: MetricSettings = field(default_factory=MetricSettings)
@@ -81,9 +86,11 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     if task not in TASK_NORMS:
         raise ValueError(f"task must be one of {sorted(TASK_NORMS)}, not {task!r}")
     check_trace_columns(trace, settings)
-    signal = closure_signal(trace.columns, settings.closure)
+    gate = frame_quality(trace.columns, settings.quality)
+    signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable)
     events = detect_events(signal, settings.events)
-    metrics = recording_metrics(signal, events, trace.columns, settings=settings.metrics)
+    verdict = quality_summary(frame_durations(signal.time_s), gate, signal.valid, settings.quality)
+    metrics = recording_metrics(signal, events, trace.columns, gate=verdict, settings=settings.metrics)
     grade = severity(metrics, task=task, settings=settings.severity)
     intensity = intensity_indicators(trace.columns, signal.closure)
     warnings = list(trace.metadata.get("warnings", []))
@@ -91,11 +98,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     if n_review:
         warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
                         f"small in the picture): listed as 'review' in the events, not counted; check them in the video")
-    if metrics["quality"]["pose_excluded_share"] > 0.05:
-        cs = settings.closure
-        warnings.append(f"the head was turned more than {cs.max_yaw_deg:g} degrees or pitched more than "
-                        f"{cs.max_pitch_deg:g} degrees in {100 * metrics['quality']['pose_excluded_share']:.0f} % of "
-                        "the recording: those frames are not measured (looking away is not eyes open or closed)")
+    warnings += gate_warnings(verdict["invalid_share"], settings.quality)
     if metrics["quality"]["valid_share"] < 0.5:
         warnings.append("less than half of the recording is measurable: metrics are unreliable")
     if metrics["quality"]["valid_time_s"] < 30:
@@ -125,6 +128,25 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     }
     return Analysis(recording=recording, events=events, per_minute=per_minute(signal, events, settings=settings.metrics),
                     signal=signal)
+
+
+def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: float = 0.05) -> list[str]:
+    """One warning per reason that kept more than ``min_share`` of the recording from being measured
+    (no face and eyes outside the picture are already in the trace's own warnings)."""
+    limits = {
+        "head_turned": f"turned more than {settings.max_yaw_deg:g} degrees or pitched more than "
+                       f"{settings.max_pitch_deg:g} degrees",
+        "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
+        "small_face": f"under {settings.min_iris_px:g} px across the iris",
+    }
+    out = []
+    for reason, share in invalid_share.items():
+        if share <= min_share or reason in ("no_face", "eyes_outside"):
+            continue
+        detail = f" ({limits[reason]})" if reason in limits else ""
+        out.append(f"{REASONS[reason]}{detail}: {100 * share:.0f} % of the recording, not measured "
+                   "(neither open nor closed)")
+    return out
 
 
 EVENT_COLUMNS = ["eye", "kind", "onset_s", "apex_s", "offset_s", "duration_s", "closed_s", "peak_closure",

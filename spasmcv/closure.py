@@ -11,8 +11,8 @@ the face mesh reads when this eye is shut, learned from the recording's own deep
 on the real labelled clips), so a per-person closed level and a linear map replace the steep
 curve analysis-2 took from its own rendered lids (docs/analysis.md).
 
-Frames with the head turned or pitched beyond the validated range are not measured. Short gaps
-(invalid frames) inside one subject track are bridged by linear interpolation; longer gaps stay
+Only the frames the quality gate passes are measured (quality.py: head turned or tilted, eyes
+too small, another face...). Short gaps (unmeasured frames) inside one subject track are bridged by linear interpolation; longer gaps stay
 NaN and are never counted as closed. See docs/analysis.md.
 """
 
@@ -51,10 +51,6 @@ class ClosureSettings:
     closed_ratio_bounds : (float, float)
         The learned closed level is kept inside this range.
     min_closed_frames : int
-    max_yaw_deg, max_pitch_deg : float
-        Frames with the head turned or pitched further are not measured (NaN): the labelled real
-        clips, where closure is validated, reach 22 degrees of yaw and 18 of pitch; beyond about
-        30 degrees the face mesh reads a turned face's far eye as closed (docs/analysis.md).
     max_bridge_s : float
         Gaps of invalid frames up to this long are interpolated; longer ones stay NaN.
     """
@@ -68,8 +64,6 @@ class ClosureSettings:
     closed_ratio_default: float = 0.15
     closed_ratio_bounds: tuple = (0.02, 0.35)
     min_closed_frames: int = 5
-    max_yaw_deg: float = 30.0
-    max_pitch_deg: float = 25.0
     max_bridge_s: float = 0.1
 
 
@@ -177,8 +171,8 @@ class ClosureSignal:
         cannot show a held closure apart from a lowered gaze (events.py).
     bridged : ndarray (n,) bool
         Frames whose value was interpolated across a short gap.
-    pose_excluded : ndarray (n,) bool
-        Frames with a face whose head pose is beyond ``max_yaw_deg``/``max_pitch_deg`` (not measured).
+    measurable : ndarray (n,) bool
+        Frames the quality gate passed (before bridging).
     valid : ndarray (n,) bool
         Frames with a closure value (measured or bridged), for both eyes.
     settings : ClosureSettings
@@ -190,22 +184,21 @@ class ClosureSignal:
     closed_ratio: dict
     iris_px: float
     bridged: np.ndarray
-    pose_excluded: np.ndarray
+    measurable: np.ndarray
     valid: np.ndarray
     settings: ClosureSettings
 
 
-def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings()) -> ClosureSignal:
+def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
+                   measurable: np.ndarray | None = None) -> ClosureSignal:
     """Compute both eyes' closure from trace columns (``time_s``, ``valid``, ``subject_track``,
-    ``<measure>_left/right`` and, when present, ``iris_reference_px``)."""
+    ``<measure>_left/right`` and, when present, ``iris_reference_px``) on the frames the quality
+    gate passed (``measurable``, :func:`spasmcv.quality.frame_quality`; default: ``valid``)."""
     time_s = np.asarray(columns["time_s"], dtype=float)
     valid = np.asarray(columns["valid"]).astype(bool)
+    if measurable is not None:
+        valid = valid & np.asarray(measurable, dtype=bool)
     track = np.asarray(columns.get("subject_track", np.zeros(len(time_s))))
-    yaw = np.abs(np.asarray(columns.get("head_yaw_deg", np.zeros(len(time_s))), dtype=float))
-    pitch = np.abs(np.asarray(columns.get("head_pitch_deg", np.zeros(len(time_s))), dtype=float))
-    with np.errstate(invalid="ignore"):
-        pose_excluded = valid & ((yaw > settings.max_yaw_deg) | (pitch > settings.max_pitch_deg))
-    valid = valid & ~pose_excluded
     closure, reference, closed = {}, {}, {}
     bridged_any = np.zeros(len(time_s), dtype=bool)
     for side in SIDES:
@@ -225,5 +218,5 @@ def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings())
     iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[valid]
     iris_px = float(np.nanmedian(iris)) if np.isfinite(iris).any() else float("nan")
     return ClosureSignal(time_s=time_s, closure=closure, reference=reference, closed_ratio=closed,
-                         iris_px=iris_px, bridged=bridged_any, pose_excluded=pose_excluded, valid=both,
+                         iris_px=iris_px, bridged=bridged_any, measurable=valid, valid=both,
                          settings=settings)

@@ -113,9 +113,10 @@ def asymmetry(left: float, right: float) -> float:
     return float((left - right) / total) if total and np.isfinite(total) else float("nan")
 
 
-def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *,
+def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *, gate: dict | None = None,
                       settings: MetricSettings = MetricSettings()) -> dict:
-    """Per-eye metrics, bilateral/unilateral counts, left/right asymmetry and data quality."""
+    """Per-eye metrics, bilateral/unilateral counts, left/right asymmetry and data quality
+    (``gate``: the quality gate's verdict, :func:`spasmcv.quality.quality_summary`, added as is)."""
     per_eye = {side: eye_metrics(signal.time_s, signal.closure[side], events.per_eye[side],
                                  aperture_mm=columns.get(f"aperture_mm_{side}"), settings=settings)
                for side in SIDES}
@@ -144,9 +145,9 @@ def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *,
             "valid_time_s": float(frame_s[signal.valid].sum()),
             "valid_share": float(frame_s[signal.valid].sum() / total_s) if total_s else float("nan"),
             "bridged_share": float(frame_s[signal.bridged].sum() / total_s) if total_s else float("nan"),
-            "pose_excluded_share": float(frame_s[signal.pose_excluded].sum() / total_s) if total_s else float("nan"),
             "longest_gap_s": _longest_run_s(~signal.valid, frame_s),
             **head,
+            **(gate or {}),
         },
     }
 

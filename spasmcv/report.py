@@ -340,10 +340,20 @@ def _closure_plots(comparison: Comparison) -> str:
     return "".join(out)
 
 
+def _invalid_reasons(quality: dict) -> str:
+    """'head turned or pitched away 23 %, ...' (reasons above 0.5 % of the time), or a dash."""
+    from .quality import REASONS
+
+    shares = quality.get("invalid_share", {})
+    words = [f"{REASONS[k]} {100 * v:.0f} %" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005]
+    return ", ".join(words) or "-"
+
+
 def _quality(comparison: Comparison) -> str:
     from . import plotting
 
-    head = ("<tr><th class='l'>visit</th><th>duration</th><th>face found</th><th>measurable</th><th>longest gap</th>"
+    head = ("<tr><th class='l'>visit</th><th>duration</th><th>face found</th><th>measurable</th>"
+            "<th class='l'>not measured because</th><th>longest gap</th>"
             "<th>head yaw / pitch / roll, median (sd), deg</th><th>frame rate</th><th>dropped-frame gaps</th>"
             "<th>re-acquired</th></tr>")
     body, warnings, figs = [], [], []
@@ -357,6 +367,7 @@ def _quality(comparison: Comparison) -> str:
                           for a in ("yaw", "pitch", "roll"))
         body.append(f"<tr><td class='l'>{_esc(v.label)}</td><td>{_num(q['duration_s'], 0)} s</td>"
                     f"<td>{_num(100 * face, 0)} %</td><td>{_num(100 * q['valid_share'], 0)} %</td>"
+                    f"<td class='l'>{_esc(_invalid_reasons(q))}</td>"
                     f"<td>{_num(q['longest_gap_s'], 2)} s</td><td>{pose}</td>"
                     f"<td>{_num(video.get('measured_fps', float('nan')), 1)} fps</td>"
                     f"<td>{len(video.get('gaps', []) or [])}</td><td>{meta.get('subject_reacquisitions', 0)}</td></tr>")

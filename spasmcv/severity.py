@@ -43,7 +43,6 @@ class SeveritySettings:
     closed_share_grade4: float = 0.5
     spasm_rate_grade3: float = 0.5
     flutter_rate_grade2: float = 1.0
-    min_valid_time_s: float = 15.0
 
 
 def _clip01(x: float) -> float:
@@ -53,12 +52,12 @@ def _clip01(x: float) -> float:
 def eye_grade(metrics: dict, *, task: str = "rest", settings: SeveritySettings = SeveritySettings()) -> tuple[int, float]:
     """Jankovic frequency grade and 0-100 index of one eye from :func:`~spasmcv.metrics.eye_metrics`.
 
-    Returns grade -1 and index NaN ("not gradable") with less than ``min_valid_time_s`` of
-    measurable video: rates from a few seconds are not a patient's frequency.
+    Returns grade -1 and index NaN when the eye has no measured time (whether a recording has
+    enough measured time to be graded is the quality gate's decision, :mod:`spasmcv.quality`).
     """
     norms = TASK_NORMS[task]
     share = metrics["share_closed"]
-    if not np.isfinite(share) or metrics.get("valid_time_s", np.inf) < settings.min_valid_time_s:
+    if not np.isfinite(share):
         return -1, float("nan")
     spasm_rate = metrics["spasm_rate_per_min"]
     flutter_rate = metrics["flutter_bursts_per_min"]
@@ -110,8 +109,14 @@ def intensity_indicators(columns: dict, closure: dict, *, closed_level: float = 
 def severity(metrics: dict, *, task: str = "rest", settings: SeveritySettings = SeveritySettings()) -> dict:
     """Grade and index per eye and for the recording (the worse gradable eye), with the formula
     version. A recording or eye that cannot be graded has grade ``None`` (never a number: JSON
-    null, an empty CSV field), index NaN, ``gradable`` False and ``not_gradable_reason``."""
+    null, an empty CSV field), index NaN, ``gradable`` False and ``not_gradable_reason``.
+
+    ``metrics["quality"]`` (:func:`spasmcv.quality.quality_summary`) decides whether the recording
+    can be graded at all (enough measurable video in long enough stretches)."""
+    quality = metrics.get("quality", {})
     per_eye = {side: eye_grade(metrics[side], task=task, settings=settings) for side in SIDES}
+    if not quality.get("gradable", True):
+        per_eye = {side: (-1, float("nan")) for side in SIDES}
     gradable = [side for side in SIDES if per_eye[side][0] >= 0]
 
     def grade(side):
@@ -125,9 +130,8 @@ def severity(metrics: dict, *, task: str = "rest", settings: SeveritySettings = 
                    worse_eye=worst if len(gradable) == 2 and per_eye["left"] != per_eye["right"]
                    else worst if len(gradable) == 1 else "both")
     else:
-        valid = ", ".join(f"{side} {metrics[side].get('valid_time_s', float('nan')):.1f} s" for side in SIDES)
         out.update(jankovic_frequency_grade=None, severity_index=float("nan"), worse_eye=None,
-                   not_gradable_reason=f"under {settings.min_valid_time_s:g} s of measurable video ({valid})")
+                   not_gradable_reason=quality.get("not_gradable_reason") or "no measurable video")
     out.update({side: {"jankovic_frequency_grade": grade(side), "severity_index": per_eye[side][1]} for side in SIDES})
     out["thresholds"] = {**settings.__dict__, "closure_rate_grade1_per_min": TASK_NORMS[task]["blink_rate_range"][1]}
     return out

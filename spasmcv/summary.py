@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from .analyze import Analysis
+from .quality import REASONS
 
 
 def _fmt(value, spec=".1f", unit=""):
@@ -26,11 +27,16 @@ def format_summary(analysis: Analysis) -> str:
         (f"Jankovic frequency grade (objective): {sev['jankovic_frequency_grade']}   "
          f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
          if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),
-        "",
-        f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal",
     ]
+    if any(q.get("invalid_share", {}).values()):
+        lines.append("not measured: " + ", ".join(f"{REASONS[k]} {100 * v:.0f} %"
+                                                  for k, v in q["invalid_share"].items() if v > 0))
+    lines += ["", f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal"]
 
     def row(label, key, spec=".1f", normal=""):
+        if not sev["gradable"] and key.endswith("_per_min"):  # rates from a few seconds are not rates
+            lines.append(f"{label:30s}{'n/a':>12s}{'n/a':>12s}   {normal}")
+            return
         lines.append(f"{label:30s}{_fmt(met['left'][key], spec):>12s}{_fmt(met['right'][key], spec):>12s}   {normal}")
 
     row("closures per min", "closure_rate_per_min", normal=f"{lo:g}-{hi:g} blinks/min ({rec['task']})")

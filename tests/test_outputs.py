@@ -145,3 +145,27 @@ def test_a_set_is_written_whole_or_not_at_all(tmp_path):
         atomic_write_set({first: "new a", second: Unwritable()})  # the second cannot be written
     assert first.read_text() == "old a" and second.read_text() == "old b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temporary files left
+
+
+@pytest.mark.parametrize("command", [
+    ["probe", "{v}"],
+    ["extract", "{v}", "-o", "{out}/t.trace.csv"],
+    ["analyze", "{v}", "-o", "{out}/a", "-q", "--save-trace"],
+    ["report", "{v}", "-o", "{out}/r"],
+    ["annotate", "{v}", "-o", "{out}/v.review.mp4", "-q"],
+    ["compare", "--visit", "a:{v}", "--visit", "b:{v}", "-o", "{out}/c", "-q", "--n-boot", "100"],
+    ["batch", "{v}", "-o", "{out}/batch", "--workers", "1", "--quiet"],
+])
+def test_no_command_changes_the_video_it_reads(command, video, tmp_path):
+    """Every command that reads a patient's video leaves its bytes (sha256) and mode as they were."""
+    from pathlib import Path
+
+    video = Path(video)
+    video.chmod(0o444)  # as a clinic's archive would hand it over
+    before = sha256(video), video.stat().st_mode
+    out = tmp_path / "out"
+    out.mkdir()
+    result = run_cli(*[part.format(v=video, out=out) for part in command])
+    assert result.returncode == 0, result.stderr
+    assert (sha256(video), video.stat().st_mode) == before
+    assert list(video.parent.glob("patient*")) == [video]  # nothing written beside the input

@@ -137,3 +137,21 @@ def test_healthy_people_are_not_graded_above_1_without_a_labelled_long_closure(c
     grade = analysis.recording["severity"]["jankovic_frequency_grade"]
     if not long_closure:
         assert grade is None or grade <= 1  # None: not gradable (under 15 s)
+
+
+def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stated(scored):
+    """multispeaker_360p: the followed man is in three-quarter view or looking down at a phone with
+    tiny eyes; those frames are not measured, the recording is not gradable, and the summary says why."""
+    from spasmcv.summary import format_summary
+
+    _, _, analysis, _ = scored("multispeaker")
+    rec = analysis.recording
+    quality = rec["metrics"]["quality"]
+    assert rec["severity"]["jankovic_frequency_grade"] is None and not rec["severity"]["gradable"]
+    assert quality["invalid_share"]["head_turned"] > 0.2
+    assert quality["valid_share"] < 0.3
+    reason = rec["severity"]["not_gradable_reason"]
+    assert "measurable video" in reason and "most of the rest" in reason
+    summary = format_summary(analysis)
+    assert "not gradable" in summary and "head turned or pitched away" in summary
+    assert any("head turned" in w for w in rec["warnings"])

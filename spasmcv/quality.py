@@ -1,0 +1,194 @@
+"""Quality gate: which frames the eyelid measure is valid for, why the others are not, and
+whether the recording can be graded.
+
+Pure functions over trace columns. A frame is *measurable* when a subject face with both eyes
+in the picture was found and none of the limits below is exceeded; every other frame gets one
+reason (the first that applies, in :data:`REASONS` order) and counts as neither open nor closed.
+The limits come from the real labelled clips and from real clips made smaller and rotated
+frame for frame (``scripts/quality_limits.py``, docs/analysis.md "Quality gate").
+
+A recording is gradable when it has at least ``min_valid_time_s`` of measurable video in
+continuous stretches of at least ``min_stretch_s`` (a few seconds here and there between
+head turns do not show a patient's frequency of closures).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+#: Why a frame is not measured, in the order they are tested (docs/analysis.md).
+REASONS = {
+    "no_face": "no face found",
+    "eyes_outside": "eyes outside the picture",
+    "false_detection": "a face seen for under 3 frames (a false detection)",
+    "other_face": "another face may have taken over",
+    "small_face": "eyes too small in the picture",
+    "head_turned": "head turned or pitched away",
+    "head_tilted": "head tilted sideways",
+}
+
+
+@dataclass(frozen=True)
+class QualitySettings:
+    """Limits of the eyelid measure and of a gradable recording.
+
+    Attributes
+    ----------
+    max_yaw_deg, max_pitch_deg : float
+        Head turned or pitched further: not measured. The labelled clips, where closure is
+        validated, reach 22 degrees of yaw and 18 of pitch; beyond about 30 degrees the face mesh
+        reads a turned face's far eye as closed.
+    max_roll_deg : float
+        Head tilted sideways (in the picture plane) further: not measured.
+    min_iris_px : float
+        Iris diameter (the per-frame ruler ``iris_reference_px``) below this: the eyes are too
+        small in the picture for the lids to be read. Real labelled clips made smaller keep their
+        accuracy down to an iris of 2.8 px (a face about 40 px high) and break at 1.9 px (29 px:
+        four times as many false closures).
+    min_valid_time_s : float
+        Less measurable video than this (in stretches of ``min_stretch_s`` or more): not gradable.
+    min_stretch_s : float
+        Measurable stretches shorter than this do not count toward ``min_valid_time_s``.
+    """
+
+    max_yaw_deg: float = 30.0
+    max_pitch_deg: float = 25.0
+    max_roll_deg: float = 45.0
+    min_iris_px: float = 2.5
+    min_valid_time_s: float = 15.0
+    min_stretch_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class FrameQuality:
+    """Per-frame verdict of the quality gate.
+
+    Attributes
+    ----------
+    measurable : ndarray (n,) bool
+    reason : ndarray (n,) object
+        "" where measurable, else a key of :data:`REASONS`.
+    """
+
+    measurable: np.ndarray
+    reason: np.ndarray
+
+
+def _column(columns: dict, name: str, n: int, fill: float = np.nan) -> np.ndarray:
+    return np.asarray(columns.get(name, np.full(n, fill)), dtype=float)
+
+
+def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size_change: float = 0.3,
+                max_shift: float = 1.0) -> np.ndarray:
+    """Frames of a re-acquired subject track that may be another person.
+
+    Only when more than one face was visible at some time in the recording: the main track is
+    the one with the most valid frames; another track whose median face size differs from the
+    main one's by more than ``max_size_change`` (relative), or whose median position is more than
+    ``max_shift`` face heights away, is taken to be someone else (the same person coming back
+    into view keeps their size and place, as in the labelled clips).
+    """
+    n = len(valid)
+    other = np.zeros(n, dtype=bool)
+    if not valid.any() or not np.any(_column(columns, "n_faces", n, 1.0) > 1):
+        return other
+    size = _column(columns, "face_size_px", n)
+    x, y = _column(columns, "face_x_px", n), _column(columns, "face_y_px", n)
+    ids, counts = np.unique(track[valid], return_counts=True)
+    main = valid & (track == ids[np.argmax(counts)])
+
+    def where(mask):
+        with np.errstate(invalid="ignore"):
+            return (np.nanmedian(size[mask]) if np.isfinite(size[mask]).any() else np.nan,
+                    np.nanmedian(x[mask]) if np.isfinite(x[mask]).any() else np.nan,
+                    np.nanmedian(y[mask]) if np.isfinite(y[mask]).any() else np.nan)
+
+    main_size, main_x, main_y = where(main)
+    for k in ids:
+        mask = valid & (track == k)
+        if (mask & main).any():
+            continue
+        k_size, k_x, k_y = where(mask)
+        moved = np.hypot(k_x - main_x, k_y - main_y) > max_shift * main_size
+        resized = abs(k_size - main_size) > max_size_change * main_size
+        if not (np.isfinite(k_size) and np.isfinite(main_size)) or moved or resized:
+            other |= mask
+    return other
+
+
+def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) -> FrameQuality:
+    """Which frames are measurable, and the reason for each one that is not.
+
+    ``columns`` are trace columns: ``valid`` is required; ``face_detected``, ``eyes_in_frame``,
+    ``n_faces``, ``subject_track``, ``iris_reference_px`` and ``head_yaw/pitch/roll_deg`` are used
+    when present; *another face may have taken over* is :func:`_other_face`.
+    """
+    valid = np.asarray(columns["valid"]).astype(bool)
+    n = len(valid)
+    detected = _column(columns, "face_detected", n, 1.0) > 0
+    eyes_in = _column(columns, "eyes_in_frame", n, 1.0) > 0
+    track = _column(columns, "subject_track", n, 0.0)
+    other = _other_face(columns, valid, track)
+    with np.errstate(invalid="ignore"):
+        small = _column(columns, "iris_reference_px", n, np.inf) < settings.min_iris_px
+        turned = ((np.abs(_column(columns, "head_yaw_deg", n, 0.0)) > settings.max_yaw_deg)
+                  | (np.abs(_column(columns, "head_pitch_deg", n, 0.0)) > settings.max_pitch_deg))
+        tilted = np.abs(_column(columns, "head_roll_deg", n, 0.0)) > settings.max_roll_deg
+    tests = {
+        "no_face": ~detected,
+        "eyes_outside": ~eyes_in,
+        "false_detection": ~valid,
+        "other_face": other,
+        "small_face": small,
+        "head_turned": turned,
+        "head_tilted": tilted,
+    }
+    reason = np.full(n, "", dtype=object)
+    for name, failed in tests.items():
+        reason[(reason == "") & failed] = name
+    return FrameQuality(measurable=reason == "", reason=reason)
+
+
+def stretches(mask: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of True in ``mask`` as (first index, last index + 1)."""
+    padded = np.concatenate([[False], np.asarray(mask, dtype=bool), [False]])
+    edges = np.flatnonzero(np.diff(padded.astype(np.int8)))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist()))
+
+
+def quality_summary(frame_s: np.ndarray, quality: FrameQuality, measured: np.ndarray,
+                    settings: QualitySettings = QualitySettings()) -> dict:
+    """Shares of the recording not measured, by reason, and whether it can be graded.
+
+    Parameters
+    ----------
+    frame_s : ndarray (n,)
+        Duration of each frame, seconds.
+    quality : FrameQuality
+    measured : ndarray (n,) bool
+        Frames with a closure value in the end (measurable, or bridged across a short gap).
+
+    Returns
+    -------
+    dict
+        ``invalid_share`` (every reason of :data:`REASONS` -> share of the recording's time),
+        ``main_invalid_reason`` (in words, or None), ``graded_time_s`` (measured time in
+        stretches of ``min_stretch_s`` or more), ``gradable`` and ``not_gradable_reason``.
+    """
+    total = float(frame_s.sum())
+    shares = {name: float(frame_s[quality.reason == name].sum() / total) if total else 0.0 for name in REASONS}
+    measured_s = float(frame_s[measured].sum())
+    graded_s = sum(float(frame_s[a:b].sum()) for a, b in stretches(measured)
+                   if frame_s[a:b].sum() >= settings.min_stretch_s - 1e-9)
+    main = max(shares, key=shares.get) if any(shares.values()) else None
+    why = f"; most of the rest: {REASONS[main]} ({100 * shares[main]:.0f} % of the time)" if main else ""
+    reason = None
+    if measured_s < settings.min_valid_time_s:
+        reason = f"under {settings.min_valid_time_s:g} s of measurable video ({measured_s:.1f} s of {total:.1f} s{why})"
+    elif graded_s < settings.min_valid_time_s:
+        reason = (f"the measurable video is fragmented: {graded_s:.1f} s of its {measured_s:.1f} s are in stretches "
+                  f"of {settings.min_stretch_s:g} s or more, {settings.min_valid_time_s:g} s are needed{why}")
+    return {"invalid_share": shares, "main_invalid_reason": REASONS[main] if main else None,
+            "graded_time_s": graded_s, "gradable": reason is None, "not_gradable_reason": reason}
