@@ -27,7 +27,7 @@ def test_every_unmeasured_frame_has_one_reason_in_order():
     c["iris_reference_px"][40:50] = 2.0
     c["head_yaw_deg"][60:70] = -45.0
     c["head_pitch_deg"][70:80] = 30.0
-    c["head_roll_deg"][90:100] = 60.0
+    c["head_roll_deg"][90:100] = 80.0
     c["head_yaw_deg"][95:100] = 40.0  # turned and tilted: 'turned' comes first
     q = frame_quality(c)
     assert list(q.reason[[0, 15, 25, 45, 65, 75, 92, 97, 120]]) == [
