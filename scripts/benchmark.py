@@ -11,7 +11,7 @@ Approaches (each in a fresh child process, so that peak memory belongs to it alo
 * ``model``: FaceLandmarker alone on ready-made RGB frames held in memory, through MediaPipe's
   public Python API (which turns every landmark into a Python object);
 * ``model-arrays``: the same, with the result read into arrays as spasmcv does
-  (:class:`spasmcv.landmarks.FaceTracker` ``detect``), i.e. the model's own cost.
+  (:class:`spasmcv.measure.landmarks.FaceTracker` ``detect``), i.e. the model's own cost.
   The floor is ``decode`` + ``model-arrays`` per frame (``decode`` + ``model`` is shown too).
 
 Prints frames/s (wall clock), CPU-seconds per frame (all threads) and peak resident memory.
@@ -76,8 +76,9 @@ def run_simple(video: str, model: str, frames: int, num_faces: int) -> int:
 
 def run_spasmcv(video: str, model: str, frames: int, num_faces: int) -> int:
     from spasmcv import TrackerSettings, extract_trace, resolve_model
+    from spasmcv.measure.extract import MeasureSettings
 
-    trace = extract_trace(video, model=resolve_model(model), settings=TrackerSettings(num_faces=num_faces),
+    trace = extract_trace(video, model=resolve_model(model), settings=MeasureSettings(tracker=TrackerSettings(num_faces=num_faces)),
                           max_frames=frames)
     return len(trace)
 
@@ -99,7 +100,7 @@ def run_decode(video: str, model: str, frames: int, num_faces: int) -> int:
 
 def _ready_frames(video: str, frames: int) -> list:
     """The first frames as (RGB array, time s), at most 150 held in memory."""
-    from spasmcv.video import iter_frames
+    from spasmcv.measure.video import iter_frames
 
     ready = []
     for frame in iter_frames(video):
@@ -124,7 +125,7 @@ def run_model(video: str, model: str, frames: int, num_faces: int) -> tuple[int,
 
 def run_model_arrays(video: str, model: str, frames: int, num_faces: int) -> tuple[int, float, float]:
     """Model alone, results read as arrays (spasmcv's reader): (frames, wall s, cpu s) of the calls."""
-    from spasmcv.landmarks import FaceTracker, TrackerSettings
+    from spasmcv.measure.landmarks import FaceTracker, TrackerSettings
 
     ready = _ready_frames(video, frames)
     with FaceTracker(model, TrackerSettings(num_faces=num_faces)) as tracker:
@@ -147,7 +148,7 @@ def child(args) -> None:
     import cv2  # noqa: F401
     import mediapipe  # noqa: F401
 
-    import spasmcv.extract  # noqa: F401
+    import spasmcv.measure.extract  # noqa: F401
 
     wall0, cpu0 = time.perf_counter(), time.process_time()
     out = APPROACHES[args.approach](args.video, args.model, args.frames, args.num_faces)
@@ -170,14 +171,14 @@ def main() -> None:
     parser.add_argument("--approach", choices=APPROACHES, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.model is None:
-        from spasmcv.model import resolve_model
+        from spasmcv.measure.model import resolve_model
 
         args.model = str(resolve_model().path)
     if args.approach:
         child(args)
         return
 
-    from spasmcv.video import probe_video
+    from spasmcv.measure.video import probe_video
 
     if args.loop_minutes > 0:
         import tempfile

@@ -29,6 +29,7 @@ import av
 CHILD = """
 import json, resource, sys, time
 from spasmcv import extract_trace, resolve_model
+from spasmcv.measure.pipelining import RunSettings
 
 def peak_rss_mb():
     # VmHWM belongs to this process image only; ru_maxrss survives exec and would include the
@@ -42,14 +43,15 @@ def peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 t = time.perf_counter(); c = time.process_time()
-trace = extract_trace(sys.argv[1], model=resolve_model(sys.argv[2]), max_frames=int(sys.argv[3]), decode_threads=1)
+trace = extract_trace(sys.argv[1], model=resolve_model(sys.argv[2]), max_frames=int(sys.argv[3]),
+                      run=RunSettings(decode_threads=1))
 print(json.dumps({"frames": len(trace), "wall_s": time.perf_counter() - t, "cpu_s": time.process_time() - c,
                   "peak_rss_mb": peak_rss_mb()}))
 """
 
 BATCH = """
 import json, sys, time
-from spasmcv.batch import find_videos, run_batch
+from spasmcv.study import find_videos, run_batch
 if __name__ == "__main__":
     jobs = find_videos([sys.argv[1]])
     t = time.perf_counter()
@@ -102,7 +104,7 @@ def main() -> None:
     parser.add_argument("--skip-scaling", action="store_true")
     args = parser.parse_args()
     if args.model is None:
-        from spasmcv.model import resolve_model
+        from spasmcv.measure.model import resolve_model
 
         args.model = str(resolve_model().path)
     print(f"machine: {os.cpu_count()} cores; input {args.video.name}")

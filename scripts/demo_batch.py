@@ -32,7 +32,7 @@ REPO = Path(__file__).resolve().parents[1]
 REAL = REPO.parent / "shared" / "data" / "real"
 sys.path.insert(0, str(REPO))
 
-from spasmcv.video import VIDEO_SUFFIXES  # noqa: E402
+from spasmcv.measure.video import VIDEO_SUFFIXES  # noqa: E402
 
 
 def write_manifest(path: Path) -> int:

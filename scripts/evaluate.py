@@ -35,13 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from spasmcv import __version__, extract_trace, read_trace, resolve_model, write_trace  # noqa: E402
-from spasmcv.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace  # noqa: E402
-from spasmcv.closure import SIDES  # noqa: E402
-from spasmcv.evaluation import (REQUIRED_PEAK_CLOSURE, compare_events, read_ground_truth,  # noqa: E402
+from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace  # noqa: E402
+from spasmcv.analysis.closure import SIDES  # noqa: E402
+from spasmcv.analysis.evaluation import (REQUIRED_PEAK_CLOSURE, compare_events, read_ground_truth,  # noqa: E402
                                 read_labels, real_clip_scores, reported_closures, simple_ear_blinks,
                                 split_by_peak)
-from spasmcv.events import closures  # noqa: E402
-from spasmcv.trace import Trace  # noqa: E402
+from spasmcv.analysis.events import closures  # noqa: E402
+from spasmcv.measure.trace import Trace  # noqa: E402
 
 LABELS = REPO / "labels"
 REAL = REPO.parent / "shared" / "data" / "real"

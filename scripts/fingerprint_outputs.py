@@ -2,7 +2,8 @@
 change of code structure changes no output.
 
 Runs the command line on every sample video (trace, analysis JSON, events and minutes CSV), a
-three-visit comparison (JSON, CSV, HTML report) and one review video, then prints one line per
+three-visit comparison (JSON, CSV, HTML report), one review video and a two-video batch (its
+tables), then prints one line per
 output: ``sha256  name``. Run it before and after a refactoring and diff the two listings:
 
     python scripts/fingerprint_outputs.py --work /tmp/fp-before > before.txt
@@ -45,8 +46,11 @@ def main() -> int:
     run("compare", *[a for v in visits for a in ("--visit", f"{v}:{work / v}.trace.csv")],
         "--injection-date", "2026-01-12", "-o", str(work / "visits"), "-q", "--n-boot", "500")
     run("annotate", str(SAMPLES / "hfs_left.mp4"), "-o", str(work / "hfs_left.review.mp4"), "-q")
-    for path in sorted(p for p in work.iterdir() if p.is_file()):
-        print(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.name}")
+    run("batch", str(SAMPLES / "healthy_control.mp4"), str(SAMPLES / "hfs_left.mp4"), "-o", str(work / "batch"),
+        "--workers", "2", "-q")
+    tables = [work / "batch" / name for name in ("recordings.csv", "events.csv", "minutes.csv", "jobs.json")]
+    for path in sorted(p for p in work.iterdir() if p.is_file()) + tables:
+        print(f"{hashlib.sha256(path.read_bytes()).hexdigest()}  {path.relative_to(work)}")
     return 0
 
 

@@ -40,7 +40,7 @@ sys.path.insert(0, str(REPO))
 
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.errors import SpasmcvError  # noqa: E402
-from spasmcv.video import iter_frames  # noqa: E402
+from spasmcv.measure.video import iter_frames  # noqa: E402
 
 #: Eye-corner landmarks (outer, inner) of the eye on the image's left and on its right.
 IMAGE_LEFT_CORNERS = (33, 133)     # the person's right eye in an unmirrored video

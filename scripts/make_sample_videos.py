@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Render synthetic patient videos with exact ground truth (see spasmcv/synthetic.py).
+"""Render synthetic patient videos with exact ground truth (see spasmcv/synthetic/render.py).
 
 Examples
 --------
@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from spasmcv import synthetic  # noqa: E402
+from spasmcv.synthetic import render as synthetic  # noqa: E402
 
 #: The committed sample set: (file stem, preset, duration s, resolution, fps, seed).
 SAMPLE_SET: tuple[tuple[str, str, float, str, int, int], ...] = (

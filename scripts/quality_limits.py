@@ -4,7 +4,7 @@ Each labelled clip (``labels/``) is re-encoded at smaller sizes (face height in 
 rotated in the picture plane (head roll), frame for frame, so the hand labels still apply. Every
 variant is extracted with the real model and scored against the labels with the quality gate
 under test switched off, next to the EAR < 0.2 baseline on the same trace. The per-frame limits
-in :class:`spasmcv.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``) are read from
+in :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``) are read from
 these tables (docs/quality.md).
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
@@ -29,11 +29,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from spasmcv import extract_trace  # noqa: E402
-from spasmcv.analyze import AnalysisSettings  # noqa: E402
-from spasmcv.evaluation import read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
-from spasmcv.model import resolve_model  # noqa: E402
-from spasmcv.trace import read_trace, write_trace  # noqa: E402
-from spasmcv.video import iter_frames, probe_video  # noqa: E402
+from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
+from spasmcv.analysis.evaluation import read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
+from spasmcv.measure.model import resolve_model  # noqa: E402
+from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
+from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
 
 from evaluate import LABELS, REAL, detect_real  # noqa: E402
 

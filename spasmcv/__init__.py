@@ -1,14 +1,19 @@
 """spasmcv: objective measurement of blepharospasm and hemifacial spasm from face videos.
 
-Pipeline (one module per stage, data flowing one way):
-video (:mod:`spasmcv.video`) -> landmarks (:mod:`spasmcv.landmarks`) -> eyelid signals
-(:mod:`spasmcv.eyelid`) -> trace file (:mod:`spasmcv.trace`), run in order by
-:func:`extract_trace`; then closure (:mod:`spasmcv.closure`) -> events (:mod:`spasmcv.events`)
--> metrics (:mod:`spasmcv.metrics`) -> severity (:mod:`spasmcv.severity`), run in order by
-:func:`analyze_trace`; visit comparison (:mod:`spasmcv.compare`), the HTML report
-(:mod:`spasmcv.report`) and batch scoring (:mod:`spasmcv.batch`) build on those.
+Layers, data flowing one way (docs/design.md):
+
+* :mod:`spasmcv.measure`: video -> face landmarks -> eyelid signals -> the trace file
+  (:func:`extract_trace`); needs PyAV, OpenCV and MediaPipe.
+* :mod:`spasmcv.analysis`: trace -> quality gate -> closure -> events -> metrics -> severity
+  (:func:`analyze_trace`); numpy only.
+* :mod:`spasmcv.clinic`: one patient's visits compared, the HTML report, plots, review videos.
+* :mod:`spasmcv.study`: many recordings scored in parallel, resumable (batch).
+* :mod:`spasmcv.synthetic`: synthetic patient videos with exact ground truth (tests, scripts).
+
+Importing ``spasmcv`` imports nothing heavy: the names below are loaded on first use.
 """
 
+from importlib import import_module
 from importlib.metadata import PackageNotFoundError, version as _version
 
 try:
@@ -16,16 +21,33 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+unknown"
 
-from .errors import ModelError, SpasmcvError, TraceError, VideoError  # noqa: E402
-from .analyze import analyze_trace, write_analysis  # noqa: E402
-from .extract import extract_trace  # noqa: E402
-from .landmarks import TrackerSettings  # noqa: E402
-from .model import resolve_model  # noqa: E402
-from .trace import Trace, read_trace, write_trace  # noqa: E402
-from .video import probe_video  # noqa: E402
+#: Public name -> module that defines it (imported on first access).
+_PUBLIC = {
+    "extract_trace": "spasmcv.measure.extract",
+    "probe_video": "spasmcv.measure.video",
+    "resolve_model": "spasmcv.measure.model",
+    "TrackerSettings": "spasmcv.measure.landmarks",
+    "Trace": "spasmcv.measure.trace",
+    "read_trace": "spasmcv.measure.trace",
+    "write_trace": "spasmcv.measure.trace",
+    "analyze_trace": "spasmcv.analysis.analyze",
+    "write_analysis": "spasmcv.analysis.analyze",
+    "SpasmcvError": "spasmcv.errors",
+    "VideoError": "spasmcv.errors",
+    "ModelError": "spasmcv.errors",
+    "TraceError": "spasmcv.errors",
+}
 
-__all__ = [
-    "__version__", "extract_trace", "analyze_trace", "write_analysis", "probe_video", "read_trace",
-    "write_trace", "resolve_model",
-    "Trace", "TrackerSettings", "SpasmcvError", "VideoError", "ModelError", "TraceError",
-]
+__all__ = ["__version__", *_PUBLIC]
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        value = getattr(import_module(_PUBLIC[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'spasmcv' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_PUBLIC))

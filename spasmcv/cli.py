@@ -1,7 +1,8 @@
 """The ``spasmcv`` command line: a thin shell around the Python API.
 
-Exit codes: 0 success, 1 other spasmcv error, 2 usage, 3 video error, 4 model error,
-5 trace error, 6 batch error (cannot start, or aborted), 130 interrupted.
+Exit codes: 0 success, 1 other spasmcv error, 2 usage (including an unknown ``--set`` key),
+3 video error, 4 model error, 5 trace error, 6 batch error (cannot start, or aborted),
+7 output error, 130 interrupted.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import os
 import sys
 from pathlib import Path
 
-from . import __version__
-from .errors import SpasmcvError
-from .metrics import TASK_NORMS
+from spasmcv import __version__
+from spasmcv.errors import SpasmcvError
+from spasmcv.analysis.metrics import TASK_NORMS
 
 #: Recording tasks, each with its own normal ranges (docs/analysis.md).
 TASKS = tuple(TASK_NORMS)
@@ -25,6 +26,30 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
                         help="face_landmarker.task (default: $SPASMCV_MODEL, the user cache, or a one-time download)")
     parser.add_argument("--custom-model", action="store_true",
                         help="accept a model file whose sha256 is not the official one")
+
+
+def _add_settings_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="change a setting of the one settings tree (docs/analysis.md), e.g. "
+                             "analysis.events.spasm_s=2.0, analysis.quality.max_yaw_deg=25 or "
+                             "measure.tracker.num_faces=1; repeatable")
+
+
+def _settings(args):
+    """The settings tree of a command: defaults, then its shortcut options, then ``--set``."""
+    import dataclasses
+
+    from spasmcv.settings import Settings, with_overrides
+
+    settings = Settings()
+    measure = settings.measure
+    if getattr(args, "mirrored", False):
+        measure = dataclasses.replace(measure, mirrored=True)
+    tracker_options = {"num_faces": getattr(args, "num_faces", None), "max_side_px": getattr(args, "max_side", None)}
+    tracker_options = {k: v for k, v in tracker_options.items() if v is not None}
+    if tracker_options:
+        measure = dataclasses.replace(measure, tracker=dataclasses.replace(measure.tracker, **tracker_options))
+    return with_overrides(dataclasses.replace(settings, measure=measure), getattr(args, "overrides", []))
 
 
 def _positive_int(text: str) -> int:
@@ -44,7 +69,7 @@ def _default_prefix(path: Path) -> Path:
     for suffix in (".gz", ".csv", ".trace"):
         if name.endswith(suffix):
             name = name[: -len(suffix)]
-    from .video import VIDEO_SUFFIXES
+    from spasmcv.measure.video import VIDEO_SUFFIXES
 
     return Path(Path(name).stem if Path(name).suffix.lower() in VIDEO_SUFFIXES else name)
 
@@ -79,6 +104,7 @@ def _add_report_options(parser: argparse.ArgumentParser) -> None:
                         help="what the person was doing (selects normal ranges; default rest)")
     parser.add_argument("--mirrored", action="store_true", help="the videos are mirror images")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_settings_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -100,12 +126,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "(default: start of the video's sha256; the file name is never stored)")
     extract.add_argument("--mirrored", action="store_true",
                          help="the video is a mirror image (some selfie cameras): swap left and right")
-    extract.add_argument("--num-faces", type=_positive_int, default=2,
+    extract.add_argument("--num-faces", type=_positive_int,
                          help="faces the model may return per frame (>= 2 keeps landmarks unsmoothed; default 2)")
-    extract.add_argument("--max-side", type=_positive_int, default=1920,
+    extract.add_argument("--max-side", type=_positive_int,
                          help="downscale frames whose longer side exceeds this many pixels (default 1920)")
     extract.add_argument("--max-frames", type=_positive_int, help="stop after this many frames")
     extract.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_settings_option(extract)
     _add_model_options(extract)
 
     analyze = sub.add_parser("analyze", help="detect blinks, flutter and spasms and score severity",
@@ -123,6 +150,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--id", dest="recording_id", help="pseudonymous recording identifier (videos only)")
     analyze.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
     analyze.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_settings_option(analyze)
     _add_model_options(analyze)
 
     compare = sub.add_parser(
@@ -169,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     annotate.add_argument("--task", choices=TASKS, default="rest")
     annotate.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
     annotate.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    _add_settings_option(annotate)
     _add_model_options(annotate)
 
     batch = sub.add_parser("batch", help="score many recordings: parallel, resumable, optionally on a Dask cluster",
@@ -185,8 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="run on a dask.distributed scheduler (or 'local'); default $SPASMCV_DASK_SCHEDULER")
     batch.add_argument("--task", choices=TASKS, default="rest",
                        help="recording task when the manifest has no 'task' column (default rest)")
-    batch.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="change a setting, e.g. analysis.events.core_threshold=0.5 or tracker.num_faces=1")
+    _add_settings_option(batch)
     batch.add_argument("--include-paths", action="store_true", help="add the input paths to the tables")
     batch.add_argument("--retry-failed", action="store_true", help="recompute recordings that failed before")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-recording lines")
@@ -197,8 +225,7 @@ def build_parser() -> argparse.ArgumentParser:
                                          "write new tables; for parameter sweeps and sensitivity analyses.")
     rescore.add_argument("batch_dir", type=Path)
     rescore.add_argument("-o", "--output", type=Path, required=True, help="new output directory")
-    rescore.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                         help="change an analysis setting, e.g. events.spasm_s=2.0")
+    _add_settings_option(rescore)
     rescore.add_argument("--task", choices=TASKS,
                          help="override every recording's task")
 
@@ -220,25 +247,21 @@ def _progress_bar(total: int, quiet: bool, label: str):
 
 
 def _cmd_extract(args) -> int:
-    from .extract import extract_trace
-    from .landmarks import TrackerSettings
-    from .model import resolve_model
-    from .trace import write_trace
-    from .video import probe_video
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.model import resolve_model
+    from spasmcv.measure.trace import write_trace
+    from spasmcv.measure.video import probe_video
 
     output = _output(args.output, Path(_default_prefix(args.video).name + ".trace.csv"))
     _guard_outputs([output], [args.video], force=args.force)
+    settings = _settings(args)
     info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)
     total = info.frame_count if args.max_frames is None else min(info.frame_count, args.max_frames)
     bar = _progress_bar(total, args.quiet, "extract")
     try:
-        trace = extract_trace(
-            args.video, model=model,
-            settings=TrackerSettings(num_faces=args.num_faces, max_side_px=args.max_side or None),
-            mirrored=args.mirrored, recording_id=args.recording_id,
-            progress=bar.update if bar else None, max_frames=args.max_frames,
-        )
+        trace = extract_trace(args.video, model=model, settings=settings.measure, recording_id=args.recording_id,
+                              progress=bar.update if bar else None, max_frames=args.max_frames, info=info)
     finally:
         if bar:
             bar.close()
@@ -261,21 +284,6 @@ def _output(given: Path | None, default: Path) -> Path:
     return given / default.name if given.is_dir() else given
 
 
-def _is_trace(path: Path) -> bool:
-    from .trace import TRACE_FORMAT
-
-    try:
-        import gzip
-
-        with open(path, "rb") as handle:
-            head = handle.read(2)
-        opener = gzip.open if head == b"\x1f\x8b" else open
-        with opener(path, "rt", encoding="utf-8", errors="replace") as handle:
-            return TRACE_FORMAT in handle.readline()
-    except OSError:
-        return False
-
-
 #: Endings of spasmcv's own outputs: an existing file named so (or a trace) may be replaced.
 OWN_SUFFIXES = (".trace.csv", ".trace.csv.gz", ".analysis.json", ".events.csv", ".minutes.csv", ".report.html",
                 ".comparison.json", ".comparison.csv", ".review.mp4")
@@ -285,7 +293,8 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
     """Before any work: refuse an output that is one of the inputs, that would replace a file
     which is not spasmcv's own (unless ``force``), that is a folder, or whose folder cannot be
     written. Raises :class:`~spasmcv.errors.OutputError`."""
-    from .errors import OutputError
+    from spasmcv.errors import OutputError
+    from spasmcv.measure.trace import is_trace_file
 
     inputs = [Path(p) for p in inputs if p is not None and Path(p).exists()]
     for out in map(Path, outputs):
@@ -295,7 +304,7 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
                                   "choose another output name (-o)")
         if out.is_dir():
             raise OutputError(f"{out} is a folder; give a file name or prefix (-o)")
-        if out.exists() and not force and not (out.name.endswith(OWN_SUFFIXES) or _is_trace(out)):
+        if out.exists() and not force and not (out.name.endswith(OWN_SUFFIXES) or is_trace_file(out)):
             raise OutputError(f"{out} exists and is not a spasmcv output; choose another name (-o) "
                               "or pass --force to replace it")
         folder = out.parent
@@ -308,20 +317,21 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
 
 
 def _cmd_analyze(args) -> int:
-    from .analyze import analyze_trace, write_analysis
-    from .summary import format_summary
-    from .trace import write_trace
+    from spasmcv.analysis.analyze import analyze_trace, write_analysis
+    from spasmcv.analysis.summary import format_summary
+    from spasmcv.measure.trace import is_trace_file, write_trace
 
     prefix = _output(args.output, _default_prefix(args.input))
-    from_video = not (args.input.is_file() and _is_trace(args.input))
+    from_video = not (args.input.is_file() and is_trace_file(args.input))
     outputs = [prefix.with_name(prefix.name + suffix) for suffix in (".analysis.json", ".events.csv", ".minutes.csv")]
     if args.save_trace and from_video:
         outputs.append(prefix.with_name(prefix.name + ".trace.csv"))
     _guard_outputs(outputs, [args.input], force=args.force)
-    trace = _load_trace(args.input, args, "extract")
+    settings = _settings(args)
+    trace = _load_trace(args.input, args, "extract", settings)
     if args.save_trace and from_video:
         write_trace(trace, prefix.with_name(prefix.name + ".trace.csv"))
-    analysis = analyze_trace(trace, task=args.task)
+    analysis = analyze_trace(trace, task=args.task, settings=settings.analysis)
     paths = write_analysis(analysis, prefix)
     if not args.quiet:
         print(format_summary(analysis))
@@ -329,31 +339,31 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
-def _load_trace(path: Path, args, label: str):
+def _load_trace(path: Path, args, label: str, settings):
     """A trace from a trace file, or extracted from a video (with a progress bar)."""
-    from .trace import read_trace
+    from spasmcv.measure.trace import is_trace_file, read_trace
 
-    if path.is_file() and (_is_trace(path) or path.name.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt"))):
+    if path.is_file() and (is_trace_file(path) or path.name.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt"))):
         return read_trace(path)  # a table that is not a trace is a trace error (exit 5), not a bad video
-    from .extract import extract_trace
-    from .model import resolve_model
-    from .video import probe_video
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.model import resolve_model
+    from spasmcv.measure.video import probe_video
 
     info = probe_video(path)
     model = resolve_model(args.model, allow_custom=args.custom_model)
     bar = _progress_bar(info.frame_count, args.quiet, label)
     try:
-        return extract_trace(path, model=model, mirrored=args.mirrored, progress=bar.update if bar else None,
-                             recording_id=getattr(args, "recording_id", None))
+        return extract_trace(path, model=model, settings=settings.measure, progress=bar.update if bar else None,
+                             recording_id=getattr(args, "recording_id", None), info=info)
     finally:
         if bar:
             bar.close()
 
 
 def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, tables: bool) -> list[Path]:
-    from ._atomic import atomic_write
-    from ._tables import csv_text, json_safe
-    from .report import write_report
+    from spasmcv._atomic import atomic_write
+    from spasmcv._tables import csv_text, json_safe
+    from spasmcv.clinic.report import write_report
 
     paths = [write_report(comparison, prefix.with_name(prefix.name + ".report.html"), patient_id=patient_id)]
     if tables:
@@ -371,8 +381,8 @@ def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, table
 
 
 def _cmd_compare(args) -> int:
-    from .compare import CompareSettings, Treatment, Visit, compare_visits
-    from .errors import SpasmcvError
+    from spasmcv.clinic.compare import CompareSettings, Treatment, Visit, compare_visits
+    from spasmcv.errors import SpasmcvError
 
     if len(args.visits) < 2:
         raise SpasmcvError("compare needs at least two --visit (the first is the baseline); "
@@ -384,14 +394,16 @@ def _cmd_compare(args) -> int:
         raise SpasmcvError("--n-boot must be at least 100 and --block-s positive")
     for label, _, path in args.visits:  # fail before any slow extraction
         if not path.is_file():
-            from .errors import VideoError
+            from spasmcv.errors import VideoError
 
             raise VideoError(f"{path}: file not found (visit {label!r})")
     prefix = args.output = _output(args.output, Path("comparison"))
     _guard_outputs([prefix.with_name(prefix.name + suffix) for suffix in (".report.html", ".comparison.json",
                                                                         ".comparison.csv")],
                    [path for _, _, path in args.visits], force=args.force)
-    visits = [Visit.from_trace(label, _load_trace(path, args, label), date=date, task=args.task)
+    settings = _settings(args)
+    visits = [Visit.from_trace(label, _load_trace(path, args, label, settings), date=date, task=args.task,
+                               settings=settings.analysis)
               for label, date, path in args.visits]
     treatment = Treatment(injection_date=args.injection_date, product=args.product, dose_units=args.dose_units)
     comparison = compare_visits(visits, treatment=treatment,
@@ -440,11 +452,13 @@ def _comparison_table(comparison) -> str:
 
 
 def _cmd_report(args) -> int:
-    from .compare import Visit, compare_visits
+    from spasmcv.clinic.compare import Visit, compare_visits
 
     prefix = _output(args.output, _default_prefix(args.input))
     _guard_outputs([prefix.with_name(prefix.name + ".report.html")], [args.input], force=args.force)
-    visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract"), date=args.date, task=args.task)
+    settings = _settings(args)
+    visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract", settings), date=args.date,
+                             task=args.task, settings=settings.analysis)
     comparison = compare_visits([visit])
     paths = _write_comparison(comparison, prefix, args.patient_id, tables=False)
     if not args.quiet:
@@ -454,10 +468,10 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_annotate(args) -> int:
-    from .annotate import annotate_video
-    from .model import resolve_model
-    from .trace import read_trace
-    from .video import probe_video
+    from spasmcv.clinic.annotate import annotate_video
+    from spasmcv.measure.model import resolve_model
+    from spasmcv.measure.trace import read_trace
+    from spasmcv.measure.video import probe_video
 
     output = _output(args.output, Path(_default_prefix(args.video).name + ".review.mp4"))
     _guard_outputs([output], [args.video, args.trace], force=args.force)
@@ -467,7 +481,7 @@ def _cmd_annotate(args) -> int:
     passes = 1 if trace is not None else 2
     bar = _progress_bar(info.frame_count * passes, args.quiet, "annotate")
     try:
-        result = annotate_video(args.video, output, model=model, trace=trace, task=args.task, mirrored=args.mirrored,
+        result = annotate_video(args.video, output, model=model, trace=trace, task=args.task, settings=_settings(args),
                                 progress=bar.update if bar else None)
     finally:
         if bar:
@@ -478,13 +492,14 @@ def _cmd_annotate(args) -> int:
 
 
 def _cmd_batch(args) -> int:
-    from .batch import BatchError, BatchSettings, find_videos, read_manifest, run_batch, with_overrides
-    from .model import resolve_model
+    from spasmcv.errors import BatchError
+    from spasmcv.measure.model import resolve_model
+    from spasmcv.study import find_videos, read_manifest, run_batch
 
     if bool(args.manifest) == bool(args.inputs):
         raise BatchError("give either --manifest CSV or input videos/folders, not both or neither")
     jobs = read_manifest(args.manifest, task=args.task) if args.manifest else find_videos(args.inputs, task=args.task)
-    settings = with_overrides(BatchSettings(), args.overrides)
+    settings = _settings(args)
     model = resolve_model(args.model, allow_custom=args.custom_model)
     bar = _progress_bar(0, args.quiet, "batch (frames)")
 
@@ -510,31 +525,33 @@ def _cmd_batch(args) -> int:
 
 
 def _cmd_rescore(args) -> int:
-    from .analyze import AnalysisSettings
-    from .batch import rescore, with_overrides
-
-    from .errors import OutputError
+    from spasmcv.errors import OutputError, SettingsError
+    from spasmcv.settings import Settings
+    from spasmcv.study import rescore
 
     if args.output.exists() and args.batch_dir.exists() and os.path.samefile(args.output, args.batch_dir):
         raise OutputError(f"{args.output} is the batch folder being rescored: its tables would be replaced; "
                           "give a new output folder (-o)")
     if args.output.exists() and not args.output.is_dir():
         raise OutputError(f"{args.output} exists and is not a folder")
-    report = rescore(args.batch_dir, args.output, settings=with_overrides(AnalysisSettings(), args.overrides),
-                     task=args.task)
+    settings = _settings(args)
+    if settings.measure != Settings().measure:
+        raise SettingsError("rescore re-analyses the stored traces: measure.* settings cannot change here "
+                            "(run 'spasmcv batch' with them, which extracts again)")
+    report = rescore(args.batch_dir, args.output, settings=settings.analysis, task=args.task)
     print((args.output / "summary.txt").read_text(), end="")
     return 0 if report.computed else 1
 
 
 def _cmd_probe(args) -> int:
-    from .video import probe_video
+    from spasmcv.measure.video import probe_video
 
     print(json.dumps(probe_video(args.video).as_dict(), indent=2))
     return 0
 
 
 def _cmd_model(args) -> int:
-    from .model import resolve_model
+    from spasmcv.measure.model import resolve_model
 
     info = resolve_model(args.model, allow_custom=args.custom_model)
     print(json.dumps({"path": str(info.path), "sha256": info.sha256, "official": info.official,
@@ -554,7 +571,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spasmcv: error: {exc}", file=sys.stderr)
         return exc.exit_code
     except OSError as exc:  # a disk that filled up or a folder that vanished while writing
-        from .errors import OutputError
+        from spasmcv.errors import OutputError
 
         print(f"spasmcv: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return OutputError.exit_code

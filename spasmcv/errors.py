@@ -32,6 +32,18 @@ class TraceError(SpasmcvError):
     exit_code = 5
 
 
+class BatchError(SpasmcvError):
+    """The batch cannot start (no inputs, bad manifest) or was aborted on an error."""
+
+    exit_code = 6
+
+
+class SettingsError(SpasmcvError):
+    """A ``--set KEY=VALUE`` names no setting, or gives it a value of the wrong kind."""
+
+    exit_code = 2
+
+
 class OutputError(SpasmcvError):
     """An output cannot be written safely: it would replace an input, it is not spasmcv's own
     kind of file (without ``--force``), or its folder cannot be written."""

@@ -27,7 +27,7 @@ def _missing(what: str):
 def model_info():
     """The official face landmarker, found the way users find it (no download in tests)."""
     from spasmcv.errors import ModelError
-    from spasmcv.model import resolve_model
+    from spasmcv.measure.model import resolve_model
 
     candidates = [os.environ.get("SPASMCV_MODEL"), str(SHARED / "models" / "face_landmarker.task")]
     for candidate in candidates:

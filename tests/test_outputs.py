@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 
 from spasmcv._atomic import atomic_write_set
-from spasmcv.trace import Trace, write_trace
+from spasmcv.measure.trace import Trace, write_trace
 from conftest import REPO
-from test_analysis_core import T, profile, trace_columns
+from helpers import T, profile, trace_columns
 
 SAMPLE = REPO / "sample_videos" / "healthy_control.mp4"
 

@@ -1,0 +1,173 @@
+"""Analysis: trace -> closure -> events -> metrics -> severity, and writing the results.
+
+:func:`analyze_trace` only calls the pure stages in order (NeuroKit-style ``*_process``);
+:func:`write_analysis` is the thin I/O shell (JSON for the recording, CSV for events and
+per-minute values, all written atomically).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from spasmcv import __version__
+from spasmcv._atomic import atomic_write_set
+from spasmcv._tables import csv_text, json_safe
+from spasmcv.analysis.closure import ClosureSettings, ClosureSignal, closure_signal
+from spasmcv.analysis.events import Events, EventSettings, detect_events
+from spasmcv.analysis.metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, frame_durations, per_minute, recording_metrics
+from spasmcv.analysis.quality import REASONS, QualitySettings, frame_quality, quality_summary
+from spasmcv.analysis.severity import SeveritySettings, intensity_indicators, severity
+from spasmcv.errors import TraceError
+from spasmcv.measure.trace import Trace, validate_columns
+
+#: Changes whenever the same trace and settings would give other events or numbers.
+#: analysis-2: event onsets/offsets extended to the lid at rest with the square-root
+#: (constant-acceleration) model instead of a straight line; ``coupled`` needs the other eye's
+#: deeper closure to span this event's apex.
+#: analysis-3: rebuilt on hand-labelled real video: closure linear between the person's own open
+#: and closed levels (no curve from rendered lids); event boundaries on frames in the labels'
+#: convention, relative to the levels before and after each closure (a blink reopening into a
+#: narrower gaze ends there, double blinks stay two, slow lowerings are not closures); long
+#: closures on small eyes are ``review``.
+#: analysis-4: one quality gate (quality.py) decides which frames are measured (head roll and eyes
+#: too small in the picture added; a second face taking over) and whether a recording is gradable
+#: (15 s of measurable video in stretches of 5 s or more).
+ANALYSIS_VERSION = "analysis-4"
+
+
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """All analysis parameters (recorded in every result)."""
+
+    quality: QualitySettings = field(default_factory=QualitySettings)
+    closure: ClosureSettings = field(default_factory=ClosureSettings)
+    events: EventSettings = field(default_factory=EventSettings)
+    metrics: MetricSettings = field(default_factory=MetricSettings)
+    severity: SeveritySettings = field(default_factory=SeveritySettings)
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything known about one recording after analysis."""
+
+    recording: dict          # JSON-ready: metrics, severity, intensity, quality, provenance
+    events: Events
+    per_minute: list
+    signal: ClosureSignal
+    settings: AnalysisSettings = AnalysisSettings()   # the settings used, typed
+
+
+def check_trace_columns(trace: Trace, settings: AnalysisSettings = AnalysisSettings()) -> None:
+    """Raise :class:`~spasmcv.errors.TraceError` if ``trace`` lacks frames or a needed column."""
+    measure = settings.closure.measure
+    needed = ["time_s", "valid", f"{measure}_left", f"{measure}_right"]
+    missing = [name for name in needed if name not in trace.columns]
+    rid = trace.metadata.get("recording_id") or "trace"
+    if missing:
+        raise TraceError(f"{rid}: the trace lacks the column(s) {', '.join(missing)} needed for analysis")
+    if len(trace) == 0:
+        raise TraceError(f"{rid}: the trace has no frames")
+    validate_columns({name: trace.columns[name] for name in ("time_s", "valid")}
+                     | {"ear_left": (), "ear_right": ()}, source=rid, unit="row")
+
+
+def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSettings = AnalysisSettings()) -> Analysis:
+    """Detect events and compute metrics and severity from a trace (no video needed).
+
+    Parameters
+    ----------
+    trace : Trace
+    task : {"rest", "conversation", "reading"}
+        What the person was doing; selects the normal blink-rate range.
+    settings : AnalysisSettings
+    """
+    if task not in TASK_NORMS:
+        raise ValueError(f"task must be one of {sorted(TASK_NORMS)}, not {task!r}")
+    check_trace_columns(trace, settings)
+    gate = frame_quality(trace.columns, settings.quality)
+    signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable)
+    events = detect_events(signal, settings.events)
+    verdict = quality_summary(frame_durations(signal.time_s), gate, signal.valid, settings.quality)
+    metrics = recording_metrics(signal, events, trace.columns, gate=verdict, settings=settings.metrics)
+    grade = severity(metrics, task=task, settings=settings.severity)
+    intensity = intensity_indicators(trace.columns, signal.closure)
+    warnings = list(trace.metadata.get("warnings", []))
+    n_review = max(metrics["left"]["review_count"], metrics["right"]["review_count"])
+    if n_review:
+        warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
+                        f"small in the picture): listed as 'review' in the events, not counted; check them in the video")
+    warnings += gate_warnings(verdict["invalid_share"], settings.quality)
+    if metrics["quality"]["valid_share"] < 0.5:
+        warnings.append("less than half of the recording is measurable: metrics are unreliable")
+    if metrics["quality"]["valid_time_s"] < 30:
+        warnings.append("under 30 s of measurable video: rates per minute are imprecise")
+    recording = {
+        "recording_id": trace.metadata.get("recording_id"),
+        "task": task,
+        "severity": grade,
+        "metrics": metrics,
+        "intensity": intensity,
+        "closure_levels": {"closed_ratio": dict(signal.closed_ratio), "iris_px": signal.iris_px},
+        "normal_ranges": {
+            "blink_rate_per_min": TASK_NORMS[task]["blink_rate_range"],
+            "blepharospasm_blink_rate_threshold_per_min": TASK_NORMS[task]["bsp_threshold"],
+            "blink_duration_s": NORMAL_BLINK_DURATION_S,
+            "spasm_count": (0, 0),
+        },
+        "warnings": warnings,
+        "provenance": {
+            "spasmcv_version": __version__,
+            "analysis_version": ANALYSIS_VERSION,
+            "severity_formula_version": grade["formula_version"],
+            "settings": asdict(settings),
+            "trace": {k: trace.metadata.get(k) for k in ("spasmcv_version", "signals_version", "model", "parameters")},
+            "video_sha256": (trace.metadata.get("video") or {}).get("sha256"),
+        },
+    }
+    return Analysis(recording=recording, events=events, per_minute=per_minute(signal, events, settings=settings.metrics),
+                    signal=signal, settings=settings)
+
+
+def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: float = 0.05) -> list[str]:
+    """One warning per reason that kept more than ``min_share`` of the recording from being measured
+    (no face and eyes outside the picture are already in the trace's own warnings)."""
+    limits = {
+        "head_turned": f"turned more than {settings.max_yaw_deg:g} degrees or pitched more than "
+                       f"{settings.max_pitch_deg:g} degrees",
+        "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
+        "small_face": f"under {settings.min_iris_px:g} px across the iris",
+    }
+    out = []
+    for reason, share in invalid_share.items():
+        if share <= min_share or reason in ("no_face", "eyes_outside"):
+            continue
+        detail = f" ({limits[reason]})" if reason in limits else ""
+        out.append(f"{REASONS[reason]}{detail}: {100 * share:.0f} % of the recording, not measured "
+                   "(neither open nor closed)")
+    return out
+
+
+EVENT_COLUMNS = ["eye", "kind", "onset_s", "apex_s", "offset_s", "duration_s", "closed_s", "peak_closure",
+                 "complete", "truncated", "flutter_burst", "bilateral"]
+MINUTE_COLUMNS = ["minute", "eye", "start_s", "end_s", "valid_time_s", "closure_count", "blink_count",
+                  "blink_rate_per_min", "spasm_count", "flutter_burst_count", "share_closed"]
+
+
+def write_analysis(analysis: Analysis, prefix: str | os.PathLike) -> dict[str, Path]:
+    """Write ``PREFIX.analysis.json``, ``PREFIX.events.csv`` and ``PREFIX.minutes.csv`` as one set:
+    all three complete, or none of them replaced."""
+    prefix = Path(prefix)
+    paths = {
+        "recording": prefix.with_name(prefix.name + ".analysis.json"),
+        "events": prefix.with_name(prefix.name + ".events.csv"),
+        "minutes": prefix.with_name(prefix.name + ".minutes.csv"),
+    }
+    atomic_write_set({
+        paths["recording"]: json.dumps(json_safe(analysis.recording), indent=2, sort_keys=False) + "\n",
+        paths["events"]: csv_text(analysis.events.summary(), EVENT_COLUMNS, float_format=".4f"),
+        paths["minutes"]: csv_text(analysis.per_minute, MINUTE_COLUMNS, float_format=".4f"),
+    })
+    return paths

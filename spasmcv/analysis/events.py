@@ -1,0 +1,419 @@
+"""Closure events per eye and across eyes: blinks, prolonged closures, spasms, flutter bursts.
+
+Pure functions over a :class:`~spasmcv.analysis.closure.ClosureSignal`. There is deliberately **no
+upper limit** on an event's duration: a closure lasting many seconds is a spasm, the very thing
+being measured, not an artefact. Frames without a closure value end an event (marked
+``truncated``); they are never counted as closed.
+
+Definitions (docs/analysis.md), made to reproduce the hand labels of real video
+(labels/README.md), so every boundary is a frame of the video:
+
+* a *core* starts where closure reaches ``core_threshold`` and at least ``min_depth`` of the
+  way from the most open level of the last ``pre_s`` to fully closed (lids lowered by a
+  downward gaze or an expression do not start one: a blink or spasm closes in about 0.1 s,
+  a slow lowering moves that level with it; lids that stay at a lowered level without
+  closing further, under ``partial_peak`` for ``prolonged_s``, make that the new level) and
+  ends at the first frame where the lid has come back ``reopen_fraction`` of the way from the
+  deepest closure to the level before the event (the most open frame in the ``pre_s`` before
+  it); a new core after a reopening needs
+  the closure to rise again by ``reentry`` above the reopening, so a double blink stays two;
+* start (``onset_s``): walking back from the core, the last frame before the lid moved down by
+  more than ``onset_step`` of the event's depth in one frame - the last open frame;
+* end (``offset_s``): the first frame after the deepest closure at which the eye is back to
+  ``end_fraction`` of its opening before the event **or of the narrower level it settles at**
+  (the ``settle_quantile`` of the closure in the ``settle_s`` after the reopening; a blink
+  reopening into a smile or a lowered gaze ends there); where the next closure starts first,
+  the most open frame between them;
+* a core is a closure only if it goes at least ``min_depth`` of the way from that reference
+  level to fully closed: a smile or speech narrowing the eye, or a dip from an already
+  narrowed eye, is not;
+* kind by duration (end - start): blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm;
+  a lowering of ``prolonged_s`` or more whose peak stays under ``partial_peak`` is ``partial``
+  (lids lowered without closing; reported, not counted);
+* an event whose peak stays under ``partial_peak`` while, at its apex, the other eye is in a
+  closure at least ``coupled_margin`` deeper is ``coupled``: the face mesh couples the eyes,
+  so a one-eye closure (a wink, hemifacial spasm) drags the open eye's reading down; not counted;
+* a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
+  ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
+  a person and to the face mesh, so it is listed for checking by eye and not counted;
+* a flutter burst is ``flutter_min_closures`` or more consecutive closures each shorter than
+  ``prolonged_s`` whose onsets follow each other within ``flutter_max_interval_s`` (about 3 per
+  second or faster; a healthy double or triple blink repeats at about 2.5 per second);
+* left and right events overlapping by at least half of the longer one are one bilateral event.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from spasmcv.analysis.closure import SIDES, ClosureSignal
+
+
+@dataclass(frozen=True)
+class EventSettings:
+    """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds)."""
+
+    core_threshold: float = 0.55
+    reopen_fraction: float = 0.5
+    reentry: float = 0.3
+    onset_step: float = 0.05
+    end_fraction: float = 0.9
+    settle_s: float = 0.4
+    settle_quantile: float = 0.25
+    pre_s: float = 0.3
+    min_depth: float = 0.4
+    complete_threshold: float = 0.85
+    partial_peak: float = 0.8
+    coupled_margin: float = 0.3
+    prolonged_s: float = 0.5
+    spasm_s: float = 1.0
+    min_iris_px: float = 15.0
+    flutter_min_closures: int = 3
+    flutter_max_interval_s: float = 0.36
+    pair_min_overlap: float = 0.5
+
+
+@dataclass(frozen=True)
+class EyeEvent:
+    """One closure of one eye (times in seconds from the first frame)."""
+
+    eye: str
+    onset_s: float
+    apex_s: float
+    offset_s: float
+    peak_closure: float
+    closed_s: float
+    kind: str
+    complete: bool
+    truncated: bool
+    flutter_burst: int | None = None
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+@dataclass(frozen=True)
+class FlutterBurst:
+    """A run of quick closures of one eye."""
+
+    eye: str
+    burst_id: int
+    onset_s: float
+    offset_s: float
+    n_closures: int
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+@dataclass(frozen=True)
+class PairedEvent:
+    """A closure event across both eyes: bilateral (``eye="both"``) or unilateral."""
+
+    eye: str
+    onset_s: float
+    apex_s: float
+    offset_s: float
+    kind: str
+    left: EyeEvent | None
+    right: EyeEvent | None
+
+    @property
+    def duration_s(self) -> float:
+        return self.offset_s - self.onset_s
+
+
+@dataclass(frozen=True)
+class Events:
+    """All events of a recording; ``summary()`` gives one row per event."""
+
+    per_eye: dict = field(default_factory=dict)        # side -> list[EyeEvent]
+    bursts: dict = field(default_factory=dict)         # side -> list[FlutterBurst]
+    paired: list = field(default_factory=list)         # list[PairedEvent]
+    settings: EventSettings = EventSettings()
+
+    def summary(self) -> list[dict]:
+        """One dict per eye event, in time order: the event's fields, ``duration_s`` and
+        ``bilateral`` (paired with the other eye's event). The rows of ``PREFIX.events.csv`` and
+        of a batch's ``events.csv``."""
+        both = [p for p in self.paired if p.eye == "both"]
+        bilateral = {id(p.left) for p in both} | {id(p.right) for p in both}
+        rows = []
+        for side in SIDES:
+            for event in self.per_eye.get(side, []):
+                row = asdict(event)
+                row["duration_s"] = event.duration_s
+                row["bilateral"] = id(event) in bilateral
+                rows.append(row)
+        return sorted(rows, key=lambda r: (r["onset_s"], r["eye"]))
+
+
+_KIND_ORDER = {"coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1, "spasm": 2}
+#: Kinds that count as eyelid closures in rates, durations and severity.
+CLOSURE_KINDS = ("blink", "prolonged", "spasm")
+
+
+def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings) -> list[tuple[int, int, int]]:
+    """(first frame, apex frame, reopening frame) of each closure core, in frame order."""
+    n = len(closure)
+    valid = np.isfinite(closure)
+    frame_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
+    pre_frames = max(1, int(round(settings.pre_s / frame_s)))
+    cores, i, trough = [], 0, None
+    while i < n:
+        c = closure[i]
+        if not valid[i] or c < settings.core_threshold or (trough is not None and c < trough + settings.reentry):
+            if valid[i] and trough is not None:
+                trough = min(trough, c)
+            elif not valid[i]:
+                trough = None
+            i += 1
+            continue
+        window = closure[max(0, i - pre_frames):i]
+        pre = float(np.nanmin(window)) if np.isfinite(window).any() else 0.0
+        if c < pre + settings.min_depth * (1.0 - pre):  # from a lowered level: not far enough to closed
+            i += 1
+            continue
+        apex, peak, j, lowered = i, c, i, False
+        while j + 1 < n and valid[j + 1]:
+            j += 1
+            if closure[j] > peak:
+                apex, peak = j, closure[j]
+            if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
+                break
+            if peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s:
+                lowered = True  # the lids settled at a lowered level: that level is the new open one
+                break
+        if lowered:
+            trough, i = None, j
+            continue
+        cores.append((i, apex, j))
+        trough = float(closure[j])
+        i = j + 1
+    return cores
+
+
+def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
+                      settings: EventSettings = EventSettings(), iris_px: float = float("nan")) -> list[EyeEvent]:
+    """Closure events of one eye.
+
+    Parameters
+    ----------
+    time_s : ndarray (n,)
+        Frame times, s.
+    closure : ndarray (n,)
+        0-1 closure with NaN where not measurable.
+    eye : {"left", "right"}
+    settings : EventSettings
+    iris_px : float
+        Median iris diameter in pixels (below ``settings.min_iris_px`` long closures are ``review``).
+    """
+    time_s = np.asarray(time_s, dtype=float)
+    closure = np.asarray(closure, dtype=float)
+    n = len(closure)
+    if n == 0:
+        return []
+    valid = np.isfinite(closure)
+    frame_s = frame_durations(time_s)
+    step_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
+    pre_frames = max(1, int(round(settings.pre_s / step_s)))
+    settle_frames = max(1, int(round(settings.settle_s / step_s)))
+    # single frames that read more open than both neighbours are noise, not the eye's level
+    smooth = closure.copy()
+    if n > 2:
+        with warnings.catch_warnings():  # all-NaN triples (gaps) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            inner = np.nanmedian(np.stack([closure[:-2], closure[1:-1], closure[2:]]), axis=0)
+        smooth[1:-1] = np.where(np.isfinite(closure[1:-1]), inner, np.nan)
+    cores = _cores(closure, time_s, settings)
+    events, lo = [], 0
+    for k, (first, apex, reopen) in enumerate(cores):
+        hi = cores[k + 1][0] if k + 1 < len(cores) else n  # the next core's first frame (exclusive)
+        peak = float(closure[apex])
+        window = closure[max(lo, first - pre_frames):first]
+        pre = float(np.nanmin(window)) if np.isfinite(window).any() else 0.0
+        # start: back from the core while the lid is still visibly moving
+        step = settings.onset_step * max(peak - pre, 1e-6)
+        start = first
+        while start > lo and valid[start - 1] and closure[start] - closure[start - 1] > step:
+            start -= 1
+        truncated = bool((start == 0 and closure[0] >= settings.core_threshold) or (start > lo and not valid[start - 1]))
+        # the level the eye settles at after reopening (smoothed; settle_quantile toward open)
+        after = smooth[reopen:min(hi, reopen + settle_frames + 1)]
+        settle = float(np.nanquantile(after, settings.settle_quantile)) if np.isfinite(after).any() else pre
+        level = max(pre, settle)  # the narrower of the two openings
+        target = level + (1.0 - settings.end_fraction) * (1.0 - level)
+        end = None
+        for j in range(apex + 1, hi):
+            if not valid[j]:
+                end, truncated = j - 1, True
+                break
+            if closure[j] <= target:
+                end = j
+                break
+        if end is None:
+            if hi < n:  # runs straight into the next closure: the most open frame between
+                between = closure[apex + 1:hi]
+                end = apex + 1 + int(np.nanargmin(between)) if np.isfinite(between).any() else apex
+            else:
+                end, truncated = n - 1, True
+        lo = end
+        depth = (peak - level) / max(1.0 - level, 1e-6)
+        if depth < settings.min_depth:
+            continue
+        onset, offset = float(time_s[start]), float(time_s[end])
+        closed = float(np.sum(frame_s[start:end + 1][closure[start:end + 1] >= 0.5]))
+        duration = offset - onset
+        kind = ("spasm" if duration >= settings.spasm_s
+                else "prolonged" if duration >= settings.prolonged_s else "blink")
+        if kind != "blink" and peak < settings.partial_peak:
+            kind = "partial"
+        elif kind == "spasm" and iris_px < settings.min_iris_px:
+            kind = "review"
+        events.append(EyeEvent(eye=eye, onset_s=onset, apex_s=float(time_s[apex]), offset_s=offset,
+                               peak_closure=peak, closed_s=closed, kind=kind,
+                               complete=peak >= settings.complete_threshold, truncated=truncated))
+    return events
+
+
+def closures(events: list[EyeEvent]) -> list[EyeEvent]:
+    """The events that count as eyelid closures (blink, prolonged, spasm)."""
+    return [e for e in events if e.kind in CLOSURE_KINDS]
+
+
+def event_mask(time_s: np.ndarray, events: list) -> np.ndarray:
+    """True for frames between an event's onset and offset (inclusive)."""
+    time_s = np.asarray(time_s, dtype=float)
+    mask = np.zeros(len(time_s), dtype=bool)
+    for event in events:
+        lo = np.searchsorted(time_s, event.onset_s, side="left")
+        hi = np.searchsorted(time_s, event.offset_s, side="right")
+        mask[lo:hi] = True
+    return mask
+
+
+def frame_durations(time_s: np.ndarray) -> np.ndarray:
+    """Seconds each frame stands for: the interval to the next frame (the median for the last)."""
+    time_s = np.asarray(time_s, dtype=float)
+    if len(time_s) < 2:
+        return np.zeros(len(time_s))
+    step = np.diff(time_s)
+    return np.r_[step, np.median(step)]
+
+
+def _mark_flutter(events: list[EyeEvent], settings: EventSettings) -> list[EyeEvent]:
+    """Give consecutive short closures with short reopenings a shared flutter burst id."""
+    out = list(events)
+    run: list[int] = []
+    burst = 0
+
+    def close_run():
+        nonlocal burst
+        if len(run) >= settings.flutter_min_closures:
+            for i in run:
+                out[i] = EyeEvent(**{**asdict(out[i]), "flutter_burst": burst})
+            burst += 1
+
+    for i, event in enumerate(events):
+        if event.kind not in CLOSURE_KINDS:
+            continue
+        short = event.duration_s < settings.prolonged_s
+        if short and run and event.onset_s - events[run[-1]].onset_s <= settings.flutter_max_interval_s:
+            run.append(i)
+        else:
+            close_run()
+            run = [i] if short else []
+    close_run()
+    return out
+
+
+def flutter_bursts(events: list[EyeEvent]) -> list[FlutterBurst]:
+    """Group events sharing a ``flutter_burst`` id into bursts."""
+    bursts: dict[int, list[EyeEvent]] = {}
+    for event in events:
+        if event.flutter_burst is not None:
+            bursts.setdefault(event.flutter_burst, []).append(event)
+    return [FlutterBurst(eye=members[0].eye, burst_id=bid, onset_s=members[0].onset_s,
+                         offset_s=members[-1].offset_s, n_closures=len(members))
+            for bid, members in sorted(bursts.items())]
+
+
+def pair_events(left: list[EyeEvent], right: list[EyeEvent], *, min_overlap: float = 0.5) -> list[PairedEvent]:
+    """Join left and right events that overlap by ``min_overlap`` of the longer one.
+
+    Relative to the longer event, so a wink that the other eye joins only at its end (the labels'
+    ``lp_d3`` 28-53) stays a one-eye closure plus a short closure of the other eye, instead of
+    becoming one bilateral event."""
+    used_right: set[int] = set()
+    paired = []
+    for l_event in left:
+        best, best_overlap = None, 0.0
+        for k, r_event in enumerate(right):
+            if k in used_right:
+                continue
+            overlap = min(l_event.offset_s, r_event.offset_s) - max(l_event.onset_s, r_event.onset_s)
+            longer = max(l_event.duration_s, r_event.duration_s, 1e-9)
+            if overlap / longer >= min_overlap and overlap > best_overlap:
+                best, best_overlap = k, overlap
+        if best is None:
+            paired.append(_paired("left", l_event, None))
+        else:
+            used_right.add(best)
+            paired.append(_paired("both", l_event, right[best]))
+    paired += [_paired("right", None, r) for k, r in enumerate(right) if k not in used_right]
+    return sorted(paired, key=lambda p: p.onset_s)
+
+
+def _paired(eye: str, left: EyeEvent | None, right: EyeEvent | None) -> PairedEvent:
+    members = [e for e in (left, right) if e is not None]
+    apex_event = max(members, key=lambda e: e.peak_closure)
+    kind = max((e.kind for e in members), key=_KIND_ORDER.get)
+    return PairedEvent(eye=eye, onset_s=min(e.onset_s for e in members), apex_s=apex_event.apex_s,
+                       offset_s=max(e.offset_s for e in members), kind=kind, left=left, right=right)
+
+
+def mark_coupled(events: list[EyeEvent], other: list[EyeEvent], *, settings: EventSettings) -> list[EyeEvent]:
+    """Re-label shallow events whose apex falls inside a deeper closure of the other eye as ``coupled``."""
+    out = []
+    for event in events:
+        deep_other = any(
+            o.peak_closure >= event.peak_closure + settings.coupled_margin
+            and o.onset_s <= event.apex_s <= o.offset_s
+            for o in other)
+        if deep_other and event.peak_closure < settings.partial_peak:
+            event = EyeEvent(**{**asdict(event), "kind": "coupled", "flutter_burst": None})
+        out.append(event)
+    return out
+
+
+def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]:
+    """A closure that overlaps the other eye's ``review`` event is ``review`` too: one episode,
+    one verdict for both eyes."""
+    review = [o for o in other if o.kind == "review"]
+    return [EyeEvent(**{**asdict(e), "kind": "review"})
+            if e.kind in CLOSURE_KINDS and any(o.onset_s <= e.offset_s and e.onset_s <= o.offset_s for o in review)
+            else e for e in events]
+
+
+def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings()) -> Events:
+    """Per-eye events, flutter bursts and bilateral pairing for a closure signal.
+
+    Only closures (:data:`CLOSURE_KINDS`) are grouped into flutter bursts and paired across
+    eyes; ``partial``, ``coupled`` and ``review`` events stay in ``per_eye`` for inspection.
+    """
+    raw = {side: detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=settings,
+                                   iris_px=signal.iris_px)
+           for side in SIDES}
+    raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
+    per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
+               "right": mark_coupled(raw["right"], raw["left"], settings=settings)}
+    per_eye = {side: _mark_flutter(events, settings) for side, events in per_eye.items()}
+    bursts = {side: flutter_bursts(per_eye[side]) for side in SIDES}
+    paired = pair_events(closures(per_eye["left"]), closures(per_eye["right"]),
+                         min_overlap=settings.pair_min_overlap)
+    return Events(per_eye=per_eye, bursts=bursts, paired=paired, settings=settings)

@@ -1,0 +1,181 @@
+"""Clinical metrics per eye, per recording and per minute (pure: arrays and events in, numbers out).
+
+Every metric is defined in docs/analysis.md with its unit. Rates are per minute of *valid*
+video (frames with a closure value), so lost-face time neither adds nor removes blinks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spasmcv.analysis.closure import SIDES, ClosureSignal
+from spasmcv.analysis.events import Events, closures, event_mask, frame_durations
+
+#: Normal spontaneous blink rates (blinks/min) by recording task: mean, and the range used
+#: as normal. Rest: about 17/min, 95 % range roughly 8-21 (Bentivoglio et al., Mov Disord
+#: 1997); conversation about 26/min and reading about 4.5/min (same source); their ranges are
+#: the rest range scaled by the ratio of means (an assumption, stated in docs/analysis.md).
+#: ``bsp_threshold`` is the resting rate best separating blepharospasm from controls (about
+#: 27/min), scaled the same way.
+TASK_NORMS = {
+    "rest": {"blink_rate_mean": 17.0, "blink_rate_range": (8.0, 21.0), "bsp_threshold": 27.0},
+    "conversation": {"blink_rate_mean": 26.0, "blink_rate_range": (12.2, 32.1), "bsp_threshold": 41.3},
+    "reading": {"blink_rate_mean": 4.5, "blink_rate_range": (2.1, 5.6), "bsp_threshold": 7.1},
+}
+#: Normal blink duration (onset to offset), seconds.
+NORMAL_BLINK_DURATION_S = (0.1, 0.4)
+
+
+@dataclass(frozen=True)
+class MetricSettings:
+    """Parameters of the metrics.
+
+    Attributes
+    ----------
+    closed_level, perclos_level : float
+        Closure counted as "closed" for ``share_closed`` (0.5) and PERCLOS (0.8).
+    open_level : float
+        Frames below this closure count as open (for the open-eye aperture).
+    minute_s : float
+        Length of the per-minute bins, seconds.
+    """
+
+    closed_level: float = 0.5
+    perclos_level: float = 0.8
+    open_level: float = 0.1
+    minute_s: float = 60.0
+
+
+def _per_min(count: float, valid_s: float) -> float:
+    return float(count / valid_s * 60.0) if valid_s > 0 else float("nan")
+
+
+def _quantiles(values, qs) -> list[float]:
+    values = np.asarray(values, dtype=float)
+    return [float(np.quantile(values, q)) if values.size else float("nan") for q in qs]
+
+
+def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, aperture_mm: np.ndarray | None = None,
+                settings: MetricSettings = MetricSettings()) -> dict:
+    """Metrics of one eye over the frames given (see docs/analysis.md for each key)."""
+    closure = np.asarray(closure, dtype=float)
+    review = [e for e in events if e.kind == "review"]
+    events = closures(events)
+    frame_s = frame_durations(time_s)
+    measured = np.isfinite(closure)
+    valid_s = float(frame_s[measured].sum())
+    blinks = [e for e in events if e.kind == "blink" and e.flutter_burst is None]
+    spasms = [e for e in events if e.kind == "spasm"]
+    prolonged = [e for e in events if e.kind == "prolonged"]
+    bursts = {e.flutter_burst for e in events if e.flutter_burst is not None}
+    durations = [e.duration_s for e in blinks]
+    onsets = np.array([e.onset_s for e in events])
+    intervals = np.diff(onsets)
+    q25, q50, q75, q90 = _quantiles(durations, (0.25, 0.5, 0.75, 0.9))
+    open_frames = measured & (closure < settings.open_level)
+    # closed time counts only inside closure events: lids lowered by looking down or by the
+    # other eye's closure (partial/coupled events) are not eyes closed
+    in_closure = event_mask(time_s, events)
+    out = {
+        "valid_time_s": valid_s,
+        "closure_count": len(events),
+        "closure_rate_per_min": _per_min(len(events), valid_s),
+        "blink_count": len(blinks),
+        "blink_rate_per_min": _per_min(len(blinks), valid_s),
+        "incomplete_blink_share": float(np.mean([not e.complete for e in blinks])) if blinks else float("nan"),
+        "blink_duration_median_s": q50,
+        "blink_duration_q25_s": q25,
+        "blink_duration_q75_s": q75,
+        "blink_duration_p90_s": q90,
+        "prolonged_count": len(prolonged),
+        "prolonged_rate_per_min": _per_min(len(prolonged), valid_s),
+        "spasm_count": len(spasms),
+        "spasm_rate_per_min": _per_min(len(spasms), valid_s),
+        "spasm_total_s": float(sum(e.duration_s for e in spasms)),
+        "flutter_burst_count": len(bursts),
+        "flutter_bursts_per_min": _per_min(len(bursts), valid_s),
+        "longest_closure_s": float(max((e.duration_s for e in events), default=0.0)),
+        "review_count": len(review),
+        "share_closed": float(frame_s[in_closure & (closure >= settings.closed_level)].sum() / valid_s) if valid_s else float("nan"),
+        "perclos": float(frame_s[in_closure & (closure >= settings.perclos_level)].sum() / valid_s) if valid_s else float("nan"),
+        "inter_closure_interval_median_s": float(np.median(intervals)) if intervals.size else float("nan"),
+        "inter_closure_interval_cv": float(np.std(intervals) / np.mean(intervals)) if intervals.size > 1 else float("nan"),
+        "open_aperture_mm": float(np.nanmedian(aperture_mm[open_frames])) if aperture_mm is not None and open_frames.any() else float("nan"),
+    }
+    return out
+
+
+def asymmetry(left: float, right: float) -> float:
+    """(left - right) / (left + right): -1 only the right, 0 equal, +1 only the left (NaN if both 0)."""
+    total = left + right
+    return float((left - right) / total) if total and np.isfinite(total) else float("nan")
+
+
+def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *, gate: dict | None = None,
+                      settings: MetricSettings = MetricSettings()) -> dict:
+    """Per-eye metrics, bilateral/unilateral counts, left/right asymmetry and data quality
+    (``gate``: the quality gate's verdict, :func:`spasmcv.analysis.quality.quality_summary`, added as is)."""
+    per_eye = {side: eye_metrics(signal.time_s, signal.closure[side], events.per_eye[side],
+                                 aperture_mm=columns.get(f"aperture_mm_{side}"), settings=settings)
+               for side in SIDES}
+    paired = events.paired
+    frame_s = frame_durations(signal.time_s)
+    total_s = float(frame_s.sum())
+    valid = np.asarray(columns["valid"]).astype(bool)
+    head = {}
+    for angle in ("yaw", "pitch", "roll"):
+        values = np.asarray(columns.get(f"head_{angle}_deg", np.full(len(valid), np.nan)), dtype=float)[valid]
+        head[f"head_{angle}_median_deg"] = float(np.median(values)) if values.size else float("nan")
+        head[f"head_{angle}_sd_deg"] = float(np.std(values)) if values.size else float("nan")
+    return {
+        "left": per_eye["left"],
+        "right": per_eye["right"],
+        "bilateral_count": sum(p.eye == "both" for p in paired),
+        "unilateral_left_count": sum(p.eye == "left" for p in paired),
+        "unilateral_right_count": sum(p.eye == "right" for p in paired),
+        "asymmetry": {
+            "closure_rate": asymmetry(per_eye["left"]["closure_rate_per_min"], per_eye["right"]["closure_rate_per_min"]),
+            "share_closed": asymmetry(per_eye["left"]["share_closed"], per_eye["right"]["share_closed"]),
+            "open_aperture": asymmetry(per_eye["left"]["open_aperture_mm"], per_eye["right"]["open_aperture_mm"]),
+        },
+        "quality": {
+            "duration_s": total_s,
+            "valid_time_s": float(frame_s[signal.valid].sum()),
+            "valid_share": float(frame_s[signal.valid].sum() / total_s) if total_s else float("nan"),
+            "bridged_share": float(frame_s[signal.bridged].sum() / total_s) if total_s else float("nan"),
+            "longest_gap_s": _longest_run_s(~signal.valid, frame_s),
+            **head,
+            **(gate or {}),
+        },
+    }
+
+
+def _longest_run_s(mask: np.ndarray, frame_s: np.ndarray) -> float:
+    best = current = 0.0
+    for m, d in zip(mask, frame_s):
+        current = current + d if m else 0.0
+        best = max(best, current)
+    return float(best)
+
+
+def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSettings = MetricSettings()) -> list[dict]:
+    """One row per eye and minute: valid seconds, closures, blinks, spasms, share closed."""
+    rows = []
+    if len(signal.time_s) == 0:
+        return rows
+    t0, t_end = float(signal.time_s[0]), float(signal.time_s[-1])
+    n_bins = max(1, int(np.ceil((t_end - t0 + 1e-9) / settings.minute_s)))
+    for k in range(n_bins):
+        lo, hi = t0 + k * settings.minute_s, t0 + (k + 1) * settings.minute_s
+        in_bin = (signal.time_s >= lo) & (signal.time_s < hi)
+        for side in SIDES:
+            evs = [e for e in events.per_eye[side] if lo <= e.onset_s < hi]
+            m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings)
+            rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_end), "eye": side,
+                         "valid_time_s": m["valid_time_s"], "closure_count": m["closure_count"],
+                         "blink_count": m["blink_count"], "blink_rate_per_min": m["blink_rate_per_min"],
+                         "spasm_count": m["spasm_count"], "flutter_burst_count": m["flutter_burst_count"],
+                         "share_closed": m["share_closed"]})
+    return rows

@@ -1,0 +1,60 @@
+"""A short plain-text summary of an analysis, for the terminal (what a clinician wants first)."""
+
+from __future__ import annotations
+
+import math
+
+from spasmcv.analysis.analyze import Analysis
+from spasmcv.analysis.quality import REASONS
+
+
+def _fmt(value, spec=".1f", unit=""):
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    return f"{value:{spec}}{unit}"
+
+
+def format_summary(analysis: Analysis) -> str:
+    """Headline numbers per eye with normal ranges, the severity, and data-quality warnings."""
+    rec = analysis.recording
+    sev, met, norms = rec["severity"], rec["metrics"], rec["normal_ranges"]
+    lo, hi = norms["blink_rate_per_min"]
+    d_lo, d_hi = norms["blink_duration_s"]
+    q = met["quality"]
+    lines = [
+        f"recording {rec['recording_id']}  task: {rec['task']}  "
+        f"measurable: {_fmt(q['valid_time_s'])} s of {_fmt(q['duration_s'])} s ({_fmt(100 * q['valid_share'], '.0f')} %)",
+        (f"Jankovic frequency grade (objective): {sev['jankovic_frequency_grade']}   "
+         f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
+         if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),
+    ]
+    if any(q.get("invalid_share", {}).values()):
+        lines.append("not measured: " + ", ".join(f"{REASONS[k]} {100 * v:.0f} %"
+                                                  for k, v in q["invalid_share"].items() if v > 0))
+    lines += ["", f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal"]
+
+    def row(label, key, spec=".1f", normal=""):
+        if not sev["gradable"] and key.endswith("_per_min"):  # rates from a few seconds are not rates
+            lines.append(f"{label:30s}{'n/a':>12s}{'n/a':>12s}   {normal}")
+            return
+        lines.append(f"{label:30s}{_fmt(met['left'][key], spec):>12s}{_fmt(met['right'][key], spec):>12s}   {normal}")
+
+    row("closures per min", "closure_rate_per_min", normal=f"{lo:g}-{hi:g} blinks/min ({rec['task']})")
+    row("blinks per min", "blink_rate_per_min")
+    row("blink duration, median (s)", "blink_duration_median_s", ".2f", f"{d_lo:g}-{d_hi:g} s")
+    row("flutter bursts per min", "flutter_bursts_per_min", normal="0")
+    row("prolonged closures 0.5-1 s", "prolonged_count", "d", "0")
+    row("spasms > 1 s", "spasm_count", "d", "0")
+    row("spasm time (s)", "spasm_total_s")
+    row("longest closure (s)", "longest_closure_s", ".2f")
+    row("to check by eye (review)", "review_count", "d")
+    lines.append(f"{'time eyes closed (>=50 %)':30s}{_fmt(100 * met['left']['share_closed'], '.1f', ' %'):>12s}"
+                 f"{_fmt(100 * met['right']['share_closed'], '.1f', ' %'):>12s}   grade 4 above 50 %")
+    lines.append(f"{'PERCLOS (>=80 % closed)':30s}{_fmt(100 * met['left']['perclos'], '.1f', ' %'):>12s}"
+                 f"{_fmt(100 * met['right']['perclos'], '.1f', ' %'):>12s}")
+    row("open-eye aperture (mm)", "open_aperture_mm", normal="about 8-11 mm")
+    lines.append(f"bilateral closures: {met['bilateral_count']}, left only: {met['unilateral_left_count']}, "
+                 f"right only: {met['unilateral_right_count']}")
+    for warning in rec["warnings"]:
+        lines.append(f"warning: {warning}")
+    return "\n".join(lines)

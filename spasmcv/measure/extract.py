@@ -1,0 +1,249 @@
+"""Extraction: video -> landmarks -> eyelid signals -> :class:`~spasmcv.measure.trace.Trace`.
+
+This module only calls the stages in order and gathers provenance and data-quality warnings;
+the measurements themselves are defined in :mod:`spasmcv.measure.eyelid`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from spasmcv import __version__
+from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eyelid_signals, frame_measures
+from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceObservation, FaceTracker, SubjectSelector,
+                        TrackerSettings, short_track_mask)
+from spasmcv._hashing import file_sha256
+from spasmcv.measure.model import ModelInfo, resolve_model
+from spasmcv.measure.trace import Trace
+from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
+from spasmcv.measure.video import VideoInfo, iter_frames, probe_video
+
+#: Version of the eyelid-signal definitions (bump when a column's formula changes).
+SIGNALS_VERSION = "eyelid-1"
+#: Below this median face height (forehead to chin, px) eyelid measures get noisy.
+SMALL_FACE_PX = 120
+#: A recording with a smaller share of valid frames gets a warning.
+LOW_VALID_SHARE = 0.9
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """Everything that decides a trace (recorded in its provenance, hashed into batch cache keys).
+
+    Attributes
+    ----------
+    tracker : TrackerSettings
+        The landmark stage.
+    mirrored : bool
+        True if the video is a mirror image (swaps the patient's left and right).
+    """
+
+    tracker: TrackerSettings = field(default_factory=TrackerSettings)
+    mirrored: bool = False
+
+
+def extract_trace(
+    video_path: str | os.PathLike,
+    *,
+    model: ModelInfo | str | os.PathLike | None = None,
+    settings: MeasureSettings = MeasureSettings(),
+    recording_id: str | None = None,
+    max_frames: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_face: Callable[[int, FaceObservation | None], None] | None = None,
+    run: RunSettings = RunSettings(),
+    info: VideoInfo | None = None,
+    video_sha256: str | None = None,
+    model_data: bytes | None = None,
+) -> Trace:
+    """Measure both eyelids in every frame of a video.
+
+    Parameters
+    ----------
+    video_path : path
+    model : ModelInfo or path, optional
+        The face landmarker; resolved with :func:`spasmcv.measure.model.resolve_model` if a path or None.
+    settings : MeasureSettings
+        What decides the trace (tracker settings, mirror image).
+    recording_id : str, optional
+        Pseudonymous identifier stored in the trace; default: the first 12 hex digits of
+        the video's sha256. The video's path or name is never stored.
+    max_frames : int, optional
+        Stop after this many frames (quick looks, tests).
+    progress : callable, optional
+        Called with the number of frames just processed (for progress bars).
+    on_face : callable, optional
+        Called with each frame's index and the subject's :class:`FaceObservation` (None when
+        no subject face), e.g. to keep landmarks the trace does not store (``annotate``).
+    run : RunSettings
+        How to run (decoder threads, prefetching, CPU pinning): never changes the trace.
+    info, video_sha256 : optional
+        The video's :func:`~spasmcv.measure.video.probe_video` result and sha256 when the caller
+        already has them (neither is computed twice).
+    model_data : bytes, optional
+        The model file's bytes, already read and verified (batch workers).
+
+    Returns
+    -------
+    Trace
+
+    Raises
+    ------
+    VideoError, ModelError
+    """
+    video_path = Path(video_path)
+    info = info or probe_video(video_path)
+    if not isinstance(model, ModelInfo):
+        model = resolve_model(model)
+    video_sha = video_sha256 or file_sha256(video_path)
+    tracker_settings, mirrored = settings.tracker, settings.mirrored
+
+    times, faces_seen, detected, tracks = [], [], [], []
+    chunk = _Chunk()
+    measured: list[dict[str, np.ndarray]] = []
+    display = (info.width, info.height)
+
+    def flush() -> None:
+        if chunk.size:
+            measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=mirrored))
+            chunk.clear()
+
+    with cpus_to_pin(run.pin_threads and run.prefetch_frames > 0) as (model_cpu, decode_cpu), \
+            pinned_to(model_cpu), FaceTracker(model.path, tracker_settings, model_data=model_data) as tracker:
+        frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads)
+        prepared = ((frame, tracker.model_input(frame.rgb)) for frame in frames)
+        for frame, model_input in prefetch(prepared, depth=run.prefetch_frames, cpu=decode_cpu):
+            if max_frames is not None and frame.index >= max_frames:
+                break
+            face = tracker.process(model_input, frame.time_s, display_size=display)
+            times.append(frame.time_s)
+            faces_seen.append(0 if face is None else face.n_faces)
+            detected.append(face is not None)
+            tracks.append(-1 if face is None else face.track)
+            chunk.add(face)
+            if on_face is not None:
+                on_face(frame.index, face)
+            if chunk.size == _Chunk.capacity:
+                flush()
+            if progress is not None:
+                progress(1)
+        flush()
+        reacquisitions = tracker.selector.reacquisitions
+        fallback = tracker.fallback_reason
+    n = len(times)
+    measures = {name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
+    signals = eyelid_signals(measures)
+    face_detected = np.asarray(detected, dtype=np.int8)
+    signals.update(frame_index=np.arange(n), time_s=np.asarray(times, dtype=float),
+                   face_detected=face_detected, n_faces=np.asarray(faces_seen, dtype=np.int64),
+                   subject_track=np.asarray(tracks, dtype=np.int64))
+    spurious = short_track_mask(signals["subject_track"], min_frames=SubjectSelector.confirm_frames)
+    signals["valid"] = np.where(spurious, 0, signals["valid"]).astype(np.int8)
+    columns = {name: signals[name] for name in trace_column_order(signals)}
+    metadata = {
+        "recording_id": recording_id or video_sha[:12],
+        "spasmcv_version": __version__,
+        "signals_version": SIGNALS_VERSION,
+        "video": {"sha256": video_sha, "size_bytes": video_path.stat().st_size, **info.as_dict()},
+        "model": {"sha256": model.sha256, "official": model.official, "file": model.path.name},
+        "parameters": {**asdict(tracker_settings), "mirrored": mirrored, "max_frames": max_frames,
+                       "iris_diameter_mm": IRIS_DIAMETER_MM},
+        "software": _software_versions(),
+        "subject_reacquisitions": reacquisitions,
+        "warnings": quality_warnings(columns, info, reacquisitions=reacquisitions,
+                                     official_model=model.official),
+    }
+    if fallback:  # recorded only when it happens: on the fast path traces stay as they were
+        metadata["landmark_reader"] = f"MediaPipe public API ({fallback})"
+    return Trace(columns=columns, metadata=metadata)
+
+
+def trace_column_order(columns) -> list[str]:
+    """Trace columns in reading order: identity, quality, head, per-eye signals, raw, blendshapes."""
+    first = ["frame_index", "time_s", "valid", "face_detected", "n_faces", "subject_track", "eyes_in_frame",
+             "face_x_px", "face_y_px", "face_size_px", "head_yaw_deg", "head_pitch_deg", "head_roll_deg"]
+    per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop",
+               "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px"]
+    ordered = first + [f"{name}_{side}" for name in per_eye for side in ("left", "right")]
+    ordered += ["intercanthal_px", "iris_reference_px"]
+    ordered += sorted(name for name in columns if name.startswith("bs_"))
+    missing = set(columns) - set(ordered)
+    return [name for name in ordered if name in columns] + sorted(missing)
+
+
+class _Chunk:
+    """A fixed-size buffer of landmark arrays, so memory per frame stays at the signals' size."""
+
+    capacity = 256
+
+    def __init__(self) -> None:
+        self.landmarks = np.full((self.capacity, N_LANDMARKS, 3), np.nan)
+        self.blendshapes = np.full((self.capacity, len(BLENDSHAPE_NAMES)), np.nan)
+        self.transforms = np.full((self.capacity, 4, 4), np.nan)
+        self.size = 0
+
+    def add(self, face) -> None:
+        if face is not None:
+            self.landmarks[self.size] = face.landmarks_px
+            self.blendshapes[self.size] = face.blendshapes
+            self.transforms[self.size] = face.transform
+        self.size += 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.landmarks[: self.size], self.blendshapes[: self.size], self.transforms[: self.size]
+
+    def clear(self) -> None:
+        for array in (self.landmarks, self.blendshapes, self.transforms):
+            array.fill(np.nan)
+        self.size = 0
+
+
+def _software_versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version()}
+    for package in ("mediapipe", "av", "numpy", "opencv-contrib-python"):
+        try:
+            out[package] = version(package)
+        except PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def quality_warnings(columns: dict[str, np.ndarray], info: VideoInfo, *, reacquisitions: int = 0,
+                     official_model: bool = True) -> list[str]:
+    """Plain-language data-quality warnings for a trace (empty list when all is well)."""
+    warnings: list[str] = []
+    n = len(columns["time_s"])
+    valid = columns["valid"].astype(bool)
+    detected = columns["face_detected"].astype(bool)
+    if n and not detected.any():
+        warnings.append("no face was found in any frame: every frame is invalid")
+    elif n and valid.mean() < LOW_VALID_SHARE:
+        warnings.append(f"the eyes were measurable in only {valid.mean():.0%} of frames "
+                        f"(face lost or eyes outside the picture)")
+    several = int(np.sum(columns["n_faces"] > 1))
+    if several:
+        warnings.append(f"several faces were visible in {several} frames; the main subject was "
+                        f"followed and the other faces ignored")
+    if reacquisitions:
+        warnings.append(f"the subject was lost and a face re-acquired {reacquisitions} time(s) "
+                        f"(column subject_track); check that it is the same person")
+    face_size = columns["face_size_px"][valid]
+    if face_size.size and np.median(face_size) < SMALL_FACE_PX:
+        warnings.append(f"the face is small in the picture (median {np.median(face_size):.0f} px "
+                        f"forehead to chin): eyelid measures will be noisy")
+    if info.variable_frame_rate:
+        warnings.append("variable frame rate: frame times are taken from the container's timestamps")
+    if info.gaps:
+        missing = sum(g.missing_frames for g in info.gaps)
+        warnings.append(f"{len(info.gaps)} gap(s) in the frame timing (about {missing} frames dropped)")
+    if not official_model:
+        warnings.append("a custom (non-official) landmark model was used: validation figures do not apply")
+    return warnings

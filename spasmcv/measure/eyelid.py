@@ -1,0 +1,226 @@
+"""Eyelid signals per eye from face landmarks (pure: arrays in, arrays out).
+
+**Sides.** ``left`` and ``right`` always mean the *patient's* left and right. This module is the
+one place where that is defined. MediaPipe's face mesh is anatomical: in an ordinary,
+unmirrored video landmark 33 (outer corner of the patient's right eye) lies on the image's
+left, and the blendshape ``eyeBlinkLeft`` rises when the patient's left eye closes (checked on
+winking clips, tests/test_eyelid.py). A mirrored video (some selfie cameras) shows a mirror
+image, which the mesh reads as a face with the sides swapped; pass ``mirrored=True`` to swap
+them back.
+
+All distances are 2-D, in display pixels of the image plane. MediaPipe's depth estimate (z)
+is not used: it kept a closed eye's lid gap at about a third of its open value (eye aspect
+ratio 0.12 closed vs 0.32 open in 3-D, 0.075 vs 0.32 in 2-D on the synthetic clips), which
+would blur the difference between open and closed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spasmcv.measure.landmarks import BLENDSHAPE_NAMES
+
+#: Average horizontal visible iris diameter of adults, mm: 11.71 +/- 0.42 mm (white-to-white,
+#: Rüfer F, Schröder A, Erb C. Cornea 2005;24(3):259-261).
+IRIS_DIAMETER_MM = 11.7
+
+SIDES = ("left", "right")
+
+
+@dataclass(frozen=True)
+class EyeLandmarks:
+    """MediaPipe landmark indices of one anatomical eye (see module docstring for sides)."""
+
+    ear_points: tuple[int, int, int, int, int, int]  # p1..p6 of Soukupova & Cech (2016)
+    upper_lid_mid: int
+    lower_lid_mid: int
+    outer_corner: int
+    inner_corner: int
+    iris_center: int
+    iris_horizontal: tuple[int, int]
+    brow: tuple[int, ...]
+    upper_lid_contour: tuple[int, ...] = ()  # corner to corner, by increasing image x (unmirrored)
+    lower_lid_contour: tuple[int, ...] = ()
+
+
+#: The patient's eyes in an unmirrored video. p1 = outer corner, p4 = inner corner,
+#: p2/p3 upper lid, p6/p5 lower lid (p2 above p6, p3 above p5).
+PATIENT_EYES: dict[str, EyeLandmarks] = {
+    "right": EyeLandmarks(ear_points=(33, 160, 158, 133, 153, 144), upper_lid_mid=159,
+                          lower_lid_mid=145, outer_corner=33, inner_corner=133, iris_center=468,
+                          iris_horizontal=(469, 471), brow=(70, 63, 105, 66, 107),
+                          upper_lid_contour=(33, 246, 161, 160, 159, 158, 157, 173, 133),
+                          lower_lid_contour=(33, 7, 163, 144, 145, 153, 154, 155, 133)),
+    "left": EyeLandmarks(ear_points=(263, 387, 385, 362, 380, 373), upper_lid_mid=386,
+                         lower_lid_mid=374, outer_corner=263, inner_corner=362, iris_center=473,
+                         iris_horizontal=(474, 476), brow=(300, 293, 334, 296, 336),
+                         upper_lid_contour=(362, 398, 384, 385, 386, 387, 388, 466, 263),
+                         lower_lid_contour=(362, 382, 381, 380, 374, 373, 390, 249, 263)),
+}
+FOREHEAD_TOP, CHIN = 10, 152
+
+
+def eye_landmarks(side: str, *, mirrored: bool = False) -> EyeLandmarks:
+    """Landmark indices of the patient's ``side`` eye (``"left"`` or ``"right"``)."""
+    if side not in SIDES:
+        raise ValueError(f"side must be 'left' or 'right', not {side!r}")
+    if mirrored:
+        side = "left" if side == "right" else "right"
+    return PATIENT_EYES[side]
+
+
+def blendshape_column(name: str, *, mirrored: bool = False) -> str:
+    """Trace column of a MediaPipe blendshape, with Left/Right turned into the patient's side.
+
+    ``eyeBlinkLeft`` -> ``bs_eyeBlink_left`` (``bs_eyeBlink_right`` when ``mirrored``);
+    names without a side keep their form: ``jawOpen`` -> ``bs_jawOpen``.
+    """
+    for suffix, side in (("Left", "left"), ("Right", "right")):
+        if name.endswith(suffix):
+            if mirrored:
+                side = "right" if side == "left" else "left"
+            return f"bs_{name[: -len(suffix)]}_{side}"
+    return f"bs_{name}"
+
+
+def _dist(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """2-D distance in the image plane (x, y only)."""
+    return np.linalg.norm(a[..., :2] - b[..., :2], axis=-1)
+
+
+def eye_aspect_ratio(landmarks: np.ndarray, eye: EyeLandmarks) -> np.ndarray:
+    """6-point eye aspect ratio (Soukupova & Cech 2016), unitless.
+
+    ``(|p2 - p6| + |p3 - p5|) / (2 |p1 - p4|)``; about 0.25-0.35 open, below 0.1 closed.
+
+    Parameters
+    ----------
+    landmarks : ndarray (..., 478, 3)
+    eye : EyeLandmarks
+    """
+    p1, p2, p3, p4, p5, p6 = (landmarks[..., i, :] for i in eye.ear_points)
+    return (_dist(p2, p6) + _dist(p3, p5)) / (2.0 * _dist(p1, p4))
+
+
+def head_pose_deg(transform: np.ndarray) -> np.ndarray:
+    """Yaw, pitch and roll in degrees from MediaPipe's facial transformation matrix.
+
+    The rotation part ``R`` (scale removed) is decomposed as ``R = Rz(roll) Ry(yaw) Rx(pitch)``
+    in MediaPipe's camera frame (x right, y up, z towards the viewer). 0, 0, 0 is a face
+    looking straight into the camera. Signs are those of that frame: positive roll turns the
+    face counter-clockwise as seen in the image, positive pitch raises the chin.
+
+    Parameters
+    ----------
+    transform : ndarray (..., 4, 4)
+
+    Returns
+    -------
+    ndarray (..., 3)
+        ``[yaw, pitch, roll]`` in degrees.
+    """
+    rot = np.asarray(transform, dtype=float)[..., :3, :3]
+    rot = rot / np.linalg.norm(rot, axis=-2, keepdims=True)
+    pitch = np.arctan2(rot[..., 2, 1], rot[..., 2, 2])
+    yaw = np.arctan2(-rot[..., 2, 0], np.hypot(rot[..., 2, 1], rot[..., 2, 2]))
+    roll = np.arctan2(rot[..., 1, 0], rot[..., 0, 0])
+    return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
+
+
+def frame_measures(landmarks: np.ndarray, blendshapes: np.ndarray, transform: np.ndarray, *,
+                   frame_size: tuple[int, int], mirrored: bool = False) -> dict[str, np.ndarray]:
+    """Per-frame raw measures that need no recording-level reference.
+
+    Parameters
+    ----------
+    landmarks : ndarray (n, 478, 3)
+        Display pixels (see :class:`spasmcv.measure.landmarks.FaceObservation`); NaN where no face.
+    blendshapes : ndarray (n, 52)
+    transform : ndarray (n, 4, 4)
+    frame_size : (width, height)
+        Display size in pixels, to tell whether the eyes are inside the picture.
+    mirrored : bool
+
+    Returns
+    -------
+    dict of column name -> ndarray (n,)
+        See docs/trace.md for every column's definition and unit.
+    """
+    width, height = frame_size
+    out: dict[str, np.ndarray] = {}
+    face_found = np.isfinite(landmarks[:, 0, 0])
+    eye_points = sorted({i for side in SIDES for i in PATIENT_EYES[side].ear_points})
+    xy = landmarks[:, eye_points, :2]
+    inside = np.all((xy[..., 0] >= 0) & (xy[..., 0] < width) & (xy[..., 1] >= 0) & (xy[..., 1] < height), axis=1)
+    out["eyes_in_frame"] = (face_found & inside).astype(np.int8)
+    lo, hi = np.min(landmarks[..., :2], axis=1), np.max(landmarks[..., :2], axis=1)
+    out["face_x_px"], out["face_y_px"] = ((lo + hi) / 2).T
+    out["face_size_px"] = np.linalg.norm(landmarks[:, FOREHEAD_TOP, :2] - landmarks[:, CHIN, :2], axis=-1)
+    yaw_pitch_roll = head_pose_deg(transform)
+    out["head_yaw_deg"], out["head_pitch_deg"], out["head_roll_deg"] = yaw_pitch_roll.T
+    right, left = PATIENT_EYES["right"], PATIENT_EYES["left"]
+    out["intercanthal_px"] = _dist(landmarks[:, right.inner_corner], landmarks[:, left.inner_corner])
+    for side in SIDES:
+        eye = eye_landmarks(side, mirrored=mirrored)
+        out[f"ear_{side}"] = eye_aspect_ratio(landmarks, eye)
+        out[f"aperture_px_{side}"] = _dist(landmarks[:, eye.upper_lid_mid], landmarks[:, eye.lower_lid_mid])
+        a, b = eye.iris_horizontal
+        out[f"iris_diameter_px_{side}"] = _dist(landmarks[:, a], landmarks[:, b])
+        canthal_mid = (landmarks[:, eye.outer_corner] + landmarks[:, eye.inner_corner]) / 2
+        brow = landmarks[:, list(eye.brow)].mean(axis=1)
+        out[f"brow_eye_px_{side}"] = _dist(brow, canthal_mid)
+        # Signed distance of the iris centre below the canthal line, along the face's down axis.
+        down = landmarks[:, CHIN, :2] - landmarks[:, FOREHEAD_TOP, :2]
+        down = down / np.linalg.norm(down, axis=-1, keepdims=True)
+        out[f"iris_drop_px_{side}"] = np.sum((landmarks[:, eye.iris_center, :2] - canthal_mid[:, :2]) * down, axis=-1)
+    for k, name in enumerate(BLENDSHAPE_NAMES):
+        if name != "_neutral":
+            out[blendshape_column(name, mirrored=mirrored)] = blendshapes[:, k].copy()
+    return out
+
+
+def iris_reference_px(measures: dict[str, np.ndarray], *, open_quantile: float = 0.75) -> np.ndarray:
+    """Per-frame iris diameter reference in pixels, robust to eyelid closure.
+
+    MediaPipe's iris points shrink when the lids cover the iris (about -17 % at full closure
+    on Talking Face), so the raw per-frame diameter would inflate closed-eye apertures. The
+    reference is the recording's median ratio of iris diameter (mean of both eyes) to the
+    intercanthal distance, taken over open-eye frames (mean eye aspect ratio at or above its
+    ``open_quantile``), times each frame's intercanthal distance, which follows the face's
+    distance to the camera but not the lids.
+
+    Returns
+    -------
+    ndarray (n,)
+        NaN where the frame has no face or the recording has no usable frame.
+    """
+    iris = (measures["iris_diameter_px_left"] + measures["iris_diameter_px_right"]) / 2
+    ear = (measures["ear_left"] + measures["ear_right"]) / 2
+    usable = np.isfinite(iris) & np.isfinite(ear) & (measures["eyes_in_frame"] > 0)
+    if not usable.any():
+        return np.full_like(iris, np.nan)
+    open_frames = usable & (ear >= np.quantile(ear[usable], open_quantile))
+    ratio = float(np.median(iris[open_frames] / measures["intercanthal_px"][open_frames]))
+    return ratio * measures["intercanthal_px"]
+
+
+def eyelid_signals(measures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Add the iris-normalised and millimetre columns to :func:`frame_measures`' output.
+
+    New columns per side: ``aperture_iris`` (vertical palpebral aperture in iris diameters),
+    ``aperture_mm`` (the same times :data:`IRIS_DIAMETER_MM`), ``brow_eye_mm``,
+    ``iris_drop`` (iris centre below the canthal line, in iris diameters), plus
+    ``iris_reference_px`` and ``valid``.
+    """
+    out = dict(measures)
+    iris_ref = iris_reference_px(measures)
+    out["iris_reference_px"] = iris_ref
+    for side in SIDES:
+        out[f"aperture_iris_{side}"] = measures[f"aperture_px_{side}"] / iris_ref
+        out[f"aperture_mm_{side}"] = out[f"aperture_iris_{side}"] * IRIS_DIAMETER_MM
+        out[f"brow_eye_mm_{side}"] = measures[f"brow_eye_px_{side}"] / iris_ref * IRIS_DIAMETER_MM
+        out[f"iris_drop_{side}"] = measures[f"iris_drop_px_{side}"] / iris_ref
+    out["valid"] = ((measures["eyes_in_frame"] > 0) & np.isfinite(iris_ref)).astype(np.int8)
+    return out

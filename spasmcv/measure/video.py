@@ -1,0 +1,370 @@
+"""Video input: probe a file and stream its frames with their own timestamps.
+
+This is the only module that opens video files. It uses PyAV (FFmpeg) because spasmcv needs
+what OpenCV's ``VideoCapture`` hides or guesses: each frame's presentation timestamp from the
+container (never an assumed constant frame rate), the display rotation of phone videos, the
+codec, and decoding straight into RGB in one conversion.
+
+Times are in seconds, relative to the first frame's presentation time (the first frame is at
+0 s). Frame sizes are *display* sizes, i.e. after rotation.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import av
+import cv2
+import numpy as np
+
+from spasmcv.errors import VideoError
+
+#: File name suffixes taken for videos when searching folders or naming outputs.
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
+#: A frame interval this many times the median interval counts as a dropped-frame gap.
+GAP_FACTOR = 1.5
+#: Intervals deviating from the median by more than this fraction count as irregular.
+IRREGULAR_TOLERANCE = 0.10
+#: The video is called variable-frame-rate when more than this share of intervals is irregular.
+VFR_SHARE = 0.01
+
+
+@dataclass(frozen=True)
+class FrameGap:
+    """A stretch where frames are missing: ``(start_s, end_s)`` and the estimated number lost."""
+
+    start_s: float
+    end_s: float
+    missing_frames: int
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What a video file holds, from its header and one pass over its packets (no decoding).
+
+    Attributes
+    ----------
+    container, codec : str
+        FFmpeg's names, e.g. ``"mov,mp4,m4a,3gp,3g2,mj2"`` and ``"h264"``.
+    width, height : int
+        Display size in pixels, after applying ``rotation_deg``.
+    coded_width, coded_height : int
+        Size of the stored (unrotated) pictures.
+    rotation_deg : int
+        Clockwise rotation (0, 90, 180, 270) applied to stored pictures for display.
+    frame_count : int
+        Frames found in the container (packets with a timestamp).
+    header_frame_count : int or None
+        Frame count declared by the header, if any.
+    duration_s : float
+        Time from the first to the last frame plus one median frame interval.
+    nominal_fps : float or None
+        Frame rate declared by the container (None if it declares none).
+    measured_fps : float
+        ``1 / median frame interval`` from the frames' timestamps.
+    variable_frame_rate : bool
+        True when more than 1 % of the intervals differ from the median by more than 10 %.
+    gaps : tuple of FrameGap
+        Intervals longer than 1.5 median intervals (dropped frames).
+    pixel_format : str
+    """
+
+    container: str
+    codec: str
+    width: int
+    height: int
+    coded_width: int
+    coded_height: int
+    rotation_deg: int
+    frame_count: int
+    header_frame_count: int | None
+    duration_s: float
+    nominal_fps: float | None
+    measured_fps: float
+    variable_frame_rate: bool
+    gaps: tuple[FrameGap, ...] = field(default_factory=tuple)
+    pixel_format: str = ""
+
+    def as_dict(self) -> dict:
+        """Plain-JSON view (gaps as lists)."""
+        out = dict(self.__dict__)
+        out["gaps"] = [[g.start_s, g.end_s, g.missing_frames] for g in self.gaps]
+        return out
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded frame.
+
+    Attributes
+    ----------
+    index : int
+        0-based position in presentation order.
+    time_s : float
+        Presentation time relative to the first frame, in seconds.
+    rgb : numpy.ndarray
+        ``(height, width, 3)`` uint8 RGB, C-contiguous, rotated for display and possibly
+        downscaled (see :func:`iter_frames`).
+    scale : float
+        Size of ``rgb`` relative to the display size (1.0 = full resolution).
+    """
+
+    index: int
+    time_s: float
+    rgb: np.ndarray
+    scale: float
+
+
+def _open(path: Path):
+    if not path.exists():
+        raise VideoError(f"{path}: file not found")
+    if path.is_dir():
+        raise VideoError(f"{path}: is a directory, not a video file")
+    if path.stat().st_size == 0:
+        raise VideoError(f"{path}: empty file (0 bytes)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.EOFError as exc:
+        raise VideoError(f"{path}: ends before any video data (zero frames, or a truncated file)") from exc
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        raise VideoError(f"{path}: not a readable video file ({exc})") from exc
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: contains no video frames (no video stream, or an empty one)")
+    return container
+
+
+def frame_intervals_summary(times_s: np.ndarray) -> tuple[float, bool, tuple[FrameGap, ...]]:
+    """Median interval, variable-frame-rate flag and dropped-frame gaps of sorted timestamps.
+
+    Parameters
+    ----------
+    times_s : ndarray
+        Frame presentation times in seconds, increasing.
+
+    Returns
+    -------
+    median_interval_s, variable_frame_rate, gaps
+    """
+    times_s = np.asarray(times_s, dtype=float)
+    if times_s.size < 2:
+        return float("nan"), False, ()
+    intervals = np.diff(times_s)
+    median = float(np.median(intervals))
+    if not median > 0:
+        return float("nan"), True, ()
+    irregular = np.abs(intervals - median) > IRREGULAR_TOLERANCE * median
+    vfr = bool(irregular.mean() > VFR_SHARE)
+    gaps = tuple(
+        FrameGap(float(times_s[i]), float(times_s[i + 1]), int(round(intervals[i] / median)) - 1)
+        for i in np.flatnonzero(intervals > GAP_FACTOR * median)
+    )
+    return median, vfr, gaps
+
+
+def _clockwise_rotation(frame: av.VideoFrame) -> int:
+    # PyAV reports FFmpeg's display-matrix angle (counter-clockwise); players rotate the
+    # picture clockwise by its negation (an upright iPhone portrait clip reads -90).
+    angle = int(round(-float(getattr(frame, "rotation", 0) or 0))) % 360
+    return angle if angle in (0, 90, 180, 270) else 0
+
+
+def _header_facts(container, stream) -> tuple[float | None, int | None, float | None]:
+    """What the container header declares: duration (s), frame count and nominal frame rate."""
+    declared_s = None
+    if stream.duration:
+        declared_s = float(stream.duration * stream.time_base)
+    elif container.duration and len(container.streams) == 1:
+        declared_s = container.duration / 1e6
+    rate = stream.average_rate or stream.guessed_rate
+    return declared_s, int(stream.frames) or None, float(rate) if rate else None
+
+
+def estimated_frame_count(path: str | os.PathLike) -> int:
+    """Frames the container header declares (or duration x frame rate); 0 when unknown or
+    unreadable. Reads the header only: for progress bars, not for measurements."""
+    try:
+        container = _open(Path(path))
+    except VideoError:
+        return 0
+    try:
+        declared_s, frames, fps = _header_facts(container, container.streams.video[0])
+    finally:
+        container.close()
+    return frames or (int(round(declared_s * fps)) if declared_s and fps else 0)
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Read a video's header and packet timestamps, and decode its first frame.
+
+    Raises
+    ------
+    VideoError
+        Not found, empty, not a video, no decodable frame, or truncated (fewer frames than
+        the header declares).
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        pts: list[int] = []
+        try:
+            for packet in container.demux(stream):
+                if packet.pts is not None and packet.size > 0:
+                    pts.append(packet.pts)
+                elif packet.dts is not None and packet.size > 0:
+                    pts.append(packet.dts)
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{path}: truncated or corrupt video data after {len(pts)} frames ({exc})") from exc
+        if not pts:
+            raise VideoError(f"{path}: the video stream holds zero frames")
+        # Read everything from the stream before closing: PyAV's fields are invalid afterwards.
+        if container.format.name in _STILL_IMAGE_FORMATS or container.format.name.endswith("_pipe"):
+            raise VideoError(f"{path}: is a still image ({container.format.name}), not a video")
+        declared_s, header_frames, nominal = _header_facts(container, stream)
+        time_base = float(stream.time_base) if stream.time_base else 0.0
+        container_name = container.format.name
+        codec_name = stream.codec_context.name
+    finally:
+        container.close()
+
+    first = _first_frame(path)
+    times = np.sort(np.asarray(pts, dtype=np.int64))
+    times_s = (times - times[0]) * time_base
+    median, vfr, gaps = frame_intervals_summary(times_s)
+    if header_frames and len(pts) < header_frames - 1:
+        raise VideoError(
+            f"{path}: truncated video: the header declares {header_frames} frames but only "
+            f"{len(pts)} are present"
+        )
+    if declared_s and np.isfinite(median) and times_s[-1] + median < declared_s - max(0.5, 2 * median):
+        raise VideoError(
+            f"{path}: truncated video: the header declares {declared_s:.2f} s but frames "
+            f"stop at {times_s[-1]:.2f} s"
+        )
+    rotation = _clockwise_rotation(first)
+    coded_w, coded_h = first.width, first.height
+    disp_w, disp_h = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+    interval = median if np.isfinite(median) else (1.0 / nominal if nominal else 0.0)
+    return VideoInfo(
+        container=container_name,
+        codec=codec_name,
+        width=disp_w,
+        height=disp_h,
+        coded_width=coded_w,
+        coded_height=coded_h,
+        rotation_deg=rotation,
+        frame_count=len(pts),
+        header_frame_count=header_frames,
+        duration_s=float(times_s[-1] + interval),
+        nominal_fps=nominal,
+        measured_fps=float(1.0 / median) if np.isfinite(median) else (nominal or float("nan")),
+        variable_frame_rate=vfr,
+        gaps=gaps,
+        pixel_format=first.format.name,
+    )
+
+
+def _first_frame(path: Path) -> av.VideoFrame:
+    container = _open(path)
+    try:
+        for frame in container.decode(video=0):
+            return frame
+    except av.error.FFmpegError as exc:
+        raise VideoError(f"{path}: no frame could be decoded ({exc})") from exc
+    finally:
+        container.close()
+    raise VideoError(f"{path}: the video stream holds zero decodable frames")
+
+
+_STILL_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pipe", "tiff_pipe"}
+_ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
+
+
+#: Pixel formats whose planes numpy can view as one I420 image for OpenCV's fast conversion.
+_I420_FORMATS = {"yuv420p", "yuvj420p"}
+
+
+def _to_rgb(frame: av.VideoFrame, scale: float, out_w: int, out_h: int) -> np.ndarray:
+    """Decoded picture -> RGB in one conversion (OpenCV's SIMD I420 path when possible).
+
+    OpenCV's I420->RGB is about 7x faster than FFmpeg's swscale for the same BT.601 result
+    (0.2 vs 1.5 ms for a 1280x720 frame); swscale is used for other pixel formats and when
+    downscaling, where resizing and conversion happen in one pass.
+    """
+    if scale != 1.0:
+        return frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA").to_ndarray()
+    if frame.format.name in _I420_FORMATS and frame.width % 2 == 0 and frame.height % 2 == 0:
+        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
+    return frame.to_ndarray(format="rgb24")
+
+
+def iter_frames(
+    path: str | os.PathLike, *, max_side_px: int | None = 1920, threads: int = 0,
+) -> Iterator[Frame]:
+    """Yield a video's frames in presentation order with their own timestamps.
+
+    Memory stays bounded (one frame at a time) whatever the video's length.
+
+    Parameters
+    ----------
+    path : path
+    max_side_px : int, optional
+        Frames whose longer display side exceeds this are downscaled during the colour
+        conversion (one pass, area interpolation). None keeps full resolution.
+    threads : int
+        Decoder threads; 0 lets FFmpeg choose.
+
+    Raises
+    ------
+    VideoError
+        When the file cannot be opened or the data breaks off mid-stream (truncated).
+    """
+    path = Path(path)
+    container = _open(path)
+    try:
+        stream = container.streams.video[0]
+        if threads != 1:
+            stream.thread_type = "AUTO"
+        stream.codec_context.thread_count = threads
+        time_base = float(stream.time_base)
+        first_pts = None
+        index = 0
+        last_time = -np.inf
+        try:
+            for frame in container.decode(stream):
+                pts = frame.pts if frame.pts is not None else frame.dts
+                if pts is None:
+                    raise VideoError(f"{path}: frame {index} has no timestamp")
+                if first_pts is None:
+                    first_pts = pts
+                    rotation = _clockwise_rotation(frame)
+                    coded_w, coded_h = frame.width, frame.height
+                    longest = max(coded_w, coded_h)
+                    scale = 1.0
+                    if max_side_px and longest > max_side_px:
+                        scale = max_side_px / longest
+                    out_w = int(round(coded_w * scale)) // 2 * 2
+                    out_h = int(round(coded_h * scale)) // 2 * 2
+                time_s = (pts - first_pts) * time_base
+                if time_s <= last_time:
+                    # Out-of-order or duplicated timestamps: keep strict order, flagged upstream
+                    # by the probe's variable-frame-rate check.
+                    time_s = last_time + 1e-6
+                last_time = time_s
+                rgb = _to_rgb(frame, scale, out_w, out_h)
+                if rotation:
+                    rgb = cv2.rotate(rgb, _ROTATE_CODES[rotation])
+                # FFmpeg pads rows; MediaPipe silently finds no face in a strided array.
+                rgb = np.ascontiguousarray(rgb)
+                yield Frame(index=index, time_s=float(time_s), rgb=rgb, scale=scale)
+                index += 1
+        except av.error.FFmpegError as exc:
+            raise VideoError(f"{path}: truncated or corrupt video data after frame {index} ({exc})") from exc
+        if index == 0:
+            raise VideoError(f"{path}: the video stream holds zero decodable frames")
+    finally:
+        container.close()

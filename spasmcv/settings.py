@@ -1,0 +1,72 @@
+"""One settings tree for everything that decides spasmcv's results.
+
+:class:`Settings` holds what determines a result: ``measure`` (the landmark tracker and whether
+the video is mirrored; decides the trace) and ``analysis`` (quality gate, closure, events,
+metrics, severity; decides events and numbers). How a command runs (workers, decoder threads,
+progress bars) is never part of it: :class:`spasmcv.measure.pipelining.RunSettings` and the
+commands' own options. The whole tree is written into every result's provenance and hashed as
+a whole into the batch's cache keys.
+
+Every command that computes takes ``--set KEY=VALUE`` with the same dotted keys, e.g.
+``measure.tracker.num_faces=1``, ``measure.mirrored=true``, ``analysis.events.spasm_s=2``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Iterable
+
+from spasmcv.analysis.analyze import AnalysisSettings
+from spasmcv.errors import SettingsError
+from spasmcv.measure.extract import MeasureSettings
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything that decides a recording's results."""
+
+    measure: MeasureSettings = field(default_factory=MeasureSettings)
+    analysis: AnalysisSettings = field(default_factory=AnalysisSettings)
+
+
+def with_overrides(settings, overrides: Iterable[str]):
+    """A copy of a (nested, frozen) settings dataclass with ``"a.b=value"`` overrides applied.
+
+    Values are parsed as JSON when possible (numbers, true/false, lists), else kept as text.
+    Raises :class:`~spasmcv.errors.SettingsError` for an unknown key, naming the keys there are.
+    """
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SettingsError(f"--set expects KEY=VALUE, not {item!r}")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        if isinstance(value, list):
+            value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
+        settings = _replace_path(settings, key.split("."), value, item)
+    return settings
+
+
+def _replace_path(obj, parts: list[str], value, item: str):
+    if not dataclasses.is_dataclass(obj) or parts[0] not in {f.name for f in dataclasses.fields(obj)}:
+        names = sorted(f.name for f in dataclasses.fields(obj)) if dataclasses.is_dataclass(obj) else []
+        hint = ""
+        if isinstance(obj, Settings) and parts[0] in {f.name for f in dataclasses.fields(AnalysisSettings)}:
+            hint = f"; did you mean analysis.{item}?"
+        raise SettingsError(f"--set {item}: unknown setting {parts[0]!r} (choose from {', '.join(names)}){hint}")
+    if len(parts) == 1:
+        return dataclasses.replace(obj, **{parts[0]: value})
+    return dataclasses.replace(obj, **{parts[0]: _replace_path(getattr(obj, parts[0]), parts[1:], value, item)})
+
+
+def digest(payload) -> str:
+    """A short, stable hash of a JSON-able payload (settings trees become dicts first)."""
+    if dataclasses.is_dataclass(payload):
+        payload = dataclasses.asdict(payload)
+    text = json.dumps(payload, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]

@@ -1,0 +1,75 @@
+"""The study's cache: content-addressed keys, remembered video hashes, saved results.
+
+A recording is recomputed only when its key changes: the extraction key hashes the video's
+content (sha256), the model's sha256, the package and signal-definition versions and the
+measure settings (tracker and mirroring); the result key adds the analysis settings, the
+analysis and formula versions and the task. Together they hash the whole settings tree
+(:mod:`spasmcv.settings`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from pathlib import Path
+
+from spasmcv import __version__
+from spasmcv._atomic import atomic_write
+from spasmcv._hashing import file_sha256
+from spasmcv.analysis.analyze import ANALYSIS_VERSION
+from spasmcv.analysis.severity import FORMULA_VERSION
+from spasmcv.measure.extract import SIGNALS_VERSION, MeasureSettings
+from spasmcv.settings import Settings, digest
+from spasmcv.study.result import RecordingResult
+
+
+def extraction_key(video_sha256: str, model_sha256: str, measure: MeasureSettings) -> str:
+    """Cache key of a trace: video content, model, versions and the measure settings."""
+    return digest({"video": video_sha256, "model": model_sha256, "spasmcv": __version__,
+                   "signals": SIGNALS_VERSION, **dataclasses.asdict(measure)})
+
+
+def result_key(extract_key: str, settings: Settings, task: str) -> str:
+    """Cache key of a result: the trace's key plus the analysis settings, versions and task."""
+    return digest({"trace": extract_key, "analysis": dataclasses.asdict(settings.analysis), "task": task,
+                   "analysis_version": ANALYSIS_VERSION, "formula": FORMULA_VERSION, "spasmcv": __version__})
+
+
+class HashIndex:
+    """Remembers file sha256 by (path, size, mtime) so re-runs need not re-read every video."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        try:
+            self.entries = json.loads(path.read_text())
+        except (OSError, ValueError):
+            self.entries = {}
+
+    def sha256(self, video: Path) -> str:
+        stat = video.stat()
+        # keyed by a hash of path, size and mtime: the output folder never holds input paths
+        key = hashlib.sha256(f"{video.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()
+        if key not in self.entries:
+            self.entries[key] = file_sha256(video)
+        return self.entries[key]
+
+    def save(self) -> None:
+        with atomic_write(self.path) as handle:
+            json.dump(self.entries, handle)
+
+
+def result_path(out: Path, recording_id: str, rkey: str) -> Path:
+    return out / "results" / f"{recording_id}-{rkey}.json"
+
+
+def save_result(out: Path, result: RecordingResult) -> Path:
+    """Write one recording's result atomically (NaN as null)."""
+    path = result_path(out, result.recording_id, result.result_key)
+    with atomic_write(path) as handle:
+        json.dump(result.to_json(), handle)
+    return path
+
+
+def load_result(path: Path) -> RecordingResult:
+    return RecordingResult.from_json(json.loads(path.read_text()))

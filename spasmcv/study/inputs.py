@@ -1,0 +1,82 @@
+"""A study's inputs: the recordings to score (:class:`Job`), from a manifest CSV or from
+folders, glob patterns and files."""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from spasmcv.errors import BatchError
+from spasmcv.measure.video import VIDEO_SUFFIXES
+
+#: Manifest columns that are not study columns.
+RESERVED_COLUMNS = {"path", "task", "mirrored"}
+
+
+@dataclass(frozen=True)
+class Job:
+    """One recording to score: where it is, and the study columns to carry through."""
+
+    input_index: int
+    path: Path
+    study: dict = field(default_factory=dict)
+    task: str = "rest"
+    mirrored: bool = False
+
+
+def _truthy(value: str) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes", "y")
+
+
+def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
+    """Jobs from a manifest CSV: a ``path`` column (relative to the manifest) plus study columns.
+
+    Optional columns ``task`` (rest/conversation/reading) and ``mirrored`` (true/false) set
+    those per recording; every other column is carried through to every output row.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            rows = list(csv.DictReader(handle))
+    except OSError as exc:
+        raise BatchError(f"{path}: cannot read manifest ({exc})") from exc
+    if not rows or "path" not in rows[0]:
+        raise BatchError(f"{path}: a manifest needs a header with a 'path' column and at least one row")
+    from spasmcv.analysis.metrics import TASK_NORMS
+
+    jobs = []
+    for k, row in enumerate(rows):
+        if row.get("task") and row["task"] not in TASK_NORMS:
+            raise BatchError(f"{path}: row {k + 2}: task must be one of {', '.join(sorted(TASK_NORMS))}, "
+                             f"not {row['task']!r}")
+        video = Path(row["path"]).expanduser()
+        if not video.is_absolute():
+            video = path.parent / video
+        study = {key: value for key, value in row.items() if key not in RESERVED_COLUMNS and key is not None}
+        jobs.append(Job(input_index=k, path=video, study=study, task=row.get("task") or task,
+                        mirrored=_truthy(row.get("mirrored", ""))))
+    return jobs
+
+
+def find_videos(inputs: Iterable[str | os.PathLike], *, task: str = "rest") -> list[Job]:
+    """Jobs from folders (searched recursively for video files), glob patterns or files."""
+    paths: list[Path] = []
+    for item in inputs:
+        item_path = Path(item).expanduser()
+        if item_path.is_dir():
+            paths += sorted(p for p in item_path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+        elif any(ch in str(item) for ch in "*?["):
+            anchor = Path(item_path.anchor or ".")
+            pattern = str(item_path.relative_to(anchor)) if item_path.is_absolute() else str(item)
+            paths += sorted(p for p in anchor.glob(pattern) if p.is_file())
+        elif not item_path.exists() and item_path.suffix.lower() not in VIDEO_SUFFIXES:
+            raise BatchError(f"{item}: no such file or folder")  # a mistyped folder is not an empty study
+        else:
+            paths.append(item_path)  # a missing video file becomes a failed row; the batch goes on
+    if not paths:
+        raise BatchError("no video files found in the inputs given")
+    return [Job(input_index=k, path=p, task=task) for k, p in enumerate(paths)]
+

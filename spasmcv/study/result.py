@@ -1,0 +1,106 @@
+"""One recording's result in a study: a typed record, built in one place for batch and rescore.
+
+:func:`analysed` turns a trace into the result's fields (through
+:func:`spasmcv.analysis.analyze.analyze_trace`); :func:`recording_row` flattens an analysis
+into the recordings-table columns.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+
+from spasmcv import __version__
+from spasmcv._tables import json_safe
+from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace
+from spasmcv.analysis.severity import FORMULA_VERSION
+from spasmcv.measure.trace import Trace
+
+SIGNALS_VERSION_KEY = "signals_version"
+
+
+@dataclass
+class RecordingResult:
+    """What a study keeps of one recording (saved as ``results/RECORDING_ID-RESULTKEY.json``).
+
+    ``status`` is "ok" or "failed" (then ``error`` says why, in words, without the input's
+    path); ``row``, ``events`` and ``minutes`` are the recording's rows of the three tables.
+    """
+
+    recording_id: str
+    status: str
+    error: str = ""
+    task: str = "rest"
+    trace_file: str = ""
+    extract_key: str = ""
+    result_key: str = ""
+    extracted: bool = False
+    elapsed_s: float = 0.0
+    row: dict = field(default_factory=dict)
+    events: list = field(default_factory=list)
+    minutes: list = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        return self.status == "failed"
+
+    @classmethod
+    def failure(cls, message: str, *, recording_id: str = "", task: str = "rest", **known) -> "RecordingResult":
+        return cls(recording_id=recording_id, status="failed", error=message, task=task, **known)
+
+    def to_json(self) -> dict:
+        """A JSON-ready dict (NaN as null)."""
+        return json_safe(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, data: dict) -> "RecordingResult":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def _flatten(prefix: str, value, out: dict) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _flatten(f"{prefix}_{k}" if prefix else str(k), v, out)
+    elif isinstance(value, (list, tuple)):
+        out[prefix] = "; ".join(str(v) for v in value)
+    else:
+        out[prefix] = value
+
+
+def recording_row(analysis, trace: Trace) -> dict:
+    """The flat recordings-table columns of one analysed recording."""
+    rec = analysis.recording
+    row: dict = {}
+    sev = rec["severity"]
+    row["jankovic_frequency_grade"] = sev["jankovic_frequency_grade"]
+    row["severity_index"] = sev["severity_index"]
+    row["worse_eye"] = sev["worse_eye"]
+    row["not_gradable_reason"] = sev.get("not_gradable_reason")
+    for side in ("left", "right"):
+        row[f"{side}_jankovic_frequency_grade"] = sev[side]["jankovic_frequency_grade"]
+        row[f"{side}_severity_index"] = sev[side]["severity_index"]
+    metrics = dict(rec["metrics"])
+    quality = metrics.pop("quality")
+    for key, value in metrics.items():
+        _flatten(key, value, row)
+    _flatten("quality", quality, row)
+    _flatten("intensity", rec["intensity"], row)
+    video = trace.metadata.get("video", {})
+    row.update({
+        "video_duration_s": video.get("duration_s"), "video_fps": video.get("measured_fps"),
+        "video_width": video.get("width"), "video_height": video.get("height"), "video_codec": video.get("codec"),
+        "variable_frame_rate": video.get("variable_frame_rate"),
+        "warnings": "; ".join(rec["warnings"]),
+        "spasmcv_version": __version__, "analysis_version": ANALYSIS_VERSION, "formula_version": FORMULA_VERSION,
+        "signals_version": trace.metadata.get(SIGNALS_VERSION_KEY),
+        "model_sha256": trace.metadata.get("model", {}).get("sha256"), "video_sha256": video.get("sha256"),
+    })
+    return row
+
+
+def analysed(trace: Trace, task: str, settings: AnalysisSettings) -> dict:
+    """The :class:`RecordingResult` fields of one analysed trace (batch and rescore share this path)."""
+    analysis = analyze_trace(trace, task=task, settings=settings)
+    return {"status": "ok", "error": "", "row": recording_row(analysis, trace),
+            "events": analysis.events.summary(), "minutes": analysis.per_minute}

@@ -1,0 +1,459 @@
+"""Batch scoring: many recordings, in parallel, resumable, locally or on a Dask cluster.
+
+Layout of an output directory::
+
+    recordings.csv   one row per input recording (metrics, severity, quality, provenance,
+                     study columns; failures are rows with ``status=failed`` and the error)
+    events.csv       one row per eye event
+    minutes.csv      one row per recording, eye and minute
+    summary.txt      what was computed, reused from cache, or failed
+    batch.log        one line per recording and run
+    jobs.json        the inputs (study columns, keys), so traces can be rescored later
+    traces/          per-frame traces (``RECORDING_ID-EXTRACTKEY.trace.csv.gz``)
+    results/         per-recording results (``RECORDING_ID-RESULTKEY.json``)
+
+Each recording goes through :func:`score_recording` (extract or reuse the trace, then
+:func:`spasmcv.study.result.analysed`, the path :func:`rescore` uses too), cached by content
+(:mod:`spasmcv.study.cache`). Every file is written atomically, so a batch that is interrupted
+(Ctrl-C, kill, power loss) resumes where it stopped; workers exit when the batch process dies.
+Outputs identify recordings by pseudonymous ids (the start of the video's sha256) and the study
+columns; input paths appear only with ``include_paths=True``.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import hashlib
+import json
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from spasmcv._atomic import atomic_write
+from spasmcv.analysis.analyze import AnalysisSettings
+from spasmcv.errors import BatchError, SpasmcvError
+from spasmcv.measure.model import ModelInfo, resolve_model
+from spasmcv.measure.pipelining import RunSettings
+from spasmcv.measure.trace import read_trace, write_trace
+from spasmcv.settings import Settings
+from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
+from spasmcv.study.inputs import Job, find_videos, read_manifest
+from spasmcv.study.result import RecordingResult, analysed
+from spasmcv.study.tables import Tables, load_tables, write_summary, write_tables
+
+#: Batch workers run one recording per core: one decoder thread, no prefetching, no pinning.
+WORKER_RUN = RunSettings(decode_threads=1, prefetch_frames=0, pin_threads=False)
+
+
+# ----------------------------------------------------------------------------------------
+# one recording (runs in worker processes)
+# ----------------------------------------------------------------------------------------
+
+_WORKER_MODEL: dict = {}
+
+
+def _worker_model(model: ModelInfo) -> bytes:
+    """The model's bytes, read once per worker process and checked against its sha256."""
+    if _WORKER_MODEL.get("sha256") != model.sha256:
+        data = Path(model.path).read_bytes()
+        if hashlib.sha256(data).hexdigest() != model.sha256:
+            raise SpasmcvError(f"{model.path}: the model file changed during the batch")
+        _WORKER_MODEL.update(sha256=model.sha256, data=data)
+    return _WORKER_MODEL["data"]
+
+
+def job_measure(job: Job, settings: Settings):
+    """The measure settings of one job: the batch's, mirrored when the manifest says so."""
+    return dataclasses.replace(settings.measure, mirrored=True) if job.mirrored else settings.measure
+
+
+def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: Settings,
+                    video_sha256: str) -> RecordingResult:
+    """Extract (or reuse) the trace and analyse one recording; save and return its result.
+
+    Never raises for a bad recording: the error is part of the returned (and saved) result.
+    """
+    out = Path(out_dir)
+    started = time.perf_counter()
+    recording_id = video_sha256[:12]
+    measure = job_measure(job, settings)
+    ekey = extraction_key(video_sha256, model.sha256, measure)
+    trace_path = out / "traces" / f"{recording_id}-{ekey}.trace.csv.gz"
+    result = RecordingResult(recording_id=recording_id, status="failed", task=job.task, extract_key=ekey,
+                             result_key=result_key(ekey, settings, job.task),
+                             trace_file=str(trace_path.relative_to(out)))
+    try:
+        if trace_path.exists():
+            trace = read_trace(trace_path)
+        else:
+            from spasmcv.measure.extract import extract_trace
+
+            counter = _ProgressForwarder(_WORKER["queue"], job.input_index)
+            trace = extract_trace(job.path, model=model, settings=measure, recording_id=recording_id,
+                                  progress=counter, run=WORKER_RUN, video_sha256=video_sha256,
+                                  model_data=_worker_model(model))
+            counter.flush()
+            write_trace(trace, trace_path)
+            result.extracted = True
+        result = dataclasses.replace(result, **analysed(trace, job.task, settings.analysis))
+    except SpasmcvError as exc:
+        result.error = f"{type(exc).__name__}: {exc}".replace(str(job.path), "<input>")
+    except Exception as exc:  # noqa: BLE001 - a batch survives any single bad recording
+        result.error = f"unexpected {type(exc).__name__}: {exc}"
+    result.elapsed_s = round(time.perf_counter() - started, 3)
+    save_result(out, result)
+    return result
+
+
+#: Per-worker-process state set by :func:`_worker_init` (local executor only).
+_WORKER: dict = {"queue": None}
+
+
+def _worker_init(queue, parent_pid: int, poll_s: float = 0.5) -> None:
+    """Start-up of a local worker process: keep the progress queue, and exit as soon as the batch
+    process is gone, however it died (``kill -9`` included), instead of living on as an orphan
+    that finishes its recording for nobody."""
+    import threading
+
+    _WORKER["queue"] = queue
+
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(poll_s)
+        os._exit(70)
+
+    threading.Thread(target=watch, name="spasmcv-parent-watch", daemon=True).start()
+
+
+class _ProgressForwarder:
+    """Sends processed-frame counts to the parent process every 50 frames."""
+
+    def __init__(self, queue, index: int):
+        self.queue, self.index, self.pending = queue, index, 0
+
+    def __call__(self, n: int) -> None:
+        self.pending += n
+        if self.pending >= 50:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.queue is not None and self.pending:
+            self.queue.put(self.pending)
+        self.pending = 0
+
+
+
+# ----------------------------------------------------------------------------------------
+# the batch
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class BatchReport:
+    """What a run did: per-input results (in input order) and counts."""
+
+    results: list
+    computed: int = 0
+    cached: int = 0
+    failed: int = 0
+    out_dir: Path | None = None
+
+
+def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo | str | os.PathLike | None = None,
+              settings: Settings = Settings(), workers: int | None = None, on_error: str = "continue",
+              dask_address: str | None = None, include_paths: bool = False, retry_failed: bool = False,
+              progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] | None = None) -> BatchReport:
+    """Score ``jobs`` into ``out_dir``, reusing every result whose cache key is unchanged.
+
+    Parameters
+    ----------
+    jobs : list of Job
+    out_dir : path
+    model : ModelInfo or path, optional
+    settings : Settings
+        What decides the results (the whole tree goes into the cache keys); a job whose manifest
+        row says ``mirrored`` is measured mirrored.
+    workers : int, optional
+        Worker processes (default: all cores). Ignored with ``dask_address``.
+    on_error : {"continue", "abort"}
+        Keep going after a failed recording (it becomes a row with the error), or stop.
+    dask_address : str, optional
+        Scheduler address of a running ``dask.distributed`` cluster; ``"local"`` starts a
+        local cluster. Workers must see the videos, the output directory and the model.
+    include_paths : bool
+        Add the input path as a column (off by default: paths often contain names).
+    retry_failed : bool
+        Recompute recordings whose cached result is a failure.
+    progress : callable(frames_done, frames_total), optional
+    log : callable(str), optional
+        Receives one line per recording (also written to ``batch.log``).
+    """
+    if on_error not in ("continue", "abort"):
+        raise ValueError("on_error must be 'continue' or 'abort'")
+    out = Path(out_dir)
+    (out / "results").mkdir(parents=True, exist_ok=True)
+    (out / "traces").mkdir(parents=True, exist_ok=True)
+    if not isinstance(model, ModelInfo):
+        model = resolve_model(model)
+    log_lines: list[str] = []
+
+    def note(line: str) -> None:
+        stamped = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}"
+        log_lines.append(stamped)
+        if log:
+            log(line)
+
+    index = HashIndex(out / ".sha256-index.json")
+    results: dict[int, dict] = {}
+    todo: list[tuple[Job, str]] = []
+    report = BatchReport(results=[], out_dir=out)
+    for job in jobs:
+        try:
+            sha = index.sha256(job.path)
+        except OSError as exc:
+            results[job.input_index] = RecordingResult.failure(f"VideoError: cannot read <input> ({exc.strerror})",
+                                                               task=job.task)
+            report.failed += 1
+            note(f"#{job.input_index} failed: cannot read input ({exc.strerror})")
+            continue
+        ekey = extraction_key(sha, model.sha256, job_measure(job, settings))
+        cached = result_path(out, sha[:12], result_key(ekey, settings, job.task))
+        if cached.exists():
+            result = load_result(cached)
+            if not (retry_failed and result.failed):
+                results[job.input_index] = result
+                report.cached += 1
+                continue
+        todo.append((job, sha))
+    index.save()
+    note(f"batch: {len(jobs)} inputs, {report.cached} reused from cache, {len(todo)} to compute")
+
+    total_frames = _count_frames(todo) if progress else 0
+
+    def finished(job: Job, result: RecordingResult) -> None:
+        results[job.input_index] = result
+        if result.failed:
+            report.failed += 1
+            note(f"#{job.input_index} {result.recording_id} failed: {result.error}")
+        else:
+            report.computed += 1
+            note(f"#{job.input_index} {result.recording_id} ok in {result.elapsed_s:.1f} s"
+                 f"{'' if result.extracted else ' (trace reused)'}")
+
+    aborted = None
+    try:
+        if dask_address:
+            aborted = _run_dask(todo, out, model, settings, dask_address, on_error, finished)
+        else:
+            aborted = _run_local(todo, out, model, settings, workers or os.cpu_count() or 1, on_error, finished,
+                                 progress, total_frames)
+    finally:
+        ordered = [results[j.input_index] if j.input_index in results else None for j in jobs]
+        report.results = ordered
+        write_tables(out, jobs, ordered, include_paths=include_paths)
+        write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,
+                      log_lines=log_lines)
+    if aborted is not None:
+        raise BatchError(f"batch aborted after a failed recording (#{aborted}); see {out / 'batch.log'}")
+    return report
+
+
+def _count_frames(todo) -> int:
+    """Frames to process, for the progress bar's ETA (container headers only: no extra pass)."""
+    from spasmcv.measure.video import estimated_frame_count
+
+    return sum(estimated_frame_count(job.path) for job, _ in todo)
+
+
+def _run_local(todo, out, model, settings, workers, on_error, finished, progress, total_frames):
+    import multiprocessing
+    from concurrent.futures.process import BrokenProcessPool
+
+    if not todo:
+        return None
+    context = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked
+    queue = context.Queue() if progress else None  # no manager process: nothing to outlive the batch
+    done_frames = 0
+    aborted = None
+    try:
+        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+                                 initializer=_worker_init, initargs=(queue, os.getpid())) as pool:
+            pending = {pool.submit(score_recording, job, out_dir=str(out), model=model, settings=settings,
+                                   video_sha256=sha): job for job, sha in todo}
+            try:
+                while pending:
+                    done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                    if queue is not None:
+                        done_frames += _drain(queue)
+                        progress(done_frames, total_frames)
+                    for future in done:
+                        job = pending.pop(future)
+                        result = future.result()
+                        finished(job, result)
+                        if result.failed and on_error == "abort":
+                            aborted = job.input_index
+                            for other in pending:
+                                other.cancel()
+                            pending = {}
+                            break
+            except BaseException:
+                for other in pending:
+                    other.cancel()
+                raise
+    except BrokenProcessPool as exc:
+        raise BatchError("a worker process died (out of memory or killed); finished recordings are saved: "
+                         "run the same command again to resume") from exc
+    finally:
+        if queue is not None:
+            queue.close()
+            queue.join_thread()
+    return aborted
+
+
+def _drain(queue) -> int:
+    """Sum of the frame counts waiting in ``queue``."""
+    import queue as queue_module
+
+    total = 0
+    while True:
+        try:
+            total += queue.get_nowait()
+        except queue_module.Empty:
+            return total
+
+
+def _run_dask(todo, out, model, settings, address, on_error, finished):
+    try:
+        from dask.distributed import Client, LocalCluster, as_completed
+    except ImportError as exc:
+        raise BatchError("Dask is not installed: pip install 'spasmcv[distributed]'") from exc
+    if not todo:
+        return None
+    cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True) if address == "local" else None
+    aborted = None
+    try:
+        try:
+            client = Client(cluster if cluster is not None else address, timeout="30s")
+        except (OSError, TimeoutError) as exc:
+            raise BatchError(f"cannot reach the Dask scheduler at {address} ({exc})") from exc
+        with client:
+            futures = {client.submit(score_recording, job, out_dir=str(out), model=model, settings=settings,
+                                     video_sha256=sha, pure=False): job for job, sha in todo}
+            for future in as_completed(list(futures)):
+                job = futures[future]
+                result = future.result()
+                finished(job, result)
+                if result.failed and on_error == "abort":
+                    aborted = job.input_index
+                    client.cancel([f for f in futures if not f.done()])
+                    break
+    finally:
+        if cluster is not None:
+            cluster.close()
+    return aborted
+
+
+# ----------------------------------------------------------------------------------------
+# rescoring and the Python API
+# ----------------------------------------------------------------------------------------
+
+def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
+            settings: AnalysisSettings = AnalysisSettings(), task: str | None = None) -> BatchReport:
+    """Re-run detection and scoring on a batch's stored traces with other settings (no videos).
+
+    Writes the same tables into ``out_dir``, which is self-contained: the traces are linked (or
+    copied) into its ``traces/`` and ``jobs.json`` refers to them relative to it, so it can be
+    rescored, moved or shared on its own. Recordings that had failed stay failed with their
+    original reason.
+    """
+    src, out = Path(batch_dir), Path(out_dir)
+    try:
+        job_list = json.loads((src / "jobs.json").read_text())
+    except (OSError, ValueError) as exc:
+        raise BatchError(f"{src}: not a batch output directory (no readable jobs.json)") from exc
+    (out / "traces").mkdir(parents=True, exist_ok=True)
+    earlier_errors = _recorded_errors(src)
+    jobs, results = [], []
+    report = BatchReport(results=[], out_dir=out)
+    for item in job_list:
+        job = Job(input_index=item["input_index"], path=Path(item.get("path", "")), study=item["study"],
+                  task=task or item["task"], mirrored=item["mirrored"])
+        jobs.append(job)
+        stored = src / item["trace_file"] if item.get("trace_file") else None
+        if stored is None or not stored.exists():
+            error = (item.get("error") or earlier_errors.get(item["input_index"])
+                     or "no trace stored for this recording")
+            results.append(RecordingResult.failure(error, recording_id=item.get("recording_id", ""), task=job.task))
+            report.failed += 1
+            continue
+        result = RecordingResult(recording_id=item["recording_id"], status="failed", task=job.task,
+                                 trace_file=str(Path("traces") / stored.name))
+        try:
+            _link_or_copy(stored, out / result.trace_file)
+            result = dataclasses.replace(result, **analysed(read_trace(out / result.trace_file), job.task, settings))
+            report.computed += 1
+        except SpasmcvError as exc:
+            result.error = f"{type(exc).__name__}: {exc}"
+            report.failed += 1
+        results.append(result)
+    report.results = results
+    include_paths = any("path" in item for item in job_list)
+    write_tables(out, jobs, results, include_paths=include_paths)
+    write_summary(out, jobs, results, computed=report.computed, cached=report.cached, failed_now=report.failed,
+                  log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"])
+    return report
+
+
+def _recorded_errors(batch_dir: Path) -> dict[int, str]:
+    """input_index -> error of a batch's failed rows (recordings.csv; for jobs.json without errors)."""
+    try:
+        with open(batch_dir / "recordings.csv", newline="", encoding="utf-8") as handle:
+            return {int(row["input_index"]): row["error"] for row in csv.DictReader(handle)
+                    if row.get("status") == "failed" and row.get("error")}
+    except (OSError, KeyError, ValueError):
+        return {}
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    """``target`` holds ``source``'s bytes: a hard link where the file system allows, else an atomic copy."""
+    if target.exists() and os.path.samefile(source, target):
+        return
+    try:
+        if target.exists():
+            target.unlink()
+        os.link(source, target)
+    except OSError:
+        with atomic_write(target, "wb") as handle:
+            handle.write(source.read_bytes())
+
+
+def score_many(inputs, out_dir: str | os.PathLike, *, manifest: str | os.PathLike | None = None,
+               task: str = "rest", **kwargs) -> Tables:
+    """Score many recordings and return the recordings, events and minutes tables.
+
+    Parameters
+    ----------
+    inputs : list of paths, folders or glob patterns (ignored when ``manifest`` is given)
+    out_dir : path
+        Output and cache directory (re-running with it reuses every unchanged result).
+    manifest : path, optional
+        CSV with a ``path`` column and study columns.
+    task : str
+        Default recording task.
+    **kwargs
+        Passed to :func:`run_batch` (``workers``, ``on_error``, ``dask_address``, ``settings``...).
+
+    Worker processes are started with ``spawn`` (MediaPipe must not be forked), so a script
+    calling this must protect its entry point with ``if __name__ == "__main__":``.
+
+    Examples
+    --------
+    >>> tables = score_many(["study/videos/"], "study/scores", workers=8)   # doctest: +SKIP
+    >>> tables.recordings.groupby("visit")["severity_index"].median()       # doctest: +SKIP
+    """
+    jobs = read_manifest(manifest, task=task) if manifest else find_videos(inputs, task=task)
+    run_batch(jobs, out_dir, **kwargs)
+    return load_tables(out_dir)

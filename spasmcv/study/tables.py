@@ -1,0 +1,105 @@
+"""A study's tidy tables: ``recordings.csv`` (one row per input), ``events.csv`` (one row per eye
+event), ``minutes.csv`` (one row per recording, eye and minute), plus ``jobs.json`` (what
+rescoring needs) and ``summary.txt``; all written atomically. Study columns come first."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from spasmcv import __version__
+from spasmcv._atomic import atomic_write
+from spasmcv._tables import csv_text
+from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
+from spasmcv.errors import BatchError
+from spasmcv.study.inputs import Job
+from spasmcv.study.result import RecordingResult
+
+
+def _ordered_union(rows: list[dict]) -> list[str]:
+    seen: dict[str, None] = {}
+    for row in rows:
+        for key in row:
+            seen.setdefault(key, None)
+    return list(seen)
+
+
+def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
+               include_paths: bool = False) -> tuple[list, list, list]:
+    """The recordings, events and minutes rows (study columns first) of a batch's results."""
+    recordings, events, minutes = [], [], []
+    for job, result in zip(jobs, results):
+        ident = {"input_index": job.input_index}
+        if include_paths:
+            ident["path"] = str(job.path)
+        ident.update(job.study)
+        if result is None:
+            recordings.append({**ident, "status": "not run", "error": "interrupted before this recording"})
+            continue
+        ident["recording_id"] = result.recording_id
+        recordings.append({**ident, "status": result.status, "error": result.error, "task": result.task,
+                           **result.row})
+        events += [{**ident, **row} for row in result.events]
+        minutes += [{**ident, **row} for row in result.minutes]
+    return recordings, events, minutes
+
+
+def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | None], *,
+                 include_paths: bool = False) -> None:
+    """Write recordings.csv, events.csv, minutes.csv and jobs.json atomically."""
+    recordings, events, minutes = table_rows(jobs, results, include_paths=include_paths)
+    ident = ["input_index"] + (["path"] if include_paths else []) + _ordered_union([j.study for j in jobs]) + ["recording_id"]
+    with atomic_write(out / "recordings.csv") as handle:
+        handle.write(csv_text(recordings, ident + [c for c in _ordered_union(recordings) if c not in ident]))
+    with atomic_write(out / "events.csv") as handle:
+        handle.write(csv_text(events, ident + EVENT_COLUMNS))
+    with atomic_write(out / "minutes.csv") as handle:
+        handle.write(csv_text(minutes, ident + MINUTE_COLUMNS))
+    job_list = [{"input_index": j.input_index, "study": j.study, "task": j.task, "mirrored": j.mirrored,
+                 "recording_id": r.recording_id if r else "", "trace_file": r.trace_file if r else "",
+                 "status": r.status if r else "not run", "error": r.error if r else "",
+                 **({"path": str(j.path)} if include_paths else {})}
+                for j, r in zip(jobs, results)]
+    with atomic_write(out / "jobs.json") as handle:
+        json.dump(job_list, handle, indent=1)
+
+
+def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | None], *, computed: int,
+                  cached: int, failed_now: int, log_lines: list[str]) -> None:
+    """``summary.txt`` (counts and every failure's reason) and one more entry in ``batch.log``."""
+    not_run = sum(r is None for r in results)
+    lines = [f"spasmcv {__version__} batch: {len(jobs)} recordings",
+             f"  computed now:        {computed}",
+             f"  reused from cache:   {cached}",
+             f"  failed:              {sum(1 for r in results if r and r.failed)}"
+             f" (this run: {failed_now})",
+             f"  not run (stopped):   {not_run}"]
+    failures = [(j, r) for j, r in zip(jobs, results) if r and r.failed]
+    if failures:
+        lines.append("failures:")
+        lines += [f"  #{j.input_index} {r.recording_id or '-'}: {r.error}" for j, r in failures]
+    with atomic_write(out / "summary.txt") as handle:
+        handle.write("\n".join(lines) + "\n")
+    with open(out / "batch.log", "a", encoding="utf-8") as handle:  # append-only journal
+        handle.write("\n".join(log_lines) + "\n")
+
+
+@dataclass(frozen=True)
+class Tables:
+    """A batch's tables as pandas DataFrames."""
+
+    recordings: object
+    events: object
+    minutes: object
+
+
+def load_tables(out_dir: str | os.PathLike) -> Tables:
+    """Read a batch directory's tables as pandas DataFrames."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise BatchError("pandas is needed for DataFrames: pip install 'spasmcv[batch]'") from exc
+    out = Path(out_dir)
+    return Tables(*(pd.read_csv(out / name) for name in ("recordings.csv", "events.csv", "minutes.csv")))

@@ -1,0 +1,270 @@
+"""Pure tests of closure, events, metrics, severity and evaluation on arrays (no video)."""
+
+import numpy as np
+import pytest
+
+from spasmcv.analysis.closure import bridge_gaps, closed_ratio, closure_fraction, closure_signal, open_reference
+from spasmcv.analysis.evaluation import ReferenceEvent, compare_events, frame_spans, read_tag_file
+from spasmcv.analysis.events import EventSettings, closures, detect_eye_events, detect_events, event_mask
+from spasmcv.analysis.metrics import eye_metrics, recording_metrics
+from spasmcv.analysis.severity import FORMULA_VERSION, eye_grade, severity
+
+from helpers import BLINKS, FPS, OPEN_EAR, T, blinks_closure, ear_from_closure, profile, trace_columns
+
+
+def test_closure_is_linear_between_open_and_the_eyes_closed_level():
+    c = closure_fraction(np.array([1.0, 1.1, 0.6, 0.2, 0.1, np.nan]), 0.2)
+    np.testing.assert_allclose(c[:5], [0.0, 0.0, 0.5, 1.0, 1.0])
+    assert np.isnan(c[5])
+
+
+def test_closed_level_is_learned_from_the_recordings_own_closures():
+    ratio = np.r_[np.ones(900), np.full(60, 0.08), np.full(40, 0.3)]
+    assert closed_ratio(ratio, default=0.15, bounds=(0.02, 0.35), min_frames=5) == pytest.approx(0.08)
+    assert closed_ratio(np.ones(100), default=0.15, bounds=(0.02, 0.35), min_frames=5) == 0.15
+    assert closed_ratio(np.r_[np.ones(90), np.full(10, 0.45)], default=0.15, bounds=(0.02, 0.35), min_frames=5) == 0.35
+    # a person whose closed eye reads 0.25 of open: full blinks are full closures
+    cols = trace_columns(blinks_closure())
+    cols["ear_left"] = ear_from_closure(blinks_closure(), closed=0.25)
+    signal = closure_signal(cols)
+    assert signal.closed_ratio["left"] == pytest.approx(0.25, abs=0.05)
+    assert all(e.complete for e in closures(detect_events(signal).per_eye["left"]))
+
+
+def test_open_reference_finds_the_open_eye_even_when_mostly_closed():
+    closed = (T % 8.0) >= 2.0  # 6 s spasms with 2 s open between: closed 75 % of the time
+    ear = np.where(closed, 0.07, OPEN_EAR)
+    ref = open_reference(ear, T, window_s=60, quantile=0.95, open_fraction=0.9, step_s=1.0, min_frames=50)
+    assert np.allclose(ref, OPEN_EAR, rtol=0.02)
+
+
+def test_open_reference_follows_slow_drift():
+    drift = OPEN_EAR * (1 + 0.2 * T / T[-1])  # the face slowly comes closer
+    ref = open_reference(drift, T, window_s=20, quantile=0.95, open_fraction=0.9, step_s=1.0, min_frames=50)
+    assert np.max(np.abs(ref / drift - 1)) < 0.05
+
+
+def test_short_gaps_are_bridged_long_gaps_and_track_changes_are_not():
+    t = np.arange(20) / FPS
+    x = np.linspace(0, 1, 20)
+    x[5:7] = np.nan     # 2 frames: bridged
+    x[10:17] = np.nan   # 7 frames: too long
+    out, bridged = bridge_gaps(x, t, max_gap_s=0.1)
+    assert np.isfinite(out[5:7]).all() and bridged[5:7].all()
+    assert np.isnan(out[10:17]).all()
+    segment = np.r_[np.zeros(6), np.ones(14)]
+    out2, _ = bridge_gaps(x, t, max_gap_s=0.1, segment=segment)
+    assert np.isnan(out2[5:7]).all()
+
+
+def test_blinks_are_found_with_timing_within_a_frame():
+    signal = closure_signal(trace_columns(blinks_closure()))
+    events = detect_events(signal)
+    left = closures(events.per_eye["left"])
+    assert [e.kind for e in left] == ["blink"] * len(BLINKS)
+    onsets = np.array([e.onset_s for e in left]) - BLINKS
+    offsets = np.array([e.offset_s for e in left]) - (np.array(BLINKS) + 0.26)
+    assert np.all(np.abs(onsets) <= 1 / FPS) and np.all(np.abs(offsets) <= 1 / FPS)
+    assert all(p.eye == "both" for p in events.paired)
+
+
+@pytest.mark.parametrize("fps", [24.0, 30.0, 60.0])
+def test_boundaries_follow_the_labels_convention_at_any_frame_rate(fps):
+    """Start = the last frame before the lid visibly moves; end = the first frame back at 90 %
+    of the opening (labels/README.md), whatever the sampling phase."""
+    rng = np.random.default_rng(7)
+    for _ in range(40):
+        t = np.arange(0, 3, 1 / fps) + rng.uniform(0, 1 / fps)
+        close_s, hold_s, reopen_s = rng.uniform(0.06, 0.1), rng.uniform(0.0, 0.3), rng.uniform(0.12, 0.25)
+        closure = profile(t, 1.0, close_s, hold_s, reopen_s)
+        (event,) = detect_eye_events(t, closure, eye="left")
+        start = int(np.searchsorted(t, event.onset_s))
+        assert t[start] <= 1.0 + 1 / fps and closure[start] < 0.1          # at most one frame late, lid still up
+        apex = int(np.argmax(closure))
+        back = 1 - EventSettings().end_fraction  # the lid back at end_fraction of its opening
+        expected_end = apex + int(np.flatnonzero(closure[apex:] <= back + 1e-12)[0])
+        assert event.offset_s == pytest.approx(t[expected_end])
+
+
+def test_a_blink_reopening_into_a_narrower_eye_ends_there():
+    """A smile or lowered gaze after the blink: the eye settles at 60 % of its opening."""
+    narrow = np.where(T >= 5.2, 0.4, 0.0)
+    closure = np.maximum(profile(T, 5.0, 0.08, 0.05, 0.15), narrow)
+    (event,) = detect_eye_events(T, closure, eye="left")
+    assert event.kind == "blink" and event.duration_s < 0.4
+
+
+def test_a_double_blink_with_a_partial_reopening_stays_two():
+    closure = np.maximum(profile(T, 5.0, 0.08, 0.05, 0.12), profile(T, 5.22, 0.08, 0.05, 0.12))
+    closure[(T > 5.18) & (T < 5.26)] = np.maximum(closure[(T > 5.18) & (T < 5.26)], 0.3)  # reopens to 70 %
+    events = detect_eye_events(T, closure, eye="left")
+    assert [e.kind for e in events] == ["blink", "blink"]
+
+
+def test_slow_lowering_and_small_dips_from_a_narrowed_eye_are_not_closures():
+    slow = np.clip((T - 5.0) / 1.0, 0, 1) * 0.7 * (T < 9.0)        # a glance down over a second, held 3 s
+    smile = np.where((T > 20) & (T < 24), 0.35, 0.0)                # a smile narrows the eye ...
+    smile = np.maximum(smile, profile(T, 21.0, 0.06, 0.06, 0.1, peak=0.6))  # ... and a dip within it
+    assert detect_eye_events(T, slow + smile, eye="left") == []
+
+
+def test_frame_spans_are_the_frames_between_onset_and_offset():
+    t = np.arange(20) / 25
+    (span,) = frame_spans([ReferenceEvent("left", 0.19, 0.40)], t, fps=25)
+    assert (span.onset_frame, span.offset_frame) == (5, 10)   # 0.20 s ... 0.40 s
+    assert span.onset_s == pytest.approx(0.2) and span.eye == "left"
+    assert frame_spans([ReferenceEvent("left", 0.205, 0.235)], t, fps=25) == []  # between two frames
+
+
+def test_long_closures_are_spasms_without_upper_limit():
+    closure = profile(T, 5.0, 0.1, 0.6, 0.2) + profile(T, 10.0, 0.1, 1.5, 0.2) + profile(T, 20.0, 0.1, 25.0, 0.3)
+    events = closures(detect_events(closure_signal(trace_columns(closure))).per_eye["left"])
+    assert [e.kind for e in events] == ["prolonged", "spasm", "spasm"]
+    assert events[2].duration_s == pytest.approx(25.4, abs=0.1)
+    assert all(e.complete for e in events)
+
+
+def test_flutter_bursts_group_quick_closures():
+    closure = sum(profile(T, 5.0 + 0.25 * k, 0.06, 0.02, 0.09) for k in range(4)) + profile(T, 20.0, 0.08, 0.02, 0.15)
+    events = detect_events(closure_signal(trace_columns(closure)))
+    left = closures(events.per_eye["left"])
+    assert len(left) == 5
+    assert [e.flutter_burst for e in left] == [0, 0, 0, 0, None]
+    assert len(events.bursts["left"]) == 1 and events.bursts["left"][0].n_closures == 4
+
+
+def test_one_sided_closures_are_unilateral_on_the_right_side():
+    left = profile(T, 5.0, 0.08, 0.5, 0.2) + profile(T, 12.0, 0.08, 0.03, 0.15)
+    right = np.zeros_like(T)
+    events = detect_events(closure_signal(trace_columns(left, right)))
+    assert [p.eye for p in events.paired] == ["left", "left"]
+    assert closures(events.per_eye["right"]) == []
+
+
+def test_shallow_lowering_and_coupled_readings_are_not_closures():
+    lowered = profile(T, 5.0, 0.3, 3.0, 0.3, peak=0.65)       # looking down / an expression
+    deep = profile(T, 20.0, 0.1, 2.0, 0.2)                   # the left eye's spasm ...
+    coupled = profile(T, 20.0, 0.1, 2.0, 0.2, peak=0.55)     # ... drags the right eye's reading
+    events = detect_events(closure_signal(trace_columns(lowered + deep, coupled)))
+    kinds_left = [e.kind for e in events.per_eye["left"]]
+    kinds_right = [e.kind for e in events.per_eye["right"]]
+    # a sustained lowering is not a closure; neither is the other eye's dragged reading
+    assert kinds_left[-1] == "spasm" and set(kinds_left[:-1]) <= {"partial"}
+    assert set(kinds_right) <= {"coupled", "partial"}
+    assert [p.eye for p in events.paired] == ["left"]
+
+
+def test_a_shallow_closure_touching_the_other_eyes_next_closure_is_not_coupled():
+    """Flutter: the right eye's shallow closure ends as both eyes' next deep one starts."""
+    left = profile(T, 5.2, 0.06, 0.02, 0.1)
+    right = profile(T, 5.0, 0.06, 0.02, 0.16, peak=0.62) + profile(T, 5.2, 0.06, 0.02, 0.1)
+    events = detect_events(closure_signal(trace_columns(left, right)))
+    assert [e.kind for e in events.per_eye["right"]] == ["blink", "blink"]
+
+
+def test_invalid_frames_are_never_closed_and_a_gap_never_adds_closed_time():
+    closure = blinks_closure() + profile(T, 30.0, 0.1, 3.0, 0.2)
+    cols = trace_columns(closure)
+    base = recording_metrics(*_signal_events(cols), cols)["left"]
+    for start in (29.0, 30.5, 45.0):
+        gapped = dict(cols)
+        gapped["valid"] = cols["valid"].copy()
+        gapped["valid"][(T >= start) & (T < start + 1.0)] = 0
+        m = recording_metrics(*_signal_events(gapped), gapped)["left"]
+        closed_s = m["share_closed"] * m["valid_time_s"]
+        assert closed_s <= base["share_closed"] * base["valid_time_s"] + 1e-9
+        assert m["valid_time_s"] == pytest.approx(base["valid_time_s"] - 1.0, abs=0.05)
+
+
+def _signal_events(cols):
+    signal = closure_signal(cols)
+    return signal, detect_events(signal)
+
+
+@pytest.mark.parametrize("scale", [0.5, 2.0, 3.7])
+def test_scaling_the_eyelid_measure_does_not_change_events(scale):
+    cols = trace_columns(blinks_closure() + profile(T, 30.0, 0.1, 3.0, 0.2))
+    scaled = {**cols, "ear_left": cols["ear_left"] * scale, "ear_right": cols["ear_right"] * scale}
+    a = detect_events(closure_signal(cols)).summary()
+    b = detect_events(closure_signal(scaled)).summary()
+    assert len(a) == len(b)
+    for x, y in zip(a, b):
+        assert x["kind"] == y["kind"]
+        assert x["onset_s"] == pytest.approx(y["onset_s"], abs=1e-6)
+        assert x["offset_s"] == pytest.approx(y["offset_s"], abs=1e-6)
+
+
+def test_metrics_of_known_events():
+    cols = trace_columns(blinks_closure() + profile(T, 28.0, 0.1, 3.0, 0.2))
+    signal, events = _signal_events(cols)
+    m = eye_metrics(signal.time_s, signal.closure["left"], events.per_eye["left"],
+                    aperture_mm=cols["aperture_mm_left"])
+    assert m["blink_count"] == len(BLINKS) and m["spasm_count"] == 1
+    assert m["blink_rate_per_min"] == pytest.approx(len(BLINKS), rel=0.02)  # 60 s of video
+    assert m["longest_closure_s"] == pytest.approx(3.3, abs=0.07)
+    true_closed = np.mean(blinks_closure() + profile(T, 28.0, 0.1, 3.0, 0.2) >= 0.5)
+    assert m["share_closed"] == pytest.approx(true_closed, abs=0.005)
+    assert m["open_aperture_mm"] == pytest.approx(10, abs=0.1)
+
+
+@pytest.mark.parametrize("values, grade", [
+    (dict(share_closed=0.6), 4),
+    (dict(share_closed=0.2, spasm_rate_per_min=1.0), 3),
+    (dict(flutter_bursts_per_min=1.5), 2),
+    (dict(closure_rate_per_min=30.0), 1),
+    (dict(closure_rate_per_min=15.0), 0),
+])
+def test_frequency_grade_follows_the_jankovic_anchors(values, grade):
+    metrics = {"share_closed": 0.02, "spasm_rate_per_min": 0.0, "flutter_bursts_per_min": 0.0,
+               "prolonged_rate_per_min": 0.0, "closure_rate_per_min": 15.0, **values}
+    g, index = eye_grade(metrics)
+    assert g == grade and 20 * grade <= index <= 20 * grade + 20
+
+
+def test_severity_index_is_monotone_in_time_closed_and_rate():
+    base = {"share_closed": 0.0, "spasm_rate_per_min": 2.0, "flutter_bursts_per_min": 0.0,
+            "prolonged_rate_per_min": 0.0, "closure_rate_per_min": 20.0}
+    indices = [eye_grade({**base, "share_closed": s})[1] for s in np.linspace(0, 1, 41)]
+    assert np.all(np.diff(indices) >= 0) and indices[-1] == 100
+    rates = [eye_grade({**base, "spasm_rate_per_min": 0.0, "closure_rate_per_min": r})[1] for r in range(10, 22)]
+    assert np.all(np.diff(rates) >= 0)
+
+
+def test_severity_reports_worse_eye_and_formula_version():
+    healthy = {"share_closed": 0.02, "spasm_rate_per_min": 0.0, "flutter_bursts_per_min": 0.0,
+               "prolonged_rate_per_min": 0.0, "closure_rate_per_min": 15.0}
+    result = severity({"left": {**healthy, "spasm_rate_per_min": 3.0}, "right": healthy})
+    assert result["jankovic_frequency_grade"] == 3 and result["worse_eye"] == "left"
+    assert result["formula_version"] == FORMULA_VERSION
+
+
+def test_compare_events_scores_and_timing():
+    ref = [ReferenceEvent("both", 1.0, 1.3), ReferenceEvent("both", 5.0, 5.2), ReferenceEvent("both", 9.0, 9.3)]
+    det = [ReferenceEvent("left", 1.02, 1.28), ReferenceEvent("left", 5.0, 5.25), ReferenceEvent("left", 20.0, 20.2)]
+    c = compare_events(det, ref, tolerance_s=0.1)
+    assert (c.true_positives, c.false_positives, c.false_negatives) == (2, 1, 1)
+    assert c.f1 == pytest.approx(2 / 3)
+    np.testing.assert_allclose(c.onset_errors_s, [0.02, 0.0], atol=1e-12)
+    optional = compare_events(det, ref[:2], optional=[ReferenceEvent("both", 19.9, 20.3)])
+    assert (optional.false_positives, optional.false_negatives) == (0, 0)
+
+
+def test_read_tag_file(tmp_path):
+    tag = tmp_path / "x.tag"
+    tag.write_text("#start\n#end\n0:-1:X:X:X:X:X\n10:1:X:X:X:X:X\n11:1:X:C:X:C:X\n12:1:X:X:X:X:X\n13:-1:X:X:X:X:X\n")
+    (event,) = read_tag_file(tag, fps=25)
+    assert (event.onset_frame, event.offset_frame) == (10, 12)
+    assert event.onset_s == pytest.approx(0.4)
+
+
+def test_event_mask_covers_onset_to_offset():
+    t = np.arange(10) / 10
+    mask = event_mask(t, [ReferenceEvent("left", 0.2, 0.45)])
+    assert mask.tolist() == [False, False, True, True, True, False, False, False, False, False]
+
+
+def test_tag_offset_is_the_last_labelled_frame(tmp_path):
+    tag = tmp_path / "x.tag"
+    tag.write_text("10:1:X:X:X:X:X\n11:1:X:C:X:C:X\n12:1:X:X:X:X:X\n")
+    (event,) = read_tag_file(tag, fps=25)
+    assert event.offset_s == pytest.approx(12 / 25)

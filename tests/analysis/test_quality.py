@@ -1,0 +1,105 @@
+"""The quality gate on arrays: per-frame reasons, a second face, fragmentation, and what reaches
+the analysis (no video; the real-video checks are in test_real_labels.py)."""
+
+import numpy as np
+import pytest
+
+from spasmcv.analysis.analyze import analyze_trace
+from spasmcv.analysis.quality import REASONS, QualitySettings, frame_quality, quality_summary, stretches
+from spasmcv.measure.trace import Trace
+from helpers import FPS, T, blinks_closure, trace_columns
+
+
+def full_columns(n=len(T)):
+    columns = trace_columns(blinks_closure())
+    columns.update(face_detected=np.ones(n, np.int8), eyes_in_frame=np.ones(n, np.int8), n_faces=np.ones(n, np.int64),
+                   face_size_px=np.full(n, 200.0), face_x_px=np.full(n, 320.0), face_y_px=np.full(n, 240.0),
+                   iris_reference_px=np.full(n, 12.0), head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n),
+                   head_roll_deg=np.zeros(n))
+    return columns
+
+
+def test_every_unmeasured_frame_has_one_reason_in_order():
+    c = full_columns()
+    c["face_detected"][0:10] = 0
+    c["eyes_in_frame"][0:20] = 0  # frames 0-9 are 'no face' first
+    c["valid"][0:30] = 0
+    c["iris_reference_px"][40:50] = 2.0
+    c["head_yaw_deg"][60:70] = -45.0
+    c["head_pitch_deg"][70:80] = 30.0
+    c["head_roll_deg"][90:100] = 80.0
+    c["head_yaw_deg"][95:100] = 40.0  # turned and tilted: 'turned' comes first
+    q = frame_quality(c)
+    assert list(q.reason[[0, 15, 25, 45, 65, 75, 92, 97, 120]]) == [
+        "no_face", "eyes_outside", "false_detection", "small_face", "head_turned", "head_turned",
+        "head_tilted", "head_turned", ""]
+    assert q.measurable.sum() == len(T) - 30 - 10 - 20 - 10
+    assert set(q.reason) <= set(REASONS) | {""}
+
+
+def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():
+    c = full_columns()
+    n = len(T)
+    c["subject_track"][n // 2:] = 1
+    c["face_x_px"][n // 2:] = 600.0  # the new track is three face heights away...
+    assert frame_quality(c).measurable.all()  # ...but only one face was ever visible: the same person moved
+    c["n_faces"][100] = 2
+    q = frame_quality(c)
+    assert (q.reason[n // 2:] == "other_face").all() and q.measurable[: n // 2].all()
+    c["face_x_px"][n // 2:] = 330.0  # same place and size: the subject came back
+    assert frame_quality(c).measurable.all()
+
+
+def test_fragmented_or_short_measurable_time_is_not_gradable():
+    frame_s = np.full(len(T), 1 / FPS)
+    ok = frame_quality(full_columns())
+    summary = quality_summary(frame_s, ok, ok.measurable)
+    assert summary["gradable"] and summary["graded_time_s"] == pytest.approx(60, abs=0.1)
+    assert summary["main_invalid_reason"] is None and set(summary["invalid_share"]) == set(REASONS)
+    # 3 s measured, 3 s turned away, repeated: 30 s measured, none in stretches of 5 s
+    c = full_columns()
+    turned = (T % 6) >= 3
+    c["head_yaw_deg"][turned] = 50.0
+    q = frame_quality(c)
+    summary = quality_summary(frame_s, q, q.measurable)
+    assert not summary["gradable"] and summary["graded_time_s"] == 0
+    assert "fragmented" in summary["not_gradable_reason"] and "head turned" in summary["not_gradable_reason"]
+    assert summary["invalid_share"]["head_turned"] == pytest.approx(0.5, abs=0.01)
+    c["head_yaw_deg"][T < 50] = 50.0
+    q = frame_quality(c)
+    summary = quality_summary(frame_s, q, q.measurable)
+    assert summary["not_gradable_reason"].startswith("under 15 s of measurable video")
+
+
+def test_stretches():
+    assert stretches(np.array([0, 1, 1, 0, 1], bool)) == [(1, 3), (4, 5)]
+    assert stretches(np.zeros(3, bool)) == []
+
+
+def test_unmeasured_frames_are_neither_open_nor_closed_and_the_reason_reaches_the_result():
+    c = full_columns()
+    c["head_roll_deg"][T >= 40] = 80.0  # a face lying sideways for the last 20 s
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    q = analysis.recording["metrics"]["quality"]
+    assert q["invalid_share"]["head_tilted"] == pytest.approx(1 / 3, abs=0.01)
+    assert q["valid_time_s"] == pytest.approx(40, abs=0.1)
+    assert np.isnan(analysis.signal.closure["left"][T >= 40.2]).all()
+    assert any("tilted sideways" in w for w in analysis.recording["warnings"])
+    assert analysis.recording["severity"]["gradable"]
+    c["head_roll_deg"][T >= 10] = 80.0
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    sev = analysis.recording["severity"]
+    assert sev["jankovic_frequency_grade"] is None and "tilted sideways" in sev["not_gradable_reason"]
+
+
+def test_gates_can_be_set_and_are_recorded():
+    c = full_columns()
+    c["iris_reference_px"][:] = 5.0
+    strict = QualitySettings(min_iris_px=6.0)
+    from dataclasses import replace
+
+    from spasmcv.analysis.analyze import AnalysisSettings
+
+    analysis = analyze_trace(Trace(columns=c, metadata={}), settings=replace(AnalysisSettings(), quality=strict))
+    assert not analysis.recording["severity"]["gradable"]
+    assert analysis.recording["provenance"]["settings"]["quality"]["min_iris_px"] == 6.0

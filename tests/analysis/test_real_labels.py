@@ -1,0 +1,157 @@
+"""Real hand-labelled video: every labelled clip in labels/ through the whole pipeline (the real
+model on the real video), scored against its labels next to the simple baseline in the same run.
+
+Floors are the figures analysis-3 reached with its default settings (docs/accuracy.md), less a
+small margin for decoder and platform differences; a change that loses real blinks, adds false
+ones, or falls below the 20-line eye-aspect-ratio baseline on any clip fails here.
+"""
+
+import csv
+
+import numpy as np
+import pytest
+
+from spasmcv.analysis.analyze import analyze_trace
+from spasmcv.analysis.evaluation import (read_labels, real_clip_scores, reported_closures, score_frames,
+                                simple_ear_blinks)
+from spasmcv.measure.extract import extract_trace
+from conftest import REPO
+
+LABELS = REPO / "labels"
+CLIPS = {row["clip"]: row for row in csv.DictReader((LABELS / "clips.csv").open())}
+
+#: clip -> minimum F1 (default settings); clips without labelled closures check false alarms only.
+F1_FLOOR = {
+    "franck": 0.97, "wolfgang": 0.9, "single_face": 1.0, "cap13": 0.95, "fi_protagonist": 0.9,
+    "9KAqOrdiZ4I": 0.85, "lp_d0": 1.0, "lp_d3": 0.85, "lp_d9": 0.95, "lp_d10": 0.75, "lp_d12": 0.95,
+    "lp_d13": 0.95, "lp_d14": 0.85, "lp_d18": 0.95, "lp_d19": 0.95, "carphone": 0.75,
+    "face_noface": 1.0, "noface_face": 1.0, "talking_short": 1.0, "multispeaker": 0.5,
+}
+#: closures over 1 s that the labels do not hold, known and documented (labels/README.md)
+KNOWN_FALSE_LONG: dict = {}
+
+
+@pytest.fixture(scope="module")
+def scored(real_video, model_info):
+    cache = {}
+
+    def get(clip):
+        if clip not in cache:
+            trace = extract_trace(real_video(CLIPS[clip]["video"]), model=model_info)
+            labels = read_labels(LABELS / f"{clip}.csv")
+            fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+            analysis = analyze_trace(trace, task=CLIPS[clip]["task"])
+            ours = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=fps)
+            base = real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
+            cache[clip] = (ours, base, analysis, labels)
+        return cache[clip]
+
+    return get
+
+
+def test_every_listed_clip_has_labels_and_the_labels_are_well_formed():
+    assert len(CLIPS) >= 7
+    total = 0
+    for clip in CLIPS:
+        labels = read_labels(LABELS / f"{clip}.csv")
+        total += len(labels.closures)
+        for c in labels.closures:
+            assert c.start_frame <= c.apex_frame <= c.end_frame, (clip, c)
+    assert total >= 135
+
+
+#: clips where analysis-3 is known to fall short, with the reason (docs/accuracy.md)
+KNOWN_SHORT = {
+    "lp_d19": "a fast lid dip into a held one-eye squint (iris visible) is counted as an incomplete blink; "
+              "the clip's only other closure is found, so F1 0.667 against the baseline's 1.0",
+    "multispeaker": "the one (low-confidence) labelled blink falls where the head is turned beyond the "
+                    "measured range, and lowered lids over a downward gaze at 8-12 px eyes give 5 false closures",
+}
+
+
+@pytest.mark.parametrize("clip", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SHORT[c]))
+                                  if c in KNOWN_SHORT else c for c in sorted(CLIPS)])
+def test_real_clip_against_its_labels_and_the_baseline(clip, scored):
+    ours, base, analysis, labels = scored(clip)
+    print(f"{clip}: F1 {ours['f1']:.3f} (baseline {base['f1']:.3f}), onset {ours['onset_error_median']:+.1f}, "
+          f"offset {ours['offset_error_median']:+.1f} frames, false {ours['false_positives']}, missed {ours['misses']}")
+    assert ours["f1"] >= base["f1"] - 1e-9
+    if clip in F1_FLOOR:
+        assert ours["f1"] >= F1_FLOOR[clip]
+        assert abs(ours["onset_error_median"]) <= 2.0 and abs(ours["offset_error_median"]) <= 3.5
+    else:
+        assert ours["fp"] <= 1
+    assert ours["false_long"] <= KNOWN_FALSE_LONG.get(clip, 0)
+
+
+def test_talking_face_gaze_down_is_review_not_a_spasm(scored):
+    """Frames 233-273: lids lowered over a downward gaze read as closed; never a spasm."""
+    _, _, analysis, _ = scored("franck")
+    for side in ("left", "right"):
+        inside = [e for e in analysis.events.per_eye[side] if e.onset_s < 273 / 25 and e.offset_s > 233 / 25]
+        assert inside and all(e.kind == "review" for e in inside), inside
+        assert analysis.recording["metrics"][side]["spasm_count"] == 0
+
+
+def test_pooled_real_accuracy_beats_the_baseline(scored):
+    tp = fp = fn = btp = bfp = bfn = 0
+    onsets, offsets = [], []
+    for clip in CLIPS:
+        ours, base, _, _ = scored(clip)
+        tp, fp, fn = tp + ours["tp"], fp + ours["fp"], fn + ours["fn"]
+        btp, bfp, bfn = btp + base["tp"], bfp + base["fp"], bfn + base["fn"]
+        onsets += ours["onset_errors"]
+        offsets += ours["offset_errors"]
+    f1, base_f1 = 2 * tp / (2 * tp + fp + fn), 2 * btp / (2 * btp + bfp + bfn)
+    print(f"pooled F1 {f1:.3f} vs baseline {base_f1:.3f}")
+    assert f1 >= 0.93 and f1 >= base_f1 + 0.05
+    assert abs(np.median(onsets)) <= 1 and abs(np.median(offsets)) <= 1
+
+
+def test_scoring_rule_matches_the_labels_readme():
+    from spasmcv.analysis.evaluation import FrameSpan, LabelledClosure, LabelSet
+
+    labels = LabelSet("x", (LabelledClosure(10, 16, 12, True, "both"), LabelledClosure(40, 45, 42, True, "both"),
+                            LabelledClosure(80, 90, 85, True, "both")), excluded=((78, 95),))
+    detected = [FrameSpan(18, 20), FrameSpan(60, 62), FrameSpan(44, 47), FrameSpan(82, 88)]
+    score = score_frames(detected, labels)
+    # 18-20 touches 10-16 once both are widened by 2 frames; 80-90 and 82-88 are excluded
+    assert (score.tp, score.fp, score.fn) == (2, 1, 0)
+    assert score.onset_errors.tolist() == [8.0, 4.0] and score.offset_errors.tolist() == [4.0, 2.0]
+
+
+def test_winks_are_reported_on_the_winking_eye_only(scored):
+    ours, _, analysis, labels = scored("lp_d3")
+    assert ours["one_eye_labels"] == 3 and ours["one_eye_right_side"] == 3
+    sides = [p.eye for p in analysis.events.paired if p.onset_s < 25 / 30]
+    assert sides == ["left"]  # the left wink 4-23: the right eye only narrows
+
+
+@pytest.mark.parametrize("clip", sorted(CLIPS))
+def test_healthy_people_are_not_graded_above_1_without_a_labelled_long_closure(clip, scored):
+    """The labelled people are not patients: grade 2 or more only where the labels hold a closure
+    of a second or more (a held or squeezed closure: wolfgang, lp_d3, lp_d14)."""
+    _, _, analysis, labels = scored(clip)
+    fps = 1.0 / float(np.median(np.diff(analysis.signal.time_s)))
+    long_closure = any(c.frames >= fps for c in labels.closures)
+    grade = analysis.recording["severity"]["jankovic_frequency_grade"]
+    if not long_closure:
+        assert grade is None or grade <= 1  # None: not gradable (under 15 s)
+
+
+def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stated(scored):
+    """multispeaker_360p: the followed man is in three-quarter view or looking down at a phone with
+    tiny eyes; those frames are not measured, the recording is not gradable, and the summary says why."""
+    from spasmcv.analysis.summary import format_summary
+
+    _, _, analysis, _ = scored("multispeaker")
+    rec = analysis.recording
+    quality = rec["metrics"]["quality"]
+    assert rec["severity"]["jankovic_frequency_grade"] is None and not rec["severity"]["gradable"]
+    assert quality["invalid_share"]["head_turned"] > 0.2
+    assert quality["valid_share"] < 0.3
+    reason = rec["severity"]["not_gradable_reason"]
+    assert "measurable video" in reason and "most of the rest" in reason
+    summary = format_summary(analysis)
+    assert "not gradable" in summary and "head turned or pitched away" in summary
+    assert any("head turned" in w for w in rec["warnings"])

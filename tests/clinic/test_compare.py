@@ -1,0 +1,304 @@
+"""Visit comparison: the block bootstrap on simulated arrays, and the sample visit series.
+
+``visit_series`` (cached for the whole test session, also used by test_report and
+test_annotate) extracts the three sample visits and a second rendering of the baseline
+condition (another seed), about 45 s on two cores.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import json
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from spasmcv.clinic.compare import (CompareSettings, Treatment, Visit, bootstrap_replicates, circular_block_indices,
+                             compare_visits, difference_interval, lid_drop_estimate, percentile_interval,
+                             rate_ratio_interval)
+
+REPO = Path(__file__).resolve().parents[2]
+SAMPLES = REPO / "sample_videos"
+VISITS = (("baseline", "visit1_baseline", dt.date(2026, 1, 10)), ("week 3", "visit2_week3", dt.date(2026, 2, 2)),
+          ("week 12", "visit3_week12", dt.date(2026, 4, 6)))
+INJECTION = dt.date(2026, 1, 12)
+#: Another draw of the baseline's condition whose *true* schedule matches it (2 spasms, 3.6 s of
+#: spasm, 19 vs 22 events): 30-s draws of one condition range from 0 to 4 spasms (seeds 1-29),
+#: a between-recording spread that no within-recording interval can show, so a pair that is the
+#: same in fact is chosen by its ground truth (before the flutter change seed 2 was such a pair).
+SAME_CONDITION_SEED = 25
+_WORKDIR = tempfile.TemporaryDirectory(prefix="spasmcv-test-compare-")
+
+
+@functools.lru_cache(maxsize=None)
+def visit_series(model_path: str) -> dict:
+    """Traces of the three sample visits plus ``"baseline again"`` (visit1_baseline rendered with another seed)."""
+    from spasmcv.synthetic import render as synthetic
+    from spasmcv.measure.extract import extract_trace
+
+    traces = {label: extract_trace(SAMPLES / f"{stem}.mp4", model=model_path) for label, stem, _ in VISITS}
+    again = Path(_WORKDIR.name) / "visit1_baseline_again.mp4"
+    schedule = synthetic.make_schedule(synthetic.PRESETS["visit1_baseline"], duration_s=30.0, seed=SAME_CONDITION_SEED)
+    synthetic.render_video(again, schedule=schedule, settings=synthetic.RenderSettings(fps=30))
+    traces["baseline again"] = extract_trace(again, model=model_path)
+    return traces
+
+
+@functools.lru_cache(maxsize=None)
+def series_comparison(model_path: str):
+    traces = visit_series(model_path)
+    visits = [Visit.from_trace(label, traces[label], date=date) for label, _, date in VISITS]
+    return compare_visits(visits, treatment=Treatment(injection_date=INJECTION, product="onabotulinumtoxinA",
+                                                      dose_units=25))
+
+
+def _row(comparison, metric, eye, visit):
+    (row,) = [r for r in comparison.rows if (r["metric"], r["eye"], r["visit"]) == (metric, eye, visit)]
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
+# The statistics on arrays
+# ---------------------------------------------------------------------------------------------
+
+def test_circular_blocks_are_contiguous_wrapping_runs():
+    idx = circular_block_indices(100, block_len=30, n_boot=50, rng=np.random.default_rng(1))
+    assert idx.shape == (50, 100)
+    steps = np.diff(idx, axis=1) % 100
+    # inside a block every step is +1 (mod n); new blocks start every 30 frames
+    inside = np.ones(99, dtype=bool)
+    inside[[29, 59, 89]] = False
+    assert np.all(steps[:, inside] == 1)
+    again = circular_block_indices(100, block_len=30, n_boot=50, rng=np.random.default_rng(1))
+    assert np.array_equal(idx, again)  # seeded: reproducible
+
+
+def _markov_closed(n: int, share: float, mean_closed_frames: float, rng) -> np.ndarray:
+    """A 0/1 closed-eye series with long runs (time dependence), started in its stationary state."""
+    p_open = 1.0 / mean_closed_frames
+    p_close = share / (1 - share) * p_open
+    closed = np.empty(n, dtype=bool)
+    state = rng.random() < share
+    u = rng.random(n)
+    for i in range(n):
+        closed[i] = state
+        state = (u[i] >= p_open) if state else (u[i] < p_close)
+    return closed
+
+
+def _simulate(share: float, rng, n: int = 2400, dt_s: float = 1 / 30, mean_closed_frames: float = 20.0):
+    closed = _markov_closed(n, share, mean_closed_frames, rng)
+    onsets = np.r_[closed[0], closed[1:] & ~closed[:-1]].astype(float)
+    return {"valid_s": np.full(n, dt_s), "closed_s": closed * dt_s, "onsets": onsets}
+
+
+STATS = {"share": lambda f: f["closed_s"].sum(axis=1) / f["valid_s"].sum(axis=1),
+         "onsets": lambda f: f["onsets"].sum(axis=1), "valid_s": lambda f: f["valid_s"].sum(axis=1)}
+
+
+def _coverage(share_a: float, share_b: float, *, block_len: int, n_sim: int = 120, seed: int = 0):
+    """Share of simulated pairs whose interval covers the true difference and the true rate ratio."""
+    rng = np.random.default_rng(seed)
+    mean_closed = 20.0
+    onset_rate = {s: s / mean_closed for s in (share_a, share_b)}  # onsets per frame in the stationary state
+    true_ratio = onset_rate[share_b] / onset_rate[share_a]
+    hit_diff = hit_ratio = 0
+    for _ in range(n_sim):
+        a = bootstrap_replicates(_simulate(share_a, rng), STATS, block_len=block_len, n_boot=300, rng=rng)
+        b = bootstrap_replicates(_simulate(share_b, rng), STATS, block_len=block_len, n_boot=300, rng=rng)
+        lo, hi = difference_interval(a["share"], b["share"])
+        hit_diff += lo <= share_b - share_a <= hi
+        r_lo, r_hi = rate_ratio_interval(a["onsets"], a["valid_s"], b["onsets"], b["valid_s"])
+        hit_ratio += r_lo <= true_ratio <= r_hi
+    return hit_diff / n_sim, hit_ratio / n_sim
+
+
+# Measured (120 simulated pairs of 80-s recordings, 8 blocks each): coverage of the difference
+# 0.92 and of the rate ratio 0.93 with a true difference, 0.85 and 0.94 without one; nominal 0.95.
+# With few blocks the bootstrap under-covers a little (docs/report.md); resampling single frames
+# covers the difference only 0.28 of the time.
+
+def test_block_bootstrap_covers_a_known_difference():
+    # 80 s recordings, closures lasting about 0.7 s; blocks of 10 s (300 frames)
+    diff, ratio = _coverage(0.10, 0.25, block_len=300)
+    assert diff >= 0.8 and ratio >= 0.8, (diff, ratio)
+
+
+def test_zero_difference_is_included():
+    diff, ratio = _coverage(0.2, 0.2, block_len=300, seed=1)
+    assert diff >= 0.8 and ratio >= 0.8, (diff, ratio)
+
+
+def test_resampling_single_frames_would_be_too_narrow():
+    # the reason for blocks: frame resampling ignores the runs and under-covers badly
+    diff, _ = _coverage(0.10, 0.25, block_len=1, n_sim=60, seed=2)
+    assert diff < 0.75, diff
+
+
+def test_interval_helpers():
+    assert percentile_interval(np.arange(101.0)) == pytest.approx((2.5, 97.5))
+    assert np.isnan(percentile_interval(np.full(10, np.nan))[0])
+    lo, hi = rate_ratio_interval(np.full(100, 10.0), np.full(100, 60.0), np.full(100, 20.0), np.full(100, 60.0))
+    assert lo == pytest.approx(20.5 / 10.5) and hi == pytest.approx(20.5 / 10.5)
+
+
+def test_lid_drop_estimate_follows_its_curve():
+    assert lid_drop_estimate(1.0) == 0.0
+    assert lid_drop_estimate(1.05) == 0.0
+    assert lid_drop_estimate(0.95) == pytest.approx(0.22)
+    assert np.isnan(lid_drop_estimate(float("nan")))
+
+
+# ---------------------------------------------------------------------------------------------
+# Acceptance: the sample visit series
+# ---------------------------------------------------------------------------------------------
+
+@pytest.mark.xfail(strict=True, reason="week 12's rise to grade 2 lies inside its interval with 30-s clips (grade 2 "
+                   "now rests on flutter bursts alone, 1 per minute), so the verdict does not say 'rose again' (issue 10)")
+def test_visit_series_shows_the_treatment_course(model_info):
+    c = series_comparison(str(model_info.path))
+    baseline, week3, week12 = c.summary
+    assert (baseline["jankovic_frequency_grade"], week3["jankovic_frequency_grade"],
+            week12["jankovic_frequency_grade"]) == (3, 1, 2)
+    assert week3["index_change_ci"][1] < 0 and week3["meaningful_change"]
+    assert week12["severity_index"] > week3["severity_index"]
+    assert week3["weeks_since_injection"] == pytest.approx(3.0)
+    assert "fell from grade 3 to grade 1 after the injection" in c.verdict
+    assert "rose again" in c.verdict
+    for eye in ("left", "right"):
+        for metric in ("share_closed", "spasm_rate_per_min"):  # strongly different in the ground truth
+            row = _row(c, metric, eye, "week 3")
+            assert row["change_ci_high"] < 0, row
+        rate = _row(c, "closure_rate_per_min", eye, "week 3")
+        assert rate["ratio_ci_low"] <= rate["ratio"] <= rate["ratio_ci_high"]
+    # mild ptosis at week 3 (left 0.25, right 0.12 of the lid travel in the ground truth)
+    flags = {(r["visit"], r["eye"]): r["ptosis"] for r in c.side_effects}
+    assert flags[("week 3", "left")] and not flags[("week 12", "left")] and not flags[("week 12", "right")]
+    left = [r for r in c.side_effects if (r["visit"], r["eye"]) == ("week 3", "left")][0]
+    assert 0.1 <= left["lid_drop_estimate"] <= 0.35
+
+
+def test_same_condition_twice_includes_zero(model_info):
+    traces = visit_series(str(model_info.path))
+    visits = [Visit.from_trace("baseline", traces["baseline"]), Visit.from_trace("again", traces["baseline again"])]
+    c = compare_visits(visits)
+    for eye in ("left", "right"):
+        for metric in ("closure_rate_per_min", "blink_rate_per_min", "share_closed", "spasm_rate_per_min",
+                       "flutter_bursts_per_min"):
+            row = _row(c, metric, eye, "again")
+            assert row["change_ci_low"] <= 0 <= row["change_ci_high"], row
+        for metric in ("closure_rate_per_min", "blink_rate_per_min"):
+            row = _row(c, metric, eye, "again")
+            assert row["ratio_ci_low"] <= 1 <= row["ratio_ci_high"], row
+    lo, hi = c.summary[1]["index_change_ci"]
+    assert lo <= 0 <= hi
+    assert not any(r["ptosis"] for r in c.side_effects)
+    assert "did not change clearly" in c.verdict
+
+
+def test_comparison_is_reproducible(model_info):
+    traces = visit_series(str(model_info.path))
+    visits = [Visit.from_trace("a", traces["baseline"]), Visit.from_trace("b", traces["week 3"])]
+    settings = CompareSettings(n_boot=300, seed=7)
+    first, second = compare_visits(visits, settings=settings), compare_visits(visits, settings=settings)
+    assert json.dumps(first.to_dict(), default=str) == json.dumps(second.to_dict(), default=str)
+
+
+def test_compare_command(model_info, tmp_path, capsys):
+    from spasmcv.cli import main
+    from spasmcv.measure.trace import write_trace
+
+    traces = visit_series(str(model_info.path))
+    paths = {label: write_trace(traces[label], tmp_path / f"{stem}.trace.csv") for label, stem, _ in VISITS[:2]}
+    code = main(["compare", "--visit", f"baseline=2026-01-10:{paths['baseline']}",
+                 "--visit", f"week 3=2026-02-02:{paths['week 3']}", "--injection-date", "2026-01-12",
+                 "--product", "onabotulinumtoxinA", "--dose-units", "25", "--patient-id", "P-01", "--n-boot", "300",
+                 "-o", str(tmp_path / "p01")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "Severity fell from grade 3 to grade 1" in out and "Time eyes closed" in out
+    data = json.loads((tmp_path / "p01.comparison.json").read_text())
+    assert data["visits"][1]["weeks_since_injection"] == pytest.approx(3.0)
+    assert (tmp_path / "p01.comparison.csv").read_text().startswith("metric,label,unit,eye,visit,value,change")
+    html = (tmp_path / "p01.report.html").read_text()
+    assert "P-01" in html and ".trace.csv" not in html and str(tmp_path) not in html
+
+
+def test_compare_command_errors(tmp_path, capsys):
+    from spasmcv.cli import main
+
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", "--visit", "no-path-given", "--visit", "b:x.csv"])
+    assert exc.value.code == 2
+    assert main(["compare", "--visit", f"a:{tmp_path / 'missing.mp4'}", "--visit", f"b:{tmp_path / 'x.mp4'}"]) == 3
+    assert "missing.mp4: file not found" in capsys.readouterr().err
+    assert main(["compare", "--visit", f"a:{tmp_path / 'x.mp4'}"]) == 1
+    assert "at least two --visit" in capsys.readouterr().err
+
+
+def test_resampling_features_reproduce_the_analysis_metrics():
+    """The per-frame features the bootstrap resamples give back the analysis' own metrics."""
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.clinic.compare import _eye_statistics, recording_frames
+    from spasmcv.measure.trace import Trace
+    from helpers import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in (2, 7, 12, 19)) \
+        + sum(profile(T, 25 + 0.25 * k, 0.06, 0.02, 0.09) for k in range(4)) + profile(T, 40, 0.1, 3, 0.2)
+    trace = Trace(columns=trace_columns(closure), metadata={"recording_id": "r"})
+    analysis = analyze_trace(trace)
+    frames = {k: v[None, :] for k, v in recording_frames(analysis, trace).items()}
+    for side in ("left", "right"):
+        metrics = analysis.recording["metrics"][side]
+        for name, statistic in _eye_statistics(side).items():
+            key = name.split(".", 1)[1]
+            expected = metrics["valid_time_s"] if key == "valid_s" else metrics.get(key)
+            if expected is None:
+                continue  # counts without a metric of their own
+            assert statistic(frames)[0] == pytest.approx(expected, rel=1e-9, abs=1e-9), name
+
+
+def _array_trace(rid: str, seed: int, *, face: bool = True):
+    """A 60-s trace from arrays: 19 blinks and one 3.3-s spasm, or no measurable face at all."""
+    from spasmcv.measure.trace import Trace
+    from helpers import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)) + profile(T, 30, 0.1, 3, 0.2)
+    cols = trace_columns(closure, seed=seed)
+    n = len(T)
+    cols.update(face_detected=np.full(n, int(face), np.int8), n_faces=np.full(n, int(face)),
+                head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
+    if not face:
+        cols["valid"] = np.zeros(n, np.int8)
+        for key in ("ear_left", "ear_right", "aperture_mm_left", "aperture_mm_right", "head_yaw_deg",
+                    "head_pitch_deg", "head_roll_deg"):
+            cols[key] = np.full(n, np.nan)
+    return Trace(columns=cols, metadata={"recording_id": rid, "warnings": [],
+                                         "model": {"sha256": "0" * 64, "official": True}})
+
+
+def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
+    """Baseline grade 3, then a visit without a measurable face: no grade, no change, no interval."""
+    from spasmcv.clinic.report import render_report
+
+    visits = [Visit.from_trace("baseline", _array_trace("a", 1), date=dt.date(2026, 1, 1)),
+              Visit.from_trace("week 3", _array_trace("b", 2, face=False), date=dt.date(2026, 1, 22))]
+    c = compare_visits(visits, treatment=Treatment(injection_date=dt.date(2026, 1, 2)))
+    base, week3 = c.summary
+    assert base["jankovic_frequency_grade"] == 3 and base["gradable"]
+    assert week3["jankovic_frequency_grade"] is None and not week3["gradable"]
+    assert week3["grade_change"] is None and week3["meaningful_change"] is None
+    assert all(np.isnan(x) for x in (week3["severity_index"], week3["index_change"], *week3["index_change_ci"]))
+    assert "week 3 could not be graded (under 15 s of measurable video" in c.verdict.lower()
+    assert "grade -" not in c.verdict and "meaningful" not in c.verdict and "fell" not in c.verdict
+    grade_rows = [r for r in c.rows if r["metric"] == "jankovic_frequency_grade" and r["visit"] == "week 3"]
+    assert all(np.isnan(r["value"]) and np.isnan(r["change"]) for r in grade_rows)
+    html = render_report(c)
+    assert "not gradable" in html and "grade -" not in html and "grade &#8722;" not in html
+    # the other way round: the baseline cannot be graded, the later visit's grade is stated
+    c2 = compare_visits(list(reversed(visits)))
+    assert "week 3 could not be graded" in c2.verdict.lower() and "baseline: grade 3" in c2.verdict.lower()
+    assert c2.summary[1]["grade_change"] is None

@@ -1,0 +1,112 @@
+"""The HTML report: self-contained, pseudonymous, and rendered by headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from spasmcv.clinic.compare import Visit, compare_visits
+from spasmcv.clinic.report import render_report, write_report
+from test_compare import series_comparison, visit_series
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--no-first-run", "--hide-scrollbars"]
+
+
+def _chromium() -> str:
+    for name in ("chromium", "chromium-browser"):
+        path = shutil.which(name)
+        if path:
+            return path
+    if IN_CI:
+        pytest.fail("chromium is missing, and in CI (CI=true) that is a failure, not a skip")
+    pytest.skip("chromium is not installed (apt-get install chromium)")
+
+
+def _assert_self_contained(html: str) -> None:
+    assert not re.search(r"https?://", html), "an external URL in the report"
+    sources = re.findall(r"""(?:src|href)\s*=\s*["']([^"']*)""", html)
+    assert all(s.startswith("data:image/png;base64,") for s in sources), sources
+    assert "<script" not in html.lower() and "@import" not in html
+
+
+def test_series_report_content(model_info, tmp_path):
+    comparison = series_comparison(str(model_info.path))
+    path = write_report(comparison, tmp_path / "p7.report.html", patient_id="P-0007")
+    html = path.read_text(encoding="utf-8")
+    _assert_self_contained(html)
+    assert html.index("id='verdict'") < html.index("id='visits'") < html.index("id='metrics'")
+    assert "Severity fell from grade 3 to grade 1 after the injection" in html
+    for section in ("id='ptosis'", "id='asymmetry'", "id='quality'", "id='provenance'", "Methods", "@media print",
+                    "page-break", "onabotulinumtoxinA", "25 units", "possible ptosis"):
+        assert section in html, section
+    assert html.count("data:image/png;base64,") >= 1 + 1 + 1 + 3 + 3  # severity, rates, durations, traces, head pose
+    # pseudonymous: recording ids and hashes only, never file names or paths
+    for forbidden in ("visit1_baseline", "visit2_week3", ".mp4", str(tmp_path), "/work/"):
+        assert forbidden not in html, forbidden
+    model_sha = comparison.visits[0].trace.metadata["model"]["sha256"]
+    assert model_sha in html
+
+
+def test_report_flags_a_clear_aperture_drop_as_possible_ptosis():
+    """Two array traces: the left eye's open aperture falls from 10 to 8 mm (a fifth of the opening)."""
+    import datetime as dt
+
+    import numpy as np
+
+    from spasmcv.clinic.compare import Treatment
+    from spasmcv.measure.trace import Trace
+    from helpers import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1))
+
+    def trace(rid, aperture_mm, seed):
+        cols = trace_columns(closure, seed=seed)
+        n = len(T)
+        cols.update(face_detected=np.ones(n, np.int8), n_faces=np.ones(n, np.int64), head_yaw_deg=np.zeros(n),
+                    head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n),
+                    aperture_mm_left=aperture_mm * (1 - closure), aperture_mm_right=10 * (1 - closure))
+        return Trace(columns=cols, metadata={"recording_id": rid, "warnings": [],
+                                             "model": {"sha256": "0" * 64, "official": True}})
+
+    comparison = compare_visits([Visit.from_trace("baseline", trace("a", 10.0, 1), date=dt.date(2026, 1, 1)),
+                                 Visit.from_trace("week 3", trace("b", 8.0, 2), date=dt.date(2026, 1, 22))],
+                                treatment=Treatment(injection_date=dt.date(2026, 1, 2)))
+    flags = {(r["visit"], r["eye"]): r["ptosis"] for r in comparison.side_effects}
+    assert flags[("week 3", "left")] and not flags[("week 3", "right")]
+    assert "possible ptosis" in render_report(comparison)
+
+
+def test_single_recording_report(model_info):
+    trace = visit_series(str(model_info.path))["week 3"]
+    html = render_report(compare_visits([Visit.from_trace("clinic visit", trace)]))
+    _assert_self_contained(html)
+    assert "Objective Jankovic frequency grade 1" in html
+    assert "change vs baseline" not in html
+
+
+def test_report_opens_in_headless_chromium(model_info, tmp_path):
+    chromium = _chromium()
+    comparison = series_comparison(str(model_info.path))
+    path = write_report(comparison, tmp_path / "report.html", patient_id="P-0007")
+    flags = CHROMIUM_FLAGS + [f"--user-data-dir={tmp_path / 'profile'}"]
+    dom = subprocess.run([chromium, *flags, "--dump-dom", path.as_uri()], capture_output=True, text=True,
+                         timeout=120, check=True).stdout
+    assert "Severity fell from grade 3 to grade 1" in dom
+    assert "<table id=\"visits\"" in dom and "<table id=\"metrics\"" in dom
+    assert len(re.findall(r"<img [^>]*src=\"data:image/png;base64,", dom)) >= 9
+    assert not re.search(r"https?://", dom)
+    shot = tmp_path / "shot.png"
+    subprocess.run([chromium, *flags, "--window-size=1100,1300", f"--screenshot={shot}", path.as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    import cv2
+
+    image = cv2.imread(str(shot))
+    assert image is not None and image.shape[:2] == (1300, 1100)
+    assert image.mean() > 180  # a light, printable page, not a blank dark one
+    assert image.std() > 20    # with content on it

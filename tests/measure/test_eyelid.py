@@ -1,0 +1,149 @@
+"""Eyelid signals: pure tests on arrays, and the patient-side convention on a real wink."""
+
+import numpy as np
+import pytest
+
+from spasmcv.measure.eyelid import (IRIS_DIAMETER_MM, PATIENT_EYES, blendshape_column, eye_aspect_ratio,
+                            eye_landmarks, eyelid_signals, frame_measures, head_pose_deg)
+from spasmcv.measure.landmarks import BLENDSHAPE_NAMES, SubjectSelector, short_track_mask
+
+
+def face(openness=1.0, scale=1.0, shift=(300.0, 200.0)):
+    """A crude frontal face: both eyes 30 px wide, lids `openness` * 10 px apart, iris 12 px."""
+    pts = np.zeros((478, 3))
+    for side, cx in (("right", -32.0), ("left", 32.0)):  # patient's right eye on the image left
+        eye = PATIENT_EYES[side]
+        outer = cx - 15 if side == "right" else cx + 15
+        inner = cx + 15 if side == "right" else cx - 15
+        p1, p2, p3, p4, p5, p6 = eye.ear_points
+        pts[p1] = (outer, 0, 0)
+        pts[p4] = (inner, 0, 0)
+        for upper, lower, x in ((p2, p6, (2 * outer + inner) / 3), (p3, p5, (outer + 2 * inner) / 3)):
+            pts[upper] = (x, -5 * openness, 0)
+            pts[lower] = (x, 5 * openness, 0)
+        pts[eye.upper_lid_mid] = (cx, -5 * openness, 0)
+        pts[eye.lower_lid_mid] = (cx, 5 * openness, 0)
+        pts[eye.iris_center] = (cx, 1, 0)
+        a, b = eye.iris_horizontal
+        pts[a], pts[b] = (cx - 6, 0, 0), (cx + 6, 0, 0)
+        for k, i in enumerate(eye.brow):
+            pts[i] = (cx - 10 + 5 * k, -20, 0)
+    pts[10] = (0, -60, 0)
+    pts[152] = (0, 90, 0)
+    pts[:, :2] = pts[:, :2] * scale + shift
+    pts[:, 2] *= scale
+    return pts
+
+
+def measures_of(faces, **kw):
+    n = len(faces)
+    return frame_measures(np.stack(faces), np.zeros((n, 52)), np.tile(np.eye(4), (n, 1, 1)),
+                          frame_size=(1000, 1000), **kw)
+
+
+def test_eye_aspect_ratio_of_known_geometry():
+    ear = eye_aspect_ratio(face(1.0)[None], PATIENT_EYES["left"])
+    assert ear[0] == pytest.approx(10 / 30)
+    assert eye_aspect_ratio(face(0.0)[None], PATIENT_EYES["left"])[0] == pytest.approx(0)
+
+
+def test_signals_are_scale_invariant_except_pixels():
+    small = eyelid_signals(measures_of([face(1.0), face(0.5)]))
+    big = eyelid_signals(measures_of([face(1.0, scale=2), face(0.5, scale=2)]))
+    for name in ("ear_left", "aperture_iris_right", "aperture_mm_left", "brow_eye_mm_right"):
+        np.testing.assert_allclose(small[name], big[name])
+    np.testing.assert_allclose(big["aperture_px_left"], 2 * small["aperture_px_left"])
+    # 10 px lids over a 12 px iris of 11.7 mm
+    assert small["aperture_mm_left"][0] == pytest.approx(10 / 12 * IRIS_DIAMETER_MM)
+    assert small["iris_drop_left"][0] == pytest.approx(1 / 12)
+
+
+def test_iris_reference_ignores_iris_shrinking_in_closed_frames():
+    closed = face(0.1)
+    for side in ("left", "right"):  # the model's iris shrinks when the lids cover it
+        a, b = PATIENT_EYES[side].iris_horizontal
+        closed[[a, b], 0] = closed[[a, b], 0] * 0.8 + closed[[a, b], 0].mean() * 0.2
+    signals = eyelid_signals(measures_of([face(1.0)] * 3 + [closed]))
+    assert signals["iris_reference_px"] == pytest.approx(np.full(4, 12.0))
+    assert signals["aperture_iris_left"][3] == pytest.approx(1 / 12)
+
+
+def test_mirrored_swaps_sides():
+    f = face(1.0)
+    left = PATIENT_EYES["left"]
+    for i in (left.upper_lid_mid, *left.ear_points[1:3]):
+        f[i, 1] += 4  # the patient's left eye half closed
+    for i in (left.lower_lid_mid, *left.ear_points[4:6]):
+        f[i, 1] -= 4
+    plain, mirrored = measures_of([f]), measures_of([f], mirrored=True)
+    assert plain["ear_left"][0] < plain["ear_right"][0]
+    assert mirrored["ear_right"][0] == pytest.approx(plain["ear_left"][0])
+    assert eye_landmarks("left", mirrored=True) == PATIENT_EYES["right"]
+
+
+def test_no_face_frames_are_nan_and_invalid():
+    nan_face = np.full((478, 3), np.nan)
+    signals = eyelid_signals(measures_of([face(1.0), nan_face, face(1.0)]))
+    assert list(signals["valid"]) == [1, 0, 1]
+    assert np.isnan(signals["ear_left"][1]) and np.isnan(signals["aperture_mm_right"][1])
+
+
+def test_eyes_outside_the_picture_are_invalid():
+    signals = eyelid_signals(measures_of([face(1.0), face(1.0, shift=(10.0, 200.0))]))
+    assert list(signals["eyes_in_frame"]) == [1, 0]
+    assert list(signals["valid"]) == [1, 0]
+
+
+def test_blendshape_columns_use_the_patients_side():
+    assert blendshape_column("eyeBlinkLeft") == "bs_eyeBlink_left"
+    assert blendshape_column("eyeBlinkLeft", mirrored=True) == "bs_eyeBlink_right"
+    assert blendshape_column("jawOpen") == "bs_jawOpen"
+    columns = [c for c in measures_of([face()]) if c.startswith("bs_")]
+    assert len(columns) == len(BLENDSHAPE_NAMES) - 1  # all but _neutral
+
+
+def rotation(yaw=0.0, pitch=0.0, roll=0.0):
+    y, p, r = np.radians([yaw, pitch, roll])
+    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+    m = np.eye(4)
+    m[:3, :3] = 1.7 * rz @ ry @ rx  # with a scale, as MediaPipe's matrices have
+    return m
+
+
+@pytest.mark.parametrize("angles", [(0, 0, 0), (20, 0, 0), (0, -15, 0), (0, 0, 10), (25, 10, -5)])
+def test_head_pose_recovers_known_angles(angles):
+    np.testing.assert_allclose(head_pose_deg(rotation(*angles)), angles, atol=1e-9)
+
+
+def test_subject_selector_follows_one_face_and_ignores_another():
+    sel = SubjectSelector()
+    assert sel.choose(np.array([[100, 100], [400, 100]]), np.array([80.0, 120.0]), 0.0) == 1
+    for k in range(1, 5):  # the subject moves a little; the other face stays
+        assert sel.choose(np.array([[100, 100], [400 + k, 100]]), np.array([80.0, 120.0]), k / 25) == 1
+    # the subject disappears: the other face is not swapped in ...
+    assert sel.choose(np.array([[100, 100]]), np.array([80.0]), 0.3) is None
+    # ... until the subject has been gone for longer than reacquire_after_s
+    assert sel.choose(np.array([[100, 100]]), np.array([80.0]), 1.5) == 0
+    assert sel.track == 1 and sel.reacquisitions == 1
+
+
+def test_a_spurious_one_frame_detection_does_not_lock_the_subject():
+    sel = SubjectSelector()
+    assert sel.choose(np.array([[50, 50]]), np.array([40.0]), 0.0) == 0  # text mistaken for a face
+    assert sel.choose(np.array([[300, 200]]), np.array([100.0]), 0.04) == 0  # the real face
+    assert short_track_mask(np.array([-1, 0, 1, 1, 1]), min_frames=3).tolist() == [False, True, False, False, False]
+
+
+def test_patient_left_eye_is_left_on_a_real_wink(real_video, model_info):
+    """liveportrait/d3: frame 11 winks the eye on the image's right (the patient's left)."""
+    from spasmcv.measure.extract import extract_trace
+
+    trace = extract_trace(real_video("liveportrait/d3.mp4"), model=model_info, max_frames=50)
+    assert trace["ear_left"][11] < 0.6 * trace["ear_right"][11]
+    assert trace["bs_eyeBlink_left"][11] > trace["bs_eyeBlink_right"][11] + 0.2
+    assert trace["ear_right"][43] < 0.6 * trace["ear_left"][43]
+    assert trace["bs_eyeBlink_right"][43] > trace["bs_eyeBlink_left"][43] + 0.2
+    # the patient's left eye appears on the image's right in this unmirrored video
+    assert trace["valid"].all()

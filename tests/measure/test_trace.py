@@ -1,0 +1,120 @@
+import gzip
+
+import numpy as np
+import pytest
+
+from spasmcv.errors import TraceError
+from spasmcv.measure.trace import Trace, read_trace, write_trace
+
+
+def _trace(n=5):
+    t = np.arange(n) * 0.04
+    ear = np.linspace(0.3, 0.1, n)
+    ear[2] = np.nan
+    return Trace(columns={"frame_index": np.arange(n), "time_s": t, "valid": (np.arange(n) != 2).astype(np.int8),
+                          "ear_left": ear, "ear_right": ear[::-1].copy()},
+                 metadata={"recording_id": "abc", "video": {"sha256": "00"}, "warnings": ["x"]})
+
+
+@pytest.mark.parametrize("name", ["t.trace.csv", "t.trace.csv.gz"])
+def test_roundtrip_keeps_values_nan_and_metadata(tmp_path, name):
+    trace = _trace()
+    path = write_trace(trace, tmp_path / name)
+    back = read_trace(path)
+    assert back.metadata == trace.metadata
+    assert list(back.columns) == list(trace.columns)
+    np.testing.assert_array_equal(back["frame_index"], trace["frame_index"])
+    np.testing.assert_allclose(back["time_s"], trace["time_s"], rtol=1e-6)
+    np.testing.assert_allclose(back["ear_left"], trace["ear_left"], rtol=1e-6)
+    assert np.isnan(back["ear_left"][2])
+
+
+def test_writing_is_deterministic(tmp_path):
+    a = write_trace(_trace(), tmp_path / "a.csv.gz").read_bytes()
+    b = write_trace(_trace(), tmp_path / "b.csv.gz").read_bytes()
+    assert a == b
+
+
+def test_csv_opens_with_a_plain_csv_reader_skipping_comments(tmp_path):
+    path = write_trace(_trace(), tmp_path / "t.csv")
+    lines = [l for l in path.read_text().splitlines() if not l.startswith("#")]
+    assert lines[0] == "frame_index,time_s,valid,ear_left,ear_right"
+    assert lines[3].split(",")[3] == ""  # NaN is an empty field
+
+
+def test_failed_write_leaves_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("old")
+    bad = Trace(columns={"time_s": np.zeros(2)}, metadata={"bad": float("nan")})  # NaN is not JSON
+    with pytest.raises(ValueError):
+        write_trace(bad, path)
+    assert path.read_text() == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "not a spasmcv trace"),
+    (b"a,b\n1,2\n", "not a spasmcv trace"),
+    (b'# format: "spasmcv-trace"\n# format_version: 99\na\n1\n', "version 99"),
+    (b'# format: "spasmcv-trace"\n# format_version: 1\ntime_s,ear_left\n0,0.3\n0.04\n', "wrong number"),
+    (b'# format: "spasmcv-trace"\n# format_version: 1\ntime_s\nabc\n', "non-number"),
+    (gzip.compress(b"x")[:-4], "cannot read"),
+])
+def test_malformed_traces_give_a_trace_error_naming_the_file(tmp_path, content, message):
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content)
+    with pytest.raises(TraceError, match=message) as info:
+        read_trace(path)
+    assert "bad.csv" in str(info.value)
+
+
+def test_missing_trace_file(tmp_path):
+    with pytest.raises(TraceError, match="cannot read"):
+        read_trace(tmp_path / "nope.csv")
+
+
+def _write_rows(path, header, rows):
+    path.write_text('# format: "spasmcv-trace"\n# format_version: 1\n' + header + "\n"
+                    + "\n".join(",".join(map(str, r)) for r in rows) + "\n")
+    return path
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 0.04, 1, 0.3, 0.3), (2, 0.02, 1, 0.3, 0.3)], "line 6: time_s 0.02 s does not follow 0.04"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 0.0, 1, 0.3, 0.3)], "line 5: time_s 0 s does not follow 0"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, "", 1, 0.3, 0.3)], "line 5: time_s is empty or not finite"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 0.04, 2, 0.3, 0.3)], "line 5: valid must be 0 or 1"),
+])
+def test_broken_traces_are_trace_errors_naming_the_line(tmp_path, rows, message):
+    path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left,ear_right", rows)
+    with pytest.raises(TraceError, match=message):
+        read_trace(path)
+
+
+def test_a_trace_without_a_required_column_is_a_trace_error(tmp_path):
+    path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left", [(0, 0.0, 1, 0.3)])
+    with pytest.raises(TraceError, match="lacks the column.*ear_right"):
+        read_trace(path)
+
+
+def test_analysis_refuses_times_that_go_backwards_in_memory():
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.measure.trace import Trace
+
+    t = np.arange(100) / 25.0
+    t[50:] -= 1.0
+    columns = {"time_s": t, "valid": np.ones(100, dtype=np.int8), "ear_left": np.full(100, 0.3),
+               "ear_right": np.full(100, 0.3)}
+    with pytest.raises(TraceError, match="row 51"):
+        analyze_trace(Trace(columns=columns, metadata={"recording_id": "r"}))
+
+
+def test_a_table_that_is_not_a_trace_is_a_trace_error_on_the_command_line(tmp_path):
+    import subprocess
+    import sys
+
+    table = tmp_path / "scores.csv"
+    table.write_text("id,score\n1,2\n")
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "analyze", str(table), "-o", str(tmp_path / "x")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 5 and "not a spasmcv trace" in result.stderr and "Traceback" not in result.stderr

