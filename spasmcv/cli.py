@@ -482,7 +482,7 @@ def _cmd_annotate(args) -> int:
     bar = _progress_bar(info.frame_count * passes, args.quiet, "annotate")
     try:
         result = annotate_video(args.video, output, model=model, trace=trace, task=args.task, settings=_settings(args),
-                                progress=bar.update if bar else None)
+                                progress=bar.update if bar else None, info=info)
     finally:
         if bar:
             bar.close()

@@ -153,6 +153,17 @@ class Events:
         return sorted(rows, key=lambda r: (r["onset_s"], r["eye"]))
 
 
+def display_kind(event) -> str:
+    """How an event is shown and named in every picture and table for people: a blink inside a
+    flutter burst is ``flutter``; ``partial`` and ``coupled`` (not counted) are both ``partial``;
+    every other kind is itself."""
+    if event.kind in ("partial", "coupled"):
+        return "partial"
+    if event.kind == "blink" and event.flutter_burst is not None:
+        return "flutter"
+    return event.kind
+
+
 _KIND_ORDER = {"coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1, "spasm": 2}
 #: Kinds that count as eyelid closures in rates, durations and severity.
 CLOSURE_KINDS = ("blink", "prolonged", "spasm")

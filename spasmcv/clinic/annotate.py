@@ -28,16 +28,17 @@ import numpy as np
 from spasmcv._atomic import atomic_path
 from spasmcv.analysis.analyze import Analysis, analyze_trace
 from spasmcv.analysis.closure import SIDES
+from spasmcv.analysis.events import display_kind
+from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, rgb
 from spasmcv.measure.eyelid import PATIENT_EYES, eye_landmarks
 from spasmcv.measure.landmarks import N_LANDMARKS, FaceTracker
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.trace import Trace
 from spasmcv.settings import Settings
 
-#: Swatch colours (RGB) of the event kinds; all strongly saturated, unlike the idle grey.
-KIND_RGB = {"blink": (40, 90, 230), "flutter": (150, 40, 210), "prolonged": (245, 150, 0), "spasm": (225, 25, 25),
-            "partial": (0, 160, 150), "coupled": (0, 160, 150), "review": (90, 170, 230)}
-EYE_RGB = {"right": (31, 111, 178), "left": (224, 123, 0)}
+#: Colours (RGB) of the display kinds and eyes: the report's palette (clinic/palette.py).
+KIND_RGB = {kind: rgb(color) for kind, color in KIND_COLORS.items()}
+EYE_RGB = {side: rgb(color) for side, color in EYE_COLORS.items()}
 IDLE_RGB = (225, 225, 225)
 PANEL_RGB = (250, 250, 250)
 TIME_BASE = Fraction(1, 90000)
@@ -69,10 +70,6 @@ def swatch_box(side: str, width: int, height: int) -> tuple[int, int, int, int]:
     pad = max(3, (y1 - y0) // 8)
     size = (y1 - y0) - 2 * pad
     return x0 + pad, y0 + pad, x0 + pad + size, y0 + pad + size
-
-
-def _event_kind(event) -> str:
-    return "flutter" if event.kind == "blink" and event.flutter_burst is not None else event.kind
 
 
 def active_events(time_s: float, events: list) -> object | None:
@@ -111,7 +108,7 @@ def draw_overlay(rgb: np.ndarray, *, time_s: float, frame_index: int, landmarks_
     if landmarks_px is not None:
         for side in SIDES:
             eye = eye_landmarks(side, mirrored=mirrored)
-            color = KIND_RGB[_event_kind(active[side])] if active[side] is not None else EYE_RGB[side]
+            color = KIND_RGB[display_kind(active[side])] if active[side] is not None else EYE_RGB[side]
             for contour in (eye.upper_lid_contour, eye.lower_lid_contour):
                 pts = np.round(landmarks_px[list(contour), :2]).astype(np.int32)
                 cv2.polylines(out, [pts.reshape(-1, 1, 2)], False, color, thick, cv2.LINE_AA)
@@ -126,7 +123,7 @@ def draw_overlay(rgb: np.ndarray, *, time_s: float, frame_index: int, landmarks_
         cv2.rectangle(out, (x0, y0), (x1, y1), EYE_RGB[side], thick)
         sx0, sy0, sx1, sy1 = swatch_box(panel_side, w, h)
         event = active[side]
-        cv2.rectangle(out, (sx0, sy0), (sx1, sy1), KIND_RGB[_event_kind(event)] if event is not None else IDLE_RGB, -1)
+        cv2.rectangle(out, (sx0, sy0), (sx1, sy1), KIND_RGB[display_kind(event)] if event is not None else IDLE_RGB, -1)
         # gauge: a horizontal bar filled to the closure, tick at 0.5
         gx0, gx1 = sx1 + 8, x0 + (x1 - x0) // 2
         gy0, gy1 = sy0 + (sy1 - sy0) // 4, sy1 - (sy1 - sy0) // 4
@@ -138,7 +135,7 @@ def draw_overlay(rgb: np.ndarray, *, time_s: float, frame_index: int, landmarks_
         cv2.line(out, (mid, gy0 - 3), (mid, gy1 + 3), (40, 40, 40), 1)
         text = f"{side[0].upper()} eye {'--' if not np.isfinite(c) else f'{c:.2f}'}"
         if event is not None:
-            text += f"  {_event_kind(event).upper()}"
+            text += f"  {display_kind(event).upper()}"
         cv2.putText(out, text, (gx1 + 6, sy0 + int((sy1 - sy0) * 0.75)), font, scale * 0.75, (20, 20, 20), thick,
                     cv2.LINE_AA)
     return out
@@ -170,7 +167,7 @@ class _LidContours:
 
 def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model: ModelInfo | str | os.PathLike | None = None,
                    trace: Trace | None = None, task: str = "rest", settings: Settings = Settings(), crf: int = 20,
-                   progress: Callable[[int], None] | None = None) -> AnnotateResult:
+                   progress: Callable[[int], None] | None = None, info=None) -> AnnotateResult:
     """Write a review copy of ``video`` with eyelid contours, closure gauges and event labels.
 
     Parameters
@@ -189,6 +186,8 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
         x264 quality of the review video (lower = better).
     progress : callable, optional
         Called with the number of frames just processed (both passes).
+    info : VideoInfo, optional
+        The video's :func:`~spasmcv.measure.video.probe_video` result, when the caller has it.
 
     Returns
     -------
@@ -203,7 +202,7 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
     from spasmcv.measure.video import iter_frames, probe_video
 
     video, output = Path(video), Path(output)
-    info = probe_video(video)
+    info = info or probe_video(video)
     if not isinstance(model, ModelInfo):
         model = resolve_model(model)
     tracker_settings, mirrored = settings.measure.tracker, settings.measure.mirrored

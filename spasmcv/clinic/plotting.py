@@ -18,12 +18,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-EYE_COLORS = {"right": "#1f6fb2", "left": "#e07b00"}
-KIND_COLORS = {"blink": "#9a9a9a", "flutter": "#8e44ad", "prolonged": "#e6a100", "spasm": "#c0392b",
-               "partial": "#cfd8dc", "coupled": "#cfd8dc", "review": "#5dade2"}
-KIND_LABELS = {"blink": "blink", "flutter": "flutter (burst)", "prolonged": "prolonged 0.5-1 s",
-               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled)",
-               "review": "check by eye: closure or lowered gaze (not counted)"}
+from spasmcv.analysis.events import display_kind  # noqa: E402
+from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, KIND_LABELS  # noqa: E402
+
 GRADE_COLORS = ("#eef7ee", "#f6f8e6", "#fdf3e1", "#fbe6dc", "#f6d9d9")
 
 plt.rcParams.update({"font.size": 9, "axes.titlesize": 10, "axes.spines.top": False,
@@ -42,14 +39,6 @@ def to_png(fig, *, dpi: int = 130) -> bytes:
     fig.savefig(buffer, format="png", dpi=dpi, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
     return buffer.getvalue()
-
-
-def _kind(event) -> str:
-    if event.kind in ("partial", "coupled"):
-        return "partial"
-    if event.kind == "blink" and event.flutter_burst is not None:
-        return "flutter"
-    return event.kind
 
 
 def plot_closure(time_s: np.ndarray, closure: np.ndarray, events: list, *, side: str, ax, closed_level: float = 0.5):
@@ -72,7 +61,7 @@ def plot_closure(time_s: np.ndarray, closure: np.ndarray, events: list, *, side:
     time_s = np.asarray(time_s, dtype=float)
     closure = np.asarray(closure, dtype=float)
     for event in events:
-        ax.axvspan(event.onset_s, event.offset_s, color=KIND_COLORS[_kind(event)], alpha=0.45, lw=0)
+        ax.axvspan(event.onset_s, event.offset_s, color=KIND_COLORS[display_kind(event)], alpha=0.45, lw=0)
     missing = ~np.isfinite(closure)
     if missing.any():
         edges = np.diff(np.r_[0, missing.astype(int), 0])

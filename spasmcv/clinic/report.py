@@ -28,7 +28,7 @@ from spasmcv import __version__
 from spasmcv._atomic import atomic_write
 from spasmcv.analysis.closure import SIDES
 from spasmcv.clinic.compare import COMPARE_VERSION, HEADLINE_METRICS, Comparison, percentile_interval
-from spasmcv.analysis.events import closures
+from spasmcv.analysis.events import closures, display_kind
 
 _CSS = """
 :root { --ink: #1d2327; --muted: #5f6b72; --line: #d5dbdf; --accent: #1f4e79; }
@@ -299,7 +299,7 @@ def _durations_plot(comparison: Comparison) -> str:
         durations: dict[str, list] = {}
         for side in SIDES:
             for e in closures(v.analysis.events.per_eye[side]):
-                kind = "flutter" if e.kind == "blink" and e.flutter_burst is not None else e.kind
+                kind = display_kind(e)
                 durations.setdefault(kind, []).append(e.duration_s)
         plotting.plot_durations(durations, ax=ax)
         ax.set_title(v.label)

@@ -43,7 +43,7 @@ def test_series_report_content(model_info, tmp_path):
     assert html.index("id='verdict'") < html.index("id='visits'") < html.index("id='metrics'")
     assert "Severity fell from grade 3 to grade 1 after the injection" in html
     for section in ("id='ptosis'", "id='asymmetry'", "id='quality'", "id='provenance'", "Methods", "@media print",
-                    "page-break", "onabotulinumtoxinA", "25 units", "possible ptosis"):
+                    "page-break", "onabotulinumtoxinA", "25 units", "possible ptosis", "not measured because"):
         assert section in html, section
     assert html.count("data:image/png;base64,") >= 1 + 1 + 1 + 3 + 3  # severity, rates, durations, traces, head pose
     # pseudonymous: recording ids and hashes only, never file names or paths

@@ -49,6 +49,9 @@ def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manife
     assert "not a readable video" in by["S90"]["error"] and "No such file" in by["S91"]["error"]
     assert "no face was found" in by["S01"]["warnings"] and by["S01"]["jankovic_frequency_grade"] == ""
     assert by["S01"]["not_gradable_reason"].startswith("under 15 s of measurable video")  # words, never "-1"
+    assert float(by["S01"]["quality_invalid_share_no_face"]) == 1.0  # why the time was not measured
+    assert by["S01"]["quality_main_invalid_reason"] == "no face found"
+    assert float(by["S00"]["quality_invalid_share_head_turned"]) == 0.0
     assert by["S00"]["model_sha256"] == model_info.sha256 and by["S00"]["formula_version"]
     for name in ("recordings.csv", "events.csv", "batch.log", "jobs.json", ".sha256-index.json"):
         text = (out / name).read_text()  # pseudonymous by default: no input paths anywhere

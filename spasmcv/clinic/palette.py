@@ -1,0 +1,19 @@
+"""One palette for every picture spasmcv draws (report plots and review videos): the display
+kinds of :func:`spasmcv.analysis.events.display_kind`, their names, and the two eyes' colours."""
+
+from __future__ import annotations
+
+#: The patient's eyes: right blue, left orange (lines, panels, bars).
+EYE_COLORS = {"right": "#1f6fb2", "left": "#e07b00"}
+#: Event kinds: saturated and distinct from the eyes' colours and from the idle grey of the review
+#: video's swatches; blinks green (normal), flutter purple, prolonged amber, spasm red, not counted grey.
+KIND_COLORS = {"blink": "#2e9e4f", "flutter": "#8e44ad", "prolonged": "#e6a100", "spasm": "#c0392b",
+               "partial": "#90a4ae", "review": "#17a2b8"}
+KIND_LABELS = {"blink": "blink", "flutter": "flutter (burst)", "prolonged": "prolonged 0.5-1 s",
+               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled)",
+               "review": "check by eye: closure or lowered gaze (not counted)"}
+
+
+def rgb(color: str) -> tuple[int, int, int]:
+    """``"#rrggbb"`` as an (r, g, b) tuple of 0-255 integers."""
+    return tuple(int(color[k:k + 2], 16) for k in (1, 3, 5))
