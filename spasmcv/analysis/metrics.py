@@ -48,24 +48,112 @@ class MetricSettings:
     minute_s: float = 60.0
 
 
-def _per_min(count: float, valid_s: float) -> float:
-    return float(count / valid_s * 60.0) if valid_s > 0 else float("nan")
-
-
 def _quantiles(values, qs) -> list[float]:
     values = np.asarray(values, dtype=float)
     return [float(np.quantile(values, q)) if values.size else float("nan") for q in qs]
 
 
+def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *,
+                        aperture_mm: np.ndarray | None = None, settings: MetricSettings = MetricSettings()) -> dict:
+    """Per-frame contributions of one eye from which each headline metric is a sum, a maximum or
+    a median over frames (:data:`HEADLINE_RULES`). The visit comparison's bootstrap resamples
+    these frames and applies the same definitions.
+
+    Keys: ``valid_s`` (seconds the frame stands for if it has a closure value), ``closed_s``
+    (the same, inside a counted closure with closure >= ``closed_level``), event counts at each
+    counted closure's onset frame (``closures``, ``blinks`` outside flutter bursts,
+    ``prolonged``, ``spasms``, ``bursts`` at a burst's first closure), ``duration_s`` (a
+    closure's duration at its onset frame, else 0) and ``aperture_open_mm`` (``aperture_mm`` on
+    open-eye frames, else NaN).
+    """
+    time_s = np.asarray(time_s, dtype=float)
+    closure = np.asarray(closure, dtype=float)
+    n = len(time_s)
+    frame_s = frame_durations(time_s)
+    measured = np.isfinite(closure)
+    events = closures(events)
+    onset = np.clip(np.searchsorted(time_s, [e.onset_s for e in events], side="left"), 0, max(n - 1, 0))
+
+    def count(selected) -> np.ndarray:
+        array = np.zeros(n)
+        mask = np.asarray(selected, dtype=bool)
+        if mask.any():
+            np.add.at(array, onset[mask], 1.0)
+        return array
+
+    first_of_burst, seen = [], set()
+    for e in events:
+        first_of_burst.append(e.flutter_burst is not None and e.flutter_burst not in seen)
+        seen.add(e.flutter_burst)
+    duration = np.zeros(n)
+    if events:
+        np.maximum.at(duration, onset, np.array([e.duration_s for e in events]))
+    # closed time counts only inside closure events: lids lowered by looking down or by the
+    # other eye's closure (partial/coupled events) are not eyes closed
+    in_closure = event_mask(time_s, events)
+    with np.errstate(invalid="ignore"):
+        closed = in_closure & (closure >= settings.closed_level)
+        is_open = measured & (closure < settings.open_level)
+    aperture = np.full(n, np.nan) if aperture_mm is None else np.asarray(aperture_mm, dtype=float)
+    return {
+        "valid_s": np.where(measured, frame_s, 0.0),
+        "closed_s": np.where(closed, frame_s, 0.0),
+        "closures": count([True] * len(events)),
+        "blinks": count([e.kind == "blink" and e.flutter_burst is None for e in events]),
+        "prolonged": count([e.kind == "prolonged" for e in events]),
+        "spasms": count([e.kind == "spasm" for e in events]),
+        "bursts": count(first_of_burst),
+        "duration_s": duration,
+        "aperture_open_mm": np.where(is_open, aperture, np.nan),
+    }
+
+
+def _rate(counts, valid_s):
+    """Events per minute of measured time (NaN without measured time)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(valid_s > 0, counts / np.where(valid_s > 0, valid_s, 1.0) * 60.0, np.nan)
+
+
+def _nanmedian_last(values: np.ndarray):
+    has = np.isfinite(values).any(axis=-1)
+    out = np.full(has.shape, np.nan)
+    if np.any(has):
+        out[has] = np.nanmedian(values[has], axis=-1)
+    return out
+
+
+def _sum(name):
+    return lambda c: c[name].sum(axis=-1)
+
+
+#: The headline metrics as functions of :func:`frame_contributions` (frames on the last axis;
+#: earlier axes are bootstrap replicates). The one definition of each rate and share.
+HEADLINE_RULES = {
+    "valid_time_s": _sum("valid_s"),
+    "closure_rate_per_min": lambda c: _rate(c["closures"].sum(axis=-1), c["valid_s"].sum(axis=-1)),
+    "blink_rate_per_min": lambda c: _rate(c["blinks"].sum(axis=-1), c["valid_s"].sum(axis=-1)),
+    "prolonged_rate_per_min": lambda c: _rate(c["prolonged"].sum(axis=-1), c["valid_s"].sum(axis=-1)),
+    "spasm_rate_per_min": lambda c: _rate(c["spasms"].sum(axis=-1), c["valid_s"].sum(axis=-1)),
+    "flutter_bursts_per_min": lambda c: _rate(c["bursts"].sum(axis=-1), c["valid_s"].sum(axis=-1)),
+    "share_closed": lambda c: np.where(c["valid_s"].sum(axis=-1) > 0,
+                                       c["closed_s"].sum(axis=-1) / np.maximum(c["valid_s"].sum(axis=-1), 1e-12),
+                                       np.nan),
+    "longest_closure_s": lambda c: c["duration_s"].max(axis=-1, initial=0.0),
+    "open_aperture_mm": lambda c: _nanmedian_last(c["aperture_open_mm"]),
+}
+
+
 def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, aperture_mm: np.ndarray | None = None,
                 settings: MetricSettings = MetricSettings()) -> dict:
-    """Metrics of one eye over the frames given (see docs/analysis.md for each key)."""
+    """Metrics of one eye over the frames given (see docs/analysis.md for each key); the headline
+    rates and shares through :data:`HEADLINE_RULES`."""
     closure = np.asarray(closure, dtype=float)
     review = [e for e in events if e.kind == "review"]
     events = closures(events)
     frame_s = frame_durations(time_s)
-    measured = np.isfinite(closure)
-    valid_s = float(frame_s[measured].sum())
+    contributions = frame_contributions(time_s, closure, events, aperture_mm=aperture_mm, settings=settings)
+    headline = {name: float(rule(contributions)) for name, rule in HEADLINE_RULES.items()}
+    valid_s = headline["valid_time_s"]
     blinks = [e for e in events if e.kind == "blink" and e.flutter_burst is None]
     spasms = [e for e in events if e.kind == "spasm"]
     prolonged = [e for e in events if e.kind == "prolonged"]
@@ -74,35 +162,32 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
     onsets = np.array([e.onset_s for e in events])
     intervals = np.diff(onsets)
     q25, q50, q75, q90 = _quantiles(durations, (0.25, 0.5, 0.75, 0.9))
-    open_frames = measured & (closure < settings.open_level)
-    # closed time counts only inside closure events: lids lowered by looking down or by the
-    # other eye's closure (partial/coupled events) are not eyes closed
     in_closure = event_mask(time_s, events)
     out = {
         "valid_time_s": valid_s,
         "closure_count": len(events),
-        "closure_rate_per_min": _per_min(len(events), valid_s),
+        "closure_rate_per_min": headline["closure_rate_per_min"],
         "blink_count": len(blinks),
-        "blink_rate_per_min": _per_min(len(blinks), valid_s),
+        "blink_rate_per_min": headline["blink_rate_per_min"],
         "incomplete_blink_share": float(np.mean([not e.complete for e in blinks])) if blinks else float("nan"),
         "blink_duration_median_s": q50,
         "blink_duration_q25_s": q25,
         "blink_duration_q75_s": q75,
         "blink_duration_p90_s": q90,
         "prolonged_count": len(prolonged),
-        "prolonged_rate_per_min": _per_min(len(prolonged), valid_s),
+        "prolonged_rate_per_min": headline["prolonged_rate_per_min"],
         "spasm_count": len(spasms),
-        "spasm_rate_per_min": _per_min(len(spasms), valid_s),
+        "spasm_rate_per_min": headline["spasm_rate_per_min"],
         "spasm_total_s": float(sum(e.duration_s for e in spasms)),
         "flutter_burst_count": len(bursts),
-        "flutter_bursts_per_min": _per_min(len(bursts), valid_s),
-        "longest_closure_s": float(max((e.duration_s for e in events), default=0.0)),
+        "flutter_bursts_per_min": headline["flutter_bursts_per_min"],
+        "longest_closure_s": headline["longest_closure_s"],
         "review_count": len(review),
-        "share_closed": float(frame_s[in_closure & (closure >= settings.closed_level)].sum() / valid_s) if valid_s else float("nan"),
+        "share_closed": headline["share_closed"],
         "perclos": float(frame_s[in_closure & (closure >= settings.perclos_level)].sum() / valid_s) if valid_s else float("nan"),
         "inter_closure_interval_median_s": float(np.median(intervals)) if intervals.size else float("nan"),
         "inter_closure_interval_cv": float(np.std(intervals) / np.mean(intervals)) if intervals.size > 1 else float("nan"),
-        "open_aperture_mm": float(np.nanmedian(aperture_mm[open_frames])) if aperture_mm is not None and open_frames.any() else float("nan"),
+        "open_aperture_mm": headline["open_aperture_mm"],
     }
     return out
 

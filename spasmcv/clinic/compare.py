@@ -34,7 +34,7 @@ import numpy as np
 
 from spasmcv.analysis.analyze import Analysis, AnalysisSettings, analyze_trace
 from spasmcv.analysis.closure import SIDES
-from spasmcv.analysis.events import closures, event_mask, frame_durations
+from spasmcv.analysis.metrics import HEADLINE_RULES, frame_contributions
 from spasmcv.analysis.severity import SeveritySettings, eye_grade
 from spasmcv.measure.trace import Trace
 
@@ -210,91 +210,34 @@ HEADLINE_METRICS: tuple[dict, ...] = (
 
 
 def recording_frames(analysis: Analysis, trace: Trace) -> dict[str, np.ndarray]:
-    """Per-frame arrays from which every headline statistic is a sum, maximum or median.
-
-    Keys ``"<side>.<name>"``: ``valid_s`` (seconds the frame stands for if it has a closure
-    value), ``closed_s`` (the same, if inside a counted closure with closure >= the metrics'
-    closed level), event counts at each event's onset frame (``closures``, ``blinks`` outside
-    flutter bursts, ``prolonged``, ``spasms``, ``bursts`` at a burst's first closure),
-    ``duration_s`` (a closure's duration at its onset frame, else 0) and ``aperture_open_mm``
-    (``aperture_mm`` on open-eye frames, else NaN). The full-recording statistics reproduce
-    the analysis' metrics.
-    """
+    """Per-frame contributions of both eyes (:func:`spasmcv.analysis.metrics.frame_contributions`),
+    keyed ``"<side>.<name>"``; the full-recording statistics reproduce the analysis' metrics."""
     signal = analysis.signal
-    metric_settings = analysis.settings.metrics
-    time_s = signal.time_s
-    n = len(time_s)
-    frame_s = frame_durations(time_s)
     out = {}
     for side in SIDES:
-        closure = signal.closure[side]
-        measured = np.isfinite(closure)
-        events = closures(analysis.events.per_eye[side])
-        onset = np.clip(np.searchsorted(time_s, [e.onset_s for e in events], side="left"), 0, max(n - 1, 0))
-
-        def count(selected):
-            array = np.zeros(n)
-            mask = np.asarray(selected, dtype=bool)
-            if mask.any():
-                np.add.at(array, onset[mask], 1.0)
-            return array
-
-        first_of_burst, seen = [], set()
-        for e in events:
-            first_of_burst.append(e.flutter_burst is not None and e.flutter_burst not in seen)
-            seen.add(e.flutter_burst)
-        duration = np.zeros(n)
-        if events:
-            np.maximum.at(duration, onset, np.array([e.duration_s for e in events]))
-        in_closure = event_mask(time_s, events)
-        with np.errstate(invalid="ignore"):
-            closed = in_closure & (closure >= metric_settings.closed_level)
-            is_open = measured & (closure < metric_settings.open_level)
-        aperture = np.asarray(trace.columns.get(f"aperture_mm_{side}", np.full(n, np.nan)), dtype=float)
-        out.update({
-            f"{side}.valid_s": np.where(measured, frame_s, 0.0),
-            f"{side}.closed_s": np.where(closed, frame_s, 0.0),
-            f"{side}.closures": count([True] * len(events)),
-            f"{side}.blinks": count([e.kind == "blink" and e.flutter_burst is None for e in events]),
-            f"{side}.prolonged": count([e.kind == "prolonged" for e in events]),
-            f"{side}.spasms": count([e.kind == "spasm" for e in events]),
-            f"{side}.bursts": count(first_of_burst),
-            f"{side}.duration_s": duration,
-            f"{side}.aperture_open_mm": np.where(is_open, aperture, np.nan),
-        })
+        contributions = frame_contributions(signal.time_s, signal.closure[side], analysis.events.per_eye[side],
+                                            aperture_mm=trace.columns.get(f"aperture_mm_{side}"),
+                                            settings=analysis.settings.metrics)
+        out.update({f"{side}.{name}": values for name, values in contributions.items()})
     return out
 
 
-def _per_min(counts, valid_s):
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(valid_s > 0, 60.0 * counts / valid_s, np.nan)
-
-
 def _eye_statistics(side: str) -> dict[str, Callable]:
-    def s(f, name):
-        return f[f"{side}.{name}"].sum(axis=1)
+    """The headline metrics of one eye on resampled frames, by the metrics' own definitions
+    (:data:`spasmcv.analysis.metrics.HEADLINE_RULES`), plus the raw sums the tables use."""
+    def view(f):
+        prefix = f"{side}."
+        return {name[len(prefix):]: values for name, values in f.items() if name.startswith(prefix)}
 
-    def median_aperture(f):
-        values = f[f"{side}.aperture_open_mm"]
-        out = np.full(len(values), np.nan)
-        has = np.isfinite(values).any(axis=1)
-        if has.any():
-            out[has] = np.nanmedian(values[has], axis=1)
-        return out
+    def headline(rule):
+        return lambda f: rule(view(f))
 
-    return {
-        f"{side}.valid_s": lambda f: s(f, "valid_s"),
-        f"{side}.closures": lambda f: s(f, "closures"),
-        f"{side}.blinks": lambda f: s(f, "blinks"),
-        f"{side}.closure_rate_per_min": lambda f: _per_min(s(f, "closures"), s(f, "valid_s")),
-        f"{side}.blink_rate_per_min": lambda f: _per_min(s(f, "blinks"), s(f, "valid_s")),
-        f"{side}.prolonged_rate_per_min": lambda f: _per_min(s(f, "prolonged"), s(f, "valid_s")),
-        f"{side}.spasm_rate_per_min": lambda f: _per_min(s(f, "spasms"), s(f, "valid_s")),
-        f"{side}.flutter_bursts_per_min": lambda f: _per_min(s(f, "bursts"), s(f, "valid_s")),
-        f"{side}.share_closed": lambda f: np.where(s(f, "valid_s") > 0, s(f, "closed_s") / np.maximum(s(f, "valid_s"), 1e-12), np.nan),
-        f"{side}.longest_closure_s": lambda f: f[f"{side}.duration_s"].max(axis=1),
-        f"{side}.open_aperture_mm": median_aperture,
-    }
+    stats = {f"{side}.valid_s": lambda f: f[f"{side}.valid_s"].sum(axis=1),
+             f"{side}.closures": lambda f: f[f"{side}.closures"].sum(axis=1),
+             f"{side}.blinks": lambda f: f[f"{side}.blinks"].sum(axis=1)}
+    stats.update({f"{side}.{name}": headline(rule) for name, rule in HEADLINE_RULES.items()
+                  if name != "valid_time_s"})
+    return stats
 
 
 def _severity_replicates(reps: dict[str, np.ndarray], *, task: str, settings: SeveritySettings) -> np.ndarray:
