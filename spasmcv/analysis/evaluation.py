@@ -28,7 +28,7 @@ class ReferenceEvent:
 
 
 @dataclass(frozen=True)
-class Comparison:
+class EventScore:
     """Result of :func:`compare_events`.
 
     Attributes
@@ -70,7 +70,7 @@ class Comparison:
 
 
 def compare_events(detected, reference, *, tolerance_s: float = 0.2, convention: str = "",
-                   optional=()) -> Comparison:
+                   optional=()) -> EventScore:
     """Match detected to reference events one-to-one and score the detection.
 
     A detected and a reference event can match when their intervals overlap, or their onsets
@@ -102,7 +102,7 @@ def compare_events(detected, reference, *, tolerance_s: float = 0.2, convention:
     matches.sort(key=lambda m: m[1])
     onset_err = np.array([detected[i].onset_s - reference[j].onset_s for i, j in matches])
     offset_err = np.array([detected[i].offset_s - reference[j].offset_s for i, j in matches])
-    return Comparison(tp, fp, fn, precision, recall, f1, onset_err, offset_err, matches, tolerance_s, convention)
+    return EventScore(tp, fp, fn, precision, recall, f1, onset_err, offset_err, matches, tolerance_s, convention)
 
 
 def _one_to_one(candidates) -> list[tuple[int, int]]:

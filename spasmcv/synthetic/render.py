@@ -7,7 +7,7 @@ data flows through them:
 * :class:`Scenario` and :data:`PRESETS`: what kind of patient (healthy control, blepharospasm
   Jankovic frequency grades 1-4, left/right hemifacial spasm, one patient's visit series).
 * :func:`make_schedule`: a seeded random :class:`Schedule` of :class:`ClosureEvent` s (blinks,
-  incomplete blinks, prolonged closures, flutter closures grouped in :class:`FlutterBurst` s,
+  incomplete blinks, prolonged closures, flutter closures grouped in :class:`ScheduledBurst` s,
   spasms) and :class:`GazeDownInterval` s. Every closure profile is a raised-cosine close, a
   hold and a raised-cosine reopening, so it starts and ends *exactly* at 0 at finite times.
 * :class:`FaceRenderer`: renders one frame for given lid states. The upper lid is rendered by
@@ -149,7 +149,7 @@ class ClosureEvent:
     peak_closure : float
         Largest closure reached (0-1).
     burst_id : int or None
-        For ``flutter_closure`` events: the :class:`FlutterBurst` they belong to.
+        For ``flutter_closure`` events: the :class:`ScheduledBurst` they belong to.
     forceful : bool
         Orbicularis squeeze (brow lowering, cheek raise, HFS mouth twitch may accompany it).
     """
@@ -208,7 +208,7 @@ class ClosureEvent:
 
 
 @dataclass(frozen=True)
-class FlutterBurst:
+class ScheduledBurst:
     """A burst of quick flutter closures, shorter than 1 s in total.
 
     Attributes
@@ -412,7 +412,7 @@ class Schedule:
         Seed of the random draw (see :func:`make_schedule`).
     events : tuple of ClosureEvent
         Sorted by onset; events never overlap in time.
-    bursts : tuple of FlutterBurst
+    bursts : tuple of ScheduledBurst
         Flutter bursts, sorted by onset.
     gaze_down : tuple of GazeDownInterval
         Gaze-down intervals, sorted; no closure event overlaps one.
@@ -422,7 +422,7 @@ class Schedule:
     duration_s: float
     seed: int
     events: tuple[ClosureEvent, ...]
-    bursts: tuple[FlutterBurst, ...]
+    bursts: tuple[ScheduledBurst, ...]
     gaze_down: tuple[GazeDownInterval, ...]
 
     def closure(self, *, time_s: np.ndarray, eye: str) -> np.ndarray:
@@ -572,7 +572,7 @@ def make_schedule(scenario: Scenario, *, duration_s: float, seed: int) -> Schedu
     }
     kinds = [k for k, r in rates.items() if r > 0]
     events: list[ClosureEvent] = []
-    bursts: list[FlutterBurst] = []
+    bursts: list[ScheduledBurst] = []
     if kinds:
         total_rate = sum(rates[k] for k in kinds)
         probs = np.array([rates[k] for k in kinds]) / total_rate
@@ -593,7 +593,7 @@ def make_schedule(scenario: Scenario, *, duration_s: float, seed: int) -> Schedu
                 continue
             events.extend(episode)
             if kind == "flutter":
-                bursts.append(FlutterBurst(len(bursts), episode[0].eye, start, end,
+                bursts.append(ScheduledBurst(len(bursts), episode[0].eye, start, end,
                                            len(episode)))
             t = end + _MIN_GAP_S + rng.exponential(mean_gap)
     return Schedule(scenario=scenario, duration_s=float(duration_s), seed=int(seed),
@@ -1167,7 +1167,7 @@ def dumps_ground_truth(gt: Mapping) -> str:
                   text) + "\n"
 
 
-def iter_frames(schedule: Schedule, *, settings: RenderSettings,
+def render_frames(schedule: Schedule, *, settings: RenderSettings,
                 renderer: FaceRenderer | None = None):
     """Yield ``(time_s, frame)`` for every frame (RGB uint8) of a schedule.
 
@@ -1265,7 +1265,7 @@ def render_video(path: str | os.PathLike, *, schedule: Schedule,
             stream.codec_context.thread_count = 1
             stream.codec_context.gop_size = 5 * settings.fps
             stream.options = {"crf": str(settings.crf), "preset": settings.preset}
-            for i, (_, rgb) in enumerate(iter_frames(schedule, settings=settings)):
+            for i, (_, rgb) in enumerate(render_frames(schedule, settings=settings)):
                 frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
                 frame.pts = i
                 frame.time_base = Fraction(1, settings.fps)
@@ -1332,9 +1332,9 @@ def contact_sheet(*, tile_width: int = 300) -> np.ndarray:
 
 __all__ = [
     "GENERATOR_VERSION", "EVENT_KINDS", "EYES", "PHOTO_LANDMARKS_PX", "EyeIndices", "LEFT_EYE",
-    "RIGHT_EYE", "EYE_INDICES", "ClosureEvent", "FlutterBurst",
+    "RIGHT_EYE", "EYE_INDICES", "ClosureEvent", "ScheduledBurst",
     "GazeDownInterval", "Scenario", "PRESETS", "Schedule", "make_schedule", "LidState",
     "HeadPose", "FaceRenderer", "RenderSettings", "RESOLUTIONS", "frame_times_s",
-    "frame_states", "ground_truth", "dumps_ground_truth", "iter_frames", "render_video",
+    "frame_states", "ground_truth", "dumps_ground_truth", "render_frames", "render_video",
     "contact_sheet",
 ]
