@@ -1,0 +1,61 @@
+"""The one settings tree: the same --set keys on every command that computes, recorded typed."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from spasmcv.errors import SettingsError
+from spasmcv.measure.trace import Trace, write_trace
+from spasmcv.settings import Settings, digest, with_overrides
+from helpers import T, profile, trace_columns
+
+
+def test_overrides_reach_every_branch_and_unknown_keys_are_named():
+    s = with_overrides(Settings(), ["analysis.quality.max_yaw_deg=20", "measure.mirrored=true",
+                                    "analysis.closure.closed_ratio_bounds=[0.01, 0.3]"])
+    assert s.analysis.quality.max_yaw_deg == 20 and s.measure.mirrored is True
+    assert s.analysis.closure.closed_ratio_bounds == (0.01, 0.3)
+    assert digest(s) != digest(Settings()) and digest(Settings()) == digest(Settings())
+    with pytest.raises(SettingsError, match="choose from measure, analysis|choose from analysis, measure"):
+        with_overrides(Settings(), ["tracker.num_faces=1"])
+    with pytest.raises(SettingsError, match="KEY=VALUE"):
+        with_overrides(Settings(), ["analysis.events.spasm_s"])
+
+
+@pytest.fixture
+def trace_file(tmp_path):
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)) + profile(T, 30, 0.1, 1.5, 0.2)
+    return write_trace(Trace(columns=trace_columns(closure), metadata={"recording_id": "r1", "warnings": []}),
+                       tmp_path / "v.trace.csv")
+
+
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "spasmcv", *map(str, args)], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_analyze_takes_set_and_records_it(trace_file, tmp_path):
+    plain = cli("analyze", trace_file, "-o", tmp_path / "plain", "-q")
+    strict = cli("analyze", trace_file, "-o", tmp_path / "strict", "-q", "--set", "analysis.events.spasm_s=5")
+    assert plain.returncode == 0 and strict.returncode == 0, strict.stderr
+    a = json.loads((tmp_path / "plain.analysis.json").read_text())
+    b = json.loads((tmp_path / "strict.analysis.json").read_text())
+    assert b["provenance"]["settings"]["events"]["spasm_s"] == 5
+    assert a["metrics"]["left"]["spasm_count"] == 1 and b["metrics"]["left"]["spasm_count"] == 0
+
+
+@pytest.mark.parametrize("command", ["analyze", "report"])
+def test_an_unknown_setting_is_a_usage_error(command, trace_file, tmp_path):
+    result = cli(command, trace_file, "-o", tmp_path / "x", "--set", "events.spasm_s=5")
+    assert result.returncode == 2 and "did you mean analysis.events.spasm_s" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("x.*"))
+
+
+def test_rescore_refuses_measure_settings(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "jobs.json").write_text("[]")
+    result = cli("rescore", tmp_path / "b", "-o", tmp_path / "c", "--set", "measure.mirrored=true")
+    assert result.returncode == 2 and "measure.* settings cannot change" in result.stderr
