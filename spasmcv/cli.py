@@ -229,6 +229,16 @@ def build_parser() -> argparse.ArgumentParser:
     rescore.add_argument("--task", choices=TASKS,
                          help="override every recording's task")
 
+    serve = sub.add_parser("serve", help="start the clinic application in your web browser (local)",
+                           description="A local web application that keeps each patient's visits, treatments and "
+                                       "objective scores (docs/clinic.md). Needs: pip install 'spasmcv[clinic]'.")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this computer only)")
+    serve.add_argument("--port", type=_positive_int, default=8765, help="port (default 8765)")
+    serve.add_argument("--data", type=Path, help="data folder (default: $SPASMCV_DATA_DIR or ~/.local/share/spasmcv)")
+    serve.add_argument("--database-url", help="SQLAlchemy URL of a PostgreSQL database for a clinic server "
+                                              "(default: SQLite in the data folder)")
+    _add_model_options(serve)
+
     probe = sub.add_parser("probe", help="print what a video file holds (JSON)")
     probe.add_argument("video", type=Path)
 
@@ -543,6 +553,19 @@ def _cmd_rescore(args) -> int:
     return 0 if report.computed else 1
 
 
+def _cmd_serve(args) -> int:
+    try:
+        from spasmcv.app.web import serve
+    except ImportError as exc:
+        raise SpasmcvError(f"the clinic application needs its extra packages ({exc.name} is missing): "
+                           "pip install 'spasmcv[clinic]'") from exc
+    from spasmcv.measure.model import resolve_model
+
+    serve(host=args.host, port=args.port, data_dir=args.data, database_url=args.database_url,
+          model=resolve_model(args.model, allow_custom=args.custom_model))
+    return 0
+
+
 def _cmd_probe(args) -> int:
     from spasmcv.measure.video import probe_video
 
@@ -564,7 +587,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handlers = {"extract": _cmd_extract, "analyze": _cmd_analyze, "compare": _cmd_compare, "report": _cmd_report,
                 "annotate": _cmd_annotate,
-                "batch": _cmd_batch, "rescore": _cmd_rescore, "probe": _cmd_probe, "model": _cmd_model}
+                "batch": _cmd_batch, "rescore": _cmd_rescore, "serve": _cmd_serve, "probe": _cmd_probe,
+                "model": _cmd_model}
     try:
         return handlers[args.command](args)
     except SpasmcvError as exc:

@@ -20,7 +20,8 @@ ALLOWED = {
     "clinic": {"measure", "analysis", "settings"},
     "study": {"measure", "analysis", "settings"},
     "synthetic": {"measure.eyelid"},
-    "cli": {"measure", "analysis", "settings", "clinic", "study", "synthetic"},
+    "app": {"measure", "analysis", "settings", "clinic", "study"},
+    "cli": {"measure", "analysis", "settings", "clinic", "study", "synthetic", "app"},
 }
 
 

@@ -58,10 +58,11 @@ class RecordingResult:
         return cls(**{k: v for k, v in data.items() if k in names})
 
 
-def _flatten(prefix: str, value, out: dict) -> None:
+def flatten(prefix: str, value, out: dict) -> None:
+    """Nested dicts as flat ``a_b_c`` columns of ``out`` (lists joined with "; ")."""
     if isinstance(value, dict):
         for k, v in value.items():
-            _flatten(f"{prefix}_{k}" if prefix else str(k), v, out)
+            flatten(f"{prefix}_{k}" if prefix else str(k), v, out)
     elif isinstance(value, (list, tuple)):
         out[prefix] = "; ".join(str(v) for v in value)
     else:
@@ -83,9 +84,9 @@ def recording_row(analysis, trace: Trace) -> dict:
     metrics = dict(rec["metrics"])
     quality = metrics.pop("quality")
     for key, value in metrics.items():
-        _flatten(key, value, row)
-    _flatten("quality", quality, row)
-    _flatten("intensity", rec["intensity"], row)
+        flatten(key, value, row)
+    flatten("quality", quality, row)
+    flatten("intensity", rec["intensity"], row)
     video = trace.metadata.get("video", {})
     row.update({
         "video_duration_s": video.get("duration_s"), "video_fps": video.get("measured_fps"),

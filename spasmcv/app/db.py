@@ -1,0 +1,165 @@
+"""The clinic database: patients, treatments, visits, recordings and their results.
+
+SQLAlchemy 2 ORM; the same code runs on SQLite (a file in the user's data folder, no setup) and on
+PostgreSQL (``--database-url postgresql+psycopg://...``). The schema is versioned from the first
+release by Alembic migrations (``spasmcv/app/migrations``); :func:`open_database` upgrades an
+existing database to the current version before use.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
+                        event)
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship, sessionmaker
+
+#: Diagnoses a patient can have (the clinic's own label; shown as given).
+DIAGNOSES = {"blepharospasm": "Blepharospasm", "hfs_left": "Hemifacial spasm, left",
+             "hfs_right": "Hemifacial spasm, right", "meige": "Meige syndrome", "other": "Other"}
+#: Injection sites per side (docs/clinic.md).
+INJECTION_SITES = {"upper_pretarsal": "upper lid, pretarsal", "upper_preseptal": "upper lid, preseptal",
+                   "lower_pretarsal": "lower lid, pretarsal", "lower_preseptal": "lower lid, preseptal",
+                   "lateral_canthus": "lateral canthus", "brow": "brow (corrugator/procerus)",
+                   "lower_face": "lower face"}
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Patient(Base):
+    __tablename__ = "patient"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)          # pseudonymous, shown everywhere
+    diagnosis: Mapped[str] = mapped_column(String(32), default="blepharospasm")
+    name: Mapped[str | None] = mapped_column(String(200), nullable=True)  # optional, stays in this database
+    notes: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    treatments: Mapped[list["Treatment"]] = relationship(back_populates="patient", cascade="all, delete-orphan",
+                                                         order_by="Treatment.date")
+    visits: Mapped[list["Visit"]] = relationship(back_populates="patient", cascade="all, delete-orphan",
+                                                 order_by="Visit.date")
+
+
+class Treatment(Base):
+    __tablename__ = "treatment"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    product: Mapped[str] = mapped_column(String(100), default="")
+    dilution: Mapped[str] = mapped_column(String(100), default="")     # e.g. "100 U in 2.5 ml"
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    patient: Mapped[Patient] = relationship(back_populates="treatments")
+    doses: Mapped[list["Dose"]] = relationship(back_populates="treatment", cascade="all, delete-orphan")
+
+    @property
+    def total_units(self) -> float:
+        return float(sum(d.units for d in self.doses))
+
+
+class Dose(Base):
+    __tablename__ = "dose"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    treatment_id: Mapped[int] = mapped_column(ForeignKey("treatment.id", ondelete="CASCADE"), index=True)
+    site: Mapped[str] = mapped_column(String(32))     # a key of INJECTION_SITES
+    side: Mapped[str] = mapped_column(String(8))      # left / right (the patient's)
+    units: Mapped[float] = mapped_column(Float)
+
+    treatment: Mapped[Treatment] = relationship(back_populates="doses")
+
+
+class Visit(Base):
+    __tablename__ = "visit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    task: Mapped[str] = mapped_column(String(16), default="rest")
+    jrs_severity: Mapped[int | None] = mapped_column(Integer, nullable=True)    # clinician's Jankovic 0-4
+    jrs_frequency: Mapped[int | None] = mapped_column(Integer, nullable=True)   # clinician's Jankovic 0-4
+    bsdi: Mapped[float | None] = mapped_column(Float, nullable=True)            # Blepharospasm Disability Index
+    notes: Mapped[str] = mapped_column(Text, default="")
+
+    patient: Mapped[Patient] = relationship(back_populates="visits")
+    recordings: Mapped[list["Recording"]] = relationship(back_populates="visit", cascade="all, delete-orphan",
+                                                         order_by="Recording.id")
+
+
+class Recording(Base):
+    __tablename__ = "recording"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    visit_id: Mapped[int] = mapped_column(ForeignKey("visit.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")   # queued, running, done, failed, cancelled
+    progress: Mapped[float] = mapped_column(Float, default=0.0)         # 0-1
+    error: Mapped[str] = mapped_column(Text, default="")
+    keep_video: Mapped[bool] = mapped_column(Boolean, default=False)    # privacy default: trace only
+    video_file: Mapped[str | None] = mapped_column(String(200), nullable=True)  # name inside the data folder
+    video_sha256: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    protocol: Mapped[str] = mapped_column(Text, default="{}")           # JSON: how it was recorded
+    trace_csv: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)   # gzip-compressed trace
+    analysis_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    events_csv: Mapped[str | None] = mapped_column(Text, nullable=True)
+    minutes_csv: Mapped[str | None] = mapped_column(Text, nullable=True)
+    spasmcv_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    analysis_version: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    unacceptable: Mapped[bool] = mapped_column(Boolean, default=False)
+    unacceptable_reason: Mapped[str] = mapped_column(Text, default="")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+    visit: Mapped[Visit] = relationship(back_populates="recordings")
+
+
+class AuditEntry(Base):
+    __tablename__ = "audit"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+    user: Mapped[str] = mapped_column(String(100), default="local")
+    action: Mapped[str] = mapped_column(String(32))      # view, create, change, delete
+    target: Mapped[str] = mapped_column(String(200))     # e.g. "patient 3"
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"sqlite:///{(data_dir / 'clinic.sqlite3').as_posix()}"
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    if engine.dialect.name == "sqlite":
+        @event.listens_for(engine, "connect")
+        def _on_connect(connection, _record):
+            cursor = connection.cursor()
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.close()
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """Bring the database at ``url`` to ``revision`` (Alembic migrations shipped with spasmcv)."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(Path(__file__).with_name("migrations")))
+    config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    command.upgrade(config, revision)
+
+
+def open_database(url: str):
+    """Upgrade the database to the current schema and return a session factory."""
+    upgrade(url)
+    engine = create_engine(url, future=True)
+    _sqlite_pragmas(engine)
+    return sessionmaker(engine, expire_on_commit=False)

@@ -1,0 +1,458 @@
+"""The clinic's pages (Flask, server-rendered, no external assets: works offline).
+
+Security: bound to 127.0.0.1 by default (``spasmcv serve`` refuses other addresses until user
+accounts exist); every form carries a CSRF token checked on every POST; the session cookie is
+HttpOnly and SameSite=Lax; templates escape all user text; uploads are stored under the data
+folder with names spasmcv makes up (the uploaded file name is never used as a path); every view
+and change is written to the audit log.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import os
+import secrets
+import threading
+import uuid
+from pathlib import Path
+
+from flask import Flask, Response, abort, g, redirect, render_template, request, send_file, session, url_for
+
+from spasmcv import __version__
+from spasmcv._atomic import atomic_write
+from spasmcv.analysis.analyze import ANALYSIS_VERSION
+from spasmcv.analysis.metrics import TASK_NORMS
+from spasmcv.app.db import DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, Visit
+from spasmcv.app.jobs import Worker, reanalyse, stored_trace
+from spasmcv.measure.video import VIDEO_SUFFIXES
+
+#: Largest upload accepted (bytes); a 5-minute 1080p phone video is about 600 MB.
+MAX_UPLOAD_BYTES = 2 * 1024 ** 3
+SIDES = ("right", "left")
+
+
+def _secret_key(data_dir: Path) -> bytes:
+    """The session-signing key, made once per data folder and readable by its owner only."""
+    path = data_dir / "secret.key"
+    if not path.exists():
+        with atomic_write(path, "wb") as handle:
+            handle.write(secrets.token_bytes(32))
+        path.chmod(0o600)
+    return path.read_bytes()
+
+
+def _date(text: str | None) -> dt.date:
+    try:
+        return dt.date.fromisoformat((text or "").strip())
+    except ValueError:
+        abort(400, "a date is needed as YYYY-MM-DD")
+
+
+def _int_or_none(text: str | None, lo: int, hi: int) -> int | None:
+    if not (text or "").strip():
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        abort(400, f"expected a whole number {lo}-{hi}")
+    if not lo <= value <= hi:
+        abort(400, f"expected a whole number {lo}-{hi}")
+    return value
+
+
+def _float_or_none(text: str | None) -> float | None:
+    if not (text or "").strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        abort(400, "expected a number")
+    if not math.isfinite(value) or value < 0:
+        abort(400, "expected a number of 0 or more")
+    return value
+
+
+def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = None) -> Flask:
+    """The application, on an open database (``sessions``) and a data folder for uploads."""
+    data_dir = Path(data_dir)
+    (data_dir / "uploads").mkdir(parents=True, exist_ok=True)
+    app = Flask(__name__)
+    app.config.update(SECRET_KEY=_secret_key(data_dir), MAX_CONTENT_LENGTH=MAX_UPLOAD_BYTES,
+                      SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
+    worker = worker or Worker(sessions, data_dir, model)
+    worker.resume_interrupted()
+    comparisons: dict = {}
+    comparisons_lock = threading.Lock()
+
+    # ------------------------------------------------------------------ plumbing
+    @app.before_request
+    def _open():
+        g.db = sessions()
+        token = session.get("csrf")
+        if not token:
+            session["csrf"] = token = secrets.token_urlsafe(32)
+        g.csrf = token
+        if request.method == "POST":
+            sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token")
+            if not sent or not secrets.compare_digest(sent, token):
+                abort(400, "the form is out of date or did not come from this application (CSRF check); "
+                           "reload the page and try again")
+
+    @app.teardown_request
+    def _close(_exc):
+        db = g.pop("db", None)
+        if db is not None:
+            db.close()
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        response.headers.setdefault("Content-Security-Policy",
+                                    "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+                                    "style-src 'self' 'unsafe-inline'; script-src 'self' 'unsafe-inline'")
+        return response
+
+    @app.context_processor
+    def _globals():
+        return {"csrf_token": g.get("csrf", ""), "version": __version__, "analysis_version": ANALYSIS_VERSION,
+                "DIAGNOSES": DIAGNOSES, "SITES": INJECTION_SITES, "TASKS": list(TASK_NORMS)}
+
+    def audit(action: str, target: str) -> None:
+        g.db.add(AuditEntry(action=action, target=target))
+        g.db.commit()
+
+    def get_or_404(model, key):
+        obj = g.db.get(model, key)
+        if obj is None:
+            abort(404)
+        return obj
+
+    # ------------------------------------------------------------------ patients
+    @app.get("/")
+    def index():
+        patients = g.db.query(Patient).order_by(Patient.code).all()
+        return render_template("index.html", patients=patients)
+
+    @app.post("/patients")
+    def create_patient():
+        code = request.form.get("code", "").strip()
+        if not code or len(code) > 64:
+            abort(400, "a patient code of 1-64 characters is needed")
+        if g.db.query(Patient).filter_by(code=code).first():
+            abort(400, f"patient code {code!r} exists already")
+        diagnosis = request.form.get("diagnosis", "blepharospasm")
+        if diagnosis not in DIAGNOSES:
+            abort(400, "unknown diagnosis")
+        patient = Patient(code=code, diagnosis=diagnosis, name=request.form.get("name", "").strip() or None,
+                          notes=request.form.get("notes", ""))
+        g.db.add(patient)
+        g.db.commit()
+        audit("create", f"patient {patient.id}")
+        return redirect(url_for("patient_page", patient_id=patient.id))
+
+    @app.get("/patients/<int:patient_id>")
+    def patient_page(patient_id: int):
+        patient = get_or_404(Patient, patient_id)
+        audit("view", f"patient {patient.id}")
+        comparison, reason = patient_comparison(patient)
+        rows = visit_rows(patient, comparison)
+        return render_template("patient.html", patient=patient, comparison=comparison, no_comparison=reason,
+                               rows=rows, today=dt.date.today().isoformat())
+
+    @app.post("/patients/<int:patient_id>/treatments")
+    def create_treatment(patient_id: int):
+        patient = get_or_404(Patient, patient_id)
+        treatment = Treatment(patient=patient, date=_date(request.form.get("date")),
+                              product=request.form.get("product", "").strip(),
+                              dilution=request.form.get("dilution", "").strip(), notes=request.form.get("notes", ""))
+        for site in INJECTION_SITES:
+            for side in SIDES:
+                units = _float_or_none(request.form.get(f"units_{site}_{side}"))
+                if units:
+                    treatment.doses.append(Dose(site=site, side=side, units=units))
+        g.db.add(treatment)
+        g.db.commit()
+        audit("create", f"treatment {treatment.id} of patient {patient.id}")
+        return redirect(url_for("patient_page", patient_id=patient.id))
+
+    @app.post("/patients/<int:patient_id>/visits")
+    def create_visit(patient_id: int):
+        patient = get_or_404(Patient, patient_id)
+        task = request.form.get("task", "rest")
+        if task not in TASK_NORMS:
+            abort(400, "unknown recording task")
+        visit = Visit(patient=patient, date=_date(request.form.get("date")), task=task,
+                      jrs_severity=_int_or_none(request.form.get("jrs_severity"), 0, 4),
+                      jrs_frequency=_int_or_none(request.form.get("jrs_frequency"), 0, 4),
+                      bsdi=_float_or_none(request.form.get("bsdi")), notes=request.form.get("notes", ""))
+        g.db.add(visit)
+        upload = request.files.get("video")
+        if upload is not None and upload.filename:
+            add_recording(visit, upload, keep=bool(request.form.get("keep_video")),
+                          protocol=request.form.get("protocol") or "{}")
+        g.db.commit()
+        audit("create", f"visit {visit.id} of patient {patient.id}")
+        for recording in visit.recordings:
+            worker.submit(recording.id)
+        return redirect(url_for("visit_page", visit_id=visit.id))
+
+    def add_recording(visit: Visit, upload, *, keep: bool, protocol: str) -> Recording:
+        suffix = Path(upload.filename).suffix.lower()
+        if suffix not in VIDEO_SUFFIXES:
+            abort(400, f"not a video file type spasmcv reads ({', '.join(sorted(VIDEO_SUFFIXES))})")
+        try:
+            json.loads(protocol)
+        except ValueError:
+            abort(400, "the recording protocol is not valid JSON")
+        name = f"{uuid.uuid4().hex}{suffix}"   # never the uploaded name: no path can be smuggled in
+        target = (data_dir / "uploads" / name).resolve()
+        if target.parent != (data_dir / "uploads").resolve():
+            abort(400, "bad upload")
+        upload.save(target)
+        recording = Recording(visit=visit, keep_video=keep, video_file=name, protocol=protocol)
+        g.db.add(recording)
+        return recording
+
+    # ------------------------------------------------------------------ visits and recordings
+    @app.get("/visits/<int:visit_id>")
+    def visit_page(visit_id: int):
+        visit = get_or_404(Visit, visit_id)
+        audit("view", f"visit {visit.id}")
+        results = {r.id: json.loads(r.analysis_json) for r in visit.recordings if r.analysis_json}
+        events = {r.id: _events(r) for r in visit.recordings if r.events_csv}
+        return render_template("visit.html", visit=visit, results=results, events=events)
+
+    @app.post("/visits/<int:visit_id>/recordings")
+    def upload_recording(visit_id: int):
+        visit = get_or_404(Visit, visit_id)
+        upload = request.files.get("video")
+        if upload is None or not upload.filename:
+            abort(400, "no video was sent")
+        recording = add_recording(visit, upload, keep=bool(request.form.get("keep_video")),
+                                  protocol=request.form.get("protocol") or "{}")
+        g.db.commit()
+        audit("create", f"recording {recording.id} of visit {visit.id}")
+        worker.submit(recording.id)
+        if request.headers.get("Accept") == "application/json":
+            return {"recording": recording.id, "visit_url": url_for("visit_page", visit_id=visit.id)}
+        return redirect(url_for("visit_page", visit_id=visit.id))
+
+    @app.get("/recordings/<int:recording_id>/status")
+    def recording_status(recording_id: int):
+        recording = get_or_404(Recording, recording_id)
+        return {"status": recording.status, "progress": recording.progress, "error": recording.error}
+
+    @app.post("/recordings/<int:recording_id>/cancel")
+    def cancel_recording(recording_id: int):
+        recording = get_or_404(Recording, recording_id)
+        worker.cancel(recording.id)
+        audit("change", f"recording {recording.id}: cancel")
+        return redirect(url_for("visit_page", visit_id=recording.visit_id))
+
+    @app.post("/recordings/<int:recording_id>/reanalyse")
+    def reanalyse_recording(recording_id: int):
+        recording = get_or_404(Recording, recording_id)
+        if recording.trace_csv is None:
+            abort(400, "this recording has no stored trace")
+        reanalyse(g.db, recording, data_dir)
+        audit("change", f"recording {recording.id}: re-analysed with {ANALYSIS_VERSION}")
+        return redirect(url_for("visit_page", visit_id=recording.visit_id))
+
+    @app.post("/recordings/<int:recording_id>/acceptability")
+    def set_acceptability(recording_id: int):
+        recording = get_or_404(Recording, recording_id)
+        recording.unacceptable = request.form.get("unacceptable") == "1"
+        recording.unacceptable_reason = request.form.get("reason", "").strip() if recording.unacceptable else ""
+        if recording.unacceptable and not recording.unacceptable_reason:
+            abort(400, "say why the recording is unacceptable")
+        g.db.commit()
+        audit("change", f"recording {recording.id}: {'unacceptable' if recording.unacceptable else 'acceptable'}")
+        return redirect(url_for("visit_page", visit_id=recording.visit_id))
+
+    @app.get("/recordings/<int:recording_id>/video")
+    def recording_video(recording_id: int):
+        recording = get_or_404(Recording, recording_id)
+        if not recording.video_file:
+            abort(404)
+        audit("view", f"recording {recording.id}: video")
+        return send_file(data_dir / "uploads" / recording.video_file, conditional=True)
+
+    @app.get("/recordings/<int:recording_id>/trace.csv.gz")
+    def recording_trace(recording_id: int):
+        recording = get_or_404(Recording, recording_id)
+        if recording.trace_csv is None:
+            abort(404)
+        return Response(recording.trace_csv, mimetype="application/gzip",
+                        headers={"Content-Disposition": f"attachment; filename=recording-{recording.id}.trace.csv.gz"})
+
+    # ------------------------------------------------------------------ comparison, report, export
+    def usable_recordings(patient: Patient) -> list[tuple[Visit, Recording]]:
+        out = []
+        for visit in patient.visits:
+            done = [r for r in visit.recordings if r.status == "done" and not r.unacceptable and r.trace_csv]
+            if done:
+                out.append((visit, done[-1]))
+        return out
+
+    def patient_comparison(patient: Patient):
+        """compare_visits over the patient's analysed, acceptable visits (cached per content)."""
+        from spasmcv.clinic.compare import Treatment as CompareTreatment
+        from spasmcv.clinic.compare import Visit as CompareVisit
+        from spasmcv.clinic.compare import compare_visits
+
+        pairs = usable_recordings(patient)
+        if not pairs:
+            return None, "no analysed recording yet"
+        last_date = pairs[-1][0].date
+        before = [t for t in patient.treatments if t.date <= last_date]
+        treatment = before[-1] if before else None
+        key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task) for v, r in pairs),
+               treatment and (treatment.id, treatment.date, treatment.total_units))
+        with comparisons_lock:
+            if key in comparisons:
+                return comparisons[key], None
+        visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", stored_trace(r, data_dir), date=v.date, task=v.task)
+                  for v, r in pairs]
+        labels = [v.label for v in visits]
+        if len(set(labels)) != len(labels):  # two visits on one day
+            visits = [CompareVisit(label=f"{v.label} #{k + 1}", trace=v.trace, analysis=v.analysis, date=v.date)
+                      for k, v in enumerate(visits)]
+        comparison = compare_visits(visits, treatment=CompareTreatment(
+            injection_date=treatment.date, product=treatment.product or None,
+            dose_units=treatment.total_units or None) if treatment else None)
+        with comparisons_lock:
+            comparisons[key] = comparison
+        return comparison, None
+
+    def visit_rows(patient: Patient, comparison) -> list[dict]:
+        summary = {}
+        if comparison is not None:
+            for visit, entry in zip((v for v, _ in usable_recordings(patient)), comparison.summary):
+                summary[visit.id] = entry
+        rows = []
+        for visit in patient.visits:
+            entry = summary.get(visit.id)
+            rows.append({"visit": visit, "entry": entry,
+                         "status": ", ".join(r.status + (" (unacceptable)" if r.unacceptable else "")
+                                             for r in visit.recordings) or "no recording"})
+        return rows
+
+    @app.get("/patients/<int:patient_id>/timeline.png")
+    def timeline_png(patient_id: int):
+        from spasmcv.clinic import plotting
+
+        patient = get_or_404(Patient, patient_id)
+        comparison, _ = patient_comparison(patient)
+        if comparison is None:
+            abort(404)
+        first = comparison.summary[0]["date"]
+        start = dt.date.fromisoformat(first)
+        weeks = [(dt.date.fromisoformat(e["date"]) - start).days / 7 for e in comparison.summary]
+        fig, ax = plotting.subplots(width_in=7.5, height_in=2.8)
+        plotting.plot_severity_timeline(
+            weeks, [e["severity_index"] for e in comparison.summary],
+            [e["severity_index_ci"][0] for e in comparison.summary],
+            [e["severity_index_ci"][1] for e in comparison.summary],
+            [e["jankovic_frequency_grade"] for e in comparison.summary],
+            [e["visit"] for e in comparison.summary], ax=ax, xlabel=f"weeks since {first}", injection_x=None)
+        for treatment in patient.treatments:
+            x = (treatment.date - start).days / 7
+            ax.axvline(x, color="#2e7d32", lw=1, ls="--")
+            ax.text(x, 98, f" injection {treatment.total_units:g} U", color="#2e7d32", fontsize=7.5, va="top")
+        return Response(plotting.to_png(fig), mimetype="image/png")
+
+    @app.get("/patients/<int:patient_id>/report.html")
+    def patient_report(patient_id: int):
+        from spasmcv.clinic.report import render_report
+
+        patient = get_or_404(Patient, patient_id)
+        comparison, reason = patient_comparison(patient)
+        if comparison is None:
+            abort(404, reason)
+        audit("view", f"patient {patient.id}: report")
+        return Response(render_report(comparison, patient_id=patient.code), mimetype="text/html",
+                        headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
+
+    @app.get("/export.csv")
+    def export_csv():
+        from spasmcv._tables import csv_text
+        from spasmcv.study.result import flatten
+
+        rows = []
+        for patient in g.db.query(Patient).order_by(Patient.code):
+            for visit in patient.visits:
+                before = [t for t in patient.treatments if t.date <= visit.date]
+                last = before[-1] if before else None
+                base = {"patient": patient.code, "diagnosis": patient.diagnosis, "visit_date": visit.date.isoformat(),
+                        "task": visit.task, "clinician_jrs_severity": visit.jrs_severity,
+                        "clinician_jrs_frequency": visit.jrs_frequency, "bsdi": visit.bsdi,
+                        "last_injection_date": last.date.isoformat() if last else None,
+                        "last_injection_product": last.product if last else None,
+                        "last_injection_units": last.total_units if last else None}
+                for recording in visit.recordings:
+                    row = dict(base, recording=recording.id, status=recording.status,
+                               unacceptable=recording.unacceptable, analysis_version=recording.analysis_version)
+                    if recording.analysis_json:
+                        rec = json.loads(recording.analysis_json)
+                        row["jankovic_frequency_grade"] = rec["severity"]["jankovic_frequency_grade"]
+                        row["severity_index"] = rec["severity"]["severity_index"]
+                        row["not_gradable_reason"] = rec["severity"]["not_gradable_reason"]
+                        metrics = dict(rec["metrics"])
+                        quality = metrics.pop("quality")
+                        for key, value in metrics.items():
+                            flatten(key, value, row)
+                        flatten("quality", quality, row)
+                    rows.append(row)
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        audit("view", "export")
+        return Response(csv_text(rows, columns, float_format=".4f"), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=spasmcv-clinic-export.csv"})
+
+    @app.errorhandler(400)
+    @app.errorhandler(404)
+    @app.errorhandler(413)
+    def _error(exc):
+        return render_template("error.html", error=exc), exc.code
+
+    return app
+
+
+def _events(recording: Recording) -> list[dict]:
+    import csv
+    import io
+
+    return list(csv.DictReader(io.StringIO(recording.events_csv)))
+
+
+def serve(*, host: str = "127.0.0.1", port: int = 8765, data_dir: Path | None = None, database_url: str | None = None,
+          model=None) -> None:
+    """Run the application (waitress, a production WSGI server) until interrupted."""
+    from waitress import serve as waitress_serve
+
+    from spasmcv.app.db import default_database_url, open_database
+    from spasmcv.errors import SpasmcvError
+    from spasmcv.measure.model import resolve_model
+
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        raise SpasmcvError(f"spasmcv serve listens on this computer only (127.0.0.1); {host} would need user "
+                           "accounts, which this version does not have yet")
+    data_dir = Path(data_dir or default_data_dir())
+    data_dir.mkdir(parents=True, exist_ok=True)
+    sessions = open_database(database_url or default_database_url(data_dir))
+    app = create_app(sessions, data_dir, model=model if model is not None else resolve_model(None))
+    print(f"spasmcv clinic on http://{host}:{port}/  (data: {data_dir}; stop with Ctrl-C)", flush=True)
+    waitress_serve(app, host=host, port=port, threads=4)
+
+
+def default_data_dir() -> Path:
+    """The user's data folder: $SPASMCV_DATA_DIR, else the platform's usual place."""
+    if os.environ.get("SPASMCV_DATA_DIR"):
+        return Path(os.environ["SPASMCV_DATA_DIR"]).expanduser()
+    if os.name == "nt" and os.environ.get("APPDATA"):
+        return Path(os.environ["APPDATA"]) / "spasmcv"
+    base = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return base / "spasmcv"

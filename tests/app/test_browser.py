@@ -1,0 +1,118 @@
+"""The clinic application end to end: the real server (``spasmcv serve``), the real model, a real
+headless Chromium driven by Playwright (Debian's chromium through its executable path)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("flask")
+playwright = pytest.importorskip("playwright.sync_api")
+
+from conftest import REPO  # noqa: E402
+
+SAMPLES = REPO / "sample_videos"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path, model_info):
+    port = free_port()
+    env = {**os.environ, "SPASMCV_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen([sys.executable, "-m", "spasmcv", "serve", "--port", str(port), "--model",
+                             str(model_info.path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"spasmcv serve exited: {proc.stdout.read()}")
+            time.sleep(0.2)
+    yield f"http://127.0.0.1:{port}", tmp_path / "data"
+    proc.terminate()
+    proc.wait(timeout=20)
+
+
+@pytest.fixture
+def page():
+    if CHROMIUM is None:
+        if os.environ.get("CI"):
+            pytest.fail("chromium is not installed (CI must install it)")
+        pytest.skip("chromium is not installed")
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        context = browser.new_context(accept_downloads=True)
+        yield context.new_page()
+        browser.close()
+
+
+def add_visit(page, date: str, video: Path) -> None:
+    form = page.locator("#new-visit")
+    form.locator("input[name=date]").fill(date)
+    form.locator("input[name=video]").set_input_files(str(video))
+    form.locator("input[type=submit]").click()
+    page.wait_for_url("**/visits/*")
+    # the progress bar polls the server and the page reloads when the analysis is done
+    page.wait_for_selector(".recording[data-status=done] .result", timeout=240_000)
+
+
+def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, tmp_path):
+    url, data_dir = server
+    page.goto(url)
+    page.fill("#new-patient input[name=code]", "P-0007")
+    page.select_option("#new-patient select[name=diagnosis]", "blepharospasm")
+    page.click("#new-patient input[type=submit]")
+    page.wait_for_url("**/patients/*")
+    patient_url = page.url
+
+    treatment = page.locator("#new-treatment")
+    treatment.locator("input[name=date]").fill("2026-01-12")
+    treatment.locator("input[name=product]").fill("onabotulinumtoxinA")
+    treatment.locator("input[name=units_upper_pretarsal_right]").fill("5")
+    treatment.locator("input[name=units_upper_pretarsal_left]").fill("5")
+    treatment.locator("input[name=units_lateral_canthus_right]").fill("7.5")
+    treatment.locator("input[name=units_lateral_canthus_left]").fill("7.5")
+    treatment.locator("input[type=submit]").click()
+    assert "25" in page.inner_text("#treatments")
+
+    for date, stem in (("2026-01-10", "visit1_baseline"), ("2026-02-02", "visit2_week3"),
+                       ("2026-04-06", "visit3_week12")):
+        page.goto(patient_url)
+        add_visit(page, date, SAMPLES / f"{stem}.mp4")
+        assert page.inner_text(".grade")  # an objective grade on the visit page
+
+    page.goto(patient_url)
+    verdict = page.inner_text("#verdict")
+    assert "Severity fell from grade 3 to grade" in verdict
+    timeline = page.locator("#timeline")
+    assert timeline.evaluate("img => img.complete && img.naturalWidth > 0")
+    rows = page.inner_text("#visits")
+    assert "2026-01-10" in rows and "2026-04-06" in rows and "done" in rows
+
+    with page.expect_download() as report:
+        page.click("#report")
+    html = Path(report.value.path()).read_text(encoding="utf-8")
+    assert "P-0007" in html and "Severity fell from grade 3" in html
+
+    page.goto(url)
+    with page.expect_download() as export:
+        page.click("#export")
+    table = Path(export.value.path()).read_text(encoding="utf-8")
+    assert table.count("P-0007") == 3 and "jankovic_frequency_grade" in table and "last_injection_units" in table
+
+    # privacy default: the uploaded videos are gone, the traces and results stay
+    assert list((data_dir / "uploads").iterdir()) == []
