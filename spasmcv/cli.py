@@ -237,6 +237,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", type=Path, help="data folder (default: $SPASMCV_DATA_DIR or ~/.local/share/spasmcv)")
     serve.add_argument("--database-url", help="SQLAlchemy URL of a PostgreSQL database for a clinic server "
                                               "(default: SQLite in the data folder)")
+    serve.add_argument("--add-user", metavar="NAME",
+                       help="create a user account (the password is asked for, or read from standard input) and exit; "
+                            "accounts are needed to listen on another address than this computer")
     _add_model_options(serve)
 
     probe = sub.add_parser("probe", help="print what a video file holds (JSON)")
@@ -561,6 +564,23 @@ def _cmd_serve(args) -> int:
                            "pip install 'spasmcv[clinic]'") from exc
     from spasmcv.measure.model import resolve_model
 
+    if args.add_user:
+        from spasmcv.app.db import add_user, default_database_url, open_database
+        from spasmcv.app.web import default_data_dir
+
+        data_dir = Path(args.data or default_data_dir())
+        data_dir.mkdir(parents=True, exist_ok=True)
+        if sys.stdin.isatty():
+            import getpass
+
+            password = getpass.getpass(f"password for {args.add_user}: ")
+            if getpass.getpass("again: ") != password:
+                raise SpasmcvError("the two passwords differ")
+        else:
+            password = sys.stdin.readline().rstrip("\n")
+        add_user(open_database(args.database_url or default_database_url(data_dir)), args.add_user, password)
+        print(f"user {args.add_user} added", file=sys.stderr)
+        return 0
     serve(host=args.host, port=args.port, data_dir=args.data, database_url=args.database_url,
           model=resolve_model(args.model, allow_custom=args.custom_model))
     return 0

@@ -7,6 +7,7 @@ Outside CI, tests needing ../shared or the model skip when they are absent. In C
 from __future__ import annotations
 
 import os
+import uuid
 from pathlib import Path
 
 import pytest
@@ -50,3 +51,34 @@ def real_video():
         return path
 
     return get
+
+
+# ---- databases for the clinic application's tests -------------------------------------------
+# SQLite always, and a real PostgreSQL server when SPASMCV_TEST_DATABASE_URL names one (.ci/run
+# starts Debian's postgresql and sets it; in CI it is required). Each test gets its own database.
+
+PG_URL = os.environ.get("SPASMCV_TEST_DATABASE_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{(tmp_path / 'clinic.sqlite3').as_posix()}"
+        return
+    if not PG_URL:
+        if os.environ.get("CI"):
+            pytest.fail("SPASMCV_TEST_DATABASE_URL is not set: CI must start PostgreSQL (.ci/run)")
+        pytest.skip("no PostgreSQL server (set SPASMCV_TEST_DATABASE_URL)")
+    pytest.importorskip("psycopg")
+    import sqlalchemy as sa
+
+    admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
+    name = f"spasmcv_{uuid.uuid4().hex[:12]}"
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = sa.engine.make_url(PG_URL).set(database=name)
+    yield url.render_as_string(hide_password=False)
+    sa.orm.close_all_sessions()
+    with admin.connect() as connection:
+        connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()

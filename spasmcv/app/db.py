@@ -122,6 +122,17 @@ class Recording(Base):
     visit: Mapped[Visit] = relationship(back_populates="recordings")
 
 
+class User(Base):
+    """A person who may sign in (required when the application listens on a network)."""
+
+    __tablename__ = "app_user"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(200))     # argon2id, never the password
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
+
+
 class AuditEntry(Base):
     __tablename__ = "audit"
 
@@ -130,6 +141,41 @@ class AuditEntry(Base):
     user: Mapped[str] = mapped_column(String(100), default="local")
     action: Mapped[str] = mapped_column(String(32))      # view, create, change, delete
     target: Mapped[str] = mapped_column(String(200))     # e.g. "patient 3"
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of ``password`` (argon2-cffi's recommended parameters)."""
+    from argon2 import PasswordHasher
+
+    return PasswordHasher().hash(password)
+
+
+def check_password(password_hash: str, password: str) -> bool:
+    from argon2 import PasswordHasher
+    from argon2.exceptions import InvalidHashError, VerificationError
+
+    try:
+        return PasswordHasher().verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def add_user(sessions, username: str, password: str) -> User:
+    """Create an account; passwords need at least 10 characters."""
+    from spasmcv.errors import SpasmcvError
+
+    username = username.strip()
+    if not username or len(username) > 100:
+        raise SpasmcvError("a user name of 1-100 characters is needed")
+    if len(password) < 10:
+        raise SpasmcvError("a password needs at least 10 characters")
+    with sessions() as session:
+        if session.query(User).filter_by(username=username).first():
+            raise SpasmcvError(f"the user {username!r} exists already")
+        user = User(username=username, password_hash=hash_password(password))
+        session.add(user)
+        session.commit()
+        return user
 
 
 def default_database_url(data_dir: Path) -> str:

@@ -1,10 +1,11 @@
 """The clinic's pages (Flask, server-rendered, no external assets: works offline).
 
-Security: bound to 127.0.0.1 by default (``spasmcv serve`` refuses other addresses until user
-accounts exist); every form carries a CSRF token checked on every POST; the session cookie is
-HttpOnly and SameSite=Lax; templates escape all user text; uploads are stored under the data
-folder with names spasmcv makes up (the uploaded file name is never used as a path); every view
-and change is written to the audit log.
+Security: bound to 127.0.0.1 by default; listening on another address needs user accounts
+(argon2 hashes) and then every page but the sign-in page needs a signed-in user; every form
+carries a CSRF token checked on every POST; the session cookie is HttpOnly and SameSite=Lax;
+templates escape all user text; uploads are stored under the data folder with names spasmcv
+makes up (the uploaded file name is never used as a path); every view and change is written to
+the audit log with the user.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from spasmcv import __version__
 from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import ANALYSIS_VERSION
 from spasmcv.analysis.metrics import TASK_NORMS
-from spasmcv.app.db import DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, Visit
+from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
+                            check_password)
 from spasmcv.app.jobs import Worker, reanalyse, stored_trace
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
@@ -74,8 +76,12 @@ def _float_or_none(text: str | None) -> float | None:
     return value
 
 
-def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = None) -> Flask:
-    """The application, on an open database (``sessions``) and a data folder for uploads."""
+def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = None,
+               require_login: bool = False) -> Flask:
+    """The application, on an open database (``sessions``) and a data folder for uploads.
+
+    ``require_login``: every page but the sign-in page needs a signed-in user (``spasmcv serve``
+    sets it whenever it listens on another address than this computer)."""
     data_dir = Path(data_dir)
     (data_dir / "uploads").mkdir(parents=True, exist_ok=True)
     app = Flask(__name__)
@@ -99,6 +105,11 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
             if not sent or not secrets.compare_digest(sent, token):
                 abort(400, "the form is out of date or did not come from this application (CSRF check); "
                            "reload the page and try again")
+        g.user = session.get("user")
+        if require_login and g.user is None and request.endpoint not in ("login", "static"):
+            if request.method == "GET" and request.endpoint is not None:
+                return redirect(url_for("login", next=request.path))
+            abort(401, "sign in first")
 
     @app.teardown_request
     def _close(_exc):
@@ -118,11 +129,12 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
 
     @app.context_processor
     def _globals():
-        return {"csrf_token": g.get("csrf", ""), "version": __version__, "analysis_version": ANALYSIS_VERSION,
+        return {"csrf_token": g.get("csrf", ""), "user": g.get("user"), "version": __version__,
+                "analysis_version": ANALYSIS_VERSION,
                 "DIAGNOSES": DIAGNOSES, "SITES": INJECTION_SITES, "TASKS": list(TASK_NORMS)}
 
     def audit(action: str, target: str) -> None:
-        g.db.add(AuditEntry(action=action, target=target))
+        g.db.add(AuditEntry(action=action, target=target, user=g.get("user") or "local"))
         g.db.commit()
 
     def get_or_404(model, key):
@@ -130,6 +142,29 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if obj is None:
             abort(404)
         return obj
+
+    # ------------------------------------------------------------------ accounts
+    @app.route("/login", methods=["GET", "POST"])
+    def login():
+        error = None
+        if request.method == "POST":
+            username = request.form.get("username", "").strip()
+            user = g.db.query(User).filter_by(username=username).first()
+            if user is not None and check_password(user.password_hash, request.form.get("password", "")):
+                session.clear()
+                session["user"], session["csrf"] = user.username, secrets.token_urlsafe(32)
+                g.user = user.username
+                audit("sign-in", f"user {user.username}")
+                target = request.args.get("next", "/")
+                return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+            error = "unknown user name or wrong password"
+        return render_template("login.html", error=error), 401 if error else 200
+
+    @app.post("/logout")
+    def logout():
+        audit("sign-out", f"user {g.get('user')}")
+        session.clear()
+        return redirect(url_for("login") if require_login else url_for("index"))
 
     # ------------------------------------------------------------------ patients
     @app.get("/")
@@ -413,6 +448,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                         headers={"Content-Disposition": "attachment; filename=spasmcv-clinic-export.csv"})
 
     @app.errorhandler(400)
+    @app.errorhandler(401)
     @app.errorhandler(404)
     @app.errorhandler(413)
     def _error(exc):
@@ -428,23 +464,34 @@ def _events(recording: Recording) -> list[dict]:
     return list(csv.DictReader(io.StringIO(recording.events_csv)))
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def serve(*, host: str = "127.0.0.1", port: int = 8765, data_dir: Path | None = None, database_url: str | None = None,
           model=None) -> None:
-    """Run the application (waitress, a production WSGI server) until interrupted."""
+    """Run the application (waitress, a production WSGI server) until interrupted.
+
+    On another address than this computer's own, sign-in is required and at least one account
+    must exist (``spasmcv serve --add-user NAME``)."""
     from waitress import serve as waitress_serve
 
     from spasmcv.app.db import default_database_url, open_database
     from spasmcv.errors import SpasmcvError
     from spasmcv.measure.model import resolve_model
 
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        raise SpasmcvError(f"spasmcv serve listens on this computer only (127.0.0.1); {host} would need user "
-                           "accounts, which this version does not have yet")
     data_dir = Path(data_dir or default_data_dir())
     data_dir.mkdir(parents=True, exist_ok=True)
     sessions = open_database(database_url or default_database_url(data_dir))
-    app = create_app(sessions, data_dir, model=model if model is not None else resolve_model(None))
-    print(f"spasmcv clinic on http://{host}:{port}/  (data: {data_dir}; stop with Ctrl-C)", flush=True)
+    require_login = host not in LOOPBACK
+    if require_login:
+        with sessions() as session:
+            if session.query(User).count() == 0:
+                raise SpasmcvError(f"listening on {host} (beyond this computer) needs user accounts and sign-in: "
+                                   "add one first with 'spasmcv serve --add-user NAME'")
+    app = create_app(sessions, data_dir, model=model if model is not None else resolve_model(None),
+                     require_login=require_login)
+    print(f"spasmcv clinic on http://{host}:{port}/  (data: {data_dir}; "
+          f"{'sign-in required; ' if require_login else ''}stop with Ctrl-C)", flush=True)
     waitress_serve(app, host=host, port=port, threads=4)
 
 

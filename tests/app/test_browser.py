@@ -27,12 +27,12 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def server(tmp_path, model_info):
+def server(tmp_path, model_info, database_url):
     port = free_port()
     env = {**os.environ, "SPASMCV_DATA_DIR": str(tmp_path / "data")}
     proc = subprocess.Popen([sys.executable, "-m", "spasmcv", "serve", "--port", str(port), "--model",
-                             str(model_info.path)], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+                             str(model_info.path), "--database-url", database_url], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:

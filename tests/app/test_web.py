@@ -8,7 +8,7 @@ import pytest
 pytest.importorskip("flask")
 pytest.importorskip("sqlalchemy")
 
-from spasmcv.app.db import Patient, default_database_url, open_database, upgrade  # noqa: E402
+from spasmcv.app.db import AuditEntry, Patient, add_user, open_database, upgrade  # noqa: E402
 from spasmcv.app.web import create_app  # noqa: E402
 
 
@@ -29,11 +29,12 @@ class NoWorker:
 
 
 @pytest.fixture
-def client(tmp_path):
-    sessions = open_database(default_database_url(tmp_path))
+def client(tmp_path, database_url):
+    sessions = open_database(database_url)
     app = create_app(sessions, tmp_path, worker=NoWorker())
     app.config["TESTING"] = True
-    return app.test_client(), tmp_path, sessions
+    yield app.test_client(), tmp_path, sessions
+    sessions.kw["bind"].dispose()
 
 
 def token(client, url="/"):
@@ -41,16 +42,21 @@ def token(client, url="/"):
     return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
-def test_an_old_database_is_upgraded_and_keeps_its_data(tmp_path):
-    url = default_database_url(tmp_path)
-    upgrade(url, "0001")  # the first release's schema
-    sessions = open_database(url)
-    with sessions() as s:
-        s.add(Patient(code="P-1", diagnosis="blepharospasm", notes=""))
-        s.commit()
-    sessions = open_database(url)  # upgraded to the current head again: data kept
+def test_an_old_database_is_upgraded_and_keeps_its_data(database_url):
+    import sqlalchemy as sa
+
+    upgrade(database_url, "0001")  # the first release's schema, without user accounts
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(sa.text("INSERT INTO patient (code, diagnosis, notes, created_at) "
+                                   "VALUES ('P-1', 'blepharospasm', '', '2026-01-01 10:00:00')"))
+        assert "app_user" not in sa.inspect(connection).get_table_names()
+    engine.dispose()
+    sessions = open_database(database_url)  # upgraded to the current schema: data kept, accounts added
     with sessions() as s:
         assert [p.code for p in s.query(Patient)] == ["P-1"]
+    add_user(sessions, "dr.a", "a long enough password")
+    sessions.kw["bind"].dispose()
 
 
 def test_a_post_without_the_csrf_token_is_rejected(client):
@@ -108,5 +114,30 @@ def test_serve_refuses_other_addresses_until_accounts_exist(tmp_path):
     from spasmcv.app.web import serve
     from spasmcv.errors import SpasmcvError
 
-    with pytest.raises(SpasmcvError, match="this computer only"):
+    with pytest.raises(SpasmcvError, match="needs user accounts"):
         serve(host="0.0.0.0", data_dir=tmp_path, model=object())
+
+
+def test_beyond_this_computer_nothing_is_shown_without_signing_in(tmp_path, database_url):
+    sessions = open_database(database_url)
+    add_user(sessions, "dr.a", "correct horse battery")
+    app = create_app(sessions, tmp_path, worker=NoWorker(), require_login=True)
+    c = app.test_client()
+    for url in ("/", "/patients/1", "/export.csv", "/recordings/1/video"):
+        response = c.get(url)
+        assert response.status_code == 302 and "/login" in response.headers["Location"], url
+    assert c.post("/patients", data={"code": "X"}).status_code == 400  # no CSRF token yet: refused
+    t = token(c, "/login")
+    assert c.post("/patients", data={"code": "X", "csrf_token": t}).status_code == 401
+    wrong = c.post("/login", data={"username": "dr.a", "password": "wrong password!", "csrf_token": t})
+    assert wrong.status_code == 401 and "wrong password" in wrong.get_data(as_text=True)
+    right = c.post("/login", data={"username": "dr.a", "password": "correct horse battery", "csrf_token": t})
+    assert right.status_code == 302
+    assert c.get("/").status_code == 200
+    assert c.post("/patients", data={"code": "P-9", "csrf_token": token(c)}).status_code == 302
+    with sessions() as s:
+        assert {(a.user, a.action) for a in s.query(AuditEntry)} >= {("dr.a", "sign-in"), ("dr.a", "create")}
+        from spasmcv.app.db import User
+
+        assert s.query(User).one().password_hash.startswith("$argon2id$")  # never the password itself
+    sessions.kw["bind"].dispose()
