@@ -193,10 +193,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
     def patient_page(patient_id: int):
         patient = get_or_404(Patient, patient_id)
         audit("view", f"patient {patient.id}")
-        comparison, reason = patient_comparison(patient)
+        (comparison, cycles), reason = patient_comparison(patient)
         rows = visit_rows(patient, comparison)
-        return render_template("patient.html", patient=patient, comparison=comparison, no_comparison=reason,
-                               rows=rows, today=dt.date.today().isoformat())
+        return render_template("patient.html", patient=patient, comparison=comparison, cycles=cycles,
+                               no_comparison=reason, rows=rows, today=dt.date.today().isoformat())
 
     @app.post("/patients/<int:patient_id>/treatments")
     def create_treatment(patient_id: int):
@@ -334,19 +334,20 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         return out
 
     def patient_comparison(patient: Patient):
-        """compare_visits over the patient's analysed, acceptable visits (cached per content)."""
+        """compare_visits over the patient's analysed, acceptable visits and the treatment cycles
+        (:func:`spasmcv.clinic.cycles.treatment_cycles`), cached per content."""
         from spasmcv.clinic.compare import Treatment as CompareTreatment
         from spasmcv.clinic.compare import Visit as CompareVisit
         from spasmcv.clinic.compare import compare_visits
+        from spasmcv.clinic.cycles import treatment_cycles
 
         pairs = usable_recordings(patient)
         if not pairs:
-            return None, "no analysed recording yet"
-        last_date = pairs[-1][0].date
-        before = [t for t in patient.treatments if t.date <= last_date]
-        treatment = before[-1] if before else None
+            return (None, []), "no analysed recording yet"
+        treatments = [CompareTreatment(injection_date=t.date, product=t.product or None,
+                                       dose_units=t.total_units or None) for t in patient.treatments]
         key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task) for v, r in pairs),
-               treatment and (treatment.id, treatment.date, treatment.total_units))
+               tuple((t.injection_date, t.product, t.dose_units) for t in treatments))
         with comparisons_lock:
             if key in comparisons:
                 return comparisons[key], None
@@ -356,12 +357,13 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if len(set(labels)) != len(labels):  # two visits on one day
             visits = [CompareVisit(label=f"{v.label} #{k + 1}", trace=v.trace, analysis=v.analysis, date=v.date)
                       for k, v in enumerate(visits)]
-        comparison = compare_visits(visits, treatment=CompareTreatment(
-            injection_date=treatment.date, product=treatment.product or None,
-            dose_units=treatment.total_units or None) if treatment else None)
+        last_date = pairs[-1][0].date
+        before = [t for t in treatments if t.injection_date <= last_date]
+        comparison = compare_visits(visits, treatment=before[-1] if before else None)
+        cycles = treatment_cycles(visits, treatments)
         with comparisons_lock:
-            comparisons[key] = comparison
-        return comparison, None
+            comparisons[key] = (comparison, cycles)
+        return comparisons[key], None
 
     def visit_rows(patient: Patient, comparison) -> list[dict]:
         summary = {}
@@ -381,7 +383,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         from spasmcv.clinic import plotting
 
         patient = get_or_404(Patient, patient_id)
-        comparison, _ = patient_comparison(patient)
+        (comparison, _), _ = patient_comparison(patient)
         if comparison is None:
             abort(404)
         first = comparison.summary[0]["date"]
@@ -405,7 +407,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         from spasmcv.clinic.report import render_report
 
         patient = get_or_404(Patient, patient_id)
-        comparison, reason = patient_comparison(patient)
+        (comparison, _), reason = patient_comparison(patient)
         if comparison is None:
             abort(404, reason)
         audit("view", f"patient {patient.id}: report")

@@ -100,6 +100,8 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
     assert "Severity fell from grade 3 to grade" in verdict
     timeline = page.locator("#timeline")
     assert timeline.evaluate("img => img.complete && img.naturalWidth > 0")
+    cycles = page.inner_text("#cycles")
+    assert "2026-01-12" in cycles and "2026-01-10" in cycles and "2026-02-02" in cycles  # baseline, best response
     rows = page.inner_text("#visits")
     assert "2026-01-10" in rows and "2026-04-06" in rows and "done" in rows
 

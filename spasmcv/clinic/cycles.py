@@ -1,0 +1,113 @@
+"""Treatment cycles: how well and how long each botulinum toxin injection worked.
+
+A cycle runs from one injection to the next. Its **baseline** is the last gradable visit on or
+before the injection day (at most ``max_baseline_days`` before it); its follow-up visits are the
+gradable visits after the injection and before the next one. Each cycle is a visit comparison
+(:func:`spasmcv.clinic.compare.compare_visits`, baseline first), so every figure below comes with
+the comparison's bootstrap intervals and no measurement is re-implemented:
+
+* **best response**: the follow-up visit with the lowest severity index, its index change from
+  baseline with the 95 % interval, and the weeks from the injection to it;
+* **benefit**: "clear" when the best response's interval lies entirely below zero; the benefit
+  has **worn off** at the first follow-up visit after the best response whose index-change
+  interval reaches zero again (back within the baseline's range), and lasted until then; when no
+  such visit exists it is still present at the last visit;
+* **ptosis**: the follow-up visits flagged with possible ptosis (open-eye aperture clearly below
+  baseline, docs/report.md).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+from spasmcv.clinic.compare import Comparison, Treatment, Visit, compare_visits, weeks_since
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One injection and the visits it is judged by."""
+
+    treatment: Treatment
+    baseline: str | None                       # visit label, None without a gradable baseline
+    follow_up: tuple[str, ...] = ()
+    comparison: Comparison | None = None
+    best_visit: str | None = None
+    best_weeks: float = float("nan")
+    best_index_change: float = float("nan")
+    best_index_change_ci: tuple[float, float] = (float("nan"), float("nan"))
+    clear_benefit: bool = False
+    worn_off_visit: str | None = None
+    worn_off_weeks: float = float("nan")
+    benefit_still_present: bool = False
+    ptosis_visits: tuple[str, ...] = field(default_factory=tuple)
+    note: str = ""
+
+    def describe(self) -> str:
+        """The cycle in one or two sentences for the clinician."""
+        when = self.treatment.injection_date.isoformat() if self.treatment.injection_date else "undated"
+        if self.baseline is None:
+            return f"Injection {when}: no gradable visit before it, so its effect cannot be judged."
+        if not self.follow_up:
+            return f"Injection {when}: no gradable visit after it yet (baseline {self.baseline})."
+        lo, hi = self.best_index_change_ci
+        text = (f"Injection {when}: best response at {self.best_visit} ({self.best_weeks:.0f} weeks after), "
+                f"index change {self.best_index_change:+.0f} (95 % CI {lo:+.0f} to {hi:+.0f}) from baseline "
+                f"{self.baseline}; ")
+        if not self.clear_benefit:
+            text += "no clear benefit."
+        elif self.worn_off_visit:
+            text += (f"the benefit had worn off by {self.worn_off_visit} ({self.worn_off_weeks:.0f} weeks after "
+                     "the injection).")
+        elif self.benefit_still_present:
+            text += f"the benefit was still present at the last visit, {self.follow_up[-1]}."
+        if self.ptosis_visits:
+            text += f" Possible ptosis at {', '.join(self.ptosis_visits)}."
+        return text
+
+
+def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_baseline_days: int = 60,
+                     **compare_kwargs) -> list[Cycle]:
+    """One :class:`Cycle` per dated treatment, in date order.
+
+    ``visits`` need dates; ungradable visits are left out of every cycle (they have no grade).
+    ``compare_kwargs`` go to :func:`~spasmcv.clinic.compare.compare_visits` (e.g. ``settings``).
+    """
+    dated = sorted((t for t in treatments if t.injection_date), key=lambda t: t.injection_date)
+    gradable = sorted((v for v in visits if v.date and v.analysis.recording["severity"]["gradable"]),
+                      key=lambda v: v.date)
+    cycles = []
+    for k, treatment in enumerate(dated):
+        day = treatment.injection_date
+        end = dated[k + 1].injection_date if k + 1 < len(dated) else dt.date.max
+        before = [v for v in gradable if day - dt.timedelta(days=max_baseline_days) <= v.date <= day]
+        after = [v for v in gradable if day < v.date < end]
+        if not before:
+            cycles.append(Cycle(treatment=treatment, baseline=None, follow_up=tuple(v.label for v in after)))
+            continue
+        baseline = before[-1]
+        if not after:
+            cycles.append(Cycle(treatment=treatment, baseline=baseline.label))
+            continue
+        comparison = compare_visits([baseline, *after], treatment=treatment, **compare_kwargs)
+        follow = comparison.summary[1:]
+        best = min(follow, key=lambda e: e["severity_index"])
+        lo, hi = best["index_change_ci"]
+        clear = bool(hi < 0)
+        worn = None
+        if clear:
+            later = follow[follow.index(best) + 1:]
+            worn = next((e for e in later if not e["index_change_ci"][1] < 0), None)
+        ptosis = tuple(dict.fromkeys(row["visit"] for row in comparison.side_effects if row["ptosis"]))
+        cycles.append(Cycle(
+            treatment=treatment, baseline=baseline.label, follow_up=tuple(v.label for v in after),
+            comparison=comparison, best_visit=best["visit"], best_weeks=weeks_since(_date(best), day),
+            best_index_change=best["index_change"], best_index_change_ci=(lo, hi), clear_benefit=clear,
+            worn_off_visit=worn["visit"] if worn else None,
+            worn_off_weeks=weeks_since(_date(worn), day) if worn else float("nan"),
+            benefit_still_present=clear and worn is None, ptosis_visits=ptosis))
+    return cycles
+
+
+def _date(entry: dict) -> dt.date:
+    return dt.date.fromisoformat(entry["date"])
