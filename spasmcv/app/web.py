@@ -259,7 +259,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("view", f"visit {visit.id}")
         results = {r.id: json.loads(r.analysis_json) for r in visit.recordings if r.analysis_json}
         events = {r.id: _events(r) for r in visit.recordings if r.events_csv}
-        return render_template("visit.html", visit=visit, results=results, events=events)
+        protocols = {r.id: json.loads(r.protocol or "{}") for r in visit.recordings}
+        return render_template("visit.html", visit=visit, results=results, events=events, protocols=protocols)
 
     @app.post("/visits/<int:visit_id>/recordings")
     def upload_recording(visit_id: int):

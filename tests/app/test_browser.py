@@ -118,3 +118,55 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
 
     # privacy default: the uploaded videos are gone, the traces and results stay
     assert list((data_dir / "uploads").iterdir()) == []
+
+
+def write_y4m(video: Path, out: Path, *, seconds: float, fps: int = 15, width: int = 320) -> Path:
+    """A raw YUV4MPEG2 file of ``video`` (what Chromium's fake camera plays)."""
+    import cv2
+
+    from spasmcv.measure.video import iter_frames, probe_video
+
+    step = max(1, round(probe_video(video).measured_fps / fps))
+    with open(out, "wb") as handle:
+        written, height = 0, None
+        for frame in iter_frames(video):
+            if height is None:
+                height = int(round(frame.rgb.shape[0] * width / frame.rgb.shape[1] / 2)) * 2
+                handle.write(f"YUV4MPEG2 W{width} H{height} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+            if frame.index % step:
+                continue
+            small = cv2.resize(frame.rgb, (width, height), interpolation=cv2.INTER_AREA)
+            handle.write(b"FRAME\n" + cv2.cvtColor(small, cv2.COLOR_RGB2YUV_I420).tobytes())
+            written += 1
+            if written >= seconds * fps:
+                break
+    return out
+
+
+def test_a_visit_recorded_in_the_browser_with_the_guided_protocol(server, tmp_path):
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed")
+    url, data_dir = server
+    camera = write_y4m(SAMPLES / "visit1_baseline.mp4", tmp_path / "camera.y4m", seconds=30)
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--no-sandbox", "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera}"])
+        page = browser.new_context().new_page()
+        page.goto(url)
+        page.fill("#new-patient input[name=code]", "P-0008")
+        page.click("#new-patient input[type=submit]")
+        page.wait_for_url("**/patients/*")
+        page.locator("#new-visit input[name=date]").fill("2026-03-01")
+        page.click("#new-visit input[type=submit]")  # a visit without a video yet
+        page.wait_for_url("**/visits/*")
+        page.click("#camera-start")
+        page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
+        page.fill("#rest-s", "20")
+        page.click("#record-start")
+        page.wait_for_selector(".recording", timeout=60_000)  # uploaded: the page reloads with it
+        page.wait_for_selector(".recording[data-status=done] .result", timeout=240_000)
+        assert "rest 20 s" in page.inner_text(".protocol")
+        result = page.inner_text(".result")
+        assert "Objective Jankovic frequency grade" in result, result  # 20 s of a measurable face: graded
+        browser.close()
