@@ -237,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--data", type=Path, help="data folder (default: $SPASMCV_DATA_DIR or ~/.local/share/spasmcv)")
     serve.add_argument("--database-url", help="SQLAlchemy URL of a PostgreSQL database for a clinic server "
                                               "(default: SQLite in the data folder)")
+    serve.add_argument("--import-batch", metavar="DIR", type=Path,
+                       help="import a 'spasmcv batch' output folder (study columns 'patient' and 'date') and exit")
     serve.add_argument("--add-user", metavar="NAME",
                        help="create a user account (the password is asked for, or read from standard input) and exit; "
                             "accounts are needed to listen on another address than this computer")
@@ -564,6 +566,18 @@ def _cmd_serve(args) -> int:
                            "pip install 'spasmcv[clinic]'") from exc
     from spasmcv.measure.model import resolve_model
 
+    if args.import_batch:
+        from spasmcv.app.db import default_database_url, open_database
+        from spasmcv.app.importer import import_batch
+        from spasmcv.app.web import default_data_dir
+
+        data_dir = Path(args.data or default_data_dir())
+        data_dir.mkdir(parents=True, exist_ok=True)
+        report = import_batch(open_database(args.database_url or default_database_url(data_dir)), args.import_batch)
+        print(f"imported {report.imported} recording(s); skipped {len(report.skipped)}")
+        for line in report.skipped:
+            print(f"  skipped {line}")
+        return 0
     if args.add_user:
         from spasmcv.app.db import add_user, default_database_url, open_database
         from spasmcv.app.web import default_data_dir

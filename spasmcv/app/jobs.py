@@ -94,7 +94,8 @@ class Worker:
                 return
             for key, value in changes.items():
                 setattr(recording, key, value)
-            if recording.video_file and not recording.keep_video and recording.status in ("done", "cancelled"):
+            # privacy default: the upload goes once it has been analysed, cancelled or found unusable
+            if recording.video_file and not recording.keep_video and recording.status in ("done", "cancelled", "failed"):
                 (self.data_dir / "uploads" / recording.video_file).unlink(missing_ok=True)
                 recording.video_file = None
             session.commit()
@@ -108,14 +109,15 @@ class Worker:
             recording = session.get(Recording, recording_id)
             if recording is None or recording.status != "queued":
                 return
-            if self._cancelled(recording_id):
-                recording.status = "cancelled"
-                session.commit()
-                return
-            recording.status, recording.progress = "running", 0.0
+            cancelled = self._cancelled(recording_id)
+            if not cancelled:
+                recording.status, recording.progress = "running", 0.0
             session.commit()
             video = self.data_dir / "uploads" / (recording.video_file or "")
             task = recording.visit.task
+        if cancelled:
+            self._finish(recording_id, status="cancelled", progress=0.0)
+            return
         try:
             info = probe_video(video)
             total = max(info.frame_count, 1)

@@ -415,9 +415,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         return Response(render_report(comparison, patient_id=patient.code), mimetype="text/html",
                         headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
 
-    @app.get("/export.csv")
-    def export_csv():
-        from spasmcv._tables import csv_text
+    def export_rows() -> list[dict]:
         from spasmcv.study.result import flatten
 
         rows = []
@@ -431,6 +429,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                         "last_injection_date": last.date.isoformat() if last else None,
                         "last_injection_product": last.product if last else None,
                         "last_injection_units": last.total_units if last else None}
+                if last is not None:
+                    for dose in last.doses:
+                        key = f"last_injection_units_{dose.side}_{dose.site}"
+                        base[key] = base.get(key, 0.0) + dose.units
                 for recording in visit.recordings:
                     row = dict(base, recording=recording.id, status=recording.status,
                                unacceptable=recording.unacceptable, analysis_version=recording.analysis_version)
@@ -445,10 +447,32 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                             flatten(key, value, row)
                         flatten("quality", quality, row)
                     rows.append(row)
-        columns = list(dict.fromkeys(k for row in rows for k in row))
         audit("view", "export")
+        return rows
+
+    @app.get("/export.csv")
+    def export_csv():
+        from spasmcv._tables import csv_text
+
+        rows = export_rows()
+        columns = list(dict.fromkeys(k for row in rows for k in row))
         return Response(csv_text(rows, columns, float_format=".4f"), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=spasmcv-clinic-export.csv"})
+
+    @app.get("/export.parquet")
+    def export_parquet():
+        import io
+
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        rows = export_rows()
+        columns = list(dict.fromkeys(k for row in rows for k in row))
+        table = pa.Table.from_pylist([{c: row.get(c) for c in columns} for row in rows])
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer)
+        return Response(buffer.getvalue(), mimetype="application/vnd.apache.parquet",
+                        headers={"Content-Disposition": "attachment; filename=spasmcv-clinic-export.parquet"})
 
     @app.errorhandler(400)
     @app.errorhandler(401)

@@ -1,0 +1,103 @@
+"""The clinic's background analysis and data flows with the real model (no browser): cancel,
+re-analyse, unacceptable recordings, the Parquet export and importing a batch folder."""
+
+import io
+import re
+import time
+
+import pytest
+
+pytest.importorskip("flask")
+
+from conftest import REPO  # noqa: E402
+from spasmcv.app.db import Patient, Recording, open_database  # noqa: E402
+from spasmcv.app.web import create_app  # noqa: E402
+
+SAMPLES = REPO / "sample_videos"
+
+
+def token(client, url="/"):
+    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
+
+
+def wait_for(sessions, recording_id, states, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        with sessions() as s:
+            status = s.get(Recording, recording_id).status
+        if status in states:
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"recording {recording_id} still {status}")
+
+
+def upload(c, visit_id, name):
+    data = {"csrf_token": token(c, f"/visits/{visit_id}"),
+            "video": (io.BytesIO((SAMPLES / name).read_bytes()), name)}
+    return c.post(f"/visits/{visit_id}/recordings", data=data, content_type="multipart/form-data",
+                  headers={"Accept": "application/json"}).get_json()["recording"]
+
+
+def test_cancel_reanalyse_unacceptable_and_parquet(tmp_path, database_url, model_info):
+    pyarrow = pytest.importorskip("pyarrow.parquet")
+    sessions = open_database(database_url)
+    app = create_app(sessions, tmp_path, model=model_info)
+    c = app.test_client()
+    c.post("/patients", data={"code": "P-5", "csrf_token": token(c)})
+    with sessions() as s:
+        pid = s.query(Patient).filter_by(code="P-5").one().id
+    c.post(f"/patients/{pid}/visits", data={"csrf_token": token(c, f"/patients/{pid}"), "date": "2026-01-10",
+                                            "task": "rest"})
+    with sessions() as s:
+        vid = s.get(Patient, pid).visits[0].id
+
+    first = upload(c, vid, "bsp_grade2.mp4")
+    c.post(f"/recordings/{first}/cancel", data={"csrf_token": token(c, f"/visits/{vid}")})
+    assert wait_for(sessions, first, {"cancelled", "done"}) == "cancelled"
+    assert list((tmp_path / "uploads").iterdir()) == []  # a cancelled upload is not kept either
+
+    second = upload(c, vid, "bsp_grade2.mp4")
+    assert wait_for(sessions, second, {"done", "failed"}) == "done"
+    page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert "id='verdict'" in page or 'id="verdict"' in page
+    assert c.post(f"/recordings/{second}/reanalyse", data={"csrf_token": token(c, f"/visits/{vid}")}).status_code == 302
+    with sessions() as s:
+        assert s.get(Recording, second).analysis_version
+    c.post(f"/recordings/{second}/acceptability", data={"csrf_token": token(c, f"/visits/{vid}"), "unacceptable": "1",
+                                                         "reason": "looked away"})
+    page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert "no analysed recording yet" in page and "(unacceptable)" in page
+
+    table = pyarrow.read_table(io.BytesIO(c.get("/export.parquet").data))
+    assert table.num_rows == 2 and "severity_index" in table.column_names
+    sessions.kw["bind"].dispose()
+
+
+@pytest.fixture(scope="module")
+def batch_folder(tmp_path_factory, model_info):
+    from spasmcv.study import read_manifest, run_batch
+
+    root = tmp_path_factory.mktemp("batch")
+    (root / "m.csv").write_text(
+        "path,patient,date,task\n"
+        f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,rest\n"
+        f"{SAMPLES / 'visit2_week3.mp4'},P-0007,2026-02-02,rest\n"
+        f"{SAMPLES / 'healthy_control.mp4'},P-0009,,rest\n")
+    run_batch(read_manifest(root / "m.csv"), root / "out", model=model_info, workers=2)
+    return root / "out"
+
+
+def test_a_batch_folder_is_imported_once(batch_folder, database_url):
+    from spasmcv.app.importer import import_batch
+
+    sessions = open_database(database_url)
+    report = import_batch(sessions, batch_folder)
+    assert report.imported == 2 and len(report.skipped) == 1 and "'date'" in report.skipped[0]
+    with sessions() as s:
+        patient = s.query(Patient).filter_by(code="P-0007").one()
+        assert [str(v.date) for v in patient.visits] == ["2026-01-10", "2026-02-02"]
+        recording = patient.visits[0].recordings[0]
+        assert recording.status == "done" and recording.analysis_json and recording.trace_csv
+    again = import_batch(sessions, batch_folder)
+    assert again.imported == 0 and sum("already imported" in r for r in again.skipped) == 2
+    sessions.kw["bind"].dispose()
