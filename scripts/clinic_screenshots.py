@@ -73,12 +73,15 @@ def main() -> int:
                 page.wait_for_url("**/visits/*")
                 page.wait_for_selector(".recording[data-status=done] .result", timeout=240_000)
                 if stem == "visit2_week3":
-                    page.click(".events tr[data-onset]")  # clicking an event seeks the video to it
+                    page.click(".strip rect[data-onset] >> nth=1")  # clicking an event seeks the video to it
                     page.wait_for_function("() => { const v = document.querySelector('video');"
                                            " return v && v.readyState >= 2 && v.currentTime > 0.3; }")
                     page.evaluate("() => document.querySelector('video').pause()")
+                    page.evaluate("() => window.scrollTo(0, 0)")
                     time.sleep(0.5)
+                    page.set_viewport_size({"width": 1100, "height": 1100})
                     page.screenshot(path=str(args.out / "clinic_visit.png"), full_page=False)
+                    page.set_viewport_size({"width": 1100, "height": 900})
             page.goto(patient_url)
             page.screenshot(path=str(args.out / "clinic_patient.png"), full_page=True)
             browser.close()

@@ -259,8 +259,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("view", f"visit {visit.id}")
         results = {r.id: json.loads(r.analysis_json) for r in visit.recordings if r.analysis_json}
         events = {r.id: _events(r) for r in visit.recordings if r.events_csv}
+        strips = {r.id: _event_strip(events[r.id], results[r.id]) for r in visit.recordings if r.id in events}
         protocols = {r.id: json.loads(r.protocol or "{}") for r in visit.recordings}
-        return render_template("visit.html", visit=visit, results=results, events=events, protocols=protocols)
+        return render_template("visit.html", visit=visit, results=results, events=events, protocols=protocols,
+                               strips=strips)
 
     @app.post("/visits/<int:visit_id>/recordings")
     def upload_recording(visit_id: int):
@@ -401,6 +403,12 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
             x = (treatment.date - start).days / 7
             ax.axvline(x, color="#2e7d32", lw=1, ls="--")
             ax.text(x, 98, f" injection {treatment.total_units:g} U", color="#2e7d32", fontsize=7.5, va="top")
+        rated = [((v.date - start).days / 7, 20 * v.jrs_frequency + 10) for v, _ in usable_recordings(patient)
+                 if v.jrs_frequency is not None]
+        if rated:  # the clinician's own frequency rating, in the middle of its grade band
+            ax.plot(*zip(*rated), ls="none", marker="D", mfc="none", mec="#1f6fb2", ms=7,
+                    label="clinician's frequency rating", zorder=4)
+            ax.legend(loc="lower right", fontsize=7, frameon=False)
         return Response(plotting.to_png(fig), mimetype="image/png")
 
     @app.get("/patients/<int:patient_id>/report.html")
@@ -482,6 +490,24 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         return render_template("error.html", error=exc), exc.code
 
     return app
+
+
+def _event_strip(events: list[dict], recording: dict) -> dict:
+    """Rectangles of an SVG event timeline (one row per eye, the report's colours), in percent of
+    the recording's duration; each carries its onset for seeking the video."""
+    from spasmcv.clinic.palette import KIND_COLORS
+
+    duration = float(recording["metrics"]["quality"]["duration_s"]) or 1.0
+    boxes = []
+    for e in events:
+        kind = "flutter" if e["kind"] == "blink" and e.get("flutter_burst") else e["kind"]
+        if kind in ("partial", "coupled"):
+            continue
+        onset, offset = float(e["onset_s"]), float(e["offset_s"])
+        boxes.append({"x": 100 * onset / duration, "w": max(100 * (offset - onset) / duration, 0.3),
+                      "y": 0 if e["eye"] == "right" else 50, "color": KIND_COLORS.get(kind, "#999999"),
+                      "onset": onset, "title": f"{e['eye']} eye, {kind}, {onset:.2f} s, {offset - onset:.2f} s"})
+    return {"boxes": boxes, "duration": duration}
 
 
 def _events(recording: Recording) -> list[dict]:

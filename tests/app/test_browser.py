@@ -60,10 +60,12 @@ def page():
         browser.close()
 
 
-def add_visit(page, date: str, video: Path) -> None:
+def add_visit(page, date: str, video: Path, *, keep: bool = False) -> None:
     form = page.locator("#new-visit")
     form.locator("input[name=date]").fill(date)
     form.locator("input[name=video]").set_input_files(str(video))
+    if keep:
+        form.locator("input[name=keep_video]").check()
     form.locator("input[type=submit]").click()
     page.wait_for_url("**/visits/*")
     # the progress bar polls the server and the page reloads when the analysis is done
@@ -92,8 +94,12 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
     for date, stem in (("2026-01-10", "visit1_baseline"), ("2026-02-02", "visit2_week3"),
                        ("2026-04-06", "visit3_week12")):
         page.goto(patient_url)
-        add_visit(page, date, SAMPLES / f"{stem}.mp4")
+        add_visit(page, date, SAMPLES / f"{stem}.mp4", keep=stem == "visit2_week3")
         assert page.inner_text(".grade")  # an objective grade on the visit page
+        if stem == "visit2_week3":  # a kept video plays; clicking an event on the timeline seeks to it
+            page.wait_for_function("() => document.querySelector('video').readyState >= 1")
+            page.click(".strip rect[data-onset] >> nth=4")
+            page.wait_for_function("() => document.querySelector('video').currentTime > 1")
 
     page.goto(patient_url)
     verdict = page.inner_text("#verdict")
@@ -116,8 +122,8 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
     table = Path(export.value.path()).read_text(encoding="utf-8")
     assert table.count("P-0007") == 3 and "jankovic_frequency_grade" in table and "last_injection_units" in table
 
-    # privacy default: the uploaded videos are gone, the traces and results stay
-    assert list((data_dir / "uploads").iterdir()) == []
+    # privacy default: the uploaded videos are gone (but the one kept), the traces and results stay
+    assert len(list((data_dir / "uploads").iterdir())) == 1
 
 
 def write_y4m(video: Path, out: Path, *, seconds: float, fps: int = 15, width: int = 320) -> Path:
