@@ -424,7 +424,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                         headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
 
     def export_rows() -> list[dict]:
-        from spasmcv.study.result import flatten
+        from types import SimpleNamespace
+
+        from spasmcv.study.result import recording_row
 
         rows = []
         for patient in g.db.query(Patient).order_by(Patient.code):
@@ -444,16 +446,13 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                 for recording in visit.recordings:
                     row = dict(base, recording=recording.id, status=recording.status,
                                unacceptable=recording.unacceptable, analysis_version=recording.analysis_version)
-                    if recording.analysis_json:
-                        rec = json.loads(recording.analysis_json)
-                        row["jankovic_frequency_grade"] = rec["severity"]["jankovic_frequency_grade"]
-                        row["severity_index"] = rec["severity"]["severity_index"]
-                        row["not_gradable_reason"] = rec["severity"]["not_gradable_reason"]
-                        metrics = dict(rec["metrics"])
-                        quality = metrics.pop("quality")
-                        for key, value in metrics.items():
-                            flatten(key, value, row)
-                        flatten("quality", quality, row)
+                    if recording.analysis_json and recording.trace_csv:
+                        # the batch tables' own row builder: the same columns as recordings.csv
+                        analysis = SimpleNamespace(recording=json.loads(recording.analysis_json))
+                        row.update(recording_row(analysis, stored_trace(recording, data_dir)))
+                        row.update(spasmcv_version=recording.spasmcv_version,
+                                   analysis_version=recording.analysis_version,
+                                   formula_version=analysis.recording["severity"]["formula_version"])
                     rows.append(row)
         audit("view", "export")
         return rows

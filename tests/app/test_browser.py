@@ -120,7 +120,11 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
     with page.expect_download() as export:
         page.click("#export")
     table = Path(export.value.path()).read_text(encoding="utf-8")
-    assert table.count("P-0007") == 3 and "jankovic_frequency_grade" in table and "last_injection_units" in table
+    assert table.count("P-0007") == 3 and "last_injection_units" in table
+    header = table.splitlines()[0].split(",")
+    for column in ("jankovic_frequency_grade", "left_jankovic_frequency_grade", "severity_index",
+                   "left_closure_rate_per_min", "quality_valid_share", "model_sha256", "analysis_version"):
+        assert column in header, column  # the batch tables' column names
 
     # privacy default: the uploaded videos are gone (but the one kept), the traces and results stay
     assert len(list((data_dir / "uploads").iterdir())) == 1
@@ -175,4 +179,17 @@ def test_a_visit_recorded_in_the_browser_with_the_guided_protocol(server, tmp_pa
         assert "rest 20 s" in page.inner_text(".protocol")
         result = page.inner_text(".result")
         assert "Objective Jankovic frequency grade" in result, result  # 20 s of a measurable face: graded
+        # a second recording of the same visit, dropped onto the upload box
+        import base64
+
+        data = base64.b64encode((SAMPLES / "healthy_control.mp4").read_bytes()).decode()
+        transfer = page.evaluate_handle("""data => {
+            const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+            const dt = new DataTransfer();
+            dt.items.add(new File([bytes], "healthy_control.mp4", {type: "video/mp4"}));
+            return dt; }""", data)
+        page.dispatch_event("#drop", "drop", {"dataTransfer": transfer})
+        page.wait_for_selector(".recording >> nth=1", timeout=60_000)
+        page.wait_for_function("() => document.querySelectorAll('.recording[data-status=done] .result').length == 2",
+                               timeout=240_000)
         browser.close()

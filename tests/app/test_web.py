@@ -141,3 +141,17 @@ def test_beyond_this_computer_nothing_is_shown_without_signing_in(tmp_path, data
 
         assert s.query(User).one().password_hash.startswith("$argon2id$")  # never the password itself
     sessions.kw["bind"].dispose()
+
+
+def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(client):
+    c, data_dir, sessions = client
+    c.post("/patients", data={"code": "P-6", "csrf_token": token(c)})
+    with sessions() as s:
+        pid = s.query(Patient).filter_by(code="P-6").one().id
+    t = token(c, f"/patients/{pid}")
+    c.application.config["MAX_CONTENT_LENGTH"] = 10_000  # the real limit is 2 GB
+    response = c.post(f"/patients/{pid}/visits", data={
+        "csrf_token": t, "date": "2026-01-10", "task": "rest",
+        "video": (io.BytesIO(b"\0" * 50_000), "big.mp4")}, content_type="multipart/form-data")
+    assert response.status_code == 413
+    assert list((data_dir / "uploads").iterdir()) == []
