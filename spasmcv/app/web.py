@@ -170,6 +170,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
     @app.get("/")
     def index():
         patients = g.db.query(Patient).order_by(Patient.code).all()
+        audit("view", "patient list")
         return render_template("index.html", patients=patients)
 
     @app.post("/patients")
