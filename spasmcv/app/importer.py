@@ -10,6 +10,7 @@ recordings already imported (same video sha256 in the same visit) are skipped, w
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,7 @@ from pathlib import Path
 from spasmcv.app.db import Patient, Recording, Visit
 from spasmcv.app.jobs import store_analysis
 from spasmcv.errors import BatchError
-from spasmcv.measure.trace import read_trace
+from spasmcv.measure.trace import trace_from_bytes
 
 
 @dataclass
@@ -55,7 +56,8 @@ def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "pati
             if not trace_path.is_file():
                 report.skipped.append(f"{where}: trace file missing")
                 continue
-            trace = read_trace(trace_path)
+            raw = trace_path.read_bytes()
+            trace = trace_from_bytes(raw, source=str(trace_path))
             sha = (trace.metadata.get("video") or {}).get("sha256")
             patient = session.query(Patient).filter_by(code=code).first()
             if patient is None:
@@ -69,13 +71,9 @@ def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "pati
                 report.skipped.append(f"{where}: already imported")
                 continue
             recording = Recording(visit=visit, status="done", progress=1.0, video_sha256=sha,
-                                  trace_csv=trace_path.read_bytes() if trace_path.suffix == ".gz" else None,
+                                  trace_csv=raw if raw[:2] == b"\x1f\x8b" else gzip.compress(raw, mtime=0),
                                   protocol=json.dumps({"imported_from": "spasmcv batch",
                                                        "recording_id": job.get("recording_id")}))
-            if recording.trace_csv is None:  # an uncompressed trace: store it compressed like the others
-                import gzip
-
-                recording.trace_csv = gzip.compress(trace_path.read_bytes(), mtime=0)
             store_analysis(recording, trace, job["task"])
             session.add(recording)
             session.flush()

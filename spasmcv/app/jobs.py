@@ -15,29 +15,16 @@ from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, EVENT_COLUMNS, MINUTE_COLUMNS, analyze_trace
 from spasmcv.app.db import Recording
 from spasmcv.errors import SpasmcvError
-from spasmcv.measure.trace import Trace, read_trace, write_trace
+from spasmcv.measure.trace import Trace, trace_bytes, trace_from_bytes
 
 
 class Cancelled(Exception):
     """The clinician cancelled the analysis."""
 
 
-def trace_bytes(trace: Trace, scratch: Path) -> bytes:
-    """The trace file's bytes (gzip CSV, the format of ``spasmcv extract``)."""
-    path = scratch / "trace.csv.gz"
-    write_trace(trace, path)
-    data = path.read_bytes()
-    path.unlink()
-    return data
-
-
-def stored_trace(recording: Recording, scratch: Path) -> Trace:
-    path = scratch / f"r{recording.id}.trace.csv.gz"
-    path.write_bytes(recording.trace_csv)
-    try:
-        return read_trace(path)
-    finally:
-        path.unlink()
+def stored_trace(recording: Recording) -> Trace:
+    """The recording's trace, from the bytes kept in the database (no file involved)."""
+    return trace_from_bytes(recording.trace_csv, source=f"recording {recording.id}")
 
 
 def store_analysis(recording: Recording, trace: Trace, task: str) -> None:
@@ -142,14 +129,14 @@ class Worker:
             return
         with self.sessions() as session:
             recording = session.get(Recording, recording_id)
-            recording.trace_csv = trace_bytes(trace, self.data_dir)
+            recording.trace_csv = trace_bytes(trace, compress=True)
             recording.video_sha256 = trace.metadata["video"]["sha256"]
             store_analysis(recording, trace, task)
             session.commit()
         self._finish(recording_id, status="done", progress=1.0, error="")
 
 
-def reanalyse(session, recording: Recording, scratch: Path) -> None:
+def reanalyse(session, recording: Recording) -> None:
     """Analyse a stored trace again with the current version (no video needed)."""
-    store_analysis(recording, stored_trace(recording, scratch), recording.visit.task)
+    store_analysis(recording, stored_trace(recording), recording.visit.task)
     session.commit()

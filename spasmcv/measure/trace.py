@@ -68,9 +68,9 @@ def _format(value: float, integer: bool) -> str:
     return f"{value:.7g}"
 
 
-def write_trace(trace: Trace, path: str | os.PathLike) -> Path:
-    """Write ``trace`` to ``path`` atomically (``.gz`` suffix: gzip with a fixed header)."""
-    path = Path(path)
+def trace_bytes(trace: Trace, *, compress: bool = False) -> bytes:
+    """The trace file's bytes (gzip with a fixed header when ``compress``), byte-for-byte
+    deterministic; what :func:`write_trace` writes and :func:`trace_from_bytes` reads."""
     names = list(trace.columns)
     buffer = io.StringIO()
     buffer.write(f"# format: {json.dumps(TRACE_FORMAT)}\n")
@@ -84,8 +84,13 @@ def write_trace(trace: Trace, path: str | os.PathLike) -> Path:
         buffer.write(",".join(_format(col[row], is_int) for col, is_int in zip(columns, integer)))
         buffer.write("\n")
     data = buffer.getvalue().encode("utf-8")
-    if path.suffix == ".gz":
-        data = gzip.compress(data, mtime=0)
+    return gzip.compress(data, mtime=0) if compress else data
+
+
+def write_trace(trace: Trace, path: str | os.PathLike) -> Path:
+    """Write ``trace`` to ``path`` atomically (``.gz`` suffix: gzip with a fixed header)."""
+    path = Path(path)
+    data = trace_bytes(trace, compress=path.suffix == ".gz")
     with atomic_write(path, "wb") as handle:
         handle.write(data)
     return path
@@ -114,11 +119,25 @@ def read_trace(path: str | os.PathLike) -> Trace:
     path = Path(path)
     try:
         raw = path.read_bytes()
+    except OSError as exc:
+        raise TraceError(f"{path}: cannot read trace ({exc})") from exc
+    return trace_from_bytes(raw, source=str(path))
+
+
+def trace_from_bytes(raw: bytes, *, source: str = "trace") -> Trace:
+    """A trace from the bytes of a trace file (plain or gzip); ``source`` names it in errors.
+
+    Raises
+    ------
+    TraceError
+        Not a spasmcv trace, unsupported version or malformed rows.
+    """
+    try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
         text = raw.decode("utf-8")
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
-        raise TraceError(f"{path}: cannot read trace ({exc})") from exc
+        raise TraceError(f"{source}: cannot read trace ({exc})") from exc
     lines = text.splitlines()
     metadata: dict = {}
     body_start = 0
@@ -129,18 +148,18 @@ def read_trace(path: str | os.PathLike) -> Trace:
         try:
             metadata[key] = json.loads(value)
         except json.JSONDecodeError as exc:
-            raise TraceError(f"{path}: malformed header line {body_start + 1}") from exc
+            raise TraceError(f"{source}: malformed header line {body_start + 1}") from exc
     if metadata.pop("format", None) != TRACE_FORMAT:
-        raise TraceError(f"{path}: not a spasmcv trace (no '# format: \"{TRACE_FORMAT}\"' header)")
+        raise TraceError(f"{source}: not a spasmcv trace (no '# format: \"{TRACE_FORMAT}\"' header)")
     version = metadata.pop("format_version", None)
     if version != TRACE_FORMAT_VERSION:
-        raise TraceError(f"{path}: trace format version {version!r}; this spasmcv reads {TRACE_FORMAT_VERSION}")
+        raise TraceError(f"{source}: trace format version {version!r}; this spasmcv reads {TRACE_FORMAT_VERSION}")
     rows = list(csv.reader(lines[body_start:]))
     if not rows:
-        raise TraceError(f"{path}: trace has no column header")
+        raise TraceError(f"{source}: trace has no column header")
     names, data = rows[0], rows[1:]
     if any(len(r) != len(names) for r in data):
-        raise TraceError(f"{path}: rows with a wrong number of fields (truncated file?)")
+        raise TraceError(f"{source}: rows with a wrong number of fields (truncated file?)")
     columns: dict[str, np.ndarray] = {}
     for k, name in enumerate(names):
         values = [r[k] for r in data]
@@ -150,8 +169,8 @@ def read_trace(path: str | os.PathLike) -> Trace:
             else:
                 columns[name] = np.array([float(v) if v else np.nan for v in values], dtype=float)
         except ValueError as exc:
-            raise TraceError(f"{path}: column {name!r} holds a non-number ({exc})") from exc
-    validate_columns(columns, source=str(path), first_row_line=body_start + 2)
+            raise TraceError(f"{source}: column {name!r} holds a non-number ({exc})") from exc
+    validate_columns(columns, source=source, first_row_line=body_start + 2)
     return Trace(columns=columns, metadata=metadata)
 
 
