@@ -24,10 +24,12 @@ from flask import Flask, Response, abort, g, redirect, render_template, request,
 from spasmcv import __version__
 from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import ANALYSIS_VERSION
+from spasmcv.analysis.events import display_kind
 from spasmcv.analysis.metrics import TASK_NORMS
 from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
                             check_password)
 from spasmcv.app.jobs import Worker, reanalyse, stored_trace
+from spasmcv.clinic.palette import KIND_COLORS, KIND_LABELS
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
 #: Largest upload accepted (bytes); a 5-minute 1080p phone video is about 600 MB.
@@ -131,7 +133,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
     def _globals():
         return {"csrf_token": g.get("csrf", ""), "user": g.get("user"), "version": __version__,
                 "analysis_version": ANALYSIS_VERSION,
-                "DIAGNOSES": DIAGNOSES, "SITES": INJECTION_SITES, "TASKS": list(TASK_NORMS)}
+                "DIAGNOSES": DIAGNOSES, "SITES": INJECTION_SITES, "TASKS": list(TASK_NORMS),
+                "KIND_COLORS": KIND_COLORS, "KIND_LABELS": KIND_LABELS}
 
     def audit(action: str, target: str) -> None:
         g.db.add(AuditEntry(action=action, target=target, user=g.get("user") or "local"))
@@ -297,7 +300,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         recording = get_or_404(Recording, recording_id)
         if recording.trace_csv is None:
             abort(400, "this recording has no stored trace")
-        reanalyse(g.db, recording, data_dir)
+        reanalyse(g.db, recording)
         audit("change", f"recording {recording.id}: re-analysed with {ANALYSIS_VERSION}")
         return redirect(url_for("visit_page", visit_id=recording.visit_id))
 
@@ -355,7 +358,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         with comparisons_lock:
             if key in comparisons:
                 return comparisons[key], None
-        visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", stored_trace(r, data_dir), date=v.date, task=v.task)
+        visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", stored_trace(r), date=v.date, task=v.task)
                   for v, r in pairs]
         labels = [v.label for v in visits]
         if len(set(labels)) != len(labels):  # two visits on one day
@@ -450,7 +453,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                     if recording.analysis_json and recording.trace_csv:
                         # the batch tables' own row builder: the same columns as recordings.csv
                         analysis = SimpleNamespace(recording=json.loads(recording.analysis_json))
-                        row.update(recording_row(analysis, stored_trace(recording, data_dir)))
+                        row.update(recording_row(analysis, stored_trace(recording)))
                         row.update(spasmcv_version=recording.spasmcv_version,
                                    analysis_version=recording.analysis_version,
                                    formula_version=analysis.recording["severity"]["formula_version"])
@@ -495,26 +498,29 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
 def _event_strip(events: list[dict], recording: dict) -> dict:
     """Rectangles of an SVG event timeline (one row per eye, the report's colours), in percent of
     the recording's duration; each carries its onset for seeking the video."""
-    from spasmcv.clinic.palette import KIND_COLORS
-
     duration = float(recording["metrics"]["quality"]["duration_s"]) or 1.0
     boxes = []
     for e in events:
-        kind = "flutter" if e["kind"] == "blink" and e.get("flutter_burst") else e["kind"]
-        if kind in ("partial", "coupled"):
+        if e["display"] == "partial":
             continue
         onset, offset = float(e["onset_s"]), float(e["offset_s"])
         boxes.append({"x": 100 * onset / duration, "w": max(100 * (offset - onset) / duration, 0.3),
-                      "y": 0 if e["eye"] == "right" else 50, "color": KIND_COLORS.get(kind, "#999999"),
-                      "onset": onset, "title": f"{e['eye']} eye, {kind}, {onset:.2f} s, {offset - onset:.2f} s"})
+                      "y": 0 if e["eye"] == "right" else 50, "color": KIND_COLORS[e["display"]],
+                      "onset": onset, "title": f"{e['eye']} eye, {e['display']}, {onset:.2f} s, {offset - onset:.2f} s"})
     return {"boxes": boxes, "duration": duration}
 
 
 def _events(recording: Recording) -> list[dict]:
+    """The recording's event rows, each with its ``display`` kind (events.display_kind: the one
+    rule for what a picture calls an event)."""
     import csv
     import io
+    from types import SimpleNamespace
 
-    return list(csv.DictReader(io.StringIO(recording.events_csv)))
+    rows = list(csv.DictReader(io.StringIO(recording.events_csv)))
+    for row in rows:
+        row["display"] = display_kind(SimpleNamespace(kind=row["kind"], flutter_burst=row["flutter_burst"] or None))
+    return rows
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
