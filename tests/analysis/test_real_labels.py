@@ -155,3 +155,12 @@ def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stat
     summary = format_summary(analysis)
     assert "not gradable" in summary and "head turned or pitched away" in summary
     assert any("head turned" in w for w in rec["warnings"])
+
+
+def test_a_person_coming_back_into_view_is_not_another_face(scored):
+    """fi_protagonist: the vlogger is lost for 25 frames (a second face-like detection at 178-181)
+    and re-acquired at her own size and place: her frames stay measured, not 'another face'."""
+    _, _, analysis, _ = scored("fi_protagonist")
+    quality = analysis.recording["metrics"]["quality"]
+    assert quality["invalid_share"]["other_face"] == 0.0
+    assert quality["valid_share"] > 0.9

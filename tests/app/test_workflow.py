@@ -101,3 +101,25 @@ def test_a_batch_folder_is_imported_once(batch_folder, database_url):
     again = import_batch(sessions, batch_folder)
     assert again.imported == 0 and sum("already imported" in r for r in again.skipped) == 2
     sessions.kw["bind"].dispose()
+
+
+def test_a_broken_upload_fails_with_a_message_and_is_not_kept(tmp_path, model_info):
+    sessions = open_database(f"sqlite:///{(tmp_path / 'c.sqlite3').as_posix()}")
+    app = create_app(sessions, tmp_path, model=model_info)
+    c = app.test_client()
+    c.post("/patients", data={"code": "P-7", "csrf_token": token(c)})
+    with sessions() as s:
+        pid = s.query(Patient).filter_by(code="P-7").one().id
+    c.post(f"/patients/{pid}/visits", data={"csrf_token": token(c, f"/patients/{pid}"), "date": "2026-01-10",
+                                            "task": "rest"})
+    with sessions() as s:
+        vid = s.get(Patient, pid).visits[0].id
+    data = {"csrf_token": token(c, f"/visits/{vid}"),
+            "video": (io.BytesIO((SAMPLES / "healthy_control.mp4").read_bytes()[:3000]), "truncated.mp4")}
+    rid = c.post(f"/visits/{vid}/recordings", data=data, content_type="multipart/form-data",
+                 headers={"Accept": "application/json"}).get_json()["recording"]
+    assert wait_for(sessions, rid, {"failed", "done"}) == "failed"
+    page = c.get(f"/visits/{vid}").get_data(as_text=True)
+    assert "Analysis failed:" in page and "Traceback" not in page and str(tmp_path) not in page
+    assert list((tmp_path / "uploads").iterdir()) == []
+    sessions.kw["bind"].dispose()
