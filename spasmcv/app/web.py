@@ -17,6 +17,7 @@ import os
 import secrets
 import threading
 import uuid
+from collections import OrderedDict
 from pathlib import Path
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_file, session, url_for
@@ -78,6 +79,37 @@ def _float_or_none(text: str | None) -> float | None:
     return value
 
 
+#: Patient comparisons kept in memory: the most recently used (each holds its visits' analyses).
+COMPARISON_CACHE_SIZE = 64
+
+
+class RecentResults:
+    """A thread-safe cache of the ``size`` most recently used results (least recently used dropped),
+    so a server running for years over thousands of patients holds a bounded amount of memory."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key):
+        with self._lock:
+            if key not in self._items:
+                return None
+            self._items.move_to_end(key)
+            return self._items[key]
+
+    def put(self, key, value) -> None:
+        with self._lock:
+            self._items[key] = value
+            self._items.move_to_end(key)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
 def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = None,
                require_login: bool = False) -> Flask:
     """The application, on an open database (``sessions``) and a data folder for uploads.
@@ -91,8 +123,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     worker = worker or Worker(sessions, data_dir, model)
     worker.resume_interrupted()
-    comparisons: dict = {}
-    comparisons_lock = threading.Lock()
+    comparisons = RecentResults(COMPARISON_CACHE_SIZE)
 
     # ------------------------------------------------------------------ plumbing
     @app.before_request
@@ -355,9 +386,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                                        dose_units=t.total_units or None) for t in patient.treatments]
         key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task) for v, r in pairs),
                tuple((t.injection_date, t.product, t.dose_units) for t in treatments))
-        with comparisons_lock:
-            if key in comparisons:
-                return comparisons[key], None
+        cached = comparisons.get(key)
+        if cached is not None:
+            return cached, None
         visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", stored_trace(r), date=v.date, task=v.task)
                   for v, r in pairs]
         labels = [v.label for v in visits]
@@ -368,9 +399,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         before = [t for t in treatments if t.injection_date <= last_date]
         comparison = compare_visits(visits, treatment=before[-1] if before else None)
         cycles = treatment_cycles(visits, treatments)
-        with comparisons_lock:
-            comparisons[key] = (comparison, cycles)
-        return comparisons[key], None
+        comparisons.put(key, (comparison, cycles))
+        return (comparison, cycles), None
 
     def visit_rows(patient: Patient, comparison) -> list[dict]:
         summary = {}

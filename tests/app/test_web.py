@@ -9,7 +9,7 @@ pytest.importorskip("flask")
 pytest.importorskip("sqlalchemy")
 
 from spasmcv.app.db import AuditEntry, Patient, add_user, open_database, upgrade  # noqa: E402
-from spasmcv.app.web import create_app  # noqa: E402
+from spasmcv.app.web import RecentResults, create_app  # noqa: E402
 
 
 class NoWorker:
@@ -155,3 +155,12 @@ def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(client):
         "video": (io.BytesIO(b"\0" * 50_000), "big.mp4")}, content_type="multipart/form-data")
     assert response.status_code == 413
     assert list((data_dir / "uploads").iterdir()) == []
+
+
+def test_the_comparison_cache_keeps_only_the_most_recently_used():
+    cache = RecentResults(2)
+    cache.put("a", 1)
+    cache.put("b", 2)
+    assert cache.get("a") == 1          # "a" is now the most recent
+    cache.put("c", 3)                   # so "b" goes
+    assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
