@@ -77,9 +77,12 @@ clip's task (n/g: under 15 s of video, not gradable).
 
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
-there read about a frame early. The face mesh under-reads the renderer's partly closed lids (a lid 70-80 %
-down reads 0.3-0.5) but not real ones (docs/lid-reading.md), so some rendered flutter closures
-are missed and time closed reads 1-4 points low: a fault of the renderer's lids. A held-out set (`heldout3`) was rendered after every analysis-3 decision, with other
+there read about a frame early. The videos are rendered by synthetic 1.1, whose partly closed
+lids the face mesh reads as it reads real ones (docs/lid-reading.md); with 1.0's lids (a faint
+lash line over a fully lit eyeball) a lid 70-80 % down read 0.3-0.5, flutter closures were missed
+and time closed read 1-4 points low. A held-out set (`heldout3`) was rendered after every
+analysis-3 decision (again with 1.1, same seeds; the renderer's lids were set on a still face, not
+on these videos), with other
 seeds, frame rates (24-60 fps) and sizes, and scored once:
 
 ```bash

@@ -49,7 +49,7 @@ from spasmcv._atomic import atomic_path
 from spasmcv.measure.eyelid import PATIENT_EYES
 
 #: Version of the generator; part of every ground-truth file. Bump when output changes.
-GENERATOR_VERSION = "spasmcv-synthetic 1.0"
+GENERATOR_VERSION = "spasmcv-synthetic 1.1"
 
 EVENT_KINDS = ("blink", "incomplete_blink", "prolonged", "spasm", "flutter_closure")
 EYES = ("left", "right", "both")
@@ -670,6 +670,14 @@ _GAZE_IRIS_SHIFT = 0.38   # iris moves down by this fraction of the central aper
 _UPPER_SKIN = 0.65        # height of skin above the lid that stretches, fraction of eye width
 _LOWER_SKIN = 0.40
 _UPPER_MARGIN_RAISE = 0.04  # visible lid margin above the landmark contour, fraction of width
+# A lowered real upper lid shows a dark lash fringe at its margin and shades the narrowed
+# opening below it (docs/lid-reading.md: real partly closed eyes are dark slits). Rendered
+# without them (synthetic 1.0: a faint lash line over a fully lit eyeball), a lid half closed
+# read about 0.25 on the face mesh where a real one reads about 0.5.
+_LASH_RAMP = 4.0          # the fringe is fully dark once the lid is lowered by 1/4 of its travel
+_LASH_DARK = 1.0          # darkening at the fringe's centre (1 = black)
+_LID_SHADOW = 0.5         # darkening of the opening just under a lowered lid ...
+_LID_SHADOW_DEPTH = 0.3   # ... fading over this fraction of the eye width
 
 
 class FaceRenderer:
@@ -832,15 +840,17 @@ class FaceRenderer:
         ysrc = np.where(in_up, yp - d_up * s_up ** 2, ysrc)
         ysrc = np.where(in_lo, yp + d_lo * s_lo ** 2, ysrc)
         ysrc = np.where(inside, y_in, ysrc)
-        # Lash line: dark along the upper margin, stronger the more the lid is lowered.
-        strength = min(1.0, 1.6 * st.upper_drop)
+        # Lash fringe along the lowered upper margin and the lid's shadow over the opening.
+        strength = min(1.0, _LASH_RAMP * st.upper_drop)
         if strength > 0:
             taper = np.sqrt(aperture / eye["aperture_max"])
             sigma = 0.028 * width
             lash = np.exp(-0.5 * ((yp - y_m - 0.4 * sigma) / sigma) ** 2)
             low = np.exp(-0.5 * ((yp - y_lm + 0.3 * sigma) / (0.8 * sigma)) ** 2)
-            dark = strength * taper * (0.5 * lash + 0.25 * st.closure * low)
-            shade = shade * (1.0 - dark).astype(np.float32)
+            shadow = inside * np.exp(-np.maximum(yp - y_m, 0.0) / (_LID_SHADOW_DEPTH * width))
+            dark = (strength * taper * (_LASH_DARK * lash + 0.25 * st.closure * low)
+                    + _LID_SHADOW * min(1.0, 2.0 * st.upper_drop) * shadow)
+            shade = shade * np.clip(1.0 - dark, 0.0, 1.0).astype(np.float32)
         return ysrc.astype(np.float32), shade
 
     def homography(self, pose: HeadPose) -> np.ndarray:

@@ -65,14 +65,6 @@ def sample_traces(model_info):
     return get
 
 
-#: Flutter clips: rendered flutter closures reach only 0.7-1.0 of the lid's travel, and the face
-#: mesh reads a lid 70-80 % down as closure 0.3-0.5, under the threshold analysis-3 chose on real
-#: lids; some are missed and time closed falls 2-4 points short (issue 10).
-RENDERED_FLUTTER = pytest.mark.xfail(strict=True, reason="the face mesh under-reads rendered partial closures (a lid "
-                                     "70-80 % down reads 0.3-0.5): some flutter closures are missed and time closed "
-                                     "reads 2-4 points low (issue 10)")
-
-
 def labels_convention(event: dict):
     """A synthetic ground-truth event in the real labels' convention: from the lid's first
     movement to the lid back at 90 % of its opening (raised-cosine reopening: 79.5 % of it)."""
@@ -82,13 +74,22 @@ def labels_convention(event: dict):
     return ReferenceEvent(eye=event["eye"], onset_s=event["onset_s"], offset_s=end, kind=event["kind"])
 
 
-@pytest.mark.parametrize("name", [pytest.param("bsp_grade3_720p", marks=RENDERED_FLUTTER),
-                                  pytest.param("bsp_grade4", marks=RENDERED_FLUTTER),
-                                  pytest.param("hfs_left", marks=RENDERED_FLUTTER),
-                                  pytest.param("hfs_right_60fps", marks=RENDERED_FLUTTER),
-                                  "visit2_week3", "healthy_control"])
+SAMPLE_CLIPS = ("healthy_control", "bsp_grade1", "bsp_grade2", "bsp_grade3_720p", "bsp_grade4", "hfs_left",
+                "hfs_right_60fps", "visit1_baseline", "visit2_week3", "visit3_week12")
+
+
+#: bsp_grade1 has one incomplete blink whose lid comes 66 % down; it reads 0.52, under the core
+#: threshold (0.55) chosen on real lids - the same limit as the real incomplete blinks (issue 10).
+INCOMPLETE_BLINK_MISSED = pytest.mark.xfail(strict=True, reason="one incomplete blink (lid 66 % down) reads 0.52, "
+                                            "under the core threshold: F1 0.966 per eye (issue 10)")
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=INCOMPLETE_BLINK_MISSED) if n == "bsp_grade1" else n
+                                  for n in SAMPLE_CLIPS])
 def test_sample_video_detection_matches_ground_truth(name, sample_traces):
-    """Through the real landmarker: F1, timing (the labels' convention), time closed and grade."""
+    """Through the real landmarker: F1, timing (the labels' convention), time closed, PERCLOS (within
+    3 points: the measurement trails a moving lid a little, as on real lids, docs/lid-reading.md)
+    and grade."""
     gt = read_ground_truth(SAMPLES / f"{name}.json")
     fps = gt["video"]["fps"]
     analysis = analyze_trace(sample_traces(name))
@@ -103,7 +104,7 @@ def test_sample_video_detection_matches_ground_truth(name, sample_traces):
         assert abs(np.median(c.onset_errors_s)) <= 1 / fps
         assert abs(np.median(c.offset_errors_s)) <= 1 / fps
         assert abs(rec["metrics"][side]["share_closed"] - gt["summary"]["share_closed_50"][side]) <= 0.02
-        assert abs(rec["metrics"][side]["perclos"] - gt["summary"]["share_closed_80"][side]) <= 0.02
+        assert abs(rec["metrics"][side]["perclos"] - gt["summary"]["share_closed_80"][side]) <= 0.03
         assert rec["metrics"][side]["spasm_count"] == gt["summary"]["events_per_eye"][side]["spasm"]
         assert abs(rec["metrics"][side]["longest_closure_s"] - gt["summary"]["longest_closure_s"][side]) <= 0.15
         assert rec["severity"][side]["jankovic_frequency_grade"] == gt["jankovic_frequency_grade_per_eye"][side]
@@ -113,18 +114,19 @@ def test_sample_video_detection_matches_ground_truth(name, sample_traces):
         assert rec["metrics"]["unilateral_right_count"] >= 8 and rec["metrics"]["unilateral_left_count"] == 0
 
 
-@pytest.mark.parametrize("name", ["bsp_grade3_720p", "bsp_grade4", "hfs_left", "hfs_right_60fps"])
-def test_sample_video_grades_and_sides_hold_despite_rendered_flutter(name, sample_traces):
-    """What must hold on every sample clip today: the grade per eye and one-sided events on the right side."""
+@pytest.mark.parametrize("name", SAMPLE_CLIPS)
+def test_sample_video_grades_time_closed_and_sides(name, sample_traces):
+    """Every sample clip: the grade per eye, time closed within 2 percentage points, one-sided
+    events on the right side."""
     gt = read_ground_truth(SAMPLES / f"{name}.json")
     rec = analyze_trace(sample_traces(name)).recording
     for side in ("left", "right"):
         assert rec["severity"][side]["jankovic_frequency_grade"] == gt["jankovic_frequency_grade_per_eye"][side]
-        assert abs(rec["metrics"][side]["share_closed"] - gt["summary"]["share_closed_50"][side]) <= 0.05
+        assert abs(rec["metrics"][side]["share_closed"] - gt["summary"]["share_closed_50"][side]) <= 0.02
     if name == "hfs_left":
         assert rec["metrics"]["unilateral_left_count"] >= 10 and rec["metrics"]["unilateral_right_count"] == 0
     if name == "hfs_right_60fps":
-        assert rec["metrics"]["unilateral_right_count"] >= 5 and rec["metrics"]["unilateral_left_count"] == 0
+        assert rec["metrics"]["unilateral_right_count"] >= 8 and rec["metrics"]["unilateral_left_count"] == 0
 
 
 def test_gaze_down_is_flagged_not_counted(sample_traces):
