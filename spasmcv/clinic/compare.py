@@ -39,7 +39,7 @@ from spasmcv.analysis.severity import SeveritySettings, eye_grade
 from spasmcv.measure.trace import Trace
 
 #: Version of the comparison definitions (bump when a statistic or rule changes).
-COMPARE_VERSION = "compare-1"
+COMPARE_VERSION = "compare-2"
 
 
 @dataclass(frozen=True)
@@ -57,8 +57,8 @@ class CompareSettings:
     seed : int
         Seed of the random generator (results are reproducible).
     ptosis_lid_drop : float
-        Ptosis flag: estimated upper-lid drop, as a share of the lid's travel (0.10, about
-        1 mm of a typical 9-10 mm fissure), that the open eye must lose versus baseline...
+        Ptosis flag: share of the baseline's open fissure (open-eye aperture) the eye must lose
+        (0.10, about 1 mm of a typical 9-10 mm fissure)...
     ptosis_min_drop_mm : float
         ...and a measured aperture drop at least this large (mm); in both cases the interval
         of the aperture change must lie below zero.
@@ -318,7 +318,7 @@ class Comparison:
         clinically meaningful.
     side_effects : list of dict
         One row per visit and eye: open-eye aperture, its change (mm, %, interval), the
-        estimated upper-lid drop and the ptosis flag.
+        share of the baseline fissure lost (``lid_drop_estimate``) and the ptosis flag.
     asymmetry : list of dict
         One row per visit: left/right asymmetry of closure rate, time closed and aperture,
         unilateral closure counts and whether closures are one-sided.
@@ -372,22 +372,14 @@ def weeks_since(date: _dt.date | None, injection: _dt.date | None) -> float:
     return (date - injection).days / 7.0
 
 
-#: Aperture ratio (visit / baseline) -> upper-lid drop (share of the lid's travel), measured on the
-#: synthetic renderer's lids (analysis-2's closure curve): there the face mesh under-reads a partly
-#: lowered lid steeply (a quarter of the travel lowered the aperture by only about 5 %). Closure
-#: detection no longer uses it (docs/analysis.md); the ptosis estimate keeps it until real
-#: recordings with measured ptosis exist to replace it (docs/report.md).
-LID_DROP_CURVE = ((0.22, 1.0), (0.29, 0.875), (0.39, 0.825), (0.565, 0.775), (0.67, 0.725),
-                  (0.76, 0.625), (0.84, 0.475), (0.90, 0.33), (0.95, 0.22), (1.0, 0.0))
-
-
-def lid_drop_estimate(aperture_ratio: float, *, curve=LID_DROP_CURVE) -> float:
-    """Estimated upper-lid drop (share of the lid's travel, 0-1) from the open-eye aperture
-    ratio (visit / baseline), through :data:`LID_DROP_CURVE`. A ratio >= 1 gives 0."""
+def lid_drop_estimate(aperture_ratio: float) -> float:
+    """Share of the baseline's open fissure the eye has lost (0-1), from the open-eye aperture ratio
+    (visit / baseline): ``1 - ratio``, 0 for a ratio >= 1. Linear because the face mesh reads
+    partly lowered real lids linearly (docs/lid-reading.md); compare-1 passed the ratio through a
+    steep curve measured on the synthetic renderer's old lids, which the mesh under-read."""
     if not np.isfinite(aperture_ratio):
         return float("nan")
-    knots = np.asarray(curve, dtype=float)
-    return float(np.interp(aperture_ratio, knots[:, 0], knots[:, 1]))
+    return float(np.clip(1.0 - aperture_ratio, 0.0, 1.0))
 
 
 def _normal_text(metric: str, analysis: Analysis) -> str:
@@ -666,7 +658,7 @@ def verdict_text(comparison: Comparison) -> str:
         paragraphs.append("Possible ptosis (side effect): " + "; ".join(
             f"{r['eye']} eye at {r['visit']}, open-eye aperture {_fmt(r['change_mm'], 2)} mm "
             f"({_fmt(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)}), "
-            f"estimated upper-lid drop {_fmt(100 * r['lid_drop_estimate'], 0)} % of its travel" for r in ptosis) + ".")
+            f"the fissure {_fmt(100 * r['lid_drop_estimate'], 0)} % narrower than at baseline" for r in ptosis) + ".")
     elif len(summary) > 1:
         paragraphs.append("No ptosis flagged: the open-eye aperture did not fall clearly below baseline.")
     one_sided = [r for r in comparison.asymmetry if r["one_sided"]]

@@ -217,18 +217,18 @@ def _metric_table(comparison: Comparison) -> str:
 def _side_effects(comparison: Comparison) -> str:
     s = comparison.settings
     head = ("<tr><th class='l'>visit</th><th class='l'>eye</th><th>open-eye aperture (mm)</th><th>change (mm)</th>"
-            "<th>change (%)</th><th>estimated lid drop (share of travel)</th><th>ptosis flag</th></tr>")
+            "<th>change (%)</th><th>ptosis flag</th></tr>")
     body = []
     for r in comparison.side_effects:
         if math.isfinite(r["change_mm"]):
             change = (f"{_num(r['change_mm'], 2, signed=True)} <span class='ci'>({_num(r['change_ci_low_mm'], 2)} to "
                       f"{_num(r['change_ci_high_mm'], 2)})</span>")
-            pct, drop = _num(r["change_percent"], 1, signed=True), f"{_num(100 * r['lid_drop_estimate'], 0)} %"
+            pct = _num(r["change_percent"], 1, signed=True)
             flag = "<span class='flag'>possible ptosis</span>" if r["ptosis"] else "<span class='ok'>no</span>"
         else:
-            change, pct, drop, flag = "baseline", "", "", ""
+            change, pct, flag = "baseline", "", ""
         body.append(f"<tr><td class='l'>{_esc(r['visit'])}</td><td class='l'>{r['eye']}</td>"
-                    f"<td>{_num(r['open_aperture_mm'], 2)}</td><td>{change}</td><td>{pct}</td><td>{drop}</td><td>{flag}</td></tr>")
+                    f"<td>{_num(r['open_aperture_mm'], 2)}</td><td>{change}</td><td>{pct}</td><td>{flag}</td></tr>")
     a_head = ("<tr><th class='l'>visit</th><th>closure rate</th><th>time closed</th><th>open aperture</th>"
               "<th>closures both eyes / left only / right only</th><th>one-sided?</th></tr>")
     a_body = "".join(
@@ -238,11 +238,10 @@ def _side_effects(comparison: Comparison) -> str:
         f"<td>{'<span class=flag>' + r['one_sided'] + ' eye</span>' if r['one_sided'] else 'no'}</td></tr>"
         for r in comparison.asymmetry)
     return (f"<h3>Open-eye aperture and ptosis</h3><table id='ptosis'>{head}{''.join(body)}</table>"
-            f"<p class='small'>Ptosis is flagged when the open eye's estimated upper-lid drop versus baseline is at least "
-            f"{100 * s.ptosis_lid_drop:.0f} % of the lid's travel (about 1 mm of a 9-10 mm fissure), the measured "
-            f"aperture fell by at least {s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below "
-            f"zero. The face mesh under-reads a partly lowered lid, so the lid drop is estimated from the aperture ratio "
-            f"through a curve measured on rendered lids (docs/report.md). Millimetres use the iris as ruler (11.7 mm).</p>"
+            f"<p class='small'>Ptosis is flagged when the open eye's aperture is at least "
+            f"{100 * s.ptosis_lid_drop:.0f} % narrower than at baseline (about 1 mm of a 9-10 mm fissure), fell by at least "
+            f"{s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below zero. The face mesh reads partly "
+            f"lowered real lids about linearly (docs/lid-reading.md). Millimetres use the iris as ruler (11.7 mm).</p>"
             f"<h3>Left/right asymmetry (hemifacial spasm)</h3><table id='asymmetry'>{a_head}{a_body}</table>"
             f"<p class='small'>Asymmetry = (left &#8722; right) / (left + right): &#8722;1 right only, 0 equal, "
             f"+1 left only. Closures are called one-sided when |asymmetry of the closure rate| &#8805; "
@@ -421,7 +420,7 @@ Seed {s.seed}: the same inputs give the same intervals. The intervals cover the 
 not day-to-day variation of the patient or of the recording set-up.</dd>
 <dt>Meaningful change</dt><dd>A change of about {s.meaningful_grade_change} Jankovic points is what clinicians
 consider meaningful; raters agree only moderately (ICC 0.4-0.7).</dd>
-<dt>Ptosis</dt><dd>Estimated upper-lid drop &#8805; {100 * s.ptosis_lid_drop:.0f} % of the lid's travel, a measured
+<dt>Ptosis</dt><dd>Open-eye aperture &#8805; {100 * s.ptosis_lid_drop:.0f} % narrower than at baseline, a measured
 aperture drop &#8805; {s.ptosis_min_drop_mm:g} mm and an interval of the change below zero (docs/report.md).</dd>
 <dt>Limits</dt><dd>Looking down lowers the lids and can read as closure; very short recordings give wide intervals;
 millimetres assume an average iris (11.7 mm).</dd>

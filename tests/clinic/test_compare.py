@@ -145,10 +145,11 @@ def test_interval_helpers():
     assert lo == pytest.approx(20.5 / 10.5) and hi == pytest.approx(20.5 / 10.5)
 
 
-def test_lid_drop_estimate_follows_its_curve():
+def test_lid_drop_estimate_is_the_share_of_the_fissure_lost():
     assert lid_drop_estimate(1.0) == 0.0
     assert lid_drop_estimate(1.05) == 0.0
-    assert lid_drop_estimate(0.95) == pytest.approx(0.22)
+    assert lid_drop_estimate(0.95) == pytest.approx(0.05)
+    assert lid_drop_estimate(0.8) == pytest.approx(0.2)
     assert np.isnan(lid_drop_estimate(float("nan")))
 
 
@@ -156,29 +157,35 @@ def test_lid_drop_estimate_follows_its_curve():
 # Acceptance: the sample visit series
 # ---------------------------------------------------------------------------------------------
 
-@pytest.mark.xfail(strict=True, reason="week 12's rise to grade 2 lies inside its interval with 30-s clips (grade 2 "
-                   "now rests on flutter bursts alone, 1 per minute), so the verdict does not say 'rose again' (issue 10)")
 def test_visit_series_shows_the_treatment_course(model_info):
     c = series_comparison(str(model_info.path))
     baseline, week3, week12 = c.summary
-    assert (baseline["jankovic_frequency_grade"], week3["jankovic_frequency_grade"],
-            week12["jankovic_frequency_grade"]) == (3, 1, 2)
+    assert (baseline["jankovic_frequency_grade"], week3["jankovic_frequency_grade"]) == (3, 1)
     assert week3["index_change_ci"][1] < 0 and week3["meaningful_change"]
     assert week12["severity_index"] > week3["severity_index"]
     assert week3["weeks_since_injection"] == pytest.approx(3.0)
     assert "fell from grade 3 to grade 1 after the injection" in c.verdict
-    assert "rose again" in c.verdict
     for eye in ("left", "right"):
-        for metric in ("share_closed", "spasm_rate_per_min"):  # strongly different in the ground truth
-            row = _row(c, metric, eye, "week 3")
-            assert row["change_ci_high"] < 0, row
+        assert _row(c, "share_closed", eye, "week 3")["change_ci_high"] < 0  # strongly different in the ground truth
+        spasms = _row(c, "spasm_rate_per_min", eye, "week 3")  # two spasms in the baseline's 30 s: the interval
+        assert spasms["change"] < 0 and spasms["change_ci_high"] <= 0  # reaches zero when resamples miss both
         rate = _row(c, "closure_rate_per_min", eye, "week 3")
         assert rate["ratio_ci_low"] <= rate["ratio"] <= rate["ratio_ci_high"]
-    # mild ptosis at week 3 (left 0.25, right 0.12 of the lid travel in the ground truth)
+    # mild ptosis at week 3 (left 0.25, right 0.12 of the lid travel in the ground truth: 18 % and
+    # 9 % of the fissure); the left eye reads about 12 % narrower, the right about 5 % (not flagged)
     flags = {(r["visit"], r["eye"]): r["ptosis"] for r in c.side_effects}
-    assert flags[("week 3", "left")] and not flags[("week 12", "left")] and not flags[("week 12", "right")]
+    assert flags[("week 3", "left")] and not flags[("week 3", "right")]
+    assert not flags[("week 12", "left")] and not flags[("week 12", "right")]
     left = [r for r in c.side_effects if (r["visit"], r["eye"]) == ("week 3", "left")][0]
     assert 0.1 <= left["lid_drop_estimate"] <= 0.35
+
+
+@pytest.mark.xfail(strict=True, reason="week 12's rise to grade 2 lies inside its interval with 30-s clips (grade 2 "
+                   "now rests on flutter bursts alone, 1 per minute), so the verdict does not say 'rose again' (issue 10)")
+def test_visit_series_says_the_spasms_rose_again(model_info):
+    c = series_comparison(str(model_info.path))
+    assert c.summary[2]["jankovic_frequency_grade"] == 2
+    assert "rose again" in c.verdict
 
 
 def test_same_condition_twice_includes_zero(model_info):

@@ -80,6 +80,10 @@ def test_report_flags_a_clear_aperture_drop_as_possible_ptosis():
     flags = {(r["visit"], r["eye"]): r["ptosis"] for r in comparison.side_effects}
     assert flags[("week 3", "left")] and not flags[("week 3", "right")]
     assert "possible ptosis" in render_report(comparison)
+    # 0.4 mm (4 %) narrower is clearly measured but no ptosis (compare-1's curve called it a 20 % lid drop)
+    slight = compare_visits([Visit.from_trace("baseline", trace("a", 10.0, 1)), Visit.from_trace("later", trace("c", 9.6, 2))])
+    (later_left,) = [r for r in slight.side_effects if (r["visit"], r["eye"]) == ("later", "left")]
+    assert later_left["change_ci_high_mm"] < 0 and not later_left["ptosis"]
 
 
 def test_single_recording_report(model_info):
