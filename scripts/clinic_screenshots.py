@@ -1,5 +1,6 @@
 """Screenshots of the clinic application for docs/clinic.md: a patient through one treatment cycle
-(the three sample visit videos), the patient page and a visit page, taken in headless Chromium.
+(the three sample visit videos), the patient page and a visit page, and the first screen of the
+patient's report (docs/report.md), taken in headless Chromium.
 
     python scripts/clinic_screenshots.py --out docs/img
 
@@ -84,12 +85,15 @@ def main() -> int:
                     page.set_viewport_size({"width": 1100, "height": 900})
             page.goto(patient_url)
             page.screenshot(path=str(args.out / "clinic_patient.png"), full_page=True)
+            page.set_viewport_size({"width": 1100, "height": 1300})   # docs/report.md: the report's first screen
+            page.set_content(page.request.get(patient_url.rstrip("/") + "/report.html").text())  # served as a download
+            page.screenshot(path=str(args.out / "report_first_screen.png"), full_page=False)
             browser.close()
     finally:
         server.terminate()
         server.wait(timeout=20)
         shutil.rmtree(data, ignore_errors=True)
-    print(f"wrote {args.out / 'clinic_patient.png'} and {args.out / 'clinic_visit.png'}")
+    print(f"wrote clinic_patient.png, clinic_visit.png and report_first_screen.png in {args.out}")
     return 0
 
 

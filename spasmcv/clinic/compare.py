@@ -657,8 +657,8 @@ def verdict_text(comparison: Comparison) -> str:
     if ptosis:
         paragraphs.append("Possible ptosis (side effect): " + "; ".join(
             f"{r['eye']} eye at {r['visit']}, open-eye aperture {_fmt(r['change_mm'], 2)} mm "
-            f"({_fmt(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)}), "
-            f"the fissure {_fmt(100 * r['lid_drop_estimate'], 0)} % narrower than at baseline" for r in ptosis) + ".")
+            f"({_fmt(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
+            for r in ptosis) + ".")
     elif len(summary) > 1:
         paragraphs.append("No ptosis flagged: the open-eye aperture did not fall clearly below baseline.")
     one_sided = [r for r in comparison.asymmetry if r["one_sided"]]
