@@ -13,7 +13,7 @@ real lid correctly cannot be learned from blink labels (they only say when). So:
    readers never see it.
 2. People read, on each sheet, the palpebral fissure height (upper to lower lid margin, where it
    is tallest) in both panels by eye (``labels/lid_readings/README.md``): closure read by hand =
-   1 - sample height / reference height.
+   1 - sample height / reference height (``spasmcv.analysis.evaluation.read_lid_reading``).
 3. ``report``: the hand-read closure against the measured one per bin, the readers' agreement,
    and the same relation on the synthetic sample videos, whose lid positions are known exactly.
 
@@ -44,6 +44,7 @@ from label_sheets import frames, landmark_pass  # noqa: E402
 
 from spasmcv import resolve_model  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
+from spasmcv.analysis.evaluation import read_labels, read_lid_reading  # noqa: E402
 
 READINGS = REPO / "labels" / "lid_readings"
 CLIPS = ("wolfgang", "fi_protagonist", "9KAqOrdiZ4I", "lp_d3", "lp_d9", "lp_d10", "lp_d13", "lp_d14",
@@ -160,27 +161,11 @@ def make_sheets(out: Path, traces: Path | None) -> None:
     print(f"{len(rows)} sheets and key.csv in {out}")
 
 
-def read_closures(path: Path) -> dict[int, float]:
-    """Closure read by hand per sheet: 1 - sample height / reference height (unreadable: absent)."""
-    out = {}
-    with open(path, newline="") as handle:
-        for row in csv.DictReader(handle):
-            try:
-                ref = float(row["a_lower"]) - float(row["a_upper"])
-                sample = float(row["b_lower"]) - float(row["b_upper"])
-            except ValueError:   # "na": the reader could not see the eye
-                continue
-            if ref > 0:
-                out[int(row["sheet"])] = max(0.0, 1.0 - sample / ref)
-    return out
-
-
 def _inside_label(row: dict) -> bool:
     """Whether the sheet's sample frame lies inside a labelled closure of its clip (labels/CLIP.csv)."""
-    with open(REPO / "labels" / f"{row['clip']}.csv", newline="") as handle:
-        labels = list(csv.DictReader(line for line in handle if not line.startswith("#")))
     frame = int(row["frame"])
-    return any(int(label["start_frame"]) <= frame <= int(label["end_frame"]) for label in labels)
+    labels = read_labels(REPO / "labels" / f"{row['clip']}.csv")
+    return any(label.start_frame <= frame <= label.end_frame for label in labels.closures)
 
 
 def synthetic_pairs(traces: Path | None, model) -> tuple[np.ndarray, np.ndarray]:
@@ -201,7 +186,7 @@ def report(traces: Path | None) -> list[str]:
     with open(READINGS / "key.csv", newline="") as handle:
         key = {int(r["sheet"]): r for r in csv.DictReader(handle)}
     readers = sorted(READINGS.glob("reader*.csv"))
-    reads = [read_closures(p) for p in readers]
+    reads = [read_lid_reading(p) for p in readers]
     both = [k for k in key if all(k in r for r in reads)]
     pairs = np.array([[r[k] for r in reads] for k in both])
     measured = np.array([float(key[k]["closure"]) for k in key if any(k in r for r in reads)])
@@ -249,6 +234,9 @@ now reads its lids 50 % closed as 0.44 and 70 % closed as 0.78, close to how it 
 The sample videos were rendered again with it; the table's right-hand columns are theirs (the
 synthetic frames reading 0.20-0.35 with the lid open are hfs_right_60fps's open eye while the
 other is in a spasm: the mesh couples the eyes, docs/analysis.md, kind `coupled`).
+
+CI checks the closure scale against these readings on every change
+(`tests/analysis/test_real_labels.py`).
 
 Limits: 48 readable frames of healthy people; the readers read with about a pixel row's precision
 (fissures 12-30 rows high); few frames above 0.8 measured, as real lids pass through that range in

@@ -245,6 +245,25 @@ def read_labels(path: str | os.PathLike) -> LabelSet:
     return LabelSet(clip=path.name[:-len(".csv")], closures=closures, excluded=excluded)
 
 
+def read_lid_reading(path: str | os.PathLike) -> dict[int, float]:
+    """One reader's hand-read lid apertures (``labels/lid_readings/readerN.csv``) as closure per
+    sheet: ``1 - sample fissure height / reference fissure height``, at least 0; sheets the reader
+    could not read (``na``) are left out."""
+    import csv
+
+    out = {}
+    with open(path, newline="") as handle:
+        for row in csv.DictReader(handle):
+            try:
+                reference = float(row["a_lower"]) - float(row["a_upper"])
+                sample = float(row["b_lower"]) - float(row["b_upper"])
+            except ValueError:
+                continue
+            if reference > 0:
+                out[int(row["sheet"])] = max(0.0, 1.0 - sample / reference)
+    return out
+
+
 @dataclass(frozen=True)
 class FrameSpan:
     """A detected closure as frames: ``start_frame`` to ``end_frame`` inclusive, with its eye and kind."""
