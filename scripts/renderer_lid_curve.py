@@ -33,11 +33,12 @@ LEVELS = (0.0, 0.2, 0.35, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 FPS = 30.0
 
 
-def mesh_ratios(width: int, height: int, levels=LEVELS) -> dict[float, float]:
-    """Eye aspect ratio (mean of both eyes) with the lids held at each level / with them open."""
+def mesh_ratios(width: int, height: int, levels=LEVELS, model=None) -> dict[float, float]:
+    """Eye aspect ratio (mean of both eyes) with the lids held at each level / with them open.
+    ``model``: path of face_landmarker.task (default: the usual search); ``levels`` must hold 1.0."""
     renderer = FaceRenderer(width=width, height=height)
     out, t = {}, 0.0
-    with FaceTracker(resolve_model(None).path) as tracker:
+    with FaceTracker(model or resolve_model(None).path) as tracker:
         for level in levels:
             readings = []
             for closure in [0.0] * 4 + [level / 2, level] + [level] * 4:
@@ -53,17 +54,24 @@ def mesh_ratios(width: int, height: int, levels=LEVELS) -> dict[float, float]:
     return out
 
 
+def closure_read(ratios: dict[float, float]) -> dict[float, float]:
+    """The closure spasmcv's linear map reads at each level, with the fully closed rendering as the
+    closed level (docs/analysis.md section 1)."""
+    closed = ratios[1.0]
+    return {level: float(np.clip((1 - ratio) / (1 - closed), 0.0, 1.0)) for level, ratio in ratios.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="640x480", help="frame size WIDTHxHEIGHT")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     ratios = mesh_ratios(width, height)
-    closed = ratios[1.0]
+    read = closure_read(ratios)
     print("| rendered closure | aspect ratio / open | closure read (linear map) |")
     print("|---:|---:|---:|")
     for level, ratio in ratios.items():
-        print(f"| {level:.2f} | {ratio:.2f} | {min(max((1 - ratio) / (1 - closed), 0.0), 1.0):.2f} |")
+        print(f"| {level:.2f} | {ratio:.2f} | {read[level]:.2f} |")
     return 0
 
 
