@@ -222,7 +222,7 @@ docs/analysis.md) counts the frames in which real lids are at least half closed.
 lid is moving (inside a labelled blink) the measurement trails the lid slightly; narrowing by an
 expression reads a little high. A few fully shut real eyes read 0.72-0.85: the closed level is
 learned from the recording's deepest closures, so a closure can read short of 1; events do not
-need 1 (docs/analysis.md section 3).
+need 1 (docs/analysis.md section 2).
 
 **The renderer's lids disagreed, and were fixed.** The synthetic renderer up to version 1.0 drew a
 lowered lid as stretched skin with a faint lash line over a fully lit eyeball; the face mesh read
@@ -251,7 +251,7 @@ Produced by `python scripts/lid_reading.py --traces /tmp/evcache report --markdo
 `labels/lid_readings/`).
 
 spasmcv's closure maps the face mesh's eye aspect ratio linearly between the person's own open
-and closed levels (docs/analysis.md section 2). Blink labels say *when* an eye closed, not how
+and closed levels (docs/analysis.md section 1). Blink labels say *when* an eye closed, not how
 far, so the closure of **partly** closed real lids was checked apart: 50 frames of 15 real clips,
 drawn evenly over the measured closure from 0.05 to 0.95, each shown next to the same eye's open
 frame of the 0.8 s before as an enlarged crop with a pixel ruler. Two readers, who never saw the
