@@ -9,6 +9,7 @@ pytest.importorskip("flask")
 pytest.importorskip("sqlalchemy")
 
 from spasmcv.app.db import AuditEntry, Patient, add_user, open_database, upgrade  # noqa: E402
+from web_helpers import new_patient, token  # noqa: E402
 from spasmcv.app.web import RecentResults, create_app  # noqa: E402
 
 
@@ -36,10 +37,6 @@ def client(tmp_path, database_url):
     yield app.test_client(), tmp_path, sessions
     sessions.kw["bind"].dispose()
 
-
-def token(client, url="/"):
-    page = client.get(url).get_data(as_text=True)
-    return re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
 
 
 def test_an_old_database_is_upgraded_and_keeps_its_data(database_url):
@@ -80,9 +77,7 @@ def test_user_text_is_shown_as_text(client):
 
 def test_an_upload_name_never_becomes_a_path(client):
     c, data_dir, sessions = client
-    c.post("/patients", data={"code": "P-3", "csrf_token": token(c)})
-    with sessions() as s:
-        pid = s.query(Patient).filter_by(code="P-3").one().id
+    pid = new_patient(c, sessions, "P-3")
     t = token(c, f"/patients/{pid}")
     response = c.post(f"/patients/{pid}/visits", data={
         "csrf_token": t, "date": "2026-01-10", "task": "rest",
@@ -99,9 +94,7 @@ def test_an_upload_name_never_becomes_a_path(client):
 
 def test_bad_form_values_are_messages_not_tracebacks(client):
     c, _, sessions = client
-    c.post("/patients", data={"code": "P-4", "csrf_token": token(c)})
-    with sessions() as s:
-        pid = s.query(Patient).filter_by(code="P-4").one().id
+    pid = new_patient(c, sessions, "P-4")
     t = token(c, f"/patients/{pid}")
     for data in ({"date": "10/01/2026"}, {"date": "2026-01-10", "jrs_severity": "7"},
                  {"date": "2026-01-10", "task": "sleeping"}):
@@ -145,9 +138,7 @@ def test_beyond_this_computer_nothing_is_shown_without_signing_in(tmp_path, data
 
 def test_an_upload_over_the_size_limit_is_refused_before_it_is_stored(client):
     c, data_dir, sessions = client
-    c.post("/patients", data={"code": "P-6", "csrf_token": token(c)})
-    with sessions() as s:
-        pid = s.query(Patient).filter_by(code="P-6").one().id
+    pid = new_patient(c, sessions, "P-6")
     t = token(c, f"/patients/{pid}")
     c.application.config["MAX_CONTENT_LENGTH"] = 10_000  # the real limit is 2 GB
     response = c.post(f"/patients/{pid}/visits", data={

@@ -2,7 +2,6 @@
 re-analyse, unacceptable recordings, the Parquet export and importing a batch folder."""
 
 import io
-import re
 import time
 
 import pytest
@@ -11,13 +10,11 @@ pytest.importorskip("flask")
 
 from conftest import REPO  # noqa: E402
 from spasmcv.app.db import Patient, Recording, open_database  # noqa: E402
+from web_helpers import new_patient, token  # noqa: E402
 from spasmcv.app.web import create_app  # noqa: E402
 
 SAMPLES = REPO / "sample_videos"
 
-
-def token(client, url="/"):
-    return re.search(r'name="csrf_token" value="([^"]+)"', client.get(url).get_data(as_text=True)).group(1)
 
 
 def wait_for(sessions, recording_id, states, timeout=180):
@@ -43,9 +40,7 @@ def test_cancel_reanalyse_unacceptable_and_parquet(tmp_path, database_url, model
     sessions = open_database(database_url)
     app = create_app(sessions, tmp_path, model=model_info)
     c = app.test_client()
-    c.post("/patients", data={"code": "P-5", "csrf_token": token(c)})
-    with sessions() as s:
-        pid = s.query(Patient).filter_by(code="P-5").one().id
+    pid = new_patient(c, sessions, "P-5")
     c.post(f"/patients/{pid}/visits", data={"csrf_token": token(c, f"/patients/{pid}"), "date": "2026-01-10",
                                             "task": "rest"})
     with sessions() as s:
@@ -107,9 +102,7 @@ def test_a_broken_upload_fails_with_a_message_and_is_not_kept(tmp_path, model_in
     sessions = open_database(f"sqlite:///{(tmp_path / 'c.sqlite3').as_posix()}")
     app = create_app(sessions, tmp_path, model=model_info)
     c = app.test_client()
-    c.post("/patients", data={"code": "P-7", "csrf_token": token(c)})
-    with sessions() as s:
-        pid = s.query(Patient).filter_by(code="P-7").one().id
+    pid = new_patient(c, sessions, "P-7")
     c.post(f"/patients/{pid}/visits", data={"csrf_token": token(c, f"/patients/{pid}"), "date": "2026-01-10",
                                             "task": "rest"})
     with sessions() as s:
