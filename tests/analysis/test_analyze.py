@@ -84,12 +84,15 @@ INCOMPLETE_BLINK_MISSED = pytest.mark.xfail(strict=True, reason="one incomplete 
                                             "under the core threshold: F1 0.966 per eye (issue 10)")
 
 
+#: PERCLOS (closure >= 0.8) reads 2.1 and 2.3 points low on these two flutter-rich clips: the
+#: measurement trails a moving lid a little near closed, as it does on real lids (docs/lid-reading.md).
+PERCLOS_TOLERANCE = {"bsp_grade2": 0.03, "hfs_left": 0.03}
+
+
 @pytest.mark.parametrize("name", [pytest.param(n, marks=INCOMPLETE_BLINK_MISSED) if n == "bsp_grade1" else n
                                   for n in SAMPLE_CLIPS])
 def test_sample_video_detection_matches_ground_truth(name, sample_traces):
-    """Through the real landmarker: F1, timing (the labels' convention), time closed, PERCLOS (within
-    3 points: the measurement trails a moving lid a little, as on real lids, docs/lid-reading.md)
-    and grade."""
+    """Through the real landmarker: F1, timing (the labels' convention), time closed, PERCLOS and grade."""
     gt = read_ground_truth(SAMPLES / f"{name}.json")
     fps = gt["video"]["fps"]
     analysis = analyze_trace(sample_traces(name))
@@ -104,7 +107,7 @@ def test_sample_video_detection_matches_ground_truth(name, sample_traces):
         assert abs(np.median(c.onset_errors_s)) <= 1 / fps
         assert abs(np.median(c.offset_errors_s)) <= 1 / fps
         assert abs(rec["metrics"][side]["share_closed"] - gt["summary"]["share_closed_50"][side]) <= 0.02
-        assert abs(rec["metrics"][side]["perclos"] - gt["summary"]["share_closed_80"][side]) <= 0.03
+        assert abs(rec["metrics"][side]["perclos"] - gt["summary"]["share_closed_80"][side]) <= PERCLOS_TOLERANCE.get(name, 0.02)
         assert rec["metrics"][side]["spasm_count"] == gt["summary"]["events_per_eye"][side]["spasm"]
         assert abs(rec["metrics"][side]["longest_closure_s"] - gt["summary"]["longest_closure_s"][side]) <= 0.15
         assert rec["severity"][side]["jankovic_frequency_grade"] == gt["jankovic_frequency_grade_per_eye"][side]
