@@ -135,6 +135,8 @@ def make_sheets(out: Path, traces: Path | None) -> None:
         fps[clip] = 1.0 / float(np.median(np.diff(signal.time_s)))
         corners[clip] = landmark_pass(videos[clip], out / "landmarks" / clip)["corners"]
         present[clip] = np.isfinite(corners[clip][:, 0, 0, 0])
+    if not closures:
+        raise SystemExit(f"error: none of the clips' videos is under {REAL}")
     chosen = pick_frames(closures, present, fps)
     wanted: dict[str, set] = {}
     for clip, _eye, f, ref, *_ in chosen:
@@ -283,4 +285,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spasmcv.errors import SpasmcvError
+
+    try:
+        sys.exit(main())
+    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)

@@ -65,7 +65,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", default="640x480", help="frame size WIDTHxHEIGHT")
     args = parser.parse_args()
-    width, height = (int(v) for v in args.size.lower().split("x"))
+    try:
+        width, height = (int(v) for v in args.size.lower().split("x"))
+    except ValueError:
+        parser.error(f"--size {args.size!r}: give WIDTHxHEIGHT in pixels, e.g. 640x480")
     ratios = mesh_ratios(width, height)
     read = closure_read(ratios)
     print("| rendered closure | aspect ratio / open | closure read (linear map) |")
@@ -76,4 +79,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spasmcv.errors import SpasmcvError
+
+    try:
+        sys.exit(main())
+    except SpasmcvError as exc:  # no model: the message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
