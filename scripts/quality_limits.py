@@ -41,7 +41,7 @@ CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
 ROLLS = [0, 20, 35, 50, 65, 90]
 #: Gates off: what the measure itself does at each size and roll.
-NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0)
+NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0)
 
 
 def _even(x: float) -> int:
@@ -105,13 +105,20 @@ def score(trace, clip: dict) -> tuple[dict, dict]:
     return real_clip_scores(spans, labels, fps=fps), real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
 
 
+def open_fissure_px(trace) -> float:
+    """The larger eye's open fissure height, px: the 90th percentile of ``aperture_px`` over valid frames."""
+    valid = trace["valid"].astype(bool)
+    levels = [trace[f"aperture_px_{side}"][valid] for side in ("left", "right")]
+    return max((float(np.nanquantile(x, 0.9)) for x in levels if np.isfinite(x).any()), default=float("nan"))
+
+
 def _pool(rows: list[dict]) -> float:
     tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
     return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
 
 
 def table(title: str, variants: list[tuple[float, float]], clips: list[dict], cache: Path, model) -> list[str]:
-    per_clip = " | ".join(f"{c['clip']}: iris px, F1 / baseline" for c in clips)
+    per_clip = " | ".join(f"{c['clip']}: iris px, open fissure px: F1 / baseline" for c in clips)
     lines = [f"### {title}", "", "| variant | median face px | median abs roll deg | valid frames | "
              f"labels | F1 spasmcv (gate off) | F1 EAR baseline | {per_clip} |",
              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(clips)]
@@ -121,8 +128,8 @@ def table(title: str, variants: list[tuple[float, float]], clips: list[dict], ca
             trace = variant_trace(clip, scale, roll, cache, model)
             ours, base = score(trace, clip)
             iris = trace["iris_reference_px"][trace["valid"].astype(bool)]
-            cells.append(f"{np.nanmedian(iris) if np.isfinite(iris).any() else float('nan'):.1f}: "
-                         f"{ours['f1']:.2f} / {base['f1']:.2f}")
+            cells.append(f"{np.nanmedian(iris) if np.isfinite(iris).any() else float('nan'):.1f}, "
+                         f"{open_fissure_px(trace):.1f}: {ours['f1']:.2f} / {base['f1']:.2f}")
             ours_all.append(ours)
             base_all.append(base)
             valid = trace["valid"].astype(bool)

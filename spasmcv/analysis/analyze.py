@@ -35,7 +35,9 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: analysis-4: one quality gate (quality.py) decides which frames are measured (head roll and eyes
 #: too small in the picture added; a second face taking over) and whether a recording is gradable
 #: (15 s of measurable video in stretches of 5 s or more).
-ANALYSIS_VERSION = "analysis-4"
+#: analysis-5: frames whose open eye is under 2 px from lid to lid are not measured
+#: (``narrow_eyes``: a face in near profile or looking down, with an iris still large enough).
+ANALYSIS_VERSION = "analysis-5"
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,7 @@ def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: 
                        f"{settings.max_pitch_deg:g} degrees",
         "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
         "small_face": f"under {settings.min_iris_px:g} px across the iris",
+        "narrow_eyes": f"open eye under {settings.min_open_aperture_px:g} px from lid to lid",
     }
     out = []
     for reason, share in invalid_share.items():

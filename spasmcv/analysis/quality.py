@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from spasmcv.analysis.closure import SIDES, ClosureSettings, open_reference
 #: Why a frame is not measured, in the order they are tested (docs/analysis.md).
 REASONS = {
     "no_face": "no face found",
@@ -27,6 +28,7 @@ REASONS = {
     "small_face": "eyes too small in the picture",
     "head_turned": "head turned or pitched away",
     "head_tilted": "head tilted sideways",
+    "narrow_eyes": "eye opening too narrow in the picture to read",
 }
 
 
@@ -49,6 +51,13 @@ class QualitySettings:
         small in the picture for the lids to be read. Real labelled clips made smaller keep their
         accuracy down to an iris of 2.8 px (a face about 40 px high) and break at 1.9 px (a 29-px
         face: 46 false closures in 200 s; docs/quality-limits.md).
+    min_open_aperture_px : float
+        The open eye's fissure height (upper to lower lid margin, px: the larger of the two eyes'
+        typical open level in a moving window, as the closure's open reference) below this: the
+        lids move by a pixel or two and cannot be read, even when the iris is large enough (a face
+        in near profile, or looking down). Real labelled clips made smaller keep their accuracy
+        with an open fissure of 2.3 px and break at 1.3 px (franck: 46 false closures); the man in
+        ``multispeaker`` opens his eyes 0.8-1.0 px (5 false closures, docs/quality-limits.md).
     min_valid_time_s : float
         Less measurable video than this (in stretches of ``min_stretch_s`` or more): not gradable.
     min_stretch_s : float
@@ -59,6 +68,7 @@ class QualitySettings:
     max_pitch_deg: float = 25.0
     max_roll_deg: float = 70.0
     min_iris_px: float = 2.5
+    min_open_aperture_px: float = 2.0
     min_valid_time_s: float = 15.0
     min_stretch_s: float = 5.0
 
@@ -120,12 +130,32 @@ def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size
     return other
 
 
+def _narrow_eyes(columns: dict, passed: np.ndarray, min_px: float, n: int) -> np.ndarray:
+    """Frames where the larger eye's open fissure (px, the closure's moving open reference over
+    the frames that ``passed`` the other tests) is under ``min_px``."""
+    if "time_s" not in columns or not passed.any():
+        return np.zeros(n, dtype=bool)
+    time_s = np.asarray(columns["time_s"], dtype=float)
+    defaults = ClosureSettings()
+    levels = []
+    for side in SIDES:
+        aperture = np.where(passed, _column(columns, f"aperture_px_{side}", n), np.nan)
+        levels.append(open_reference(aperture, time_s, window_s=defaults.reference_window_s,
+                                     quantile=defaults.reference_quantile,
+                                     open_fraction=defaults.reference_open_fraction,
+                                     step_s=defaults.reference_step_s, min_frames=defaults.min_reference_frames))
+    with np.errstate(invalid="ignore"):
+        return np.fmax(*levels) < min_px  # NaN (no aperture column) is never narrow
+
+
 def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) -> FrameQuality:
     """Which frames are measurable, and the reason for each one that is not.
 
     ``columns`` are trace columns: ``valid`` is required; ``face_detected``, ``eyes_in_frame``,
-    ``n_faces``, ``subject_track``, ``iris_reference_px`` and ``head_yaw/pitch/roll_deg`` are used
-    when present; *another face may have taken over* is :func:`_other_face`.
+    ``n_faces``, ``subject_track``, ``iris_reference_px``, ``head_yaw/pitch/roll_deg`` and
+    ``time_s`` with ``aperture_px_left/right`` are used when present; *another face may have taken
+    over* is :func:`_other_face`, *eye opening too narrow* :func:`_narrow_eyes` (on the frames
+    that pass every other test, so it is tested last).
     """
     valid = np.asarray(columns["valid"]).astype(bool)
     n = len(valid)
@@ -150,6 +180,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     reason = np.full(n, "", dtype=object)
     for name, failed in tests.items():
         reason[(reason == "") & failed] = name
+    narrow = _narrow_eyes(columns, reason == "", settings.min_open_aperture_px, n)
+    reason[(reason == "") & narrow] = "narrow_eyes"
     return FrameQuality(measurable=reason == "", reason=reason)
 
 

@@ -103,3 +103,23 @@ def test_gates_can_be_set_and_are_recorded():
     analysis = analyze_trace(Trace(columns=c, metadata={}), settings=replace(AnalysisSettings(), quality=strict))
     assert not analysis.recording["severity"]["gradable"]
     assert analysis.recording["provenance"]["settings"]["quality"]["min_iris_px"] == 6.0
+
+
+def test_an_eye_opening_of_a_pixel_or_two_is_not_read():
+    """The open fissure (the larger eye's usual opening, px) under 2 px: every frame
+    'narrow_eyes', nothing counted as open or closed; a blink of a normal eye (its fissure down to
+    0 px for a few frames) or one eye seen edge-on beside a readable one stays measured."""
+    c = full_columns()
+    closure = blinks_closure()
+    c["aperture_px_left"] = 8.0 * (1 - closure)
+    c["aperture_px_right"] = 8.0 * (1 - closure)
+    assert frame_quality(c).measurable.all()
+    c["aperture_px_right"] = 1.0 * (1 - closure)  # the far eye edge-on; the near one readable
+    assert frame_quality(c).measurable.all()
+    c["aperture_px_left"] = 1.2 * (1 - closure)  # both eyes 1-1.2 px open (multispeaker: 0.8-1.0)
+    q = frame_quality(c)
+    assert (q.reason == "narrow_eyes").all()
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    assert np.isnan(analysis.signal.closure["left"]).all() and not analysis.events.paired
+    assert any("lid to lid" in w for w in analysis.recording["warnings"])
+    assert "eye opening too narrow" in analysis.recording["severity"]["not_gradable_reason"]

@@ -25,7 +25,7 @@ F1_FLOOR = {
     "franck": 0.97, "wolfgang": 0.9, "single_face": 1.0, "cap13": 0.95, "fi_protagonist": 0.9,
     "9KAqOrdiZ4I": 0.85, "lp_d0": 1.0, "lp_d3": 0.85, "lp_d9": 0.95, "lp_d10": 0.75, "lp_d12": 0.95,
     "lp_d13": 0.95, "lp_d14": 0.85, "lp_d18": 0.95, "lp_d19": 0.95, "carphone": 0.75,
-    "face_noface": 1.0, "noface_face": 1.0, "talking_short": 1.0, "multispeaker": 0.5,
+    "face_noface": 1.0, "noface_face": 1.0, "talking_short": 1.0,
 }
 #: closures over 1 s that the labels do not hold, known and documented (labels/README.md)
 KNOWN_FALSE_LONG: dict = {}
@@ -64,8 +64,11 @@ def test_every_listed_clip_has_labels_and_the_labels_are_well_formed():
 KNOWN_SHORT = {
     "lp_d19": "a fast lid dip into a held one-eye squint (iris visible) is counted as an incomplete blink; "
               "the clip's only other closure is found, so F1 0.667 against the baseline's 1.0",
-    "multispeaker": "the one (low-confidence) labelled blink falls where the head is turned beyond the "
-                    "measured range, and lowered lids over a downward gaze at 8-12 px eyes give 5 false closures",
+}
+#: clips spasmcv rightly does not measure at all, with the reason (docs/analysis.md, quality gate):
+#: no closure is reported there, so their labels count as misses in the pooled figures
+NOT_MEASURED = {
+    "multispeaker": "narrow_eyes",  # a man in near profile, looking down: his eyes open 0.8-1.0 px
 }
 
 
@@ -73,6 +76,10 @@ KNOWN_SHORT = {
                                   if c in KNOWN_SHORT else c for c in sorted(CLIPS)])
 def test_real_clip_against_its_labels_and_the_baseline(clip, scored):
     ours, base, analysis, labels = scored(clip)
+    if clip in NOT_MEASURED:
+        assert not analysis.signal.valid.any() and not reported_closures(analysis.events, analysis.signal.time_s)
+        assert analysis.recording["metrics"]["quality"]["invalid_share"][NOT_MEASURED[clip]] > 0
+        return
     print(f"{clip}: F1 {ours['f1']:.3f} (baseline {base['f1']:.3f}), onset {ours['onset_error_median']:+.1f}, "
           f"offset {ours['offset_error_median']:+.1f} frames, false {ours['false_positives']}, missed {ours['misses']}")
     assert ours["f1"] >= base["f1"] - 1e-9
@@ -141,7 +148,8 @@ def test_healthy_people_are_not_graded_above_1_without_a_labelled_long_closure(c
 
 def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stated(scored):
     """multispeaker_360p: the followed man is in three-quarter view or looking down at a phone with
-    tiny eyes; those frames are not measured, the recording is not gradable, and the summary says why."""
+    tiny eyes; those frames are not measured, the recording is not gradable, and the summary says why.
+    The few frames facing the camera show eyes that open under a pixel: not measured either."""
     from spasmcv.analysis.summary import format_summary
 
     _, _, analysis, _ = scored("multispeaker")
@@ -149,7 +157,7 @@ def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stat
     quality = rec["metrics"]["quality"]
     assert rec["severity"]["jankovic_frequency_grade"] is None and not rec["severity"]["gradable"]
     assert quality["invalid_share"]["head_turned"] > 0.2
-    assert quality["valid_share"] < 0.3
+    assert quality["valid_share"] == 0 and quality["invalid_share"]["narrow_eyes"] > 0
     reason = rec["severity"]["not_gradable_reason"]
     assert "measurable video" in reason and "most of the rest" in reason
     summary = format_summary(analysis)
