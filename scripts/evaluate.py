@@ -50,7 +50,7 @@ GRID = {"min_depth": (0.3, 0.4, 0.5), "end_fraction": (0.9, 0.95), "onset_step":
         "core_threshold": (0.45, 0.5, 0.55), "settle_quantile": (0.0, 0.25)}
 
 SYNTHETIC_CONVENTION = (f"synthetic ground truth: onset = lid starts to move, offset = lid fully open; "
-                        f"closures with a true peak below {REQUIRED_PEAK_CLOSURE} are optional")
+                        f"closures no frame shows at least {REQUIRED_PEAK_CLOSURE} closed are optional")
 REAL_CONVENTION = ("labels/README.md: start = last open frame, end = first frame back at ~90 % of the opening "
                    "(or of the narrower level the eye settles at); a detection matches a label when the frame "
                    "intervals overlap after widening both by 2 frames, one-to-one, largest overlap first")
@@ -79,7 +79,12 @@ clip's task (n/g: under 15 s of video, not gradable).
 
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
-there read about a frame early. The videos are rendered by synthetic 1.1, whose partly closed
+there read about a frame early. A synthetic closure is required when a frame of the video shows the
+lid at least 60 % closed (the real labels' incomplete blinks are "60-90 % down" and are judged
+on frames too); until analysis-5's evaluation the renderer's continuous peak decided, which made
+one 0.15-s incomplete blink in bsp_grade1 (66 % at its peak, 54-55 % in its two frames, read
+0.48-0.52) a required closure; it is the only event in the sample and held-out sets this moves.
+The videos are rendered by synthetic 1.1, whose partly closed
 lids the face mesh reads as it reads real ones (docs/lid-reading.md); with 1.0's lids (a faint
 lash line over a fully lit eyeball) a lid 70-80 % down read 0.3-0.5, flutter closures were missed
 and time closed read 1-4 points low. A held-out set (`heldout3`) was rendered after every
@@ -155,6 +160,17 @@ def _pooled(rows: list[dict]) -> dict:
                                                       "one_eye_found", "one_eye_right_side")}}
 
 
+def f1_interval(rows: list[dict], *, n_resamples: int = 2000, seed: int = 0) -> tuple[float, float]:
+    """95 % interval of the pooled F1 when the clips are drawn again with replacement (a clip
+    bootstrap: the clips, not the blinks, are the independent units)."""
+    rng = np.random.default_rng(seed)
+    counts = np.array([(r["tp"], r["fp"], r["fn"]) for r in rows], dtype=float)
+    draws = counts[rng.integers(0, len(rows), size=(n_resamples, len(rows)))].sum(axis=1)
+    tp, fp, fn = draws.T
+    f1 = np.where(2 * tp + fp + fn > 0, 2 * tp / np.maximum(2 * tp + fp + fn, 1), 1.0)
+    return float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))
+
+
 def _real_line(name: str, ours: dict, base: dict, grade, measured=None) -> str:
     inc = f"{ours['incomplete_found']}/{ours['incomplete_labels']}" if ours["incomplete_labels"] else "-"
     wink = (f"{ours['one_eye_right_side']}/{ours['one_eye_labels']}" if ours["one_eye_labels"] else "-")
@@ -226,8 +242,8 @@ def real_tables(cache: Path | None, model, facts: dict | None = None) -> list[st
     worse = [item[0]["clip"] for item, (o, _) in zip(data, loco)
              if o["f1"] < item[-1]["f1"] - 1e-9 and item[0]["clip"] not in unmeasured]
     if facts is not None:
-        facts.update(real_loco=pooled_loco, real_base=pooled_base, real_worse=worse, real_unmeasured=unmeasured,
-                     real_clips=len(data),
+        facts.update(real_loco=pooled_loco, real_base=pooled_base, real_loco_interval=f1_interval([o for o, _ in loco]),
+                     real_worse=worse, real_unmeasured=unmeasured, real_clips=len(data),
                      real_grades={item[0]["clip"]: (g, item[2], item[3]) for item, (_, g) in zip(data, loco)})
     lines += [f"Pooled leave-one-clip-out F1 {pooled_loco['f1']:.3f} vs baseline {pooled_base['f1']:.3f} "
               f"({pooled_loco['labels']} labelled closures in {len(data)} clips); clips where spasmcv is below the "
@@ -314,7 +330,9 @@ def target_lines(facts: dict) -> list[str]:
                    if grade is not None and grade > 1
                    and not any((c.end_frame - c.start_frame) / fps >= 1.0 for c in labels.closures)]
     rows = [("real labelled closures", ">= 200", f"{loco['labels']} in {facts['real_clips']} clips", loco["labels"] >= 200),
-            ("pooled F1, leave-one-clip-out", ">= 0.97", f"{loco['f1']:.3f} (baseline {base['f1']:.3f})",
+            ("pooled F1, leave-one-clip-out", ">= 0.97",
+             f"{loco['f1']:.3f} (95 % interval over clips {facts['real_loco_interval'][0]:.3f}-"
+             f"{facts['real_loco_interval'][1]:.3f}; baseline {base['f1']:.3f})",
              loco["f1"] >= 0.97),
             ("clips below the baseline", "none",
              (", ".join(facts["real_worse"]) or "none")

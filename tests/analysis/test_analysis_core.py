@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spasmcv.analysis.closure import bridge_gaps, closed_ratio, closure_fraction, closure_signal, open_reference
-from spasmcv.analysis.evaluation import ReferenceEvent, compare_events, frame_spans, read_tag_file
+from spasmcv.analysis.evaluation import ReferenceEvent, compare_events, frame_spans, read_tag_file, shown_peak
 from spasmcv.analysis.events import EventSettings, closures, detect_eye_events, detect_events, event_mask
 from spasmcv.analysis.metrics import eye_metrics, recording_metrics
 from spasmcv.analysis.severity import FORMULA_VERSION, eye_grade, severity
@@ -114,6 +114,19 @@ def test_frame_spans_are_the_frames_between_onset_and_offset():
     assert (span.onset_frame, span.offset_frame) == (5, 10)   # 0.20 s ... 0.40 s
     assert span.onset_s == pytest.approx(0.2) and span.eye == "left"
     assert frame_spans([ReferenceEvent("left", 0.205, 0.235)], t, fps=25) == []  # between two frames
+
+
+def test_a_synthetic_closure_peaks_where_a_frame_shows_it():
+    """Ground truth judges frames: a quick blink whose continuous peak falls between two frames
+    peaks at the deeper of those frames (its eye, or the deeper eye for 'both')."""
+    frames = {"time_s": [0.0, 0.04, 0.08, 0.12, 0.16], "closure_left": [0.0, 0.54, 0.55, 0.1, 0.0],
+              "closure_right": [0.0, 0.3, 0.62, 0.2, 0.0]}
+    gt = {"frames": frames}
+    blink = {"eye": "both", "onset_s": 0.02, "offset_s": 0.15, "peak_closure": 0.66}
+    assert shown_peak(gt, blink) == 0.62
+    assert shown_peak(gt, {**blink, "eye": "left"}) == 0.55
+    assert shown_peak(gt, {**blink, "onset_s": 0.13}) == 0.0  # no frame inside: nothing shown
+    assert shown_peak({}, blink) == 0.66  # no per-frame closure in the file: its own peak
 
 
 def test_long_closures_are_spasms_without_upper_limit():

@@ -78,19 +78,12 @@ SAMPLE_CLIPS = ("healthy_control", "bsp_grade1", "bsp_grade2", "bsp_grade3_720p"
                 "hfs_right_60fps", "visit1_baseline", "visit2_week3", "visit3_week12")
 
 
-#: bsp_grade1 has one incomplete blink whose lid comes 66 % down; it reads 0.52, under the core
-#: threshold (0.55) chosen on real lids - the same limit as the real incomplete blinks (issue 10).
-INCOMPLETE_BLINK_MISSED = pytest.mark.xfail(strict=True, reason="one incomplete blink (lid 66 % down) reads 0.52, "
-                                            "under the core threshold: F1 0.966 per eye (issue 10)")
-
-
 #: PERCLOS (closure >= 0.8) reads 2.1 and 2.3 points low on these two flutter-rich clips: the
 #: measurement trails a moving lid a little near closed, as it does on real lids (docs/lid-reading.md).
 PERCLOS_TOLERANCE = {"bsp_grade2": 0.03, "hfs_left": 0.03}
 
 
-@pytest.mark.parametrize("name", [pytest.param(n, marks=INCOMPLETE_BLINK_MISSED) if n == "bsp_grade1" else n
-                                  for n in SAMPLE_CLIPS])
+@pytest.mark.parametrize("name", SAMPLE_CLIPS)
 def test_sample_video_detection_matches_ground_truth(name, sample_traces):
     """Through the real landmarker: F1, timing (the labels' convention), time closed, PERCLOS and grade."""
     gt = read_ground_truth(SAMPLES / f"{name}.json")
@@ -98,7 +91,8 @@ def test_sample_video_detection_matches_ground_truth(name, sample_traces):
     analysis = analyze_trace(sample_traces(name))
     rec = analysis.recording
     for side in ("left", "right"):
-        pairs = [(labels_convention(e), e["peak_closure"]) for e in gt["events"] if e["eye"] in (side, "both")]
+        pairs = [(labels_convention(e), peak) for e, peak in zip(gt["events"], gt["reference_peaks"])
+                 if e["eye"] in (side, "both")]
         required, optional = split_by_peak([r for r, _ in pairs], [p for _, p in pairs])
         c = compare_events(closures(analysis.events.per_eye[side]), required, tolerance_s=0.1, optional=optional)
         print(f"{name} {side}: F1 {c.f1:.3f}, onset {np.median(c.onset_errors_s) * fps:+.2f} f, "
