@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spasmcv.analysis.closure import SIDES, ClosureSettings, open_reference
+from spasmcv.analysis.closure import SIDES
 #: Why a frame is not measured, in the order they are tested (docs/analysis.md).
 REASONS = {
     "no_face": "no face found",
@@ -52,10 +52,10 @@ class QualitySettings:
         accuracy down to an iris of 2.8 px (a face about 40 px high) and break at 1.9 px (a 29-px
         face: 46 false closures in 200 s; docs/quality-limits.md).
     min_open_aperture_px : float
-        The open eye's fissure height (upper to lower lid margin, px: the larger of the two eyes'
-        typical open level in a moving window, as the closure's open reference) below this: the
-        lids move by a pixel or two and cannot be read, even when the iris is large enough (a face
-        in near profile, or looking down). Real labelled clips made smaller keep their accuracy
+        The recording's open-eye fissure height (upper to lower lid margin, px: the larger eye's
+        99th percentile over the frames that pass the other tests) below this: no frame is
+        measured, as the lids move by a pixel or two and cannot be read, even when the iris is
+        large enough (a face in near profile, or looking down). Real labelled clips made smaller keep their accuracy
         with an open fissure of 2.3 px and break at 1.3 px (franck: 46 false closures); the man in
         ``multispeaker`` opens his eyes 0.8-1.0 px (5 false closures, docs/quality-limits.md).
     min_valid_time_s : float
@@ -130,22 +130,16 @@ def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size
     return other
 
 
-def _narrow_eyes(columns: dict, passed: np.ndarray, min_px: float, n: int) -> np.ndarray:
-    """Frames where the larger eye's open fissure (px, the closure's moving open reference over
-    the frames that ``passed`` the other tests) is under ``min_px``."""
-    if "time_s" not in columns or not passed.any():
-        return np.zeros(n, dtype=bool)
-    time_s = np.asarray(columns["time_s"], dtype=float)
-    defaults = ClosureSettings()
-    levels = []
-    for side in SIDES:
-        aperture = np.where(passed, _column(columns, f"aperture_px_{side}", n), np.nan)
-        levels.append(open_reference(aperture, time_s, window_s=defaults.reference_window_s,
-                                     quantile=defaults.reference_quantile,
-                                     open_fraction=defaults.reference_open_fraction,
-                                     step_s=defaults.reference_step_s, min_frames=defaults.min_reference_frames))
-    with np.errstate(invalid="ignore"):
-        return np.fmax(*levels) < min_px  # NaN (no aperture column) is never narrow
+def _narrow_eyes(columns: dict, passed: np.ndarray, min_px: float, n: int, *, open_quantile: float = 0.99) -> bool:
+    """Whether the eyes open under ``min_px`` in this recording: the larger eye's fissure height
+    (``aperture_px``) at its ``open_quantile`` quantile over the frames that ``passed`` the other
+    tests - its open level even if the eyes are shut for nearly all of the recording (a severe
+    blepharospasm must not read as "eyes too narrow")."""
+    if not passed.any():
+        return False
+    levels = [_column(columns, f"aperture_px_{side}", n)[passed] for side in SIDES]
+    levels = [float(np.quantile(v[np.isfinite(v)], open_quantile)) for v in levels if np.isfinite(v).any()]
+    return bool(levels) and max(levels) < min_px  # no aperture column: never narrow
 
 
 def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) -> FrameQuality:
@@ -153,8 +147,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
 
     ``columns`` are trace columns: ``valid`` is required; ``face_detected``, ``eyes_in_frame``,
     ``n_faces``, ``subject_track``, ``iris_reference_px``, ``head_yaw/pitch/roll_deg`` and
-    ``time_s`` with ``aperture_px_left/right`` are used when present; *another face may have taken
-    over* is :func:`_other_face`, *eye opening too narrow* :func:`_narrow_eyes` (on the frames
+    ``aperture_px_left/right`` are used when present; *another face may have taken over* is
+    :func:`_other_face`, *eye opening too narrow* :func:`_narrow_eyes` (a verdict on the frames
     that pass every other test, so it is tested last).
     """
     valid = np.asarray(columns["valid"]).astype(bool)
@@ -180,8 +174,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     reason = np.full(n, "", dtype=object)
     for name, failed in tests.items():
         reason[(reason == "") & failed] = name
-    narrow = _narrow_eyes(columns, reason == "", settings.min_open_aperture_px, n)
-    reason[(reason == "") & narrow] = "narrow_eyes"
+    if _narrow_eyes(columns, reason == "", settings.min_open_aperture_px, n):
+        reason[reason == ""] = "narrow_eyes"
     return FrameQuality(measurable=reason == "", reason=reason)
 
 

@@ -106,9 +106,10 @@ def test_gates_can_be_set_and_are_recorded():
 
 
 def test_an_eye_opening_of_a_pixel_or_two_is_not_read():
-    """The open fissure (the larger eye's usual opening, px) under 2 px: every frame
+    """The open fissure (the larger eye's widest opening, px) under 2 px: every frame
     'narrow_eyes', nothing counted as open or closed; a blink of a normal eye (its fissure down to
-    0 px for a few frames) or one eye seen edge-on beside a readable one stays measured."""
+    0 px for a few frames), one eye seen edge-on beside a readable one, or eyes shut for 95 % of
+    the recording (a severe blepharospasm) stay measured."""
     c = full_columns()
     closure = blinks_closure()
     c["aperture_px_left"] = 8.0 * (1 - closure)
@@ -116,6 +117,8 @@ def test_an_eye_opening_of_a_pixel_or_two_is_not_read():
     assert frame_quality(c).measurable.all()
     c["aperture_px_right"] = 1.0 * (1 - closure)  # the far eye edge-on; the near one readable
     assert frame_quality(c).measurable.all()
+    shut = np.where((T % 20) < 19, 0.3, 8.0)  # open one second in twenty
+    assert frame_quality({**c, "aperture_px_left": shut, "aperture_px_right": shut}).measurable.all()
     c["aperture_px_left"] = 1.2 * (1 - closure)  # both eyes 1-1.2 px open (multispeaker: 0.8-1.0)
     q = frame_quality(c)
     assert (q.reason == "narrow_eyes").all()
