@@ -37,8 +37,8 @@ sys.path.insert(0, str(REPO))
 from spasmcv import __version__, extract_trace, read_trace, resolve_model, write_trace  # noqa: E402
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace  # noqa: E402
 from spasmcv.analysis.closure import SIDES  # noqa: E402
-from spasmcv.analysis.evaluation import (REQUIRED_PEAK_CLOSURE, compare_events, read_ground_truth,  # noqa: E402
-                                read_labels, real_clip_scores, reported_closures, simple_ear_blinks,
+from spasmcv.analysis.evaluation import (REQUIRED_PEAK_CLOSURE, compare_events, labeller_agreement,  # noqa: E402
+                                read_ground_truth, read_labels, real_clip_scores, reported_closures, simple_ear_blinks,
                                 split_by_peak)
 from spasmcv.analysis.events import closures  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
@@ -243,6 +243,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None) -> list[st
              if o["f1"] < item[-1]["f1"] - 1e-9 and item[0]["clip"] not in unmeasured]
     if facts is not None:
         facts.update(real_loco=pooled_loco, real_base=pooled_base, real_loco_interval=f1_interval([o for o, _ in loco]),
+                     real_loco_clips={item[0]["clip"]: o for item, (o, _) in zip(data, loco)},
                      real_worse=worse, real_unmeasured=unmeasured, real_clips=len(data),
                      real_grades={item[0]["clip"]: (g, item[2], item[3]) for item, (_, g) in zip(data, loco)})
     lines += [f"Pooled leave-one-clip-out F1 {pooled_loco['f1']:.3f} vs baseline {pooled_base['f1']:.3f} "
@@ -354,12 +355,53 @@ def target_lines(facts: dict) -> list[str]:
                  (f"{name}: grades", "exact", f"{f['grades_ok']}/{f['eyes']} eyes", f["grades_ok"] == f["eyes"]),
                  (f"{name}: time closed", "within 2 points", f"largest error {100 * f['share_error_max']:.1f} points",
                   f["share_error_max"] <= 0.02)]
+    humans = facts.get("labellers")
+    agreement = (f" For scale: two people labelling the same clips independently agree at F1 {humans['f1']:.3f} "
+                 f"({', '.join(humans['clips'])}; {humans['first']} closures; section \"Two labellers\")."
+                 if humans else "")
     lines = ["## Against the validity targets", "",
              "Leave-one-clip-out figures for the real clips (the honest ones; the healthy clips' grades are in "
-             "the tables below). Checking on real clips outside the project is not possible here.", "",
+             "the tables below). Checking on real clips outside the project is not possible here." + agreement, "",
              "| target | wanted | this run | met |", "|---|---|---|---|"]
     lines += [f"| {name} | {want} | {got} | {'yes' if ok else '**no**'} |" for name, want, got, ok in rows]
     return lines + [""]
+
+
+def agreement_lines(facts: dict | None = None) -> list[str]:
+    """Markdown lines: independent second labellings (``labels/second/``) scored against the
+    first by the detector's own rule, so detection figures can be read against human agreement."""
+    rows = []
+    for path in sorted((LABELS / "second").glob("*.csv")):
+        if path.name.endswith(".exclude.csv") or not (LABELS / path.name).exists():
+            continue
+        rows.append((path.stem, labeller_agreement(read_labels(LABELS / path.name), read_labels(path))))
+    if not rows:
+        return []
+    lines = ["## Two labellers", "",
+             "Clips labelled a second time by someone who had not seen the first labels (`labels/second/`), "
+             "scored against the first by the same rule as the detector (frames either excluded are left out). "
+             "Start/end: second minus first, frames (median, and the largest difference).", "",
+             "| clip | first | second | matched | F1 | start | end | completeness agreed | only first | only second | "
+             "spasmcv F1 (leave-one-clip-out, against the first) |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
+    ours = (facts or {}).get("real_loco_clips", {})
+    for clip, a in rows:
+        start, end = np.array(a["start_differences"]), np.array(a["end_differences"])
+        med = lambda x: f"{np.median(x):+.0f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"  # noqa: E731
+        lines.append(f"| {clip} | {a['first']} | {a['second']} | {a['matched']} | {a['f1']:.3f} | {med(start)} | "
+                     f"{med(end)} | {a['complete_agreed']}/{a['matched']} | {a['only_first'] or '-'} | "
+                     f"{a['only_second'] or '-'} | {ours[clip]['f1']:.3f} |" if clip in ours else
+                     f"{a['only_second'] or '-'} | - |")
+    tp = sum(a["matched"] for _, a in rows)
+    fp = sum(a["second"] - a["matched"] for _, a in rows)
+    fn = sum(a["first"] - a["matched"] for _, a in rows)
+    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    mine = [ours[clip] for clip, _ in rows if clip in ours]
+    own = f"{_pooled(mine)['f1']:.3f}" if mine else "-"
+    lines += [f"| **pooled** | {tp + fn} | {tp + fp} | {tp} | **{f1:.3f}** | | | | | | {own} |", ""]
+    if facts is not None:
+        facts["labellers"] = {"f1": f1, "clips": [clip for clip, _ in rows], "first": tp + fn}
+    return lines
 
 
 def _fmt(x, spec="+.2f"):
@@ -383,6 +425,7 @@ def main() -> int:
 
     facts: dict = {}
     body = real_tables(args.traces, model, facts)
+    body += agreement_lines(facts)
     if not args.real_only:
         sets = [("Synthetic sample videos (through the real landmarker)", REPO / "sample_videos")]
         sets += [(f"Held-out synthetic videos: {folder.name}", folder) for folder in args.extra]

@@ -436,3 +436,19 @@ def reported_closures(events, time_s) -> list[FrameSpan]:
                    for s in spans if s.kind == "review"):
             spans.append(FrameSpan(span.start_frame, span.end_frame, "both", "review"))
     return sorted(spans, key=lambda s: s.start_frame)
+
+
+def labeller_agreement(first: LabelSet, second: LabelSet, *, widen: int = 2) -> dict:
+    """How two independent labellings of one clip agree, by the rule detections are scored with
+    (:func:`score_frames`; frames either labeller excluded are left out): counts, F1 of the second
+    against the first, start/end differences in frames (second minus first) and how often the
+    matched rows agree on ``complete``."""
+    both = LabelSet(first.clip, first.closures, tuple(first.excluded) + tuple(second.excluded))
+    spans = [FrameSpan(c.start_frame, c.end_frame, c.eye) for c in second.closures]
+    score = score_frames(spans, both, widen=widen)
+    complete_agreed = sum(second.closures[i].complete == first.closures[j].complete for i, j in score.matches)
+    return {"first": score.tp + score.fn, "second": score.tp + score.fp, "matched": score.tp, "f1": score.f1,
+            "start_differences": score.onset_errors.tolist(), "end_differences": score.offset_errors.tolist(),
+            "complete_agreed": complete_agreed,
+            "only_first": [(r.start_frame, r.end_frame) for r in score.misses],
+            "only_second": [(d.start_frame, d.end_frame) for d in score.false_positives]}

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from spasmcv.analysis.analyze import analyze_trace
-from spasmcv.analysis.evaluation import (read_labels, read_lid_reading, real_clip_scores, reported_closures,
-                                        score_frames, simple_ear_blinks)
+from spasmcv.analysis.evaluation import (labeller_agreement, read_labels, read_lid_reading, real_clip_scores,
+                                        reported_closures, score_frames, simple_ear_blinks)
 from spasmcv.measure.extract import extract_trace
 from conftest import REPO
 
@@ -113,6 +113,18 @@ def test_pooled_real_accuracy_beats_the_baseline(scored):
     print(f"pooled F1 {f1:.3f} vs baseline {base_f1:.3f}")
     assert f1 >= 0.93 and f1 >= base_f1 + 0.05
     assert abs(np.median(onsets)) <= 1 and abs(np.median(offsets)) <= 1
+
+
+def test_two_independent_labellings_agree_by_the_detectors_rule():
+    """labels/second: clips labelled again by someone who had not seen the first labels. Human
+    agreement is the scale for the detector's figures (docs/accuracy.md, "Two labellers"): the
+    same closures (F1 >= 0.9 per clip) and the same start and end frames in the median."""
+    seconds = [p for p in sorted((LABELS / "second").glob("*.csv")) if not p.name.endswith(".exclude.csv")]
+    assert len(seconds) >= 2
+    for path in seconds:
+        agreement = labeller_agreement(read_labels(LABELS / path.name), read_labels(path))
+        assert agreement["f1"] >= 0.9, (path.stem, agreement)
+        assert abs(np.median(agreement["start_differences"])) <= 1 and abs(np.median(agreement["end_differences"])) <= 1
 
 
 def test_scoring_rule_matches_the_labels_readme():
