@@ -35,7 +35,7 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: analysis-4: one quality gate (quality.py) decides which frames are measured (head roll and eyes
 #: too small in the picture added; a second face taking over) and whether a recording is gradable
 #: (15 s of measurable video in stretches of 5 s or more).
-#: analysis-5: frames whose open eye is under 2 px from lid to lid are not measured
+#: analysis-5: a recording whose eyes open under 2 px from lid to lid is not measured
 #: (``narrow_eyes``: a face in near profile or looking down, with an iris still large enough).
 ANALYSIS_VERSION = "analysis-5"
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spasmcv.analysis.closure import SIDES
+
 #: Why a frame is not measured, in the order they are tested (docs/analysis.md).
 REASONS = {
     "no_face": "no face found",
@@ -55,9 +56,10 @@ class QualitySettings:
         The recording's open-eye fissure height (upper to lower lid margin, px: the larger eye's
         99th percentile over the frames that pass the other tests) below this: no frame is
         measured, as the lids move by a pixel or two and cannot be read, even when the iris is
-        large enough (a face in near profile, or looking down). Real labelled clips made smaller keep their accuracy
-        with an open fissure of 2.3 px and break at 1.3 px (franck: 46 false closures); the man in
-        ``multispeaker`` opens his eyes 0.8-1.0 px (5 false closures, docs/quality-limits.md).
+        large enough (a face in near profile, or looking down). Real labelled clips made smaller
+        keep their accuracy with an open fissure of 2.5 px and break at 1.4 px (franck: 46 false
+        closures); the man in ``multispeaker`` opens his eyes about 1 px, 1.4 at the widest (5 false closures;
+        docs/quality-limits.md).
     min_valid_time_s : float
         Less measurable video than this (in stretches of ``min_stretch_s`` or more): not gradable.
     min_stretch_s : float

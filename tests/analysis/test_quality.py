@@ -119,7 +119,7 @@ def test_an_eye_opening_of_a_pixel_or_two_is_not_read():
     assert frame_quality(c).measurable.all()
     shut = np.where((T % 20) < 19, 0.3, 8.0)  # open one second in twenty
     assert frame_quality({**c, "aperture_px_left": shut, "aperture_px_right": shut}).measurable.all()
-    c["aperture_px_left"] = 1.2 * (1 - closure)  # both eyes 1-1.2 px open (multispeaker: 0.8-1.0)
+    c["aperture_px_left"] = 1.2 * (1 - closure)  # both eyes at most 1.2 px open (multispeaker: 1.4 at the widest)
     q = frame_quality(c)
     assert (q.reason == "narrow_eyes").all()
     analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
