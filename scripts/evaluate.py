@@ -81,7 +81,7 @@ Synthetic videos are a second check of the same pipeline: the detection is no lo
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
 lid at least 60 % closed (the real labels' incomplete blinks are "60-90 % down" and are judged
-on frames too); until analysis-5's evaluation the renderer's continuous peak decided, which made
+on frames too); before analysis-5 the renderer's continuous peak decided, which made
 one 0.15-s incomplete blink in bsp_grade1 (66 % at its peak, 54-55 % in its two frames, read
 0.48-0.52) a required closure; it is the only event in the sample and held-out sets this moves.
 The videos are rendered by synthetic 1.1, whose partly closed
