@@ -357,7 +357,8 @@ def target_lines(facts: dict) -> list[str]:
                   f["share_error_max"] <= 0.02)]
     humans = facts.get("labellers")
     agreement = (f" For scale: two people labelling the same clips independently agree at F1 {humans['f1']:.3f} "
-                 f"({', '.join(humans['clips'])}; {humans['first']} closures; section \"Two labellers\")."
+                 f"({', '.join(humans['clips'])}; {humans['first']} closures; section \"Two labellers\"); "
+                 f"spasmcv on the same clips, leave-one-clip-out: {humans['ours']}."
                  if humans else "")
     lines = ["## Against the validity targets", "",
              "Leave-one-clip-out figures for the real clips (the honest ones; the healthy clips' grades are in "
@@ -372,23 +373,26 @@ def agreement_lines(facts: dict | None = None) -> list[str]:
     first by the detector's own rule, so detection figures can be read against human agreement."""
     rows = []
     for path in sorted((LABELS / "second").glob("*.csv")):
-        if path.name.endswith(".exclude.csv") or not (LABELS / path.name).exists():
+        if path.name.endswith(".exclude.csv") or path.name == "clips.csv" or not (LABELS / path.name).exists():
             continue
         rows.append((path.stem, labeller_agreement(read_labels(LABELS / path.name), read_labels(path))))
     if not rows:
         return []
+    with open(LABELS / "second" / "clips.csv", newline="") as handle:
+        blind = {r["clip"]: r["blind_to"].startswith("everything") for r in csv.DictReader(handle)}
     lines = ["## Two labellers", "",
-             "Clips labelled a second time by someone who had not seen the first labels (`labels/second/`), "
-             "scored against the first by the same rule as the detector (frames either excluded are left out). "
-             "Start/end: second minus first, frames (median, and the largest difference).", "",
+             "Clips labelled a second time by someone who had not seen the first labels (`labels/second/`, "
+             "`clips.csv` there says who and blind to what; * = saw the first labelling's per-clip counts, "
+             "not its frames), scored against the first by the same rule as the detector (frames either "
+             "excluded are left out). Start/end: second minus first, frames (median, and the largest difference).", "",
              "| clip | first | second | matched | F1 | start | end | completeness agreed | only first | only second | "
              "spasmcv F1 (leave-one-clip-out, against the first) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     ours = (facts or {}).get("real_loco_clips", {})
     for clip, a in rows:
         start, end = np.array(a["start_differences"]), np.array(a["end_differences"])
-        med = lambda x: f"{np.median(x):+.0f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"  # noqa: E731
-        lines.append(f"| {clip} | {a['first']} | {a['second']} | {a['matched']} | {a['f1']:.3f} | {med(start)} | "
+        med = lambda x: f"{np.median(x) + 0.0:+.1f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"  # noqa: E731
+        lines.append(f"| {clip}{'' if blind.get(clip) else ' *'} | {a['first']} | {a['second']} | {a['matched']} | {a['f1']:.3f} | {med(start)} | "
                      f"{med(end)} | {a['complete_agreed']}/{a['matched']} | {a['only_first'] or '-'} | "
                      f"{a['only_second'] or '-'} | {ours[clip]['f1']:.3f} |" if clip in ours else
                      f"{a['only_second'] or '-'} | - |")
@@ -399,8 +403,15 @@ def agreement_lines(facts: dict | None = None) -> list[str]:
     mine = [ours[clip] for clip, _ in rows if clip in ours]
     own = f"{_pooled(mine)['f1']:.3f}" if mine else "-"
     lines += [f"| **pooled** | {tp + fn} | {tp + fp} | {tp} | **{f1:.3f}** | | | | | | {own} |", ""]
+    strict = [a for clip, a in rows if blind.get(clip)]
+    if len(strict) < len(rows):
+        s_tp = sum(a["matched"] for a in strict)
+        s_err = sum(a["second"] + a["first"] - 2 * a["matched"] for a in strict)
+        lines += [f"Clips whose second labeller was blind to everything of the first: F1 "
+                  f"{2 * s_tp / (2 * s_tp + s_err) if s_tp + s_err else float('nan'):.3f} "
+                  f"({sum(a['first'] for a in strict)} closures).", ""]
     if facts is not None:
-        facts["labellers"] = {"f1": f1, "clips": [clip for clip, _ in rows], "first": tp + fn}
+        facts["labellers"] = {"f1": f1, "clips": [clip for clip, _ in rows], "first": tp + fn, "ours": own}
     return lines
 
 
