@@ -68,7 +68,7 @@ KNOWN_SHORT = {
 #: clips spasmcv rightly does not measure at all, with the reason (docs/analysis.md, quality gate):
 #: no closure is reported there, so their labels count as misses in the pooled figures
 NOT_MEASURED = {
-    "multispeaker": "narrow_eyes",  # a man in near profile, looking down: his eyes open about 1 px (1.4 at the widest)
+    "multispeaker": "narrow_eyes",  # near profile, looking down: his eyes open about 1 px (1.4 at the widest)
 }
 
 
@@ -163,7 +163,7 @@ def test_healthy_people_are_not_graded_above_1_without_a_labelled_long_closure(c
 def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stated(scored):
     """multispeaker_360p: the followed man is in three-quarter view or looking down at a phone with
     tiny eyes; those frames are not measured, the recording is not gradable, and the summary says why.
-    The few frames facing the camera show eyes that open under a pixel: not measured either."""
+    The few frames facing the camera show eyes that open about a pixel: not measured either."""
     from spasmcv.analysis.summary import format_summary
 
     _, _, analysis, _ = scored("multispeaker")
