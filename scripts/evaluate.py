@@ -357,7 +357,7 @@ def target_lines(facts: dict) -> list[str]:
                   f["share_error_max"] <= 0.02)]
     humans = facts.get("labellers")
     agreement = (f" For scale: two people labelling the same clips independently agree at F1 {humans['f1']:.3f} "
-                 f"({', '.join(humans['clips'])}; {humans['first']} closures; section \"Two labellers\"); "
+                 f"({len(humans['clips'])} clips, {humans['first']} closures; section \"Two labellers\"); "
                  f"spasmcv on the same clips, leave-one-clip-out: {humans['ours']}."
                  if humans else "")
     lines = ["## Against the validity targets", "",
