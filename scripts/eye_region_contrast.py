@@ -134,4 +134,10 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spasmcv.errors import SpasmcvError
+
+    try:
+        sys.exit(main())
+    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
