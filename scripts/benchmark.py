@@ -226,10 +226,6 @@ def main() -> None:
           f"{spasm[1] / floor_wall - 1:+.1%} wall time, {spasm[2] / floor_cpu - 1:+.1%} CPU per frame")
 
 if __name__ == "__main__":
-    from spasmcv.errors import SpasmcvError
+    from spasmcv.errors import run_script
 
-    try:
-        sys.exit(main())
-    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

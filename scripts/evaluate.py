@@ -452,10 +452,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    from spasmcv.errors import SpasmcvError
+    from spasmcv.errors import run_script
 
-    try:
-        sys.exit(main())
-    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

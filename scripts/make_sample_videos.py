@@ -167,10 +167,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    from spasmcv.errors import SpasmcvError
+    from spasmcv.errors import run_script
 
-    try:
-        sys.exit(main())
-    except SpasmcvError as exc:  # no model, a bad video: the message, not a traceback
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+    run_script(main)

@@ -7,6 +7,9 @@ the command-line interface.
 
 from __future__ import annotations
 
+import sys
+from typing import Callable, NoReturn
+
 
 class SpasmcvError(Exception):
     """Base class of all deliberate spasmcv errors."""
@@ -49,3 +52,14 @@ class OutputError(SpasmcvError):
     kind of file (without ``--force``), or its folder cannot be written."""
 
     exit_code = 7
+
+
+def run_script(main: Callable[[], int]) -> NoReturn:
+    """Exit with ``main()``'s return code; a deliberate spasmcv error (no model, a bad video)
+    prints its message and exits 2 instead of a traceback. For the scripts in ``scripts/``."""
+    try:
+        code = main()
+    except SpasmcvError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        code = 2
+    sys.exit(code)

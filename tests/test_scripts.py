@@ -1,0 +1,19 @@
+"""The scripts in scripts/ give a person's message, not a traceback, when they cannot start."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO
+
+
+@pytest.mark.parametrize("script", ["evaluate.py", "eye_region_contrast.py", "renderer_lid_curve.py"])
+def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
+    env = {**os.environ, "SPASMCV_MODEL": str(tmp_path / "no_such_model.task"), "SPASMCV_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / script)], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("error: ") and "no_such_model.task" in done.stderr
+    assert "Traceback" not in done.stderr
