@@ -314,13 +314,15 @@ def test_gaze_down_reads_lower_than_open_but_not_as_closed(gaze_down):
 def test_partly_closed_rendered_lids_read_as_real_lids_do(model_info):
     """Renderer 1.1: the face mesh reads a rendered lid about as far closed as it is, as it reads
     real lids (docs/lid-reading.md); renderer 1.0's lids read 0.26 at half closed and 0.44 at 0.7."""
+    import subprocess
     import sys
 
-    sys.path.insert(0, str(REPO / "scripts"))
-    from renderer_lid_curve import closure_read, mesh_ratios
-
-    read = closure_read(mesh_ratios(640, 480, model=model_info.path))
-    print({level: round(value, 2) for level, value in read.items()})
+    env = {**os.environ, "SPASMCV_MODEL": str(model_info.path)}
+    out = subprocess.run([sys.executable, str(REPO / "scripts" / "renderer_lid_curve.py"), "--size", "640x480"],
+                         capture_output=True, text=True, env=env, check=True).stdout
+    print(out)
+    rows = [line.strip("|").split("|") for line in out.splitlines() if line.startswith("| ") and "rendered" not in line]
+    read = {float(level): float(closure) for level, _, closure in rows}
     assert 0.35 <= read[0.5] <= 0.65
     assert 0.6 <= read[0.7] <= 0.9
     assert read[0.2] <= 0.25 and read[0.9] >= 0.85
