@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from spasmcv.analysis.events import EventSettings
+
 
 @dataclass(frozen=True)
 class ReferenceEvent:
@@ -382,6 +384,8 @@ def simple_ear_blinks(columns: dict, *, threshold: float = 0.2, min_frames: int 
 #: A detected closure this long (s) where no labelled closure nearly as long overlaps it is a
 #: false long closure: the error that turns a healthy person into a spasm patient.
 LONG_CLOSURE_S = 1.0
+#: an end this many frames or more after the label's counts as late (``late_end``)
+LATE_END_FRAMES = 3
 
 
 def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int, widen: int) -> bool:
@@ -406,6 +410,8 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
                   and not any(_overlaps(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
                               and r.frames >= long_frames - 2 * widen for r in labels.closures)]
     matched = {j: detected[i] for i, j in score.matches}
+    kind_of = _duration_kind(fps)
+    pairs = [(detected[i], labels.closures[j]) for i, j in score.matches]
     incomplete = [j for j, r in enumerate(labels.closures) if not r.complete and r in scored_labels]
     one_eye = [j for j, r in enumerate(labels.closures) if r.eye != "both" and r in scored_labels]
     return {
@@ -421,7 +427,21 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
         "one_eye_right_side": sum(j in matched and matched[j].eye == labels.closures[j].eye for j in one_eye),
         "false_positives": [(d.start_frame, d.end_frame, d.eye, d.kind) for d in score.false_positives],
         "misses": [(r.start_frame, r.end_frame, r.eye) for r in score.misses],
+        # durations of the matched closures: the kind by duration (blink, prolonged, spasm) as the labels'
+        "same_kind": sum(kind_of(d.end_frame - d.start_frame) == kind_of(r.frames) for d, r in pairs),
+        "long_detected": sum(kind_of(d.end_frame - d.start_frame) > 0 for d, _ in pairs),
+        "long_labelled": sum(kind_of(r.frames) > 0 for _, r in pairs),
+        "late_end": sum(d.end_frame - r.end_frame >= LATE_END_FRAMES for d, r in pairs),
     }
+
+
+def _duration_kind(fps: float):
+    """end - start in frames -> 0 blink, 1 prolonged, 2 spasm, by the event thresholds (seconds)."""
+    limits = EventSettings()
+
+    def kind(frames: int) -> int:
+        return int(frames >= limits.prolonged_s * fps) + int(frames >= limits.spasm_s * fps)
+    return kind
 
 
 def reported_closures(events, time_s) -> list[FrameSpan]:

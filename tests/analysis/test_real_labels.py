@@ -208,3 +208,19 @@ def test_closure_reads_real_partly_closed_lids_as_two_readers_did(scored):
     assert abs(np.median(by_hand - measured)) <= 0.08
     assert np.median(np.abs(by_hand - measured)) <= 0.12
     assert np.corrcoef(measured, by_hand)[0, 1] >= 0.85
+
+
+def test_durations_of_matched_closures_are_scored_by_kind():
+    """real_clip_scores compares each matched closure's kind by duration (blink < 0.5 s <=
+    prolonged < 1 s <= spasm) with its label's, and counts ends 3 or more frames late."""
+    from spasmcv.analysis.evaluation import FrameSpan, LabelledClosure, LabelSet
+
+    labels = LabelSet("x", (LabelledClosure(10, 20, 12, True, "both"), LabelledClosure(100, 114, 104, True, "both"),
+                            LabelledClosure(200, 230, 210, True, "both")), excluded=())
+    # at 25 fps: a 10-frame (0.4 s) blink read as 14 frames (0.56 s, prolonged; ends 4 late); a
+    # 14-frame prolonged closure read as 15; a 30-frame (1.2 s) spasm read as 28
+    detected = [FrameSpan(10, 24), FrameSpan(100, 115), FrameSpan(201, 229)]
+    scores = real_clip_scores(detected, labels, fps=25.0)
+    assert scores["tp"] == 3
+    assert scores["same_kind"] == 2 and scores["long_labelled"] == 2 and scores["long_detected"] == 3
+    assert scores["late_end"] == 1
