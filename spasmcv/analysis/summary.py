@@ -43,10 +43,10 @@ def format_summary(analysis: Analysis) -> str:
     row("blinks per min", "blink_rate_per_min")
     row("blink duration, median (s)", "blink_duration_median_s", ".2f", f"{d_lo:g}-{d_hi:g} s")
     row("flutter bursts per min", "flutter_bursts_per_min", normal="0")
-    row("prolonged closures 0.5-1 s", "prolonged_count", "d", "0")
+    row("prolonged closures 0.5-1 s", "prolonged_count", "d", "rare")
     row("spasms > 1 s", "spasm_count", "d", "0")
     row("spasm time (s)", "spasm_total_s")
-    row("longest closure (s)", "longest_closure_s", ".2f")
+    row("longest closure (s)", "longest_closure_s", ".2f", "under 1")
     row("to check by eye (review)", "review_count", "d")
     lines.append(f"{'time eyes closed (>=50 %)':30s}{_fmt(100 * met['left']['share_closed'], '.1f', ' %'):>12s}"
                  f"{_fmt(100 * met['right']['share_closed'], '.1f', ' %'):>12s}   grade 4 above 50 %")

@@ -392,7 +392,7 @@ def _normal_text(metric: str, analysis: Analysis) -> str:
         "share_closed": "grade 4 above 50",
         "spasm_rate_per_min": "0",
         "flutter_bursts_per_min": "0",
-        "longest_closure_s": "under 0.5",
+        "longest_closure_s": "under 1 (blinks 0.1-0.4)",
         "open_aperture_mm": "about 8-11",
         "severity_index": "0-20 (grade 0)",
         "jankovic_frequency_grade": "0",
