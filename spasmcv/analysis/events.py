@@ -61,7 +61,7 @@ class EventSettings:
     reentry: float = 0.3
     onset_step: float = 0.05
     end_fraction: float = 0.9
-    settle_s: float = 0.4
+    settle_s: float = 0.25
     settle_quantile: float = 0.25
     pre_s: float = 0.3
     min_depth: float = 0.4
