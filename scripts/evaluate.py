@@ -39,9 +39,9 @@ sys.path.insert(0, str(REPO))
 from spasmcv import __version__, extract_trace, read_trace, resolve_model, write_trace  # noqa: E402
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace  # noqa: E402
 from spasmcv.analysis.closure import SIDES  # noqa: E402
-from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE, compare_events, labeller_agreement,  # noqa: E402
-                                read_ground_truth, read_labels, real_clip_scores, reported_closures, simple_ear_blinks,
-                                split_by_peak)
+from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE, compare_events, f1_from_counts,  # noqa: E402
+                                labeller_agreement, read_ground_truth, read_labels, real_clip_scores,
+                                reported_closures, simple_ear_blinks, split_by_peak)
 from spasmcv.analysis.events import closures  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
 from spasmcv.settings import Settings, with_overrides  # noqa: E402
@@ -164,7 +164,7 @@ def _pooled(rows: list[dict]) -> dict:
     off = [x for r in rows for x in r["offset_errors"]]
     return {"labels": sum(r["labels"] for r in rows), "tp": tp, "fp": fp, "fn": fn,
             "precision": tp / (tp + fp) if tp + fp else float("nan"), "recall": tp / (tp + fn) if tp + fn else float("nan"),
-            "f1": 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0,
+            "f1": f1_from_counts(tp, fp, fn),
             "onset_error_median": float(np.median(on)) if on else float("nan"),
             "offset_error_median": float(np.median(off)) if off else float("nan"),
             "false_long": sum(r["false_long"] for r in rows), "review": sum(r["review"] for r in rows),
@@ -419,27 +419,32 @@ def agreement_lines(facts: dict | None = None) -> list[str]:
              "spasmcv F1 (leave-one-clip-out, against the first) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
     ours = (facts or {}).get("real_loco_clips", {})
+
+    def median_and_max(x: np.ndarray) -> str:
+        return f"{np.median(x) + 0.0:+.1f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"
+
     for clip, a in rows:
         start, end = np.array(a["start_differences"]), np.array(a["end_differences"])
-        med = lambda x: f"{np.median(x) + 0.0:+.1f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"  # noqa: E731
-        lines.append(f"| {clip}{'' if blind.get(clip) else ' *'} | {a['first']} | {a['second']} | {a['matched']} | {a['f1']:.3f} | {med(start)} | "
-                     f"{med(end)} | {a['complete_agreed']}/{a['matched']} | {a['only_first'] or '-'} | "
-                     f"{a['only_second'] or '-'} | {ours[clip]['f1']:.3f} |" if clip in ours else
-                     f"{a['only_second'] or '-'} | - |")
-    tp = sum(a["matched"] for _, a in rows)
-    fp = sum(a["second"] - a["matched"] for _, a in rows)
-    fn = sum(a["first"] - a["matched"] for _, a in rows)
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+        own_clip = f"{ours[clip]['f1']:.3f}" if clip in ours else "-"
+        lines.append(f"| {clip}{'' if blind.get(clip) else ' *'} | {a['first']} | {a['second']} | {a['matched']} | "
+                     f"{a['f1']:.3f} | {median_and_max(start)} | {median_and_max(end)} | "
+                     f"{a['complete_agreed']}/{a['matched']} | {a['only_first'] or '-'} | {a['only_second'] or '-'} | "
+                     f"{own_clip} |")
+
+    def pooled_agreement(subset) -> tuple[int, int, int, float]:
+        tp = sum(a["matched"] for a in subset)
+        fp, fn = sum(a["second"] for a in subset) - tp, sum(a["first"] for a in subset) - tp
+        return tp, fp, fn, f1_from_counts(tp, fp, fn, empty=float("nan"))
+
+    tp, fp, fn, f1 = pooled_agreement([a for _, a in rows])
     mine = [ours[clip] for clip, _ in rows if clip in ours]
     own = f"{_pooled(mine)['f1']:.3f}" if mine else "-"
     lines += [f"| **pooled** | {tp + fn} | {tp + fp} | {tp} | **{f1:.3f}** | | | | | | {own} |", ""]
     strict = [a for clip, a in rows if blind.get(clip)]
     if len(strict) < len(rows):
-        s_tp = sum(a["matched"] for a in strict)
-        s_err = sum(a["second"] + a["first"] - 2 * a["matched"] for a in strict)
-        lines += [f"Clips whose second labeller was blind to everything of the first: F1 "
-                  f"{2 * s_tp / (2 * s_tp + s_err) if s_tp + s_err else float('nan'):.3f} "
-                  f"({sum(a['first'] for a in strict)} closures).", ""]
+        s_tp, _, s_fn, s_f1 = pooled_agreement(strict)
+        lines += [f"Clips whose second labeller was blind to everything of the first: F1 {s_f1:.3f} "
+                  f"({s_tp + s_fn} closures).", ""]
     if facts is not None:
         facts["labellers"] = {"f1": f1, "clips": [clip for clip, _ in rows], "first": tp + fn, "ours": own}
     return lines

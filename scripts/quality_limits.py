@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
-from spasmcv.analysis.evaluation import read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
+from spasmcv.analysis.evaluation import f1_from_counts, read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
@@ -115,7 +115,7 @@ def open_fissure_px(trace) -> float:
 
 def _pool(rows: list[dict]) -> float:
     tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
-    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else float("nan")
+    return f1_from_counts(tp, fp, fn, empty=float("nan"))
 
 
 def table(title: str, variants: list[tuple[float, float]], clips: list[dict], cache: Path, model) -> list[str]:

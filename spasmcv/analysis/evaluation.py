@@ -100,11 +100,17 @@ def compare_events(detected, reference, *, tolerance_s: float = 0.2, convention:
     fn = n_required - tp
     precision = tp / (tp + fp) if tp + fp else float("nan")
     recall = tp / (tp + fn) if tp + fn else float("nan")
-    f1 = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 1.0
+    f1 = f1_from_counts(tp, fp, fn)
     matches.sort(key=lambda m: m[1])
     onset_err = np.array([detected[i].onset_s - reference[j].onset_s for i, j in matches])
     offset_err = np.array([detected[i].offset_s - reference[j].offset_s for i, j in matches])
     return EventScore(tp, fp, fn, precision, recall, f1, onset_err, offset_err, matches, tolerance_s, convention)
+
+
+def f1_from_counts(tp: int, fp: int, fn: int, *, empty: float = 1.0) -> float:
+    """F1 = 2 TP / (2 TP + FP + FN); ``empty`` when there is nothing to find and nothing was found
+    (1.0 for a detector that rightly reports nothing)."""
+    return 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else empty
 
 
 def _one_to_one(candidates) -> list[tuple[int, int]]:
