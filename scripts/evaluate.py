@@ -228,7 +228,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
     def score(settings, item):
         clip, trace, labels, fps, _, _ = item
         spans, grade = detect_real(trace, clip["task"], settings)
-        return real_clip_scores(spans, labels, fps=fps), grade
+        return real_clip_scores(spans, labels, fps=fps, event_settings=settings.events), grade
 
     lines = ["## Real labelled video", "", f"Convention: {REAL_CONVENTION}. Errors are detected minus labelled, "
              "frames (median per clip; pooled: over every matched closure).", ""]

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spasmcv.analysis.events import EventSettings
+from spasmcv.analysis.events import EventSettings, kind_by_duration
 
 
 @dataclass(frozen=True)
@@ -398,14 +398,18 @@ def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int, widen: int) ->
     return min(a_end, b_end) - max(a_start, b_start) + 1 + 2 * widen > 0
 
 
-def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float, widen: int = 2) -> dict:
+def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float, widen: int = 2,
+                     event_settings: EventSettings = EventSettings()) -> dict:
     """Everything the real-video accuracy tables report for one clip and one detector.
 
     ``detected`` are the detector's counted closures across both eyes (``eye`` left, right or
     both). Returns counts, precision/recall/F1, median onset/offset errors (frames, labels'
     convention), false long closures (> :data:`LONG_CLOSURE_S` where the labels hold no closure
     nearly that long; ``review`` spans are not counted closures and are counted apart), recall
-    on incomplete blinks and how one-eye labels were reported.
+    on incomplete blinks, how one-eye labels were reported, and for the matched closures how
+    many have their label's kind by duration (:func:`~spasmcv.analysis.events.kind_by_duration`
+    with ``event_settings``), how many of each are prolonged or longer, and how many end
+    :data:`LATE_END_FRAMES` or more after their label.
     """
     score = score_frames(detected, labels, widen=widen)
     long_frames = LONG_CLOSURE_S * fps
@@ -416,7 +420,9 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
                   and not any(_overlaps(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
                               and r.frames >= long_frames - 2 * widen for r in labels.closures)]
     matched = {j: detected[i] for i, j in score.matches}
-    kind_of = _duration_kind(fps)
+    def kind_of(frames: int) -> str:
+        return kind_by_duration(frames / fps, event_settings)
+
     pairs = [(detected[i], labels.closures[j]) for i, j in score.matches]
     incomplete = [j for j, r in enumerate(labels.closures) if not r.complete and r in scored_labels]
     one_eye = [j for j, r in enumerate(labels.closures) if r.eye != "both" and r in scored_labels]
@@ -433,21 +439,11 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
         "one_eye_right_side": sum(j in matched and matched[j].eye == labels.closures[j].eye for j in one_eye),
         "false_positives": [(d.start_frame, d.end_frame, d.eye, d.kind) for d in score.false_positives],
         "misses": [(r.start_frame, r.end_frame, r.eye) for r in score.misses],
-        # durations of the matched closures: the kind by duration (blink, prolonged, spasm) as the labels'
         "same_kind": sum(kind_of(d.end_frame - d.start_frame) == kind_of(r.frames) for d, r in pairs),
-        "long_detected": sum(kind_of(d.end_frame - d.start_frame) > 0 for d, _ in pairs),
-        "long_labelled": sum(kind_of(r.frames) > 0 for _, r in pairs),
+        "long_detected": sum(kind_of(d.end_frame - d.start_frame) != "blink" for d, _ in pairs),
+        "long_labelled": sum(kind_of(r.frames) != "blink" for _, r in pairs),
         "late_end": sum(d.end_frame - r.end_frame >= LATE_END_FRAMES for d, r in pairs),
     }
-
-
-def _duration_kind(fps: float):
-    """end - start in frames -> 0 blink, 1 prolonged, 2 spasm, by the event thresholds (seconds)."""
-    limits = EventSettings()
-
-    def kind(frames: int) -> int:
-        return int(frames >= limits.prolonged_s * fps) + int(frames >= limits.spasm_s * fps)
-    return kind
 
 
 def reported_closures(events, time_s) -> list[FrameSpan]:

@@ -279,9 +279,7 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
             continue
         onset, offset = float(time_s[start]), float(time_s[end])
         closed = float(np.sum(frame_s[start:end + 1][closure[start:end + 1] >= 0.5]))
-        duration = offset - onset
-        kind = ("spasm" if duration >= settings.spasm_s
-                else "prolonged" if duration >= settings.prolonged_s else "blink")
+        kind = kind_by_duration(offset - onset, settings)
         if kind != "blink" and peak < settings.partial_peak:
             kind = "partial"
         elif kind == "spasm" and iris_px < settings.min_iris_px:
@@ -290,6 +288,13 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
                                peak_closure=peak, closed_s=closed, kind=kind,
                                complete=peak >= settings.complete_threshold, truncated=truncated))
     return events
+
+
+def kind_by_duration(duration_s: float, settings: EventSettings = EventSettings()) -> str:
+    """A closure's kind by its duration (end - start, s): ``blink`` under ``prolonged_s``,
+    ``prolonged`` under ``spasm_s``, else ``spasm`` (before the peak and iris tests)."""
+    return ("spasm" if duration_s >= settings.spasm_s
+            else "prolonged" if duration_s >= settings.prolonged_s else "blink")
 
 
 def closures(events: list[EyeEvent]) -> list[EyeEvent]:
