@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
 from spasmcv.analysis.evaluation import f1_from_counts, read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
+from spasmcv.analysis.quality import open_fissure_px  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
@@ -105,14 +106,6 @@ def score(trace, clip: dict) -> tuple[dict, dict]:
     return real_clip_scores(spans, labels, fps=fps), real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
 
 
-def open_fissure_px(trace) -> float:
-    """The larger eye's open fissure height, px: the 99th percentile of ``aperture_px`` over valid
-    frames (as the quality gate's ``min_open_aperture_px`` reads it)."""
-    valid = trace["valid"].astype(bool)
-    levels = [trace[f"aperture_px_{side}"][valid] for side in ("left", "right")]
-    return max((float(np.nanquantile(x, 0.99)) for x in levels if np.isfinite(x).any()), default=float("nan"))
-
-
 def _pool(rows: list[dict]) -> float:
     tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
     return f1_from_counts(tp, fp, fn, empty=float("nan"))
@@ -130,7 +123,7 @@ def table(title: str, variants: list[tuple[float, float]], clips: list[dict], ca
             ours, base = score(trace, clip)
             iris = trace["iris_reference_px"][trace["valid"].astype(bool)]
             cells.append(f"{np.nanmedian(iris) if np.isfinite(iris).any() else float('nan'):.1f}, "
-                         f"{open_fissure_px(trace):.1f}: {ours['f1']:.2f} / {base['f1']:.2f}")
+                         f"{open_fissure_px(trace.columns, trace['valid'].astype(bool)):.1f}: {ours['f1']:.2f} / {base['f1']:.2f}")
             ours_all.append(ours)
             base_all.append(base)
             valid = trace["valid"].astype(bool)

@@ -132,16 +132,15 @@ def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size
     return other
 
 
-def _narrow_eyes(columns: dict, passed: np.ndarray, min_px: float, n: int, *, open_quantile: float = 0.99) -> bool:
-    """Whether the eyes open under ``min_px`` in this recording: the larger eye's fissure height
-    (``aperture_px``) at its ``open_quantile`` quantile over the frames that ``passed`` the other
-    tests - its open level even if the eyes are shut for nearly all of the recording (a severe
-    blepharospasm must not read as "eyes too narrow")."""
-    if not passed.any():
-        return False
-    levels = [_column(columns, f"aperture_px_{side}", n)[passed] for side in SIDES]
+def open_fissure_px(columns: dict, frames: np.ndarray, *, open_quantile: float = 0.99) -> float:
+    """The recording's open-eye fissure height, px: the larger eye's ``aperture_px`` (upper to
+    lower lid margin) at its ``open_quantile`` quantile over ``frames`` (a boolean mask) - its
+    open level even if the eyes are shut for nearly all of the recording (a severe blepharospasm
+    must not read as "eyes too narrow"). NaN without aperture values there."""
+    n = len(frames)
+    levels = [_column(columns, f"aperture_px_{side}", n)[frames] for side in SIDES]
     levels = [float(np.quantile(v[np.isfinite(v)], open_quantile)) for v in levels if np.isfinite(v).any()]
-    return bool(levels) and max(levels) < min_px  # no aperture column: never narrow
+    return max(levels, default=float("nan"))
 
 
 def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) -> FrameQuality:
@@ -150,7 +149,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     ``columns`` are trace columns: ``valid`` is required; ``face_detected``, ``eyes_in_frame``,
     ``n_faces``, ``subject_track``, ``iris_reference_px``, ``head_yaw/pitch/roll_deg`` and
     ``aperture_px_left/right`` are used when present; *another face may have taken over* is
-    :func:`_other_face`, *eye opening too narrow* :func:`_narrow_eyes` (a verdict on the frames
+    :func:`_other_face`, *eye opening too narrow* :func:`open_fissure_px` under
+    ``min_open_aperture_px`` (a verdict on the frames
     that pass every other test, so it is tested last).
     """
     valid = np.asarray(columns["valid"]).astype(bool)
@@ -176,7 +176,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     reason = np.full(n, "", dtype=object)
     for name, failed in tests.items():
         reason[(reason == "") & failed] = name
-    if _narrow_eyes(columns, reason == "", settings.min_open_aperture_px, n):
+    if open_fissure_px(columns, reason == "") < settings.min_open_aperture_px:  # NaN (no values): never narrow
         reason[reason == ""] = "narrow_eyes"
     return FrameQuality(measurable=reason == "", reason=reason)
 
