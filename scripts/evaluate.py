@@ -467,6 +467,9 @@ def main() -> int:
                         help="start the real-clip tables from other settings, as spasmcv's --set "
                              "(e.g. analysis.events.settle_s=0.2); the output's first line names them")
     args = parser.parse_args()
+    for item in args.set:
+        if not item.startswith("analysis."):
+            parser.error(f"--set {item}: only analysis.* settings apply here (the traces are measured once)")
     for folder in args.extra:
         if not any(video.with_suffix(".json").is_file() for video in folder.glob("*.mp4")):
             parser.error(f"--extra {folder}: no synthetic videos with their ground-truth JSON there")

@@ -17,3 +17,12 @@ def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
     assert done.returncode == 2, done.stderr
     assert done.stderr.startswith("error: ") and "no_such_model.task" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_evaluate_refuses_settings_it_would_silently_ignore(tmp_path):
+    """evaluate.py --set changes analysis settings only; a measure setting would not reach the
+    cached traces, so it is refused with a message instead of being ignored."""
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--set", "measure.mirrored=true"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2 and "only analysis.* settings apply" in done.stderr
+    assert "Traceback" not in done.stderr
