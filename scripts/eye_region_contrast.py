@@ -10,10 +10,11 @@ skin is the median of the strip's top and bottom fifths. An open eye shows the d
 its median over the frames it is open (closure < 0.1).
 
 Then a permissive detector (core threshold 0.45, depth 0.3) is run on the same traces and its
-closures are split into those matching a labelled closure and those that do not (lowered gazes,
-squints, glances: the false closures a pixel test would have to remove). The script prints the
-relative contrast at each closure's apex (lowest of the apex frame and its neighbours, lower eye)
-for both groups. It separates them only if the two ranges barely overlap.
+closures are split into those matching a labelled closure (one to one, by the labels' scoring
+rule) and those that do not (lowered gazes, squints, glances: the false closures a pixel test
+would have to remove). The script prints the relative contrast at each closure's apex (lowest of
+the apex frame and its neighbours, lower eye) for both groups. It separates them only if the two
+ranges barely overlap.
 
 Usage::
 
@@ -38,7 +39,7 @@ from label_sheets import frames  # noqa: E402
 
 from spasmcv import extract_trace, resolve_model  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
-from spasmcv.analysis.evaluation import _mostly_excluded, _overlaps, event_frames, read_labels  # noqa: E402
+from spasmcv.analysis.evaluation import event_frames, mostly_excluded, read_labels, score_frames  # noqa: E402
 from spasmcv.measure.eyelid import PATIENT_EYES  # noqa: E402
 
 PERMISSIVE = dict(core_threshold=0.45, min_depth=0.3)
@@ -87,12 +88,13 @@ def apex_values(trace, contrast, clip: dict) -> list[tuple[bool, float]]:
     for side in ("left", "right"):
         open_frames = (closure[side] < 0.1) & np.isfinite(contrast[side])
         relative[side] = contrast[side] / np.median(contrast[side][open_frames]) if open_frames.any() else contrast[side]
+    spans = event_frames(analysis.events.paired, time_s)
+    matched_spans = {i for i, _ in score_frames(spans, labels).matches}
     out = []
-    for paired in analysis.events.paired:
-        span = event_frames([paired], time_s)[0]
-        if _mostly_excluded(span.start_frame, span.end_frame, labels.excluded):
+    for i, (paired, span) in enumerate(zip(analysis.events.paired, spans)):
+        if mostly_excluded(span.start_frame, span.end_frame, labels.excluded):
             continue
-        matched = any(_overlaps(span.start_frame, span.end_frame, r.start_frame, r.end_frame, 2) for r in labels.closures)
+        matched = i in matched_spans
         values = []
         for event in (paired.left, paired.right):
             if event is not None:

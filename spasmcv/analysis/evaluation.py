@@ -342,7 +342,9 @@ class FrameScore:
         return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
 
 
-def _mostly_excluded(start: int, end: int, excluded) -> bool:
+def mostly_excluded(start: int, end: int, excluded) -> bool:
+    """True when more than half of frames ``start``..``end`` lie in the labels' excluded intervals
+    (such closures and detections are not scored)."""
     inside = sum(max(0, min(end, b) - max(start, a) + 1) for a, b in excluded)
     return inside > 0.5 * (end - start + 1)
 
@@ -355,9 +357,9 @@ def score_frames(detected: list[FrameSpan], labels: LabelSet, *, widen: int = 2)
     matched first. Labels and detections lying mostly inside an excluded interval are not
     scored. Eyes are not compared here (:func:`real_clip_scores` checks one-eye labels).
     """
-    dets = [i for i, d in enumerate(detected) if not _mostly_excluded(d.start_frame, d.end_frame, labels.excluded)]
+    dets = [i for i, d in enumerate(detected) if not mostly_excluded(d.start_frame, d.end_frame, labels.excluded)]
     refs = [j for j, r in enumerate(labels.closures)
-            if not _mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
+            if not mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
     candidates = []
     for i in dets:
         d = detected[i]
@@ -413,10 +415,10 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
     """
     score = score_frames(detected, labels, widen=widen)
     long_frames = LONG_CLOSURE_S * fps
-    scored_labels = [r for r in labels.closures if not _mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
+    scored_labels = [r for r in labels.closures if not mostly_excluded(r.start_frame, r.end_frame, labels.excluded)]
     false_long = [d for d in detected
                   if d.kind != "review" and d.end_frame - d.start_frame >= long_frames
-                  and not _mostly_excluded(d.start_frame, d.end_frame, labels.excluded)
+                  and not mostly_excluded(d.start_frame, d.end_frame, labels.excluded)
                   and not any(_overlaps(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
                               and r.frames >= long_frames - 2 * widen for r in labels.closures)]
     matched = {j: detected[i] for i, j in score.matches}
