@@ -142,16 +142,16 @@ def events_settings(base: AnalysisSettings = AnalysisSettings(), **changes) -> A
 
 
 def detect_real(trace: Trace, task: str, settings: AnalysisSettings):
-    """Counted closures across both eyes as frame spans, and the grade."""
+    """Counted closures across both eyes as frame spans, the grade, and which frames were
+    measured (passed the quality gate)."""
     analysis = analyze_trace(trace, task=task, settings=settings)
     spans = reported_closures(analysis.events, trace["time_s"])
-    return spans, analysis.recording["severity"]["jankovic_frequency_grade"]
+    return spans, analysis.recording["severity"]["jankovic_frequency_grade"], analysis.signal.valid
 
 
-def measured_share(trace: Trace, labels) -> float:
-    """Share of the clip's labelled frames (the excluded intervals left out) that spasmcv measures;
-    NaN when every frame is excluded."""
-    valid = analyze_trace(trace).signal.valid.copy()
+def measured_share(valid: np.ndarray, labels) -> float:
+    """Share of the clip's labelled frames (the excluded intervals left out) that spasmcv measures
+    (``valid``: per frame, passed the quality gate); NaN when every frame is excluded."""
     scored = np.ones(len(valid), dtype=bool)
     for start, end in labels.excluded:
         scored[start:end + 1] = False
@@ -223,21 +223,23 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
         labels = read_labels(LABELS / f"{clip['clip']}.csv")
         fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
         base = real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
-        data.append((clip, trace, labels, fps, measured_share(trace, labels), base))
+        data.append((clip, trace, labels, fps, base))
 
     def score(settings, item):
-        clip, trace, labels, fps, _, _ = item
-        spans, grade = detect_real(trace, clip["task"], settings)
-        return real_clip_scores(spans, labels, fps=fps, event_settings=settings.events), grade
+        """(scores, grade, measured share) of one clip with these settings."""
+        clip, trace, labels, fps, _ = item
+        spans, grade, valid = detect_real(trace, clip["task"], settings)
+        return (real_clip_scores(spans, labels, fps=fps, event_settings=settings.events), grade,
+                measured_share(valid, labels))
 
     lines = ["## Real labelled video", "", f"Convention: {REAL_CONVENTION}. Errors are detected minus labelled, "
              "frames (median per clip; pooled: over every matched closure).", ""]
     # fixed defaults
     fixed = [score(defaults, item) for item in data]
     lines += ["### Default settings (developed on these clips: optimistic)", ""] + REAL_HEADER
-    for (clip, *_rest, measured, base), (ours, grade) in zip(data, fixed):
+    for (clip, *_rest, base), (ours, grade, measured) in zip(data, fixed):
         lines.append(_real_line(clip["clip"], ours, base, grade, measured))
-    pooled_fixed = _pooled([o for o, _ in fixed])
+    pooled_fixed = _pooled([o for o, *_ in fixed])
     pooled_base = _pooled([item[-1] for item in data])
     lines += [_real_line("**pooled**", pooled_fixed, pooled_base, "-"), ""]
     # leave one clip out
@@ -257,27 +259,27 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
     lines += ["### Leave one clip out (parameters chosen on the other clips)", "",
               f"Grid: {GRID}; chosen by pooled F1 on the other clips (minus 0.01 per false long closure), "
               "then by the smaller mean absolute start and end errors.", ""] + REAL_HEADER
-    for (clip, *_rest, measured, base), (ours, grade) in zip(data, loco):
+    for (clip, *_rest, base), (ours, grade, measured) in zip(data, loco):
         lines.append(_real_line(clip["clip"], ours, base, grade, measured))
-    pooled_loco = _pooled([o for o, _ in loco])
+    pooled_loco = _pooled([o for o, *_ in loco])
     lines += [_real_line("**pooled**", pooled_loco, pooled_base, "-"), ""]
     lines += ["Parameters chosen per held-out clip: " + "; ".join(
         f"{item[0]['clip']}: " + ", ".join(f"{k}={v}" for k, v in params.items()) for item, params in zip(data, chosen)), ""]
-    unmeasured = [item[0]["clip"] for item in data if item[4] == 0]
-    worse = [item[0]["clip"] for item, (o, _) in zip(data, loco)
+    unmeasured = [item[0]["clip"] for item, (*_, measured) in zip(data, fixed) if measured == 0]
+    worse = [item[0]["clip"] for item, (o, *_) in zip(data, loco)
              if o["f1"] < item[-1]["f1"] - 1e-9 and item[0]["clip"] not in unmeasured]
     if facts is not None:
-        facts.update(real_loco=pooled_loco, real_base=pooled_base, real_loco_interval=f1_interval([o for o, _ in loco]),
-                     real_loco_clips={item[0]["clip"]: o for item, (o, _) in zip(data, loco)},
+        facts.update(real_loco=pooled_loco, real_base=pooled_base, real_loco_interval=f1_interval([o for o, *_ in loco]),
+                     real_loco_clips={item[0]["clip"]: o for item, (o, *_) in zip(data, loco)},
                      real_worse=worse, real_unmeasured=unmeasured, real_clips=len(data),
-                     real_grades={item[0]["clip"]: (g, item[2], item[3]) for item, (_, g) in zip(data, loco)})
+                     real_grades={item[0]["clip"]: (g, item[2], item[3]) for item, (_, g, _) in zip(data, loco)})
     lines += [f"Pooled leave-one-clip-out F1 {pooled_loco['f1']:.3f} vs baseline {pooled_base['f1']:.3f} "
               f"({pooled_loco['labels']} labelled closures in {len(data)} clips); clips where spasmcv is below the "
               f"baseline: {', '.join(worse) or 'none'}"
               + (f"; not measured at all (every frame failed the quality gate; their labels count as misses): "
                  f"{', '.join(unmeasured)}" if unmeasured else "") + ".", ""]
     lines += ["Unmatched detections (false positives) and misses, default settings:", ""]
-    for (clip, *_rest), (ours, _) in zip(data, fixed):
+    for (clip, *_rest), (ours, *_) in zip(data, fixed):
         if ours["false_positives"] or ours["misses"]:
             lines.append(f"- {clip['clip']}: false {ours['false_positives']}; missed {ours['misses']}")
     lines.append("")

@@ -102,7 +102,7 @@ def score(trace, clip: dict) -> tuple[dict, dict]:
     labels = read_labels(LABELS / f"{clip['clip']}.csv")
     fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
     settings = replace(AnalysisSettings(), quality=replace(AnalysisSettings().quality, **NO_GATE))
-    spans, _ = detect_real(trace, clip["task"], settings)
+    spans, *_ = detect_real(trace, clip["task"], settings)
     return real_clip_scores(spans, labels, fps=fps), real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
 
 
