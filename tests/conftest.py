@@ -53,6 +53,22 @@ def real_video():
     return get
 
 
+@pytest.fixture(scope="session")
+def real_trace(real_video, model_info):
+    """The trace of a video under ../shared/data/real, extracted with the real model once per test
+    session (the real-label tests and the real-video comparison share Talking Face's 200 s)."""
+    from spasmcv.measure.extract import extract_trace
+
+    cache = {}
+
+    def get(relative: str):
+        if relative not in cache:
+            cache[relative] = extract_trace(real_video(relative), model=model_info)
+        return cache[relative]
+
+    return get
+
+
 # ---- databases for the clinic application's tests -------------------------------------------
 # SQLite always, and a real PostgreSQL server when SPASMCV_TEST_DATABASE_URL names one (.ci/run
 # starts Debian's postgresql and sets it; in CI it is required). Each test gets its own database.

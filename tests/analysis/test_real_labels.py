@@ -14,7 +14,6 @@ import pytest
 from spasmcv.analysis.analyze import analyze_trace
 from spasmcv.analysis.evaluation import (labeller_agreement, read_labels, read_lid_reading, real_clip_scores,
                                         reported_closures, score_frames, simple_ear_blinks)
-from spasmcv.measure.extract import extract_trace
 from conftest import REPO
 
 LABELS = REPO / "labels"
@@ -32,12 +31,12 @@ KNOWN_FALSE_LONG: dict = {}
 
 
 @pytest.fixture(scope="module")
-def scored(real_video, model_info):
+def scored(real_trace):
     cache = {}
 
     def get(clip):
         if clip not in cache:
-            trace = extract_trace(real_video(CLIPS[clip]["video"]), model=model_info)
+            trace = real_trace(CLIPS[clip]["video"])
             labels = read_labels(LABELS / f"{clip}.csv")
             fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
             analysis = analyze_trace(trace, task=CLIPS[clip]["task"])

@@ -19,6 +19,7 @@ import pytest
 from spasmcv.clinic.compare import (CompareSettings, Treatment, Visit, bootstrap_replicates, circular_block_indices,
                              compare_visits, difference_interval, lid_drop_estimate, percentile_interval,
                              rate_ratio_interval)
+from spasmcv.measure.trace import Trace
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_videos"
@@ -202,6 +203,35 @@ def test_same_condition_twice_includes_zero(model_info):
             assert row["ratio_ci_low"] <= 1 <= row["ratio_ci_high"], row
     lo, hi = c.summary[1]["index_change_ci"]
     assert lo <= 0 <= hi
+    assert not any(r["ptosis"] for r in c.side_effects)
+    assert "did not change clearly" in c.verdict
+
+
+def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
+    """Real video: Talking Face's 200 s of conversation cut into two 100-s halves and compared as
+    two visits of one person. Nothing changed between them, so nothing may be reported as a change."""
+    trace = real_trace("talkingface/franck.webm")
+    half = len(trace) // 2
+
+    def part(start, stop):
+        columns = {name: values[start:stop].copy() for name, values in trace.columns.items()}
+        columns["time_s"] -= columns["time_s"][0]
+        return Trace(columns, dict(trace.metadata))
+
+    visits = [Visit.from_trace("first half", part(0, half), task="conversation"),
+              Visit.from_trace("second half", part(half, len(trace)), task="conversation")]
+    c = compare_visits(visits)
+    first, second = c.summary
+    assert first["jankovic_frequency_grade"] == second["jankovic_frequency_grade"] == 0
+    assert not second["meaningful_change"]
+    lo, hi = second["index_change_ci"]
+    assert lo <= 0 <= hi
+    for eye in ("left", "right"):
+        for metric in ("closure_rate_per_min", "blink_rate_per_min", "share_closed", "spasm_rate_per_min"):
+            row = _row(c, metric, eye, "second half")
+            assert row["change_ci_low"] <= 0 <= row["change_ci_high"], row
+        rate = _row(c, "closure_rate_per_min", eye, "second half")
+        assert 8 <= rate["value"] <= 30 and rate["ratio_ci_low"] <= 1 <= rate["ratio_ci_high"], rate
     assert not any(r["ptosis"] for r in c.side_effects)
     assert "did not change clearly" in c.verdict
 
