@@ -40,7 +40,9 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: analysis-6: a closure ends where the eye settles in the 0.25 s after reopening (was 0.4 s): with
 #: 0.4 s the slow opening that follows a blink was counted into it, and long blinks read as
 #: prolonged closures (20 matched closures of 0.5 s or more against 12 labelled; now 16).
-ANALYSIS_VERSION = "analysis-6"
+#: analysis-7: an eye without measured time has no counts, durations or spasm time (``null``, was 0):
+#: nothing measured is not nothing happening; detection unchanged.
+ANALYSIS_VERSION = "analysis-7"
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     grade = severity(metrics, task=task, settings=settings.severity)
     intensity = intensity_indicators(trace.columns, signal.closure)
     warnings = list(trace.metadata.get("warnings", []))
-    n_review = max(metrics["left"]["review_count"], metrics["right"]["review_count"])
+    n_review = max(metrics["left"]["review_count"] or 0, metrics["right"]["review_count"] or 0)
     if n_review:
         warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
                         f"small in the picture): listed as 'review' in the events, not counted; check them in the video")

@@ -138,9 +138,14 @@ HEADLINE_RULES = {
     "share_closed": lambda c: np.where(c["valid_s"].sum(axis=-1) > 0,
                                        c["closed_s"].sum(axis=-1) / np.maximum(c["valid_s"].sum(axis=-1), 1e-12),
                                        np.nan),
-    "longest_closure_s": lambda c: c["duration_s"].max(axis=-1, initial=0.0),
+    "longest_closure_s": lambda c: np.where(c["valid_s"].sum(axis=-1) > 0, c["duration_s"].max(axis=-1, initial=0.0),
+                                            np.nan),
     "open_aperture_mm": lambda c: _nanmedian_last(c["aperture_open_mm"]),
 }
+
+
+#: the per-eye event counts; ``None`` for an eye without measured time
+COUNT_KEYS = ("closure_count", "blink_count", "prolonged_count", "spasm_count", "flutter_burst_count", "review_count")
 
 
 def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, aperture_mm: np.ndarray | None = None,
@@ -178,7 +183,7 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
         "prolonged_rate_per_min": headline["prolonged_rate_per_min"],
         "spasm_count": len(spasms),
         "spasm_rate_per_min": headline["spasm_rate_per_min"],
-        "spasm_total_s": float(sum(e.duration_s for e in spasms)),
+        "spasm_total_s": float(sum(e.duration_s for e in spasms)) if valid_s else float("nan"),
         "flutter_burst_count": len(bursts),
         "flutter_bursts_per_min": headline["flutter_bursts_per_min"],
         "longest_closure_s": headline["longest_closure_s"],
@@ -189,6 +194,8 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
         "inter_closure_interval_cv": float(np.std(intervals) / np.mean(intervals)) if intervals.size > 1 else float("nan"),
         "open_aperture_mm": headline["open_aperture_mm"],
     }
+    if not valid_s:  # nothing measured is not "nothing happened": no count either
+        out.update({key: None for key in COUNT_KEYS})
     return out
 
 
@@ -214,12 +221,13 @@ def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *, g
         values = np.asarray(columns.get(f"head_{angle}_deg", np.full(len(valid), np.nan)), dtype=float)[valid]
         head[f"head_{angle}_median_deg"] = float(np.median(values)) if values.size else float("nan")
         head[f"head_{angle}_sd_deg"] = float(np.std(values)) if values.size else float("nan")
+    measured = per_eye["left"]["valid_time_s"] > 0 or per_eye["right"]["valid_time_s"] > 0
     return {
         "left": per_eye["left"],
         "right": per_eye["right"],
-        "bilateral_count": sum(p.eye == "both" for p in paired),
-        "unilateral_left_count": sum(p.eye == "left" for p in paired),
-        "unilateral_right_count": sum(p.eye == "right" for p in paired),
+        "bilateral_count": sum(p.eye == "both" for p in paired) if measured else None,
+        "unilateral_left_count": sum(p.eye == "left" for p in paired) if measured else None,
+        "unilateral_right_count": sum(p.eye == "right" for p in paired) if measured else None,
         "asymmetry": {
             "closure_rate": asymmetry(per_eye["left"]["closure_rate_per_min"], per_eye["right"]["closure_rate_per_min"]),
             "share_closed": asymmetry(per_eye["left"]["share_closed"], per_eye["right"]["share_closed"]),

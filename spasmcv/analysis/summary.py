@@ -53,8 +53,11 @@ def format_summary(analysis: Analysis) -> str:
     lines.append(f"{'PERCLOS (>=80 % closed)':30s}{_fmt(100 * met['left']['perclos'], '.1f', ' %'):>12s}"
                  f"{_fmt(100 * met['right']['perclos'], '.1f', ' %'):>12s}")
     row("open-eye aperture (mm)", "open_aperture_mm", normal="about 8-11 mm")
-    lines.append(f"bilateral closures: {met['bilateral_count']}, left only: {met['unilateral_left_count']}, "
-                 f"right only: {met['unilateral_right_count']}")
+    if met["bilateral_count"] is None:
+        lines.append("bilateral closures: n/a (nothing measured)")
+    else:
+        lines.append(f"bilateral closures: {met['bilateral_count']}, left only: {met['unilateral_left_count']}, "
+                     f"right only: {met['unilateral_right_count']}")
     for warning in rec["warnings"]:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

@@ -321,7 +321,8 @@ class Comparison:
         share of the baseline fissure lost (``lid_drop_estimate``) and the ptosis flag.
     asymmetry : list of dict
         One row per visit: left/right asymmetry of closure rate, time closed and aperture,
-        unilateral closure counts and whether closures are one-sided.
+        unilateral closure counts (``None`` for a visit without measured time) and whether
+        closures are one-sided.
     verdict : str
         The result in plain words.
     treatment : Treatment or None

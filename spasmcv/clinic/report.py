@@ -83,6 +83,18 @@ def _num(x, decimals: int = 1, *, signed: bool = False) -> str:
     return text.replace("-", "\u2212")
 
 
+def _count(n) -> str:
+    """An event count, or n/a when nothing was measured (``None``)."""
+    return "n/a" if n is None else str(n)
+
+
+def _one_sided(row: dict) -> str:
+    """The asymmetry table's verdict cell: the one-sided eye flagged, "no", or n/a when nothing was measured."""
+    if row["one_sided"]:
+        return f"<span class=flag>{row['one_sided']} eye</span>"
+    return "n/a" if row["bilateral_count"] is None else "no"
+
+
 def _img(png: bytes, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode("ascii")}">'
 
@@ -234,8 +246,9 @@ def _side_effects(comparison: Comparison) -> str:
     a_body = "".join(
         f"<tr><td class='l'>{_esc(r['visit'])}</td><td>{_num(r['closure_rate'], 2, signed=True)}</td>"
         f"<td>{_num(r['share_closed'], 2, signed=True)}</td><td>{_num(r['open_aperture'], 3, signed=True)}</td>"
-        f"<td>{r['bilateral_count']} / {r['unilateral_left_count']} / {r['unilateral_right_count']}</td>"
-        f"<td>{'<span class=flag>' + r['one_sided'] + ' eye</span>' if r['one_sided'] else 'no'}</td></tr>"
+        f"<td>{_count(r['bilateral_count'])} / {_count(r['unilateral_left_count'])} / "
+        f"{_count(r['unilateral_right_count'])}</td>"
+        f"<td>{_one_sided(r)}</td></tr>"
         for r in comparison.asymmetry)
     return (f"<h3>Open-eye aperture and ptosis</h3><table id='ptosis'>{head}{''.join(body)}</table>"
             f"<p class='small'>Ptosis is flagged when the open eye's aperture is at least "

@@ -220,6 +220,19 @@ def test_metrics_of_known_events():
     assert m["open_aperture_mm"] == pytest.approx(10, abs=0.1)
 
 
+def test_an_eye_without_measured_time_has_no_durations_or_rates():
+    closure = np.full(len(T), np.nan)
+    m = eye_metrics(T, closure, [])
+    assert m["valid_time_s"] == 0
+    for key in ("closure_rate_per_min", "share_closed", "longest_closure_s", "spasm_total_s", "open_aperture_mm"):
+        assert np.isnan(m[key]), key
+    for key in ("closure_count", "blink_count", "prolonged_count", "spasm_count", "flutter_burst_count", "review_count"):
+        assert m[key] is None, key
+    # a measured eye without events: real zeros
+    measured = eye_metrics(T, np.zeros(len(T)), [])
+    assert measured["spasm_count"] == 0 and measured["longest_closure_s"] == 0 and measured["spasm_total_s"] == 0
+
+
 @pytest.mark.parametrize("values, grade", [
     (dict(share_closed=0.6), 4),
     (dict(share_closed=0.2, spasm_rate_per_min=1.0), 3),

@@ -181,6 +181,11 @@ def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stat
     assert "measurable video" in reason and "most of the rest" in reason
     summary = format_summary(analysis)
     assert "not gradable" in summary and "head turned or pitched away" in summary
+    # nothing was measured: no count, duration or time is shown as a number
+    for line in ("spasms > 1 s", "longest closure (s)", "spasm time (s)", "prolonged closures 0.5-1 s"):
+        (row,) = [r for r in summary.splitlines() if r.startswith(line)]
+        assert (row[30:42].strip(), row[42:54].strip()) == ("n/a", "n/a"), row  # the left and right columns
+    assert "bilateral closures: n/a" in summary
     assert any("head turned" in w for w in rec["warnings"])
 
 

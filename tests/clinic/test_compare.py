@@ -335,6 +335,10 @@ def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
     assert all(np.isnan(r["value"]) and np.isnan(r["change"]) for r in grade_rows)
     html = render_report(c)
     assert "not gradable" in html and "grade -" not in html and "grade &#8722;" not in html
+    # nothing measured: no closure count of 0 and no "not one-sided" either
+    (week3_asymmetry,) = [r for r in c.asymmetry if r["visit"] == "week 3"]
+    assert week3_asymmetry["bilateral_count"] is None and week3_asymmetry["one_sided"] is None
+    assert "<td>n/a / n/a / n/a</td><td>n/a</td>" in html
     # the other way round: the baseline cannot be graded, the later visit's grade is stated
     c2 = compare_visits(list(reversed(visits)))
     assert "week 3 could not be graded" in c2.verdict.lower() and "baseline: grade 3" in c2.verdict.lower()
