@@ -5,7 +5,7 @@ rotated in the picture plane (head roll), frame for frame, so the hand labels st
 variant is extracted with the real model and scored against the labels with the quality gate
 under test switched off, next to the EAR < 0.2 baseline on the same trace. The per-frame limits
 in :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``) are read from
-these tables (docs/quality.md).
+these tables (docs/quality-limits.md).
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
 

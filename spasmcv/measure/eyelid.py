@@ -4,7 +4,7 @@
 one place where that is defined. MediaPipe's face mesh is anatomical: in an ordinary,
 unmirrored video landmark 33 (outer corner of the patient's right eye) lies on the image's
 left, and the blendshape ``eyeBlinkLeft`` rises when the patient's left eye closes (checked on
-winking clips, tests/test_eyelid.py). A mirrored video (some selfie cameras) shows a mirror
+winking clips, tests/measure/test_eyelid.py). A mirrored video (some selfie cameras) shows a mirror
 image, which the mesh reads as a face with the sides swapped; pass ``mirrored=True`` to swap
 them back.
 
