@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""Which lid moves? Upper-lid descent and lower-lid rise at blinks and at the dips that are not blinks.
+
+A test of landmark evidence issue 10 asks for (docs/analysis.md, section 4, "Fast glances" and
+"Incomplete blinks"). The closure signal measures the fissure, so it cannot say which lid closed
+it: a blink brings the upper lid down (orbicularis oculi also lifts the lower lid a little), a
+smile or laugh lifts the lower lid with the cheek, and a downward glance takes both lids down
+with the eye. For every frame of the labelled real clips, per eye: the upper-lid midpoint's
+height above the line between the eye's corners and the lower-lid midpoint's depth below it,
+along the face's forehead-to-chin axis, in iris diameters (``iris_reference_px``).
+
+At the peak of each dip (the frame of highest closure, in the eye that closed more) the script
+takes the change from the median of the 6 frames ending 3 frames before it: **upper-lid descent**
+(positive: the upper lid came down) and **lower-lid rise** (positive: the lower lid came up). Dips
+are the labelled closures (complete and incomplete) and every unlabelled peak of the mean of
+both eyes' closure of at least 0.25 that rises and falls by 0.2 within 8 frames (speech, smiles,
+glances, squints), outside the labels (widened by 2 frames) and their excluded intervals.
+
+Usage::
+
+    python scripts/lid_components.py [--model FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from evaluate import LABELS, REAL, real_clips  # noqa: E402
+
+from spasmcv import extract_trace, resolve_model  # noqa: E402
+from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
+from spasmcv.analysis.evaluation import mostly_excluded, read_labels  # noqa: E402
+from spasmcv.measure.eyelid import CHIN, FOREHEAD_TOP, PATIENT_EYES  # noqa: E402
+
+SIDES = ("left", "right")
+BEFORE = (8, 3)          # frames: the reference is the median of frames k-8 .. k-3
+MIN_PEAK, MIN_RISE = 0.25, 0.2
+INCOMPLETE_RANGE = (0.25, 0.6)   # peak closure of the missed incomplete blinks and of the dips that look like them
+
+
+def lid_heights(video: Path, model):
+    """The clip's trace and, per eye, the upper lid's height above and the lower lid's depth below
+    the canthal line (px, NaN without a face)."""
+    heights: dict[int, dict] = {}
+
+    def keep(index, face):
+        if face is None:
+            return
+        points = face.landmarks_px[:, :2]
+        down = points[CHIN] - points[FOREHEAD_TOP]
+        down = down / np.linalg.norm(down)
+        for side in SIDES:
+            eye = PATIENT_EYES[side]
+            canthal_mid = (points[eye.outer_corner] + points[eye.inner_corner]) / 2
+            heights.setdefault(index, {})[side] = (float(np.dot(canthal_mid - points[eye.upper_lid_mid], down)),
+                                                   float(np.dot(points[eye.lower_lid_mid] - canthal_mid, down)))
+
+    trace = extract_trace(video, model=model, on_face=keep)
+    upper = {side: np.full(len(trace), np.nan) for side in SIDES}
+    lower = {side: np.full(len(trace), np.nan) for side in SIDES}
+    for index, per_eye in heights.items():
+        for side, (up, low) in per_eye.items():
+            upper[side][index], lower[side][index] = up, low
+    return trace, upper, lower
+
+
+def lid_changes(k: int, closure, upper, lower, iris) -> tuple[float, float]:
+    """(upper-lid descent, lower-lid rise) at frame ``k`` in the eye that closed more, iris diameters."""
+    side = max(SIDES, key=lambda s: np.nan_to_num(closure[s][k], nan=-1.0))
+    a, b = max(0, k - BEFORE[0]), max(1, k - BEFORE[1] + 1)
+    if not np.isfinite(upper[side][a:b]).any() or not np.isfinite(iris[k]):
+        return float("nan"), float("nan")
+    descent = (np.nanmedian(upper[side][a:b]) - upper[side][k]) / iris[k]
+    rise = (np.nanmedian(lower[side][a:b]) - lower[side][k]) / iris[k]
+    return float(descent), float(rise)
+
+
+def unlabelled_peaks(mean_closure: np.ndarray, taken: set[int], excluded) -> list[int]:
+    """Peaks of at least MIN_PEAK that rise and fall by MIN_RISE within 8 frames, outside ``taken``."""
+    c = np.nan_to_num(mean_closure, nan=0.0)
+    peaks = []
+    for k in range(1, len(c) - 1):
+        if c[k] < MIN_PEAK or c[k] < c[k - 1] or c[k] < c[k + 1] or k in taken or mostly_excluded(k, k, excluded):
+            continue
+        if c[k] - c[max(0, k - 8):k].min() >= MIN_RISE and c[k] - c[k + 1:k + 9].min() >= MIN_RISE:
+            if not peaks or k - peaks[-1] > 3:
+                peaks.append(k)
+    return peaks
+
+
+def clip_dips(trace, upper, lower, clip: dict) -> list[dict]:
+    """Every labelled closure and unlabelled dip of one clip with its peak and lid changes."""
+    labels = read_labels(LABELS / f"{clip['clip']}.csv")
+    closure = analyze_trace(trace, task=clip["task"]).signal.closure
+    iris = np.asarray(trace["iris_reference_px"], dtype=float)
+    with warnings.catch_warnings():  # frames where neither eye is measured stay NaN
+        warnings.simplefilter("ignore", RuntimeWarning)
+        mean_closure = np.nanmean(np.vstack([closure["left"], closure["right"]]), axis=0)
+
+    def dip(k, kind):
+        descent, rise = lid_changes(k, closure, upper, lower, iris)
+        return {"clip": clip["clip"], "frame": k, "kind": kind, "closure": float(mean_closure[k]),
+                "descent": descent, "rise": rise}
+
+    out, taken = [], set()
+    for label in labels.closures:
+        if mostly_excluded(label.start_frame, label.end_frame, labels.excluded):
+            continue
+        taken.update(range(label.start_frame - 2, label.end_frame + 3))
+        span = np.nan_to_num(mean_closure[label.start_frame:label.end_frame + 1], nan=-1.0)
+        if span.size == 0 or span.max() < 0:
+            continue
+        k = label.start_frame + int(np.argmax(span))
+        out.append(dip(k, "complete" if label.complete else "incomplete"))
+    for k in unlabelled_peaks(mean_closure, taken, labels.excluded):
+        out.append(dip(k, "unlabelled"))
+    return out
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
+    args = parser.parse_args()
+    clips = real_clips()
+    if not clips:
+        print(f"no labelled videos found under {REAL}", file=sys.stderr)
+        return 1
+    model = resolve_model(args.model)
+    dips = []
+    for clip in clips:
+        trace, upper, lower = lid_heights(REAL / clip["video"], model)
+        found = clip_dips(trace, upper, lower, clip)
+        dips += found
+        print(f"{clip['clip']}: {len(found)} dips", flush=True)
+    print("\nchange at the peak, iris diameters: quantiles 10 / 50 / 90 %")
+    for kind in ("complete", "incomplete", "unlabelled"):
+        group = [d for d in dips if d["kind"] == kind and np.isfinite(d["rise"])]
+        descent = np.array([d["descent"] for d in group])
+        rise = np.array([d["rise"] for d in group])
+        if group:
+            print(f"{kind:11s} n {len(group):3d}  upper-lid descent {np.quantile(descent, 0.1):+.2f} / "
+                  f"{np.median(descent):+.2f} / {np.quantile(descent, 0.9):+.2f}  lower-lid rise "
+                  f"{np.quantile(rise, 0.1):+.3f} / {np.median(rise):+.3f} / {np.quantile(rise, 0.9):+.3f}")
+    lo, hi = INCOMPLETE_RANGE
+    print(f"\nincomplete blinks and unlabelled dips peaking at closure {lo}-{hi}:")
+    for d in sorted((d for d in dips if d["kind"] != "complete" and lo <= d["closure"] <= hi),
+                    key=lambda d: (d["kind"], d["rise"])):
+        print(f"  {d['kind']:10s} {d['clip']:14s} frame {d['frame']:5d}  closure {d['closure']:.2f}  "
+              f"upper-lid descent {d['descent']:+.2f}  lower-lid rise {d['rise']:+.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    from spasmcv.errors import run_script
+
+    run_script(main)
