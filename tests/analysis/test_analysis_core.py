@@ -6,7 +6,7 @@ import pytest
 from spasmcv.analysis.closure import bridge_gaps, closed_ratio, closure_fraction, closure_signal, open_reference
 from spasmcv.analysis.evaluation import ReferenceEvent, compare_events, frame_spans, read_tag_file, shown_peak
 from spasmcv.analysis.events import EventSettings, closures, detect_eye_events, detect_events, event_mask
-from spasmcv.analysis.metrics import eye_metrics, recording_metrics
+from spasmcv.analysis.metrics import eye_metrics, per_minute, recording_metrics
 from spasmcv.analysis.severity import FORMULA_VERSION, eye_grade, severity
 
 from helpers import BLINKS, FPS, OPEN_EAR, T, blinks_closure, ear_from_closure, profile, trace_columns
@@ -231,6 +231,20 @@ def test_an_eye_without_measured_time_has_no_durations_or_rates():
     # a measured eye without events: real zeros
     measured = eye_metrics(T, np.zeros(len(T)), [])
     assert measured["spasm_count"] == 0 and measured["longest_closure_s"] == 0 and measured["spasm_total_s"] == 0
+
+
+def test_a_minute_without_measured_time_has_no_counts():
+    t = np.arange(0, 180, 1 / FPS)
+    closure = sum(profile(t, t0 + minute, 0.08, 0.03, 0.15) for minute in (0, 60, 120) for t0 in BLINKS)
+    cols = trace_columns(closure)
+    cols["valid"][(t >= 60) & (t < 120)] = 0  # the face is lost for the second minute
+    signal, events = _signal_events(cols)
+    rows = {(r["minute"], r["eye"]): r for r in per_minute(signal, events)}
+    for eye in ("left", "right"):
+        assert rows[(0, eye)]["blink_count"] == rows[(2, eye)]["blink_count"] == len(BLINKS)
+        assert rows[(1, eye)]["valid_time_s"] == 0
+        assert rows[(1, eye)]["blink_count"] is None and rows[(1, eye)]["spasm_count"] is None
+        assert np.isnan(rows[(1, eye)]["share_closed"])
 
 
 @pytest.mark.parametrize("values, grade", [
