@@ -83,11 +83,6 @@ def _num(x, decimals: int = 1, *, signed: bool = False) -> str:
     return text.replace("-", "\u2212")
 
 
-def _count(n) -> str:
-    """An event count, or n/a when nothing was measured (``None``)."""
-    return "n/a" if n is None else str(n)
-
-
 def _one_sided(row: dict) -> str:
     """The asymmetry table's verdict cell: the one-sided eye flagged, "no", or n/a when nothing was measured."""
     if row["one_sided"]:
@@ -246,8 +241,8 @@ def _side_effects(comparison: Comparison) -> str:
     a_body = "".join(
         f"<tr><td class='l'>{_esc(r['visit'])}</td><td>{_num(r['closure_rate'], 2, signed=True)}</td>"
         f"<td>{_num(r['share_closed'], 2, signed=True)}</td><td>{_num(r['open_aperture'], 3, signed=True)}</td>"
-        f"<td>{_count(r['bilateral_count'])} / {_count(r['unilateral_left_count'])} / "
-        f"{_count(r['unilateral_right_count'])}</td>"
+        f"<td>{_num(r['bilateral_count'], 0)} / {_num(r['unilateral_left_count'], 0)} / "
+        f"{_num(r['unilateral_right_count'], 0)}</td>"
         f"<td>{_one_sided(r)}</td></tr>"
         for r in comparison.asymmetry)
     return (f"<h3>Open-eye aperture and ptosis</h3><table id='ptosis'>{head}{''.join(body)}</table>"
