@@ -43,6 +43,7 @@ from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE,
                                 labeller_agreement, read_ground_truth, read_labels, real_clip_scores,
                                 reported_closures, simple_ear_blinks, split_by_peak)
 from spasmcv.analysis.events import closures  # noqa: E402
+from spasmcv.errors import SpasmcvError  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
 from spasmcv.settings import Settings, with_overrides  # noqa: E402
 
@@ -134,6 +135,19 @@ def real_clips() -> list[dict]:
     with open(LABELS / "clips.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     return [r for r in rows if (LABELS / f"{r['clip']}.csv").exists() and (REAL / r["video"]).exists()]
+
+
+def real_study_start(description: str) -> tuple[list[dict], object]:
+    """The start of a study on the labelled real clips (eye_region_contrast.py, lid_components.py):
+    parse ``--model`` and return the clips whose video is present and the model; an error when
+    there is no such clip."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
+    args = parser.parse_args()
+    clips = real_clips()
+    if not clips:
+        raise SpasmcvError(f"no labelled videos found under {REAL}")
+    return clips, resolve_model(args.model)
 
 
 def events_settings(base: AnalysisSettings = AnalysisSettings(), **changes) -> AnalysisSettings:

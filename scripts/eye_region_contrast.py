@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
@@ -34,10 +33,10 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from evaluate import LABELS, REAL, events_settings, real_clips  # noqa: E402
+from evaluate import LABELS, REAL, events_settings, real_study_start  # noqa: E402
 from label_sheets import frames  # noqa: E402
 
-from spasmcv import extract_trace, resolve_model  # noqa: E402
+from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import event_frames, mostly_excluded, read_labels, score_frames  # noqa: E402
 from spasmcv.measure.eyelid import PATIENT_EYES  # noqa: E402
@@ -108,14 +107,7 @@ def apex_values(trace, contrast, clip: dict) -> list[tuple[bool, float]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
-    args = parser.parse_args()
-    clips = real_clips()
-    if not clips:
-        print(f"no labelled videos found under {REAL}", file=sys.stderr)
-        return 1
-    model = resolve_model(args.model)
+    clips, model = real_study_start(__doc__.splitlines()[0])
     rows = []
     for clip in clips:
         trace, contrast = clip_contrast(REAL / clip["video"], model)

@@ -23,7 +23,6 @@ Usage::
 
 from __future__ import annotations
 
-import argparse
 import sys
 import warnings
 from pathlib import Path
@@ -34,9 +33,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
-from evaluate import LABELS, REAL, real_clips  # noqa: E402
+from evaluate import LABELS, REAL, real_study_start  # noqa: E402
 
-from spasmcv import extract_trace, resolve_model  # noqa: E402
+from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import mostly_excluded, read_labels  # noqa: E402
 from spasmcv.measure.eyelid import CHIN, FOREHEAD_TOP, PATIENT_EYES  # noqa: E402
@@ -127,14 +126,7 @@ def clip_dips(trace, upper, lower, clip: dict) -> list[dict]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
-    args = parser.parse_args()
-    clips = real_clips()
-    if not clips:
-        print(f"no labelled videos found under {REAL}", file=sys.stderr)
-        return 1
-    model = resolve_model(args.model)
+    clips, model = real_study_start(__doc__.splitlines()[0])
     dips = []
     for clip in clips:
         trace, upper, lower = lid_heights(REAL / clip["video"], model)
