@@ -339,7 +339,7 @@ class FrameScore:
 
     @property
     def f1(self) -> float:
-        return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 1.0
+        return f1_from_counts(self.tp, self.fp, self.fn)
 
 
 def mostly_excluded(start: int, end: int, excluded) -> bool:
@@ -422,6 +422,7 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
                   and not any(_overlaps(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
                               and r.frames >= long_frames - 2 * widen for r in labels.closures)]
     matched = {j: detected[i] for i, j in score.matches}
+
     def kind_of(frames: int) -> str:
         return kind_by_duration(frames / fps, event_settings)
 
