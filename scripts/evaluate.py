@@ -44,6 +44,7 @@ from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE,
                                 reported_closures, simple_ear_blinks, split_by_peak)
 from spasmcv.analysis.events import closures  # noqa: E402
 from spasmcv.errors import SpasmcvError  # noqa: E402
+from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
 from spasmcv.settings import Settings, with_overrides  # noqa: E402
 
@@ -118,11 +119,14 @@ done
 
 
 def get_trace(video: Path, cache: Path | None, model, max_frames: int | None = None, name: str | None = None) -> Trace:
-    """Extract a video's trace, or read it from the cache directory (as ``NAME.trace.csv``)."""
+    """Extract a video's trace, or read it from the cache directory (as ``NAME.trace.csv``) when
+    it holds this version's signals."""
     if cache is not None:
         cached = cache / f"{name or video.stem}.trace.csv"
         if cached.exists():
-            return read_trace(cached)
+            trace = read_trace(cached)
+            if trace.metadata.get("signals_version") == SIGNALS_VERSION:
+                return trace
     trace = extract_trace(video, model=model, max_frames=max_frames)
     if cache is not None:
         cache.mkdir(parents=True, exist_ok=True)

@@ -24,8 +24,8 @@ from spasmcv.measure.trace import Trace
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
 from spasmcv.measure.video import VideoInfo, iter_frames, probe_video
 
-#: Version of the eyelid-signal definitions (bump when a column's formula changes).
-SIGNALS_VERSION = "eyelid-1"
+#: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
+SIGNALS_VERSION = "eyelid-2"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -168,8 +168,8 @@ def trace_column_order(columns) -> list[str]:
     """Trace columns in reading order: identity, quality, head, per-eye signals, raw, blendshapes."""
     first = ["frame_index", "time_s", "valid", "face_detected", "n_faces", "subject_track", "eyes_in_frame",
              "face_x_px", "face_y_px", "face_size_px", "head_yaw_deg", "head_pitch_deg", "head_roll_deg"]
-    per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop",
-               "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px"]
+    per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop", "upper_lid", "lower_lid",
+               "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px", "upper_lid_px", "lower_lid_px"]
     ordered = first + [f"{name}_{side}" for name in per_eye for side in ("left", "right")]
     ordered += ["intercanthal_px", "iris_reference_px"]
     ordered += sorted(name for name in columns if name.startswith("bs_"))

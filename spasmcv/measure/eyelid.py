@@ -162,6 +162,9 @@ def frame_measures(landmarks: np.ndarray, blendshapes: np.ndarray, transform: np
     out["head_yaw_deg"], out["head_pitch_deg"], out["head_roll_deg"] = yaw_pitch_roll.T
     right, left = PATIENT_EYES["right"], PATIENT_EYES["left"]
     out["intercanthal_px"] = _dist(landmarks[:, right.inner_corner], landmarks[:, left.inner_corner])
+    # the face's forehead-to-chin direction in the image: "down" for every lid and iris position
+    down = landmarks[:, CHIN, :2] - landmarks[:, FOREHEAD_TOP, :2]
+    down = down / np.linalg.norm(down, axis=-1, keepdims=True)
     for side in SIDES:
         eye = eye_landmarks(side, mirrored=mirrored)
         out[f"ear_{side}"] = eye_aspect_ratio(landmarks, eye)
@@ -171,10 +174,14 @@ def frame_measures(landmarks: np.ndarray, blendshapes: np.ndarray, transform: np
         canthal_mid = (landmarks[:, eye.outer_corner] + landmarks[:, eye.inner_corner]) / 2
         brow = landmarks[:, list(eye.brow)].mean(axis=1)
         out[f"brow_eye_px_{side}"] = _dist(brow, canthal_mid)
-        # Signed distance of the iris centre below the canthal line, along the face's down axis.
-        down = landmarks[:, CHIN, :2] - landmarks[:, FOREHEAD_TOP, :2]
-        down = down / np.linalg.norm(down, axis=-1, keepdims=True)
-        out[f"iris_drop_px_{side}"] = np.sum((landmarks[:, eye.iris_center, :2] - canthal_mid[:, :2]) * down, axis=-1)
+        # Signed distances from the canthal line (the eye's corners) along the face's down axis:
+        # the iris centre below it, the upper-lid midpoint above it, the lower-lid midpoint below it.
+        def below_canthal(index: int) -> np.ndarray:
+            return np.sum((landmarks[:, index, :2] - canthal_mid[:, :2]) * down, axis=-1)
+
+        out[f"iris_drop_px_{side}"] = below_canthal(eye.iris_center)
+        out[f"upper_lid_px_{side}"] = -below_canthal(eye.upper_lid_mid)
+        out[f"lower_lid_px_{side}"] = below_canthal(eye.lower_lid_mid)
     for k, name in enumerate(BLENDSHAPE_NAMES):
         if name != "_neutral":
             out[blendshape_column(name, mirrored=mirrored)] = blendshapes[:, k].copy()
@@ -211,8 +218,9 @@ def eyelid_signals(measures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
 
     New columns per side: ``aperture_iris`` (vertical palpebral aperture in iris diameters),
     ``aperture_mm`` (the same times :data:`IRIS_DIAMETER_MM`), ``brow_eye_mm``,
-    ``iris_drop`` (iris centre below the canthal line, in iris diameters), plus
-    ``iris_reference_px`` and ``valid``.
+    ``iris_drop`` (iris centre below the canthal line, in iris diameters), ``upper_lid`` and
+    ``lower_lid`` (the upper-lid midpoint above and the lower-lid midpoint below the canthal
+    line, in iris diameters), plus ``iris_reference_px`` and ``valid``.
     """
     out = dict(measures)
     iris_ref = iris_reference_px(measures)
@@ -222,5 +230,7 @@ def eyelid_signals(measures: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         out[f"aperture_mm_{side}"] = out[f"aperture_iris_{side}"] * IRIS_DIAMETER_MM
         out[f"brow_eye_mm_{side}"] = measures[f"brow_eye_px_{side}"] / iris_ref * IRIS_DIAMETER_MM
         out[f"iris_drop_{side}"] = measures[f"iris_drop_px_{side}"] / iris_ref
+        out[f"upper_lid_{side}"] = measures[f"upper_lid_px_{side}"] / iris_ref
+        out[f"lower_lid_{side}"] = measures[f"lower_lid_px_{side}"] / iris_ref
     out["valid"] = ((measures["eyes_in_frame"] > 0) & np.isfinite(iris_ref)).astype(np.int8)
     return out

@@ -58,6 +58,23 @@ def test_signals_are_scale_invariant_except_pixels():
     assert small["iris_drop_left"][0] == pytest.approx(1 / 12)
 
 
+def test_lid_positions_are_measured_from_the_canthal_line_along_the_face():
+    """Upper lid above and lower lid below the line between the eye's corners, in iris diameters,
+    along the forehead-to-chin axis: the same on a face tilted by 90 degrees."""
+    upright = eyelid_signals(measures_of([face(1.0), face(0.4)]))
+    np.testing.assert_allclose(upright["upper_lid_left"], [5 / 12, 2 / 12])
+    np.testing.assert_allclose(upright["lower_lid_right"], [5 / 12, 2 / 12])
+    lifted = face(1.0)
+    lifted[PATIENT_EYES["left"].lower_lid_mid, 1] -= 3  # the lower lid rises 3 px (a quarter iris)
+    assert eyelid_signals(measures_of([lifted]))["lower_lid_left"][0] == pytest.approx(2 / 12)
+    turned = [f.copy() for f in (face(1.0), face(0.4))]
+    for f in turned:  # rotate the whole face by 90 degrees in the image
+        f[:, :2] = np.c_[-f[:, 1], f[:, 0]] + 500
+    sideways = eyelid_signals(measures_of(turned))
+    for name in ("upper_lid_left", "lower_lid_left", "upper_lid_right", "lower_lid_right", "iris_drop_left"):
+        np.testing.assert_allclose(sideways[name], upright[name], atol=1e-9)
+
+
 def test_iris_reference_ignores_iris_shrinking_in_closed_frames():
     closed = face(0.1)
     for side in ("left", "right"):  # the model's iris shrinks when the lids cover it
