@@ -5,9 +5,10 @@ A test of landmark evidence issue 10 asks for (docs/analysis.md, section 4, "Fas
 "Incomplete blinks"). The closure signal measures the fissure, so it cannot say which lid closed
 it: a blink brings the upper lid down (orbicularis oculi also lifts the lower lid a little), a
 smile or laugh lifts the lower lid with the cheek, and a downward glance takes both lids down
-with the eye. For every frame of the labelled real clips, per eye: the upper-lid midpoint's
-height above the line between the eye's corners and the lower-lid midpoint's depth below it,
-along the face's forehead-to-chin axis, in iris diameters (``iris_reference_px``).
+with the eye. For every frame of the labelled real clips, per eye, the trace's ``upper_lid`` and
+``lower_lid`` columns: the upper-lid midpoint's height above the line between the eye's corners
+and the lower-lid midpoint's depth below it, along the face's forehead-to-chin axis, in iris
+diameters (docs/trace.md). analysis-8's ``glance`` test (docs/analysis.md) rests on these figures.
 
 At the peak of each dip (the frame of highest closure, in the eye that closed more) the script
 takes the change from the median of the 6 frames ending 3 frames before it: **upper-lid descent**
@@ -38,7 +39,6 @@ from evaluate import LABELS, REAL, real_study_start  # noqa: E402
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import mostly_excluded, read_labels  # noqa: E402
-from spasmcv.measure.eyelid import CHIN, FOREHEAD_TOP, PATIENT_EYES  # noqa: E402
 
 SIDES = ("left", "right")
 BEFORE = (8, 3)          # frames: the reference is the median of frames k-8 .. k-3
@@ -46,41 +46,14 @@ MIN_PEAK, MIN_RISE = 0.25, 0.2
 INCOMPLETE_RANGE = (0.25, 0.6)   # peak closure of the missed incomplete blinks and of the dips that look like them
 
 
-def lid_heights(video: Path, model):
-    """The clip's trace and, per eye, the upper lid's height above and the lower lid's depth below
-    the canthal line (px, NaN without a face)."""
-    heights: dict[int, dict] = {}
-
-    def keep(index, face):
-        if face is None:
-            return
-        points = face.landmarks_px[:, :2]
-        down = points[CHIN] - points[FOREHEAD_TOP]
-        down = down / np.linalg.norm(down)
-        for side in SIDES:
-            eye = PATIENT_EYES[side]
-            canthal_mid = (points[eye.outer_corner] + points[eye.inner_corner]) / 2
-            heights.setdefault(index, {})[side] = (float(np.dot(canthal_mid - points[eye.upper_lid_mid], down)),
-                                                   float(np.dot(points[eye.lower_lid_mid] - canthal_mid, down)))
-
-    trace = extract_trace(video, model=model, on_face=keep)
-    upper = {side: np.full(len(trace), np.nan) for side in SIDES}
-    lower = {side: np.full(len(trace), np.nan) for side in SIDES}
-    for index, per_eye in heights.items():
-        for side, (up, low) in per_eye.items():
-            upper[side][index], lower[side][index] = up, low
-    return trace, upper, lower
-
-
-def lid_changes(k: int, closure, upper, lower, iris) -> tuple[float, float]:
+def lid_changes(k: int, closure, trace) -> tuple[float, float]:
     """(upper-lid descent, lower-lid rise) at frame ``k`` in the eye that closed more, iris diameters."""
     side = max(SIDES, key=lambda s: np.nan_to_num(closure[s][k], nan=-1.0))
+    upper, lower = (np.asarray(trace[f"{lid}_lid_{side}"], dtype=float) for lid in ("upper", "lower"))
     a, b = max(0, k - BEFORE[0]), max(1, k - BEFORE[1] + 1)
-    if not np.isfinite(upper[side][a:b]).any() or not np.isfinite(iris[k]):
+    if not np.isfinite(upper[a:b]).any() or not np.isfinite(upper[k]):
         return float("nan"), float("nan")
-    descent = (np.nanmedian(upper[side][a:b]) - upper[side][k]) / iris[k]
-    rise = (np.nanmedian(lower[side][a:b]) - lower[side][k]) / iris[k]
-    return float(descent), float(rise)
+    return float(np.nanmedian(upper[a:b]) - upper[k]), float(np.nanmedian(lower[a:b]) - lower[k])
 
 
 def unlabelled_peaks(mean_closure: np.ndarray, taken: set[int], excluded) -> list[int]:
@@ -96,17 +69,16 @@ def unlabelled_peaks(mean_closure: np.ndarray, taken: set[int], excluded) -> lis
     return peaks
 
 
-def clip_dips(trace, upper, lower, clip: dict) -> list[dict]:
+def clip_dips(trace, clip: dict) -> list[dict]:
     """Every labelled closure and unlabelled dip of one clip with its peak and lid changes."""
     labels = read_labels(LABELS / f"{clip['clip']}.csv")
     closure = analyze_trace(trace, task=clip["task"]).signal.closure
-    iris = np.asarray(trace["iris_reference_px"], dtype=float)
     with warnings.catch_warnings():  # frames where neither eye is measured stay NaN
         warnings.simplefilter("ignore", RuntimeWarning)
         mean_closure = np.nanmean(np.vstack([closure["left"], closure["right"]]), axis=0)
 
     def dip(k, kind):
-        descent, rise = lid_changes(k, closure, upper, lower, iris)
+        descent, rise = lid_changes(k, closure, trace)
         return {"clip": clip["clip"], "frame": k, "kind": kind, "closure": float(mean_closure[k]),
                 "descent": descent, "rise": rise}
 
@@ -129,8 +101,7 @@ def main() -> int:
     clips, model = real_study_start(__doc__.splitlines()[0])
     dips = []
     for clip in clips:
-        trace, upper, lower = lid_heights(REAL / clip["video"], model)
-        found = clip_dips(trace, upper, lower, clip)
+        found = clip_dips(extract_trace(REAL / clip["video"], model=model), clip)
         dips += found
         print(f"{clip['clip']}: {len(found)} dips", flush=True)
     print("\nchange at the peak, iris diameters: quantiles 10 / 50 / 90 %")

@@ -42,7 +42,10 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: prolonged closures (20 matched closures of 0.5 s or more against 12 labelled; now 16).
 #: analysis-7: an eye without measured time has no counts, durations or spasm time (``null``, was 0):
 #: nothing measured is not nothing happening; detection unchanged.
-ANALYSIS_VERSION = "analysis-7"
+#: analysis-8: a shallow closure (deepest eye under 0.6) during which the lower lid did not rise by
+#: 0.05 iris diameter is a ``glance`` (a quick downward look takes both lids down), not a closure;
+#: it needs the lid positions of signals ``eyelid-2`` (traces from ``eyelid-1``: as analysis-7).
+ANALYSIS_VERSION = "analysis-8"
 
 
 @dataclass(frozen=True)

@@ -169,6 +169,10 @@ class ClosureSignal:
     iris_px : float
         Median iris diameter in pixels (the ruler); NaN if unknown. Small eyes in the picture
         cannot show a held closure apart from a lowered gaze (events.py).
+    lower_lid : dict side -> ndarray (n,), or None
+        The lower-lid midpoint below the line between the eye's corners, iris diameters, on the
+        measured frames (NaN elsewhere): a blink lifts it, a downward glance lowers it
+        (events.py, ``glance``). None for traces without it (signals before ``eyelid-2``).
     bridged : ndarray (n,) bool
         Frames whose value was interpolated across a short gap.
     measurable : ndarray (n,) bool
@@ -187,13 +191,15 @@ class ClosureSignal:
     measurable: np.ndarray
     valid: np.ndarray
     settings: ClosureSettings
+    lower_lid: dict | None = None
 
 
 def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
                    measurable: np.ndarray | None = None) -> ClosureSignal:
     """Compute both eyes' closure from trace columns (``time_s``, ``valid``, ``subject_track``,
-    ``<measure>_left/right`` and, when present, ``iris_reference_px``) on the frames the quality
-    gate passed (``measurable``, :func:`spasmcv.analysis.quality.frame_quality`; default: ``valid``)."""
+    ``<measure>_left/right`` and, when present, ``iris_reference_px`` and ``lower_lid_left/right``)
+    on the frames the quality gate passed (``measurable``,
+    :func:`spasmcv.analysis.quality.frame_quality`; default: ``valid``)."""
     time_s = np.asarray(columns["time_s"], dtype=float)
     valid = np.asarray(columns["valid"]).astype(bool)
     if measurable is not None:
@@ -217,6 +223,9 @@ def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
     both = np.isfinite(closure["left"]) & np.isfinite(closure["right"])
     iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[valid]
     iris_px = float(np.nanmedian(iris)) if np.isfinite(iris).any() else float("nan")
+    lower_lid = ({side: np.where(valid, np.asarray(columns[f"lower_lid_{side}"], dtype=float), np.nan)
+                  for side in SIDES}
+                 if all(f"lower_lid_{side}" in columns for side in SIDES) else None)
     return ClosureSignal(time_s=time_s, closure=closure, reference=reference, closed_ratio=closed,
                          iris_px=iris_px, bridged=bridged_any, measurable=valid, valid=both,
-                         settings=settings)
+                         settings=settings, lower_lid=lower_lid)

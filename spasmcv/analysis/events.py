@@ -33,6 +33,10 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 * an event whose peak stays under ``partial_peak`` while, at its apex, the other eye is in a
   closure at least ``coupled_margin`` deeper is ``coupled``: the face mesh couples the eyes,
   so a one-eye closure (a wink, hemifacial spasm) drags the open eye's reading down; not counted;
+* a shallow closure (the deeper eye's peak under ``glance_peak``) during which the lower lid did
+  not rise by ``min_lower_lid_rise`` (iris diameters, at the deeper eye's apex against its
+  median over ``lid_before_s`` before it) is ``glance``: a blink brings the upper lid down and
+  lifts the lower lid a little, a quick downward glance takes both lids down; not counted;
 * a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
   ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
   a person and to the face mesh, so it is listed for checking by eye and not counted;
@@ -54,7 +58,8 @@ from spasmcv.analysis.closure import SIDES, ClosureSignal
 
 @dataclass(frozen=True)
 class EventSettings:
-    """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds)."""
+    """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds;
+    ``min_lower_lid_rise`` in iris diameters, None to count shallow closures whatever the lower lid does)."""
 
     core_threshold: float = 0.55
     reopen_fraction: float = 0.5
@@ -71,6 +76,9 @@ class EventSettings:
     prolonged_s: float = 0.5
     spasm_s: float = 1.0
     min_iris_px: float = 15.0
+    glance_peak: float = 0.6
+    min_lower_lid_rise: float | None = 0.05
+    lid_before_s: tuple = (0.32, 0.12)
     flutter_min_closures: int = 3
     flutter_max_interval_s: float = 0.36
     pair_min_overlap: float = 0.5
@@ -155,16 +163,16 @@ class Events:
 
 def display_kind(event) -> str:
     """How an event is shown and named in every picture and table for people: a blink inside a
-    flutter burst is ``flutter``; ``partial`` and ``coupled`` (not counted) are both ``partial``;
-    every other kind is itself."""
-    if event.kind in ("partial", "coupled"):
+    flutter burst is ``flutter``; ``partial``, ``coupled`` and ``glance`` (not counted) are all
+    ``partial``; every other kind is itself."""
+    if event.kind in ("partial", "coupled", "glance"):
         return "partial"
     if event.kind == "blink" and event.flutter_burst is not None:
         return "flutter"
     return event.kind
 
 
-_KIND_ORDER = {"coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1, "spasm": 2}
+_KIND_ORDER = {"glance": -4, "coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1, "spasm": 2}
 #: Kinds that count as eyelid closures in rates, durations and severity.
 CLOSURE_KINDS = ("blink", "prolonged", "spasm")
 
@@ -407,6 +415,45 @@ def mark_coupled(events: list[EyeEvent], other: list[EyeEvent], *, settings: Eve
     return out
 
 
+def lower_lid_rise(lower_lid: np.ndarray, time_s: np.ndarray, apex_s: float, *,
+                   settings: EventSettings = EventSettings()) -> float:
+    """How far the lower lid rose by ``apex_s``, iris diameters (positive: up): its median over the
+    frames ``lid_before_s`` (far, near) before the apex minus its position at the apex; NaN
+    without readings there."""
+    time_s = np.asarray(time_s, dtype=float)
+    k = min(int(np.searchsorted(time_s, apex_s - 1e-9)), len(time_s) - 1)
+    step_s = float(np.median(np.diff(time_s))) if len(time_s) > 1 else 1.0
+    far, near = (int(round(s / step_s)) for s in settings.lid_before_s)
+    before = lower_lid[max(0, k - far):max(0, k - near + 1)]
+    if not np.isfinite(before).any() or not np.isfinite(lower_lid[k]):
+        return float("nan")
+    return float(np.nanmedian(before) - lower_lid[k])
+
+
+def mark_glances(events: list[EyeEvent], other: list[EyeEvent], lower_lid: dict | None, time_s: np.ndarray, *,
+                 settings: EventSettings) -> list[EyeEvent]:
+    """Re-label shallow closures without a lower-lid rise as ``glance``.
+
+    One episode, one verdict for both eyes: the episode is this closure and the other eye's
+    closures overlapping it, judged in its deepest eye (peak under ``glance_peak``, lower lid
+    risen less than ``min_lower_lid_rise``). Nothing changes without lid readings
+    (``lower_lid`` None) or with ``min_lower_lid_rise`` None."""
+    if lower_lid is None or settings.min_lower_lid_rise is None:
+        return events
+    out = []
+    for event in events:
+        if event.kind in CLOSURE_KINDS:
+            episode = [event] + [o for o in other if o.kind in CLOSURE_KINDS
+                                 and o.onset_s <= event.offset_s and event.onset_s <= o.offset_s]
+            deepest = max(episode, key=lambda e: e.peak_closure)
+            if deepest.peak_closure < settings.glance_peak:
+                rise = lower_lid_rise(lower_lid[deepest.eye], time_s, deepest.apex_s, settings=settings)
+                if np.isfinite(rise) and rise < settings.min_lower_lid_rise:
+                    event = EyeEvent(**{**asdict(event), "kind": "glance", "flutter_burst": None})
+        out.append(event)
+    return out
+
+
 def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]:
     """A closure that overlaps the other eye's ``review`` event is ``review`` too: one episode,
     one verdict for both eyes."""
@@ -420,7 +467,7 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
     """Per-eye events, flutter bursts and bilateral pairing for a closure signal.
 
     Only closures (:data:`CLOSURE_KINDS`) are grouped into flutter bursts and paired across
-    eyes; ``partial``, ``coupled`` and ``review`` events stay in ``per_eye`` for inspection.
+    eyes; ``partial``, ``coupled``, ``glance`` and ``review`` events stay in ``per_eye`` for inspection.
     """
     raw = {side: detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=settings,
                                    iris_px=signal.iris_px)
@@ -428,6 +475,8 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
     raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
                "right": mark_coupled(raw["right"], raw["left"], settings=settings)}
+    per_eye = {side: mark_glances(per_eye[side], per_eye[other], signal.lower_lid, signal.time_s, settings=settings)
+               for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {side: _mark_flutter(events, settings) for side, events in per_eye.items()}
     bursts = {side: flutter_bursts(per_eye[side]) for side in SIDES}
     paired = pair_events(closures(per_eye["left"]), closures(per_eye["right"]),

@@ -89,7 +89,7 @@ def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *
     if events:
         np.maximum.at(duration, onset, np.array([e.duration_s for e in events]))
     # closed time counts only inside closure events: lids lowered by looking down or by the
-    # other eye's closure (partial/coupled events) are not eyes closed
+    # other eye's closure, and quick glances (partial/coupled/glance events) are not eyes closed
     in_closure = event_mask(time_s, events)
     with np.errstate(invalid="ignore"):
         closed = in_closure & (closure >= settings.closed_level)

@@ -167,6 +167,32 @@ def test_shallow_lowering_and_coupled_readings_are_not_closures():
     assert [p.eye for p in events.paired] == ["left"]
 
 
+def test_a_shallow_dip_without_a_lower_lid_rise_is_a_glance_with_one_verdict_for_both_eyes():
+    """Which lid moved: an incomplete blink lifts the lower lid, a quick downward glance lowers it."""
+    dips = [(20.0, 0.1), (30.0, -0.03), (40.0, 0.0)]   # (time, lower-lid rise in iris diameters)
+    deep = profile(T, 50.0, 0.08, 0.03, 0.15)            # a complete blink with the lower lid still
+    closure = blinks_closure() + sum(profile(T, t0, 0.06, 0.0, 0.1, peak=0.56) for t0, _ in dips) + deep
+    lower = np.full(len(T), 0.3)
+    for t0, rise in dips + [(50.0, 0.0)]:
+        lower -= rise * profile(T, t0, 0.06, 0.0, 0.1, peak=1.0)
+    cols = {**trace_columns(closure, closure), "lower_lid_left": lower, "lower_lid_right": lower.copy()}
+    cols["lower_lid_right"][np.abs(T - 30.07) < 0.05] = np.nan   # the deciding eye is the deeper one
+
+    def kind_at(events, side, t0):
+        return next(e.kind for e in events.per_eye[side] if e.onset_s <= t0 + 0.1 <= e.offset_s)
+
+    events = detect_events(closure_signal(cols))
+    for side in ("left", "right"):
+        assert [kind_at(events, side, t0) for t0, _ in dips] == ["blink", "glance", "glance"]
+        assert kind_at(events, side, 50.0) == "blink"       # deep closures are never gated
+    assert len(events.paired) == len(BLINKS) + 2
+    # without lid readings (signals before eyelid-2) or with the gate off, every dip counts
+    old = {k: v for k, v in cols.items() if not k.startswith("lower_lid")}
+    off = EventSettings(min_lower_lid_rise=None)
+    for signal, settings in ((closure_signal(old), EventSettings()), (closure_signal(cols), off)):
+        assert len(detect_events(signal, settings).paired) == len(BLINKS) + 4
+
+
 def test_a_shallow_closure_touching_the_other_eyes_next_closure_is_not_coupled():
     """Flutter: the right eye's shallow closure ends as both eyes' next deep one starts."""
     left = profile(T, 5.2, 0.06, 0.02, 0.1)

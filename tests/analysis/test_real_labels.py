@@ -7,11 +7,12 @@ ones, or falls below the 20-line eye-aspect-ratio baseline on any clip fails her
 """
 
 import csv
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from spasmcv.analysis.analyze import analyze_trace
+from spasmcv.analysis.analyze import AnalysisSettings, analyze_trace
 from spasmcv.analysis.evaluation import (labeller_agreement, read_labels, read_lid_reading, real_clip_scores,
                                         reported_closures, score_frames, simple_ear_blinks)
 from conftest import REPO
@@ -97,6 +98,25 @@ def test_talking_face_gaze_down_is_review_not_a_spasm(scored):
         inside = [e for e in analysis.events.per_eye[side] if e.onset_s < 273 / 25 and e.offset_s > 233 / 25]
         assert inside and all(e.kind == "review" for e in inside), inside
         assert analysis.recording["metrics"][side]["spasm_count"] == 0
+
+
+def test_quick_downward_glances_are_not_counted_where_a_lower_core_threshold_would_count_them(real_trace):
+    """lp_d14 474-535: fast downward looks that lower the lids as fast as a blink. With the core
+    threshold the leave-one-clip-out folds choose (0.45) they become closures unless the lower-lid
+    test (analysis-8, docs/analysis.md) marks them ``glance``; the labelled blinks stay found."""
+    trace = real_trace(CLIPS["lp_d14"]["video"])
+    labels = read_labels(LABELS / "lp_d14.csv")
+    fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+    scores, glances = {}, {}
+    for rise in (None, 0.05):
+        events = replace(AnalysisSettings().events, core_threshold=0.45, min_lower_lid_rise=rise)
+        analysis = analyze_trace(trace, task=CLIPS["lp_d14"]["task"], settings=replace(AnalysisSettings(), events=events))
+        scores[rise] = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=fps)
+        glances[rise] = [e.apex_s * fps for side in ("left", "right") for e in analysis.events.per_eye[side]
+                         if e.kind == "glance"]
+    assert scores[None]["fp"] >= 4 and scores[0.05]["fp"] <= 1
+    assert scores[0.05]["tp"] == scores[None]["tp"] >= 13
+    assert not glances[None] and glances[0.05] and all(474 <= k <= 535 for k in glances[0.05])
 
 
 def test_pooled_real_accuracy_beats_the_baseline(scored):
