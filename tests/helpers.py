@@ -37,6 +37,9 @@ def trace_columns(closure_left, closure_right=None, duration_s=None, seed=0):
         "ear_right": ear_from_closure(closure_right) * (1 + 0.005 * rng.standard_normal(n)),
         "aperture_mm_left": 10 * (1 - closure_left),
         "aperture_mm_right": 10 * (1 - closure_right),
+        # the lower lid rises a little as the eye closes, as in real blinks (iris diameters)
+        "lower_lid_left": 0.3 - 0.15 * np.asarray(closure_left),
+        "lower_lid_right": 0.3 - 0.15 * np.asarray(closure_right),
     }
 
 

@@ -109,6 +109,10 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     if n_review:
         warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
                         f"small in the picture): listed as 'review' in the events, not counted; check them in the video")
+    if signal.lower_lid is None and settings.events.min_lower_lid_rise is not None:
+        warnings.append(f"the trace has no lid positions (signals {trace.metadata.get('signals_version') or 'unknown'}, "
+                        "before eyelid-2): shallow closures were not checked for quick downward glances; extract "
+                        "the trace again from the video for every rule of this analysis")
     warnings += gate_warnings(verdict["invalid_share"], settings.quality)
     if metrics["quality"]["valid_share"] < 0.5:
         warnings.append("less than half of the recording is measurable: metrics are unreliable")

@@ -47,6 +47,17 @@ def test_analysis_outputs_are_complete_and_json_safe(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["visit1.analysis.json", "visit1.events.csv", "visit1.minutes.csv"]
 
 
+def test_a_trace_without_lid_positions_is_analysed_with_a_warning():
+    """Traces from signals eyelid-1 have no lid columns: the glance test cannot run, and says so."""
+    current = synthetic_trace()
+    old = Trace(columns={k: v for k, v in current.columns.items() if not k.startswith("lower_lid")},
+                metadata={**current.metadata, "signals_version": "eyelid-1"})
+    warning = [w for w in analyze_trace(old).recording["warnings"] if "lid positions" in w]
+    assert len(warning) == 1 and "eyelid-1" in warning[0]
+    assert not [w for w in analyze_trace(current).recording["warnings"] if "lid positions" in w]
+    assert analyze_trace(old).events.summary() == analyze_trace(current).events.summary()
+
+
 def test_task_selects_normal_ranges_and_rejects_unknown():
     assert analyze_trace(synthetic_trace(), task="reading").recording["normal_ranges"]["blink_rate_per_min"][1] < 10
     with pytest.raises(ValueError, match="task"):
