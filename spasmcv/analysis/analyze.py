@@ -166,7 +166,7 @@ def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: 
 
 
 EVENT_COLUMNS = ["eye", "kind", "onset_s", "apex_s", "offset_s", "duration_s", "closed_s", "peak_closure",
-                 "complete", "truncated", "flutter_burst", "bilateral"]
+                 "lower_lid_rise", "complete", "truncated", "flutter_burst", "bilateral"]
 MINUTE_COLUMNS = ["minute", "eye", "start_s", "end_s", "valid_time_s", "closure_count", "blink_count",
                   "blink_rate_per_min", "spasm_count", "flutter_burst_count", "share_closed"]
 

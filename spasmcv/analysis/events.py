@@ -49,7 +49,7 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
@@ -98,6 +98,7 @@ class EyeEvent:
     complete: bool
     truncated: bool
     flutter_burst: int | None = None
+    lower_lid_rise: float = float("nan")  # iris diameters at the apex (NaN without lid positions)
 
     @property
     def duration_s(self) -> float:
@@ -430,15 +431,24 @@ def lower_lid_rise(lower_lid: np.ndarray, time_s: np.ndarray, apex_s: float, *,
     return float(np.nanmedian(before) - lower_lid[k])
 
 
-def mark_glances(events: list[EyeEvent], other: list[EyeEvent], lower_lid: dict | None, time_s: np.ndarray, *,
-                 settings: EventSettings) -> list[EyeEvent]:
+def with_lid_rise(events: list[EyeEvent], lower_lid: dict | None, time_s: np.ndarray, *,
+                  settings: EventSettings) -> list[EyeEvent]:
+    """The events with ``lower_lid_rise`` measured in their own eye at their apex (unchanged
+    without lid positions)."""
+    if lower_lid is None:
+        return events
+    return [replace(e, lower_lid_rise=lower_lid_rise(lower_lid[e.eye], time_s, e.apex_s, settings=settings))
+            for e in events]
+
+
+def mark_glances(events: list[EyeEvent], other: list[EyeEvent], *, settings: EventSettings) -> list[EyeEvent]:
     """Re-label shallow closures without a lower-lid rise as ``glance``.
 
     One episode, one verdict for both eyes: the episode is this closure and the other eye's
-    closures overlapping it, judged in its deepest eye (peak under ``glance_peak``, lower lid
-    risen less than ``min_lower_lid_rise``). Nothing changes without lid readings
-    (``lower_lid`` None) or with ``min_lower_lid_rise`` None."""
-    if lower_lid is None or settings.min_lower_lid_rise is None:
+    closures overlapping it, judged in its deepest eye (peak under ``glance_peak``,
+    ``lower_lid_rise`` under ``min_lower_lid_rise``). Nothing changes where the rise is unknown
+    (no lid positions) or with ``min_lower_lid_rise`` None."""
+    if settings.min_lower_lid_rise is None:
         return events
     out = []
     for event in events:
@@ -446,10 +456,8 @@ def mark_glances(events: list[EyeEvent], other: list[EyeEvent], lower_lid: dict 
             episode = [event] + [o for o in other if o.kind in CLOSURE_KINDS
                                  and o.onset_s <= event.offset_s and event.onset_s <= o.offset_s]
             deepest = max(episode, key=lambda e: e.peak_closure)
-            if deepest.peak_closure < settings.glance_peak:
-                rise = lower_lid_rise(lower_lid[deepest.eye], time_s, deepest.apex_s, settings=settings)
-                if np.isfinite(rise) and rise < settings.min_lower_lid_rise:
-                    event = EyeEvent(**{**asdict(event), "kind": "glance", "flutter_burst": None})
+            if deepest.peak_closure < settings.glance_peak and deepest.lower_lid_rise < settings.min_lower_lid_rise:
+                event = replace(event, kind="glance", flutter_burst=None)
         out.append(event)
     return out
 
@@ -475,7 +483,9 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
     raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
                "right": mark_coupled(raw["right"], raw["left"], settings=settings)}
-    per_eye = {side: mark_glances(per_eye[side], per_eye[other], signal.lower_lid, signal.time_s, settings=settings)
+    per_eye = {side: with_lid_rise(events, signal.lower_lid, signal.time_s, settings=settings)
+               for side, events in per_eye.items()}
+    per_eye = {side: mark_glances(per_eye[side], per_eye[other], settings=settings)
                for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {side: _mark_flutter(events, settings) for side, events in per_eye.items()}
     bursts = {side: flutter_bursts(per_eye[side]) for side in SIDES}

@@ -185,12 +185,15 @@ def test_a_shallow_dip_without_a_lower_lid_rise_is_a_glance_with_one_verdict_for
     for side in ("left", "right"):
         assert [kind_at(events, side, t0) for t0, _ in dips] == ["blink", "glance", "glance"]
         assert kind_at(events, side, 50.0) == "blink"       # deep closures are never gated
+    rises = {round(e.onset_s): e.lower_lid_rise for e in events.per_eye["left"] if e.onset_s > 19}
+    assert rises[20] == pytest.approx(0.1, abs=0.01) and rises[30] == pytest.approx(-0.03, abs=0.01)
     assert len(events.paired) == len(BLINKS) + 2
     # without lid readings (signals before eyelid-2) or with the gate off, every dip counts
     old = {k: v for k, v in cols.items() if not k.startswith("lower_lid")}
     off = EventSettings(min_lower_lid_rise=None)
     for signal, settings in ((closure_signal(old), EventSettings()), (closure_signal(cols), off)):
         assert len(detect_events(signal, settings).paired) == len(BLINKS) + 4
+    assert all(np.isnan(e.lower_lid_rise) for e in detect_events(closure_signal(old)).per_eye["left"])
 
 
 def test_a_shallow_closure_touching_the_other_eyes_next_closure_is_not_coupled():
