@@ -11,8 +11,9 @@ and the lower-lid midpoint's depth below it, along the face's forehead-to-chin a
 diameters (docs/trace.md). analysis-8's ``glance`` test (docs/analysis.md) rests on these figures.
 
 At the peak of each dip (the frame of highest closure, in the eye that closed more) the script
-takes the change from the median of the 6 frames ending 3 frames before it: **upper-lid descent**
-(positive: the upper lid came down) and **lower-lid rise** (positive: the lower lid came up). Dips
+takes the change from the median of the frames 0.32 to 0.12 s before it, as the glance test
+does: **upper-lid descent** (positive: the upper lid came down) and **lower-lid rise**
+(positive: the lower lid came up). Dips
 are the labelled closures (complete and incomplete) and every unlabelled peak of the mean of
 both eyes' closure of at least 0.25 that rises and falls by 0.2 within 8 frames (speech, smiles,
 glances, squints), outside the labels (widened by 2 frames) and their excluded intervals.
@@ -39,21 +40,20 @@ from evaluate import LABELS, REAL, real_study_start  # noqa: E402
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import mostly_excluded, read_labels  # noqa: E402
+from spasmcv.analysis.events import lid_change  # noqa: E402
 
 SIDES = ("left", "right")
-BEFORE = (8, 3)          # frames: the reference is the median of frames k-8 .. k-3
 MIN_PEAK, MIN_RISE = 0.25, 0.2
 INCOMPLETE_RANGE = (0.25, 0.6)   # peak closure of the missed incomplete blinks and of the dips that look like them
 
 
 def lid_changes(k: int, closure, trace) -> tuple[float, float]:
-    """(upper-lid descent, lower-lid rise) at frame ``k`` in the eye that closed more, iris diameters."""
+    """(upper-lid descent, lower-lid rise) at frame ``k`` in the eye that closed more, iris
+    diameters, measured as the glance test measures them (``events.lid_change``)."""
     side = max(SIDES, key=lambda s: np.nan_to_num(closure[s][k], nan=-1.0))
-    upper, lower = (np.asarray(trace[f"{lid}_lid_{side}"], dtype=float) for lid in ("upper", "lower"))
-    a, b = max(0, k - BEFORE[0]), max(1, k - BEFORE[1] + 1)
-    if not np.isfinite(upper[a:b]).any() or not np.isfinite(upper[k]):
-        return float("nan"), float("nan")
-    return float(np.nanmedian(upper[a:b]) - upper[k]), float(np.nanmedian(lower[a:b]) - lower[k])
+    time_s = np.asarray(trace["time_s"], dtype=float)
+    return tuple(lid_change(np.asarray(trace[f"{lid}_lid_{side}"], dtype=float), time_s, time_s[k])
+                 for lid in ("upper", "lower"))
 
 
 def unlabelled_peaks(mean_closure: np.ndarray, taken: set[int], excluded) -> list[int]:

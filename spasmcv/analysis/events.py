@@ -341,7 +341,7 @@ def _mark_flutter(events: list[EyeEvent], settings: EventSettings) -> list[EyeEv
         nonlocal burst
         if len(run) >= settings.flutter_min_closures:
             for i in run:
-                out[i] = EyeEvent(**{**asdict(out[i]), "flutter_burst": burst})
+                out[i] = replace(out[i], flutter_burst=burst)
             burst += 1
 
     for i, event in enumerate(events):
@@ -411,24 +411,25 @@ def mark_coupled(events: list[EyeEvent], other: list[EyeEvent], *, settings: Eve
             and o.onset_s <= event.apex_s <= o.offset_s
             for o in other)
         if deep_other and event.peak_closure < settings.partial_peak:
-            event = EyeEvent(**{**asdict(event), "kind": "coupled", "flutter_burst": None})
+            event = replace(event, kind="coupled", flutter_burst=None)
         out.append(event)
     return out
 
 
-def lower_lid_rise(lower_lid: np.ndarray, time_s: np.ndarray, apex_s: float, *,
-                   settings: EventSettings = EventSettings()) -> float:
-    """How far the lower lid rose by ``apex_s``, iris diameters (positive: up): its median over the
-    frames ``lid_before_s`` (far, near) before the apex minus its position at the apex; NaN
-    without readings there."""
+def lid_change(position: np.ndarray, time_s: np.ndarray, apex_s: float, *,
+               settings: EventSettings = EventSettings()) -> float:
+    """How far a lid position moved down the scale by ``apex_s``: its median over the frames
+    ``lid_before_s`` (far, near) before the apex minus its value at the apex (the unit of
+    ``position``; NaN without readings there). For the lower lid's depth below the canthal line
+    it is the lid's rise; for the upper lid's height above it, the lid's descent."""
     time_s = np.asarray(time_s, dtype=float)
     k = min(int(np.searchsorted(time_s, apex_s - 1e-9)), len(time_s) - 1)
     step_s = float(np.median(np.diff(time_s))) if len(time_s) > 1 else 1.0
     far, near = (int(round(s / step_s)) for s in settings.lid_before_s)
-    before = lower_lid[max(0, k - far):max(0, k - near + 1)]
-    if not np.isfinite(before).any() or not np.isfinite(lower_lid[k]):
+    before = position[max(0, k - far):max(0, k - near + 1)]
+    if not np.isfinite(before).any() or not np.isfinite(position[k]):
         return float("nan")
-    return float(np.nanmedian(before) - lower_lid[k])
+    return float(np.nanmedian(before) - position[k])
 
 
 def with_lid_rise(events: list[EyeEvent], lower_lid: dict | None, time_s: np.ndarray, *,
@@ -437,7 +438,7 @@ def with_lid_rise(events: list[EyeEvent], lower_lid: dict | None, time_s: np.nda
     without lid positions)."""
     if lower_lid is None:
         return events
-    return [replace(e, lower_lid_rise=lower_lid_rise(lower_lid[e.eye], time_s, e.apex_s, settings=settings))
+    return [replace(e, lower_lid_rise=lid_change(lower_lid[e.eye], time_s, e.apex_s, settings=settings))
             for e in events]
 
 
@@ -466,7 +467,7 @@ def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]
     """A closure that overlaps the other eye's ``review`` event is ``review`` too: one episode,
     one verdict for both eyes."""
     review = [o for o in other if o.kind == "review"]
-    return [EyeEvent(**{**asdict(e), "kind": "review"})
+    return [replace(e, kind="review")
             if e.kind in CLOSURE_KINDS and any(o.onset_s <= e.offset_s and e.onset_s <= o.offset_s for o in review)
             else e for e in events]
 
