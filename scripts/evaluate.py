@@ -20,6 +20,7 @@ Usage::
 
     python scripts/evaluate.py [--traces DIR] [--markdown docs/accuracy.md] [--extra DIR] [--real-only]
                                [--set analysis.events.KEY=VALUE ...]   # what-if on the real clips
+                               [--grid KEY=V1,V2,... ...]             # other values searched per fold
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import argparse
 import csv
 import itertools
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -42,7 +43,7 @@ from spasmcv.analysis.closure import SIDES  # noqa: E402
 from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE, compare_events, f1_from_counts,  # noqa: E402
                                 labeller_agreement, read_ground_truth, read_labels, real_clip_scores,
                                 reported_closures, simple_ear_blinks, split_by_peak)
-from spasmcv.analysis.events import closures  # noqa: E402
+from spasmcv.analysis.events import EventSettings, closures  # noqa: E402
 from spasmcv.errors import SpasmcvError  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
@@ -165,6 +166,23 @@ def real_study_start(description: str) -> tuple[list[dict], object]:
     return clips, resolve_model(args.model)
 
 
+def grid_with(grid: dict, changes: list[str]) -> dict:
+    """``grid`` with the values of some event settings replaced, each change given as
+    ``KEY=V1,V2,...`` (numbers, or ``none``); a ValueError names a bad change."""
+    names = {f.name for f in fields(EventSettings)}
+    grid = dict(grid)
+    for change in changes:
+        key, _, values = change.partition("=")
+        if key not in names or not values:
+            raise ValueError(f"--grid {change}: expected KEY=V1,V2,... with KEY an event setting "
+                             f"({', '.join(sorted(names))})")
+        try:
+            grid[key] = tuple(None if v.strip().lower() == "none" else float(v) for v in values.split(","))
+        except ValueError:
+            raise ValueError(f"--grid {change}: the values must be numbers or 'none'") from None
+    return grid
+
+
 def events_settings(base: AnalysisSettings = AnalysisSettings(), **changes) -> AnalysisSettings:
     """``base`` with these event settings changed."""
     return replace(base, events=replace(base.events, **changes))
@@ -238,79 +256,106 @@ REAL_HEADER = ["| clip | labels | measured | TP | FP | FN | F1 | F1 baseline | o
                "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
 
 
-def real_tables(cache: Path | None, model, facts: dict | None = None,
-                defaults: AnalysisSettings = AnalysisSettings()) -> list[str]:
-    """Markdown lines: the real labelled clips with fixed ``defaults`` and leave-one-clip-out
-    (the grid's parameters over ``defaults``); the headline figures also go into ``facts``, for
-    :func:`target_lines`."""
-    clips = real_clips()
-    if not clips:
-        return ["## Real labelled video", "", f"No labelled videos found under {REAL}.", ""]
-    data = []
-    for clip in clips:
-        trace = get_trace(REAL / clip["video"], cache, model, name=clip["clip"])
-        labels = read_labels(LABELS / f"{clip['clip']}.csv")
-        fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
-        base = real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
-        data.append((clip, trace, labels, fps, base))
+@dataclass(frozen=True)
+class RealClip:
+    """One labelled real clip, read once: its row of labels/clips.csv, its trace, its labels, its
+    frame rate (frames/s) and the baseline's scores on it."""
 
-    def score(settings, item):
-        """(scores, grade, measured share) of one clip with these settings."""
-        clip, trace, labels, fps, _ = item
-        spans, grade, valid = detect_real(trace, clip["task"], settings)
-        return (real_clip_scores(spans, labels, fps=fps, event_settings=settings.events), grade,
-                measured_share(valid, labels))
+    info: dict
+    trace: Trace
+    labels: object
+    fps: float
+    baseline: dict
+
+    @property
+    def name(self) -> str:
+        return self.info["clip"]
+
+
+@dataclass(frozen=True)
+class RealResult:
+    """spasmcv on one real clip with one set of settings: scores against the labels, objective
+    grade (None: not gradable) and the share of labelled frames measured (:func:`measured_share`)."""
+
+    scores: dict
+    grade: object
+    measured: float
+
+
+def read_real_clip(info: dict, cache: Path | None, model) -> RealClip:
+    """A labelled real clip with its trace (extracted or cached) and the baseline's scores."""
+    trace = get_trace(REAL / info["video"], cache, model, name=info["clip"])
+    labels = read_labels(LABELS / f"{info['clip']}.csv")
+    fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+    return RealClip(info, trace, labels, fps, real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps))
+
+
+def score_real(settings: AnalysisSettings, clip: RealClip) -> RealResult:
+    """spasmcv with these settings on one labelled real clip."""
+    spans, grade, valid = detect_real(clip.trace, clip.info["task"], settings)
+    return RealResult(real_clip_scores(spans, clip.labels, fps=clip.fps, event_settings=settings.events), grade,
+                      measured_share(valid, clip.labels))
+
+
+def real_tables(cache: Path | None, model, facts: dict | None = None,
+                defaults: AnalysisSettings = AnalysisSettings(), grid: dict | None = None) -> list[str]:
+    """Markdown lines: the real labelled clips with fixed ``defaults`` and leave-one-clip-out
+    (the ``grid``'s parameters, default :data:`GRID`, over ``defaults``); the headline figures
+    also go into ``facts``, for :func:`target_lines`."""
+    grid = GRID if grid is None else grid
+    infos = real_clips()
+    if not infos:
+        return ["## Real labelled video", "", f"No labelled videos found under {REAL}.", ""]
+    clips = [read_real_clip(info, cache, model) for info in infos]
 
     lines = ["## Real labelled video", "", f"Convention: {REAL_CONVENTION}. Errors are detected minus labelled, "
              "frames (median per clip; pooled: over every matched closure).", ""]
     # fixed defaults
-    fixed = [score(defaults, item) for item in data]
+    fixed = [score_real(defaults, clip) for clip in clips]
     lines += ["### Default settings (developed on these clips: optimistic)", ""] + REAL_HEADER
-    for (clip, *_rest, base), (ours, grade, measured) in zip(data, fixed):
-        lines.append(_real_line(clip["clip"], ours, base, grade, measured))
-    pooled_fixed = _pooled([o for o, *_ in fixed])
-    pooled_base = _pooled([item[-1] for item in data])
+    for clip, result in zip(clips, fixed):
+        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured))
+    pooled_fixed = _pooled([r.scores for r in fixed])
+    pooled_base = _pooled([clip.baseline for clip in clips])
     lines += [_real_line("**pooled**", pooled_fixed, pooled_base, "-"), ""]
     # leave one clip out
-    grid = [dict(zip(GRID, values)) for values in itertools.product(*GRID.values())]
-    table = {}
-    for k, params in enumerate(grid):
-        settings = events_settings(defaults, **params)
-        table[k] = [score(settings, item)[0] for item in data]
+    candidates = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    table = [[score_real(events_settings(defaults, **params), clip).scores for clip in clips] for params in candidates]
     loco, chosen = [], []
-    for i, item in enumerate(data):
+    for i, clip in enumerate(clips):
         def train_key(k):
             p = _pooled([r for j, r in enumerate(table[k]) if j != i])
             return (p["f1"] - 0.01 * p["false_long"], -p["mean_abs_onset_error"] - p["mean_abs_offset_error"])
-        best = max(range(len(grid)), key=train_key)
-        chosen.append(grid[best])
-        loco.append(score(events_settings(defaults, **grid[best]), item))
+        best = max(range(len(candidates)), key=train_key)
+        chosen.append(candidates[best])
+        loco.append(score_real(events_settings(defaults, **candidates[best]), clip))
     lines += ["### Leave one clip out (parameters chosen on the other clips)", "",
-              f"Grid: {GRID}; chosen by pooled F1 on the other clips (minus 0.01 per false long closure), "
+              f"Grid: {grid}; chosen by pooled F1 on the other clips (minus 0.01 per false long closure), "
               "then by the smaller mean absolute start and end errors.", ""] + REAL_HEADER
-    for (clip, *_rest, base), (ours, grade, measured) in zip(data, loco):
-        lines.append(_real_line(clip["clip"], ours, base, grade, measured))
-    pooled_loco = _pooled([o for o, *_ in loco])
+    for clip, result in zip(clips, loco):
+        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured))
+    pooled_loco = _pooled([r.scores for r in loco])
     lines += [_real_line("**pooled**", pooled_loco, pooled_base, "-"), ""]
     lines += ["Parameters chosen per held-out clip: " + "; ".join(
-        f"{item[0]['clip']}: " + ", ".join(f"{k}={v}" for k, v in params.items()) for item, params in zip(data, chosen)), ""]
-    unmeasured = [item[0]["clip"] for item, (*_, measured) in zip(data, fixed) if measured == 0]
-    worse = [item[0]["clip"] for item, (o, *_) in zip(data, loco)
-             if o["f1"] < item[-1]["f1"] - 1e-9 and item[0]["clip"] not in unmeasured]
+        f"{clip.name}: " + ", ".join(f"{k}={v}" for k, v in params.items()) for clip, params in zip(clips, chosen)), ""]
+    unmeasured = [clip.name for clip, result in zip(clips, fixed) if result.measured == 0]
+    worse = [clip.name for clip, result in zip(clips, loco)
+             if result.scores["f1"] < clip.baseline["f1"] - 1e-9 and clip.name not in unmeasured]
     if facts is not None:
-        facts.update(real_loco=pooled_loco, real_base=pooled_base, real_loco_interval=f1_interval([o for o, *_ in loco]),
-                     real_loco_clips={item[0]["clip"]: o for item, (o, *_) in zip(data, loco)},
-                     real_worse=worse, real_unmeasured=unmeasured, real_clips=len(data),
-                     real_grades={item[0]["clip"]: (g, item[2], item[3]) for item, (_, g, _) in zip(data, loco)})
+        facts.update(real_loco=pooled_loco, real_base=pooled_base,
+                     real_loco_interval=f1_interval([r.scores for r in loco]),
+                     real_loco_clips={clip.name: r.scores for clip, r in zip(clips, loco)},
+                     real_worse=worse, real_unmeasured=unmeasured, real_clips=len(clips),
+                     real_grades={clip.name: (r.grade, clip.labels, clip.fps) for clip, r in zip(clips, loco)})
     lines += [f"Pooled leave-one-clip-out F1 {pooled_loco['f1']:.3f} vs baseline {pooled_base['f1']:.3f} "
-              f"({pooled_loco['labels']} labelled closures in {len(data)} clips); clips where spasmcv is below the "
+              f"({pooled_loco['labels']} labelled closures in {len(clips)} clips); clips where spasmcv is below the "
               f"baseline: {', '.join(worse) or 'none'}"
               + (f"; not measured at all (every frame failed the quality gate; their labels count as misses): "
                  f"{', '.join(unmeasured)}" if unmeasured else "") + ".", ""]
     lines += ["Unmatched detections (false positives) and misses, default settings:", ""]
-    for (clip, *_rest), (ours, *_) in zip(data, fixed):
-        if ours["false_positives"] or ours["misses"]:
-            lines.append(f"- {clip['clip']}: false {ours['false_positives']}; missed {ours['misses']}")
+    for clip, result in zip(clips, fixed):
+        if result.scores["false_positives"] or result.scores["misses"]:
+            lines.append(f"- {clip.name}: false {result.scores['false_positives']}; missed {result.scores['misses']}")
     lines.append("")
     lines += ["Durations of the matched closures (kind by duration: blink under 0.5 s, prolonged 0.5-1 s, spasm "
               "1 s or more; prolonged closures are reported, not graded):", "",
@@ -494,6 +539,10 @@ def main() -> int:
                         help="another folder of synthetic videos with ground truth, e.g. a held-out set "
                              "rendered with other seeds (see docs/accuracy.md)")
     parser.add_argument("--real-only", action="store_true", help="only the real labelled clips")
+    parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                        help="search other values of one event setting in the leave-one-clip-out folds "
+                             "(e.g. core_threshold=0.3,0.35,0.4,0.45,0.5,0.55; 'none' for None); the output's "
+                             "first line names them")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                         help="start the real-clip tables from other settings, as spasmcv's --set "
                              "(e.g. analysis.events.settle_s=0.2); the output's first line names them")
@@ -504,11 +553,15 @@ def main() -> int:
     for folder in args.extra:
         if not any(video.with_suffix(".json").is_file() for video in folder.glob("*.mp4")):
             parser.error(f"--extra {folder}: no synthetic videos with their ground-truth JSON there")
+    try:
+        grid = grid_with(GRID, args.grid)
+    except ValueError as error:
+        parser.error(str(error))
     model = resolve_model(args.model)
 
     defaults = with_overrides(Settings(), args.set).analysis
     facts: dict = {}
-    body = real_tables(args.traces, model, facts, defaults)
+    body = real_tables(args.traces, model, facts, defaults, grid)
     body += agreement_lines(facts)
     if not args.real_only:
         sets = [("Synthetic sample videos (through the real landmarker)", REPO / "sample_videos")]
@@ -516,6 +569,7 @@ def main() -> int:
         for title, folder in sets:
             body += synthetic_table(title, sorted(folder.glob("*.mp4")), args.traces, model, facts)
     changed = f", real-clip settings changed: {' '.join(args.set)}" if args.set else ""
+    changed += f", grid changed: {' '.join(args.grid)}" if args.grid else ""
     lines = [f"spasmcv {__version__}, {ANALYSIS_VERSION}, model sha256 {model.sha256[:12]}...{changed}", ""]
     lines += (target_lines(facts) if "real_loco" in facts else []) + body
     text = "\n".join(lines)

@@ -26,3 +26,14 @@ def test_evaluate_refuses_settings_it_would_silently_ignore(tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 2 and "only analysis.* settings apply" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("change, message", [("no_such_setting=0.3,0.4", "expected KEY=V1,V2"),
+                                             ("core_threshold=", "expected KEY=V1,V2"),
+                                             ("core_threshold=0.3,low", "must be numbers or 'none'")])
+def test_evaluate_refuses_a_grid_it_cannot_search(change, message, tmp_path):
+    """evaluate.py --grid names an event setting and its values; anything else is a message."""
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--grid", change],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert done.returncode == 2 and message in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
