@@ -114,6 +114,13 @@ same 6 of 9 incomplete blinks: the folds that hold out a clip with a missed inco
 `lp_d12` (then below the baseline). The grid's range was chosen with every clip in view; this
 run is reported so that the choice can be judged.
 
+analysis-9 counts a held closure of one eye alone (its median closure 0.3 or more above the
+other eye's) whatever its peak, instead of taking it for lids lowered to a new open level
+(docs/analysis.md section 2, "One eye alone"). These clips hold no such closure, and nothing in
+the tables below changes, at the default settings or leave-one-clip-out. Its evidence is in
+docs/spliced.md: a person's own closed eye spliced into one side of real video reads 0.55-0.8
+beside the open eye and was not reported at all before.
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the

@@ -45,7 +45,11 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: analysis-8: a shallow closure (deepest eye under 0.6) during which the lower lid did not rise by
 #: 0.05 iris diameter is a ``glance`` (a quick downward look takes both lids down), not a closure;
 #: it needs the lid positions of signals ``eyelid-2`` (traces from ``eyelid-1``: as analysis-7).
-ANALYSIS_VERSION = "analysis-8"
+#: analysis-9: a long shallow closure of one eye alone (median closure 0.3 or more above the other
+#: eye's) is a closure, not lids lowered to a new open level: the face mesh reads a shut eye beside
+#: an open one at 0.6-0.8, so held one-eye closures (hemifacial spasm) vanished; found by splicing
+#: a person's own closed eye into real video (scripts/splice_spasms.py).
+ANALYSIS_VERSION = "analysis-9"
 
 
 @dataclass(frozen=True)

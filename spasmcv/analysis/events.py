@@ -29,7 +29,9 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
   narrowed eye, is not;
 * kind by duration (end - start): blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm;
   a lowering of ``prolonged_s`` or more whose peak stays under ``partial_peak`` is ``partial``
-  (lids lowered without closing; reported, not counted);
+  (lids lowered without closing; reported, not counted), unless it is one eye's alone: its
+  median closure at least ``coupled_margin`` above the other eye's (a wink or hemifacial spasm,
+  which the face mesh reads at 0.6-0.8 beside an open eye; lowered lids lower both eyes);
 * an event whose peak stays under ``partial_peak`` while, at its apex, the other eye is in a
   closure at least ``coupled_margin`` deeper is ``coupled``: the face mesh couples the eyes,
   so a one-eye closure (a wink, hemifacial spasm) drags the open eye's reading down; not counted;
@@ -178,8 +180,24 @@ _KIND_ORDER = {"glance": -4, "coupled": -3, "partial": -2, "review": -1, "blink"
 CLOSURE_KINDS = ("blink", "prolonged", "spasm")
 
 
-def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings) -> list[tuple[int, int, int]]:
-    """(first frame, apex frame, reopening frame) of each closure core, in frame order."""
+def one_eye(closure: np.ndarray, other: np.ndarray | None, first: int, last: int, *,
+            settings: EventSettings) -> bool:
+    """Whether frames ``first..last`` close this eye alone: its median closure there is at least
+    ``coupled_margin`` above the other eye's (False without the other eye's closure). Lids
+    lowered over a downward gaze or by a smile lower both eyes alike; a wink or a hemifacial
+    spasm does not, though the face mesh reads the shut eye shallower beside an open one."""
+    if other is None:
+        return False
+    here, there = closure[first:last + 1], other[first:last + 1]
+    if not (np.isfinite(here).any() and np.isfinite(there).any()):
+        return False
+    return bool(np.nanmedian(here) - np.nanmedian(there) >= settings.coupled_margin)
+
+
+def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
+           other: np.ndarray | None = None) -> list[tuple[int, int, int]]:
+    """(first frame, apex frame, reopening frame) of each closure core, in frame order
+    (``other``: the other eye's closure, for :func:`one_eye`)."""
     n = len(closure)
     valid = np.isfinite(closure)
     frame_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
@@ -206,7 +224,8 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings) -> 
                 apex, peak = j, closure[j]
             if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
                 break
-            if peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s:
+            if (peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s
+                    and not one_eye(closure, other, i, j, settings=settings)):
                 lowered = True  # the lids settled at a lowered level: that level is the new open one
                 break
         if lowered:
@@ -219,7 +238,8 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings) -> 
 
 
 def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
-                      settings: EventSettings = EventSettings(), iris_px: float = float("nan")) -> list[EyeEvent]:
+                      settings: EventSettings = EventSettings(), iris_px: float = float("nan"),
+                      other: np.ndarray | None = None) -> list[EyeEvent]:
     """Closure events of one eye.
 
     Parameters
@@ -232,6 +252,9 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
     settings : EventSettings
     iris_px : float
         Median iris diameter in pixels (below ``settings.min_iris_px`` long closures are ``review``).
+    other : ndarray (n,), optional
+        The other eye's closure: a long shallow closure of this eye alone (:func:`one_eye`) is
+        a closure, not lowered lids.
     """
     time_s = np.asarray(time_s, dtype=float)
     closure = np.asarray(closure, dtype=float)
@@ -250,7 +273,8 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
             warnings.simplefilter("ignore", RuntimeWarning)
             inner = np.nanmedian(np.stack([closure[:-2], closure[1:-1], closure[2:]]), axis=0)
         smooth[1:-1] = np.where(np.isfinite(closure[1:-1]), inner, np.nan)
-    cores = _cores(closure, time_s, settings)
+    other = None if other is None else np.asarray(other, dtype=float)
+    cores = _cores(closure, time_s, settings, other)
     events, lo = [], 0
     for k, (first, apex, reopen) in enumerate(cores):
         hi = cores[k + 1][0] if k + 1 < len(cores) else n  # the next core's first frame (exclusive)
@@ -289,7 +313,8 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
         onset, offset = float(time_s[start]), float(time_s[end])
         closed = float(np.sum(frame_s[start:end + 1][closure[start:end + 1] >= 0.5]))
         kind = kind_by_duration(offset - onset, settings)
-        if kind != "blink" and peak < settings.partial_peak:
+        if kind != "blink" and peak < settings.partial_peak and not one_eye(closure, other, start, end,
+                                                                            settings=settings):
             kind = "partial"
         elif kind == "spasm" and iris_px < settings.min_iris_px:
             kind = "review"
@@ -479,8 +504,8 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
     eyes; ``partial``, ``coupled``, ``glance`` and ``review`` events stay in ``per_eye`` for inspection.
     """
     raw = {side: detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=settings,
-                                   iris_px=signal.iris_px)
-           for side in SIDES}
+                                   iris_px=signal.iris_px, other=signal.closure[other])
+           for side, other in (("left", "right"), ("right", "left"))}
     raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
                "right": mark_coupled(raw["right"], raw["left"], settings=settings)}
