@@ -1,9 +1,9 @@
 """Spasms and flutter spliced into a real labelled clip, and what spasmcv reports about them.
 
-Takes the first ``--seconds`` of real labelled clips (:data:`CLIPS` by default), pastes the person's own eyes
-from one of their labelled blinks over known intervals (held closures of 1-3 s in both eyes or
-one eye, and flutter bursts whose reopenings stop half-way; ``spasmcv.synthetic.splice``), away
-from the person's own blinks, writes the stretch twice (as it was, and spliced, both
+Takes the first ``--seconds`` of real labelled clips (:data:`CLIPS` by default), pastes the
+person's own eyes from one of their labelled blinks over known intervals (held closures of
+0.7-3.2 s in both eyes or one eye, and flutter bursts whose reopenings stop half-way;
+``spasmcv.synthetic.splice``), away from the person's own blinks, writes the stretch twice (as it was, and spliced, both
 re-encoded alike), runs the whole pipeline on both, and scores each splice: the reported kind
 and duration, the closures of a burst, the other eye of a one-eye splice, and the time closed.
 
@@ -93,16 +93,17 @@ def track_eyes(frames: list[np.ndarray], fps: float, model) -> dict:
 
 
 def choose_donor(labels, video: Path, fps: float, model) -> tuple[DonorBlink, list[np.ndarray], dict, dict]:
-    """The longest high-confidence complete blink of both eyes (up to :data:`MAX_DONOR_S`), its frames (index 0 = the
-    label's start), its tracked eyes and each frame's closure (the eye aspect ratio's fall from
-    the label's start to the apex, 0-1, mean of the eyes)."""
+    """The longest high-confidence complete blink of both eyes (up to :data:`MAX_DONOR_S`; ``fps``
+    frames/s), its frames (index 0 = the label's start), its tracked eyes and each frame's
+    closure (the eye aspect ratio's fall from the label's start to the apex, 0-1, mean of the
+    eyes)."""
     candidates = [c for c in labels.closures if c.complete and c.eye == "both" and c.confidence == "high"
                   and c.end_frame - c.start_frame <= MAX_DONOR_S * fps]
     if not candidates:
         raise SpasmcvError(f"{labels.clip}: no high-confidence complete blink of both eyes to take the eyes from")
     label = max(candidates, key=lambda c: (c.end_frame - c.start_frame, -c.start_frame))
-    frames, fps = read_frames(video, label.start_frame, label.end_frame - label.start_frame + 1)
-    eyes = track_eyes(frames, fps, model)
+    frames, donor_fps = read_frames(video, label.start_frame, label.end_frame - label.start_frame + 1)
+    eyes = track_eyes(frames, donor_fps, model)
     ear = np.nanmean([eyes["ear"][s] for s in SIDES], axis=0)
     apex = label.apex_frame - label.start_frame
     apex = int(np.nanargmin(ear)) if np.isfinite(ear).any() else apex
