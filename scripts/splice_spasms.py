@@ -358,7 +358,7 @@ to first after); a burst reported as all its closures and none of them a spasm; 
 one-eye splice with no counted closure. Long closures in a video whose iris is under 15 px
 (`franck`) are `review` by design (docs/analysis.md): listed for checking by eye, not counted.
 
-What it found (analysis-9; the tables below are this run's):
+What it found (analysis-10; the tables below are this run's):
 
 - **Held closures of both eyes** on the larger faces are reported as one closure of the spliced
   duration (the median error is 0, within a frame or two at most), spasm or prolonged by their
@@ -371,7 +371,9 @@ What it found (analysis-9; the tables below are this run's):
 - **Flutter**: the closures of a burst are counted and never read as a spasm, but a burst whose
   closures come about 3 per second (`franck`, whose blink reopens slowly) is grouped into a
   flutter burst only sometimes: the onsets sit at the 0.36 s limit. One one-eye burst
-  (`wolfgang` 218) is read as a single blink.
+  (`wolfgang` 218, one-frame reopenings to about 0.36) is read as 2 closures of 3: its third
+  peaks at 0.64, just under the 0.3 re-entry above the reopening. Before analysis-10 it read as
+  a single blink, because the smoothing erased its one-frame reopenings.
 - **Time closed** in the spliced eyes is within a few per cent of the spliced frames' own.
 
 """

@@ -49,7 +49,10 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: eye's) is a closure, not lids lowered to a new open level: the face mesh reads a shut eye beside
 #: an open one at 0.6-0.8, so held one-eye closures (hemifacial spasm) vanished; found by splicing
 #: a person's own closed eye into real video (scripts/splice_spasms.py).
-ANALYSIS_VERSION = "analysis-9"
+#: analysis-10: when the next closure starts within the settling window, the level the eye
+#: settled at is the most open frame before it, not the smoothed window: the 3-frame median
+#: erased one-frame reopenings, so a flutter whose reopenings last a frame read as one blink.
+ANALYSIS_VERSION = "analysis-10"
 
 
 @dataclass(frozen=True)

@@ -287,9 +287,15 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
         while start > lo and valid[start - 1] and closure[start] - closure[start - 1] > step:
             start -= 1
         truncated = bool((start == 0 and closure[0] >= settings.core_threshold) or (start > lo and not valid[start - 1]))
-        # the level the eye settles at after reopening (smoothed; settle_quantile toward open)
-        after = smooth[reopen:min(hi, reopen + settle_frames + 1)]
-        settle = float(np.nanquantile(after, settings.settle_quantile)) if np.isfinite(after).any() else pre
+        # the level the eye settles at after reopening (smoothed; settle_quantile toward open);
+        # when the next closure starts within that window, the most open frame before it (the
+        # smoothing would erase a one-frame reopening between two closures of a flutter)
+        if hi <= reopen + settle_frames:
+            after = closure[reopen:hi]
+            settle = float(np.nanmin(after)) if np.isfinite(after).any() else pre
+        else:
+            after = smooth[reopen:reopen + settle_frames + 1]
+            settle = float(np.nanquantile(after, settings.settle_quantile)) if np.isfinite(after).any() else pre
         level = max(pre, settle)  # the narrower of the two openings
         target = level + (1.0 - settings.end_fraction) * (1.0 - level)
         end = None

@@ -101,6 +101,26 @@ def test_a_double_blink_with_a_partial_reopening_stays_two():
     assert [e.kind for e in events] == ["blink", "blink"]
 
 
+def test_a_flutter_whose_reopenings_last_one_frame_stays_a_burst_of_closures():
+    """Three closures at 24 fps with a single frame reopening to 0.35 between them (spliced
+    flutter, docs/spliced.md): the smoothing that ignores one-frame noise must not erase these
+    reopenings, which made analysis-9 read the first two closures as dips from a narrowed eye."""
+    fps = 24.0
+    t = np.arange(0, 30, 1 / fps)
+    closure = np.zeros_like(t)
+    first = int(10 * fps)
+    closure[first:first + 14] = [0.4, 0.85, 0.85, 0.85, 0.35, 0.85, 0.85, 0.85, 0.35, 0.85, 0.85, 0.85, 0.3, 0.05]
+    events = [e for e in detect_eye_events(t, closure, eye="left") if e.kind in ("blink", "prolonged", "spasm")]
+    assert [round(e.onset_s * fps) - first for e in events] == [-1, 4, 8]
+    # through the whole analysis (30 fps, both eyes): one flutter burst of three closures
+    burst = blinks_closure()
+    first = int(30 * FPS)
+    burst[first:first + 14] = [0.4, 0.85, 0.85, 0.85, 0.35, 0.85, 0.85, 0.85, 0.35, 0.85, 0.85, 0.85, 0.3, 0.05]
+    found = [e for e in closures(detect_events(closure_signal(trace_columns(burst))).per_eye["left"])
+             if 29.5 < e.onset_s < 31.0]
+    assert len(found) == 3 and len({e.flutter_burst for e in found}) == 1 and found[0].flutter_burst is not None
+
+
 def test_slow_lowering_and_small_dips_from_a_narrowed_eye_are_not_closures():
     slow = np.clip((T - 5.0) / 1.0, 0, 1) * 0.7 * (T < 9.0)        # a glance down over a second, held 3 s
     smile = np.where((T > 20) & (T < 24), 0.35, 0.0)                # a smile narrows the eye ...
