@@ -23,7 +23,8 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
   ``end_fraction`` of its opening before the event **or of the narrower level it settles at**
   (the ``settle_quantile`` of the closure in the ``settle_s`` after the reopening; a blink
   reopening into a smile or a lowered gaze ends there); where the next closure starts first,
-  the most open frame between them;
+  the most open frame between them, which is then also the settled level (a flutter's
+  one-frame reopenings);
 * a core is a closure only if it goes at least ``min_depth`` of the way from that reference
   level to fully closed: a smile or speech narrowing the eye, or a dip from an already
   narrowed eye, is not;
