@@ -38,8 +38,9 @@ from spasmcv.measure.landmarks import FaceTracker  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
 from spasmcv.synthetic.splice import DonorBlink, donor_frames, paste_eye, schedule_splices  # noqa: E402
 
-LABELS = REPO / "labels"
-REAL = REPO.parent / "shared" / "data" / "real"
+sys.path.insert(0, str(REPO / "scripts"))
+from evaluate import LABELS, REAL, real_clips  # noqa: E402
+
 COUNTED = ("blink", "prolonged", "spasm")
 #: Clips spliced by default: the larger faces with room between their blinks, and Talking Face
 #: (an iris of about 12 px: long closures there are ``review``, by design).
@@ -104,6 +105,9 @@ def choose_donor(labels, video: Path, fps: float, model) -> tuple[DonorBlink, li
     label = max(candidates, key=lambda c: (c.end_frame - c.start_frame, -c.start_frame))
     frames, donor_fps = read_frames(video, label.start_frame, label.end_frame - label.start_frame + 1)
     eyes = track_eyes(frames, donor_fps, model)
+    if not all(np.isfinite(eyes["corners"][side]).all() for side in SIDES):
+        raise SpasmcvError(f"{labels.clip}: the face is not found in every frame of blink "
+                           f"{label.start_frame}-{label.end_frame}, whose eyes would be pasted")
     ear = np.nanmean([eyes["ear"][s] for s in SIDES], axis=0)
     apex = label.apex_frame - label.start_frame
     apex = int(np.nanargmin(ear)) if np.isfinite(ear).any() else apex
@@ -140,9 +144,9 @@ def build(clip: str, seconds: float, out: Path, model, plan=PLAN):
     analysis of the original. Splices keep :data:`MARGIN_S` away from labelled closures,
     excluded frames, frames without a face and frames where the original reads either eye
     ``OPEN_BELOW`` closed or more (so that they land on open eyes)."""
-    rows = {r["clip"]: r for r in _clips()}
+    rows = {r["clip"]: r for r in real_clips()}
     if clip not in rows:
-        raise SpasmcvError(f"{clip}: not a labelled clip (labels/clips.csv)")
+        raise SpasmcvError(f"{clip}: not a labelled clip whose video is under {REAL} (labels/clips.csv)")
     video = REAL / rows[clip]["video"]
     labels = read_labels(LABELS / f"{clip}.csv")
     info = probe_video(video)
@@ -178,13 +182,6 @@ def build(clip: str, seconds: float, out: Path, model, plan=PLAN):
     with atomic_path(out / f"{clip}_splices.json") as tmp:
         tmp.write_text(json.dumps(facts, indent=1))
     return facts, original
-
-
-def _clips() -> list[dict]:
-    import csv
-
-    with open(LABELS / "clips.csv", newline="") as handle:
-        return list(csv.DictReader(handle))
 
 
 def score(facts: dict, original, spliced) -> list[dict]:
@@ -311,8 +308,9 @@ def main() -> int:
     parser.add_argument("--markdown", type=Path, help="also write the tables to this Markdown file")
     parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
     args = parser.parse_args()
+    if not args.seconds > 0:
+        parser.error(f"--seconds {args.seconds:g}: must be more than 0")
     model = resolve_model(args.model)
-    tasks = {r["clip"]: r["task"] for r in _clips()}
     body, rows = [], []
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)

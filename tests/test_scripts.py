@@ -38,3 +38,15 @@ def test_evaluate_refuses_a_grid_it_cannot_search(change, message, tmp_path):
                           capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert done.returncode == 2 and message in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_splice_spasms_refuses_what_it_cannot_splice(model_info, tmp_path):
+    """splice_spasms.py: no stretch to splice into, or a clip that is not a labelled clip with its
+    video, is a message and exit 2, not a traceback."""
+    script = str(REPO / "scripts" / "splice_spasms.py")
+    env = {**os.environ, "SPASMCV_MODEL": str(model_info.path), "SPASMCV_OFFLINE": "1"}
+    for args, message in ((["--seconds", "0"], "must be more than 0"), (["--clip", "nosuch"], "not a labelled clip")):
+        done = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=env,
+                              cwd=tmp_path, timeout=300)
+        assert done.returncode == 2 and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
