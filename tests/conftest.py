@@ -54,6 +54,21 @@ def real_video():
 
 
 @pytest.fixture(scope="session")
+def external_video():
+    """Path to a video of labels/external/ in $SPASMCV_EXTERNAL_CLIPS (.ci/run fetches them with
+    scripts/fetch_external_clips.py; skips or fails when absent)."""
+    folder = os.environ.get("SPASMCV_EXTERNAL_CLIPS")
+
+    def get(file: str) -> Path:
+        path = Path(folder) / file if folder else None
+        if path is None or not path.is_file():
+            _missing(f"the outside clip {file} ($SPASMCV_EXTERNAL_CLIPS; scripts/fetch_external_clips.py)")
+        return path
+
+    return get
+
+
+@pytest.fixture(scope="session")
 def real_trace(real_video, model_info):
     """The trace of a video under ../shared/data/real, extracted with the real model once per test
     session (the real-label tests and the real-video comparison share Talking Face's 200 s)."""
