@@ -42,13 +42,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from spasmcv import __version__, extract_trace, read_trace, resolve_model, write_trace  # noqa: E402
+from spasmcv._hashing import file_sha256  # noqa: E402
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace  # noqa: E402
 from spasmcv.analysis.closure import SIDES  # noqa: E402
 from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE, compare_events, f1_from_counts,  # noqa: E402
                                 labeller_agreement, read_ground_truth, read_labels, real_clip_scores,
                                 reported_closures, simple_ear_blinks, split_by_peak)
 from spasmcv.analysis.events import EventSettings, closures  # noqa: E402
-from spasmcv._hashing import file_sha256  # noqa: E402
 from spasmcv.errors import SpasmcvError  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.trace import Trace  # noqa: E402
