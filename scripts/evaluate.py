@@ -476,7 +476,8 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
         over_graded = [clip.name for clip, r in zip(clips, results) if r.grade is not None and r.grade > 1
                        and not any((c.end_frame - c.start_frame) / clip.fps >= 1.0 for c in clip.labels.closures)]
         facts["external"] = {"pooled": pooled, "base": pooled_base, "clips": [c.name for c in clips],
-                             "worse": worse, "over_graded": over_graded}
+                             "worse": worse, "over_graded": over_graded,
+                             "clip_scores": {c.name: r.scores for c, r in zip(clips, results)}}
     return lines + [""]
 
 
@@ -605,27 +606,32 @@ def target_lines(facts: dict) -> list[str]:
     return lines + [""]
 
 
-def agreement_lines(facts: dict | None = None) -> list[str]:
-    """Markdown lines: independent second labellings (``labels/second/``) scored against the
-    first by the detector's own rule, so detection figures can be read against human agreement."""
+def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, ours: dict | None = None,
+                    title: str = "## Two labellers", ours_name: str = "leave-one-clip-out") -> list[str]:
+    """Markdown lines: independent second labellings (``labels_dir/second/``) scored against the
+    first by the detector's own rule, so detection figures can be read against human agreement
+    (``ours``: spasmcv's scores per clip, default the leave-one-clip-out ones in ``facts``; the
+    human figures go into ``facts`` for the project's own clips only)."""
     rows = []
-    for path in sorted((LABELS / "second").glob("*.csv")):
-        if path.name.endswith(".exclude.csv") or path.name == "clips.csv" or not (LABELS / path.name).exists():
+    for path in sorted((labels_dir / "second").glob("*.csv")):
+        if path.name.endswith(".exclude.csv") or path.name == "clips.csv" or not (labels_dir / path.name).exists():
             continue
-        rows.append((path.stem, labeller_agreement(read_labels(LABELS / path.name), read_labels(path))))
+        rows.append((path.stem, labeller_agreement(read_labels(labels_dir / path.name), read_labels(path))))
     if not rows:
         return []
-    with open(LABELS / "second" / "clips.csv", newline="") as handle:
+    with open(labels_dir / "second" / "clips.csv", newline="") as handle:
         blind = {r["clip"]: r["blind_to"].startswith("everything") for r in csv.DictReader(handle)}
-    lines = ["## Two labellers", "",
-             "Clips labelled a second time by someone who had not seen the first labels (`labels/second/`, "
+    folder = labels_dir.relative_to(REPO) if labels_dir.is_relative_to(REPO) else labels_dir
+    lines = [title, "",
+             f"Clips labelled a second time by someone who had not seen the first labels (`{folder}/second/`, "
              "`clips.csv` there says who and blind to what; * = saw the first labelling's per-clip counts, "
              "not its frames), scored against the first by the same rule as the detector (frames either "
              "excluded are left out). Start/end: second minus first, frames (median, and the largest difference).", "",
              "| clip | first | second | matched | F1 | start | end | completeness agreed | only first | only second | "
-             "spasmcv F1 (leave-one-clip-out, against the first) |",
+             f"spasmcv F1 ({ours_name}, against the first) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
-    ours = (facts or {}).get("real_loco_clips", {})
+    if ours is None:
+        ours = (facts or {}).get("real_loco_clips", {})
 
     def median_and_max(x: np.ndarray) -> str:
         return f"{np.median(x) + 0.0:+.1f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"
@@ -652,7 +658,7 @@ def agreement_lines(facts: dict | None = None) -> list[str]:
         s_tp, _, s_fn, s_f1 = pooled_agreement(strict)
         lines += [f"Clips whose second labeller was blind to everything of the first: F1 {s_f1:.3f} "
                   f"({s_tp + s_fn} closures).", ""]
-    if facts is not None:
+    if facts is not None and labels_dir == LABELS:
         facts["labellers"] = {"f1": f1, "clips": [clip for clip, _ in rows], "first": tp + fn, "ours": own}
     return lines
 
@@ -709,6 +715,8 @@ def main() -> int:
     body += agreement_lines(facts)
     if args.external:
         body += external_lines(args.external, args.traces, model, defaults, facts, args.external_labels)
+        body += agreement_lines(facts, args.external_labels, facts.get("external", {}).get("clip_scores", {}),
+                                "### Two labellers, outside clips", "default settings")
     if not args.real_only:
         sets = [("Synthetic sample videos (through the real landmarker)", REPO / "sample_videos")]
         sets += [(f"Held-out synthetic videos: {folder.name}", folder) for folder in args.extra]
