@@ -60,7 +60,7 @@ REAL = REPO.parent / "shared" / "data" / "real"
 #: Detection parameters chosen per fold in the leave-one-clip-out evaluation (events settings).
 GRID = {"min_depth": (0.3, 0.4, 0.5), "end_fraction": (0.9, 0.95), "onset_step": (0.05, 0.1),
         "core_threshold": (0.45, 0.5, 0.55), "settle_quantile": (0.0, 0.25), "settle_s": (0.2, 0.25, 0.4),
-        "min_lower_lid_rise": (None, 0.03, 0.05, 0.07, 0.1)}
+        "min_lower_lid_rise": (None, 0.03, 0.05, 0.07, 0.1), "shallow_core": (None, 0.3)}
 
 SYNTHETIC_CONVENTION = (f"synthetic ground truth: onset = lid starts to move, offset = lid fully open; "
                         f"closures no frame shows at least {REQUIRED_PEAK_CLOSURE} closed are optional")

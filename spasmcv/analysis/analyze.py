@@ -52,7 +52,11 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: analysis-10: when the next closure starts within the settling window, the level the eye
 #: settled at is the most open frame before it, not the smoothed window: the 3-frame median
 #: erased one-frame reopenings, so a flutter whose reopenings last a frame read as one blink.
-ANALYSIS_VERSION = "analysis-10"
+#: analysis-11: shallow blinks: an incomplete blink whose closure stays under the core threshold
+#: (0.3-0.55) is counted when both eyes dip together, within 0.3 s, and the lower lid rises
+#: (``shallow_core``, ``shallow_max_s``); talking, smiles and glances narrow the eyes as far, but
+#: not all three ways at once. Nothing found before changes.
+ANALYSIS_VERSION = "analysis-11"
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,11 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
   not rise by ``min_lower_lid_rise`` (iris diameters, at the deeper eye's apex against its
   median over ``lid_before_s`` before it) is ``glance``: a blink brings the upper lid down and
   lifts the lower lid a little, a quick downward glance takes both lids down; not counted;
+* a *shallow blink* (an incomplete blink whose closure stays under ``core_threshold``) is found
+  by a second pass with ``shallow_core`` as core threshold and depth; it is counted only when
+  both eyes dip together (overlapping shallow events and no other event of either eye there),
+  within ``shallow_max_s``, and the deeper eye's lower lid rises by ``min_lower_lid_rise``:
+  talking, smiling and glances narrow the eyes as far, but not all three ways at once;
 * a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
   ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
   a person and to the face mesh, so it is listed for checking by eye and not counted;
@@ -62,7 +67,8 @@ from spasmcv.analysis.closure import SIDES, ClosureSignal
 @dataclass(frozen=True)
 class EventSettings:
     """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds;
-    ``min_lower_lid_rise`` in iris diameters, None to count shallow closures whatever the lower lid does)."""
+    ``min_lower_lid_rise`` in iris diameters, None to count shallow closures whatever the lower lid does;
+    ``shallow_core`` None to find no closure that stays under ``core_threshold``)."""
 
     core_threshold: float = 0.55
     reopen_fraction: float = 0.5
@@ -82,6 +88,8 @@ class EventSettings:
     glance_peak: float = 0.6
     min_lower_lid_rise: float | None = 0.05
     lid_before_s: tuple = (0.32, 0.12)
+    shallow_core: float | None = 0.3
+    shallow_max_s: float = 0.3
     flutter_min_closures: int = 3
     flutter_max_interval_s: float = 0.36
     pair_min_overlap: float = 0.5
@@ -495,6 +503,39 @@ def mark_glances(events: list[EyeEvent], other: list[EyeEvent], *, settings: Eve
     return out
 
 
+def _overlapping(event, others: list) -> list:
+    return [o for o in others if o.onset_s <= event.offset_s and event.onset_s <= o.offset_s]
+
+
+def shallow_blinks(signal: ClosureSignal, found: dict, settings: EventSettings) -> dict:
+    """Per side, the shallow blinks (:data:`EventSettings.shallow_core`) among the closures that
+    stay under ``core_threshold``, outside every event already ``found`` in either eye: fast
+    (within ``shallow_max_s``), in both eyes together (overlapping in time), and with the deeper
+    eye's lower lid rising by ``min_lower_lid_rise`` (unknown lid positions: none counted)."""
+    none = {side: [] for side in SIDES}
+    if settings.shallow_core is None or signal.lower_lid is None or settings.min_lower_lid_rise is None:
+        return none
+    low = replace(settings, core_threshold=settings.shallow_core, min_depth=settings.shallow_core)
+    candidates = {}
+    for side, other in (("left", "right"), ("right", "left")):
+        events = detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=low,
+                                   iris_px=signal.iris_px, other=signal.closure[other])
+        events = [e for e in events if e.kind == "blink" and e.peak_closure < settings.core_threshold
+                  and e.duration_s <= settings.shallow_max_s
+                  and not _overlapping(e, found[side] + found[other])]
+        candidates[side] = with_lid_rise(events, signal.lower_lid, signal.time_s, settings=settings)
+    kept = dict(none)
+    for side, other in (("left", "right"), ("right", "left")):
+        for event in candidates[side]:
+            partners = _overlapping(event, candidates[other])
+            if not partners:
+                continue
+            deepest = max([event] + partners, key=lambda e: e.peak_closure)
+            if deepest.lower_lid_rise >= settings.min_lower_lid_rise:
+                kept[side].append(event)
+    return kept
+
+
 def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]:
     """A closure that overlaps the other eye's ``review`` event is ``review`` too: one episode,
     one verdict for both eyes."""
@@ -513,6 +554,8 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
     raw = {side: detect_eye_events(signal.time_s, signal.closure[side], eye=side, settings=settings,
                                    iris_px=signal.iris_px, other=signal.closure[other])
            for side, other in (("left", "right"), ("right", "left"))}
+    shallow = shallow_blinks(signal, raw, settings)
+    raw = {side: sorted(raw[side] + shallow[side], key=lambda e: e.onset_s) for side in SIDES}
     raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
                "right": mark_coupled(raw["right"], raw["left"], settings=settings)}

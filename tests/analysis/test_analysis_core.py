@@ -237,6 +237,30 @@ def test_a_shallow_dip_without_a_lower_lid_rise_is_a_glance_with_one_verdict_for
     assert all(np.isnan(e.lower_lid_rise) for e in detect_events(closure_signal(old)).per_eye["left"])
 
 
+def test_a_shallow_blink_counts_only_fast_in_both_eyes_with_the_lower_lid_rising():
+    """analysis-11: an incomplete blink that stays under the core threshold (peak 0.42) counts when
+    both eyes dip together, within 0.3 s, lifting the lower lid; the same dip in one eye, slow, or
+    with the lower lid still (talking, a smile, a glance) is nothing at all, and every closure
+    found without the shallow pass is found unchanged."""
+    def dip(t0, hold_s=0.0, peak=0.42):
+        return profile(T, t0, 0.05, hold_s, 0.1, peak=peak)
+
+    # 8.5 counted; 18 the lower lid still; 29 the left eye only; 41 held 0.25 s (0.4 s in all); 48 peak 0.26
+    left = blinks_closure() + dip(8.5) + dip(18.0) + dip(29.0) + dip(41.0, hold_s=0.25) + dip(48.0, peak=0.26)
+    right = left - dip(29.0)
+    lower = np.full(len(T), 0.3) - 0.1 * (dip(8.5, peak=1) + dip(29.0, peak=1) + dip(41.0, 0.25, 1) + dip(48.0, peak=1))
+    cols = {**trace_columns(left, right), "lower_lid_left": lower, "lower_lid_right": lower.copy()}
+    events = detect_events(closure_signal(cols))
+    for side in ("left", "right"):
+        shallow = [e for e in events.per_eye[side] if all(abs(e.onset_s - b) > 0.5 for b in BLINKS)]
+        assert [(round(e.onset_s), e.kind, e.complete) for e in shallow] == [(8, "blink", False)], shallow
+        assert shallow[0].peak_closure == pytest.approx(0.42, abs=0.03)
+    assert [p.eye for p in events.paired if 8.0 < p.onset_s < 9.0] == ["both"]
+    off = detect_events(closure_signal(cols), EventSettings(shallow_core=None))
+    assert off.summary() == [row for row in events.summary() if not 8.0 < row["onset_s"] < 9.0]
+    assert len(off.paired) == len(BLINKS) and len(events.paired) == len(BLINKS) + 1
+
+
 def test_a_shallow_closure_touching_the_other_eyes_next_closure_is_not_coupled():
     """Flutter: the right eye's shallow closure ends as both eyes' next deep one starts."""
     left = profile(T, 5.2, 0.06, 0.02, 0.1)
