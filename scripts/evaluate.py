@@ -148,7 +148,8 @@ figure does not rise: 0.953 (132/6/7) with analysis-10, 0.950 (132/7/7) now. The
 loses its two false closures, so `franck` is no longer below the baseline; the `lp_d14` fold
 gains three: `lp_d14` holds the set's only fast downward glances, and without them the other
 clips reward a lower cut-off for the lower lid's rise (0.03, which lets `lp_d10`'s incomplete
-blink at +0.039 through) that counts three of its glances. Where a blink's lower-lid rise ends
+blink at +0.039 through the new pass), and at that cut-off the glance test lets three of
+`lp_d14`'s glances count (496-507, peaks 0.47-0.55). Where a blink's lower-lid rise ends
 and a glance's begins rests on one clip of glances; more glancing and laughing video would
 settle it.
 
