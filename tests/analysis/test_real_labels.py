@@ -186,7 +186,8 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
 def test_real_clip_from_outside_the_project_against_its_labels_and_the_baseline(clip, external_video, model_info):
     """The clips of labels/external/ (videos from public packages' test data, fetched by .ci/run):
     nothing was developed on them, so a change that only fits the project's own clips shows here.
-    Not below the baseline, no false closure over 1 s, not graded above 1, and each clip's floor."""
+    Not below the baseline, no false closure at all (so none over 1 s), not graded above 1, and each
+    clip's floor."""
     from spasmcv.measure.extract import extract_trace
 
     row = EXTERNAL[clip]
