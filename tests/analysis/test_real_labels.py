@@ -163,7 +163,7 @@ def test_the_clips_from_outside_the_project_are_named_by_their_source_and_sha256
     rows = list(csv.DictReader((LABELS / "external" / "clips.csv").open()))
     assert rows
     for row in rows:
-        assert row["registry"] in ("pypi", "npm") and row["package"] and row["version"] and row["member"]
+        assert row["registry"] in ("pypi", "npm", "debian") and row["package"] and row["version"] and row["member"]
         assert row["file"] and row["task"] in ("conversation", "rest", "reading")
         for digest in (row["sha256"], row["archive_sha256"]):
             assert len(digest) == 64 and int(digest, 16) >= 0
