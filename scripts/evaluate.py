@@ -166,6 +166,16 @@ clips only, but by someone who had seen those misses, so for it these clips are 
 with it they read 18 of 21 (`msu005` 193-197 found; the other two read 0.29-0.36), still with no
 false closure in their 3,270 frames and timing errors of 0 / 0 frames.
 
+Four more outside clips (14 closures: two example videos of the vitallens package, an MSU-MFSD
+recording of a third person from bob.ip.qualitymeasure, and the 160x120 demo movie of Debian's
+kphotoalbum) were found and labelled after analysis-11 was fixed and scored once, blind, with its
+defaults: 13 of 14 found (the one incomplete blink among them), no false closure. The miss is
+`vitallens_1` 34-41, a blink that reopens into a second of downward gaze with the lids low over the
+iris, followed by a second blink out of that gaze (66-76): spasmcv reports 34-81 as one `review`
+event (a long closure that may be a lowered gaze: listed for checking, not counted), which matches
+one of the two labels; the baseline counts it as a closure over 1 s. All twelve outside clips
+together: 31 of 35 closures, no false closure (pooled F1 0.939, baseline 0.892).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
@@ -566,7 +576,12 @@ def target_lines(facts: dict) -> list[str]:
     over_graded = [clip for clip, (grade, labels, fps) in facts["real_grades"].items()
                    if grade is not None and grade > 1
                    and not any((c.end_frame - c.start_frame) / fps >= 1.0 for c in labels.closures)]
-    rows = [("real labelled closures", ">= 200", f"{loco['labels']} in {facts['real_clips']} clips", loco["labels"] >= 200),
+    outside = facts.get("external")
+    labelled = loco["labels"] + (outside["pooled"]["labels"] if outside else 0)
+    rows = [("real labelled closures", ">= 200",
+             f"{loco['labels']} in {facts['real_clips']} clips"
+             + (f" + {outside['pooled']['labels']} in {len(outside['clips'])} clips outside the project = {labelled}"
+                if outside else ""), labelled >= 200),
             ("pooled F1, leave-one-clip-out", ">= 0.97",
              f"{loco['f1']:.3f} (95 % interval over clips {facts['real_loco_interval'][0]:.3f}-"
              f"{facts['real_loco_interval'][1]:.3f}; baseline {base['f1']:.3f})",
@@ -585,7 +600,6 @@ def target_lines(facts: dict) -> list[str]:
              ", ".join(over_graded) or "none", not over_graded),
             ("winks on the winking eye only", "all", f"{loco['one_eye_right_side']}/{loco['one_eye_labels']}",
              loco["one_eye_right_side"] == loco["one_eye_labels"])]
-    outside = facts.get("external")
     if outside:
         p, b = outside["pooled"], outside["base"]
         where = f"{len(outside['clips'])} clips outside the project, default settings"
@@ -638,8 +652,8 @@ def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, ours: 
     folder = labels_dir.relative_to(REPO) if labels_dir.is_relative_to(REPO) else labels_dir
     lines = [title, "",
              f"Clips labelled a second time by someone who had not seen the first labels (`{folder}/second/`, "
-             "`clips.csv` there says who and blind to what; * = saw the first labelling's per-clip counts, "
-             "not its frames), scored against the first by the same rule as the detector (frames either "
+             "`clips.csv` there says who and blind to what; * = not blind to everything of the first: "
+             "it saw the per-clip counts, or could have read the first labels, never shown to it), scored against the first by the same rule as the detector (frames either "
              "excluded are left out). Start/end: second minus first, frames (median, and the largest difference).", "",
              "| clip | first | second | matched | F1 | start | end | completeness agreed | only first | only second | "
              f"spasmcv F1 ({ours_name}, against the first) |",
