@@ -210,3 +210,25 @@ def test_evaluate_scores_second_labellings_of_any_labels_folder(tmp_path):
     row = next(line for line in lines if line.startswith("| mine |"))
     assert row.split(" | ")[1:5] == ["4", "4", "4", "1.000"] and row.endswith("| 0.667 |"), row
     assert "labellers" not in facts
+
+
+def test_eye_region_features_on_drawn_eyes():
+    """eye_region_contrast.py's two image features on drawn eye regions (grey levels, iris 20 px):
+    a dark iris with a small bright reflection reads high on both; skin with a dark lash line and
+    no reflection reads a contrast but no catchlight; a window off the picture is NaN."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import cv2
+    import numpy as np
+    from eye_region_contrast import catchlight, strip_contrast
+
+    centre, iris_px = np.array([50.0, 50.0]), 20.0
+    open_eye = np.full((100, 100), 180, np.uint8)
+    cv2.circle(open_eye, (50, 50), 10, 60, -1)
+    cv2.circle(open_eye, (47, 47), 2, 250, -1)
+    shut_eye = np.full((100, 100), 180, np.uint8)
+    cv2.line(shut_eye, (25, 52), (75, 52), 70, 2)
+    assert catchlight(open_eye, centre, iris_px) >= 150
+    assert catchlight(shut_eye, centre, iris_px) <= 5
+    assert strip_contrast(open_eye.astype(float), centre, iris_px) > 0.6
+    assert 0.4 < strip_contrast(shut_eye.astype(float), centre, iris_px) < 0.7
+    assert np.isnan(catchlight(open_eye, np.array([5.0, 5.0]), iris_px))
