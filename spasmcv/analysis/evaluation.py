@@ -477,3 +477,19 @@ def labeller_agreement(first: LabelSet, second: LabelSet, *, widen: int = 2) -> 
             "complete_agreed": complete_agreed,
             "only_first": [(r.start_frame, r.end_frame) for r in score.misses],
             "only_second": [(d.start_frame, d.end_frame) for d in score.false_positives]}
+
+
+def closure_summary(spans: list[FrameSpan], scored: np.ndarray, *, fps: float) -> dict:
+    """The numbers a report gives for one detector's closures (or the labels as spans) over the
+    ``scored`` frames (per frame: measured and not excluded): ``minutes`` of scored video,
+    ``count`` and ``rate_per_min`` of closures of either eye whose middle frame is scored
+    (``review`` spans are not counted closures and are left out), and their ``median_s`` and
+    ``longest_s`` duration, start to end frame (s; NaN without closures)."""
+    scored = np.asarray(scored, dtype=bool)
+    minutes = float(scored.sum()) / fps / 60.0
+    kept = [s for s in spans if s.kind != "review" and 0 <= (s.start_frame + s.end_frame) // 2 < len(scored)
+            and scored[(s.start_frame + s.end_frame) // 2]]
+    durations = np.array([(s.end_frame - s.start_frame) / fps for s in kept])
+    return {"minutes": minutes, "count": len(kept), "rate_per_min": len(kept) / minutes if minutes else float("nan"),
+            "median_s": float(np.median(durations)) if len(kept) else float("nan"),
+            "longest_s": float(durations.max()) if len(kept) else float("nan")}

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from spasmcv.analysis.closure import bridge_gaps, closed_ratio, closure_fraction, closure_signal, open_reference
-from spasmcv.analysis.evaluation import ReferenceEvent, compare_events, frame_spans, read_tag_file, shown_peak
+from spasmcv.analysis.evaluation import (FrameSpan, ReferenceEvent, closure_summary, compare_events, frame_spans,
+                                        read_tag_file, shown_peak)
 from spasmcv.analysis.events import EventSettings, closures, detect_eye_events, detect_events, event_mask
 from spasmcv.analysis.metrics import eye_metrics, per_minute, recording_metrics
 from spasmcv.analysis.severity import FORMULA_VERSION, eye_grade, severity
@@ -134,6 +135,22 @@ def test_frame_spans_are_the_frames_between_onset_and_offset():
     assert (span.onset_frame, span.offset_frame) == (5, 10)   # 0.20 s ... 0.40 s
     assert span.onset_s == pytest.approx(0.2) and span.eye == "left"
     assert frame_spans([ReferenceEvent("left", 0.205, 0.235)], t, fps=25) == []  # between two frames
+
+
+def test_closure_summary_counts_closures_in_the_scored_frames_only():
+    """Rate and durations over the scored frames (25 fps, 60 s, the last 15 s unscored): a
+    closure counts where its middle frame is scored; review spans are not counted closures."""
+    scored = np.ones(1500, dtype=bool)
+    scored[1125:] = False
+    spans = [FrameSpan(100, 105), FrameSpan(200, 210, "left"), FrameSpan(300, 340, kind="review"),
+             FrameSpan(1120, 1140)]   # middle frame 1130: not scored
+    summary = closure_summary(spans, scored, fps=25)
+    assert summary["minutes"] == pytest.approx(0.75) and summary["count"] == 2
+    assert summary["rate_per_min"] == pytest.approx(2 / 0.75)
+    assert summary["median_s"] == pytest.approx(0.3) and summary["longest_s"] == pytest.approx(0.4)
+    empty = closure_summary([], scored, fps=25)
+    assert empty["count"] == 0 and empty["rate_per_min"] == 0 and np.isnan(empty["median_s"])
+    assert np.isnan(closure_summary(spans, np.zeros(10, dtype=bool), fps=25)["rate_per_min"])
 
 
 def test_a_synthetic_closure_peaks_where_a_frame_shows_it():
