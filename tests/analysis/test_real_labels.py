@@ -209,16 +209,33 @@ def test_real_clip_from_outside_the_project_against_its_labels_and_the_baseline(
 
 def test_two_independent_labellings_agree_by_the_detectors_rule():
     """labels/second: clips labelled again by someone who had not seen the first labels. Human
-    agreement is the scale for the detector's figures (docs/accuracy.md, "Two labellers"): the
-    same closures (F1 >= 0.9 per clip) and the same start and end frames in the median."""
+    agreement is the scale for the detector's figures (docs/accuracy.md, "Two labellers"): pooled
+    F1 >= 0.95; per clip the same closures (F1 >= 0.9), or else every closure only one of them
+    marked is one that labeller called doubtful (confidence low or medium: `lp_d11`'s downcast
+    eyes, `multispeaker`'s three-quarter view); matched closures start and end on the same frames
+    in the median (per clip within 2 frames: one blink's end can differ by that much)."""
     seconds = [p for p in sorted((LABELS / "second").glob("*.csv"))
                if not p.name.endswith(".exclude.csv") and p.name != "clips.csv"]
     listed = {row["clip"] for row in csv.DictReader((LABELS / "second" / "clips.csv").open())}
-    assert len(seconds) >= 15 and {p.stem for p in seconds} == listed
+    assert len(seconds) >= 22 and {p.stem for p in seconds} == listed
+    matched = first = second = 0
+    starts, ends = [], []
     for path in seconds:
-        agreement = labeller_agreement(read_labels(LABELS / path.name), read_labels(path))
-        assert agreement["f1"] >= 0.9, (path.stem, agreement)
-        assert abs(np.median(agreement["start_differences"])) <= 1 and abs(np.median(agreement["end_differences"])) <= 1
+        first_labels, second_labels = read_labels(LABELS / path.name), read_labels(path)
+        agreement = labeller_agreement(first_labels, second_labels)
+        matched, first, second = matched + agreement["matched"], first + agreement["first"], second + agreement["second"]
+        if agreement["f1"] < 0.9:
+            confidence = {(c.start_frame, c.end_frame): c.confidence
+                          for c in first_labels.closures + second_labels.closures}
+            alone = agreement["only_first"] + agreement["only_second"]
+            assert alone and all(confidence[span] in ("low", "medium") for span in alone), (path.stem, agreement)
+        if agreement["matched"]:   # a frame-numbering slip would shift a whole clip
+            assert abs(np.median(agreement["start_differences"])) <= 2, (path.stem, agreement)
+            assert abs(np.median(agreement["end_differences"])) <= 2, (path.stem, agreement)
+        starts += agreement["start_differences"]
+        ends += agreement["end_differences"]
+    assert 2 * matched / (first + second) >= 0.95
+    assert abs(np.median(starts)) <= 1 and abs(np.median(ends)) <= 1
 
 
 def test_scoring_rule_matches_the_labels_readme():
