@@ -465,11 +465,13 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
 RATE_MIN_SCORED_S = 15.0
 
 
-def reported_number_lines(clips: list[RealClip], settings: list[AnalysisSettings]) -> list[str]:
+def reported_number_lines(clips: list[RealClip], settings: list[AnalysisSettings],
+                          settings_name: str = "the leave-one-clip-out settings",
+                          heading: str = "### The numbers a report gives, against the labels") -> list[str]:
     """Markdown lines: the closure rate and durations a report would give, from the labels, from
-    spasmcv (each clip with its own ``settings``) and from the baseline, over the same frames (those
-    spasmcv measures and the labels do not exclude), for the clips with at least
-    :data:`RATE_MIN_SCORED_S` of them."""
+    spasmcv (each clip with its own ``settings``, described as ``settings_name``) and from the
+    baseline, over the same frames (those spasmcv measures and the labels do not exclude), for the
+    clips with at least :data:`RATE_MIN_SCORED_S` of them."""
     rows, errors = [], {"spasmcv": [], "baseline": []}
     totals = {who: [0, 0.0] for who in ("labels", "spasmcv", "baseline")}
     for clip, chosen in zip(clips, settings):
@@ -494,13 +496,13 @@ def reported_number_lines(clips: list[RealClip], settings: list[AnalysisSettings
     if not rows:
         return []
     pooled = " / ".join(f"{totals[w][0] / totals[w][1]:.1f}" for w in ("labels", "spasmcv", "baseline"))
-    return ["### The numbers a report gives, against the labels", "",
-            "Closures per minute, counted as a report counts them (docs/analysis.md section 3: every counted "
+    return [heading, "",
+            f"Closures per minute, counted as a report counts them (docs/analysis.md section 3: every counted "
             "kind, `review` events left out), and the median and longest closure (from the last open frame to "
-            "the first reopened one, s), from the labels, from spasmcv with the leave-one-clip-out settings "
+            f"the first reopened one, s), from the labels, from spasmcv with {settings_name} "
             "and from the baseline, over the same frames: those spasmcv measures and the labels do not "
             f"exclude; clips with at least {RATE_MIN_SCORED_S:.0f} s of them (the grade's minimum). A closure "
-            "of either eye counts once; in these healthy clips nearly every closure is bilateral, so this is "
+            "of either eye counts once: where closures are bilateral (nearly all in healthy people), this is "
             "what each eye's `closure_rate_per_min` reports on those frames.", "",
             "| clip | minutes | closures per minute: labels / spasmcv / baseline | median duration, s | longest, s |",
             "|---|---:|---:|---:|---:|", *rows,
@@ -564,6 +566,9 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
     lines += [_real_line("**pooled**", pooled, pooled_base, "-"), ""]
     for clip, result in zip(clips, results):
         lines.append(f"- {clip.name}: false {result.scores['false_positives']}; missed {result.scores['misses']}")
+    lines += [""] + reported_number_lines(clips, [defaults] * len(clips), "the default settings",
+                                          "### The numbers a report gives, "
+                                          + ("outside clips" if labels_dir == EXTERNAL else "these clips"))
     if facts is not None:
         worse = [clip.name for clip, r in zip(clips, results) if r.scores["f1"] < clip.baseline["f1"] - 1e-9]
         over_graded = [clip.name for clip, r in zip(clips, results) if r.grade is not None and r.grade > 1
