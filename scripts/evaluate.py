@@ -368,11 +368,13 @@ class RealClip:
 @dataclass(frozen=True)
 class RealResult:
     """spasmcv on one real clip with one set of settings: scores against the labels, objective
-    grade (None: not gradable) and the share of labelled frames measured (:func:`measured_share`)."""
+    grade (None: not gradable), the share of labelled frames measured (:func:`measured_share`)
+    and the reported closures as frame spans (to score against another labelling)."""
 
     scores: dict
     grade: object
     measured: float
+    spans: tuple = ()
 
 
 def read_real_clip(info: dict, cache: Path | None, model, video: Path | None = None,
@@ -389,7 +391,7 @@ def score_real(settings: AnalysisSettings, clip: RealClip) -> RealResult:
     """spasmcv with these settings on one labelled real clip."""
     spans, grade, valid = detect_real(clip.trace, clip.info["task"], settings)
     return RealResult(real_clip_scores(spans, clip.labels, fps=clip.fps, event_settings=settings.events), grade,
-                      measured_share(valid, clip.labels))
+                      measured_share(valid, clip.labels), tuple(spans))
 
 
 def real_tables(cache: Path | None, model, facts: dict | None = None,
@@ -439,7 +441,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
     if facts is not None:
         facts.update(real_loco=pooled_loco, real_base=pooled_base,
                      real_loco_interval=f1_interval([r.scores for r in loco]),
-                     real_loco_clips={clip.name: r.scores for clip, r in zip(clips, loco)},
+                     real_loco_detections={clip.name: (list(r.spans), clip.fps) for clip, r in zip(clips, loco)},
                      real_worse=worse, real_unmeasured=unmeasured, real_clips=len(clips),
                      real_grades={clip.name: (r.grade, clip.labels, clip.fps) for clip, r in zip(clips, loco)})
     lines += [f"Pooled leave-one-clip-out F1 {pooled_loco['f1']:.3f} vs baseline {pooled_base['f1']:.3f} "
@@ -575,7 +577,7 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
                        and not any((c.end_frame - c.start_frame) / clip.fps >= 1.0 for c in clip.labels.closures)]
         facts["external"] = {"pooled": pooled, "base": pooled_base, "clips": [c.name for c in clips],
                              "worse": worse, "over_graded": over_graded,
-                             "clip_scores": {c.name: r.scores for c, r in zip(clips, results)}}
+                             "detections": {c.name: (list(r.spans), c.fps) for c, r in zip(clips, results)}}
     return lines + [""]
 
 
@@ -697,7 +699,8 @@ def target_lines(facts: dict) -> list[str]:
     humans = facts.get("labellers")
     agreement = (f" For scale: two people labelling the same clips independently agree at F1 {humans['f1']:.3f} "
                  f"({len(humans['clips'])} clips, {humans['first']} closures; section \"Two labellers\"); "
-                 f"spasmcv on the same clips, leave-one-clip-out: {humans['ours']}."
+                 f"spasmcv on the same clips, leave-one-clip-out: {humans['ours']} against the first labeller, "
+                 f"{humans['ours_second']} against the second."
                  if humans else "")
     lines = ["## Against the validity targets", "",
              "Leave-one-clip-out figures for the real clips (the honest ones; the healthy clips' grades are in "
@@ -708,17 +711,19 @@ def target_lines(facts: dict) -> list[str]:
     return lines + [""]
 
 
-def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, ours: dict | None = None,
+def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, detections: dict | None = None,
                     title: str = "## Two labellers", ours_name: str = "leave-one-clip-out") -> list[str]:
     """Markdown lines: independent second labellings (``labels_dir/second/``) scored against the
-    first by the detector's own rule, so detection figures can be read against human agreement
-    (``ours``: spasmcv's scores per clip, default the leave-one-clip-out ones in ``facts``; the
-    human figures go into ``facts`` for the project's own clips only)."""
+    first by the detector's own rule, and spasmcv's reported closures (``detections``: per clip,
+    frame spans and frame rate; default the leave-one-clip-out ones in ``facts``) against each
+    labeller on the same frames, so detection figures can be read against human agreement; the
+    figures go into ``facts`` for the project's own clips only."""
     rows = []
     for path in sorted((labels_dir / "second").glob("*.csv")):
         if path.name.endswith(".exclude.csv") or path.name == "clips.csv" or not (labels_dir / path.name).exists():
             continue
-        rows.append((path.stem, labeller_agreement(read_labels(labels_dir / path.name), read_labels(path))))
+        first, second = read_labels(labels_dir / path.name), read_labels(path)
+        rows.append((path.stem, labeller_agreement(first, second), first, second))
     if not rows:
         return []
     with open(labels_dir / "second" / "clips.csv", newline="") as handle:
@@ -728,20 +733,28 @@ def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, ours: 
              f"Clips labelled a second time by someone who had not seen the first labels (`{folder}/second/`, "
              "`clips.csv` there says who and blind to what; * = not blind to everything of the first: "
              "it saw the per-clip counts, or could have read the first labels, never shown to it), scored "
-             "against the first by the same rule as the detector (frames either excluded are left out). "
+             "against the first by the same rule as the detector, and spasmcv against each of them; frames "
+             "either labeller excluded are left out of all three. "
              "Start/end: second minus first, frames (median, and the largest difference).", "",
              "| clip | first | second | matched | F1 | start | end | completeness agreed | only first | only second | "
-             f"spasmcv F1 ({ours_name}, against the first) |",
+             f"spasmcv F1 ({ours_name}): against the first / the second |",
              "|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"]
-    if ours is None:
-        ours = (facts or {}).get("real_loco_clips", {})
+    if detections is None:
+        detections = (facts or {}).get("real_loco_detections", {})
+    against: dict[str, list[dict]] = {}
+    for clip, _, first, second in rows:
+        if clip in detections:
+            spans, fps = detections[clip]
+            excluded = tuple(first.excluded) + tuple(second.excluded)
+            against[clip] = [real_clip_scores(spans, replace(labels, excluded=excluded), fps=fps)
+                             for labels in (first, second)]
 
     def median_and_max(x: np.ndarray) -> str:
         return f"{np.median(x) + 0.0:+.1f} (max {np.max(np.abs(x)):.0f})" if x.size else "-"
 
-    for clip, a in rows:
+    for clip, a, _, _ in rows:
         start, end = np.array(a["start_differences"]), np.array(a["end_differences"])
-        own_clip = f"{ours[clip]['f1']:.3f}" if clip in ours else "-"
+        own_clip = " / ".join(f"{scores['f1']:.3f}" for scores in against[clip]) if clip in against else "-"
         lines.append(f"| {clip}{'' if blind.get(clip) else ' *'} | {a['first']} | {a['second']} | {a['matched']} | "
                      f"{a['f1']:.3f} | {median_and_max(start)} | {median_and_max(end)} | "
                      f"{a['complete_agreed']}/{a['matched']} | {a['only_first'] or '-'} | {a['only_second'] or '-'} | "
@@ -752,17 +765,18 @@ def agreement_lines(facts: dict | None = None, labels_dir: Path = LABELS, ours: 
         fp, fn = sum(a["second"] for a in subset) - tp, sum(a["first"] for a in subset) - tp
         return tp, fp, fn, f1_from_counts(tp, fp, fn, empty=float("nan"))
 
-    tp, fp, fn, f1 = pooled_agreement([a for _, a in rows])
-    mine = [ours[clip] for clip, _ in rows if clip in ours]
-    own = f"{_pooled(mine)['f1']:.3f}" if mine else "-"
-    lines += [f"| **pooled** | {tp + fn} | {tp + fp} | {tp} | **{f1:.3f}** | | | | | | {own} |", ""]
-    strict = [a for clip, a in rows if blind.get(clip)]
+    tp, fp, fn, f1 = pooled_agreement([a for _, a, _, _ in rows])
+    own, own_second = (f"{_pooled([against[clip][k] for clip, *_ in rows if clip in against])['f1']:.3f}"
+                       if against else "-" for k in (0, 1))
+    lines += [f"| **pooled** | {tp + fn} | {tp + fp} | {tp} | **{f1:.3f}** | | | | | | {own} / {own_second} |", ""]
+    strict = [a for clip, a, _, _ in rows if blind.get(clip)]
     if len(strict) < len(rows):
         s_tp, _, s_fn, s_f1 = pooled_agreement(strict)
         lines += [f"Clips whose second labeller was blind to everything of the first: F1 {s_f1:.3f} "
                   f"({s_tp + s_fn} closures).", ""]
     if facts is not None and labels_dir == LABELS:
-        facts["labellers"] = {"f1": f1, "clips": [clip for clip, _ in rows], "first": tp + fn, "ours": own}
+        facts["labellers"] = {"f1": f1, "clips": [clip for clip, *_ in rows], "first": tp + fn, "ours": own,
+                              "ours_second": own_second}
     return lines
 
 
@@ -818,7 +832,7 @@ def main() -> int:
     body += agreement_lines(facts)
     if args.external:
         body += external_lines(args.external, args.traces, model, defaults, facts, args.external_labels)
-        body += agreement_lines(facts, args.external_labels, facts.get("external", {}).get("clip_scores", {}),
+        body += agreement_lines(facts, args.external_labels, facts.get("external", {}).get("detections", {}),
                                 "### Two labellers, outside clips", "default settings")
     if not args.real_only:
         sets = [("Synthetic sample videos (through the real landmarker)", REPO / "sample_videos")]

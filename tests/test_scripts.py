@@ -189,7 +189,8 @@ def test_evaluate_refuses_external_labels_it_cannot_read(tmp_path):
 
 def test_evaluate_scores_second_labellings_of_any_labels_folder(tmp_path):
     """agreement_lines on a folder of labels other than the project's (the outside clips): the same
-    table, spasmcv's scores given, and the project's own human-agreement figure left alone."""
+    table, spasmcv's detections scored against each labeller, and the project's own
+    human-agreement figure left alone."""
     import shutil
 
     sys.path.insert(0, str(REPO / "scripts"))
@@ -199,16 +200,15 @@ def test_evaluate_scores_second_labellings_of_any_labels_folder(tmp_path):
     shutil.copy(REPO / "labels" / "lp_d13.csv", tmp_path / "mine.csv")
     shutil.copy(REPO / "labels" / "second" / "lp_d13.csv", tmp_path / "second" / "mine.csv")
     (tmp_path / "second" / "clips.csv").write_text("clip,labeller,blind_to\nmine,someone,everything of the first\n")
-    from spasmcv.analysis.evaluation import FrameSpan, read_labels, real_clip_scores
+    from spasmcv.analysis.evaluation import FrameSpan, read_labels
 
     first = read_labels(tmp_path / "mine.csv")
     found = [FrameSpan(c.start_frame, c.end_frame) for c in first.closures[:2]]   # half found
     facts = {}
-    lines = evaluate.agreement_lines(facts, tmp_path, {"mine": real_clip_scores(found, first, fps=25.0)},
-                                     "### Two labellers, mine", "defaults")
-    assert lines[0] == "### Two labellers, mine" and "spasmcv F1 (defaults, against the first)" in lines[4]
+    lines = evaluate.agreement_lines(facts, tmp_path, {"mine": (found, 25.0)}, "### Two labellers, mine", "defaults")
+    assert lines[0] == "### Two labellers, mine" and "spasmcv F1 (defaults): against the first / the second" in lines[4]
     row = next(line for line in lines if line.startswith("| mine |"))
-    assert row.split(" | ")[1:5] == ["4", "4", "4", "1.000"] and row.endswith("| 0.667 |"), row
+    assert row.split(" | ")[1:5] == ["4", "4", "4", "1.000"] and row.endswith("| 0.667 / 0.667 |"), row
     assert "labellers" not in facts
 
 
