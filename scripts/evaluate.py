@@ -368,13 +368,15 @@ class RealClip:
 @dataclass(frozen=True)
 class RealResult:
     """spasmcv on one real clip with one set of settings: scores against the labels, objective
-    grade (None: not gradable), the share of labelled frames measured (:func:`measured_share`)
-    and the reported closures as frame spans (to score against another labelling)."""
+    grade (None: not gradable), the share of labelled frames measured (:func:`measured_share`),
+    and, to score the same run again another way, the reported closures as frame spans and which
+    frames passed the quality gate."""
 
     scores: dict
     grade: object
     measured: float
     spans: tuple = ()
+    valid: np.ndarray | None = None
 
 
 def read_real_clip(info: dict, cache: Path | None, model, video: Path | None = None,
@@ -391,7 +393,7 @@ def score_real(settings: AnalysisSettings, clip: RealClip) -> RealResult:
     """spasmcv with these settings on one labelled real clip."""
     spans, grade, valid = detect_real(clip.trace, clip.info["task"], settings)
     return RealResult(real_clip_scores(spans, clip.labels, fps=clip.fps, event_settings=settings.events), grade,
-                      measured_share(valid, clip.labels), tuple(spans))
+                      measured_share(valid, clip.labels), tuple(spans), valid)
 
 
 def real_tables(cache: Path | None, model, facts: dict | None = None,
@@ -459,7 +461,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
               f"- {duration_line('default settings', pooled_fixed)}",
               f"- {duration_line('leave-one-clip-out', pooled_loco)}",
               f"- {duration_line('baseline', pooled_base)}", ""]
-    lines += reported_number_lines(clips, [events_settings(defaults, **params) for params in chosen])
+    lines += reported_number_lines(clips, loco)
     return lines
 
 
@@ -467,17 +469,17 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
 RATE_MIN_SCORED_S = 15.0
 
 
-def reported_number_lines(clips: list[RealClip], settings: list[AnalysisSettings],
+def reported_number_lines(clips: list[RealClip], results: list[RealResult],
                           settings_name: str = "the leave-one-clip-out settings",
                           heading: str = "### The numbers a report gives, against the labels") -> list[str]:
     """Markdown lines: the closure rate and durations a report would give, from the labels, from
-    spasmcv (each clip with its own ``settings``, described as ``settings_name``) and from the
-    baseline, over the same frames (those spasmcv measures and the labels do not exclude), for the
-    clips with at least :data:`RATE_MIN_SCORED_S` of them."""
+    spasmcv (``results``: each clip's run, with the settings described as ``settings_name``) and
+    from the baseline, over the same frames (those spasmcv measures and the labels do not exclude),
+    for the clips with at least :data:`RATE_MIN_SCORED_S` of them."""
     rows, errors = [], {"spasmcv": [], "baseline": []}
     totals = {who: [0, 0.0] for who in ("labels", "spasmcv", "baseline")}
-    for clip, chosen in zip(clips, settings):
-        spans, _, valid = detect_real(clip.trace, clip.info["task"], chosen)
+    for clip, result in zip(clips, results):
+        spans, valid = list(result.spans), result.valid
         scored = valid & labelled_frames(len(valid), clip.labels)
         if scored.sum() / clip.fps < RATE_MIN_SCORED_S:
             continue
@@ -568,7 +570,7 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
     lines += [_real_line("**pooled**", pooled, pooled_base, "-"), ""]
     for clip, result in zip(clips, results):
         lines.append(f"- {clip.name}: false {result.scores['false_positives']}; missed {result.scores['misses']}")
-    lines += [""] + reported_number_lines(clips, [defaults] * len(clips), "the default settings",
+    lines += [""] + reported_number_lines(clips, results, "the default settings",
                                           "### The numbers a report gives, "
                                           + ("outside clips" if labels_dir == EXTERNAL else "these clips"))
     if facts is not None:

@@ -482,13 +482,14 @@ def labeller_agreement(first: LabelSet, second: LabelSet, *, widen: int = 2) -> 
 def closure_summary(spans: list[FrameSpan], scored: np.ndarray, *, fps: float) -> dict:
     """The numbers a report gives for one detector's closures (or the labels as spans) over the
     ``scored`` frames (per frame: measured and not excluded): ``minutes`` of scored video,
-    ``count`` and ``rate_per_min`` of closures of either eye whose middle frame is scored
-    (``review`` spans are not counted closures and are left out), and their ``median_s`` and
-    ``longest_s`` duration, start to end frame (s; NaN without closures)."""
+    ``count`` and ``rate_per_min`` of closures of either eye, and their ``median_s`` and
+    ``longest_s`` duration, start to end frame (s; NaN without closures). A closure counts unless
+    more than half of its frames are unscored, the rule :func:`mostly_excluded` applies to excluded
+    frames; ``review`` spans are not counted closures and are left out."""
     scored = np.asarray(scored, dtype=bool)
     minutes = float(scored.sum()) / fps / 60.0
-    kept = [s for s in spans if s.kind != "review" and 0 <= (s.start_frame + s.end_frame) // 2 < len(scored)
-            and scored[(s.start_frame + s.end_frame) // 2]]
+    kept = [s for s in spans if s.kind != "review"
+            and scored[max(0, s.start_frame):s.end_frame + 1].sum() >= 0.5 * (s.end_frame - s.start_frame + 1)]
     durations = np.array([(s.end_frame - s.start_frame) / fps for s in kept])
     return {"minutes": minutes, "count": len(kept), "rate_per_min": len(kept) / minutes if minutes else float("nan"),
             "median_s": float(np.median(durations)) if len(kept) else float("nan"),

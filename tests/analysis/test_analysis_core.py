@@ -139,15 +139,18 @@ def test_frame_spans_are_the_frames_between_onset_and_offset():
 
 def test_closure_summary_counts_closures_in_the_scored_frames_only():
     """Rate and durations over the scored frames (25 fps, 60 s, the last 15 s unscored): a
-    closure counts where its middle frame is scored; review spans are not counted closures."""
+    closure counts unless most of its frames are unscored (the labels' rule for excluded frames);
+    review spans are not counted closures."""
     scored = np.ones(1500, dtype=bool)
     scored[1125:] = False
     spans = [FrameSpan(100, 105), FrameSpan(200, 210, "left"), FrameSpan(300, 340, kind="review"),
-             FrameSpan(1120, 1140)]   # middle frame 1130: not scored
+             FrameSpan(1120, 1140)]   # 5 of its 21 frames scored: not counted
     summary = closure_summary(spans, scored, fps=25)
     assert summary["minutes"] == pytest.approx(0.75) and summary["count"] == 2
     assert summary["rate_per_min"] == pytest.approx(2 / 0.75)
     assert summary["median_s"] == pytest.approx(0.3) and summary["longest_s"] == pytest.approx(0.4)
+    assert closure_summary([FrameSpan(1115, 1134)], scored, fps=25)["count"] == 1   # half its frames scored
+    assert closure_summary([FrameSpan(1116, 1135)], scored, fps=25)["count"] == 0   # 9 of 20
     empty = closure_summary([], scored, fps=25)
     assert empty["count"] == 0 and empty["rate_per_min"] == 0 and np.isnan(empty["median_s"])
     assert np.isnan(closure_summary(spans, np.zeros(10, dtype=bool), fps=25)["rate_per_min"])
