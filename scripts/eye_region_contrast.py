@@ -97,8 +97,9 @@ def clip_features(video: Path, model):
         if not np.isfinite(iris[index]):
             continue
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+        gray_float = gray.astype(float)
         for k, side in enumerate(("left", "right")):
-            values["contrast"][side][index] = strip_contrast(gray.astype(float), centres[index][k], iris[index])
+            values["contrast"][side][index] = strip_contrast(gray_float, centres[index][k], iris[index])
             values["catchlight"][side][index] = catchlight(gray, centres[index][k], iris[index])
     return trace, values
 

@@ -213,7 +213,8 @@ def test_two_independent_labellings_agree_by_the_detectors_rule():
     F1 >= 0.95; per clip the same closures (F1 >= 0.9), or else every closure only one of them
     marked is one that labeller called doubtful (confidence low or medium: `lp_d11`'s downcast
     eyes, `multispeaker`'s three-quarter view); matched closures start and end on the same frames
-    in the median (per clip within 2 frames: one blink's end can differ by that much)."""
+    in the median, per clip within a frame (within 2 where the clip has a single closure:
+    `talking_short`'s one blink ends 2 frames apart)."""
     seconds = [p for p in sorted((LABELS / "second").glob("*.csv"))
                if not p.name.endswith(".exclude.csv") and p.name != "clips.csv"]
     listed = {row["clip"] for row in csv.DictReader((LABELS / "second" / "clips.csv").open())}
@@ -230,8 +231,9 @@ def test_two_independent_labellings_agree_by_the_detectors_rule():
             alone = agreement["only_first"] + agreement["only_second"]
             assert alone and all(confidence[span] in ("low", "medium") for span in alone), (path.stem, agreement)
         if agreement["matched"]:   # a frame-numbering slip would shift a whole clip
-            assert abs(np.median(agreement["start_differences"])) <= 2, (path.stem, agreement)
-            assert abs(np.median(agreement["end_differences"])) <= 2, (path.stem, agreement)
+            within = 1 if agreement["matched"] > 1 else 2   # one blink alone may end 2 frames apart
+            assert abs(np.median(agreement["start_differences"])) <= within, (path.stem, agreement)
+            assert abs(np.median(agreement["end_differences"])) <= within, (path.stem, agreement)
         starts += agreement["start_differences"]
         ends += agreement["end_differences"]
     assert 2 * matched / (first + second) >= 0.95
