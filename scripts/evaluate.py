@@ -580,7 +580,7 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
         facts["external"] = {"pooled": pooled, "base": pooled_base, "clips": [c.name for c in clips],
                              "worse": worse, "over_graded": over_graded,
                              "detections": {c.name: (list(r.spans), c.fps) for c, r in zip(clips, results)}}
-    return lines + [""]
+    return lines
 
 
 def score_synthetic(video: Path, trace: Trace) -> dict:
