@@ -181,8 +181,8 @@ EXTERNAL = {row["clip"]: row for row in csv.DictReader((LABELS / "external" / "c
 #: vitallens_1's blink into a downward gaze (34-41) lies inside a `review` event, listed, not counted
 EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0.9, "psychopy_intro": 1.0,
                      "psychopy_movie": 1.0, "vitallens_2": 1.0, "vitallens_1": 0.85, "msu001": 1.0,
-                     "kphotoalbum": 1.0, "violin_en": 1.0, "violin_vlog": 1.0, "shortsmaker": 0.88, "jsartoolkit5": 1.0,
-                     "bob_io_h264": 1.0}
+                     "kphotoalbum": 1.0, "violin_en": 1.0, "violin_vlog": 1.0, "shortsmaker": 0.88,
+                     "jsartoolkit5": 1.0, "bob_io_h264": 1.0}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63)
 EXTERNAL_KNOWN_FALSE = {"fer_test": 2}
