@@ -255,6 +255,32 @@ def test_two_independent_labellings_agree_by_the_detectors_rule():
     assert abs(np.median(starts)) <= 1 and abs(np.median(ends)) <= 1
 
 
+def test_two_independent_labellings_of_the_outside_clips_agree():
+    """labels/external/second: the outside clips labelled again, blind to the first labels
+    (docs/accuracy.md, "Two labellers, outside clips"): every second labelling is listed, pooled
+    F1 >= 0.95 with matched closures starting and ending on the same frames in the median, and
+    per clip the same closures or else only closures one labeller called doubtful (`bob_io`'s
+    low-confidence closure, which the second reads as a glance)."""
+    folder = LABELS / "external" / "second"
+    seconds = [p for p in sorted(folder.glob("*.csv")) if not p.name.endswith(".exclude.csv") and p.name != "clips.csv"]
+    listed = {row["clip"] for row in csv.DictReader((folder / "clips.csv").open())}
+    assert len(seconds) >= 20 and {p.stem for p in seconds} == listed <= set(EXTERNAL)
+    matched = first = second = 0
+    starts, ends = [], []
+    for path in seconds:
+        first_labels, second_labels = read_labels(LABELS / "external" / path.name), read_labels(path)
+        agreement = labeller_agreement(first_labels, second_labels)
+        matched, first, second = matched + agreement["matched"], first + agreement["first"], second + agreement["second"]
+        if agreement["f1"] < 0.9:
+            confidence = {(c.start_frame, c.end_frame): c.confidence
+                          for c in first_labels.closures + second_labels.closures}
+            alone = agreement["only_first"] + agreement["only_second"]
+            assert alone and all(confidence[span] in ("low", "medium") for span in alone), (path.stem, agreement)
+        starts += agreement["start_differences"]
+        ends += agreement["end_differences"]
+    assert 2 * matched / (first + second) >= 0.95
+    assert abs(np.median(starts)) <= 1 and abs(np.median(ends)) <= 1
+
 def test_scoring_rule_matches_the_labels_readme():
     from spasmcv.analysis.evaluation import FrameSpan, LabelledClosure, LabelSet
 
