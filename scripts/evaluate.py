@@ -209,9 +209,10 @@ turn under glare (330-335), where the baseline reports nothing, so `arjs` is bel
 too; in `fer_test`, two one-eye closures of the eye that her hair partly covers, in the 31 % of
 frames the quality gate passes (the baseline reports one false closure there, over 1 s). The
 singer's bowed head (closed or looking down: excluded by the first labeller, a low-confidence held
-closure to the second) is listed as `review` events, not counted. Nothing was changed after this scoring. All twenty-one outside clips
-together: 72 of 85 closures, 5 false (pooled F1 0.889, **below the baseline's 0.908**, by the
-turned heads); on the twenty labelled twice, the two labellers agree at 0.994.
+closure to the second) is listed as `review` events, not counted. Nothing was changed after this
+scoring. All twenty-one outside clips together: 72 of 85 closures, 5 false (pooled F1 0.889,
+**below the baseline's 0.908**, by the turned heads); on the twenty labelled twice, the two
+labellers agree at 0.994.
 
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets

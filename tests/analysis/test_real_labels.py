@@ -222,22 +222,20 @@ def test_real_clip_from_outside_the_project_against_its_labels_and_the_baseline(
     assert grade is None or grade <= 1
 
 
-def test_two_independent_labellings_agree_by_the_detectors_rule():
-    """labels/second: clips labelled again by someone who had not seen the first labels. Human
-    agreement is the scale for the detector's figures (docs/accuracy.md, "Two labellers"): pooled
-    F1 >= 0.95; per clip the same closures (F1 >= 0.9), or else every closure only one of them
-    marked is one that labeller called doubtful (confidence low or medium: `lp_d11`'s downcast
-    eyes, `multispeaker`'s three-quarter view); matched closures start and end on the same frames
-    in the median, per clip within a frame (within 2 where the clip has a single closure:
-    `talking_short`'s one blink ends 2 frames apart)."""
-    seconds = [p for p in sorted((LABELS / "second").glob("*.csv"))
-               if not p.name.endswith(".exclude.csv") and p.name != "clips.csv"]
-    listed = {row["clip"] for row in csv.DictReader((LABELS / "second" / "clips.csv").open())}
-    assert len(seconds) >= 22 and {p.stem for p in seconds} == listed
+def _second_labellings_agree(first_dir, minimum: int, per_clip_timing: bool) -> None:
+    """Every labelling in ``first_dir/second`` is listed in its clips.csv (at least ``minimum``) and
+    agrees with ``first_dir``'s by the detector's rule: pooled F1 >= 0.95 and matched closures
+    starting and ending on the same frames in the median; per clip the same closures (F1 >= 0.9)
+    or else only closures one labeller called doubtful (confidence low or medium); with
+    ``per_clip_timing``, each clip's median start and end within a frame (2 for a lone closure)."""
+    folder = first_dir / "second"
+    seconds = [p for p in sorted(folder.glob("*.csv")) if not p.name.endswith(".exclude.csv") and p.name != "clips.csv"]
+    listed = {row["clip"] for row in csv.DictReader((folder / "clips.csv").open())}
+    assert len(seconds) >= minimum and {p.stem for p in seconds} == listed
     matched = first = second = 0
     starts, ends = [], []
     for path in seconds:
-        first_labels, second_labels = read_labels(LABELS / path.name), read_labels(path)
+        first_labels, second_labels = read_labels(first_dir / path.name), read_labels(path)
         agreement = labeller_agreement(first_labels, second_labels)
         matched, first, second = matched + agreement["matched"], first + agreement["first"], second + agreement["second"]
         if agreement["f1"] < 0.9:
@@ -245,7 +243,7 @@ def test_two_independent_labellings_agree_by_the_detectors_rule():
                           for c in first_labels.closures + second_labels.closures}
             alone = agreement["only_first"] + agreement["only_second"]
             assert alone and all(confidence[span] in ("low", "medium") for span in alone), (path.stem, agreement)
-        if agreement["matched"]:   # a frame-numbering slip would shift a whole clip
+        if per_clip_timing and agreement["matched"]:   # a frame-numbering slip would shift a whole clip
             within = 1 if agreement["matched"] > 1 else 2   # one blink alone may end 2 frames apart
             assert abs(np.median(agreement["start_differences"])) <= within, (path.stem, agreement)
             assert abs(np.median(agreement["end_differences"])) <= within, (path.stem, agreement)
@@ -255,31 +253,26 @@ def test_two_independent_labellings_agree_by_the_detectors_rule():
     assert abs(np.median(starts)) <= 1 and abs(np.median(ends)) <= 1
 
 
+def test_two_independent_labellings_agree_by_the_detectors_rule():
+    """labels/second: clips labelled again by someone who had not seen the first labels. Human
+    agreement is the scale for the detector's figures (docs/accuracy.md, "Two labellers"): pooled
+    F1 >= 0.95; per clip the same closures (F1 >= 0.9), or else every closure only one of them
+    marked is one that labeller called doubtful (confidence low or medium: `lp_d11`'s downcast
+    eyes, `multispeaker`'s three-quarter view); matched closures start and end on the same frames
+    in the median, per clip within a frame (within 2 where the clip has a single closure:
+    `talking_short`'s one blink ends 2 frames apart)."""
+    _second_labellings_agree(LABELS, minimum=22, per_clip_timing=True)
+
+
 def test_two_independent_labellings_of_the_outside_clips_agree():
     """labels/external/second: the outside clips labelled again, blind to the first labels
-    (docs/accuracy.md, "Two labellers, outside clips"): every second labelling is listed, pooled
-    F1 >= 0.95 with matched closures starting and ending on the same frames in the median, and
-    per clip the same closures or else only closures one labeller called doubtful (`bob_io`'s
-    low-confidence closure, which the second reads as a glance)."""
-    folder = LABELS / "external" / "second"
-    seconds = [p for p in sorted(folder.glob("*.csv")) if not p.name.endswith(".exclude.csv") and p.name != "clips.csv"]
-    listed = {row["clip"] for row in csv.DictReader((folder / "clips.csv").open())}
-    assert len(seconds) >= 20 and {p.stem for p in seconds} == listed <= set(EXTERNAL)
-    matched = first = second = 0
-    starts, ends = [], []
-    for path in seconds:
-        first_labels, second_labels = read_labels(LABELS / "external" / path.name), read_labels(path)
-        agreement = labeller_agreement(first_labels, second_labels)
-        matched, first, second = matched + agreement["matched"], first + agreement["first"], second + agreement["second"]
-        if agreement["f1"] < 0.9:
-            confidence = {(c.start_frame, c.end_frame): c.confidence
-                          for c in first_labels.closures + second_labels.closures}
-            alone = agreement["only_first"] + agreement["only_second"]
-            assert alone and all(confidence[span] in ("low", "medium") for span in alone), (path.stem, agreement)
-        starts += agreement["start_differences"]
-        ends += agreement["end_differences"]
-    assert 2 * matched / (first + second) >= 0.95
-    assert abs(np.median(starts)) <= 1 and abs(np.median(ends)) <= 1
+    (docs/accuracy.md, "Two labellers, outside clips"), by the same rule as the project's own
+    clips (`bob_io`'s one low-confidence closure, which the second labeller reads as a glance, is
+    the only disagreement) but for per-clip timing: the second labeller's ends fall later in the
+    median by 3.5 frames on `psychopy_intro`'s four blinks and 1.5 on `msu001`'s four."""
+    _second_labellings_agree(LABELS / "external", minimum=20, per_clip_timing=False)
+    assert {row["clip"] for row in csv.DictReader((LABELS / "external" / "second" / "clips.csv").open())} <= set(EXTERNAL)
+
 
 def test_scoring_rule_matches_the_labels_readme():
     from spasmcv.analysis.evaluation import FrameSpan, LabelledClosure, LabelSet
