@@ -56,7 +56,15 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: (0.3-0.55) is counted when both eyes dip together, within 0.3 s, and the lower lid rises
 #: (``shallow_core``, ``shallow_max_s``); talking, smiles and glances narrow the eyes as far, but
 #: not all three ways at once. Nothing found before changes.
-ANALYSIS_VERSION = "analysis-11"
+#: analysis-12: a head turned 30-60 degrees keeps its near eye measured where its iris is 8 px or
+#: more (``near_eye_only``; before, neither eye was measured past 30 degrees): outside clips in
+#: three-quarter view lost most of their blinks to the gate while the near eye closed in full view. Left and right closures pair
+#: by the shorter one's length where either is truncated, and a closure seen while the other eye
+#: was not measured is neither bilateral nor unilateral (``other_eye_measured``,
+#: ``one_eye_measured_count``). A closure resting on one measured frame beside lost tracking is
+#: ``lone_frame``, not counted (the face mesh locking on again reads the eyes shut for a frame).
+#: No detection of the project's labelled clips changes.
+ANALYSIS_VERSION = "analysis-12"
 
 
 @dataclass(frozen=True)
@@ -109,7 +117,8 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
         raise ValueError(f"task must be one of {sorted(TASK_NORMS)}, not {task!r}")
     check_trace_columns(trace, settings)
     gate = frame_quality(trace.columns, settings.quality)
-    signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable)
+    signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable,
+                            eye_measurable=gate.eye_measurable)
     events = detect_events(signal, settings.events)
     verdict = quality_summary(frame_durations(signal.time_s), gate, signal.valid, settings.quality)
     metrics = recording_metrics(signal, events, trace.columns, gate=verdict, settings=settings.metrics)
@@ -165,19 +174,22 @@ def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: 
         "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
         "small_face": f"under {settings.min_iris_px:g} px across the iris",
         "narrow_eyes": f"open eye under {settings.min_open_aperture_px:g} px from lid to lid",
+        "near_eye_only": f"turned {settings.max_yaw_deg:g}-{settings.max_near_eye_yaw_deg or settings.max_yaw_deg:g} "
+                         "degrees",
     }
     out = []
     for reason, share in invalid_share.items():
         if share <= min_share or reason in ("no_face", "eyes_outside"):
             continue
         detail = f" ({limits[reason]})" if reason in limits else ""
-        out.append(f"{REASONS[reason]}{detail}: {100 * share:.0f} % of the recording, not measured "
-                   "(neither open nor closed)")
+        what = ("the far eye not measured, its closures counted on the near eye alone"
+                if reason == "near_eye_only" else "not measured (neither open nor closed)")
+        out.append(f"{REASONS[reason]}{detail}: {100 * share:.0f} % of the recording, {what}")
     return out
 
 
 EVENT_COLUMNS = ["eye", "kind", "onset_s", "apex_s", "offset_s", "duration_s", "closed_s", "peak_closure",
-                 "lower_lid_rise", "complete", "truncated", "flutter_burst", "bilateral"]
+                 "lower_lid_rise", "complete", "truncated", "flutter_burst", "bilateral", "other_eye_measured"]
 MINUTE_COLUMNS = ["minute", "eye", "start_s", "end_s", "valid_time_s", "closure_count", "blink_count",
                   "blink_rate_per_min", "spasm_count", "flutter_burst_count", "share_closed"]
 

@@ -12,7 +12,8 @@ on the real labelled clips), so a per-person closed level and a linear map repla
 curve analysis-2 took from its own rendered lids (docs/analysis.md).
 
 Only the frames the quality gate passes are measured (quality.py: head turned or tilted, eyes
-too small, another face...). Short gaps (unmeasured frames) inside one subject track are bridged by linear interpolation; longer gaps stay
+too small, another face...; a head turned 30-60 degrees keeps only its near eye). Short gaps
+(unmeasured frames) inside one subject track are bridged by linear interpolation; longer gaps stay
 NaN and are never counted as closed. See docs/analysis.md.
 """
 
@@ -195,20 +196,24 @@ class ClosureSignal:
 
 
 def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
-                   measurable: np.ndarray | None = None) -> ClosureSignal:
+                   measurable: np.ndarray | None = None, eye_measurable: dict | None = None) -> ClosureSignal:
     """Compute both eyes' closure from trace columns (``time_s``, ``valid``, ``subject_track``,
     ``<measure>_left/right`` and, when present, ``iris_reference_px`` and ``lower_lid_left/right``)
     on the frames the quality gate passed (``measurable``,
-    :func:`spasmcv.analysis.quality.frame_quality`; default: ``valid``)."""
+    :func:`spasmcv.analysis.quality.frame_quality`; default: ``valid``), each eye also on the
+    frames where it alone passed (``eye_measurable``: side -> mask, the near eye of a turned head)."""
     time_s = np.asarray(columns["time_s"], dtype=float)
     valid = np.asarray(columns["valid"]).astype(bool)
     if measurable is not None:
         valid = valid & np.asarray(measurable, dtype=bool)
+    eye_valid = {side: valid | (np.asarray(columns["valid"]).astype(bool)
+                                & np.asarray(eye_measurable[side], dtype=bool))
+                 if eye_measurable is not None else valid for side in SIDES}
     track = np.asarray(columns.get("subject_track", np.zeros(len(time_s))))
     closure, reference, closed = {}, {}, {}
     bridged_any = np.zeros(len(time_s), dtype=bool)
     for side in SIDES:
-        values = np.where(valid, np.asarray(columns[f"{settings.measure}_{side}"], dtype=float), np.nan)
+        values = np.where(eye_valid[side], np.asarray(columns[f"{settings.measure}_{side}"], dtype=float), np.nan)
         values, bridged = bridge_gaps(values, time_s, max_gap_s=settings.max_bridge_s, segment=track)
         ref = open_reference(values, time_s, window_s=settings.reference_window_s,
                              quantile=settings.reference_quantile,
@@ -221,9 +226,9 @@ def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
         reference[side] = ref
         bridged_any |= bridged
     both = np.isfinite(closure["left"]) & np.isfinite(closure["right"])
-    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[valid]
+    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[eye_valid["left"] | eye_valid["right"]]
     iris_px = float(np.nanmedian(iris)) if np.isfinite(iris).any() else float("nan")
-    lower_lid = ({side: np.where(valid, np.asarray(columns[f"lower_lid_{side}"], dtype=float), np.nan)
+    lower_lid = ({side: np.where(eye_valid[side], np.asarray(columns[f"lower_lid_{side}"], dtype=float), np.nan)
                   for side in SIDES}
                  if all(f"lower_lid_{side}" in columns for side in SIDES) else None)
     return ClosureSignal(time_s=time_s, closure=closure, reference=reference, closed_ratio=closed,

@@ -48,10 +48,17 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 * a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
   ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
   a person and to the face mesh, so it is listed for checking by eye and not counted;
+* a closure that rests on a single measured frame beside lost tracking (one measured, not
+  bridged, frame of the eye reaches the core threshold, and a neighbour of it has no
+  measurement), in both eyes or in the only eye that closed, is ``lone_frame``: the face mesh
+  locking on again to a face it lost reads one frame of the eye shut; not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive closures each shorter than
   ``prolonged_s`` whose onsets follow each other within ``flutter_max_interval_s`` (about 3 per
   second or faster; a healthy double or triple blink repeats at about 2.5 per second);
-* left and right events overlapping by at least half of the longer one are one bilateral event.
+* left and right events overlapping by at least half of the longer one are one bilateral event
+  (of the shorter one where either is ``truncated``); an event during which the other eye had no
+  closure value at all (``other_eye_measured`` False: only the near eye of a turned head is
+  measured) is neither bilateral nor unilateral.
 """
 
 from __future__ import annotations
@@ -110,6 +117,7 @@ class EyeEvent:
     truncated: bool
     flutter_burst: int | None = None
     lower_lid_rise: float = float("nan")  # iris diameters at the apex (NaN without lid positions)
+    other_eye_measured: bool = True  # False: the other eye had no closure value during it (a turned head)
 
     @property
     def duration_s(self) -> float:
@@ -175,16 +183,17 @@ class Events:
 
 def display_kind(event) -> str:
     """How an event is shown and named in every picture and table for people: a blink inside a
-    flutter burst is ``flutter``; ``partial``, ``coupled`` and ``glance`` (not counted) are all
-    ``partial``; every other kind is itself."""
-    if event.kind in ("partial", "coupled", "glance"):
+    flutter burst is ``flutter``; ``partial``, ``coupled``, ``glance`` and ``lone_frame`` (not
+    counted) are all ``partial``; every other kind is itself."""
+    if event.kind in ("partial", "coupled", "glance", "lone_frame"):
         return "partial"
     if event.kind == "blink" and event.flutter_burst is not None:
         return "flutter"
     return event.kind
 
 
-_KIND_ORDER = {"glance": -4, "coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1, "spasm": 2}
+_KIND_ORDER = {"lone_frame": -5, "glance": -4, "coupled": -3, "partial": -2, "review": -1, "blink": 0, "prolonged": 1,
+               "spasm": 2}
 #: Kinds that count as eyelid closures in rates, durations and severity.
 CLOSURE_KINDS = ("blink", "prolonged", "spasm")
 
@@ -413,7 +422,9 @@ def pair_events(left: list[EyeEvent], right: list[EyeEvent], *, min_overlap: flo
 
     Relative to the longer event, so a wink that the other eye joins only at its end (the labels'
     ``lp_d3`` 28-53) stays a one-eye closure plus a short closure of the other eye, instead of
-    becoming one bilateral event."""
+    becoming one bilateral event. Relative to the shorter one when either is ``truncated``: its
+    eye stopped being measured, so its length is unknown (a head turning away mid-blink leaves
+    only the near eye measured, and the far eye's closure ends where its measurement does)."""
     used_right: set[int] = set()
     paired = []
     for l_event in left:
@@ -422,8 +433,9 @@ def pair_events(left: list[EyeEvent], right: list[EyeEvent], *, min_overlap: flo
             if k in used_right:
                 continue
             overlap = min(l_event.offset_s, r_event.offset_s) - max(l_event.onset_s, r_event.onset_s)
-            longer = max(l_event.duration_s, r_event.duration_s, 1e-9)
-            if overlap / longer >= min_overlap and overlap > best_overlap:
+            pick = min if l_event.truncated or r_event.truncated else max
+            reference = max(pick(l_event.duration_s, r_event.duration_s), 1e-9)
+            if overlap / reference >= min_overlap and overlap > best_overlap:
                 best, best_overlap = k, overlap
         if best is None:
             paired.append(_paired("left", l_event, None))
@@ -536,6 +548,38 @@ def shallow_blinks(signal: ClosureSignal, found: dict, settings: EventSettings) 
     return kept
 
 
+def seen_on_one_frame(event: EyeEvent, signal: ClosureSignal, settings: EventSettings) -> bool:
+    """Whether ``event``'s closure rests on a single measured frame beside lost tracking: one
+    measured (not bridged) frame of its eye reaches the core threshold it was found with
+    (``shallow_core`` for a shallow blink), and a neighbour of that frame has no measurement."""
+    closure, time_s = signal.closure[event.eye], signal.time_s
+    measured = np.isfinite(closure) & ~signal.bridged
+    lo = int(np.searchsorted(time_s, event.onset_s, side="left"))
+    hi = int(np.searchsorted(time_s, event.offset_s, side="right"))
+    shallow = settings.shallow_core is not None and event.peak_closure < settings.core_threshold
+    threshold = settings.shallow_core if shallow else settings.core_threshold
+    with np.errstate(invalid="ignore"):
+        closed = np.flatnonzero(measured[lo:hi] & (closure[lo:hi] >= threshold)) + lo
+    if len(closed) != 1:
+        return False
+    k = int(closed[0])
+    return k == 0 or k == len(closure) - 1 or not (measured[k - 1] and measured[k + 1])
+
+
+def mark_lone_frames(found: dict, signal: ClosureSignal, settings: EventSettings) -> dict:
+    """Per side, the closures :func:`seen_on_one_frame` re-labelled ``lone_frame`` (not counted),
+    unless the other eye closed there on more than one frame: one episode, one verdict."""
+    lone = {side: [e.kind in CLOSURE_KINDS and seen_on_one_frame(e, signal, settings) for e in found[side]]
+            for side in SIDES}
+    out = {}
+    for side, other in (("left", "right"), ("right", "left")):
+        out[side] = [replace(e, kind="lone_frame") if flag and not any(
+            o.kind in CLOSURE_KINDS and not other_flag for o, other_flag in zip(found[other], lone[other])
+            if o.onset_s <= e.offset_s and e.onset_s <= o.offset_s) else e
+            for e, flag in zip(found[side], lone[side])]
+    return out
+
+
 def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]:
     """A closure that overlaps the other eye's ``review`` event is ``review`` too: one episode,
     one verdict for both eyes."""
@@ -543,6 +587,19 @@ def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]
     return [replace(e, kind="review")
             if e.kind in CLOSURE_KINDS and any(o.onset_s <= e.offset_s and e.onset_s <= o.offset_s for o in review)
             else e for e in events]
+
+
+def with_other_eye_measured(events: list[EyeEvent], other: np.ndarray, time_s: np.ndarray) -> list[EyeEvent]:
+    """The events with ``other_eye_measured`` False where the other eye has no closure value from
+    their onset to their offset (its side of a turned head was not measured): such a closure is
+    neither bilateral nor one eye's alone, only this eye's."""
+    measured = np.isfinite(np.asarray(other, dtype=float))
+    out = []
+    for event in events:
+        lo = np.searchsorted(time_s, event.onset_s, side="left")
+        hi = np.searchsorted(time_s, event.offset_s, side="right")
+        out.append(event if measured[lo:hi].any() else replace(event, other_eye_measured=False))
+    return out
 
 
 def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings()) -> Events:
@@ -556,6 +613,7 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
            for side, other in (("left", "right"), ("right", "left"))}
     shallow = shallow_blinks(signal, raw, settings)
     raw = {side: sorted(raw[side] + shallow[side], key=lambda e: e.onset_s) for side in SIDES}
+    raw = mark_lone_frames(raw, signal, settings)
     raw = {side: mark_review(raw[side], raw[other]) for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {"left": mark_coupled(raw["left"], raw["right"], settings=settings),
                "right": mark_coupled(raw["right"], raw["left"], settings=settings)}
@@ -564,6 +622,8 @@ def detect_events(signal: ClosureSignal, settings: EventSettings = EventSettings
     per_eye = {side: mark_glances(per_eye[side], per_eye[other], settings=settings)
                for side, other in (("left", "right"), ("right", "left"))}
     per_eye = {side: _mark_flutter(events, settings) for side, events in per_eye.items()}
+    per_eye = {side: with_other_eye_measured(per_eye[side], signal.closure[other], signal.time_s)
+               for side, other in (("left", "right"), ("right", "left"))}
     bursts = {side: flutter_bursts(per_eye[side]) for side in SIDES}
     paired = pair_events(closures(per_eye["left"]), closures(per_eye["right"]),
                          min_overlap=settings.pair_min_overlap)

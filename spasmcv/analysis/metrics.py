@@ -226,8 +226,12 @@ def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *, g
         "left": per_eye["left"],
         "right": per_eye["right"],
         "bilateral_count": sum(p.eye == "both" for p in paired) if measured else None,
-        "unilateral_left_count": sum(p.eye == "left" for p in paired) if measured else None,
-        "unilateral_right_count": sum(p.eye == "right" for p in paired) if measured else None,
+        "unilateral_left_count": sum(p.eye == "left" and p.left.other_eye_measured for p in paired)
+        if measured else None,
+        "unilateral_right_count": sum(p.eye == "right" and p.right.other_eye_measured for p in paired)
+        if measured else None,
+        "one_eye_measured_count": sum(p.eye != "both" and not (p.left or p.right).other_eye_measured
+                                      for p in paired) if measured else None,
         "asymmetry": {
             "closure_rate": asymmetry(per_eye["left"]["closure_rate_per_min"], per_eye["right"]["closure_rate_per_min"]),
             "share_closed": asymmetry(per_eye["left"]["share_closed"], per_eye["right"]["share_closed"]),

@@ -4,6 +4,8 @@ whether the recording can be graded.
 Pure functions over trace columns. A frame is *measurable* when a subject face with both eyes
 in the picture was found and none of the limits below is exceeded; every other frame gets one
 reason (the first that applies, in :data:`REASONS` order) and counts as neither open nor closed.
+One exception is per eye: a head turned between ``max_yaw_deg`` and ``max_near_eye_yaw_deg``
+(reason ``near_eye_only``) keeps the eye nearer the camera measured and only the far one not.
 The limits come from the real labelled clips and from real clips made smaller and rotated
 frame for frame (``scripts/quality_limits.py``, docs/analysis.md "Quality gate").
 
@@ -29,6 +31,7 @@ REASONS = {
     "small_face": "eyes too small in the picture",
     "head_turned": "head turned or pitched away",
     "head_tilted": "head tilted sideways",
+    "near_eye_only": "head turned: only the eye nearer the camera measured",
     "narrow_eyes": "eye opening too narrow in the picture to read",
 }
 
@@ -40,9 +43,21 @@ class QualitySettings:
     Attributes
     ----------
     max_yaw_deg, max_pitch_deg : float
-        Head turned or pitched further: not measured. The labelled clips, where closure is
-        validated, reach 22 degrees of yaw and 18 of pitch; beyond about 30 degrees the face mesh
-        reads a turned face's far eye as closed.
+        Head turned or pitched further: not measured (but see ``max_near_eye_yaw_deg``). The
+        project's labelled clips reach 22 degrees of yaw and 18 of pitch; beyond about 30 degrees
+        the face mesh misreads a turned face's far eye (as closed, or as wide open), as it is
+        foreshortened toward the face's edge.
+    max_near_eye_yaw_deg : float
+        Head turned more than ``max_yaw_deg`` but not more than this: the eye nearer the camera
+        (the left eye when the yaw is negative, the right when positive; the one whose iris the
+        picture shows wider) is still measured, the far one is not (``near_eye_only``). Further:
+        neither. The near eye keeps opening and closing in full view up to the 56 degrees of the
+        outside clips where this was developed (docs/analysis.md "Quality gate"); ``None`` or a
+        value at or under ``max_yaw_deg`` measures neither eye beyond ``max_yaw_deg``.
+    min_near_eye_iris_px : float
+        ... but only where the iris (``iris_reference_px``) is at least this wide: a turned face's
+        near eye needs a larger picture than a frontal one (the outside clips made smaller read
+        false closures from an iris of 8.5 px, docs/analysis.md "Quality gate").
     max_roll_deg : float
         Head tilted sideways (in the picture plane) further: not measured. Real labelled clips
         rotated in the picture keep their accuracy up to a median roll of 67 degrees and lose it
@@ -67,6 +82,8 @@ class QualitySettings:
     """
 
     max_yaw_deg: float = 30.0
+    max_near_eye_yaw_deg: float | None = 60.0
+    min_near_eye_iris_px: float = 8.0
     max_pitch_deg: float = 25.0
     max_roll_deg: float = 70.0
     min_iris_px: float = 2.5
@@ -82,12 +99,25 @@ class FrameQuality:
     Attributes
     ----------
     measurable : ndarray (n,) bool
+        Both eyes measured.
     reason : ndarray (n,) object
         "" where measurable, else a key of :data:`REASONS`.
+    eye_measurable : dict side -> ndarray (n,) bool
+        Each eye measured: ``measurable``, and the near eye of ``near_eye_only`` frames.
     """
 
     measurable: np.ndarray
     reason: np.ndarray
+    eye_measurable: dict
+
+
+def near_eye(yaw_deg: np.ndarray) -> np.ndarray:
+    """The eye nearer the camera at each head yaw (degrees): "left" for negative yaw, "right" for
+    positive, "" at 0 or unknown. In the trace's convention, that is the eye whose iris the
+    picture shows wider (checked on every real clip turned more than 10 degrees)."""
+    yaw = np.asarray(yaw_deg, dtype=float)
+    with np.errstate(invalid="ignore"):
+        return np.where(yaw < 0, "left", np.where(yaw > 0, "right", ""))
 
 
 def _column(columns: dict, name: str, n: int, fill: float = np.nan) -> np.ndarray:
@@ -132,13 +162,15 @@ def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size
     return other
 
 
-def open_fissure_px(columns: dict, frames: np.ndarray, *, open_quantile: float = 0.99) -> float:
+def open_fissure_px(columns: dict, frames, *, open_quantile: float = 0.99) -> float:
     """The recording's open-eye fissure height, px: the larger eye's ``aperture_px`` (upper to
-    lower lid margin) at its ``open_quantile`` quantile over ``frames`` (a boolean mask) - its
-    open level even if the eyes are shut for nearly all of the recording (a severe blepharospasm
-    must not read as "eyes too narrow"). NaN without aperture values there."""
-    n = len(frames)
-    levels = [_column(columns, f"aperture_px_{side}", n)[frames] for side in SIDES]
+    lower lid margin) at its ``open_quantile`` quantile over ``frames`` (a boolean mask, or one
+    per side: side -> mask) - its open level even if the eyes are shut for nearly all of the
+    recording (a severe blepharospasm must not read as "eyes too narrow"). NaN without aperture
+    values there."""
+    per_side = frames if isinstance(frames, dict) else {side: frames for side in SIDES}
+    n = len(per_side[SIDES[0]])
+    levels = [_column(columns, f"aperture_px_{side}", n)[np.asarray(per_side[side], dtype=bool)] for side in SIDES]
     levels = [float(np.quantile(v[np.isfinite(v)], open_quantile)) for v in levels if np.isfinite(v).any()]
     return max(levels, default=float("nan"))
 
@@ -151,7 +183,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     ``aperture_px_left/right`` are used when present; *another face may have taken over* is
     :func:`_other_face`, *eye opening too narrow* :func:`open_fissure_px` under
     ``min_open_aperture_px`` (a verdict on the frames
-    that pass every other test, so it is tested last).
+    that pass every other test, so it is tested last; on ``near_eye_only`` frames, the near eye's
+    opening counts).
     """
     valid = np.asarray(columns["valid"]).astype(bool)
     n = len(valid)
@@ -159,9 +192,13 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     eyes_in = _column(columns, "eyes_in_frame", n, 1.0) > 0
     track = _column(columns, "subject_track", n, 0.0)
     other = _other_face(columns, valid, track)
+    yaw = _column(columns, "head_yaw_deg", n, 0.0)
+    near_limit = max(settings.max_yaw_deg, settings.max_near_eye_yaw_deg or 0.0)
+    iris = _column(columns, "iris_reference_px", n, np.inf)
     with np.errstate(invalid="ignore"):
-        small = _column(columns, "iris_reference_px", n, np.inf) < settings.min_iris_px
-        turned = ((np.abs(_column(columns, "head_yaw_deg", n, 0.0)) > settings.max_yaw_deg)
+        small = iris < settings.min_iris_px
+        far_eye_turned = np.abs(yaw) > settings.max_yaw_deg
+        turned = ((np.abs(yaw) > near_limit) | (far_eye_turned & (iris < settings.min_near_eye_iris_px))
                   | (np.abs(_column(columns, "head_pitch_deg", n, 0.0)) > settings.max_pitch_deg))
         tilted = np.abs(_column(columns, "head_roll_deg", n, 0.0)) > settings.max_roll_deg
     tests = {
@@ -172,13 +209,17 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
         "small_face": small,
         "head_turned": turned,
         "head_tilted": tilted,
+        "near_eye_only": far_eye_turned,
     }
     reason = np.full(n, "", dtype=object)
     for name, failed in tests.items():
         reason[(reason == "") & failed] = name
-    if open_fissure_px(columns, reason == "") < settings.min_open_aperture_px:  # NaN (no values): never narrow
-        reason[reason == ""] = "narrow_eyes"
-    return FrameQuality(measurable=reason == "", reason=reason)
+    near = np.where(reason == "near_eye_only", near_eye(yaw), "")
+    eye_measurable = {side: (reason == "") | (near == side) for side in SIDES}
+    if open_fissure_px(columns, eye_measurable) < settings.min_open_aperture_px:  # NaN (no values): never narrow
+        reason[(reason == "") | (reason == "near_eye_only")] = "narrow_eyes"
+        eye_measurable = {side: np.zeros(n, dtype=bool) for side in SIDES}
+    return FrameQuality(measurable=reason == "", reason=reason, eye_measurable=eye_measurable)
 
 
 def stretches(mask: np.ndarray) -> list[tuple[int, int]]:

@@ -57,7 +57,9 @@ def format_summary(analysis: Analysis) -> str:
         lines.append("bilateral closures: n/a (nothing measured)")
     else:
         lines.append(f"bilateral closures: {met['bilateral_count']}, left only: {met['unilateral_left_count']}, "
-                     f"right only: {met['unilateral_right_count']}")
+                     f"right only: {met['unilateral_right_count']}"
+                     + (f", with only one eye measured (head turned): {met['one_eye_measured_count']}"
+                        if met.get("one_eye_measured_count") else ""))
     for warning in rec["warnings"]:
         lines.append(f"warning: {warning}")
     return "\n".join(lines)

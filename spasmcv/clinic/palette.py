@@ -10,7 +10,7 @@ EYE_COLORS = {"right": "#1f6fb2", "left": "#e07b00"}
 KIND_COLORS = {"blink": "#2e9e4f", "flutter": "#8e44ad", "prolonged": "#e6a100", "spasm": "#c0392b",
                "partial": "#90a4ae", "review": "#17a2b8"}
 KIND_LABELS = {"blink": "blink", "flutter": "flutter (burst)", "prolonged": "prolonged 0.5-1 s",
-               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled/glance)",
+               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled/glance/lone frame)",
                "review": "check by eye: closure or lowered gaze (not counted)"}
 
 

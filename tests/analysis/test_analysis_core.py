@@ -6,7 +6,7 @@ import pytest
 from spasmcv.analysis.closure import bridge_gaps, closed_ratio, closure_fraction, closure_signal, open_reference
 from spasmcv.analysis.evaluation import (FrameSpan, ReferenceEvent, closure_summary, compare_events, frame_spans,
                                         read_tag_file, shown_peak)
-from spasmcv.analysis.events import EventSettings, closures, detect_eye_events, detect_events, event_mask
+from spasmcv.analysis.events import EventSettings, EyeEvent, closures, detect_eye_events, detect_events, event_mask, pair_events
 from spasmcv.analysis.metrics import eye_metrics, per_minute, recording_metrics
 from spasmcv.analysis.severity import FORMULA_VERSION, eye_grade, severity
 
@@ -422,3 +422,38 @@ def test_tag_offset_is_the_last_labelled_frame(tmp_path):
     tag.write_text("10:1:X:X:X:X:X\n11:1:X:C:X:C:X\n12:1:X:X:X:X:X\n")
     (event,) = read_tag_file(tag, fps=25)
     assert event.offset_s == pytest.approx(12 / 25)
+
+
+def test_a_closure_cut_short_by_its_eye_leaving_the_measure_pairs_with_the_other_eye():
+    """Left and right closures pair when they overlap by half of the longer one, or of the shorter
+    one where either was truncated (its eye stopped being measured: violin_interview 604-620, the
+    far eye's closure ends where the head turns past 30 degrees)."""
+    def event(eye, onset, offset, truncated=False):
+        return EyeEvent(eye=eye, onset_s=onset, apex_s=(onset + offset) / 2, offset_s=offset, peak_closure=1.0,
+                        closed_s=offset - onset, kind="blink", complete=True, truncated=truncated)
+    near, far = event("left", 0.20, 0.66), event("right", 0.13, 0.30, truncated=True)
+    assert [p.eye for p in pair_events([near], [far])] == ["both"]
+    wink_end = event("right", 0.13, 0.30)  # the same, whole: another eye joining at the end of a wink
+    assert sorted(p.eye for p in pair_events([near], [wink_end])) == ["left", "right"]
+
+
+def test_a_closure_read_on_one_frame_beside_lost_tracking_is_not_counted():
+    """The face mesh locking on again to a face it lost can read one frame of the eyes shut (arjs
+    129, the face found again behind a card; syncnet 2, between lost frames): a closure whose only
+    measured frame at core depth has a lost or bridged neighbour is ``lone_frame``, not counted. A
+    blink closed on several frames, or next to a one-frame gap, is still a blink."""
+    closure = blinks_closure()
+    cols = trace_columns(closure)
+    i = int(np.searchsorted(T, 30.0))
+    cols["valid"][i - 8:i] = 0  # the face lost for 8 frames ...
+    cols["valid"][i + 1] = 0  # ... found on one frame that reads the eyes shut, lost for one more
+    for side in ("left", "right"):
+        cols[f"ear_{side}"][i] = ear_from_closure(np.array([0.95]))[0]
+    j = int(np.searchsorted(T, BLINKS[3])) + 3  # a real blink with one lost frame in it
+    cols["valid"][j] = 0
+    events = detect_events(closure_signal(cols))
+    for side in ("left", "right"):
+        at_30 = [e for e in events.per_eye[side] if abs(e.apex_s - 30.0) < 0.1]
+        assert [e.kind for e in at_30] == ["lone_frame"]
+        assert len(closures(events.per_eye[side])) == len(BLINKS)
+    assert not any(abs(p.apex_s - 30.0) < 0.2 for p in events.paired)

@@ -7,7 +7,7 @@ import pytest
 from spasmcv.analysis.analyze import analyze_trace
 from spasmcv.analysis.quality import REASONS, QualitySettings, frame_quality, quality_summary, stretches
 from spasmcv.measure.trace import Trace
-from helpers import FPS, T, blinks_closure, trace_columns
+from helpers import BLINKS, FPS, T, blinks_closure, trace_columns
 
 
 def full_columns(n=len(T)):
@@ -25,16 +25,28 @@ def test_every_unmeasured_frame_has_one_reason_in_order():
     c["eyes_in_frame"][0:20] = 0  # frames 0-9 are 'no face' first
     c["valid"][0:30] = 0
     c["iris_reference_px"][40:50] = 2.0
-    c["head_yaw_deg"][60:70] = -45.0
+    c["head_yaw_deg"][60:70] = -65.0
     c["head_pitch_deg"][70:80] = 30.0
     c["head_roll_deg"][90:100] = 80.0
-    c["head_yaw_deg"][95:100] = 40.0  # turned and tilted: 'turned' comes first
+    c["head_yaw_deg"][95:100] = 70.0  # turned and tilted: 'turned' comes first
+    c["head_yaw_deg"][130:140] = -45.0  # turned 30-60 degrees: the near (left) eye is still read
+    c["head_yaw_deg"][140:150] = 40.0  # ... the right eye
+    c["head_roll_deg"][145:150] = 80.0  # ... unless the head is also tilted too far
     q = frame_quality(c)
-    assert list(q.reason[[0, 15, 25, 45, 65, 75, 92, 97, 120]]) == [
+    assert list(q.reason[[0, 15, 25, 45, 65, 75, 92, 97, 120, 135, 142, 147]]) == [
         "no_face", "eyes_outside", "false_detection", "small_face", "head_turned", "head_turned",
-        "head_tilted", "head_turned", ""]
-    assert q.measurable.sum() == len(T) - 30 - 10 - 20 - 10
+        "head_tilted", "head_turned", "", "near_eye_only", "near_eye_only", "head_tilted"]
+    assert q.measurable.sum() == len(T) - 30 - 10 - 20 - 10 - 20
     assert set(q.reason) <= set(REASONS) | {""}
+    assert q.eye_measurable["left"][130:140].all() and not q.eye_measurable["right"][130:140].any()
+    assert q.eye_measurable["right"][140:145].all() and not q.eye_measurable["left"][140:150].any()
+    assert not q.eye_measurable["right"][145:150].any()
+    for side in ("left", "right"):
+        others = np.r_[0:130, 150:len(T)]
+        assert (q.eye_measurable[side][others] == q.measurable[others]).all()
+    off = frame_quality(c, QualitySettings(max_near_eye_yaw_deg=None))
+    assert list(off.reason[[135, 142]]) == ["head_turned", "head_turned"]
+    assert not (off.eye_measurable["left"] | off.eye_measurable["right"])[130:150].any()
 
 
 def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():
@@ -59,13 +71,13 @@ def test_fragmented_or_short_measurable_time_is_not_gradable():
     # 3 s measured, 3 s turned away, repeated: 30 s measured, none in stretches of 5 s
     c = full_columns()
     turned = (T % 6) >= 3
-    c["head_yaw_deg"][turned] = 50.0
+    c["head_yaw_deg"][turned] = 70.0
     q = frame_quality(c)
     summary = quality_summary(frame_s, q, q.measurable)
     assert not summary["gradable"] and summary["graded_time_s"] == 0
     assert "fragmented" in summary["not_gradable_reason"] and "head turned" in summary["not_gradable_reason"]
     assert summary["invalid_share"]["head_turned"] == pytest.approx(0.5, abs=0.01)
-    c["head_yaw_deg"][T < 50] = 50.0
+    c["head_yaw_deg"][T < 50] = 70.0
     q = frame_quality(c)
     summary = quality_summary(frame_s, q, q.measurable)
     assert summary["not_gradable_reason"].startswith("under 15 s of measurable video")
@@ -126,3 +138,29 @@ def test_an_eye_opening_of_a_pixel_or_two_is_not_read():
     assert np.isnan(analysis.signal.closure["left"]).all() and not analysis.events.paired
     assert any("lid to lid" in w for w in analysis.recording["warnings"])
     assert "eye opening too narrow" in analysis.recording["severity"]["not_gradable_reason"]
+
+
+def test_a_turned_head_is_read_on_its_near_eye_only():
+    """Past 30 degrees of yaw the far eye is not read, the near one still is: its blinks are
+    counted in its own rates, are neither bilateral nor one eye's alone, and the far eye's
+    closure cut short where its measurement stops joins the near eye's as one closure."""
+    c = full_columns()
+    turned = (T >= 20) & (T < 40)
+    c["head_yaw_deg"][turned] = -45.0  # negative yaw: the left eye is the near one
+    c["ear_right"][turned] *= 2.0  # the far eye foreshortened: its reading means nothing
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    left, right = analysis.signal.closure["left"], analysis.signal.closure["right"]
+    inside = turned & (T > 20.2) & (T < 39.8)  # away from the bridged edges
+    assert np.isfinite(left[inside]).all() and np.isnan(right[inside]).all()
+    onsets = {side: [e.onset_s for e in analysis.events.per_eye[side] if e.kind == "blink"] for side in ("left", "right")}
+    assert np.allclose(onsets["left"], BLINKS, atol=0.2)
+    assert np.allclose(onsets["right"], [t for t in BLINKS if not 20 <= t < 40], atol=0.2)
+    met = analysis.recording["metrics"]
+    assert met["bilateral_count"] == 6 and met["one_eye_measured_count"] == 4
+    assert met["unilateral_left_count"] == 0 and met["unilateral_right_count"] == 0
+    assert met["left"]["valid_time_s"] == pytest.approx(60, abs=0.1)
+    assert met["right"]["valid_time_s"] == pytest.approx(40, abs=0.3)
+    assert met["quality"]["invalid_share"]["near_eye_only"] == pytest.approx(1 / 3, abs=0.01)
+    assert any("nearer the camera" in w for w in analysis.recording["warnings"])
+    rows = [r for r in analysis.events.summary() if r["eye"] == "left" and 20 <= r["onset_s"] < 40]
+    assert rows and not any(r["other_eye_measured"] or r["bilateral"] for r in rows)
