@@ -8,6 +8,7 @@ in :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_rol
 these tables (docs/quality-limits.md).
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
+    python scripts/quality_limits.py --cache /tmp/qlcache --turned /tmp/external   # turned faces
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -31,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
 from spasmcv.analysis.evaluation import f1_from_counts, read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
-from spasmcv.analysis.quality import open_fissure_px  # noqa: E402
+from spasmcv.analysis.quality import frame_quality, open_fissure_px  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
@@ -84,12 +85,12 @@ def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: f
             container.mux(packet)
 
 
-def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model):
+def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, source: Path | None = None):
     name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}"
     path = cache / f"{name}.trace.csv"
     if path.exists():
         return read_trace(path)
-    source = REAL / clip["video"]
+    source = source or REAL / clip["video"]
     video = cache / f"{name}.mp4"
     write_variant(source, video, scale, roll, probe_video(source).measured_fps)
     trace = extract_trace(video, model=model)
@@ -141,14 +142,62 @@ def table(title: str, variants: list[tuple[float, float]], clips: list[dict], ca
     return lines + [""]
 
 
+#: Outside clips in three-quarter view (labels/external) and the scales that bring their turned
+#: faces' iris to about 14-28, 8, 6 and 4 px.
+TURNED = {"violin_interview": [1.0, 0.6, 0.45, 0.3, 0.22], "shortsmaker": [1.0, 0.28, 0.2, 0.14, 0.1]}
+
+
+def turned_table(videos: Path, cache: Path, model) -> list[str]:
+    """What measuring a turned head's near eye (quality ``near_eye_only``) adds and costs as the
+    face gets smaller: each clip of :data:`TURNED` with the near eye measured and without it
+    (every other gate as in :data:`NO_GATE`), closures found and false ones."""
+    with open(LABELS / "external" / "clips.csv", newline="") as handle:
+        rows = {r["clip"]: r for r in csv.DictReader(handle)}
+    base = AnalysisSettings()
+    near = replace(base, quality=replace(base.quality, **NO_GATE, min_near_eye_iris_px=0.0))
+    frontal = replace(near, quality=replace(near.quality, max_near_eye_yaw_deg=None))
+    lines = ["### Turned faces, smaller: the near eye", "",
+             "| clip | scale | median iris px, turned frames | labels | found / false, both eyes only (30 degrees) "
+             "| found / false, near eye to 60 degrees | near eye adds: found / false |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, scales in TURNED.items():
+        row, video = rows[name], videos / rows[name]["file"]
+        if not video.exists():
+            print(f"{video} not found: {name} skipped", file=sys.stderr)
+            continue
+        labels = read_labels(LABELS / "external" / f"{name}.csv")
+        for scale in scales:
+            trace = variant_trace(row, scale, 0, cache, model, source=video)
+            fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+            found = {}
+            for key, settings in (("frontal", frontal), ("near", near)):
+                spans, *_ = detect_real(trace, row["task"], settings)
+                found[key] = real_clip_scores(spans, labels, fps=fps)
+            turned = frame_quality(trace.columns, near.quality).reason == "near_eye_only"
+            iris = float(np.nanmedian(trace["iris_reference_px"][turned])) if turned.any() else float("nan")
+            a, b = found["frontal"], found["near"]
+            lines.append(f"| {name} | {scale:g} | {iris:.1f} | {b['labels']} | {a['tp']} / {a['fp']} | {b['tp']} / {b['fp']} "
+                         f"| {b['tp'] - a['tp']:+d} / {b['fp'] - a['fp']:+d} |")
+            print(lines[-1], flush=True)
+    return lines + [""]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="folder for the variants' traces")
     parser.add_argument("--markdown", type=Path, help="write the tables here")
     parser.add_argument("--clips", nargs="*", default=CLIPS)
     parser.add_argument("--extract-only", action="store_true", help="only make the variants' traces")
+    parser.add_argument("--turned", type=Path, metavar="VIDEOS",
+                        help="only the turned-faces table, from the outside clips' videos in VIDEOS "
+                             "(scripts/fetch_external_clips.py)")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
+    if args.turned:
+        text = "\n".join(turned_table(args.turned, args.cache, resolve_model(None)))
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
     with open(LABELS / "clips.csv", newline="") as handle:
         clips = [r for r in csv.DictReader(handle) if r["clip"] in args.clips and (REAL / r["video"]).exists()]
     if not clips:
