@@ -60,6 +60,10 @@ def _replace_path(obj, parts: list[str], value, item: str):
             hint = f"; did you mean analysis.{item}?"
         raise SettingsError(f"--set {item}: unknown setting {parts[0]!r} (choose from {', '.join(names)}){hint}")
     if len(parts) == 1:
+        kind = next(f.type for f in dataclasses.fields(obj) if f.name == parts[0])
+        if isinstance(value, str) and "str" not in str(kind):
+            raise SettingsError(f"--set {item}: {parts[0]} takes {kind} (JSON: a number, true/false, a list "
+                                f"or null), not the text {value!r}")
         return dataclasses.replace(obj, **{parts[0]: value})
     return dataclasses.replace(obj, **{parts[0]: _replace_path(getattr(obj, parts[0]), parts[1:], value, item)})
 

@@ -25,6 +25,16 @@ def test_overrides_reach_every_branch_and_unknown_keys_are_named():
         with_overrides(Settings(), ["analysis.events.spasm_s"])
 
 
+def test_text_where_a_number_is_expected_is_refused_and_null_switches_a_rule_off():
+    """A typo such as ``none`` or ``1,5`` for a number is a message naming the setting, not a
+    traceback deep in the analysis; JSON null turns off the rules that take None."""
+    for item in ("analysis.quality.max_near_eye_yaw_deg=none", "analysis.events.spasm_s=1,5"):
+        with pytest.raises(SettingsError, match="not the text"):
+            with_overrides(Settings(), [item])
+    s = with_overrides(Settings(), ["analysis.quality.max_near_eye_yaw_deg=null", "analysis.closure.measure=ear"])
+    assert s.analysis.quality.max_near_eye_yaw_deg is None and s.analysis.closure.measure == "ear"
+
+
 @pytest.fixture
 def trace_file(tmp_path):
     closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)) + profile(T, 30, 0.1, 1.5, 0.2)
