@@ -88,8 +88,8 @@ closures across both eyes and the `review` events (long closures on small eyes t
 lowered gaze: listed for checking, not counted; column "review"). "long false" counts counted
 closures over 1 s where the labels hold none; "one-eye on the right eye" counts labelled winks
 found as a closure of that eye only; "measured" is the share of the clip's labelled frames
-(its excluded intervals left out) that pass the quality gate (a clip measured nowhere has every
-label counted as a miss); "grade" is the objective Jankovic frequency grade with the
+(its excluded intervals left out) where the quality gate passes at least one eye (a clip
+measured nowhere has every label counted as a miss); "grade" is the objective Jankovic frequency grade with the
 clip's task (n/g: under 15 s of video, not gradable).
 
 Durations are scored too (below the leave-one-clip-out table): whether each matched closure has
@@ -199,7 +199,7 @@ throughout (fer's test video); and a man singing with his head bowed (syncnet's 
 sessions labelled them blind, the labels were committed before spasmcv's detection first ran on
 them, and each was scored once with analysis-11's defaults: 41 of 50 closures found, 5 false.
 **Every miss lies in frames spasmcv does not measure because the head is turned past the quality
-gate's 30 degrees** (beyond it the face mesh reads a turned face's far eye as closed): two of
+gate's 30 degrees** (beyond it the face mesh misreads a turned face's far eye): two of
 `shortsmaker`'s (30-36 degrees; 77 % of that clip is measured) and seven of `violin_interview`'s,
 where the men face each other and only 17 % of the labelled frames are measured. The baseline has
 no gate and finds 8 of those 9 (one false closure), so `violin_interview` is below the baseline. The
@@ -209,10 +209,42 @@ turn under glare (330-335), where the baseline reports nothing, so `arjs` is bel
 too; in `fer_test`, two one-eye closures of the eye that her hair partly covers, in the 31 % of
 frames the quality gate passes (the baseline reports one false closure there, over 1 s). The
 singer's bowed head (closed or looking down: excluded by the first labeller, a low-confidence held
-closure to the second) is listed as `review` events, not counted. Nothing was changed after this
-scoring. All twenty-one outside clips together: 72 of 85 closures, 5 false (pooled F1 0.889,
-**below the baseline's 0.908**, by the turned heads); on the twenty labelled twice, the two
-labellers agree at 0.994.
+closure to the second) is listed as `review` events, not counted. All twenty-one outside clips
+together, with analysis-11: 72 of 85 closures, 5 false (pooled F1 0.889, below the baseline's
+0.908, by the turned heads); on the twenty labelled twice, the two labellers agree at 0.994.
+
+analysis-12 was developed after that scoring, on what it showed (docs/analysis.md, "Quality
+gate"). Past 30 degrees of yaw only the far eye is misread, so a head turned up to 60 degrees is
+now read on its near eye, where its iris is at least 8 px (set on `violin_interview` and
+`shortsmaker` made smaller, docs/quality-limits.md, and on `multispeaker`, the one project clip
+with turned frames, whose 3-4 px eyes then read 7 false closures). Measuring those frames brought
+one new false closure, `syncnet` 0-6: one frame read shut between frames where the face was lost,
+the artefact `arjs` 129 already showed, so a closure resting on one measured frame beside lost
+tracking is now `lone_frame`, not counted. No detection of the project's clips changes. On the
+outside clips: `violin_interview` 8 of 9 (the miss, 577-585, has the head pitched 25-33 degrees
+too), `shortsmaker` 10 of 10, `arjs` 129 and `syncnet` 0-6 not counted; `arjs` 330-335 and
+`fer_test`'s two remain. **These four clips were looked at to develop analysis-12**, so their
+figures are no longer blind (`looked_at` in labels/external/clips.csv; the first eight were
+looked at for analysis-11). All twenty-one with analysis-12: 80 of 85 closures, 4 false (pooled
+F1 0.947; baseline 0.908).
+
+Two more outside clips were found and labelled blind after analysis-12 was fixed, by a third
+search asked for turned heads (labels/external/README.md), and scored once with its defaults:
+`pc_interview`, a footballer interviewed for two minutes with his head turned 20-60 degrees
+toward the interviewer, pitched down at a trophy at times and in profile in long stretches (34
+closures), and `pc_lookalike`, a man talking to a phone camera, nearly frontal (3 closures, two
+of them incomplete). `pc_interview` is the first blind test of the near-eye rule, and it shows
+its limits: 18 of 34 found, 6 false (F1 0.621; the baseline finds 13 with 3 false, 0.520). Nine
+of the 16 misses lie in frames the gate does not measure because the head is also pitched more
+than 25 degrees (the face mesh reads 30-50 degrees of pitch there, as he looks down or at the
+interviewer in three-quarter view; `violin_interview`'s remaining miss is the same), seven where
+the face is in profile (past 60 degrees) or lost. Five of the false closures are near-eye
+readings with the far eye unmeasured (two of them two-frame dips, 1167-1168 and 1353-1354), the
+sixth an incomplete blink whose eyes reopen five frames apart, so that its two eyes' closures do
+not pair (388-397). `pc_lookalike` misses its two-frame partial lowering, 131-135, as the
+baseline does. All twenty-three outside clips: 100 of 122 closures, 10 false (pooled F1 0.862,
+the baseline's 0.817); the eleven no version was developed after seeing: 64 of 82, 8 false (F1
+0.831, baseline 0.783). Nothing was changed after this scoring.
 
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
@@ -302,10 +334,12 @@ def events_settings(base: AnalysisSettings = AnalysisSettings(), **changes) -> A
 
 def detect_real(trace: Trace, task: str, settings: AnalysisSettings):
     """Counted closures across both eyes as frame spans, the grade, and which frames were
-    measured (passed the quality gate)."""
+    measured (either eye passed the quality gate: both, or the near eye of a turned head)."""
     analysis = analyze_trace(trace, task=task, settings=settings)
     spans = reported_closures(analysis.events, trace["time_s"])
-    return spans, analysis.recording["severity"]["jankovic_frequency_grade"], analysis.signal.valid
+    closure = analysis.signal.closure
+    measured = np.isfinite(closure["left"]) | np.isfinite(closure["right"])
+    return spans, analysis.recording["severity"]["jankovic_frequency_grade"], measured
 
 
 def labelled_frames(n_frames: int, labels) -> np.ndarray:
@@ -593,6 +627,14 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
     pooled = _pooled([r.scores for r in results])
     pooled_base = _pooled([clip.baseline for clip in clips])
     lines += [_real_line("**pooled**", pooled, pooled_base, "-"), ""]
+    unseen = [k for k, (info, _) in enumerate(found) if "looked_at" in info and not info["looked_at"]]
+    if unseen:   # clips.csv's looked_at: the analysis version developed after seeing a clip's scores
+        fresh, fresh_base = _pooled([results[k].scores for k in unseen]), _pooled([clips[k].baseline for k in unseen])
+        seen = sorted({info["looked_at"] for info, _ in found if info.get("looked_at")})
+        lines += [f"Of these, the {len(unseen)} clips no analysis version was developed after seeing (clips.csv "
+                  f"`looked_at` empty; the others were looked at for {', '.join(seen)}): {fresh['tp']} of "
+                  f"{fresh['labels']} closures found, {fresh['fp']} false, F1 {fresh['f1']:.3f} (baseline "
+                  f"{fresh_base['f1']:.3f}).", ""]
     for clip, result in zip(clips, results):
         lines.append(f"- {clip.name}: false {result.scores['false_positives']}; missed {result.scores['misses']}")
     lines += [""] + reported_number_lines(clips, results, "the default settings",
@@ -604,6 +646,7 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
                        and not any((c.end_frame - c.start_frame) / clip.fps >= 1.0 for c in clip.labels.closures)]
         facts["external"] = {"pooled": pooled, "base": pooled_base, "clips": [c.name for c in clips],
                              "worse": worse, "over_graded": over_graded,
+                             "unseen": ([clips[k].name for k in unseen], fresh, fresh_base) if unseen else None,
                              "detections": {c.name: (list(r.spans), c.fps) for c, r in zip(clips, results)}}
     return lines
 
@@ -717,6 +760,11 @@ def target_lines(facts: dict) -> list[str]:
                  (f"{where}: closures > 1 s the labels do not hold", "0", str(p["false_long"]), p["false_long"] == 0),
                  (f"{where}: graded above 1 without a labelled closure >= 1 s", "none",
                   ", ".join(outside["over_graded"]) or "none", not outside["over_graded"])]
+        if outside.get("unseen"):
+            names, fresh, fresh_base = outside["unseen"]
+            rows.insert(-4, (f"{where}: pooled F1 on the {len(names)} no analysis was developed after seeing", ">= 0.97",
+                             f"{fresh['f1']:.3f} ({fresh['tp']} of {fresh['labels']} closures found, {fresh['fp']} "
+                             f"false; baseline {fresh_base['f1']:.3f})", fresh["f1"] >= 0.97))
     for title, f in ((k, v) for k, v in facts.items() if isinstance(v, dict) and "f1_min" in v):
         name = "held-out synthetic" if "Held-out" in title else "synthetic samples"
         rows += [(f"{name}: F1 per clip and eye", ">= 0.97", f"min {f['f1_min']:.3f}", f["f1_min"] >= 0.97),
