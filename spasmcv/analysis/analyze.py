@@ -58,12 +58,12 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: not all three ways at once. Nothing found before changes.
 #: analysis-12: a head turned 30-60 degrees keeps its near eye measured where its iris is 8 px or
 #: more (``near_eye_only``; before, neither eye was measured past 30 degrees): outside clips in
-#: three-quarter view lost most of their blinks to the gate while the near eye closed in full view. Left and right closures pair
-#: by the shorter one's length where either is truncated, and a closure seen while the other eye
-#: was not measured is neither bilateral nor unilateral (``other_eye_measured``,
-#: ``one_eye_measured_count``). A closure resting on one measured frame beside lost tracking is
-#: ``lone_frame``, not counted (the face mesh locking on again reads the eyes shut for a frame).
-#: No detection of the project's labelled clips changes.
+#: three-quarter view lost most of their blinks to the gate while the near eye closed in full
+#: view. Left and right closures pair by the shorter one's length where either is truncated, and a
+#: closure seen while the other eye was not measured is neither bilateral nor unilateral
+#: (``other_eye_measured``, ``one_eye_measured_count``). A closure resting on one measured frame
+#: beside lost tracking is ``lone_frame``, not counted (the face mesh locking on again reads the
+#: eyes shut for a frame). No detection of the project's labelled clips changes.
 ANALYSIS_VERSION = "analysis-12"
 
 

@@ -226,7 +226,8 @@ def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
         reference[side] = ref
         bridged_any |= bridged
     both = np.isfinite(closure["left"]) & np.isfinite(closure["right"])
-    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[eye_valid["left"] | eye_valid["right"]]
+    any_eye = eye_valid["left"] | eye_valid["right"]
+    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[any_eye]
     iris_px = float(np.nanmedian(iris)) if np.isfinite(iris).any() else float("nan")
     lower_lid = ({side: np.where(eye_valid[side], np.asarray(columns[f"lower_lid_{side}"], dtype=float), np.nan)
                   for side in SIDES}

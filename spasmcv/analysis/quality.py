@@ -47,7 +47,7 @@ class QualitySettings:
         project's labelled clips reach 22 degrees of yaw and 18 of pitch; beyond about 30 degrees
         the face mesh misreads a turned face's far eye (as closed, or as wide open), as it is
         foreshortened toward the face's edge.
-    max_near_eye_yaw_deg : float
+    max_near_eye_yaw_deg : float or None
         Head turned more than ``max_yaw_deg`` but not more than this: the eye nearer the camera
         (the left eye when the yaw is negative, the right when positive; the one whose iris the
         picture shows wider) is still measured, the far one is not (``near_eye_only``). Further:
@@ -56,8 +56,9 @@ class QualitySettings:
         value at or under ``max_yaw_deg`` measures neither eye beyond ``max_yaw_deg``.
     min_near_eye_iris_px : float
         ... but only where the iris (``iris_reference_px``) is at least this wide: a turned face's
-        near eye needs a larger picture than a frontal one (the outside clips made smaller read
-        false closures from an iris of 8.5 px, docs/analysis.md "Quality gate").
+        near eye needs a larger picture than a frontal one (the turned outside clips made smaller
+        read false closures from an iris of 8.5 px on, docs/quality-limits.md); turned frames with
+        a smaller iris are ``head_turned``.
     max_roll_deg : float
         Head tilted sideways (in the picture plane) further: not measured. Real labelled clips
         rotated in the picture keep their accuracy up to a median roll of 67 degrees and lose it
