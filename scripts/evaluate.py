@@ -89,8 +89,8 @@ lowered gaze: listed for checking, not counted; column "review"). "long false" c
 closures over 1 s where the labels hold none; "one-eye on the right eye" counts labelled winks
 found as a closure of that eye only; "measured" is the share of the clip's labelled frames
 (its excluded intervals left out) where the quality gate passes at least one eye (a clip
-measured nowhere has every label counted as a miss); "grade" is the objective Jankovic frequency grade with the
-clip's task (n/g: under 15 s of video, not gradable).
+measured nowhere has every label counted as a miss); "grade" is the objective Jankovic
+frequency grade with the clip's task (n/g: under 15 s of video, not gradable).
 
 Durations are scored too (below the leave-one-clip-out table): whether each matched closure has
 its label's kind by duration (blink, prolonged, spasm) and how many end 3 or more frames after

@@ -32,15 +32,18 @@ def test_every_unmeasured_frame_has_one_reason_in_order():
     c["head_yaw_deg"][130:140] = -45.0  # turned 30-60 degrees: the near (left) eye is still read
     c["head_yaw_deg"][140:150] = 40.0  # ... the right eye
     c["head_roll_deg"][145:150] = 80.0  # ... unless the head is also tilted too far
+    c["head_yaw_deg"][150:160] = -45.0
+    c["iris_reference_px"][150:160] = 6.0  # ... or its eyes too small for a turned near eye (8 px)
     q = frame_quality(c)
-    assert list(q.reason[[0, 15, 25, 45, 65, 75, 92, 97, 120, 135, 142, 147]]) == [
+    assert list(q.reason[[0, 15, 25, 45, 65, 75, 92, 97, 120, 135, 142, 147, 155]]) == [
         "no_face", "eyes_outside", "false_detection", "small_face", "head_turned", "head_turned",
-        "head_tilted", "head_turned", "", "near_eye_only", "near_eye_only", "head_tilted"]
-    assert q.measurable.sum() == len(T) - 30 - 10 - 20 - 10 - 20
+        "head_tilted", "head_turned", "", "near_eye_only", "near_eye_only", "head_tilted", "head_turned"]
+    assert q.measurable.sum() == len(T) - 30 - 10 - 20 - 10 - 20 - 10
     assert set(q.reason) <= set(REASONS) | {""}
     assert q.eye_measurable["left"][130:140].all() and not q.eye_measurable["right"][130:140].any()
     assert q.eye_measurable["right"][140:145].all() and not q.eye_measurable["left"][140:150].any()
     assert not q.eye_measurable["right"][145:150].any()
+    assert not (q.eye_measurable["left"] | q.eye_measurable["right"])[150:160].any()
     for side in ("left", "right"):
         others = np.r_[0:130, 150:len(T)]
         assert (q.eye_measurable[side][others] == q.measurable[others]).all()
