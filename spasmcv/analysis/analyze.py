@@ -62,8 +62,8 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: view. Left and right closures pair by the shorter one's length where either is truncated, and a
 #: closure seen while the other eye was not measured is neither bilateral nor unilateral
 #: (``other_eye_measured``, ``one_eye_measured_count``). A closure resting on one measured frame
-#: beside lost tracking is ``lone_frame``, not counted (the face mesh locking on again reads the
-#: eyes shut for a frame). No detection of the project's labelled clips changes.
+#: beside an unmeasured one is ``lone_frame``, not counted (the face mesh locking on again reads
+#: the eyes shut for a frame). No detection of the project's labelled clips changes.
 ANALYSIS_VERSION = "analysis-12"
 
 

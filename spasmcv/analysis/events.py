@@ -48,10 +48,11 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 * a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
   ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
   a person and to the face mesh, so it is listed for checking by eye and not counted;
-* a closure that rests on a single measured frame beside lost tracking (one measured, not
+* a closure that rests on a single measured frame beside an unmeasured one (one measured, not
   bridged, frame of the eye reaches the core threshold, and a neighbour of it has no
-  measurement), in both eyes or in the only eye that closed, is ``lone_frame``: the face mesh
-  locking on again to a face it lost reads one frame of the eye shut; not counted;
+  measurement: the face lost, or the frame dropped by the quality gate), in both eyes or in the
+  only eye that closed, is ``lone_frame``: the face mesh locking on again to a face it lost reads
+  one frame of the eye shut; not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive closures each shorter than
   ``prolonged_s`` whose onsets follow each other within ``flutter_max_interval_s`` (about 3 per
   second or faster; a healthy double or triple blink repeats at about 2.5 per second);
@@ -549,9 +550,10 @@ def shallow_blinks(signal: ClosureSignal, found: dict, settings: EventSettings) 
 
 
 def seen_on_one_frame(event: EyeEvent, signal: ClosureSignal, settings: EventSettings) -> bool:
-    """Whether ``event``'s closure rests on a single measured frame beside lost tracking: one
+    """Whether ``event``'s closure rests on a single measured frame beside an unmeasured one: one
     measured (not bridged) frame of its eye reaches the core threshold it was found with
-    (``shallow_core`` for a shallow blink), and a neighbour of that frame has no measurement."""
+    (``shallow_core`` for a shallow blink), and a neighbour of that frame has no measurement (the
+    face lost, or the frame dropped by the quality gate)."""
     closure, time_s = signal.closure[event.eye], signal.time_s
     measured = np.isfinite(closure) & ~signal.bridged
     lo = int(np.searchsorted(time_s, event.onset_s, side="left"))
