@@ -189,7 +189,7 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
                      "psychopy_movie": 1.0, "vitallens_2": 1.0, "vitallens_1": 0.85, "msu001": 1.0,
                      "kphotoalbum": 1.0, "violin_en": 1.0, "violin_vlog": 1.0, "shortsmaker": 1.0,
                      "jsartoolkit5": 1.0, "bob_io_h264": 1.0, "syncnet": 1.0, "violin_interview": 0.94,
-                     "pc_interview": 0.62, "pc_lookalike": 0.8}
+                     "pc_interview": 0.62, "pc_lookalike": 0.8, "sppas_demo": 1.0}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: analysis-12 defaults: pc_interview, five near-eye readings of a turned head with the far eye not
