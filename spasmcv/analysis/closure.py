@@ -175,9 +175,12 @@ class ClosureSignal:
         measured frames (NaN elsewhere): a blink lifts it, a downward glance lowers it
         (events.py, ``glance``). None for traces without it (signals before ``eyelid-2``).
     bridged : ndarray (n,) bool
-        Frames whose value was interpolated across a short gap.
+        Frames whose value was interpolated across a short gap (in either eye).
     measurable : ndarray (n,) bool
-        Frames the quality gate passed (before bridging).
+        Frames the quality gate passed for both eyes (before bridging).
+    eye_measured : dict side -> ndarray (n,) bool, or None
+        Frames the quality gate passed for each eye (before bridging): ``measurable`` and, for
+        the near eye of a turned head, its ``near_eye_only`` frames.
     valid : ndarray (n,) bool
         Frames with a closure value (measured or bridged), for both eyes.
     settings : ClosureSettings
@@ -193,6 +196,7 @@ class ClosureSignal:
     valid: np.ndarray
     settings: ClosureSettings
     lower_lid: dict | None = None
+    eye_measured: dict | None = None
 
 
 def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
@@ -234,4 +238,4 @@ def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
                  if all(f"lower_lid_{side}" in columns for side in SIDES) else None)
     return ClosureSignal(time_s=time_s, closure=closure, reference=reference, closed_ratio=closed,
                          iris_px=iris_px, bridged=bridged_any, measurable=valid, valid=both,
-                         settings=settings, lower_lid=lower_lid)
+                         settings=settings, lower_lid=lower_lid, eye_measured=eye_valid)

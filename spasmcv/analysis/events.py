@@ -555,7 +555,8 @@ def seen_on_one_frame(event: EyeEvent, signal: ClosureSignal, settings: EventSet
     (``shallow_core`` for a shallow blink), and a neighbour of that frame has no measurement (the
     face lost, or the frame dropped by the quality gate)."""
     closure, time_s = signal.closure[event.eye], signal.time_s
-    measured = np.isfinite(closure) & ~signal.bridged
+    measured = np.isfinite(closure) & (signal.eye_measured[event.eye] if signal.eye_measured is not None
+                                       else ~signal.bridged)
     lo = int(np.searchsorted(time_s, event.onset_s, side="left"))
     hi = int(np.searchsorted(time_s, event.offset_s, side="right"))
     shallow = settings.shallow_core is not None and event.peak_closure < settings.core_threshold

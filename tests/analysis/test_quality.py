@@ -167,3 +167,22 @@ def test_a_turned_head_is_read_on_its_near_eye_only():
     assert any("nearer the camera" in w for w in analysis.recording["warnings"])
     rows = [r for r in analysis.events.summary() if r["eye"] == "left" and 20 <= r["onset_s"] < 40]
     assert rows and not any(r["other_eye_measured"] or r["bilateral"] for r in rows)
+
+
+def test_a_far_eye_gap_does_not_make_the_near_eyes_quick_blink_a_lone_frame():
+    """A quick blink shut on one frame, as the head turns past 30 degrees on the next: that frame
+    is still measured for the near (left) eye, only the far eye loses it (and bridges it), so the
+    blink counts; a closure is ``lone_frame`` only beside a frame its own eye did not measure."""
+    from helpers import ear_from_closure
+
+    c = full_columns()
+    k = int(np.searchsorted(T, 30.0))
+    dip = np.zeros(len(T))
+    dip[k - 2:k + 3] = [0.2, 0.45, 0.95, 0.45, 0.2]
+    for side in ("left", "right"):
+        c[f"ear_{side}"] = ear_from_closure(blinks_closure() + dip)
+    c["head_yaw_deg"][k + 1] = -40.0  # the far (right) eye unmeasured on the next frame
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    (left,) = [e for e in analysis.events.per_eye["left"] if abs(e.apex_s - T[k]) < 0.05]
+    assert left.kind == "blink"
+    assert any(abs(p.apex_s - T[k]) < 0.05 for p in analysis.events.paired)
