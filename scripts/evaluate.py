@@ -638,10 +638,10 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
     if unseen:   # clips.csv's looked_at: the analysis version developed after seeing a clip's scores
         fresh, fresh_base = _pooled([results[k].scores for k in unseen]), _pooled([clips[k].baseline for k in unseen])
         seen = sorted({info["looked_at"] for info, _ in found if info.get("looked_at")})
-        lines += [f"Of these, the {len(unseen)} clips no analysis version was developed after seeing (clips.csv "
-                  f"`looked_at` empty; the others were looked at for {', '.join(seen)}): {fresh['tp']} of "
-                  f"{fresh['labels']} closures found, {fresh['fp']} false, F1 {fresh['f1']:.3f} (baseline "
-                  f"{fresh_base['f1']:.3f}).", ""]
+        others = f"; the others were looked at for {', '.join(seen)}" if seen else ""
+        lines += [f"Of these, the clips no analysis version was developed after seeing ({len(unseen)} of "
+                  f"{len(found)}; clips.csv `looked_at` empty{others}): {fresh['tp']} of {fresh['labels']} "
+                  f"closures found, {fresh['fp']} false, F1 {fresh['f1']:.3f} (baseline {fresh_base['f1']:.3f}).", ""]
     for clip, result in zip(clips, results):
         lines.append(f"- {clip.name}: false {result.scores['false_positives']}; missed {result.scores['misses']}")
     lines += [""] + reported_number_lines(clips, results, "the default settings",

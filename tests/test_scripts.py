@@ -89,6 +89,16 @@ def test_evaluate_scores_a_clip_from_outside_the_project_and_refuses_another_cut
     (labels_dir / "clips.csv").write_text("clip,file,task\noutside,outside.mp4,conversation\n")  # a user's own
     lines = evaluate.external_lines(videos, None, model_info, labels_dir=labels_dir)
     assert lines[0] == f"## Labelled clips of {labels_dir}" and any(line.startswith("| outside | 1 |") for line in lines)
+    assert not any(line.startswith("Of these") for line in lines)  # no looked_at column: nothing to pool apart
+    (labels_dir / "clips.csv").write_text("clip,file,task,looked_at\noutside,outside.mp4,conversation,\n")
+    facts = {}
+    lines = evaluate.external_lines(videos, None, model_info, facts=facts, labels_dir=labels_dir)
+    assert ("Of these, the clips no analysis version was developed after seeing (1 of 1; clips.csv `looked_at` "
+            "empty): 1 of 1 closures found, 0 false, F1 1.000 (baseline 1.000).") in lines
+    assert facts["external"]["unseen"][0] == ["outside"]
+    (labels_dir / "clips.csv").write_text("clip,file,task,looked_at\noutside,outside.mp4,conversation,analysis-12\n")
+    lines = evaluate.external_lines(videos, None, model_info, facts=facts, labels_dir=labels_dir)
+    assert not any(line.startswith("Of these") for line in lines) and facts["external"]["unseen"] is None
     (labels_dir / "clips.csv").write_text("clip,video\noutside,outside.mp4\n")
     with pytest.raises(ValueError, match="no column file, task"):
         evaluate.external_clips(videos, labels_dir)
