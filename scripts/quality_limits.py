@@ -224,4 +224,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from spasmcv.errors import run_script
+
+    run_script(main)

@@ -20,6 +20,18 @@ def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
     assert "Traceback" not in done.stderr
 
 
+def test_quality_limits_without_the_model_is_a_message_not_a_traceback(tmp_path):
+    env = {**os.environ, "SPASMCV_MODEL": str(tmp_path / "no_such_model.task"), "SPASMCV_OFFLINE": "1"}
+    for mode in ([], ["--turned", str(tmp_path)]):
+        done = subprocess.run([sys.executable, str(REPO / "scripts" / "quality_limits.py"), "--cache",
+                               str(tmp_path / "cache"), *mode], capture_output=True, text=True, env=env, cwd=tmp_path,
+                              timeout=300)
+        assert done.returncode in ((2,) if mode else (1, 2)), done.stderr  # 1: no project clip (no ../shared)
+        assert "Traceback" not in done.stderr
+        if done.returncode == 2:
+            assert done.stderr.startswith("error: ") and "no_such_model.task" in done.stderr
+
+
 def test_evaluate_refuses_settings_it_would_silently_ignore(tmp_path):
     """evaluate.py --set changes analysis settings only; a measure setting would not reach the
     cached traces, so it is refused with a message instead of being ignored."""
