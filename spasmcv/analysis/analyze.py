@@ -65,6 +65,9 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: beside an unmeasured one is ``lone_frame``, not counted (the face mesh locking on again reads
 #: the eyes shut for a frame). No detection of the project's labelled clips changes.
 ANALYSIS_VERSION = "analysis-12"
+#: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
+#: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
+EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")
 
 
 @dataclass(frozen=True)
@@ -133,6 +136,11 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
         warnings.append(f"the trace has no lid positions (signals {trace.metadata.get('signals_version') or 'unknown'}, "
                         "before eyelid-2): shallow closures were not checked for quick downward glances; extract "
                         "the trace again from the video for every rule of this analysis")
+    if trace.metadata.get("signals_version") in EULER_POSE_SIGNALS:
+        warnings.append(f"the trace's head yaw and pitch are Euler angles (signals "
+                        f"{trace.metadata.get('signals_version')}, before eyelid-3): a head turned while seen "
+                        "from below or above reads more pitched than it is; extract the trace again from the "
+                        "video before trusting the head-turn and head-pitch limits")
     warnings += gate_warnings(verdict["invalid_share"], settings.quality)
     if metrics["quality"]["valid_share"] < 0.5:
         warnings.append("less than half of the recording is measurable: metrics are unreliable")

@@ -25,7 +25,7 @@ from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, pref
 from spasmcv.measure.video import VideoInfo, iter_frames, probe_video
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
-SIGNALS_VERSION = "eyelid-2"
+SIGNALS_VERSION = "eyelid-3"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.

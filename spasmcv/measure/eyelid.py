@@ -105,12 +105,31 @@ def eye_aspect_ratio(landmarks: np.ndarray, eye: EyeLandmarks) -> np.ndarray:
 
 
 def head_pose_deg(transform: np.ndarray) -> np.ndarray:
-    """Yaw, pitch and roll in degrees from MediaPipe's facial transformation matrix.
+    """Yaw, pitch and roll in degrees: where the camera lies as seen from the head.
 
-    The rotation part ``R`` (scale removed) is decomposed as ``R = Rz(roll) Ry(yaw) Rx(pitch)``
-    in MediaPipe's camera frame (x right, y up, z towards the viewer). 0, 0, 0 is a face
-    looking straight into the camera. Signs are those of that frame: positive roll turns the
-    face counter-clockwise as seen in the image, positive pitch raises the chin.
+    From the rotation ``R`` (scale removed) of MediaPipe's facial transformation matrix, in its
+    camera frame (x right, y up, z towards the viewer). ``v = R^T z`` is the direction to the
+    camera in the head's own frame. Then
+
+    - yaw = ``atan2(-v_x, v_z)``, the camera's azimuth: how far the head is turned, positive when
+      the face turns towards the image's right (in an unmirrored video the patient's right eye
+      then comes nearer the camera);
+    - pitch = ``asin(v_y)``, the camera's elevation: positive when the head tips forward (chin
+      down, the camera above the eyes);
+    - roll = ``atan2(R_10, R_00)``: the tilt of the head's ear-to-ear axis in the picture,
+      positive counter-clockwise as seen in the image.
+
+    0, 0, 0 is a face seen straight on. Azimuth and elevation are what foreshortens the eyes, and
+    a head turning about its own vertical axis keeps its pitch. The Euler angles of ``R = Rz(roll)
+    Ry(yaw) Rx(pitch)`` (signals ``eyelid-2``) did not: with the camera 15 degrees below a level
+    head they read 15, 17, 23 and 28 degrees of pitch at 0, 30, 50 and 60 degrees of yaw, and an
+    interview filmed from below read 30-36 degrees of pitch at 50-60 degrees of yaw.
+
+    The matrix's translation is not used. MediaPipe fits ``R`` to the face's appearance as if it
+    were seen along the optical axis: the same picture of a face moved to a corner of a larger
+    frame keeps its angles within 7 degrees, while turning them towards the line of sight of
+    MediaPipe's assumed 63-degree camera would add 15-20 degrees that are not in the picture
+    (tests/measure/test_eyelid.py).
 
     Parameters
     ----------
@@ -119,12 +138,13 @@ def head_pose_deg(transform: np.ndarray) -> np.ndarray:
     Returns
     -------
     ndarray (..., 3)
-        ``[yaw, pitch, roll]`` in degrees.
+        ``[yaw, pitch, roll]`` in degrees; NaN where the matrix is NaN.
     """
     rot = np.asarray(transform, dtype=float)[..., :3, :3]
     rot = rot / np.linalg.norm(rot, axis=-2, keepdims=True)
-    pitch = np.arctan2(rot[..., 2, 1], rot[..., 2, 2])
-    yaw = np.arctan2(-rot[..., 2, 0], np.hypot(rot[..., 2, 1], rot[..., 2, 2]))
+    to_camera = rot[..., 2, :]  # R^T z
+    yaw = np.arctan2(-to_camera[..., 0], to_camera[..., 2])
+    pitch = np.arcsin(np.clip(to_camera[..., 1], -1.0, 1.0))
     roll = np.arctan2(rot[..., 1, 0], rot[..., 0, 0])
     return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
 

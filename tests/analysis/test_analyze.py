@@ -62,6 +62,16 @@ def test_a_trace_without_lid_positions_is_analysed_with_a_warning():
     assert detections(old) == detections(current)
 
 
+def test_a_trace_with_euler_head_angles_is_analysed_with_a_warning():
+    """Traces before eyelid-3 hold Euler head angles: the gate reads them, and says so."""
+    current = synthetic_trace()
+    old = Trace(columns=current.columns, metadata={**current.metadata, "signals_version": "eyelid-2"})
+    warning = [w for w in analyze_trace(old).recording["warnings"] if "Euler angles" in w]
+    assert len(warning) == 1 and "eyelid-2" in warning[0]
+    assert not [w for w in analyze_trace(current).recording["warnings"] if "Euler angles" in w]
+    assert analyze_trace(old).events.summary() == analyze_trace(current).events.summary()
+
+
 def test_task_selects_normal_ranges_and_rejects_unknown():
     assert analyze_trace(synthetic_trace(), task="reading").recording["normal_ranges"]["blink_rate_per_min"][1] < 10
     with pytest.raises(ValueError, match="task"):

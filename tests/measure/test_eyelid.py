@@ -119,19 +119,80 @@ def test_blendshape_columns_use_the_patients_side():
     assert len(columns) == len(BLENDSHAPE_NAMES) - 1  # all but _neutral
 
 
-def rotation(yaw=0.0, pitch=0.0, roll=0.0):
-    y, p, r = np.radians([yaw, pitch, roll])
-    rx = np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
-    ry = np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
-    rz = np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+def rx(deg):
+    p = np.radians(deg)
+    return np.array([[1, 0, 0], [0, np.cos(p), -np.sin(p)], [0, np.sin(p), np.cos(p)]])
+
+
+def ry(deg):
+    y = np.radians(deg)
+    return np.array([[np.cos(y), 0, np.sin(y)], [0, 1, 0], [-np.sin(y), 0, np.cos(y)]])
+
+
+def rz(deg):
+    r = np.radians(deg)
+    return np.array([[np.cos(r), -np.sin(r), 0], [np.sin(r), np.cos(r), 0], [0, 0, 1]])
+
+
+def transform(rot, to_face=(0.0, 0.0, -60.0)):
     m = np.eye(4)
-    m[:3, :3] = 1.7 * rz @ ry @ rx  # with a scale, as MediaPipe's matrices have
+    m[:3, :3] = 1.7 * rot  # with a scale, as MediaPipe's matrices have
+    m[:3, 3] = to_face
     return m
 
 
-@pytest.mark.parametrize("angles", [(0, 0, 0), (20, 0, 0), (0, -15, 0), (0, 0, 10), (25, 10, -5)])
-def test_head_pose_recovers_known_angles(angles):
-    np.testing.assert_allclose(head_pose_deg(rotation(*angles)), angles, atol=1e-9)
+@pytest.mark.parametrize("angles", [(0, 0, 0), (20, 0, 0), (-45, 0, 0), (0, -15, 0), (0, 20, 0), (0, 0, 10)])
+def test_head_pose_recovers_one_rotation_at_a_time(angles):
+    yaw, pitch, roll = angles
+    np.testing.assert_allclose(head_pose_deg(transform(rz(roll) @ ry(yaw) @ rx(pitch))), angles, atol=1e-9)
+
+
+@pytest.mark.parametrize("yaw", [0, 30, 50, -60])
+def test_a_camera_below_a_level_head_reads_the_same_pitch_at_every_yaw(yaw):
+    """The head turns about the vertical while the camera looks up at it from 15 degrees below.
+
+    An Euler decomposition of the rotation alone read 15, 17, 23 and 28 degrees of pitch here,
+    the pattern of a real interview filmed from below (pitch 17 frontal, 30-36 at 50-60 yaw).
+    """
+    np.testing.assert_allclose(head_pose_deg(transform(rx(15) @ ry(yaw)))[:2], [yaw, 15], atol=1e-9)
+
+
+def test_the_translation_does_not_change_the_angles():
+    here, there = transform(ry(20) @ rx(10)), transform(ry(20) @ rx(10), to_face=(30.0, -25.0, -70.0))
+    np.testing.assert_allclose(head_pose_deg(here), head_pose_deg(there), atol=1e-12)
+
+
+def test_the_same_picture_of_a_face_anywhere_in_the_frame_reads_about_the_same_angles(real_video, model_info):
+    """Why the matrix's translation is ignored (head_pose_deg).
+
+    One Talking Face frame is pasted into the centre and the corners of a frame three times its
+    size. MediaPipe fits the same appearance with nearly the same rotation wherever it sits
+    (within 7 degrees on this frame), while its translation moves by about 20 degrees of its
+    assumed 63-degree camera: angles against that line of sight would change by 15-20 degrees
+    with no change in the picture.
+    """
+    from spasmcv.measure.landmarks import FaceTracker
+    from spasmcv.measure.video import iter_frames
+
+    frame = next(f.rgb for f in iter_frames(real_video("talkingface/franck.mp4")) if f.index == 100)
+    h, w = frame.shape[:2]
+    poses, directions = [], []
+    for top, left in ((h, w), (0, w), (2 * h, w), (h, 0), (h, 2 * w), (0, 0)):
+        canvas = np.full((3 * h, 3 * w, 3), 90, np.uint8)
+        canvas[top:top + h, left:left + w] = frame
+        with FaceTracker(model_info.path) as tracker:
+            face = tracker.process(canvas, 0.0, display_size=(3 * w, 3 * h))
+        assert face is not None
+        poses.append(head_pose_deg(face.transform)[:2])
+        t = face.transform[:3, 3]
+        directions.append(np.degrees(np.arctan2(t[:2], -t[2])))
+    poses, directions = np.array(poses), np.array(directions)
+    assert np.abs(poses - poses[0]).max() < 10
+    assert np.abs(directions - directions[0]).max() > 15  # the face did move across the frame
+
+
+def test_head_pose_without_a_face_is_nan():
+    assert np.isnan(head_pose_deg(np.full((2, 4, 4), np.nan))).all()
 
 
 def test_subject_selector_follows_one_face_and_ignores_another():
