@@ -28,9 +28,12 @@ def format_summary(analysis: Analysis) -> str:
          f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
          if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),
     ]
-    if any(q.get("invalid_share", {}).values()):
-        lines.append("not measured: " + ", ".join(f"{REASONS[k]} {100 * v:.0f} %"
-                                                  for k, v in q["invalid_share"].items() if v > 0))
+    shares = q.get("invalid_share", {})
+    unmeasured = {k: v for k, v in shares.items() if v > 0 and k != "near_eye_only"}
+    if unmeasured:
+        lines.append("not measured: " + ", ".join(f"{REASONS[k]} {100 * v:.0f} %" for k, v in unmeasured.items()))
+    if shares.get("near_eye_only", 0) > 0:  # one eye is measured there: not among the unmeasured
+        lines.append(f"one eye measured: {REASONS['near_eye_only']} {100 * shares['near_eye_only']:.0f} %")
     lines += ["", f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal"]
 
     def row(label, key, spec=".1f", normal=""):

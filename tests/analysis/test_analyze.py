@@ -72,6 +72,21 @@ def test_a_trace_with_euler_head_angles_is_analysed_with_a_warning():
     assert analyze_trace(old).events.summary() == analyze_trace(current).events.summary()
 
 
+def test_the_summary_does_not_list_a_turned_head_read_on_its_near_eye_as_unmeasured():
+    from spasmcv.analysis.summary import format_summary
+
+    trace = synthetic_trace()
+    n = len(trace.columns["time_s"])
+    yaw = np.zeros(n)
+    yaw[n // 4: n // 2] = 45.0  # near eye only (iris large enough)
+    yaw[n // 2: n // 2 + n // 10] = 70.0  # neither eye
+    columns = {**trace.columns, "head_yaw_deg": yaw, "iris_reference_px": np.full(n, 20.0)}
+    lines = format_summary(analyze_trace(Trace(columns=columns, metadata=trace.metadata))).splitlines()
+    assert [line for line in lines if line.startswith("not measured:")] == ["not measured: head turned or pitched away 10 %"]
+    assert [line for line in lines if line.startswith("one eye measured:")] == [
+        "one eye measured: head turned: only the eye nearer the camera measured 25 %"]
+
+
 def test_task_selects_normal_ranges_and_rejects_unknown():
     assert analyze_trace(synthetic_trace(), task="reading").recording["normal_ranges"]["blink_rate_per_min"][1] < 10
     with pytest.raises(ValueError, match="task"):
