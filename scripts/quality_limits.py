@@ -33,6 +33,7 @@ from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
 from spasmcv.analysis.evaluation import f1_from_counts, read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
 from spasmcv.analysis.quality import frame_quality, open_fissure_px  # noqa: E402
+from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
@@ -89,7 +90,9 @@ def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, sou
     name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}"
     path = cache / f"{name}.trace.csv"
     if path.exists():
-        return read_trace(path)
+        cached = read_trace(path)
+        if cached.metadata.get("signals_version") == SIGNALS_VERSION:  # else extracted by an older spasmcv
+            return cached
     source = source or REAL / clip["video"]
     video = cache / f"{name}.mp4"
     write_variant(source, video, scale, roll, probe_video(source).measured_fps)
@@ -158,7 +161,7 @@ def turned_table(videos: Path, cache: Path, model) -> list[str]:
     frontal = replace(near, quality=replace(near.quality, max_near_eye_yaw_deg=None))
     lines = ["### Turned faces, smaller: the near eye", "",
              "| clip | scale | median iris px, turned frames | labels | found / false, both eyes only (30 degrees) "
-             "| found / false, near eye to 60 degrees | near eye adds: found / false |",
+             f"| found / false, near eye to {near.quality.max_near_eye_yaw_deg:g} degrees | near eye adds: found / false |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, scales in TURNED.items():
         row, video = rows[name], videos / rows[name]["file"]
