@@ -64,7 +64,12 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: (``other_eye_measured``, ``one_eye_measured_count``). A closure resting on one measured frame
 #: beside an unmeasured one is ``lone_frame``, not counted (the face mesh locking on again reads
 #: the eyes shut for a frame). No detection of the project's labelled clips changes.
-ANALYSIS_VERSION = "analysis-12"
+#: analysis-13: the near eye of a turned head is measured up to 45 degrees of yaw (was 60). With
+#: head angles that no longer let pitch grow with yaw (signals ``eyelid-3``), the 25-degree pitch
+#: limit stopped hiding the frames at 45-60 degrees of an interview filmed from above, and their
+#: near eye read 30 false closures against 9 blinks there (`pc_interview`; `violin_interview`
+#: gains one blink there, no false one). No detection of the project's labelled clips changes.
+ANALYSIS_VERSION = "analysis-13"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

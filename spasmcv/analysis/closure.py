@@ -12,7 +12,7 @@ on the real labelled clips), so a per-person closed level and a linear map repla
 curve analysis-2 took from its own rendered lids (docs/analysis.md).
 
 Only the frames the quality gate passes are measured (quality.py: head turned or tilted, eyes
-too small, another face...; a head turned 30-60 degrees keeps only its near eye). Short gaps
+too small, another face...; a head turned 30-45 degrees keeps only its near eye). Short gaps
 (unmeasured frames) inside one subject track are bridged by linear interpolation; longer gaps stay
 NaN and are never counted as closed. See docs/analysis.md.
 """
