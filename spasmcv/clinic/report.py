@@ -348,12 +348,16 @@ def _closure_plots(comparison: Comparison) -> str:
 
 
 def _invalid_reasons(quality: dict) -> str:
-    """'head turned or pitched away 23 %, ...' (reasons above 0.5 % of the time), or a dash."""
+    """'head turned or pitched away 23 %, ...' (reasons above 0.5 % of the time), or a dash.
+
+    A turned head read on its near eye (``near_eye_only``) is named for the eye not measured.
+    """
     from spasmcv.analysis.quality import REASONS
 
+    words = {**REASONS, "near_eye_only": "head turned (the far eye only)"}
     shares = quality.get("invalid_share", {})
-    words = [f"{REASONS[k]} {100 * v:.0f} %" for k, v in sorted(shares.items(), key=lambda kv: -kv[1]) if v >= 0.005]
-    return ", ".join(words) or "-"
+    return ", ".join(f"{words[k]} {100 * v:.0f} %" for k, v in sorted(shares.items(), key=lambda kv: -kv[1])
+                     if v >= 0.005) or "-"
 
 
 def _quality(comparison: Comparison) -> str:

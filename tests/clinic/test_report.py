@@ -86,6 +86,15 @@ def test_report_flags_a_clear_aperture_drop_as_possible_ptosis():
     assert later_left["change_ci_high_mm"] < 0 and not later_left["ptosis"]
 
 
+def test_the_quality_column_names_what_was_not_measured():
+    from spasmcv.clinic.report import _invalid_reasons
+
+    quality = {"invalid_share": {"no_face": 0.02, "near_eye_only": 0.3, "head_turned": 0.1, "small_face": 0.001}}
+    assert _invalid_reasons(quality) == ("head turned (the far eye only) 30 %, head turned or pitched away 10 %, "
+                                         "no face found 2 %")
+    assert _invalid_reasons({"invalid_share": {}}) == "-"
+
+
 def test_single_recording_report(model_info):
     trace = visit_series(str(model_info.path))["week 3"]
     html = render_report(compare_visits([Visit.from_trace("clinic visit", trace)]))
