@@ -43,10 +43,11 @@ class QualitySettings:
     Attributes
     ----------
     max_yaw_deg, max_pitch_deg : float
-        Head turned or pitched further: not measured (but see ``max_near_eye_yaw_deg``). The
-        project's labelled clips reach 22 degrees of yaw and 18 of pitch; beyond about 30 degrees
-        the face mesh misreads a turned face's far eye (as closed, or as wide open), as it is
-        foreshortened toward the face's edge.
+        Head turned or pitched further: not measured (but see ``max_near_eye_yaw_deg``). In the
+        frames they measure, the project's labelled clips reach 22 degrees of yaw (27 in
+        ``carphone_distorted``'s warped frames) and 23 of pitch; beyond about 30 degrees the face
+        mesh misreads a turned face's far eye (as closed, or as wide open), as it is foreshortened
+        toward the face's edge.
     max_near_eye_yaw_deg : float or None
         Head turned more than ``max_yaw_deg`` but not more than this: the eye nearer the camera
         (the left eye when the yaw is negative, the right when positive; the one whose iris the
@@ -57,7 +58,7 @@ class QualitySettings:
     min_near_eye_iris_px : float
         ... but only where the iris (``iris_reference_px``) is at least this wide: a turned face's
         near eye needs a larger picture than a frontal one (the turned outside clips made smaller
-        read false closures from an iris of 8.5 px on, docs/quality-limits.md); turned frames with
+        read false closures from an iris of 8.7 and 7.7 px on, docs/quality-limits.md); turned frames with
         a smaller iris are ``head_turned``.
     max_roll_deg : float
         Head tilted sideways (in the picture plane) further: not measured. Real labelled clips
