@@ -69,6 +69,12 @@ class CompareSettings:
         one-sided (0.33: one eye closes at least twice as often).
     min_blocks : int
         Recordings shorter than this many blocks get a warning (few blocks, rough intervals).
+    max_view_change_deg : float
+        A visit whose head was held more than this many degrees differently from the baseline's
+        (median turn or pitch, :func:`view_angles`) gets a warning: millimetres are read with a
+        ruler that shrinks as the head turns (up to cos(yaw)), so an eye facing the camera reads
+        narrower than the same eye turned (3.4 % against 15 degrees, 9.4 % against 25: the ptosis
+        flag's 10 %); apertures filmed from different angles are not comparable.
     """
 
     block_s: float = 10.0
@@ -80,6 +86,7 @@ class CompareSettings:
     meaningful_grade_change: int = 2
     asymmetry_flag: float = 0.33
     min_blocks: int = 6
+    max_view_change_deg: float = 15.0
 
 
 # ---------------------------------------------------------------------------------------------
@@ -540,8 +547,29 @@ def _asymmetry(visits, settings: CompareSettings) -> list[dict]:
     return rows
 
 
+def view_angles(analysis: Analysis, trace: Trace) -> tuple[float, float]:
+    """Median head turn (absolute yaw) and median pitch in degrees over the frames where either
+    eye was measured; NaN without such frames or without head angles in the trace."""
+    signal = analysis.signal
+    measured = np.isfinite(signal.closure["left"]) | np.isfinite(signal.closure["right"])
+    out = []
+    for name, transform in (("head_yaw_deg", np.abs), ("head_pitch_deg", lambda x: x)):
+        values = np.asarray(trace.columns.get(name, np.full(len(measured), np.nan)), dtype=float)[measured]
+        values = values[np.isfinite(values)]
+        out.append(float(np.median(transform(values))) if values.size else float("nan"))
+    return out[0], out[1]
+
+
 def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) -> list[str]:
     out = []
+    base_turn, base_pitch = view_angles(visits[0].analysis, visits[0].trace)
+    for v in visits[1:]:
+        turn, pitch = view_angles(v.analysis, v.trace)
+        if abs(turn - base_turn) > settings.max_view_change_deg or abs(pitch - base_pitch) > settings.max_view_change_deg:
+            out.append(f"{v.label}: the head was held differently from the baseline (turned {turn:.0f} against "
+                       f"{base_turn:.0f} degrees, pitched {pitch:.0f} against {base_pitch:.0f}): the open-eye aperture "
+                       f"in millimetres and the ptosis flag depend on the view, so compare them with care and film "
+                       f"every visit from the same place")
     for v in visits:
         valid_s = v.analysis.recording["metrics"]["quality"]["valid_time_s"]
         if valid_s < settings.min_blocks * settings.block_s:

@@ -234,6 +234,7 @@ def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
         assert 8 <= rate["value"] <= 30 and rate["ratio_ci_low"] <= 1 <= rate["ratio_ci_high"], rate
     assert not any(r["ptosis"] for r in c.side_effects)
     assert "did not change clearly" in c.verdict
+    assert not any("held differently" in w for w in c.warnings), c.warnings  # one sitting, one view
 
 
 def test_comparison_is_reproducible(model_info):
@@ -343,3 +344,25 @@ def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
     c2 = compare_visits(list(reversed(visits)))
     assert "week 3 could not be graded" in c2.verdict.lower() and "baseline: grade 3" in c2.verdict.lower()
     assert c2.summary[1]["grade_change"] is None
+
+
+def test_a_visit_filmed_from_another_angle_is_flagged():
+    """The millimetre ruler shrinks as the head turns: a visit held 25 degrees further round (or
+    pitched 20 degrees more) than the baseline gets a warning; 10 degrees does not."""
+    from spasmcv.clinic.compare import view_angles
+
+    def held(rid, seed, *, yaw=0.0, pitch=0.0):
+        trace = _array_trace(rid, seed)
+        n = len(trace)
+        columns = dict(trace.columns, head_yaw_deg=np.full(n, yaw), head_pitch_deg=np.full(n, pitch))
+        return Visit.from_trace(rid, Trace(columns=columns, metadata=trace.metadata))
+
+    base = held("baseline", 1, yaw=3.0, pitch=5.0)
+    assert view_angles(base.analysis, base.trace) == pytest.approx((3.0, 5.0))
+    turned = held("turned", 2, yaw=-28.0, pitch=5.0)  # turned the other way: the turn is what counts
+    assert view_angles(turned.analysis, turned.trace) == pytest.approx((28.0, 5.0))
+    (warning,) = [w for w in compare_visits([base, turned]).warnings if "held differently" in w]
+    assert warning.startswith("turned: ") and "turned 28 against 3 degrees" in warning
+    assert any("held differently" in w for w in compare_visits([base, held("pitched", 3, pitch=25.0)]).warnings)
+    near = compare_visits([base, held("near", 4, yaw=13.0, pitch=-5.0)])
+    assert not any("held differently" in w for w in near.warnings), near.warnings
