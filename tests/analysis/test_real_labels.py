@@ -200,9 +200,10 @@ EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1}
 EXTERNAL_KNOWN_SHORT = {
     "violin_interview": "7 of 9 blinks against the baseline's 8 (with 1 false): 577-585 lies at 51-59 degrees of "
                         "yaw, beyond the near eye's 45-degree limit since analysis-13 (the limit that keeps "
-                        "pc_interview's near eye from 30 false closures there); at 501-508 (32 degrees) the near "
-                        "eye's recording-wide open level (eye aspect ratio 0.35) is far above its open reading "
-                        "there (0.19-0.21), so the blink reads as closure 0.7 to 1.0 and is not counted",
+                        "pc_interview's near eye from 30 false closures there); 501-508 is a blink of the interviewer, "
+                        "who replaces the interviewee after the cut at 426 (the tracker follows the face at the "
+                        "same place): his eye is read against the interviewee's open level (eye aspect ratio 0.35 "
+                        "against his own 0.18-0.21), reads closure 0.6-0.8 open and is not counted",
     "arjs": "no blink; two false closures, one-eye dips of each eye in turn at 330-335 (a fast head turn "
             "under glare on the glasses), where the baseline reports none (its third, the one frame where "
             "the face is found again behind the marker card, 129, is a `lone_frame` since analysis-12)",
