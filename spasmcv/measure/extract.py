@@ -17,15 +17,15 @@ import numpy as np
 from spasmcv import __version__
 from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eyelid_signals, frame_measures
 from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceObservation, FaceTracker, SubjectSelector,
-                        TrackerSettings, short_track_mask)
+                        TrackerSettings, short_track_mask, split_tracks)
 from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.trace import Trace
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
-from spasmcv.measure.video import VideoInfo, iter_frames, probe_video
+from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
-SIGNALS_VERSION = "eyelid-3"
+SIGNALS_VERSION = "eyelid-4"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -104,7 +104,8 @@ def extract_trace(
     video_sha = video_sha256 or file_sha256(video_path)
     tracker_settings, mirrored = settings.tracker, settings.mirrored
 
-    times, faces_seen, detected, tracks = [], [], [], []
+    times, faces_seen, detected, tracks, differences = [], [], [], [], []
+    previous = None
     chunk = _Chunk()
     measured: list[dict[str, np.ndarray]] = []
     display = (info.width, info.height)
@@ -117,8 +118,8 @@ def extract_trace(
     with cpus_to_pin(run.pin_threads and run.prefetch_frames > 0) as (model_cpu, decode_cpu), \
             pinned_to(model_cpu), FaceTracker(model.path, tracker_settings, model_data=model_data) as tracker:
         frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads)
-        prepared = ((frame, tracker.model_input(frame.rgb)) for frame in frames)
-        for frame, model_input in prefetch(prepared, depth=run.prefetch_frames, cpu=decode_cpu):
+        prepared = ((frame, tracker.model_input(frame.rgb), frame_thumbnail(frame.rgb)) for frame in frames)
+        for frame, model_input, thumbnail in prefetch(prepared, depth=run.prefetch_frames, cpu=decode_cpu):
             if max_frames is not None and frame.index >= max_frames:
                 break
             face = tracker.process(model_input, frame.time_s, display_size=display)
@@ -126,6 +127,8 @@ def extract_trace(
             faces_seen.append(0 if face is None else face.n_faces)
             detected.append(face is not None)
             tracks.append(-1 if face is None else face.track)
+            differences.append(frame_difference(thumbnail, previous))
+            previous = thumbnail
             chunk.add(face)
             if on_face is not None:
                 on_face(frame.index, face)
@@ -142,7 +145,9 @@ def extract_trace(
     face_detected = np.asarray(detected, dtype=np.int8)
     signals.update(frame_index=np.arange(n), time_s=np.asarray(times, dtype=float),
                    face_detected=face_detected, n_faces=np.asarray(faces_seen, dtype=np.int64),
-                   subject_track=np.asarray(tracks, dtype=np.int64))
+                   frame_difference=np.asarray(differences, dtype=float))
+    signals["shot"] = shot_numbers(signals["frame_difference"])
+    signals["subject_track"] = split_tracks(np.asarray(tracks, dtype=np.int64), signals["shot"])
     spurious = short_track_mask(signals["subject_track"], min_frames=SubjectSelector.confirm_frames)
     signals["valid"] = np.where(spurious, 0, signals["valid"]).astype(np.int8)
     columns = {name: signals[name] for name in trace_column_order(signals)}
@@ -166,12 +171,12 @@ def extract_trace(
 
 def trace_column_order(columns) -> list[str]:
     """Trace columns in reading order: identity, quality, head, per-eye signals, raw, blendshapes."""
-    first = ["frame_index", "time_s", "valid", "face_detected", "n_faces", "subject_track", "eyes_in_frame",
+    first = ["frame_index", "time_s", "valid", "face_detected", "n_faces", "shot", "subject_track", "eyes_in_frame",
              "face_x_px", "face_y_px", "face_size_px", "head_yaw_deg", "head_pitch_deg", "head_roll_deg"]
     per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop", "upper_lid", "lower_lid",
                "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px", "upper_lid_px", "lower_lid_px"]
     ordered = first + [f"{name}_{side}" for name in per_eye for side in ("left", "right")]
-    ordered += ["intercanthal_px", "iris_reference_px"]
+    ordered += ["intercanthal_px", "iris_reference_px", "frame_difference"]
     ordered += sorted(name for name in columns if name.startswith("bs_"))
     missing = set(columns) - set(ordered)
     return [name for name in ordered if name in columns] + sorted(missing)
@@ -232,6 +237,11 @@ def quality_warnings(columns: dict[str, np.ndarray], info: VideoInfo, *, reacqui
     if several:
         warnings.append(f"several faces were visible in {several} frames; the main subject was "
                         f"followed and the other faces ignored")
+    cuts = int(columns["shot"][-1]) if n and "shot" in columns else 0
+    if cuts:
+        warnings.append(f"the video is edited: {cuts} hard cut(s) between shots (column shot); the subject "
+                        f"is followed afresh after each, but the eyes' open level is learned over the whole "
+                        f"recording: check that every shot shows the same person")
     if reacquisitions:
         warnings.append(f"the subject was lost and a face re-acquired {reacquisitions} time(s) "
                         f"(column subject_track); check that it is the same person")

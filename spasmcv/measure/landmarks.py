@@ -162,6 +162,23 @@ def short_track_mask(tracks: np.ndarray, *, min_frames: int) -> np.ndarray:
     return out
 
 
+def split_tracks(tracks: np.ndarray, shots: np.ndarray) -> np.ndarray:
+    """Track numbers renumbered so that no track spans a hard cut (``shots``, per frame).
+
+    The subject selector follows the face at the same place across a cut, though after a cut it
+    may be another person (an interview cutting between two people). Each (track, shot) pair
+    becomes a track of its own, numbered in order of appearance; -1 (no subject) stays -1.
+    """
+    tracks = np.asarray(tracks, dtype=np.int64)
+    shots = np.asarray(shots, dtype=np.int64)
+    out = np.full(tracks.shape, -1, dtype=np.int64)
+    numbers: dict[tuple[int, int], int] = {}
+    for i, (track, shot) in enumerate(zip(tracks.tolist(), shots.tolist())):
+        if track >= 0:
+            out[i] = numbers.setdefault((track, shot), len(numbers))
+    return out
+
+
 @dataclass(frozen=True)
 class Detections:
     """Every face MediaPipe returned for one frame, as arrays.

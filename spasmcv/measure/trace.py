@@ -29,7 +29,7 @@ from spasmcv.errors import TraceError
 
 TRACE_FORMAT = "spasmcv-trace"
 TRACE_FORMAT_VERSION = 1
-INTEGER_COLUMNS = frozenset({"frame_index", "face_detected", "n_faces", "subject_track", "eyes_in_frame", "valid"})
+INTEGER_COLUMNS = frozenset({"frame_index", "face_detected", "n_faces", "shot", "subject_track", "eyes_in_frame", "valid"})
 
 
 @dataclass(frozen=True)

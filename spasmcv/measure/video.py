@@ -32,6 +32,16 @@ IRREGULAR_TOLERANCE = 0.10
 VFR_SHARE = 0.01
 
 
+#: Size (width, height) of the grey thumbnail compared between frames to find hard cuts, px.
+CUT_THUMBNAIL_SIZE = (64, 36)
+#: A hard cut: the frame differs from the one before by more than this (mean absolute grey level
+#: difference of the thumbnails, 0-255)...
+CUT_MIN_DIFFERENCE = 20.0
+#: ...and by this many times the median difference of the ``CUT_WINDOW`` frames before...
+CUT_RATIO = 5.0
+CUT_WINDOW = 10
+
+
 @dataclass(frozen=True)
 class FrameGap:
     """A stretch where frames are missing: ``(start_s, end_s)`` and the estimated number lost."""
@@ -368,3 +378,42 @@ def iter_frames(
             raise VideoError(f"{path}: the video stream holds zero decodable frames")
     finally:
         container.close()
+
+
+def frame_thumbnail(rgb: np.ndarray) -> np.ndarray:
+    """A small grey copy of one frame (:data:`CUT_THUMBNAIL_SIZE`, float32) for finding cuts."""
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    return cv2.resize(grey, CUT_THUMBNAIL_SIZE, interpolation=cv2.INTER_AREA).astype(np.float32)
+
+
+def frame_difference(thumbnail: np.ndarray, previous: np.ndarray | None) -> float:
+    """Mean absolute grey-level difference (0-255) between two thumbnails; NaN without a previous one."""
+    if previous is None:
+        return float("nan")
+    return float(np.mean(np.abs(thumbnail - previous)))
+
+
+def shot_numbers(differences: np.ndarray, *, min_difference: float = CUT_MIN_DIFFERENCE,
+                 ratio: float = CUT_RATIO, window: int = CUT_WINDOW) -> np.ndarray:
+    """0-based shot number of each frame: edited video changes shot at a hard cut.
+
+    A frame starts a new shot when it differs from the frame before by more than
+    ``min_difference`` grey levels and ``ratio`` times the median difference of the ``window``
+    frames before it, while the frames on either side of that jump change by less than half as
+    much: a cut is one jump, whereas a fast camera move, a whip pan or a hand over the lens changes
+    several frames in a row and is not a cut. ``differences`` are :func:`frame_difference` values per frame
+    (NaN for the first).
+    """
+    d = np.asarray(differences, dtype=float)
+    n = len(d)
+    cut = np.zeros(n, dtype=bool)
+    for i in range(1, n):
+        if not d[i] > min_difference:
+            continue
+        before = d[max(1, i - window):i]
+        before = before[np.isfinite(before)]
+        usual = float(np.median(before)) if before.size else 0.0
+        after = d[i + 1] if i + 1 < n else 0.0
+        isolated = not (d[i - 1] >= d[i] / 2 or after >= d[i] / 2)  # NaN (the first frame) counts as calm
+        cut[i] = d[i] > ratio * max(usual, 1.0) and isolated
+    return np.cumsum(cut).astype(np.int64)

@@ -327,3 +327,62 @@ def test_the_stderr_silencer_is_safe_across_threads():
     for t in threads:
         t.join()
     assert not errors and os.fstat(fd).st_ino == before  # stderr is the original again, not /dev/null
+
+
+def _edited_video(path, real_video, *, frames_each=100):
+    """Two real people in one file with a hard cut: Talking Face's man (frames 0-99), then
+    LivePortrait's d20 (frames 0-99, cropped to the same 5:4 shape)."""
+    import av
+    import cv2
+
+    from spasmcv.measure.video import iter_frames
+
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+    stream.options = {"crf": "14"}
+
+    def write(rgb):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")):
+            out.mux(packet)
+
+    for frame in iter_frames(real_video("talkingface/franck.webm")):
+        if frame.index >= frames_each:
+            break
+        write(frame.rgb)
+    for frame in iter_frames(real_video("liveportrait/d20.mp4")):
+        if frame.index >= frames_each:
+            break
+        crop = frame.rgb[48:432]  # 480 x 384: 5:4 like Talking Face
+        write(cv2.resize(crop, (360, 288), interpolation=cv2.INTER_AREA))
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+
+
+def test_an_edited_video_is_split_at_its_cut(tmp_path, real_video, model_info):
+    """A hard cut between two real people at the same place in the picture: the trace starts a new
+    shot at the cut, no subject track spans it (nothing is bridged or joined across it), and the
+    warnings say the video is edited."""
+    from spasmcv.analysis.closure import bridge_gaps
+    from spasmcv.measure.extract import extract_trace
+
+    video = tmp_path / "edited.mp4"
+    _edited_video(video, real_video)
+    trace = extract_trace(video, model=model_info)
+    shot = trace["shot"]
+    assert shot[:100].tolist() == [0] * 100 and shot[100:].tolist() == [1] * 100
+    assert trace["frame_difference"][100] > 20 and np.nanmax(np.delete(trace["frame_difference"], 100)) < 20
+    tracks = trace["subject_track"]
+    before, after = set(tracks[:100][tracks[:100] >= 0]), set(tracks[100:][tracks[100:] >= 0])
+    assert before and after and not before & after
+    assert any("edited: 1 hard cut" in w for w in trace.metadata["warnings"])
+    ear = trace["ear_left"].copy()
+    ear[99:101] = np.nan  # a two-frame gap at the cut is not bridged across it
+    bridged, _ = bridge_gaps(ear, trace["time_s"], max_gap_s=0.1, segment=tracks)
+    assert np.isnan(bridged[99:101]).all()
+
+
+def test_a_continuous_video_is_one_shot(franck_traces):
+    trace = read_trace(franck_traces[0])
+    assert not trace["shot"].any() and "edited" not in " ".join(trace.metadata["warnings"])

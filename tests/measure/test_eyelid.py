@@ -5,7 +5,7 @@ import pytest
 
 from spasmcv.measure.eyelid import (IRIS_DIAMETER_MM, PATIENT_EYES, blendshape_column, eye_aspect_ratio,
                             eye_landmarks, eyelid_signals, frame_measures, head_pose_deg)
-from spasmcv.measure.landmarks import BLENDSHAPE_NAMES, SubjectSelector, short_track_mask
+from spasmcv.measure.landmarks import BLENDSHAPE_NAMES, SubjectSelector, short_track_mask, split_tracks
 
 
 def face(openness=1.0, scale=1.0, shift=(300.0, 200.0)):
@@ -225,3 +225,11 @@ def test_patient_left_eye_is_left_on_a_real_wink(real_video, model_info):
     assert trace["bs_eyeBlink_right"][43] > trace["bs_eyeBlink_left"][43] + 0.2
     # the patient's left eye appears on the image's right in this unmirrored video
     assert trace["valid"].all()
+
+
+def test_no_track_spans_a_hard_cut():
+    """The selector follows the face at the same place across a cut; after it the track is new."""
+    tracks = np.array([-1, 0, 0, 0, 0, -1, 0, 0, 1, 1])
+    shots = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    assert split_tracks(tracks, shots).tolist() == [-1, 0, 0, 1, 1, -1, 1, 2, 3, 3]
+    assert split_tracks(tracks, np.zeros(10)).tolist() == tracks.tolist()  # one shot: unchanged

@@ -229,3 +229,29 @@ def test_estimated_frame_count_reads_the_header_only(real_video, tmp_path):
     (tmp_path / "x.mp4").write_bytes(b"not a video" * 50)
     assert estimated_frame_count(tmp_path / "x.mp4") == 0
     assert estimated_frame_count(tmp_path / "missing.mp4") == 0
+
+
+def test_a_hard_cut_starts_a_new_shot_and_a_camera_move_does_not():
+    """Frame differences (grey levels): a cut is one isolated jump; several large differences in a
+    row (a whip pan, a hand over the lens) are not a cut; a busy video's usual differences are not."""
+    from spasmcv.measure.video import shot_numbers
+
+    calm = [np.nan, 0.4, 0.5, 0.3, 0.4, 0.5]
+    assert shot_numbers(calm + [36.0, 0.4, 0.3]).tolist() == [0] * 6 + [1] * 3
+    assert shot_numbers(calm + [0.4, 0.3, 36.0]).tolist() == [0] * 8 + [1]  # a cut on the last frame
+    pan = calm + [22.0, 28.0, 31.0, 29.0, 3.0]
+    assert shot_numbers(pan).tolist() == [0] * len(pan)
+    assert shot_numbers(calm + [12.0, 0.4]).tolist() == [0] * 8  # a flash, under 20 grey levels
+    busy = [np.nan] + [12.0, 11.0, 13.0, 12.5, 11.5] * 3 + [25.0, 12.0]  # a waved card: 5x the usual needed
+    assert shot_numbers(busy).max() == 0
+    assert shot_numbers([np.nan]).tolist() == [0] and shot_numbers([]).tolist() == []
+
+
+def test_frame_difference_is_the_mean_grey_level_change():
+    from spasmcv.measure.video import CUT_THUMBNAIL_SIZE, frame_difference, frame_thumbnail
+
+    dark = frame_thumbnail(np.zeros((288, 360, 3), np.uint8))
+    grey = frame_thumbnail(np.full((288, 360, 3), 40, np.uint8))
+    assert dark.shape == CUT_THUMBNAIL_SIZE[::-1]
+    assert frame_difference(grey, dark) == pytest.approx(40.0)
+    assert np.isnan(frame_difference(grey, None))
