@@ -264,9 +264,10 @@ closures, but with 31 false: between 45 and 60 degrees of yaw its near eye read 
 against 9 blinks found. The old pitch had hidden those frames only because the camera was not
 at eye level. analysis-13 measures the near eye to 45 degrees: `pc_interview` 16 of 34, 1 false (F1
 0.627), `violin_interview` 7 of 9 (below the baseline's 8; its 577-585 lies beyond 45 degrees,
-and 501-508 is a blink of the interviewer, who replaces the interviewee after a cut (426-539): the
-tracker follows the face at the same place, and his eye is read against the interviewee's open
-level, eye aspect ratio 0.35 against his own 0.18-0.21).
+and 501-508 is a blink of the interviewer, who replaces the interviewee after a cut (426-539) and
+is read against the interviewee's open level, eye aspect ratio 0.35 against his own 0.18-0.21;
+read against his own, the face mesh's shallow reading of his shut eye, 0.11-0.12, still makes it
+a glance, docs/analysis.md).
 Both are now development clips (`looked_at`), so the pooled figure for the clips never looked at
 no longer holds `pc_interview`, the hardest of them: read it with that in mind. No other outside
 clip and no project clip changes its detections (`fer_test`'s two false closures stay, one now

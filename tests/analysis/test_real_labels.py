@@ -201,9 +201,10 @@ EXTERNAL_KNOWN_SHORT = {
     "violin_interview": "7 of 9 blinks against the baseline's 8 (with 1 false): 577-585 lies at 51-59 degrees of "
                         "yaw, beyond the near eye's 45-degree limit since analysis-13 (the limit that keeps "
                         "pc_interview's near eye from 30 false closures there); 501-508 is a blink of the interviewer, "
-                        "who replaces the interviewee after the cut at 426 (the tracker follows the face at the "
-                        "same place): his eye is read against the interviewee's open level (eye aspect ratio 0.35 "
-                        "against his own 0.18-0.21), reads closure 0.6-0.8 open and is not counted",
+                        "who replaces the interviewee after the cut at 426: his eye is read against the interviewee's "
+                        "open level (eye aspect ratio 0.35 against his own 0.18-0.21) and reads closure 0.6-0.8 "
+                        "open; against his own level the face mesh's shallow reading of his shut eye (0.11-0.12) "
+                        "makes it a glance",
     "arjs": "no blink; two false closures, one-eye dips of each eye in turn at 330-335 (a fast head turn "
             "under glare on the glasses), where the baseline reports none (its third, the one frame where "
             "the face is found again behind the marker card, 129, is a `lone_frame` since analysis-12)",
