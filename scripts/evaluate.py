@@ -282,6 +282,14 @@ reports 19, from the laughing squint. All twenty-five outside clips with analysi
 closures, 5 false (pooled F1 0.881, the baseline's 0.777); the twelve never looked at: 60 of 62,
 2 false (F1 0.968, baseline 0.814).
 
+analysis-14 makes the shallow-blink pass keep only dips of the two eyes that pair as one closure
+(overlapping by half the longer one, as the pairing requires), not dips that merely touch: `arjs`'s
+two false closures were a dip of the right eye and then one of the left, meeting on one frame
+during a fast head turn under glare, counted as a one-eye closure of each. Looking at those two
+made the change, so `arjs` is now `looked_at` analysis-14. It changes no other detection of any
+labelled clip, at the default settings or leave-one-clip-out; the twenty-five outside clips read
+111 of 136 with 3 false (pooled F1 0.888), and `arjs` is no longer below the baseline.
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the

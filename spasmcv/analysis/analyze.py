@@ -69,7 +69,11 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: limit stopped hiding the frames at 45-60 degrees of an interview filmed from above, and their
 #: near eye read 30 false closures against 9 blinks there (`pc_interview`; `violin_interview`
 #: gains one blink there, no false one). No detection of the project's labelled clips changes.
-ANALYSIS_VERSION = "analysis-13"
+#: analysis-14: a shallow blink's two eyes must pair (overlap by half the longer dip, as in the
+#: pairing), not merely touch: dips of each eye in turn that met on one frame were counted as two
+#: one-eye closures (`arjs` 330-335, glare during a head turn; its two false closures). No other
+#: detection of the labelled clips changes at the default settings.
+ANALYSIS_VERSION = "analysis-14"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

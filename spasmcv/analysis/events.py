@@ -523,8 +523,9 @@ def _overlapping(event, others: list) -> list:
 def shallow_blinks(signal: ClosureSignal, found: dict, settings: EventSettings) -> dict:
     """Per side, the shallow blinks (:data:`EventSettings.shallow_core`) among the closures that
     stay under ``core_threshold``, outside every event already ``found`` in either eye: fast
-    (within ``shallow_max_s``), in both eyes together (overlapping in time), and with the deeper
-    eye's lower lid rising by ``min_lower_lid_rise`` (unknown lid positions: none counted)."""
+    (within ``shallow_max_s``), in both eyes together (the two dips pair as one closure,
+    :func:`pair_events` with ``pair_min_overlap``), and with the deeper eye's lower lid rising by
+    ``min_lower_lid_rise`` (unknown lid positions: none counted)."""
     none = {side: [] for side in SIDES}
     if settings.shallow_core is None or signal.lower_lid is None or settings.min_lower_lid_rise is None:
         return none
@@ -540,7 +541,8 @@ def shallow_blinks(signal: ClosureSignal, found: dict, settings: EventSettings) 
     kept = dict(none)
     for side, other in (("left", "right"), ("right", "left")):
         for event in candidates[side]:
-            partners = _overlapping(event, candidates[other])
+            partners = [p for p in _overlapping(event, candidates[other])
+                        if pair_events([event], [p], min_overlap=settings.pair_min_overlap)[0].eye == "both"]
             if not partners:
                 continue
             deepest = max([event] + partners, key=lambda e: e.peak_closure)

@@ -281,6 +281,23 @@ def test_a_shallow_blink_counts_only_fast_in_both_eyes_with_the_lower_lid_rising
     assert len(off.paired) == len(BLINKS) and len(events.paired) == len(BLINKS) + 1
 
 
+def test_shallow_dips_of_each_eye_in_turn_are_not_a_shallow_blink():
+    """analysis-14: the pass counts a blink of both eyes, so the two dips must pair (overlap by half
+    the longer one); the right eye dipping and the left eye dipping just after it, touching on a
+    frame (arjs 330-335, glare during a head turn), is not two one-eye closures."""
+    def dip(t0):
+        return profile(T, t0, 0.05, 0.0, 0.1, peak=0.42)
+
+    lower = np.full(len(T), 0.3) - 0.1 * (profile(T, 8.5, 0.05, 0.0, 0.1) + profile(T, 8.63, 0.05, 0.0, 0.1))
+    turns = {**trace_columns(blinks_closure() + dip(8.63), blinks_closure() + dip(8.5)),
+             "lower_lid_left": lower, "lower_lid_right": lower.copy()}
+    events = detect_events(closure_signal(turns))
+    assert all(abs(p.onset_s - 8.5) > 0.5 for p in events.paired), events.summary()
+    together = {**trace_columns(blinks_closure() + dip(8.53), blinks_closure() + dip(8.5)),
+                "lower_lid_left": lower, "lower_lid_right": lower.copy()}
+    assert [p.eye for p in detect_events(closure_signal(together)).paired if 8.0 < p.onset_s < 9.0] == ["both"]
+
+
 def test_a_shallow_closure_touching_the_other_eyes_next_closure_is_not_coupled():
     """Flutter: the right eye's shallow closure ends as both eyes' next deep one starts."""
     left = profile(T, 5.2, 0.06, 0.02, 0.1)

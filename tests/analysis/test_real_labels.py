@@ -190,13 +190,16 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
                      "psychopy_movie": 1.0, "vitallens_2": 1.0, "vitallens_1": 0.85, "msu001": 1.0,
                      "kphotoalbum": 1.0, "violin_en": 1.0, "violin_vlog": 1.0, "shortsmaker": 1.0,
                      "jsartoolkit5": 1.0, "bob_io_h264": 1.0, "syncnet": 1.0, "violin_interview": 0.87,
-                     "pc_interview": 0.62, "pc_lookalike": 0.8, "sppas_demo": 1.0, "myhumbleself": 1.0}
+                     "pc_interview": 0.62, "pc_lookalike": 0.8, "sppas_demo": 1.0, "myhumbleself": 1.0,
+                     "arjs": 1.0}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
 #: dip of a head turned about 40 degrees, 212-217
 EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1}
-#: outside clips where spasmcv is below the baseline (arjs since its first, blind, scoring)
+#: outside clips where spasmcv is below the baseline (arjs was, from its first, blind, scoring to
+#: analysis-13: two false closures, one-eye dips of each eye in turn at 330-335 that analysis-14's
+#: shallow-blink pass no longer counts; analysis-14 was made after seeing them, so its floor is not blind)
 EXTERNAL_KNOWN_SHORT = {
     "violin_interview": "7 of 9 blinks against the baseline's 8 (with 1 false): 577-585 lies at 51-59 degrees of "
                         "yaw, beyond the near eye's 45-degree limit since analysis-13 (the limit that keeps "
@@ -205,9 +208,6 @@ EXTERNAL_KNOWN_SHORT = {
                         "open level (eye aspect ratio 0.35 against his own 0.18-0.21) and reads closure 0.6-0.8 "
                         "open; against his own level the face mesh's shallow reading of his shut eye (0.11-0.12) "
                         "makes it a glance",
-    "arjs": "no blink; two false closures, one-eye dips of each eye in turn at 330-335 (a fast head turn "
-            "under glare on the glasses), where the baseline reports none (its third, the one frame where "
-            "the face is found again behind the marker card, 129, is a `lone_frame` since analysis-12)",
 }
 
 
