@@ -9,8 +9,8 @@ import pytest
 from conftest import REPO
 
 
-@pytest.mark.parametrize("script", ["evaluate.py", "eye_region_contrast.py", "lid_components.py", "renderer_lid_curve.py",
-                                    "splice_spasms.py"])
+@pytest.mark.parametrize("script", ["evaluate.py", "eye_crop_classifier.py", "eye_region_contrast.py", "lid_components.py",
+                                    "renderer_lid_curve.py", "splice_spasms.py"])
 def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
     env = {**os.environ, "SPASMCV_MODEL": str(tmp_path / "no_such_model.task"), "SPASMCV_OFFLINE": "1"}
     done = subprocess.run([sys.executable, str(REPO / "scripts" / script)], capture_output=True, text=True,
@@ -254,6 +254,45 @@ def test_eye_region_features_on_drawn_eyes():
     assert strip_contrast(open_eye.astype(float), centre, iris_px) > 0.6
     assert 0.4 < strip_contrast(shut_eye.astype(float), centre, iris_px) < 0.7
     assert np.isnan(catchlight(open_eye, np.array([5.0, 5.0]), iris_px))
+
+
+def test_eye_crop_classifier_parts():
+    """eye_crop_classifier.py: a tilted eye is cut out level and the right eye mirrored (a drawn
+    eye with its dark iris towards the inner corner); the frame labels keep labelled apexes as
+    shut, frames near any closure unused; the logistic regression separates separable classes and
+    the AUC counts ranks."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import cv2
+    import numpy as np
+    from eye_crop_classifier import CROP_SIZE, auc, eye_crop, fit_logistic, frame_labels
+
+    from spasmcv.analysis.evaluation import LabelledClosure, LabelSet
+
+    image = np.full((200, 200), 200, np.uint8)
+    cv2.circle(image, (80, 120), 12, 30, -1)  # the iris, a third of the way from the left corner
+    rotation = cv2.getRotationMatrix2D((100, 100), 20, 1.0)
+    tilted = cv2.warpAffine(image, rotation, (200, 200), borderValue=200)
+    corners = np.array([[60.0, 120.0], [140.0, 120.0]])
+    corners = (rotation[:, :2] @ corners.T).T + rotation[:, 2]
+    crop = eye_crop(tilted, corners, mirror=False)
+    assert crop.shape == CROP_SIZE[::-1]
+    column = np.argmin(crop.mean(axis=0))
+    assert abs(crop.mean(axis=1).argmin() - CROP_SIZE[1] / 2) <= 2  # level: the iris on the middle row
+    assert column < CROP_SIZE[0] / 2 and np.argmin(eye_crop(tilted, corners, mirror=True).mean(axis=0)) > CROP_SIZE[0] / 2
+
+    labels = LabelSet(clip="x", closures=(LabelledClosure(start_frame=10, end_frame=16, apex_frame=13, complete=True,
+                                                         eye="left", confidence="high", note=""),),
+                      excluded=((30, 32),))
+    left, right = frame_labels(40, labels, "left"), frame_labels(40, labels, "right")
+    assert left[12:15].tolist() == [1, 1, 1] and right[12:15].tolist() == [-1, -1, -1]
+    assert left[5] == left[21] == 0 and left[6] == left[20] == -1 and (left[30:33] == -1).all()
+
+    rng = np.random.default_rng(1)
+    x = np.r_[rng.normal(0, 1, (50, 3)), rng.normal(0, 1, (20, 3)) + [3, 0, 0]]
+    y = np.r_[np.zeros(50), np.ones(20)]
+    score = fit_logistic(x, y, l2=1.0)(x)
+    assert auc(score[y == 1], score[y == 0]) > 0.97
+    assert auc(np.array([3.0, 4.0]), np.array([1.0, 2.0])) == 1.0 and auc(np.array([1.0]), np.array([1.0])) == 0.5
 
 
 def test_the_figures_quoted_by_hand_match_the_generated_accuracy_tables():
