@@ -29,10 +29,11 @@ classifier and the two combined.
 
 Usage::
 
-    python scripts/eye_crop_classifier.py [--model FILE] [--external DIR] [--work DIR] [--l2 10]
+    python scripts/eye_crop_classifier.py [--model FILE] [--external DIR] [--work DIR] [--l2 10] [--scores FILE]
 
 ``--work`` keeps each clip's trace and crops (``CLIP.trace.csv``, ``CLIP.crops.npz``) so that a
-second run only refits.
+second run only refits; ``--scores`` keeps every frame's closure signal and scores (clip, frame,
+eye, frame label) for a closer look.
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ def main() -> int:
     parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
     parser.add_argument("--external", type=Path, help="folder of the outside clips (scripts/fetch_external_clips.py)")
     parser.add_argument("--work", type=Path, help="folder that keeps traces and crops between runs")
+    parser.add_argument("--scores", type=Path, help="also write every frame's scores here (.npz)")
     parser.add_argument("--l2", type=float, default=10.0, help="L2 penalty of the classifier (default 10)")
     args = parser.parse_args()
     model = resolve_model(args.model)
@@ -176,7 +178,7 @@ def main() -> int:
     if not jobs:
         print(f"no labelled videos found under {REAL}", file=sys.stderr)
         return 1
-    columns = {k: [] for k in ("group", "clip", "y", "closure", "features")}
+    columns = {k: [] for k in ("group", "clip", "frame", "eye", "y", "closure", "features")}
     for group, name, video, labels_dir, task in jobs:
         trace, index, crops = clip_crops(video, model, args.work and args.work / group, name)
         signal = analyze_trace(trace, task=task).signal
@@ -185,6 +187,8 @@ def main() -> int:
             columns["y"].append(frame_labels(len(trace), labels, side)[index])
             columns["closure"].append(np.asarray(signal.closure[side], float)[index])
             columns["features"].append(features(crops[:, k]))
+            columns["frame"].append(index)
+            columns["eye"] += [side] * len(index)
             columns["group"] += [group] * len(index)
             columns["clip"] += [name] * len(index)
         print(f"{group} {name}: {len(index)} frames with a face", file=sys.stderr, flush=True)
@@ -203,6 +207,9 @@ def main() -> int:
     for name in dict.fromkeys(clip):
         train = used & (clip != name) & ((y == 1) | (closure >= HARD_CLOSURE))
         combined[clip == name] = fit_logistic(stacked[train], y[train].astype(float), 0.0)(stacked[clip == name])
+    if args.scores:
+        np.savez_compressed(args.scores, group=group, clip=clip, frame=np.concatenate(columns["frame"]),
+                            eye=np.array(columns["eye"]), y=y, closure=closure, crop=score, both=combined)
     print("AUC, shut frames against hard open frames (closure signal >= 0.3), leave-one-clip-out")
     print(f"{'clip':22s} {'shut':>5s} {'hard':>5s} {'closure':>8s} {'crop':>6s} {'both':>6s}")
     for g in dict.fromkeys(group):
