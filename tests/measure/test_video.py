@@ -4,7 +4,6 @@ import os
 import struct
 
 import av
-import cv2
 import numpy as np
 import pytest
 
@@ -270,8 +269,7 @@ def test_low_frame_rate_real_video_has_no_false_cut_and_keeps_a_real_one(real_vi
     for thumbnails in (move, talk):
         assert shot_numbers(differences(thumbnails)).max() == 0
     assert max(d for d in differences(move)[1:]) > 20  # the camera move is large, only not isolated
-    resized = [cv2.resize(t, move[0].shape[::-1]) for t in talk]
-    edited = move[:60] + resized[:20]
+    edited = move[:60] + talk[:20]  # thumbnails share one size
     assert shot_numbers(differences(edited)).tolist() == [0] * 60 + [1] * 20
 
 
