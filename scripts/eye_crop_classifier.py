@@ -13,7 +13,7 @@ outside clips when ``--external`` is given), per eye:
 - **features**: a histogram of oriented gradients (8-px cells, 16-px blocks, 9 bins: 360 values)
   and the crop shrunk to 24 x 12 and standardised (288 values, weighted 0.1).
 - **frame labels**: shut = the apex frame of a labelled complete closure and its two neighbours,
-  on each eye the label names; open = every frame at least 4 frames away from any labelled
+  on each eye the label names; open = every frame more than 4 frames away from any labelled
   closure and outside the excluded intervals; the rest is not used.
 - **classifier**: L2-regularised logistic regression (``--l2``), classes weighted equally, trained
   on every other clip's shut frames, on their open frames that the landmark closure signal reads
@@ -60,7 +60,7 @@ from spasmcv.measure.eyelid import PATIENT_EYES  # noqa: E402
 CROP_SIZE = (48, 24)          # px, width x height
 CROP_WIDTH_EYES = 1.5         # crop width in eye widths (corner to corner)
 SIDES = ("left", "right")
-OPEN_MARGIN = 4               # frames between an open frame and any labelled closure
+OPEN_MARGIN = 4               # frames around a labelled closure that are neither shut nor open
 HARD_CLOSURE = 0.3            # open frames the closure signal reads at least this closed
 TRAIN_CLOSURE = 0.2           # open frames always kept for training
 EASY_SHARE = 0.15             # share of the other open frames kept for training
