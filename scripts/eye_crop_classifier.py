@@ -32,7 +32,7 @@ Usage::
     python scripts/eye_crop_classifier.py [--model FILE] [--external DIR] [--work DIR] [--l2 10] [--scores FILE]
 
 ``--work`` keeps each clip's trace and crops (``CLIP.trace.csv``, ``CLIP.crops.npz``) so that a
-second run only refits; ``--scores`` keeps every frame's closure signal and scores (clip, frame,
+second run only refits (empty it after changing the signals or the labels' videos); ``--scores`` keeps every frame's closure signal and scores (clip, frame,
 eye, frame label) for a closer look.
 """
 
