@@ -289,6 +289,19 @@ def test_two_independent_labellings_of_the_outside_clips_agree():
     assert {row["clip"] for row in csv.DictReader((LABELS / "external" / "second" / "clips.csv").open())} <= set(EXTERNAL)
 
 
+def test_pending_outside_clips_are_labelled_twice_and_agree():
+    """labels/external/pending: outside clips labelled twice, blind, and scored once but not yet
+    joined to labels/external (pending/README.md). Each has its video's and archive's sha256, a
+    first and a second labelling, and the two agree by the same rule as the other labellings, per
+    clip timing included; none is already an outside clip."""
+    pending = LABELS / "external" / "pending"
+    rows = list(csv.DictReader((pending / "clips.csv").open()))
+    assert len(rows) >= 4 and not {r["clip"] for r in rows} & set(EXTERNAL)
+    for row in rows:
+        assert len(row["sha256"]) == 64 and len(row["archive_sha256"]) == 64 and (pending / f"{row['clip']}.csv").exists()
+    _second_labellings_agree(pending, minimum=len(rows), per_clip_timing=True)
+
+
 def test_scoring_rule_matches_the_labels_readme():
     from spasmcv.analysis.evaluation import FrameSpan, LabelledClosure, LabelSet
 
