@@ -54,17 +54,18 @@ from label_sheets import frames  # noqa: E402
 
 from spasmcv import extract_trace, read_trace, resolve_model, write_trace  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
+from spasmcv.analysis.closure import SIDES  # noqa: E402
 from spasmcv.analysis.evaluation import read_labels  # noqa: E402
 from spasmcv.measure.eyelid import PATIENT_EYES  # noqa: E402
 
 CROP_SIZE = (48, 24)          # px, width x height
 CROP_WIDTH_EYES = 1.5         # crop width in eye widths (corner to corner)
-SIDES = ("left", "right")
 OPEN_MARGIN = 4               # frames around a labelled closure that are neither shut nor open
 HARD_CLOSURE = 0.3            # open frames the closure signal reads at least this closed
 TRAIN_CLOSURE = 0.2           # open frames always kept for training
 EASY_SHARE = 0.15             # share of the other open frames kept for training
 HOG = cv2.HOGDescriptor(CROP_SIZE, (16, 16), (8, 8), (8, 8), 9)
+FEATURE_COUNT = HOG.getDescriptorSize() + (CROP_SIZE[0] // 2) * (CROP_SIZE[1] // 2)  # 360 + 288
 
 
 def eye_crop(gray: np.ndarray, corners: np.ndarray, mirror: bool) -> np.ndarray:
@@ -122,13 +123,13 @@ def frame_labels(n_frames: int, labels, side: str) -> np.ndarray:
 
 
 def features(crops: np.ndarray) -> np.ndarray:
-    """Oriented-gradient histogram and a small standardised copy of each crop (n, 648)."""
+    """Oriented-gradient histogram and a small standardised copy of each crop (n, FEATURE_COUNT)."""
     rows = []
     for crop in crops:
         small = cv2.resize(crop, (CROP_SIZE[0] // 2, CROP_SIZE[1] // 2), interpolation=cv2.INTER_AREA).astype(np.float32).ravel()
         small = (small - small.mean()) / (small.std() + 1e-3)
         rows.append(np.concatenate([HOG.compute(crop).ravel(), 0.1 * small]))
-    return np.array(rows, dtype=np.float64)
+    return np.array(rows, dtype=np.float64).reshape(len(rows), FEATURE_COUNT)
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float, iterations: int = 25):
