@@ -191,16 +191,27 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
                      "kphotoalbum": 1.0, "violin_en": 1.0, "violin_vlog": 1.0, "shortsmaker": 1.0,
                      "jsartoolkit5": 1.0, "bob_io_h264": 1.0, "syncnet": 1.0, "violin_interview": 0.87,
                      "pc_interview": 0.62, "pc_lookalike": 0.8, "sppas_demo": 1.0, "myhumbleself": 1.0,
-                     "arjs": 1.0}
+                     "arjs": 1.0, "fi_RGuHf": 1.0, "fi_ztmN": 1.0, "fi_c7tcz": 1.0, "fi_1Lv72": 0.76}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
 #: dip of a head turned about 40 degrees, 212-217
 EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1}
-#: outside clips where spasmcv is below the baseline (arjs was, from its first, blind, scoring to
-#: analysis-13: two false closures, one-eye dips of each eye in turn at 330-335 that analysis-14's
-#: shallow-blink pass no longer counts; analysis-14 was made after seeing them, so its floor is not blind)
+#: outside clips where spasmcv is below the baseline or reports a false closure over 1 s (arjs was
+#: below, from its first, blind, scoring to analysis-13: two false closures, one-eye dips of each eye
+#: in turn at 330-335 that analysis-14's shallow-blink pass no longer counts; analysis-14 was made
+#: after seeing them, so its floor is not blind). The First Impressions clips, blind with analysis-14
+#: (labels/external/README.md): fi_1Lv72 below, fi_c7tcz with two long false closures
 EXTERNAL_KNOWN_SHORT = {
+    "fi_1Lv72": "8 of 9 blinks with 4 false (F1 0.762) against the baseline's 0.778: the left eye's 1.5-s "
+                "laughing closure 273-312 is read as 273-302 then 303-312, and the eyes of 355-374 / 364-373 "
+                "overlap by less than half the longer one, so neither pairs into one two-eye closure; 347-350 and "
+                "379-383 are one-eye dips in a downcast gaze; the blink 116-122 behind lens glare is taken for a "
+                "glance",
+    "fi_c7tcz": "10 of 10 blinks, but the actor's two 2-s downward looks (216-261, 332-364; an iris band "
+                "under the lids for both labellers) are read as closures over 1 s (a spasm; a prolonged "
+                "closure and a spasm): his iris is 21 px wide, over the 15 px under which such a closure "
+                "becomes `review` (docs/analysis.md, 'Looking down')",
     "violin_interview": "7 of 9 blinks against the baseline's 8 (with 1 false): 577-585 lies at 51-59 degrees of "
                         "yaw, beyond the near eye's 45-degree limit since analysis-13 (the limit that keeps "
                         "pc_interview's near eye from 30 false closures there); 501-508 is a blink of the interviewer, "
@@ -284,19 +295,22 @@ def test_two_independent_labellings_of_the_outside_clips_agree():
     clips (the disagreements: `bob_io`'s one low-confidence closure, which the second labeller
     reads as a glance, and `pc_interview` 2348-2356, a low-confidence blink out of a long look down
     that only the second marks) but for per-clip timing: the second labeller's ends fall later in the
-    median by 3.5 frames on `psychopy_intro`'s four blinks and 1.5 on `msu001`'s four."""
-    _second_labellings_agree(LABELS / "external", minimum=20, per_clip_timing=False)
-    assert {row["clip"] for row in csv.DictReader((LABELS / "external" / "second" / "clips.csv").open())} <= set(EXTERNAL)
+    median by 3.5 frames on `psychopy_intro`'s four blinks and 1.5 on `msu001`'s four. Every outside
+    clip is labelled twice."""
+    _second_labellings_agree(LABELS / "external", minimum=len(EXTERNAL), per_clip_timing=False)
+    assert {row["clip"] for row in csv.DictReader((LABELS / "external" / "second" / "clips.csv").open())} == set(EXTERNAL)
 
 
 def test_pending_outside_clips_are_labelled_twice_and_agree():
-    """labels/external/pending: outside clips labelled twice, blind, and scored once but not yet
-    joined to labels/external (pending/README.md). Each has its video's and archive's sha256, a
-    first and a second labelling, and the two agree by the same rule as the other labellings, per
-    clip timing included; none is already an outside clip."""
+    """labels/external/pending: outside clips labelled twice, blind, whose labels are committed
+    before they are scored and joined to labels/external (pending/README.md). Each has its video's
+    and archive's sha256, a first and a second labelling, and the two agree by the same rule as the
+    other labellings, per-clip timing included; none is already an outside clip."""
     pending = LABELS / "external" / "pending"
+    if not (pending / "clips.csv").exists():
+        pytest.skip("no outside clip is pending")
     rows = list(csv.DictReader((pending / "clips.csv").open()))
-    assert len(rows) >= 4 and not {r["clip"] for r in rows} & set(EXTERNAL)
+    assert rows and not {r["clip"] for r in rows} & set(EXTERNAL)
     for row in rows:
         assert len(row["sha256"]) == 64 and len(row["archive_sha256"]) == 64 and (pending / f"{row['clip']}.csv").exists()
     _second_labellings_agree(pending, minimum=len(rows), per_clip_timing=True)
