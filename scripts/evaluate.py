@@ -305,6 +305,19 @@ do not pair, two one-eye dips in a downcast gaze, and a blink behind lens glare 
 glance. All twenty-nine outside clips: 137 of 163 closures, 7 false (pooled F1 0.893, the
 baseline's 0.791); the sixteen never looked at: 86 of 89, 6 false (F1 0.950, baseline 0.827).
 
+Six more clips of the same archive were labelled the same way that day (five First Impressions
+clips and one CMU-MOSEI clip; the same 56 closures for both labellers) and scored once with
+analysis-14's defaults: 54 of 56 found, 7 false (F1 0.923, the baseline's 0.839). Every held
+closure while talking (two beauty vloggers shut their eyes for 0.5-2 s as they speak) is found.
+Two more downward looks on eyes over the 15-px `review` limit are read as spasms: a woman looking
+down at the paper she reads from (`fi_YPnuq`, graded 3; her other eye is under her fringe, and
+her narrowed gaze gives two more false closures) and a blink, a downward look and a blink joined
+in one eye (`fi_Rw_ZL`). `fi_On2c` is below the baseline: in a 1.7-s closure with the head
+pitched far down (low confidence for both labellers: perhaps partly a downward look) the right
+eye reads three closures and the left one. All thirty-five outside clips: 191 of 219 closures, 14
+false (pooled F1 0.901, the baseline's 0.804); the twenty-two never looked at: 140 of 145, 13
+false (F1 0.940, baseline 0.832).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
