@@ -33,6 +33,7 @@ from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, rgb
 from spasmcv.measure.eyelid import PATIENT_EYES, eye_landmarks
 from spasmcv.measure.landmarks import N_LANDMARKS, FaceTracker
 from spasmcv.measure.model import ModelInfo, resolve_model
+from spasmcv.measure.region import FaceRegion
 from spasmcv.measure.trace import Trace
 from spasmcv.settings import Settings
 
@@ -214,6 +215,8 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
         trace = extract_trace(video, model=model, settings=settings.measure, progress=progress, on_face=lids.add,
                               info=info)
     analysis = analyze_trace(trace, task=task, settings=settings.analysis)
+    # a face found in tiles is tracked again in the same region (docs/trace.md, face_region)
+    region = FaceRegion(**trace.metadata["face_region"]) if trace.metadata.get("face_region") else None
     signal = analysis.signal
     events = analysis.events.per_eye
     frames = 0
@@ -228,7 +231,9 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
                 if frame.index >= len(signal.time_s):
                     break
                 if tracker is not None:
-                    face = tracker.process(frame.rgb, frame.time_s, display_size=(info.width, info.height))
+                    rgb, origin, size = (region.crop(frame.rgb, frame.scale) if region is not None
+                                         else (frame.rgb, (0.0, 0.0), (info.width, info.height)))
+                    face = tracker.process(rgb, frame.time_s, display_size=size, origin=origin)
                     landmarks = None if face is None else face.landmarks_px[:, :2]
                 else:
                     landmarks = lids.get(frame.index)

@@ -16,12 +16,13 @@ import numpy as np
 
 from spasmcv import __version__
 from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eyelid_signals, frame_measures
-from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceObservation, FaceTracker, SubjectSelector,
-                        TrackerSettings, short_track_mask, split_tracks)
+from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceFinder, FaceObservation, FaceTracker,
+                                      SubjectSelector, TrackerSettings, short_track_mask, split_tracks)
 from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.trace import Trace
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
+from spasmcv.measure.region import SAMPLE_FRAMES, FaceRegion, sample_frames, search_face_region
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
@@ -104,41 +105,17 @@ def extract_trace(
     video_sha = video_sha256 or file_sha256(video_path)
     tracker_settings, mirrored = settings.tracker, settings.mirrored
 
-    times, faces_seen, detected, tracks, differences = [], [], [], [], []
-    previous = None
-    chunk = _Chunk()
-    measured: list[dict[str, np.ndarray]] = []
     display = (info.width, info.height)
-
-    def flush() -> None:
-        if chunk.size:
-            measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=mirrored))
-            chunk.clear()
-
-    with cpus_to_pin(run.pin_threads and run.prefetch_frames > 0) as (model_cpu, decode_cpu), \
-            pinned_to(model_cpu), FaceTracker(model.path, tracker_settings, model_data=model_data) as tracker:
-        frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads)
-        prepared = ((frame, tracker.model_input(frame.rgb), frame_thumbnail(frame.rgb)) for frame in frames)
-        for frame, model_input, thumbnail in prefetch(prepared, depth=run.prefetch_frames, cpu=decode_cpu):
-            if max_frames is not None and frame.index >= max_frames:
-                break
-            face = tracker.process(model_input, frame.time_s, display_size=display)
-            times.append(frame.time_s)
-            faces_seen.append(0 if face is None else face.n_faces)
-            detected.append(face is not None)
-            tracks.append(-1 if face is None else face.track)
-            differences.append(frame_difference(thumbnail, previous))
-            previous = thumbnail
-            chunk.add(face)
-            if on_face is not None:
-                on_face(frame.index, face)
-            if chunk.size == _Chunk.capacity:
-                flush()
-            if progress is not None:
-                progress(1)
-        flush()
-        reacquisitions = tracker.selector.reacquisitions
-        fallback = tracker.fallback_reason
+    region = None
+    try:
+        tracked = _track(video_path, model, model_data, settings, run, display, region=None,
+                         probe=tracker_settings.find_small_faces, max_frames=max_frames,
+                         progress=progress, on_face=on_face)
+    except _NoFaceYet:
+        region = _find_face_region(video_path, model, model_data, settings, info)
+        tracked = _track(video_path, model, model_data, settings, run, display, region=region,
+                         probe=False, max_frames=max_frames, progress=progress, on_face=on_face)
+    times, faces_seen, detected, tracks, differences, measured, reacquisitions, fallback = tracked
     n = len(times)
     measures = {name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
     signals = eyelid_signals(measures)
@@ -164,9 +141,100 @@ def extract_trace(
         "warnings": quality_warnings(columns, info, reacquisitions=reacquisitions,
                                      official_model=model.official),
     }
+    if region is not None:  # recorded only when used: other traces stay as they were
+        metadata["face_region"] = region.as_dict()
+        metadata["warnings"].append(
+            f"no face was found in the whole picture: the face was found in a search of the frame in tiles and "
+            f"measured in the region x {region.x0}-{region.x1}, y {region.y0}-{region.y1} (display pixels) "
+            f"of the {info.width}x{info.height} picture; a face outside it is not seen")
     if fallback:  # recorded only when it happens: on the fast path traces stay as they were
         metadata["landmark_reader"] = f"MediaPipe public API ({fallback})"
     return Trace(columns=columns, metadata=metadata)
+
+
+#: Frames tracked before the face region is looked for when none of them shows a face (2-3 s).
+PROBE_FRAMES = 64
+
+
+class _NoFaceYet(Exception):
+    """The first :data:`PROBE_FRAMES` frames show no face in the whole picture."""
+
+
+def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings, run: RunSettings,
+           display: tuple[int, int], *, region: FaceRegion | None, probe: bool, max_frames, progress, on_face):
+    """The landmark stage over every frame (of ``region`` only, when given). With ``probe``, raise
+    :class:`_NoFaceYet` when the first :data:`PROBE_FRAMES` frames show no face (their progress is
+    reported only after that point, so a second pass does not count them twice)."""
+    times, faces_seen, detected, tracks, differences = [], [], [], [], []
+    previous = None
+    chunk = _Chunk()
+    measured: list[dict[str, np.ndarray]] = []
+    held_progress = 0
+
+    def flush() -> None:
+        if chunk.size:
+            measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=settings.mirrored))
+            chunk.clear()
+
+    def model_view(frame):
+        if region is None:
+            return frame.rgb, (0.0, 0.0), display
+        return region.crop(frame.rgb, frame.scale)
+
+    tracker_settings = settings.tracker
+    with cpus_to_pin(run.pin_threads and run.prefetch_frames > 0) as (model_cpu, decode_cpu), \
+            pinned_to(model_cpu), FaceTracker(model.path, tracker_settings, model_data=model_data) as tracker:
+        frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads)
+        prepared = ((frame, *model_view(frame), frame_thumbnail(frame.rgb)) for frame in frames)
+        prepared = ((frame, tracker.model_input(rgb), origin, size, thumbnail)
+                    for frame, rgb, origin, size, thumbnail in prepared)
+        for frame, model_input, origin, size, thumbnail in prefetch(prepared, depth=run.prefetch_frames,
+                                                                    cpu=decode_cpu):
+            if max_frames is not None and frame.index >= max_frames:
+                break
+            face = tracker.process(model_input, frame.time_s, display_size=size, origin=origin)
+            times.append(frame.time_s)
+            faces_seen.append(0 if face is None else face.n_faces)
+            detected.append(face is not None)
+            tracks.append(-1 if face is None else face.track)
+            differences.append(frame_difference(thumbnail, previous))
+            previous = thumbnail
+            chunk.add(face)
+            if on_face is not None:
+                on_face(frame.index, face)
+            if chunk.size == _Chunk.capacity:
+                flush()
+            if probe and frame.index < PROBE_FRAMES:
+                held_progress += 1
+                if frame.index == PROBE_FRAMES - 1:
+                    if not any(detected):
+                        raise _NoFaceYet
+                    if progress is not None:
+                        progress(held_progress)
+            elif progress is not None:
+                progress(1)
+        if probe and held_progress < PROBE_FRAMES and progress is not None and held_progress:
+            progress(held_progress)   # a video shorter than the probe
+        flush()
+        return (times, faces_seen, detected, tracks, differences, measured, tracker.selector.reacquisitions,
+                tracker.fallback_reason)
+
+
+def _find_face_region(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings,
+                      info: VideoInfo) -> FaceRegion | None:
+    """Search sample frames of the whole video for a face too small to be found in the whole
+    picture (:mod:`spasmcv.measure.region`)."""
+    max_side = settings.tracker.max_side_px
+    frames = iter_frames(video_path, max_side_px=max_side)
+    try:
+        first = next(frames, None)
+        if first is None:
+            return None
+        samples = [first.rgb] + sample_frames(frames, SAMPLE_FRAMES - 1, max(info.frame_count or 0, 1))
+    finally:
+        frames.close()
+    with FaceFinder(model.path, num_faces=settings.tracker.num_faces, model_data=model_data) as finder:
+        return search_face_region(samples, finder, scale=first.scale)
 
 
 def trace_column_order(columns) -> list[str]:

@@ -60,6 +60,10 @@ class TrackerSettings:
     max_side_px : int or None
         Frames whose longer side exceeds this are downscaled before the model (pixel
         measurements are still reported in full-resolution display pixels).
+    find_small_faces : bool
+        When the first frames show no face, search the frame in tiles for a face too small for
+        the model to find in the whole picture, and measure in the region around it
+        (:mod:`spasmcv.measure.region`).
     """
 
     num_faces: int = 2
@@ -67,6 +71,7 @@ class TrackerSettings:
     min_face_presence_confidence: float = 0.5
     min_tracking_confidence: float = 0.5
     max_side_px: int | None = 1920
+    find_small_faces: bool = True
 
 
 @dataclass(frozen=True)
@@ -354,6 +359,50 @@ def _warn_fallback_once(reason: str) -> None:
                       f"per frame slower): {reason}", RuntimeWarning, stacklevel=3)
 
 
+class FaceFinder:
+    """MediaPipe FaceLandmarker in IMAGE mode, for still pictures: ``finder(rgb)`` gives the
+    bounding boxes ``(k, 4)`` (x0, y0, x1, y1, in the picture's pixels) of the faces in one RGB
+    picture (at most ``num_faces``). Used to search a large picture in tiles
+    (:mod:`spasmcv.measure.region`); a context manager."""
+
+    def __init__(self, model_path: str | os.PathLike, *, num_faces: int = 2, model_data: bytes | None = None):
+        import mediapipe as mp
+        from mediapipe.tasks.python import BaseOptions, vision
+
+        self._mp = mp
+        options = vision.FaceLandmarkerOptions(
+            base_options=(BaseOptions(model_asset_buffer=model_data) if model_data is not None
+                          else BaseOptions(model_asset_path=str(model_path))),
+            running_mode=vision.RunningMode.IMAGE, num_faces=num_faces)
+        try:
+            with _native_stderr_silenced():
+                self._landmarker = vision.FaceLandmarker.create_from_options(options)
+        except (RuntimeError, ValueError) as exc:
+            raise ModelError(f"{model_path}: MediaPipe could not load this model ({exc})") from exc
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        boxes = []
+        for face in self._landmarker.detect(image).face_landmarks:
+            xs = np.array([p.x for p in face]) * width
+            ys = np.array([p.y for p in face]) * height
+            boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
+        return np.array(boxes, dtype=float).reshape(-1, 4)
+
+    def __enter__(self) -> "FaceFinder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the MediaPipe graph (idempotent)."""
+        if self._landmarker is not None:
+            self._landmarker.close()
+            self._landmarker = None
+
+
 class FaceTracker:
     """MediaPipe FaceLandmarker in VIDEO mode; use as a context manager.
 
@@ -429,7 +478,8 @@ class FaceTracker:
         """
         return self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=rgb)
 
-    def process(self, rgb, time_s: float, *, display_size: tuple[int, int]) -> FaceObservation | None:
+    def process(self, rgb, time_s: float, *, display_size: tuple[float, float],
+                origin: tuple[float, float] = (0.0, 0.0)) -> FaceObservation | None:
         """Track faces in one RGB frame and return the subject's, or None.
 
         Parameters
@@ -438,7 +488,12 @@ class FaceTracker:
         time_s : float
             The frame's presentation time in seconds (must increase).
         display_size : (width, height)
-            Full-resolution display size in pixels, to which landmarks are scaled.
+            Full-resolution display size in pixels of the picture given, to which landmarks are
+            scaled.
+        origin : (x, y)
+            Where that picture's top-left corner lies in the full display picture, in display
+            pixels (a crop of it, :class:`spasmcv.measure.region.FaceRegion`); landmarks are
+            reported in the full picture.
         """
         # MediaPipe demands strictly increasing integer milliseconds.
         stamp_ms = max(int(round(time_s * 1000.0)), self._last_ms + 1)
@@ -454,7 +509,7 @@ class FaceTracker:
             self.selector.choose(np.empty((0, 2)), np.empty(0), time_s)
             return None
         width, height = display_size
-        faces_px = found.landmarks * np.array([width, height, width], dtype=float)
+        faces_px = found.landmarks * np.array([width, height, width], dtype=float) + np.array([*origin, 0.0])
         boxes = [face_center_and_size(face) for face in faces_px]
         pick = self.selector.choose(np.array([b[0] for b in boxes]), np.array([b[1] for b in boxes]), time_s)
         if pick is None:

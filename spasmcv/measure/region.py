@@ -1,0 +1,126 @@
+"""The face region: where to look for a face that is small in a large picture.
+
+MediaPipe's face detector finds faces that fill a good part of the picture (it looks at a
+downscaled copy of the whole frame). A face of about 120 px in a 1920x1080 frame, someone filmed
+from across a room or a webcam bubble in a screen recording, is not found at all, and every frame
+would be "no face". When the first frames of a video show no face, extraction searches sample
+frames of the whole video in overlapping square tiles (half the frame's shorter side, half a tile
+apart), where such a face is large enough to be found; if the whole picture shows a face in none
+of them and tiles show one in several, every frame is cropped to the region around the faces
+found, with a margin, before the landmark model sees it. Landmarks are still reported in the full picture's
+display pixels. The region is fixed for the whole video (recorded in the trace's provenance), so
+pixel measures keep their scale; a face that later leaves the region is lost (no face), as it
+would be at the picture's edge.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+
+#: Tile side as a fraction of the frame's shorter side (tiles overlap by half a side).
+TILE_FRACTION = 0.5
+#: Margin around the union of the faces found, in face sizes (their largest side) on each side.
+MARGIN_FACES = 1.0
+#: Sample frames searched (spread evenly over the video).
+SAMPLE_FRAMES = 16
+#: Tiles must show a face in at least this many sample frames (and a quarter of them).
+MIN_SAMPLES_WITH_FACE = 2
+
+
+@dataclass(frozen=True)
+class FaceRegion:
+    """A rectangle of the display picture, in display pixels (x to the right, y down; ``x1``,
+    ``y1`` exclusive)."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+    def crop(self, rgb: np.ndarray, scale: float) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+        """This region of a frame given to the model (``scale``: model pixels per display pixel,
+        :attr:`~spasmcv.measure.video.Frame.scale`). Returns the C-contiguous crop, its origin and
+        its size in display pixels (what the tracker needs to place landmarks in the full picture)."""
+        height, width = rgb.shape[:2]
+        x0, y0 = int(round(self.x0 * scale)), int(round(self.y0 * scale))
+        x1, y1 = min(width, int(round(self.x1 * scale))), min(height, int(round(self.y1 * scale)))
+        crop = np.ascontiguousarray(rgb[y0:y1, x0:x1])
+        return crop, (x0 / scale, y0 / scale), ((x1 - x0) / scale, (y1 - y0) / scale)
+
+
+def tile_windows(width: int, height: int, fraction: float = TILE_FRACTION) -> list[tuple[int, int, int]]:
+    """Overlapping square tiles ``(x, y, side)`` covering a ``width`` x ``height`` picture: side
+    ``fraction`` of the shorter side, half a side apart, the last row and column flush with the
+    picture's edges."""
+    side = max(1, int(min(width, height) * fraction))
+    step = max(1, side // 2)
+
+    def starts(extent: int) -> list[int]:
+        out = list(range(0, max(extent - side, 0) + 1, step))
+        if out[-1] + side < extent:
+            out.append(extent - side)
+        return out
+
+    return [(x, y, side) for y in starts(height) for x in starts(width)]
+
+
+def region_from_boxes(boxes: np.ndarray, width: int, height: int, margin: float = MARGIN_FACES) -> FaceRegion:
+    """The region around face boxes ``(k, 4)`` (x0, y0, x1, y1, display pixels): their union
+    widened by ``margin`` times the largest face's larger side on every side, within the picture."""
+    boxes = np.asarray(boxes, dtype=float)
+    size = float(np.max(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
+    pad = margin * size
+    x0, y0 = max(0, int(np.floor(boxes[:, 0].min() - pad))), max(0, int(np.floor(boxes[:, 1].min() - pad)))
+    x1, y1 = min(width, int(np.ceil(boxes[:, 2].max() + pad))), min(height, int(np.ceil(boxes[:, 3].max() + pad)))
+    return FaceRegion(x0, y0, x1, y1)
+
+
+def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.ndarray], np.ndarray], *,
+                       scale: float = 1.0) -> FaceRegion | None:
+    """The face region of a video from sample frames, or None when it needs none.
+
+    Parameters
+    ----------
+    frames : RGB frames as given to the model (``scale`` model pixels per display pixel)
+    find_faces : callable
+        One RGB image -> face boxes ``(k, 4)`` (x0, y0, x1, y1) in that image's pixels.
+
+    Returns None when the whole picture shows a face in any of the frames (the model finds
+    faces of this size without help: a face that enters later, `noface_face`) or when tiles show
+    a face in fewer than :data:`MIN_SAMPLES_WITH_FACE` frames and a quarter of them (a one-off
+    false find); else the region around every face the tiles found, in display pixels.
+    """
+    if not frames or any(len(find_faces(rgb)) for rgb in frames):
+        return None
+    found, frames_with_face = [], 0
+    for rgb in frames:
+        height, width = rgb.shape[:2]
+        boxes = [np.asarray(box, dtype=float) + [x, y, x, y]
+                 for x, y, side in tile_windows(width, height)
+                 for box in find_faces(np.ascontiguousarray(rgb[y:y + side, x:x + side]))]
+        found += boxes
+        frames_with_face += bool(boxes)
+    if frames_with_face < max(MIN_SAMPLES_WITH_FACE, len(frames) / 4):
+        return None
+    height, width = frames[0].shape[:2]
+    boxes = np.array(found) / scale
+    return region_from_boxes(boxes, int(round(width / scale)), int(round(height / scale)))
+
+
+def sample_frames(frames, count: int, n_frames: int) -> list[np.ndarray]:
+    """The ``rgb`` of up to ``count`` frames spread evenly over an iterable of about ``n_frames``
+    :class:`~spasmcv.measure.video.Frame` (read one at a time, until ``count`` are kept)."""
+    step = max(1, n_frames // max(count, 1))
+    kept = []
+    for frame in frames:
+        if frame.index % step == 0:
+            kept.append(frame.rgb)
+            if len(kept) == count:
+                break
+    return kept

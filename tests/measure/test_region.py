@@ -1,0 +1,134 @@
+"""The face region: a face too small for the model in the whole picture is found in tiles."""
+
+from __future__ import annotations
+
+import av
+import cv2
+import numpy as np
+import pytest
+
+from spasmcv.measure.region import FaceRegion, region_from_boxes, search_face_region, tile_windows
+from tests.conftest import REPO
+
+
+def test_tiles_cover_the_whole_picture_and_overlap_by_half():
+    for width, height in ((1920, 1080), (1662, 1080), (1080, 1920), (641, 361)):
+        covered = np.zeros((height, width), bool)
+        tiles = tile_windows(width, height)
+        for x, y, side in tiles:
+            assert side == int(min(width, height) * 0.5) and x + side <= width and y + side <= height
+            covered[y:y + side, x:x + side] = True
+        assert covered.all()
+        xs = sorted({x for x, _, _ in tiles})
+        assert xs[0] == 0 and xs[-1] == width - tiles[0][2] and max(np.diff(xs)) <= tiles[0][2] // 2
+
+
+def test_the_region_is_the_faces_union_widened_by_a_face_within_the_picture():
+    region = region_from_boxes(np.array([[1000, 300, 1100, 420], [1040, 320, 1150, 440]]), 1920, 1080)
+    assert region == FaceRegion(1000 - 120, 300 - 120, 1150 + 120, 440 + 120)
+    assert region_from_boxes(np.array([[10, 950, 110, 1070]]), 1920, 1080) == FaceRegion(0, 830, 230, 1080)
+
+
+def _square_finder(min_fraction=0.2):
+    """Stands in for the detector's limit in these unit tests of the search's logic: "finds" the
+    white square of a picture only when it is at least ``min_fraction`` of the picture's shorter
+    side (the real model on a real face is tested below)."""
+
+    def find(rgb):
+        ys, xs = np.nonzero(rgb[..., 0] > 200)
+        if not len(xs):
+            return np.empty((0, 4))
+        box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=float)
+        side = max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1])
+        return box if side >= min_fraction * min(rgb.shape[:2]) else np.empty((0, 4))
+
+    return find
+
+
+def _picture(x, y, side=120, shape=(1080, 1920)):
+    rgb = np.full((*shape, 3), 60, np.uint8)
+    if side:
+        rgb[y:y + side, x:x + side] = 255
+    return rgb
+
+
+def test_a_small_face_seen_only_in_tiles_gives_its_region_in_display_pixels():
+    frames = [_picture(1500 + 10 * k, 700) for k in range(8)]
+    region = search_face_region(frames, _square_finder())
+    assert region == region_from_boxes(np.array([[1500, 700, 1620, 820], [1570, 700, 1690, 820]]), 1920, 1080)
+    # frames downscaled for the model (0.5 model pixels per display pixel): the region is in display pixels
+    half = [cv2.resize(f, (960, 540), interpolation=cv2.INTER_NEAREST) for f in frames]
+    assert search_face_region(half, _square_finder(), scale=0.5) == region
+
+
+def test_no_region_when_the_whole_picture_shows_a_face_or_tiles_find_one_only_once():
+    large = [_picture(500, 300, side=400)] + [_picture(0, 0, side=0)] * 7   # a large face enters later
+    assert search_face_region(large, _square_finder()) is None
+    once = [_picture(1500, 700)] + [_picture(0, 0, side=0)] * 7            # a one-off find
+    assert search_face_region(once, _square_finder()) is None
+    assert search_face_region([], _square_finder()) is None
+
+
+def _small_face_video(source, target, *, size=208, at=(1560, 780)):
+    """A real face video shrunk and pasted into a 1920x1080 grey picture (a face of about 100 px)."""
+    capture = cv2.VideoCapture(str(source))
+    with av.open(str(target), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
+        stream.options = {"crf": "18"}
+        while True:
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            canvas = np.full((1080, 1920, 3), 110, np.uint8)
+            canvas[at[1]:at[1] + size, at[0]:at[0] + size] = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB),
+                                                                   format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    capture.release()
+
+
+def test_a_real_face_small_in_a_large_picture_is_found_and_its_blinks_measured(tmp_path, real_video, model_info):
+    """LivePortrait d12 (512x512, three labelled blinks) shrunk to 208 px in a 1920x1080 picture:
+    the model finds no face in the whole picture; with the tile search every frame is measured,
+    in full-picture pixels, and the three blinks are found as labelled."""
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.analysis.evaluation import read_labels, real_clip_scores, reported_closures
+    from spasmcv.measure.extract import MeasureSettings, extract_trace
+    from spasmcv.measure.landmarks import TrackerSettings
+
+    video = tmp_path / "small_face.mp4"
+    _small_face_video(real_video("liveportrait/d12.mp4"), video)
+    unaided = extract_trace(video, model=model_info,
+                            settings=MeasureSettings(tracker=TrackerSettings(find_small_faces=False)))
+    assert not unaided["face_detected"].any() and "face_region" not in unaided.metadata
+    counted = []
+    trace = extract_trace(video, model=model_info, progress=counted.append)
+    assert sum(counted) == len(trace["time_s"]) == 183          # the probe's frames are not counted twice
+    region = trace.metadata["face_region"]
+    assert region["x0"] <= 1560 and region["y0"] <= 780 and region["x1"] >= 1768 and region["y1"] >= 988
+    assert any("search of the frame in tiles" in w for w in trace.metadata["warnings"])
+    assert trace["face_detected"].mean() > 0.95 and trace["valid"].mean() > 0.9
+    x = trace["face_x_px"][trace["valid"].astype(bool)]
+    assert 1560 < np.median(x) < 1768                              # landmarks in the full picture
+    labels = read_labels(REPO / "labels" / "lp_d12.csv")
+    analysis = analyze_trace(trace, task="conversation")
+    scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=25.0)
+    assert scores["tp"] == 3 and scores["fp"] == 0
+
+
+@pytest.mark.parametrize("name", ["pyfeat/noface_face.mov"])
+def test_a_face_that_enters_later_needs_no_region(real_video, model_info, name):
+    """No face in the first frames starts the search, but the whole picture shows the face later:
+    no region, the same trace as without the search."""
+    from spasmcv.measure.extract import MeasureSettings, extract_trace
+    from spasmcv.measure.landmarks import TrackerSettings
+
+    trace = extract_trace(real_video(name), model=model_info)
+    plain = extract_trace(real_video(name), model=model_info,
+                          settings=MeasureSettings(tracker=TrackerSettings(find_small_faces=False)))
+    assert "face_region" not in trace.metadata and trace["face_detected"].any()
+    np.testing.assert_array_equal(trace["face_detected"], plain["face_detected"])
+    np.testing.assert_allclose(trace["ear_left"], plain["ear_left"], equal_nan=True)
