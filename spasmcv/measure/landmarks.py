@@ -359,38 +359,27 @@ def _warn_fallback_once(reason: str) -> None:
                       f"per frame slower): {reason}", RuntimeWarning, stacklevel=3)
 
 
-class FaceFinder:
-    """MediaPipe FaceLandmarker in IMAGE mode, for still pictures: ``finder(rgb)`` gives the
-    bounding boxes ``(k, 4)`` (x0, y0, x1, y1, in the picture's pixels) of the faces in one RGB
-    picture (at most ``num_faces``). Used to search a large picture in tiles
-    (:mod:`spasmcv.measure.region`); a context manager."""
+class _Landmarker:
+    """A MediaPipe FaceLandmarker graph held by a context manager (the two classes below)."""
 
-    def __init__(self, model_path: str | os.PathLike, *, num_faces: int = 2, model_data: bytes | None = None):
-        import mediapipe as mp
+    _landmarker = None
+
+    def _load(self, model_path, model_data: bytes | None, running_mode: str, **options) -> None:
+        import mediapipe as mp  # imported here: the only place spasmcv touches mediapipe
         from mediapipe.tasks.python import BaseOptions, vision
 
         self._mp = mp
-        options = vision.FaceLandmarkerOptions(
+        settings = vision.FaceLandmarkerOptions(
             base_options=(BaseOptions(model_asset_buffer=model_data) if model_data is not None
                           else BaseOptions(model_asset_path=str(model_path))),
-            running_mode=vision.RunningMode.IMAGE, num_faces=num_faces)
+            running_mode=getattr(vision.RunningMode, running_mode), **options)
         try:
             with _native_stderr_silenced():
-                self._landmarker = vision.FaceLandmarker.create_from_options(options)
+                self._landmarker = vision.FaceLandmarker.create_from_options(settings)
         except (RuntimeError, ValueError) as exc:
             raise ModelError(f"{model_path}: MediaPipe could not load this model ({exc})") from exc
 
-    def __call__(self, rgb: np.ndarray) -> np.ndarray:
-        height, width = rgb.shape[:2]
-        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        boxes = []
-        for face in self._landmarker.detect(image).face_landmarks:
-            xs = np.array([p.x for p in face]) * width
-            ys = np.array([p.y for p in face]) * height
-            boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
-        return np.array(boxes, dtype=float).reshape(-1, 4)
-
-    def __enter__(self) -> "FaceFinder":
+    def __enter__(self):
         return self
 
     def __exit__(self, *exc) -> None:
@@ -403,7 +392,27 @@ class FaceFinder:
             self._landmarker = None
 
 
-class FaceTracker:
+class FaceFinder(_Landmarker):
+    """MediaPipe FaceLandmarker in IMAGE mode, for still pictures: ``finder(rgb)`` gives the
+    bounding boxes ``(k, 4)`` (x0, y0, x1, y1, in the picture's pixels) of the faces in one RGB
+    picture (at most ``num_faces``). Used to search a large picture in tiles
+    (:mod:`spasmcv.measure.region`); a context manager."""
+
+    def __init__(self, model_path: str | os.PathLike, *, num_faces: int = 2, model_data: bytes | None = None):
+        self._load(model_path, model_data, "IMAGE", num_faces=num_faces)
+
+    def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        height, width = rgb.shape[:2]
+        image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
+        boxes = []
+        for face in self._landmarker.detect(image).face_landmarks:
+            xs = np.array([p.x for p in face]) * width
+            ys = np.array([p.y for p in face]) * height
+            boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
+        return np.array(boxes, dtype=float).reshape(-1, 4)
+
+
+class FaceTracker(_Landmarker):
     """MediaPipe FaceLandmarker in VIDEO mode; use as a context manager.
 
     Parameters
@@ -429,46 +438,21 @@ class FaceTracker:
 
     def __init__(self, model_path: str | os.PathLike, settings: TrackerSettings = TrackerSettings(), *,
                  model_data: bytes | None = None, direct_results: bool = True):
-        import mediapipe as mp  # imported here: the only place spasmcv touches mediapipe
-        from mediapipe.tasks.python import BaseOptions, vision
-
         self.settings = settings
-        self._mp = mp
-        options = vision.FaceLandmarkerOptions(
-            base_options=(BaseOptions(model_asset_buffer=model_data) if model_data is not None
-                          else BaseOptions(model_asset_path=str(model_path))),
-            running_mode=vision.RunningMode.VIDEO,
-            num_faces=settings.num_faces,
-            min_face_detection_confidence=settings.min_face_detection_confidence,
-            min_face_presence_confidence=settings.min_face_presence_confidence,
-            min_tracking_confidence=settings.min_tracking_confidence,
-            output_face_blendshapes=True,
-            output_facial_transformation_matrixes=True,
-        )
-        try:
-            with _native_stderr_silenced():
-                self._landmarker = vision.FaceLandmarker.create_from_options(options)
-        except (RuntimeError, ValueError) as exc:
-            raise ModelError(f"{model_path}: MediaPipe could not load this model ({exc})") from exc
-        self._direct, self.fallback_reason = (_DirectResultReader.create(self._landmarker, mp)
+        self._load(model_path, model_data, "VIDEO",
+                   num_faces=settings.num_faces,
+                   min_face_detection_confidence=settings.min_face_detection_confidence,
+                   min_face_presence_confidence=settings.min_face_presence_confidence,
+                   min_tracking_confidence=settings.min_tracking_confidence,
+                   output_face_blendshapes=True,
+                   output_facial_transformation_matrixes=True)
+        self._direct, self.fallback_reason = (_DirectResultReader.create(self._landmarker, self._mp)
                                               if direct_results else (None, None))
         if self.fallback_reason:
             _warn_fallback_once(self.fallback_reason)
         self._last_ms = -1
         self._first_frame = True
         self.selector = SubjectSelector()
-
-    def __enter__(self) -> "FaceTracker":
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Release the MediaPipe graph (idempotent)."""
-        if self._landmarker is not None:
-            self._landmarker.close()
-            self._landmarker = None
 
     def model_input(self, rgb: np.ndarray):
         """Wrap an RGB frame for the model (MediaPipe copies it); safe to call from another thread.
