@@ -318,6 +318,21 @@ eye reads three closures and the left one. All thirty-five outside clips: 191 of
 false (pooled F1 0.901, the baseline's 0.804); the twenty-two never looked at: 140 of 145, 13
 false (F1 0.940, baseline 0.832).
 
+The same search found four more clips in three other packages (vidmag's Eulerian Video
+Magnification face, two consecutive AugLy test clips, and pipecat-backchannel's demo, a screen
+recording with a webcam bubble), labelled in the same way (30 closures agreed, one low-confidence
+closure marked by one labeller only). In three of them MediaPipe finds no face in the whole
+picture (a face of about 110-120 px in a 1662-1920 px frame), so spasmcv first gained the tile
+search of docs/trace.md (`face_region`), developed on a clip nobody labelled and on a project clip
+shrunk into a 1080p picture. Scored once: 27 of 31 found, 19 false (F1 0.701, the baseline's
+0.811). The webcam bubble's 25 blinks are all found with no false closure; the man holding still
+gives none. The AugLy clips are below the baseline: the camera is about 25 degrees below the
+eyes, at the quality gate's pitch limit, half their frames are not measured (three of the four
+misses), and in the rest the face mesh reads the eyes, seen from below through glasses, half
+closed throughout (19 false closures). All thirty-nine outside clips: 218 of 250 closures, 33
+false (pooled F1 0.870, the baseline's 0.805); the twenty-six never looked at: 167 of 176, 32
+false (F1 0.891, baseline 0.828).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the

@@ -7,10 +7,10 @@ would be "no face". When the first frames of a video show no face, extraction se
 frames of the whole video in overlapping square tiles (half the frame's shorter side, half a tile
 apart), where such a face is large enough to be found; if the whole picture shows a face in none
 of them and tiles show one in several, every frame is cropped to the region around the faces
-found, with a margin, before the landmark model sees it. Landmarks are still reported in the full picture's
-display pixels. The region is fixed for the whole video (recorded in the trace's provenance), so
-pixel measures keep their scale; a face that later leaves the region is lost (no face), as it
-would be at the picture's edge.
+found, with a margin, before the landmark model sees it. Landmarks are still reported in the full
+picture's display pixels. The region is fixed for the whole video (recorded in the trace's
+provenance), so pixel measures keep their scale; a face that later leaves the region is lost (no
+face), as it would be at the picture's edge.
 """
 
 from __future__ import annotations

@@ -193,7 +193,8 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
                      "pc_interview": 0.62, "pc_lookalike": 0.8, "sppas_demo": 1.0, "myhumbleself": 1.0,
                      "arjs": 1.0, "fi_RGuHf": 1.0, "fi_ztmN": 1.0, "fi_c7tcz": 1.0, "fi_1Lv72": 0.76,
                      "fi_F5kL7": 0.969, "fi_YwsVp": 1.0, "mosei_100499": 1.0, "fi_YPnuq": 0.28,
-                     "fi_On2c": 0.92, "fi_Rw_ZL": 0.96}
+                     "fi_On2c": 0.92, "fi_Rw_ZL": 0.96, "vidmag_face": 1.0, "pipecat": 1.0, "augly_1": 0.21,
+                     "augly_2": 0.0}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
@@ -204,8 +205,17 @@ EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1}
 #: in turn at 330-335 that analysis-14's shallow-blink pass no longer counts; analysis-14 was made
 #: after seeing them, so its floor is not blind). The First Impressions clips, blind with analysis-14
 #: (labels/external/README.md): fi_1Lv72 below, fi_c7tcz with two long false closures; and the
-#: six after them: fi_On2c below, fi_YPnuq and fi_Rw_ZL each with a long false closure
+#: six after them: fi_On2c below, fi_YPnuq and fi_Rw_ZL each with a long false closure; the AugLy
+#: clips (blind, with the tile search of spasmcv.measure.region): below
 EXTERNAL_KNOWN_SHORT = {
+    "augly_1": "2 of 4 blinks with 13 false (F1 0.211) against the baseline's 0.381: the camera is about 25 degrees "
+               "below the eyes, at the quality gate's pitch limit, so 41 % of the frames are not measured, and in "
+               "the rest the face mesh reads the eyes, seen from below through glasses, half closed throughout "
+               "(eye aspect ratio median 0.14); the misses are 90-97 (a head turn, low confidence, read as dips "
+               "of closure 0.4-0.9 that do not make a closure) and 211-218 (not measured)",
+    "augly_2": "0 of 2 blinks with 6 false against the baseline's 0.667 (1 of 2): as augly_1, 57 % of the frames "
+               "beyond the pitch limit, the rest read half closed (eye aspect ratio median 0.07); both blinks, "
+               "178-187 and 224-229, fall in frames that are not measured",
     "fi_YPnuq": "1 of 2 blinks with 4 false (F1 0.286; the baseline's 0.000): her left eye is under her fringe "
                 "throughout, so only the right eye is read; her look down at the paper she reads from (306-354; "
                 "iris 23 px, over the 15-px review limit) is read as a 1.9-s spasm, which grades her 3; 47-52 "
