@@ -163,8 +163,9 @@ class _NoFaceYet(Exception):
 def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings, run: RunSettings,
            display: tuple[int, int], *, region: FaceRegion | None, probe: bool, max_frames, progress, on_face):
     """The landmark stage over every frame (of ``region`` only, when given). With ``probe``, raise
-    :class:`_NoFaceYet` when the first :data:`PROBE_FRAMES` frames show no face (their progress is
-    reported only after that point, so a second pass does not count them twice)."""
+    :class:`_NoFaceYet` when the first :data:`PROBE_FRAMES` frames (all of a shorter video) show no
+    face; their progress is reported only after that point, so a second pass does not count them
+    twice."""
     times, faces_seen, detected, tracks, differences = [], [], [], [], []
     previous = None
     chunk = _Chunk()
@@ -213,8 +214,11 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
                         progress(held_progress)
             elif progress is not None:
                 progress(1)
-        if probe and held_progress < PROBE_FRAMES and progress is not None and held_progress:
-            progress(held_progress)   # a video shorter than the probe
+        if probe and held_progress < PROBE_FRAMES:   # a video shorter than the probe
+            if held_progress and not any(detected):
+                raise _NoFaceYet
+            if progress is not None and held_progress:
+                progress(held_progress)
         flush()
         return (times, faces_seen, detected, tracks, differences, measured, tracker.selector.reacquisitions,
                 tracker.fallback_reason)
@@ -224,17 +228,15 @@ def _find_face_region(video_path: Path, model: ModelInfo, model_data, settings: 
                       info: VideoInfo) -> FaceRegion | None:
     """Search sample frames of the whole video for a face too small to be found in the whole
     picture (:mod:`spasmcv.measure.region`)."""
-    max_side = settings.tracker.max_side_px
-    frames = iter_frames(video_path, max_side_px=max_side)
+    frames = iter_frames(video_path, max_side_px=settings.tracker.max_side_px)
     try:
-        first = next(frames, None)
-        if first is None:
-            return None
-        samples = [first.rgb] + sample_frames(frames, SAMPLE_FRAMES - 1, max(info.frame_count or 0, 1))
+        samples = sample_frames(frames, SAMPLE_FRAMES, info.frame_count)
     finally:
         frames.close()
+    if not samples:
+        return None
     with FaceFinder(model.path, num_faces=settings.tracker.num_faces, model_data=model_data) as finder:
-        return search_face_region(samples, finder, scale=first.scale)
+        return search_face_region([frame.rgb for frame in samples], finder, scale=samples[0].scale)
 
 
 def trace_column_order(columns) -> list[str]:

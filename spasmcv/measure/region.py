@@ -113,14 +113,15 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
     return region_from_boxes(boxes, int(round(width / scale)), int(round(height / scale)))
 
 
-def sample_frames(frames, count: int, n_frames: int) -> list[np.ndarray]:
-    """The ``rgb`` of up to ``count`` frames spread evenly over an iterable of about ``n_frames``
-    :class:`~spasmcv.measure.video.Frame` (read one at a time, until ``count`` are kept)."""
-    step = max(1, n_frames // max(count, 1))
+def sample_frames(frames, count: int, n_frames: int | None) -> list:
+    """Up to ``count`` frames spread evenly over an iterable of about ``n_frames``
+    :class:`~spasmcv.measure.video.Frame` (the first one included; read one at a time, until
+    ``count`` are kept; the first ``count`` when the length is unknown)."""
+    step = max(1, (n_frames or 0) // max(count, 1))
     kept = []
     for frame in frames:
         if frame.index % step == 0:
-            kept.append(frame.rgb)
+            kept.append(frame)
             if len(kept) == count:
                 break
     return kept

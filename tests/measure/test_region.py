@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from spasmcv.measure.region import FaceRegion, region_from_boxes, search_face_region, tile_windows
+from spasmcv.measure.region import FaceRegion, region_from_boxes, sample_frames, search_face_region, tile_windows
+from spasmcv.measure.video import Frame
 from tests.conftest import REPO
 
 
@@ -69,17 +70,26 @@ def test_no_region_when_the_whole_picture_shows_a_face_or_tiles_find_one_only_on
     assert search_face_region([], _square_finder()) is None
 
 
-def _small_face_video(source, target, *, size=208, at=(1560, 780)):
+def test_sample_frames_spread_over_the_video_from_its_first_frame():
+    video = [Frame(index=i, time_s=i / 25, rgb=np.zeros((2, 2, 3), np.uint8), scale=1.0) for i in range(400)]
+    assert [f.index for f in sample_frames(iter(video), 16, 400)] == list(range(0, 400, 25))
+    assert [f.index for f in sample_frames(iter(video[:10]), 16, 10)] == list(range(10))
+    assert [f.index for f in sample_frames(iter(video), 4, None)] == [0, 1, 2, 3]   # length unknown
+
+
+def _small_face_video(source, target, *, size=208, at=(1560, 780), max_frames=None):
     """A real face video shrunk and pasted into a 1920x1080 grey picture (a face of about 100 px)."""
     capture = cv2.VideoCapture(str(source))
     with av.open(str(target), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
         stream.options = {"crf": "18"}
-        while True:
+        written = 0
+        while max_frames is None or written < max_frames:
             ok, bgr = capture.read()
             if not ok:
                 break
+            written += 1
             canvas = np.full((1080, 1920, 3), 110, np.uint8)
             canvas[at[1]:at[1] + size, at[0]:at[0] + size] = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
             for packet in stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB),
@@ -117,6 +127,19 @@ def test_a_real_face_small_in_a_large_picture_is_found_and_its_blinks_measured(t
     analysis = analyze_trace(trace, task="conversation")
     scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=25.0)
     assert scores["tp"] == 3 and scores["fp"] == 0
+
+
+def test_a_video_shorter_than_the_probe_is_searched_too(tmp_path, real_video, model_info):
+    """40 frames (1.6 s), fewer than the 64 the search waits for: the whole video shows no face, so
+    it is searched at its end, and every frame is measured."""
+    from spasmcv.measure.extract import PROBE_FRAMES, extract_trace
+
+    video = tmp_path / "short_small_face.mp4"
+    _small_face_video(real_video("liveportrait/d12.mp4"), video, max_frames=40)
+    counted = []
+    trace = extract_trace(video, model=model_info, progress=counted.append)
+    assert len(trace["time_s"]) == sum(counted) == 40 < PROBE_FRAMES
+    assert "face_region" in trace.metadata and trace["face_detected"].mean() > 0.95
 
 
 @pytest.mark.parametrize("name", ["pyfeat/noface_face.mov"])
