@@ -115,9 +115,10 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
 
 def sample_frames(frames, count: int, n_frames: int | None) -> list:
     """Up to ``count`` frames spread evenly over an iterable of about ``n_frames``
-    :class:`~spasmcv.measure.video.Frame` (the first one included; read one at a time, until
-    ``count`` are kept; the first ``count`` when the length is unknown)."""
-    step = max(1, (n_frames or 0) // max(count, 1))
+    :class:`~spasmcv.measure.video.Frame`, from the first to near the last (one in every
+    ``n_frames // (count - 1)``; read one at a time, until ``count`` are kept; the first ``count``
+    when the length is unknown)."""
+    step = max(1, (n_frames or 0) // max(count - 1, 1))
     kept = []
     for frame in frames:
         if frame.index % step == 0:

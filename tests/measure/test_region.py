@@ -72,7 +72,7 @@ def test_no_region_when_the_whole_picture_shows_a_face_or_tiles_find_one_only_on
 
 def test_sample_frames_spread_over_the_video_from_its_first_frame():
     video = [Frame(index=i, time_s=i / 25, rgb=np.zeros((2, 2, 3), np.uint8), scale=1.0) for i in range(400)]
-    assert [f.index for f in sample_frames(iter(video), 16, 400)] == list(range(0, 400, 25))
+    assert [f.index for f in sample_frames(iter(video), 16, 400)] == list(range(0, 391, 26))
     assert [f.index for f in sample_frames(iter(video[:10]), 16, 10)] == list(range(10))
     assert [f.index for f in sample_frames(iter(video), 4, None)] == [0, 1, 2, 3]   # length unknown
 
