@@ -216,7 +216,8 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
                               info=info)
     analysis = analyze_trace(trace, task=task, settings=settings.analysis)
     # a face found in tiles is tracked again in the same region (docs/trace.md, face_region)
-    region = FaceRegion(**trace.metadata["face_region"]) if trace.metadata.get("face_region") else None
+    found = {k: v for k, v in (trace.metadata.get("face_region") or {}).items() if k != "found_in"}
+    region = FaceRegion(**found) if found else None
     signal = analysis.signal
     events = analysis.events.per_eye
     frames = 0

@@ -22,11 +22,12 @@ from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.trace import Trace
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
-from spasmcv.measure.region import SAMPLE_FRAMES, FaceRegion, sample_frames, search_face_region
+from spasmcv.measure.region import (SAMPLE_FRAMES, FaceRegion, sample_frames, sample_frames_among,
+                                    search_face_region)
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
-SIGNALS_VERSION = "eyelid-4"
+SIGNALS_VERSION = "eyelid-5"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -81,7 +82,9 @@ def extract_trace(
         Called with the number of frames just processed (for progress bars).
     on_face : callable, optional
         Called with each frame's index and the subject's :class:`FaceObservation` (None when
-        no subject face), e.g. to keep landmarks the trace does not store (``annotate``).
+        no subject face), e.g. to keep landmarks the trace does not store (``annotate``). When a
+        face seen in some frames is missing in most, a second pass in a face region calls it
+        again for each frame the first found no face in: the last call for a frame holds.
     run : RunSettings
         How to run (decoder threads, prefetching, CPU pinning): never changes the trace.
     info, video_sha256 : optional
@@ -106,7 +109,7 @@ def extract_trace(
     tracker_settings, mirrored = settings.tracker, settings.mirrored
 
     display = (info.width, info.height)
-    region = None
+    region, found_in = None, "the first frames"
     try:
         tracked = _track(video_path, model, model_data, settings, run, display, region=None,
                          probe=tracker_settings.find_small_faces, max_frames=max_frames,
@@ -115,6 +118,18 @@ def extract_trace(
         region = _find_face_region(video_path, model, model_data, settings, info)
         tracked = _track(video_path, model, model_data, settings, run, display, region=region,
                          probe=False, max_frames=max_frames, progress=progress, on_face=on_face)
+    faceless = np.flatnonzero(~np.asarray(tracked[2], dtype=bool))
+    if (region is None and tracker_settings.find_small_faces and len(faceless) < len(tracked[2])
+            and len(faceless) >= max(PROBE_FRAMES, MOSTLY_FACELESS * len(tracked[2]))):
+        # no face in most frames, though the whole picture shows one in some (a title, then a small webcam inset)
+        late = _find_face_region(video_path, model, model_data, settings, info, among=faceless)
+        if late is not None:
+            seen = np.asarray(tracked[2], dtype=bool)
+            report = None if on_face is None else (lambda index, face: None if seen[index] else on_face(index, face))
+            again = _track(video_path, model, model_data, settings, run, display, region=late,
+                           probe=False, max_frames=max_frames, progress=None, on_face=report)
+            if np.any(np.asarray(again[2], dtype=bool) & ~seen):
+                tracked, region, found_in = _merge_passes(tracked, again), late, "the frames without a face"
     times, faces_seen, detected, tracks, differences, measured, reacquisitions, fallback = tracked
     n = len(times)
     measures = {name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
@@ -142,9 +157,10 @@ def extract_trace(
                                      official_model=model.official),
     }
     if region is not None:  # recorded only when used: other traces stay as they were
-        metadata["face_region"] = region.as_dict()
+        metadata["face_region"] = region.as_dict() | {"found_in": found_in}
         metadata["warnings"].append(
-            f"no face was found in the whole picture: the face was found in a search of the frame in tiles and "
+            f"no face was found in the whole picture{' in most frames' if found_in != 'the first frames' else ''}: "
+            f"the face was found in a search of the frame in tiles and "
             f"measured in the region x {region.x0}-{region.x1}, y {region.y0}-{region.y1} (display pixels) "
             f"of the {info.width}x{info.height} picture; a face outside it is not seen")
     if fallback:  # recorded only when it happens: on the fast path traces stay as they were
@@ -154,6 +170,9 @@ def extract_trace(
 
 #: Frames tracked before the face region is looked for when none of them shows a face (2-3 s).
 PROBE_FRAMES = 64
+#: A face seen at first but missing in at least this share of the frames (and in PROBE_FRAMES or
+#: more) is looked for again in those frames, in tiles.
+MOSTLY_FACELESS = 0.5
 
 
 class _NoFaceYet(Exception):
@@ -224,13 +243,31 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
                 tracker.fallback_reason)
 
 
+def _merge_passes(first: tuple, second: tuple) -> tuple:
+    """Two passes of :func:`_track` over the same frames as one: the first's results where it found a
+    face, the second's (a pass in a face region) elsewhere; the second's subject tracks numbered
+    after the first's."""
+    times, faces_1, seen_1, tracks_1, differences, measured_1, reacquisitions_1, fallback_1 = first
+    _, faces_2, seen_2, tracks_2, _, measured_2, reacquisitions_2, fallback_2 = second
+    first_wins = np.asarray(seen_1, dtype=bool)
+    both = [{name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
+            for measured in (measured_1, measured_2)]
+    measures = {name: np.where(first_wins.reshape(-1, *[1] * (values.ndim - 1)), values, both[1][name])
+                for name, values in both[0].items()}
+    offset = max(tracks_1, default=-1) + 1
+    tracks = np.where(first_wins, tracks_1, np.where(np.asarray(tracks_2) >= 0, np.asarray(tracks_2) + offset, -1))
+    return (times, np.where(first_wins, faces_1, faces_2).tolist(), (first_wins | np.asarray(seen_2, bool)).tolist(),
+            tracks.tolist(), differences, [measures], reacquisitions_1 + reacquisitions_2, fallback_1 or fallback_2)
+
+
 def _find_face_region(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings,
-                      info: VideoInfo) -> FaceRegion | None:
-    """Search sample frames of the whole video for a face too small to be found in the whole
-    picture (:mod:`spasmcv.measure.region`)."""
+                      info: VideoInfo, among: np.ndarray | None = None) -> FaceRegion | None:
+    """Search sample frames of the whole video (or of the frames ``among``, indices) for a face
+    too small to be found in the whole picture (:mod:`spasmcv.measure.region`)."""
     frames = iter_frames(video_path, max_side_px=settings.tracker.max_side_px)
     try:
-        samples = sample_frames(frames, SAMPLE_FRAMES, info.frame_count)
+        samples = (sample_frames(frames, SAMPLE_FRAMES, info.frame_count) if among is None
+                   else sample_frames_among(frames, among, SAMPLE_FRAMES))
     finally:
         frames.close()
     if not samples:

@@ -10,7 +10,10 @@ of them and tiles show one in several, every frame is cropped to the region arou
 found, with a margin, before the landmark model sees it. Landmarks are still reported in the full
 picture's display pixels. The region is fixed for the whole video (recorded in the trace's
 provenance), so pixel measures keep their scale; a face that later leaves the region is lost (no
-face), as it would be at the picture's edge.
+face), as it would be at the picture's edge. A face seen at first and then missing in most of the
+frames (a title with a large face, then a small webcam inset) is searched for the same way in
+sample frames of those frames; the video is tracked again in the region found, and that pass's
+results are kept for the frames where the whole picture showed no face.
 """
 
 from __future__ import annotations
@@ -94,23 +97,56 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
     Returns None when the whole picture shows a face in any of the frames (the model finds
     faces of this size without help: a face that enters later, `noface_face`) or when tiles show
     a face in fewer than :data:`MIN_SAMPLES_WITH_FACE` frames and a quarter of them (a one-off
-    false find); else the region around every face the tiles found, in display pixels.
+    false find); else the region around the faces the tiles found, in display pixels. Where
+    they found faces in two places or more (:func:`face_places`), only the subject's place
+    counts: the one seen in the most frames, and of those the one that moves most between
+    frames (a still picture of a face, on a screen or a wall, does not move).
     """
     if not frames or any(len(find_faces(rgb)) for rgb in frames):
         return None
-    found, frames_with_face = [], 0
-    for rgb in frames:
+    found, sample_of = [], []
+    for k, rgb in enumerate(frames):
         height, width = rgb.shape[:2]
         boxes = [np.asarray(box, dtype=float) + [x, y, x, y]
                  for x, y, side in tile_windows(width, height)
                  for box in find_faces(np.ascontiguousarray(rgb[y:y + side, x:x + side]))]
         found += boxes
-        frames_with_face += bool(boxes)
-    if frames_with_face < max(MIN_SAMPLES_WITH_FACE, len(frames) / 4):
+        sample_of += [k] * len(boxes)
+    if len(set(sample_of)) < max(MIN_SAMPLES_WITH_FACE, len(frames) / 4):
         return None
     height, width = frames[0].shape[:2]
-    boxes = np.array(found) / scale
-    return region_from_boxes(boxes, int(round(width / scale)), int(round(height / scale)))
+    boxes, sample_of = np.array(found) / scale, np.array(sample_of)
+    places = face_places(boxes)
+
+    def rank(place):
+        in_place = places == place
+        centres = (boxes[in_place, :2] + boxes[in_place, 2:]) / 2
+        return len(set(sample_of[in_place])), float(np.ptp(centres, axis=0).max())
+
+    subject = max(np.unique(places), key=rank)
+    if len(set(sample_of[places == subject])) < max(MIN_SAMPLES_WITH_FACE, len(frames) / 4):
+        return None
+    return region_from_boxes(boxes[places == subject], int(round(width / scale)), int(round(height / scale)))
+
+
+def face_places(boxes: np.ndarray) -> np.ndarray:
+    """Group face boxes ``(k, 4)`` by place: boxes whose centres are within one face size (the
+    larger box's larger side) of a box of the group share its number (single linkage)."""
+    boxes = np.asarray(boxes, dtype=float)
+    centres = (boxes[:, :2] + boxes[:, 2:]) / 2
+    sizes = np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])
+    place = -np.ones(len(boxes), dtype=int)
+    for start in range(len(boxes)):
+        if place[start] >= 0:
+            continue
+        place[start] = start
+        pending = [start]
+        while pending:
+            i = pending.pop()
+            near = ((np.abs(centres - centres[i]).max(axis=1) <= np.maximum(sizes, sizes[i])) & (place < 0))
+            place[near] = start
+            pending += np.flatnonzero(near).tolist()
+    return place
 
 
 def sample_frames(frames, count: int, n_frames: int | None) -> list:
@@ -126,3 +162,22 @@ def sample_frames(frames, count: int, n_frames: int | None) -> list:
             if len(kept) == count:
                 break
     return kept
+
+
+def sample_frames_among(frames, indices, count: int) -> list:
+    """Up to ``count`` frames of an iterable of :class:`~spasmcv.measure.video.Frame` whose index
+    is among ``indices``, spread evenly over them (the first and the last among them)."""
+    indices = np.asarray(indices, dtype=int)
+    if not len(indices):
+        return []
+    spread = np.unique(np.linspace(0, len(indices) - 1, min(count, len(indices))).round().astype(int))
+    wanted = set(indices[spread].tolist())
+    last = max(wanted)
+    kept = []
+    for frame in frames:
+        if frame.index in wanted:
+            kept.append(frame)
+        if frame.index >= last:
+            break
+    return kept
+

@@ -7,7 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from spasmcv.measure.region import FaceRegion, region_from_boxes, sample_frames, search_face_region, tile_windows
+from spasmcv.measure.region import (FaceRegion, face_places, region_from_boxes, sample_frames, sample_frames_among,
+                                    search_face_region, tile_windows)
 from spasmcv.measure.video import Frame
 from tests.conftest import REPO
 
@@ -36,12 +37,10 @@ def _square_finder(min_fraction=0.2):
     side (the real model on a real face is tested below)."""
 
     def find(rgb):
-        ys, xs = np.nonzero(rgb[..., 0] > 200)
-        if not len(xs):
-            return np.empty((0, 4))
-        box = np.array([[xs.min(), ys.min(), xs.max() + 1, ys.max() + 1]], dtype=float)
-        side = max(box[0, 2] - box[0, 0], box[0, 3] - box[0, 1])
-        return box if side >= min_fraction * min(rgb.shape[:2]) else np.empty((0, 4))
+        count, _, stats, _ = cv2.connectedComponentsWithStats((rgb[..., 0] > 200).astype(np.uint8))
+        boxes = [[x, y, x + w, y + h] for x, y, w, h, _ in stats[1:count]
+                 if max(w, h) >= min_fraction * min(rgb.shape[:2])]
+        return np.array(boxes, dtype=float).reshape(-1, 4)
 
     return find
 
@@ -77,9 +76,12 @@ def test_sample_frames_spread_over_the_video_from_its_first_frame():
     assert [f.index for f in sample_frames(iter(video), 4, None)] == [0, 1, 2, 3]   # length unknown
 
 
-def _small_face_video(source, target, *, size=208, at=(1560, 780), max_frames=None):
-    """A real face video shrunk and pasted into a 1920x1080 grey picture (a face of about 100 px)."""
+def _small_face_video(source, target, *, size=208, at=(1560, 780), max_frames=None, large_first=0, still_at=None):
+    """A real face video shrunk and pasted into a 1920x1080 grey picture (a face of about 100 px);
+    its first ``large_first`` frames large instead (a title), and with a still of its first frame,
+    as small, at ``still_at`` (a picture of the face on a page) after them."""
     capture = cv2.VideoCapture(str(source))
+    still = None
     with av.open(str(target), "w") as out:
         stream = out.add_stream("libx264", rate=25)
         stream.width, stream.height, stream.pix_fmt = 1920, 1080, "yuv420p"
@@ -91,7 +93,14 @@ def _small_face_video(source, target, *, size=208, at=(1560, 780), max_frames=No
                 break
             written += 1
             canvas = np.full((1080, 1920, 3), 110, np.uint8)
-            canvas[at[1]:at[1] + size, at[0]:at[0] + size] = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
+            small = cv2.resize(bgr, (size, size), interpolation=cv2.INTER_AREA)
+            still = small if still is None else still
+            if written <= large_first:
+                canvas[90:990, 510:1410] = cv2.resize(bgr, (900, 900), interpolation=cv2.INTER_AREA)
+            else:
+                canvas[at[1]:at[1] + size, at[0]:at[0] + size] = small
+                if still_at is not None:
+                    canvas[still_at[1]:still_at[1] + size, still_at[0]:still_at[0] + size] = still
             for packet in stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB),
                                                                    format="rgb24")):
                 out.mux(packet)
@@ -140,6 +149,54 @@ def test_a_video_shorter_than_the_probe_is_searched_too(tmp_path, real_video, mo
     trace = extract_trace(video, model=model_info, progress=counted.append)
     assert len(trace["time_s"]) == sum(counted) == 40 < PROBE_FRAMES
     assert "face_region" in trace.metadata and trace["face_detected"].mean() > 0.95
+
+
+def test_a_face_large_at_first_then_small_beside_a_still_one_is_found_in_the_frames_without_a_face(
+        tmp_path, real_video, model_info):
+    """A title with the face large (frames 0-59), then the same face small, with a still picture of
+    it elsewhere in the frame (vid2md's screen recording): the whole picture shows a face only in
+    the title, so the frames without one are searched in tiles; the moving face, not the still,
+    gives the region, and the blinks after the title are found."""
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.analysis.evaluation import LabelSet, read_labels, real_clip_scores, reported_closures
+    from spasmcv.measure.extract import extract_trace
+
+    video = tmp_path / "title_then_small_face.mp4"
+    _small_face_video(real_video("liveportrait/d12.mp4"), video, large_first=60, still_at=(300, 300))
+    counted = []
+    trace = extract_trace(video, model=model_info, progress=counted.append)
+    assert sum(counted) == len(trace["time_s"]) == 183              # the second pass is not counted again
+    region = trace.metadata["face_region"]
+    assert region["found_in"] == "the frames without a face"
+    assert 1000 < region["x0"] <= 1560 and region["y0"] <= 780 and region["x1"] >= 1768 and region["y1"] >= 988
+    assert any("in most frames" in w for w in trace.metadata["warnings"])
+    assert trace["face_detected"][60:].mean() > 0.95
+    labels = read_labels(REPO / "labels" / "lp_d12.csv")
+    after_title = LabelSet(labels.clip, tuple(c for c in labels.closures if c.start_frame > 60), ((0, 60),))
+    analysis = analyze_trace(trace, task="conversation")
+    scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), after_title, fps=25.0)
+    assert scores["tp"] == 2 and scores["fp"] == 0
+
+
+def test_the_subject_is_the_face_seen_most_often_and_moving_not_a_still_picture():
+    moving = [_picture(1500 + 10 * k, 700) for k in range(8)]
+    for k, rgb in enumerate(moving):
+        rgb[200:320, 300:420] = 255 if k % 4 else 60    # a still face, seen in 6 of the 8 frames
+    region = search_face_region(moving, _square_finder())
+    assert region == region_from_boxes(np.array([[1500, 700, 1620, 820], [1570, 700, 1690, 820]]), 1920, 1080)
+    still_everywhere = [_picture(1500 + 10 * k, 700) for k in range(8)]
+    for rgb in still_everywhere:
+        rgb[200:320, 300:420] = 255
+    assert search_face_region(still_everywhere, _square_finder()) == region   # as often seen: the one that moves
+    places = face_places(np.array([[0, 0, 100, 100], [50, 0, 150, 100], [140, 0, 240, 100], [600, 0, 700, 100]]))
+    assert places[0] == places[1] == places[2] != places[3]
+
+
+def test_sample_frames_among_given_frames():
+    video = [Frame(index=i, time_s=i / 25, rgb=np.zeros((2, 2, 3), np.uint8), scale=1.0) for i in range(400)]
+    assert [f.index for f in sample_frames_among(iter(video), np.arange(100, 400), 4)] == [100, 200, 299, 399]
+    assert [f.index for f in sample_frames_among(iter(video), [5, 7], 16)] == [5, 7]
+    assert sample_frames_among(iter(video), [], 16) == []
 
 
 @pytest.mark.parametrize("name", ["pyfeat/noface_face.mov"])
