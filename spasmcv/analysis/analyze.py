@@ -73,7 +73,12 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: pairing), not merely touch: dips of each eye in turn that met on one frame were counted as two
 #: one-eye closures (`arjs` 330-335, glare during a head turn; its two false closures). No other
 #: detection of the labelled clips changes at the default settings.
-ANALYSIS_VERSION = "analysis-14"
+#: analysis-15: frames with the camera more than 20 degrees below the eyes are not measured
+#: (``camera_below``; beyond 25 they already were not): seen from below through glasses, the
+#: face mesh read one person's open eyes half closed (the AugLy clips: 11 false closures with the
+#: region of signals eyelid-5, 3 now). Of the other labelled clips, only `fi_protagonist`'s closure
+#: 32-44 changes (it starts at 39, its first frames not measured).
+ANALYSIS_VERSION = "analysis-15"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")
@@ -189,6 +194,7 @@ def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: 
         "head_turned": f"turned more than {settings.max_yaw_deg:g} degrees or pitched more than "
                        f"{settings.max_pitch_deg:g} degrees",
         "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
+        "camera_below": f"more than {settings.max_camera_below_deg:g} degrees below: film at eye level",
         "small_face": f"under {settings.min_iris_px:g} px across the iris",
         "narrow_eyes": f"open eye under {settings.min_open_aperture_px:g} px from lid to lid",
         "near_eye_only": f"turned {settings.max_yaw_deg:g}-{settings.max_near_eye_yaw_deg or settings.max_yaw_deg:g} "

@@ -29,6 +29,7 @@ REASONS = {
     "false_detection": "a face seen for under 3 frames (a false detection)",
     "other_face": "another face may have taken over",
     "small_face": "eyes too small in the picture",
+    "camera_below": "camera too far below the eyes",
     "head_turned": "head turned or pitched away",
     "head_tilted": "head tilted sideways",
     "near_eye_only": "head turned: only the eye nearer the camera measured",
@@ -48,6 +49,13 @@ class QualitySettings:
         ``carphone_distorted``'s warped frames) and 23 of pitch; beyond about 30 degrees the face
         mesh misreads a turned face's far eye (as closed, or as wide open), as it is foreshortened
         toward the face's edge.
+    max_camera_below_deg : float
+        The camera further below the eyes (pitch under minus this, the face seen from below):
+        not measured (``camera_below``). Seen from 17-25 degrees below, through glasses, the face
+        mesh read one person's open eyes as half closed (eye aspect ratio median 0.07-0.14) and
+        gave 19 false closures in 20 s (the AugLy clips of labels/external/, whose frames beyond 25
+        degrees were already not measured; 3 remain); no other labelled clip has a labelled
+        closure beyond 20 degrees below (docs/analysis.md "Quality gate").
     max_near_eye_yaw_deg : float or None
         Head turned more than ``max_yaw_deg`` but not more than this: the eye nearer the camera
         (the left eye when the yaw is negative, the right when positive; the one whose iris the
@@ -87,6 +95,7 @@ class QualitySettings:
     max_near_eye_yaw_deg: float | None = 45.0
     min_near_eye_iris_px: float = 8.0
     max_pitch_deg: float = 25.0
+    max_camera_below_deg: float = 20.0
     max_roll_deg: float = 70.0
     min_iris_px: float = 2.5
     min_open_aperture_px: float = 2.0
@@ -200,6 +209,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     with np.errstate(invalid="ignore"):
         small = iris < settings.min_iris_px
         far_eye_turned = np.abs(yaw) > settings.max_yaw_deg
+        below = _column(columns, "head_pitch_deg", n, 0.0) < -settings.max_camera_below_deg
         turned = ((np.abs(yaw) > near_limit) | (far_eye_turned & (iris < settings.min_near_eye_iris_px))
                   | (np.abs(_column(columns, "head_pitch_deg", n, 0.0)) > settings.max_pitch_deg))
         tilted = np.abs(_column(columns, "head_roll_deg", n, 0.0)) > settings.max_roll_deg
@@ -209,6 +219,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
         "false_detection": ~valid,
         "other_face": other,
         "small_face": small,
+        "camera_below": below,
         "head_turned": turned,
         "head_tilted": tilted,
         "near_eye_only": far_eye_turned,

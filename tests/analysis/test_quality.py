@@ -52,6 +52,22 @@ def test_every_unmeasured_frame_has_one_reason_in_order():
     assert not (off.eye_measurable["left"] | off.eye_measurable["right"])[130:150].any()
 
 
+def test_a_camera_far_below_the_eyes_is_not_measured_and_says_so():
+    """Pitch is where the camera lies as seen from the head: negative when it looks up at the face.
+    Beyond 20 degrees below (25 above), not measured, with its own reason and a warning that says
+    what to do."""
+    c = full_columns()
+    c["head_pitch_deg"][T < 10] = -22.0                   # 10 s filmed from below
+    c["head_pitch_deg"][(T >= 10) & (T < 12)] = -19.0     # within the limit
+    c["head_pitch_deg"][(T >= 12) & (T < 14)] = 22.0      # the camera above: within its limit
+    q = frame_quality(c)
+    assert (q.reason[T < 10] == "camera_below").all() and q.measurable[T >= 10].all()
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    assert analysis.recording["metrics"]["quality"]["invalid_share"]["camera_below"] == pytest.approx(1 / 6, abs=0.01)
+    assert any("camera too far below the eyes" in w and "film at eye level" in w for w in analysis.recording["warnings"])
+    assert frame_quality(c, QualitySettings(max_camera_below_deg=25.0)).measurable.all()
+
+
 def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():
     c = full_columns()
     n = len(T)
