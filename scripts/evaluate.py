@@ -337,8 +337,8 @@ Two more clips of two more packages (labels/external/README.md), labelled the sa
 once with analysis-14 and signals eyelid-4: a man reading a speech at a lectern, filmed from the
 audience (`lectern`, 180 s at 60 fps, eyes 15-17 px, looking down at his notes half the time),
 and a screen recording with a webcam inset (`vid2md`). The lectern clip is the downward look
-again, on eyes at the `review` limit: 45 of 74 found, 19 false, none over 1 s (four long ones are
-`review`: listed, not counted), graded 0; the baseline finds 40 with 13 false, and reads 22
+again, on eyes at the `review` limit: 45 of 74 found, 19 false, none counted over 1 s (its 23
+long ones are `review`: listed, not counted), graded 0; the baseline finds 40 with 13 false, and reads 22
 closures over 1 s that the labels do not hold, most in reading stretches (F1 0.652 against
 0.630). Its labellers disagree: in its second half one read the lids covering the eye for 5-12
 frames at each shift of gaze between the notes and the audience as the lids following the gaze,
