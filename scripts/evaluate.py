@@ -339,8 +339,8 @@ audience (`lectern`, 180 s at 60 fps, eyes 15-17 px, looking down at his notes h
 and a screen recording with a webcam inset (`vid2md`). The lectern clip is the downward look
 again, on eyes at the `review` limit: 45 of 74 found, 19 false, none counted over 1 s (its 23
 long ones are `review`: listed, not counted), graded 0; the baseline finds 40 with 13 false, and reads 22
-closures over 1 s that the labels do not hold, most in reading stretches (F1 0.652 against
-0.630). Its labellers disagree: in its second half one read the lids covering the eye for 5-12
+closures over 1 s that the labels do not hold, in the first half's reading stretches (F1 0.652
+against 0.630). Its labellers disagree: in its second half one read the lids covering the eye for 5-12
 frames at each shift of gaze between the notes and the audience as the lids following the gaze,
 and the first as closures; a third labeller, blind to both, sided with the first (31 of its 35
 closures), as did both labellers of the first half. Against the second labelling spasmcv would be
