@@ -118,13 +118,12 @@ def extract_trace(
         region = _find_face_region(video_path, model, model_data, settings, info)
         tracked = _track(video_path, model, model_data, settings, run, display, region=region,
                          probe=False, max_frames=max_frames, progress=progress, on_face=on_face)
-    faceless = np.flatnonzero(~np.asarray(tracked[2], dtype=bool))
-    if (region is None and tracker_settings.find_small_faces and len(faceless) < len(tracked[2])
-            and len(faceless) >= max(PROBE_FRAMES, MOSTLY_FACELESS * len(tracked[2]))):
+    seen = np.asarray(tracked[2], dtype=bool)
+    if (region is None and tracker_settings.find_small_faces and seen.any()
+            and (~seen).sum() >= max(PROBE_FRAMES, MOSTLY_FACELESS * len(seen))):
         # no face in most frames, though the whole picture shows one in some (a title, then a small webcam inset)
-        late = _find_face_region(video_path, model, model_data, settings, info, among=faceless)
+        late = _find_face_region(video_path, model, model_data, settings, info, among=np.flatnonzero(~seen))
         if late is not None:
-            seen = np.asarray(tracked[2], dtype=bool)
             report = None if on_face is None else (lambda index, face: None if seen[index] else on_face(index, face))
             again = _track(video_path, model, model_data, settings, run, display, region=late,
                            probe=False, max_frames=max_frames, progress=None, on_face=report)
