@@ -16,7 +16,7 @@ from spasmcv import __version__
 from spasmcv._atomic import atomic_write_set
 from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.closure import ClosureSettings, ClosureSignal, closure_signal
-from spasmcv.analysis.events import Events, EventSettings, detect_events
+from spasmcv.analysis.events import Events, EventSettings, counting_review, detect_events
 from spasmcv.analysis.metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, frame_durations, per_minute, recording_metrics
 from spasmcv.analysis.quality import REASONS, QualitySettings, frame_quality, quality_summary
 from spasmcv.analysis.severity import SeveritySettings, intensity_indicators, severity
@@ -78,7 +78,10 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: face mesh read one person's open eyes half closed (the AugLy clips: 11 false closures with the
 #: region of signals eyelid-5, 3 now). Of the other labelled clips, only `fi_protagonist`'s closure
 #: 32-44 changes (it starts at 39, its first frames not measured).
-ANALYSIS_VERSION = "analysis-15"
+#: analysis-16: the grade and index the recording would have if its ``review`` events were closures
+#: are reported beside its own (``severity.if_review_closed``), so that a grade a lowered gaze may
+#: have kept low says so; no event, metric or grade changes.
+ANALYSIS_VERSION = "analysis-16"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")
@@ -140,12 +143,22 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     verdict = quality_summary(frame_durations(signal.time_s), gate, signal.valid, settings.quality)
     metrics = recording_metrics(signal, events, trace.columns, gate=verdict, settings=settings.metrics)
     grade = severity(metrics, task=task, settings=settings.severity)
+    n_review = max(metrics["left"]["review_count"] or 0, metrics["right"]["review_count"] or 0)
+    upper = grade if not n_review else severity(
+        recording_metrics(signal, counting_review(events), trace.columns, gate=verdict, settings=settings.metrics),
+        task=task, settings=settings.severity)
+    grade["if_review_closed"] = {"review_count": n_review,
+                                 "jankovic_frequency_grade": upper["jankovic_frequency_grade"],
+                                 "severity_index": upper["severity_index"]}
     intensity = intensity_indicators(trace.columns, signal.closure)
     warnings = list(trace.metadata.get("warnings", []))
-    n_review = max(metrics["left"]["review_count"] or 0, metrics["right"]["review_count"] or 0)
     if n_review:
+        if_closed = ("" if upper["jankovic_frequency_grade"] == grade["jankovic_frequency_grade"] else
+                     f" (if they are closures, the grade is {upper['jankovic_frequency_grade']}, "
+                     f"not {grade['jankovic_frequency_grade']})")
         warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
-                        f"small in the picture): listed as 'review' in the events, not counted; check them in the video")
+                        f"small in the picture): listed as 'review' in the events, not counted; check them in the "
+                        f"video{if_closed}")
     if signal.lower_lid is None and settings.events.min_lower_lid_rise is not None:
         warnings.append(f"the trace has no lid positions (signals {trace.metadata.get('signals_version') or 'unknown'}, "
                         "before eyelid-2): shallow closures were not checked for quick downward glances; extract "

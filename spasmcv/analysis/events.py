@@ -594,6 +594,17 @@ def mark_review(events: list[EyeEvent], other: list[EyeEvent]) -> list[EyeEvent]
             else e for e in events]
 
 
+def counting_review(events: Events) -> Events:
+    """The events as if every ``review`` event were a closure (its kind by its duration, paired
+    across eyes again): the recording the grade would describe if the closures listed for
+    checking are closures rather than lowered gazes (``severity.if_review_closed``)."""
+    per_eye = {side: [replace(e, kind=kind_by_duration(e.duration_s, events.settings)) if e.kind == "review" else e
+                      for e in found] for side, found in events.per_eye.items()}
+    paired = pair_events(closures(per_eye["left"]), closures(per_eye["right"]),
+                         min_overlap=events.settings.pair_min_overlap)
+    return Events(per_eye=per_eye, bursts=events.bursts, paired=paired, settings=events.settings)
+
+
 def with_other_eye_measured(events: list[EyeEvent], other: np.ndarray, time_s: np.ndarray) -> list[EyeEvent]:
     """The events with ``other_eye_measured`` False where the other eye has no closure value from
     their onset to their offset (its side of a turned head was not measured): such a closure is

@@ -28,6 +28,11 @@ def format_summary(analysis: Analysis) -> str:
          f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
          if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),
     ]
+    upper = sev.get("if_review_closed") or {}
+    if sev["gradable"] and upper.get("jankovic_frequency_grade") not in (None, sev["jankovic_frequency_grade"]):
+        lines.append(f"  if the {upper['review_count']} closure(s) listed for review are closures, not lowered gazes: "
+                     f"grade {upper['jankovic_frequency_grade']}, index {_fmt(upper['severity_index'], '.0f')}/100 "
+                     f"(check them in the video)")
     shares = q.get("invalid_share", {})
     unmeasured = {k: v for k, v in shares.items() if v > 0 and k != "near_eye_only"}
     if unmeasured:

@@ -480,6 +480,10 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
             "grade_left": sev["left"]["jankovic_frequency_grade"], "grade_right": sev["right"]["jankovic_frequency_grade"],
             "formula_version": sev["formula_version"],
             "gradable": sev["gradable"], "not_gradable_reason": sev["not_gradable_reason"],
+            # results from before analysis-16 do not say; they are read as having no review events
+            "review_count": (sev.get("if_review_closed") or {}).get("review_count", 0),
+            "grade_if_review_closed": (sev.get("if_review_closed") or {}).get("jankovic_frequency_grade",
+                                                                              sev["jankovic_frequency_grade"]),
             "grade_change": None, "index_change": float("nan"), "index_change_ci": (float("nan"), float("nan")),
             "meaningful_change": None,
         }
@@ -682,6 +686,14 @@ def verdict_text(comparison: Comparison) -> str:
         else:
             paragraphs.append(f"No visit differs from baseline by {n} or more Jankovic points, the size clinicians "
                               f"consider meaningful.")
+    unsettled = [e for e in summary if e["gradable"] and e["grade_if_review_closed"] != e["jankovic_frequency_grade"]]
+    if unsettled:
+        paragraphs.append("Grade not settled: " + "; ".join(
+            f"{e['visit'] if len(summary) > 1 else 'the recording'} would be grade {e['grade_if_review_closed']}, "
+            f"not {e['jankovic_frequency_grade']}, if its {e['review_count']} closure(s) listed for review are "
+            f"closures" for e in unsettled)
+            + " (1 s or more, on eyes too small in the picture to tell a closure from a lowered gaze). "
+              "Check them in the video before reading the grade" + ("s and their changes." if len(summary) > 1 else "."))
     ptosis = [r for r in comparison.side_effects if r["ptosis"]]
     if ptosis:
         paragraphs.append("Possible ptosis (side effect): " + "; ".join(

@@ -165,8 +165,12 @@ def _summary_table(comparison: Comparison) -> str:
         if weeks != "n/a":
             when.append(weeks if "before" in weeks else f"week {weeks} after injection")
         if entry["gradable"]:
+            upper = entry["grade_if_review_closed"]
+            unsettled = ("" if upper == entry["jankovic_frequency_grade"] else
+                         f"<br><span class='flag'>{upper} if the {entry['review_count']} closure(s) to check "
+                         f"are closures</span>")
             grade_cell = (f"<td class='nw'><b>{entry['jankovic_frequency_grade']}</b> <span class='small'>"
-                          f"({_grade(entry['grade_left'])} / {_grade(entry['grade_right'])})</span></td>")
+                          f"({_grade(entry['grade_left'])} / {_grade(entry['grade_right'])})</span>{unsettled}</td>")
             index_cell = (f"<td class='nw'><b>{_num(entry['severity_index'], 0)}</b><br>"
                           f"<span class='ci'>{_num(lo, 0)} to {_num(hi, 0)}</span></td>")
         else:  # never a number for a recording that could not be graded

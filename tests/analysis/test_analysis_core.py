@@ -6,7 +6,8 @@ import pytest
 from spasmcv.analysis.closure import bridge_gaps, closed_ratio, closure_fraction, closure_signal, open_reference
 from spasmcv.analysis.evaluation import (FrameSpan, ReferenceEvent, closure_summary, compare_events, frame_spans,
                                         read_tag_file, shown_peak)
-from spasmcv.analysis.events import EventSettings, EyeEvent, closures, detect_eye_events, detect_events, event_mask, pair_events
+from spasmcv.analysis.events import (EventSettings, Events, EyeEvent, closures, counting_review, detect_eye_events,
+                                     detect_events, event_mask, pair_events)
 from spasmcv.analysis.metrics import eye_metrics, per_minute, recording_metrics
 from spasmcv.analysis.severity import FORMULA_VERSION, eye_grade, severity
 
@@ -474,3 +475,19 @@ def test_a_closure_read_on_one_frame_beside_lost_tracking_is_not_counted():
         assert [e.kind for e in at_30] == ["lone_frame"]
         assert len(closures(events.per_eye[side])) == len(BLINKS)
     assert not any(abs(p.apex_s - 30.0) < 0.2 for p in events.paired)
+
+
+def test_counting_review_reads_each_review_event_as_the_closure_its_duration_makes_it():
+    def event(eye, onset, offset, kind):
+        return EyeEvent(eye=eye, onset_s=onset, apex_s=(onset + offset) / 2, offset_s=offset, peak_closure=1.0,
+                        closed_s=offset - onset, kind=kind, complete=True, truncated=False)
+
+    left = [event("left", 1.0, 1.2, "blink"), event("left", 5.0, 6.5, "review"), event("left", 9.0, 9.7, "review")]
+    right = [event("right", 1.0, 1.2, "blink"), event("right", 5.0, 6.4, "review")]
+    events = Events(per_eye={"left": left, "right": right}, bursts={"left": [], "right": []},
+                    paired=pair_events(closures(left), closures(right)))
+    counted = counting_review(events)
+    assert [e.kind for e in counted.per_eye["left"]] == ["blink", "spasm", "prolonged"]
+    assert [e.kind for e in counted.per_eye["right"]] == ["blink", "spasm"]
+    assert [p.eye for p in counted.paired] == ["both", "both", "left"]
+    assert [e.kind for e in events.per_eye["left"]] == ["blink", "review", "review"]  # the input is unchanged

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from spasmcv.analysis.analyze import AnalysisSettings, analyze_trace
+from spasmcv.analysis.summary import format_summary
 from spasmcv.analysis.evaluation import (LabelSet, labeller_agreement, read_labels, read_lid_reading, real_clip_scores,
                                         reported_closures, score_frames, simple_ear_blinks)
 from conftest import REPO
@@ -98,6 +99,20 @@ def test_talking_face_gaze_down_is_review_not_a_spasm(scored):
         inside = [e for e in analysis.events.per_eye[side] if e.onset_s < 273 / 25 and e.offset_s > 233 / 25]
         assert inside and all(e.kind == "review" for e in inside), inside
         assert analysis.recording["metrics"][side]["spasm_count"] == 0
+
+
+def test_a_grade_that_review_events_could_raise_says_so(scored):
+    """Talking Face is graded 0, but its two review events (the gaze at 233-273, and a laugh with
+    the head pitched down that the labels exclude) would make spasms if they were closures: the
+    result, its warning and the summary give the grade it would then have."""
+    _, _, analysis, _ = scored("franck")
+    severity = analysis.recording["severity"]
+    upper = severity["if_review_closed"]
+    assert severity["jankovic_frequency_grade"] == 0
+    assert upper["review_count"] == 2 and upper["jankovic_frequency_grade"] == 3
+    assert upper["severity_index"] > severity["severity_index"]
+    assert any("if they are closures, the grade is 3, not 0" in w for w in analysis.recording["warnings"])
+    assert "if the 2 closure(s) listed for review are closures, not lowered gazes: grade 3" in format_summary(analysis)
 
 
 def test_shallow_blinks_of_both_eyes_with_the_lower_lid_rising_are_found_and_laughing_dips_are_not(scored):

@@ -155,3 +155,30 @@ def test_the_comparison_cache_keeps_only_the_most_recently_used():
     assert cache.get("a") == 1          # "a" is now the most recent
     cache.put("c", 3)                   # so "b" goes
     assert (cache.get("a"), cache.get("b"), cache.get("c"), len(cache)) == (1, None, 3, 2)
+
+
+def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(client, real_trace):
+    """Real video (Talking Face, 200 s of a healthy man talking): graded 0, but its two long
+    closures that may be a lowered gaze (review) would make it grade 3; the visit page and the
+    patient's table both say so beside the grade."""
+    import datetime as dt
+
+    from spasmcv.app.db import Recording, Visit
+    from spasmcv.app.jobs import store_analysis
+    from spasmcv.measure.trace import trace_bytes
+
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-11")
+    trace = real_trace("talkingface/franck.webm")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1), task="conversation")
+        s.add(visit)
+        s.flush()
+        recording = Recording(visit_id=visit.id, status="done", trace_csv=trace_bytes(trace, compress=True))
+        store_analysis(recording, trace, "conversation")
+        s.add(recording)
+        s.commit()
+        visit_id = visit.id
+    page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert "grade 3 if the 2 closure(s) listed for review are closures: check them in the video" in page
+    assert "(3 if the 2 closure(s) to check are closures)" in c.get(f"/patients/{pid}").get_data(as_text=True)

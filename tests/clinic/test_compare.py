@@ -20,6 +20,7 @@ from spasmcv.clinic.compare import (CompareSettings, Treatment, Visit, bootstrap
                              compare_visits, difference_interval, lid_drop_estimate, percentile_interval,
                              rate_ratio_interval)
 from spasmcv.measure.trace import Trace
+from spasmcv.clinic.report import render_report
 
 REPO = Path(__file__).resolve().parents[2]
 SAMPLES = REPO / "sample_videos"
@@ -235,6 +236,13 @@ def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
     assert not any(r["ptosis"] for r in c.side_effects)
     assert "did not change clearly" in c.verdict
     assert not any("held differently" in w for w in c.warnings), c.warnings  # one sitting, one view
+    # each half holds one long closure that may be a lowered gaze (review): as a spasm it would
+    # make grade 3, and the verdict says that the grades are not settled until they are checked
+    assert first["grade_if_review_closed"] == second["grade_if_review_closed"] == 3
+    assert first["review_count"] == second["review_count"] == 1
+    assert ("Grade not settled: first half would be grade 3, not 0, if its 1 closure(s) listed for review are "
+            "closures; second half would be grade 3") in c.verdict
+    assert "3 if the 1 closure(s) to check are closures" in render_report(c)
 
 
 def test_comparison_is_reproducible(model_info):
