@@ -90,7 +90,8 @@ closures over 1 s where the labels hold none; "one-eye on the right eye" counts 
 found as a closure of that eye only; "measured" is the share of the clip's labelled frames
 (its excluded intervals left out) where the quality gate passes at least one eye (a clip
 measured nowhere has every label counted as a miss); "grade" is the objective Jankovic
-frequency grade with the clip's task (n/g: under 15 s of video, not gradable).
+frequency grade with the clip's task (n/g: under 15 s of video, not gradable; "0 (3 if review)":
+the grade it would have if its `review` events were closures, docs/severity.md).
 
 Durations are scored too (below the leave-one-clip-out table): whether each matched closure has
 its label's kind by duration (blink, prolonged, spasm) and how many end 3 or more frames after
@@ -442,13 +443,16 @@ def events_settings(base: AnalysisSettings = AnalysisSettings(), **changes) -> A
 
 
 def detect_real(trace: Trace, task: str, settings: AnalysisSettings):
-    """Counted closures across both eyes as frame spans, the grade, and which frames were
-    measured (either eye passed the quality gate: both, or the near eye of a turned head)."""
+    """Counted closures across both eyes as frame spans, the grade, which frames were measured
+    (either eye passed the quality gate: both, or the near eye of a turned head), and the grade
+    if the ``review`` events were closures."""
     analysis = analyze_trace(trace, task=task, settings=settings)
     spans = reported_closures(analysis.events, trace["time_s"])
     closure = analysis.signal.closure
     measured = np.isfinite(closure["left"]) | np.isfinite(closure["right"])
-    return spans, analysis.recording["severity"]["jankovic_frequency_grade"], measured
+    severity = analysis.recording["severity"]
+    return (spans, severity["jankovic_frequency_grade"], measured,
+            severity["if_review_closed"]["jankovic_frequency_grade"])
 
 
 def labelled_frames(n_frames: int, labels) -> np.ndarray:
@@ -502,10 +506,11 @@ def f1_interval(rows: list[dict], *, n_resamples: int = 2000, seed: int = 0) -> 
     return float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))
 
 
-def _real_line(name: str, ours: dict, base: dict, grade, measured=None) -> str:
+def _real_line(name: str, ours: dict, base: dict, grade, measured=None, grade_if_review=None) -> str:
     inc = f"{ours['incomplete_found']}/{ours['incomplete_labels']}" if ours["incomplete_labels"] else "-"
     wink = (f"{ours['one_eye_right_side']}/{ours['one_eye_labels']}" if ours["one_eye_labels"] else "-")
-    g = "n/g" if grade is None else grade
+    g = ("n/g" if grade is None else f"{grade} ({grade_if_review} if review)"
+         if grade_if_review not in (None, grade) else grade)
     share = "-" if measured is None or not np.isfinite(measured) else f"{100 * measured:.0f} %"
     return (f"| {name} | {ours['labels']} | {share} | {ours['tp']} | {ours['fp']} | {ours['fn']} | **{ours['f1']:.3f}** | "
             f"{base['f1']:.3f} | {_fmt(ours['onset_error_median'], '+.1f')} / {_fmt(ours['offset_error_median'], '+.1f')} | "
@@ -545,6 +550,7 @@ class RealResult:
     measured: float
     spans: tuple = ()
     valid: np.ndarray | None = None
+    grade_if_review: object = None
 
 
 def read_real_clip(info: dict, cache: Path | None, model, video: Path | None = None,
@@ -559,9 +565,9 @@ def read_real_clip(info: dict, cache: Path | None, model, video: Path | None = N
 
 def score_real(settings: AnalysisSettings, clip: RealClip) -> RealResult:
     """spasmcv with these settings on one labelled real clip."""
-    spans, grade, valid = detect_real(clip.trace, clip.info["task"], settings)
+    spans, grade, valid, grade_if_review = detect_real(clip.trace, clip.info["task"], settings)
     return RealResult(real_clip_scores(spans, clip.labels, fps=clip.fps, event_settings=settings.events), grade,
-                      measured_share(valid, clip.labels), tuple(spans), valid)
+                      measured_share(valid, clip.labels), tuple(spans), valid, grade_if_review)
 
 
 def real_tables(cache: Path | None, model, facts: dict | None = None,
@@ -581,7 +587,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
     fixed = [score_real(defaults, clip) for clip in clips]
     lines += ["### Default settings (developed on these clips: optimistic)", ""] + REAL_HEADER
     for clip, result in zip(clips, fixed):
-        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured))
+        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured, result.grade_if_review))
     pooled_fixed = _pooled([r.scores for r in fixed])
     pooled_base = _pooled([clip.baseline for clip in clips])
     lines += [_real_line("**pooled**", pooled_fixed, pooled_base, "-"), ""]
@@ -600,7 +606,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
               f"Grid: {grid}; chosen by pooled F1 on the other clips (minus 0.01 per false long closure), "
               "then by the smaller mean absolute start and end errors.", ""] + REAL_HEADER
     for clip, result in zip(clips, loco):
-        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured))
+        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured, result.grade_if_review))
     pooled_loco = _pooled([r.scores for r in loco])
     lines += [_real_line("**pooled**", pooled_loco, pooled_base, "-"), ""]
     lines += ["Parameters chosen per held-out clip: " + "; ".join(
@@ -732,7 +738,7 @@ def external_lines(videos: Path, cache: Path | None, model, defaults: AnalysisSe
     results = [score_real(defaults, clip) for clip in clips]
     lines += REAL_HEADER
     for clip, result in zip(clips, results):
-        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured))
+        lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured, result.grade_if_review))
     pooled = _pooled([r.scores for r in results])
     pooled_base = _pooled([clip.baseline for clip in clips])
     lines += [_real_line("**pooled**", pooled, pooled_base, "-"), ""]

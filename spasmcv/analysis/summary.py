@@ -30,7 +30,9 @@ def format_summary(analysis: Analysis) -> str:
     ]
     upper = sev.get("if_review_closed") or {}
     if sev["gradable"] and upper.get("jankovic_frequency_grade") not in (None, sev["jankovic_frequency_grade"]):
-        lines.append(f"  if the {upper['review_count']} closure(s) listed for review are closures, not lowered gazes: "
+        n = upper["review_count"]
+        lines.append(f"  if the {n} closure{'s' if n != 1 else ''} listed for review "
+                     f"{'are closures' if n != 1 else 'is a closure'}, not a lowered gaze: "
                      f"grade {upper['jankovic_frequency_grade']}, index {_fmt(upper['severity_index'], '.0f')}/100 "
                      f"(check them in the video)")
     shares = q.get("invalid_share", {})

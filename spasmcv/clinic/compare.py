@@ -690,8 +690,9 @@ def verdict_text(comparison: Comparison) -> str:
     if unsettled:
         paragraphs.append("Grade not settled: " + "; ".join(
             f"{e['visit'] if len(summary) > 1 else 'the recording'} would be grade {e['grade_if_review_closed']}, "
-            f"not {e['jankovic_frequency_grade']}, if its {e['review_count']} closure(s) listed for review are "
-            f"closures" for e in unsettled)
+            f"not {e['jankovic_frequency_grade']}, if its {e['review_count']} closure"
+            f"{'s' if e['review_count'] != 1 else ''} listed for review "
+            f"{'are closures' if e['review_count'] != 1 else 'is a closure'}" for e in unsettled)
             + " (1 s or more, on eyes too small in the picture to tell a closure from a lowered gaze). "
               "Check them in the video before reading the grade" + ("s and their changes." if len(summary) > 1 else "."))
     ptosis = [r for r in comparison.side_effects if r["ptosis"]]

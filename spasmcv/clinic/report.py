@@ -57,6 +57,7 @@ tr.group td { border-top: 2px solid #c3cbd0; }
 .ci { color: var(--muted); font-size: 11.5px; white-space: nowrap; }
 .clear { font-weight: 700; color: #14385c; }
 .flag { color: #b03a2e; font-weight: 700; }
+.wrap { white-space: normal; display: inline-block; max-width: 11em; font-size: 0.85em; }
 .ok { color: #2e7d32; }
 .small { font-size: 12px; color: var(--muted); }
 figure { margin: 6px 0 12px; } figure img { width: 100%; height: auto; display: block; }
@@ -167,8 +168,9 @@ def _summary_table(comparison: Comparison) -> str:
         if entry["gradable"]:
             upper = entry["grade_if_review_closed"]
             unsettled = ("" if upper == entry["jankovic_frequency_grade"] else
-                         f"<br><span class='flag'>{upper} if the {entry['review_count']} closure(s) to check "
-                         f"are closures</span>")
+                         f"<br><span class='flag wrap'>{upper} if the {entry['review_count']} closure"
+                         f"{'s' if entry['review_count'] != 1 else ''} to check "
+                         f"{'are closures' if entry['review_count'] != 1 else 'is a closure'}</span>")
             grade_cell = (f"<td class='nw'><b>{entry['jankovic_frequency_grade']}</b> <span class='small'>"
                           f"({_grade(entry['grade_left'])} / {_grade(entry['grade_right'])})</span>{unsettled}</td>")
             index_cell = (f"<td class='nw'><b>{_num(entry['severity_index'], 0)}</b><br>"

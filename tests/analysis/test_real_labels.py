@@ -112,7 +112,7 @@ def test_a_grade_that_review_events_could_raise_says_so(scored):
     assert upper["review_count"] == 2 and upper["jankovic_frequency_grade"] == 3
     assert upper["severity_index"] > severity["severity_index"]
     assert any("if they are closures, the grade is 3, not 0" in w for w in analysis.recording["warnings"])
-    assert "if the 2 closure(s) listed for review are closures, not lowered gazes: grade 3" in format_summary(analysis)
+    assert "if the 2 closures listed for review are closures, not a lowered gaze: grade 3" in format_summary(analysis)
 
 
 def test_shallow_blinks_of_both_eyes_with_the_lower_lid_rising_are_found_and_laughing_dips_are_not(scored):

@@ -180,5 +180,5 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
         s.commit()
         visit_id = visit.id
     page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
-    assert "grade 3 if the 2 closure(s) listed for review are closures: check them in the video" in page
-    assert "(3 if the 2 closure(s) to check are closures)" in c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert "grade 3 if the 2 closures listed for review are closures: check them in the video" in page
+    assert "(3 if the 2 closures to check are closures)" in c.get(f"/patients/{pid}").get_data(as_text=True)

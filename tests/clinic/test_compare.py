@@ -240,9 +240,9 @@ def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
     # make grade 3, and the verdict says that the grades are not settled until they are checked
     assert first["grade_if_review_closed"] == second["grade_if_review_closed"] == 3
     assert first["review_count"] == second["review_count"] == 1
-    assert ("Grade not settled: first half would be grade 3, not 0, if its 1 closure(s) listed for review are "
-            "closures; second half would be grade 3") in c.verdict
-    assert "3 if the 1 closure(s) to check are closures" in render_report(c)
+    assert ("Grade not settled: first half would be grade 3, not 0, if its 1 closure listed for review is a "
+            "closure; second half would be grade 3") in c.verdict
+    assert "3 if the 1 closure to check is a closure" in render_report(c)
 
 
 def test_comparison_is_reproducible(model_info):
