@@ -78,10 +78,10 @@ def recording_row(analysis, trace: Trace) -> dict:
     row["severity_index"] = sev["severity_index"]
     row["worse_eye"] = sev["worse_eye"]
     row["not_gradable_reason"] = sev.get("not_gradable_reason")
-    upper = sev["if_review_closed"]
-    row["review_count"] = upper["review_count"]
-    row["jankovic_frequency_grade_if_review_closed"] = upper["jankovic_frequency_grade"]
-    row["severity_index_if_review_closed"] = upper["severity_index"]
+    upper = sev.get("if_review_closed") or {}  # empty for results from before analysis-16 (the clinic's database)
+    row["review_count"] = upper.get("review_count")
+    row["jankovic_frequency_grade_if_review_closed"] = upper.get("jankovic_frequency_grade")
+    row["severity_index_if_review_closed"] = upper.get("severity_index", float("nan"))
     for side in ("left", "right"):
         row[f"{side}_jankovic_frequency_grade"] = sev[side]["jankovic_frequency_grade"]
         row[f"{side}_severity_index"] = sev[side]["severity_index"]

@@ -1,6 +1,7 @@
 """The clinic application without a browser: schema migrations, CSRF, uploads, escaping, export."""
 
 import io
+import json
 import re
 
 import pytest
@@ -182,3 +183,20 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert "grade 3 if the 2 closures listed for review are closures: check them in the video" in page
     assert "(3 if the 2 closures to check are closures)" in c.get(f"/patients/{pid}").get_data(as_text=True)
+    export = c.get("/export.csv").get_data(as_text=True).splitlines()
+    row = dict(zip(export[0].split(","), export[1].split(",")))
+    assert (row["jankovic_frequency_grade"], row["jankovic_frequency_grade_if_review_closed"]) == ("0", "3")
+
+    # a result stored before analysis-16 does not say: its visit page and the export still work, with
+    # no upper grade; the patient's comparison analyses the stored trace again, so it does say
+    with sessions() as s:
+        stored = s.get(Recording, recording.id)
+        old = json.loads(stored.analysis_json)
+        del old["severity"]["if_review_closed"]
+        stored.analysis_json, stored.analysis_version = json.dumps(old), "analysis-15"
+        s.commit()
+    assert "listed for review are" not in c.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert "(3 if the 2 closures to check are closures)" in c.get(f"/patients/{pid}").get_data(as_text=True)
+    export = c.get("/export.csv").get_data(as_text=True).splitlines()
+    row = dict(zip(export[0].split(","), export[1].split(",")))
+    assert (row["jankovic_frequency_grade"], row["jankovic_frequency_grade_if_review_closed"]) == ("0", "")
