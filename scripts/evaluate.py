@@ -336,7 +336,7 @@ false (F1 0.891, baseline 0.828).
 
 Two more clips of two more packages (labels/external/README.md), labelled the same way and scored
 once with analysis-14 and signals eyelid-4: a man reading a speech at a lectern, filmed from the
-audience (`lectern`, 180 s at 60 fps, eyes 15-17 px, looking down at his notes half the time),
+audience (`lectern`, 180 s at 60 fps, eyes 15-17 px wide (iris about 7 px), looking down at his notes half the time),
 and a screen recording with a webcam inset (`vid2md`). The lectern clip is the downward look
 again, on eyes at the `review` limit: 45 of 74 found, 19 false, none counted over 1 s (its 23
 long ones are `review`: listed, not counted), graded 0; the baseline finds 40 with 13 false, and reads 22

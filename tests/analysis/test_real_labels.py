@@ -215,7 +215,7 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
 #: dip of a head turned about 40 degrees, 212-217; lectern (blind, analysis-14): a man reading a
-#: speech at a lectern, eyes 15-17 px, looking down at his notes half the time: 19 short closures
+#: speech at a lectern, eyes 15-17 px wide, looking down at his notes half the time: 19 short closures
 #: in gaze shifts and downward looks that the labels do not hold (four long ones are `review`);
 #: vid2md: blind, no face was found after its title (0 of 9); the search of the frames without a
 #: face (signals eyelid-5, developed after seeing that) finds 7 of 9 and none false
