@@ -356,6 +356,20 @@ and stay below the baseline (docs/analysis.md, "Quality gate"). All forty-one ou
 of 333 closures, 36 false (pooled F1 0.841, the baseline's 0.781); the twenty-five never looked
 at: 210 of 244, 32 false (F1 0.864, baseline 0.796).
 
+Two more clips of one more package (labels/external/README.md), found by a seventh search,
+labelled the same way and scored once with analysis-16: people chewing, the first outside clips
+with large eyes (irises about 30 px) that look down at length. A woman blinking 97 times a minute
+as she chews (`oro_chewing1`): all 147 found, none false, but graded 2, because twice four of her
+blinks follow each other at about 3 a second, a flutter burst by the definition in her labels as
+in the detection. A man looking down at his food as he bites (`oro_chewing2`): 22 of 24, 2 false,
+below the baseline (0.917 against 0.957), and graded 3: in his downward looks the right eye reads
+three closures over 1 s (the baseline reads three there too), the large-eye downward look met
+blind again. All forty-three outside clips: 437 of 504 closures, 38 false (pooled F1 0.893, the
+baseline's 0.855); the twenty-seven never looked at: 379 of 415, 34 false (F1 0.915, baseline
+0.878). `oro_chewing1`'s 147 easy closures weigh on those figures: without her, 290 of 357, 38
+false (F1 0.847, baseline 0.793), and on the clips never looked at 232 of 268, 34 false (F1 0.869,
+baseline 0.810).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the

@@ -210,7 +210,8 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
                      "arjs": 1.0, "fi_RGuHf": 1.0, "fi_ztmN": 1.0, "fi_c7tcz": 1.0, "fi_1Lv72": 0.76,
                      "fi_F5kL7": 0.969, "fi_YwsVp": 1.0, "mosei_100499": 1.0, "fi_YPnuq": 0.28,
                      "fi_On2c": 0.92, "fi_Rw_ZL": 0.96, "vidmag_face": 1.0, "pipecat": 1.0, "augly_1": 0.0,
-                     "augly_2": 0.0, "lectern": 0.65, "vid2md": 0.875}
+                     "augly_2": 0.0, "lectern": 0.65, "vid2md": 0.875, "oro_chewing1": 1.0,
+                     "oro_chewing2": 0.91}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
@@ -218,8 +219,10 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
 #: speech at a lectern, eyes 15-17 px wide, looking down at his notes half the time: 19 short closures
 #: in gaze shifts and downward looks that the labels do not hold (four long ones are `review`);
 #: vid2md: blind, no face was found after its title (0 of 9); the search of the frames without a
-#: face (signals eyelid-5, developed after seeing that) finds 7 of 9 and none false
-EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19}
+#: face (signals eyelid-5, developed after seeing that) finds 7 of 9 and none false; oro_chewing2
+#: (blind, analysis-16): a man looking down at his food as he bites, read as a 3.1-s closure of one
+#: eye (361-455) and a 0.6-s closure of the other (383-402)
+EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19, "oro_chewing2": 2}
 #: outside clips where spasmcv is below the baseline or reports a false closure over 1 s (arjs was
 #: below, from its first, blind, scoring to analysis-13: two false closures, one-eye dips of each eye
 #: in turn at 330-335 that analysis-14's shallow-blink pass no longer counts; analysis-14 was made
@@ -227,8 +230,21 @@ EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19}
 #: (labels/external/README.md): fi_1Lv72 below, fi_c7tcz with two long false closures; and the
 #: six after them: fi_On2c below, fi_YPnuq and fi_Rw_ZL each with a long false closure; the AugLy
 #: clips (blind, with the tile search of spasmcv.measure.region): below, and still below after
-#: analysis-15 (developed on them), which does not measure their frames filmed from below
+#: analysis-15 (developed on them), which does not measure their frames filmed from below; the
+#: chewing clips (blind, analysis-16): oro_chewing2 below with a long false closure, oro_chewing1
+#: graded 2 by flutter bursts that its labels hold too
 EXTERNAL_KNOWN_SHORT = {
+    "oro_chewing1": "147 of 147 blinks, none false, but graded 2, not 0-1: she blinks 97 times a minute while "
+                    "chewing, and twice four blinks follow each other at about 3 a second (1260-1293, 1699-1732), "
+                    "which is a flutter burst by its definition (docs/analysis.md) in her labels as in the "
+                    "detection: 1.3 bursts a minute, over the 1 a minute of grade 2 (a question of the grade's "
+                    "definition, not of detection)",
+    "oro_chewing2": "22 of 24 blinks with 2 false (F1 0.917) against the baseline's 0.957 (which has 3 long false "
+                    "closures too): in his looks down at his food (iris 29 px, over the 15-px review limit) the "
+                    "right eye reads three closures over 1 s, spasms that grade him 3: 361-455 (3.1 s, false; the "
+                    "left eye reads 383-402 there, false too, and the blink 436-449), and 854-888 and 913-944 "
+                    "(1.0-1.1 s) around the blinks 876-883 and 913-923; the second closure of 913-923 / 928-937 "
+                    "(reopening to a slit) and the low-confidence incomplete blink 1351-1356 are missed",
     "augly_1": "0 of 4 blinks, none false, against the baseline's 0.667: the camera is 20-32 degrees below the "
                "eyes throughout, so since analysis-15 no frame is measured (camera_below); seen from below through "
                "glasses the face mesh had read the open eyes half closed (13 false closures blind, with analysis-14)",
