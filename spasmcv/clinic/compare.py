@@ -693,7 +693,7 @@ def verdict_text(comparison: Comparison) -> str:
             f"not {e['jankovic_frequency_grade']}, if its {e['review_count']} closure"
             f"{'s' if e['review_count'] != 1 else ''} listed for review "
             f"{'are closures' if e['review_count'] != 1 else 'is a closure'}" for e in unsettled)
-            + " (1 s or more, on eyes too small in the picture to tell a closure from a lowered gaze). "
+            + " (long closures on eyes too small in the picture to tell a closure from a lowered gaze). "
               "Check them in the video before reading the grade" + ("s and their changes." if len(summary) > 1 else "."))
     ptosis = [r for r in comparison.side_effects if r["ptosis"]]
     if ptosis:
