@@ -106,6 +106,13 @@ def intensity_indicators(columns: dict, closure: dict, *, closed_level: float = 
     return out
 
 
+def review_closures_phrase(count: int, which: str = "listed for review") -> str:
+    """How people read of a recording's ``review`` events counted as closures (``if_review_closed``):
+    "2 closures listed for review are closures", "1 closure to check is a closure"."""
+    return (f"{count} closure{'s' if count != 1 else ''} {which} "
+            f"{'are closures' if count != 1 else 'is a closure'}")
+
+
 def severity(metrics: dict, *, task: str = "rest", settings: SeveritySettings = SeveritySettings()) -> dict:
     """Grade and index per eye and for the recording (the worse gradable eye), with the formula
     version. A recording or eye that cannot be graded has grade ``None`` (never a number: JSON

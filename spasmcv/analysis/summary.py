@@ -6,6 +6,7 @@ import math
 
 from spasmcv.analysis.analyze import Analysis
 from spasmcv.analysis.quality import REASONS
+from spasmcv.analysis.severity import review_closures_phrase
 
 
 def _fmt(value, spec=".1f", unit=""):
@@ -30,9 +31,7 @@ def format_summary(analysis: Analysis) -> str:
     ]
     upper = sev.get("if_review_closed") or {}
     if sev["gradable"] and upper.get("jankovic_frequency_grade") not in (None, sev["jankovic_frequency_grade"]):
-        n = upper["review_count"]
-        lines.append(f"  if the {n} closure{'s' if n != 1 else ''} listed for review "
-                     f"{'are closures' if n != 1 else 'is a closure'}, not a lowered gaze: "
+        lines.append(f"  if the {review_closures_phrase(upper['review_count'])}, not a lowered gaze: "
                      f"grade {upper['jankovic_frequency_grade']}, index {_fmt(upper['severity_index'], '.0f')}/100 "
                      f"(check them in the video)")
     shares = q.get("invalid_share", {})

@@ -27,6 +27,7 @@ from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import ANALYSIS_VERSION
 from spasmcv.analysis.events import display_kind
 from spasmcv.analysis.metrics import TASK_NORMS
+from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
                             check_password)
 from spasmcv.app.jobs import Worker, reanalyse, stored_trace
@@ -165,7 +166,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         return {"csrf_token": g.get("csrf", ""), "user": g.get("user"), "version": __version__,
                 "analysis_version": ANALYSIS_VERSION,
                 "DIAGNOSES": DIAGNOSES, "SITES": INJECTION_SITES, "TASKS": list(TASK_NORMS),
-                "KIND_COLORS": KIND_COLORS, "KIND_LABELS": KIND_LABELS}
+                "KIND_COLORS": KIND_COLORS, "KIND_LABELS": KIND_LABELS,
+                "review_closures_phrase": review_closures_phrase}
 
     def audit(action: str, target: str) -> None:
         g.db.add(AuditEntry(action=action, target=target, user=g.get("user") or "local"))

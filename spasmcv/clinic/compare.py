@@ -35,7 +35,7 @@ import numpy as np
 from spasmcv.analysis.analyze import Analysis, AnalysisSettings, analyze_trace
 from spasmcv.analysis.closure import SIDES
 from spasmcv.analysis.metrics import HEADLINE_RULES, frame_contributions
-from spasmcv.analysis.severity import SeveritySettings, eye_grade
+from spasmcv.analysis.severity import SeveritySettings, eye_grade, review_closures_phrase
 from spasmcv.measure.trace import Trace
 
 #: Version of the comparison definitions (bump when a statistic or rule changes).
@@ -690,9 +690,8 @@ def verdict_text(comparison: Comparison) -> str:
     if unsettled:
         paragraphs.append("Grade not settled: " + "; ".join(
             f"{e['visit'] if len(summary) > 1 else 'the recording'} would be grade {e['grade_if_review_closed']}, "
-            f"not {e['jankovic_frequency_grade']}, if its {e['review_count']} closure"
-            f"{'s' if e['review_count'] != 1 else ''} listed for review "
-            f"{'are closures' if e['review_count'] != 1 else 'is a closure'}" for e in unsettled)
+            f"not {e['jankovic_frequency_grade']}, if its {review_closures_phrase(e['review_count'])}"
+            for e in unsettled)
             + " (long closures on eyes too small in the picture to tell a closure from a lowered gaze). "
               "Check them in the video before reading the grade" + ("s and their changes." if len(summary) > 1 else "."))
     ptosis = [r for r in comparison.side_effects if r["ptosis"]]

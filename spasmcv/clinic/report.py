@@ -29,6 +29,7 @@ from spasmcv._atomic import atomic_write
 from spasmcv.analysis.closure import SIDES
 from spasmcv.clinic.compare import COMPARE_VERSION, HEADLINE_METRICS, Comparison, percentile_interval
 from spasmcv.analysis.events import closures, display_kind
+from spasmcv.analysis.severity import review_closures_phrase
 
 _CSS = """
 :root { --ink: #1d2327; --muted: #5f6b72; --line: #d5dbdf; --accent: #1f4e79; }
@@ -168,9 +169,8 @@ def _summary_table(comparison: Comparison) -> str:
         if entry["gradable"]:
             upper = entry["grade_if_review_closed"]
             unsettled = ("" if upper == entry["jankovic_frequency_grade"] else
-                         f"<br><span class='flag wrap'>{upper} if the {entry['review_count']} closure"
-                         f"{'s' if entry['review_count'] != 1 else ''} to check "
-                         f"{'are closures' if entry['review_count'] != 1 else 'is a closure'}</span>")
+                         f"<br><span class='flag wrap'>{upper} if the "
+                         f"{review_closures_phrase(entry['review_count'], 'to check')}</span>")
             grade_cell = (f"<td class='nw'><b>{entry['jankovic_frequency_grade']}</b> <span class='small'>"
                           f"({_grade(entry['grade_left'])} / {_grade(entry['grade_right'])})</span>{unsettled}</td>")
             index_cell = (f"<td class='nw'><b>{_num(entry['severity_index'], 0)}</b><br>"
