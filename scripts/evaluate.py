@@ -46,9 +46,9 @@ from spasmcv._hashing import file_sha256  # noqa: E402
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace  # noqa: E402
 from spasmcv.analysis.closure import SIDES  # noqa: E402
 from spasmcv.analysis.evaluation import (LATE_END_FRAMES, REQUIRED_PEAK_CLOSURE, FrameSpan,  # noqa: E402
-                                closure_summary, compare_events, f1_from_counts, labeller_agreement,
-                                read_ground_truth, read_labels, real_clip_scores, reported_closures,
-                                simple_ear_blinks, split_by_peak)
+                                closure_summary, closures_starting_within, compare_events, f1_from_counts,
+                                labeller_agreement, read_ground_truth, read_labels, read_third_labellings,
+                                real_clip_scores, reported_closures, simple_ear_blinks, split_by_peak)
 from spasmcv.analysis.events import EventSettings, closures  # noqa: E402
 from spasmcv.errors import SpasmcvError  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
@@ -989,25 +989,21 @@ def third_labelling_lines(labels_dir: Path, rows: list, pooled_agreement) -> lis
     """Markdown lines on ``labels_dir/third/`` (clips.csv: ``clip``, ``frames`` "a-b"): a third blind
     labelling of the frames where the first two labellers disagreed widely, against each of them
     there, and the pooled agreement of the first two without those clips."""
-    folder = labels_dir / "third"
-    if not (folder / "clips.csv").exists():
+    thirds = read_third_labellings(labels_dir)
+    if not thirds:
         return []
     lines, disputed = [], set()
-    with open(folder / "clips.csv", newline="") as handle:
-        for row in csv.DictReader(handle):
-            low, high = (int(v) for v in row["frames"].split("-"))
-            third = read_labels(folder / f"{row['clip']}.csv")
-            within = [replace(labels, closures=tuple(c for c in labels.closures if low <= c.start_frame <= high))
-                      for labels in (read_labels(labels_dir / f"{row['clip']}.csv"),
-                                     read_labels(labels_dir / "second" / f"{row['clip']}.csv"))]
-            first, second = (labeller_agreement(labels, third) for labels in within)
-            between = labeller_agreement(*within)
-            lines.append(f"A third labelling of `{row['clip']}` frames {low}-{high} (`third/`, blind to the other two), "
-                         f"where the first two agree at F1 {between['f1']:.3f} ({between['first']} / "
-                         f"{between['second']} closures, {between['matched']} matched): {len(third.closures)} closures; "
-                         f"against the first F1 {first['f1']:.3f} ({first['matched']} matched), against the second "
-                         f"{second['f1']:.3f} ({second['matched']} matched).")
-            disputed.add(row["clip"])
+    for third, low, high in thirds:
+        within = [closures_starting_within(read_labels(folder / f"{third.clip}.csv"), low, high)
+                  for folder in (labels_dir, labels_dir / "second")]
+        first, second = (labeller_agreement(labels, third) for labels in within)
+        between = labeller_agreement(*within)
+        lines.append(f"A third labelling of `{third.clip}` frames {low}-{high} (`third/`, blind to the other two), "
+                     f"where the first two agree at F1 {between['f1']:.3f} ({between['first']} / "
+                     f"{between['second']} closures, {between['matched']} matched): {len(third.closures)} closures; "
+                     f"against the first F1 {first['f1']:.3f} ({first['matched']} matched), against the second "
+                     f"{second['f1']:.3f} ({second['matched']} matched).")
+        disputed.add(third.clip)
     tp, _, fn, f1 = pooled_agreement([a for clip, a, _, _ in rows if clip not in disputed])
     return lines + [f"Without {', '.join(f'`{c}`' for c in sorted(disputed))}, the first two agree at F1 {f1:.3f} "
                     f"({tp + fn} closures).", ""]

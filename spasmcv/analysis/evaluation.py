@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -269,6 +269,26 @@ def read_labels(path: str | os.PathLike) -> LabelSet:
         with open(exclude, newline="") as handle:
             excluded = tuple((int(r["start_frame"]), int(r["end_frame"])) for r in csv.DictReader(handle))
     return LabelSet(clip=path.name[:-len(".csv")], closures=closures, excluded=excluded)
+
+
+def read_third_labellings(labels_dir: str | os.PathLike) -> list[tuple[LabelSet, int, int]]:
+    """The third labellings of ``labels_dir/third/`` (its ``clips.csv``: ``clip``, ``frames`` "a-b"),
+    each a blind labelling of the frames a-b where the first two labellers disagreed widely: (the
+    third's labels, a, b). Empty without that folder."""
+    import csv
+
+    folder = Path(labels_dir) / "third"
+    if not (folder / "clips.csv").exists():
+        return []
+    with open(folder / "clips.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [(read_labels(folder / f"{row['clip']}.csv"), *(int(v) for v in row["frames"].split("-")))
+            for row in rows]
+
+
+def closures_starting_within(labels: LabelSet, first_frame: int, last_frame: int) -> LabelSet:
+    """``labels`` with only the closures that start in frames ``first_frame``-``last_frame``."""
+    return replace(labels, closures=tuple(c for c in labels.closures if first_frame <= c.start_frame <= last_frame))
 
 
 def read_lid_reading(path: str | os.PathLike) -> dict[int, float]:

@@ -14,7 +14,8 @@ import pytest
 
 from spasmcv.analysis.analyze import AnalysisSettings, analyze_trace
 from spasmcv.analysis.summary import format_summary
-from spasmcv.analysis.evaluation import (LabelSet, labeller_agreement, read_labels, read_lid_reading, real_clip_scores,
+from spasmcv.analysis.evaluation import (closures_starting_within, labeller_agreement, read_labels,
+                                        read_lid_reading, read_third_labellings, real_clip_scores,
                                         reported_closures, score_frames, simple_ear_blinks)
 from conftest import REPO
 
@@ -351,17 +352,12 @@ def _third_labellings_side_with_the_first(first_dir) -> set:
     (F1 >= 0.9, the first's excluded frames left out): the first is then the majority's reading, and
     the clip is left out of the pooled agreement of the first two, which it would otherwise set by
     itself (its per-clip rule still holds). The clips so left out are returned."""
-    folder = first_dir / "third"
-    if not (folder / "clips.csv").exists():
-        return set()
     disputed = set()
-    for row in csv.DictReader((folder / "clips.csv").open()):
-        low, high = (int(v) for v in row["frames"].split("-"))
-        first, third = read_labels(first_dir / f"{row['clip']}.csv"), read_labels(folder / f"{row['clip']}.csv")
-        within = LabelSet(first.clip, tuple(c for c in first.closures if low <= c.start_frame <= high), first.excluded)
+    for third, low, high in read_third_labellings(first_dir):
+        within = closures_starting_within(read_labels(first_dir / f"{third.clip}.csv"), low, high)
         assert third.closures and all(low <= c.start_frame <= high for c in third.closures)
-        assert labeller_agreement(within, third)["f1"] >= 0.9, row["clip"]
-        disputed.add(row["clip"])
+        assert labeller_agreement(within, third)["f1"] >= 0.9, third.clip
+        disputed.add(third.clip)
     return disputed
 
 
