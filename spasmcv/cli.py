@@ -261,6 +261,20 @@ def _progress_bar(total: int, quiet: bool, label: str):
     return tqdm(total=total, unit="frame", desc=label, file=sys.stderr, dynamic_ncols=True)
 
 
+def _bar_callbacks(bar) -> dict:
+    """``progress`` and ``on_pass`` for :func:`~spasmcv.measure.extract.extract_trace` driving a bar
+    (None for both without one): a second pass over the video adds its frames to the bar's total."""
+    if bar is None:
+        return {"progress": None, "on_pass": None}
+
+    def on_pass(frames: int) -> None:
+        bar.total += frames
+        bar.set_description(f"{bar.desc} (2 passes: a face found in tiles)")
+        bar.refresh()
+
+    return {"progress": bar.update, "on_pass": on_pass}
+
+
 def _cmd_extract(args) -> int:
     from spasmcv.measure.extract import extract_trace
     from spasmcv.measure.model import resolve_model
@@ -276,7 +290,7 @@ def _cmd_extract(args) -> int:
     bar = _progress_bar(total, args.quiet, "extract")
     try:
         trace = extract_trace(args.video, model=model, settings=settings.measure, recording_id=args.recording_id,
-                              progress=bar.update if bar else None, max_frames=args.max_frames, info=info)
+                              max_frames=args.max_frames, info=info, **_bar_callbacks(bar))
     finally:
         if bar:
             bar.close()
@@ -368,8 +382,8 @@ def _load_trace(path: Path, args, label: str, settings):
     model = resolve_model(args.model, allow_custom=args.custom_model)
     bar = _progress_bar(info.frame_count, args.quiet, label)
     try:
-        return extract_trace(path, model=model, settings=settings.measure, progress=bar.update if bar else None,
-                             recording_id=getattr(args, "recording_id", None), info=info)
+        return extract_trace(path, model=model, settings=settings.measure, recording_id=getattr(args, "recording_id", None),
+                             info=info, **_bar_callbacks(bar))
     finally:
         if bar:
             bar.close()
@@ -497,7 +511,7 @@ def _cmd_annotate(args) -> int:
     bar = _progress_bar(info.frame_count * passes, args.quiet, "annotate")
     try:
         result = annotate_video(args.video, output, model=model, trace=trace, task=args.task, settings=_settings(args),
-                                progress=bar.update if bar else None, info=info)
+                                info=info, **_bar_callbacks(bar))
     finally:
         if bar:
             bar.close()

@@ -107,7 +107,7 @@ class Worker:
             return
         try:
             info = probe_video(video)
-            total = max(info.frame_count, 1)
+            total = [max(info.frame_count, 1)]   # frames to process: a second pass adds its own
             done = [0]
 
             def progress(n: int) -> None:
@@ -116,10 +116,13 @@ class Worker:
                     raise Cancelled()
                 if done[0] % 30 == 0:
                     with self.sessions() as s:
-                        s.get(Recording, recording_id).progress = min(done[0] / total, 0.99)
+                        s.get(Recording, recording_id).progress = min(done[0] / total[0], 0.99)
                         s.commit()
 
-            trace = extract_trace(video, model=self.model, progress=progress, info=info,
+            def on_pass(frames: int) -> None:
+                total[0] += frames
+
+            trace = extract_trace(video, model=self.model, progress=progress, on_pass=on_pass, info=info,
                                   run=RunSettings(pin_threads=False))
         except Cancelled:
             self._finish(recording_id, status="cancelled", progress=0.0)

@@ -22,12 +22,12 @@ from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.trace import Trace
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
-from spasmcv.measure.region import (SAMPLE_FRAMES, FaceRegion, sample_frames, sample_frames_among,
-                                    search_face_region)
+from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, FaceRegion, sample_frames,
+                                    sample_frames_among, search_face_region)
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
-SIGNALS_VERSION = "eyelid-5"
+SIGNALS_VERSION = "eyelid-6"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -58,6 +58,7 @@ def extract_trace(
     recording_id: str | None = None,
     max_frames: int | None = None,
     progress: Callable[[int], None] | None = None,
+    on_pass: Callable[[int], None] | None = None,
     on_face: Callable[[int, FaceObservation | None], None] | None = None,
     run: RunSettings = RunSettings(),
     info: VideoInfo | None = None,
@@ -80,6 +81,11 @@ def extract_trace(
         Stop after this many frames (quick looks, tests).
     progress : callable, optional
         Called with the number of frames just processed (for progress bars).
+    on_pass : callable, optional
+        Called with a number of frames when a second pass over the video starts: a face seen at
+        first but missing in most frames is tracked again in the region where tiles found it
+        (:mod:`spasmcv.measure.region`). ``progress`` then reports that pass's frames as well, so
+        a progress bar adds them to its total.
     on_face : callable, optional
         Called with each frame's index and the subject's :class:`FaceObservation` (None when
         no subject face), e.g. to keep landmarks the trace does not store (``annotate``). When a
@@ -125,10 +131,12 @@ def extract_trace(
         late = _find_face_region(video_path, model, model_data, settings, info, among=np.flatnonzero(~seen))
         if late is not None:
             report = None if on_face is None else (lambda index, face: None if seen[index] else on_face(index, face))
+            if on_pass is not None:
+                on_pass(len(seen))
             again = _track(video_path, model, model_data, settings, run, display, region=late,
-                           probe=False, max_frames=max_frames, progress=None, on_face=report)
+                           probe=False, max_frames=max_frames, progress=progress, on_face=report)
             if np.any(np.asarray(again[2], dtype=bool) & ~seen):
-                tracked, region, found_in = _merge_passes(tracked, again), late, "the frames without a face"
+                tracked, region, found_in = _merge_passes(tracked, again), late, FOUND_IN_FACELESS_FRAMES
     times, faces_seen, detected, tracks, differences, measured, reacquisitions, fallback = tracked
     n = len(times)
     measures = {name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
@@ -158,7 +166,7 @@ def extract_trace(
     if region is not None:  # recorded only when used: other traces stay as they were
         metadata["face_region"] = region.as_dict() | {"found_in": found_in}
         metadata["warnings"].append(
-            f"no face was found in the whole picture{' in most frames' if found_in != 'the first frames' else ''}: "
+            f"no face was found in the whole picture{' in most frames' if found_in == FOUND_IN_FACELESS_FRAMES else ''}: "
             f"the face was found in a search of the frame in tiles and "
             f"measured in the region x {region.x0}-{region.x1}, y {region.y0}-{region.y1} (display pixels) "
             f"of the {info.width}x{info.height} picture; a face outside it is not seen")
@@ -245,9 +253,10 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
 def _merge_passes(first: tuple, second: tuple) -> tuple:
     """Two passes of :func:`_track` over the same frames as one: the first's results where it found a
     face, the second's (a pass in a face region) elsewhere; the second's subject tracks numbered
-    after the first's."""
-    times, faces_1, seen_1, tracks_1, differences, measured_1, reacquisitions_1, fallback_1 = first
-    _, faces_2, seen_2, tracks_2, _, measured_2, reacquisitions_2, fallback_2 = second
+    after the first's. Re-acquisitions are those of the merged frames: every subject track kept
+    but the first (each pass counted its own, some in frames the other pass's results replace)."""
+    times, faces_1, seen_1, tracks_1, differences, measured_1, _, fallback_1 = first
+    _, faces_2, seen_2, tracks_2, _, measured_2, _, fallback_2 = second
     first_wins = np.asarray(seen_1, dtype=bool)
     both = [{name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
             for measured in (measured_1, measured_2)]
@@ -255,8 +264,9 @@ def _merge_passes(first: tuple, second: tuple) -> tuple:
                 for name, values in both[0].items()}
     offset = max(tracks_1, default=-1) + 1
     tracks = np.where(first_wins, tracks_1, np.where(np.asarray(tracks_2) >= 0, np.asarray(tracks_2) + offset, -1))
+    reacquisitions = max(0, len(np.unique(tracks[tracks >= 0])) - 1)
     return (times, np.where(first_wins, faces_1, faces_2).tolist(), (first_wins | np.asarray(seen_2, bool)).tolist(),
-            tracks.tolist(), differences, [measures], reacquisitions_1 + reacquisitions_2, fallback_1 or fallback_2)
+            tracks.tolist(), differences, [measures], reacquisitions, fallback_1 or fallback_2)
 
 
 def _find_face_region(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings,

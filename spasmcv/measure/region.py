@@ -7,7 +7,7 @@ would be "no face". When the first frames of a video show no face, extraction se
 frames of the whole video in overlapping square tiles (half the frame's shorter side, half a tile
 apart), where such a face is large enough to be found; if the whole picture shows a face in none
 of them and tiles show one in several, every frame is cropped to the region around the faces
-found, with a margin, before the landmark model sees it. Landmarks are still reported in the full
+found (not a still picture of a face), with a margin, before the landmark model sees it. Landmarks are still reported in the full
 picture's display pixels. The region is fixed for the whole video (recorded in the trace's
 provenance), so pixel measures keep their scale; a face that later leaves the region is lost (no
 face), as it would be at the picture's edge. A face seen at first and then missing in most of the
@@ -29,8 +29,16 @@ TILE_FRACTION = 0.5
 MARGIN_FACES = 1.0
 #: Sample frames searched (spread evenly over the video).
 SAMPLE_FRAMES = 16
+#: A trace's ``face_region["found_in"]`` when the face was found in tiles in the frames where the
+#: whole picture showed none, and tracked in a second pass (else ``"the first frames"``).
+FOUND_IN_FACELESS_FRAMES = "the frames without a face"
 #: Tiles must show a face in at least this many sample frames (and a quarter of them).
 MIN_SAMPLES_WITH_FACE = 2
+#: A place whose pixels change by less than this between the sample frames that show it (median
+#: over consecutive pairs of the mean absolute grey-level difference, 0-255) is a still picture of a
+#: face, never the subject. On the real clips searched in tiles: a paused still beside a webcam inset
+#: 0.12, living faces 17-36 (the least-changing pair 7.8).
+STILL_GREY_LEVELS = 2.0
 
 
 @dataclass(frozen=True)
@@ -100,7 +108,9 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
     false find); else the region around the faces the tiles found, in display pixels. Where
     they found faces in two places or more (:func:`face_places`), only the subject's place
     counts: the one seen in the most frames, and of those the one that moves most between
-    frames (a still picture of a face, on a screen or a wall, does not move).
+    frames. A still picture of a face (on a screen or a wall: :func:`pixel_change` under
+    :data:`STILL_GREY_LEVELS`) is never the subject; when it is the only face the tiles find,
+    there is no region (its eyes would read open in every frame).
     """
     if not frames or any(len(find_faces(rgb)) for rgb in frames):
         return None
@@ -123,10 +133,29 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
         centres = (boxes[in_place, :2] + boxes[in_place, 2:]) / 2
         return len(set(sample_of[in_place])), float(np.ptp(centres, axis=0).max())
 
-    subject = max(np.unique(places), key=rank)
+    living = [place for place in np.unique(places)
+              if pixel_change(frames, np.array(found)[places == place], sample_of[places == place]) >= STILL_GREY_LEVELS]
+    if not living:
+        return None
+    subject = max(living, key=rank)
     if len(set(sample_of[places == subject])) < max(MIN_SAMPLES_WITH_FACE, len(frames) / 4):
         return None
     return region_from_boxes(boxes[places == subject], int(round(width / scale)), int(round(height / scale)))
+
+
+def pixel_change(frames: Sequence[np.ndarray], boxes: np.ndarray, sample_of: np.ndarray) -> float:
+    """How much the picture changes where a place's faces were found: the median, over consecutive
+    sample frames that show the place, of the mean absolute grey-level difference (0-255) inside
+    the union of its boxes ``(k, 4)`` (in the frames' pixels; ``sample_of``: each box's frame).
+    Infinite when fewer than two frames show it (nothing to compare)."""
+    shown = sorted(set(np.asarray(sample_of).tolist()))
+    if len(shown) < 2:
+        return float("inf")
+    height, width = frames[0].shape[:2]
+    x0, y0 = (max(0, int(v)) for v in np.floor(boxes[:, :2].min(axis=0)))
+    x1, y1 = int(min(width, np.ceil(boxes[:, 2].max()))), int(min(height, np.ceil(boxes[:, 3].max())))
+    grey = [frames[k][y0:y1, x0:x1].astype(np.float32).mean(axis=2) for k in shown]
+    return float(np.median([np.mean(np.abs(a - b)) for a, b in zip(grey, grey[1:])]))
 
 
 def face_places(boxes: np.ndarray) -> np.ndarray:

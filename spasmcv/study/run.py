@@ -94,7 +94,8 @@ def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: Setti
 
             counter = _ProgressForwarder(_WORKER["queue"], job.input_index)
             trace = extract_trace(job.path, model=model, settings=measure, recording_id=recording_id,
-                                  progress=counter, run=WORKER_RUN, video_sha256=video_sha256,
+                                  progress=counter, on_pass=counter.more_frames, run=WORKER_RUN,
+                                  video_sha256=video_sha256,
                                   model_data=_worker_model(model))
             counter.flush()
             write_trace(trace, trace_path)
@@ -130,7 +131,8 @@ def _worker_init(queue, parent_pid: int, poll_s: float = 0.5) -> None:
 
 
 class _ProgressForwarder:
-    """Sends processed-frame counts to the parent process every 50 frames."""
+    """Sends processed-frame counts to the parent process every 50 frames, as ``(frames, 0)``, and
+    the frames a second pass over a video adds to the total, as ``(0, frames)``."""
 
     def __init__(self, queue, index: int):
         self.queue, self.index, self.pending = queue, index, 0
@@ -140,9 +142,13 @@ class _ProgressForwarder:
         if self.pending >= 50:
             self.flush()
 
+    def more_frames(self, n: int) -> None:
+        if self.queue is not None:
+            self.queue.put((0, n))
+
     def flush(self) -> None:
         if self.queue is not None and self.pending:
-            self.queue.put(self.pending)
+            self.queue.put((self.pending, 0))
         self.pending = 0
 
 
@@ -287,7 +293,8 @@ def _run_local(todo, out, model, settings, workers, on_error, finished, progress
                 while pending:
                     done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                     if queue is not None:
-                        done_frames += _drain(queue)
+                        frames, more = _drain(queue)
+                        done_frames, total_frames = done_frames + frames, total_frames + more
                         progress(done_frames, total_frames)
                     for future in done:
                         job = pending.pop(future)
@@ -313,16 +320,17 @@ def _run_local(todo, out, model, settings, workers, on_error, finished, progress
     return aborted
 
 
-def _drain(queue) -> int:
-    """Sum of the frame counts waiting in ``queue``."""
+def _drain(queue) -> tuple[int, int]:
+    """Sums of the ``(frames processed, frames added to the total)`` messages waiting in ``queue``."""
     import queue as queue_module
 
-    total = 0
+    frames = more = 0
     while True:
         try:
-            total += queue.get_nowait()
+            done, added = queue.get_nowait()
         except queue_module.Empty:
-            return total
+            return frames, more
+        frames, more = frames + done, more + added
 
 
 def _run_dask(todo, out, model, settings, address, on_error, finished):

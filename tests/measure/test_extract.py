@@ -219,6 +219,35 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     bar.close()
 
 
+def test_a_second_pass_over_the_video_adds_its_frames_to_the_bar(tmp_path):
+    """A face found in tiles in the frames without one is tracked in a second pass (extract_trace's
+    ``on_pass``): the bar grows by that pass's frames instead of sitting at 100 % through it."""
+    import io
+    import queue
+
+    from tqdm import tqdm
+
+    from spasmcv import cli
+    from spasmcv.study.run import _drain, _ProgressForwarder
+
+    bar = tqdm(total=183, desc="extract", file=io.StringIO())
+    callbacks = cli._bar_callbacks(bar)
+    callbacks["progress"](183)
+    callbacks["on_pass"](183)
+    callbacks["progress"](100)
+    assert (bar.n, bar.total) == (283, 366) and "2 passes" in bar.desc
+    bar.close()
+    assert cli._bar_callbacks(None) == {"progress": None, "on_pass": None}
+    # a batch worker sends both to the parent process
+    messages = queue.Queue()
+    forward = _ProgressForwarder(messages, 0)
+    forward(60)
+    forward.more_frames(183)
+    forward(30)
+    forward.flush()
+    assert _drain(messages) == (90, 183) and _drain(messages) == (0, 0)
+
+
 def test_rotated_phone_video_is_measured_upright(tmp_path, real_video, model_info):
     """A portrait phone clip stores sideways pictures plus a display rotation: measure it upright."""
     import av

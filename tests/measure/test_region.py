@@ -7,8 +7,8 @@ import cv2
 import numpy as np
 import pytest
 
-from spasmcv.measure.region import (FaceRegion, face_places, region_from_boxes, sample_frames, sample_frames_among,
-                                    search_face_region, tile_windows)
+from spasmcv.measure.region import (FaceRegion, face_places, pixel_change, region_from_boxes, sample_frames,
+                                    sample_frames_among, search_face_region, tile_windows)
 from spasmcv.measure.video import Frame
 from tests.conftest import REPO
 
@@ -163,9 +163,11 @@ def test_a_face_large_at_first_then_small_beside_a_still_one_is_found_in_the_fra
 
     video = tmp_path / "title_then_small_face.mp4"
     _small_face_video(real_video("liveportrait/d12.mp4"), video, large_first=60, still_at=(300, 300))
-    counted = []
-    trace = extract_trace(video, model=model_info, progress=counted.append)
-    assert sum(counted) == len(trace["time_s"]) == 183              # the second pass is not counted again
+    counted, passes = [], []
+    trace = extract_trace(video, model=model_info, progress=counted.append, on_pass=passes.append)
+    assert passes == [len(trace["time_s"])] and len(trace["time_s"]) == 183   # the second pass is announced
+    assert sum(counted) == 2 * 183                                             # and its frames reported
+    assert trace.metadata["subject_reacquisitions"] == 1            # the title's face, then the small one
     region = trace.metadata["face_region"]
     assert region["found_in"] == "the frames without a face"
     assert 1000 < region["x0"] <= 1560 and region["y0"] <= 780 and region["x1"] >= 1768 and region["y1"] >= 988
@@ -188,8 +190,27 @@ def test_the_subject_is_the_face_seen_most_often_and_moving_not_a_still_picture(
     for rgb in still_everywhere:
         rgb[200:320, 300:420] = 255
     assert search_face_region(still_everywhere, _square_finder()) == region   # as often seen: the one that moves
+    # a still face seen in every frame, beside a face that sits still but is alive (camera noise)
+    rng = np.random.default_rng(0)
+    alive = [_picture(1500, 700) for _ in range(8)]
+    for rgb in alive:
+        rgb[700:820, 1500:1620] = 200 + rng.integers(0, 50, (120, 120, 3), dtype=np.uint8)
+        rgb[200:320, 300:420] = 255
+    assert search_face_region(alive, _square_finder()) == region_from_boxes(np.array([[1500, 700, 1620, 820]]),
+                                                                             1920, 1080)
     places = face_places(np.array([[0, 0, 100, 100], [50, 0, 150, 100], [140, 0, 240, 100], [600, 0, 700, 100]]))
     assert places[0] == places[1] == places[2] != places[3]
+
+
+def test_a_still_picture_of_a_face_alone_gives_no_region():
+    """A picture of a face on the wall or a paused screen, the only face the tiles find (the subject
+    has left): tracking it would read open eyes in every frame, so the frames stay without a face."""
+    still = [_picture(1500, 700) for _ in range(8)]
+    assert search_face_region(still, _square_finder()) is None
+    frames = [_picture(1500, 700), _picture(1500, 700), _picture(1510, 700)]
+    boxes = np.array([[1500, 700, 1620, 820], [1500, 700, 1620, 820], [1510, 700, 1630, 820]], dtype=float)
+    assert pixel_change(frames, boxes, np.array([0, 1, 2])) == pytest.approx((0 + 195 * 2 * 10 / 130) / 2)
+    assert pixel_change(frames, boxes[:1], np.array([0])) == float("inf")   # seen once: nothing to compare
 
 
 def test_sample_frames_among_given_frames():
