@@ -33,7 +33,7 @@ from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, rgb
 from spasmcv.measure.eyelid import PATIENT_EYES, eye_landmarks
 from spasmcv.measure.landmarks import N_LANDMARKS, FaceTracker
 from spasmcv.measure.model import ModelInfo, resolve_model
-from spasmcv.measure.region import FaceRegion
+from spasmcv.measure.region import FOUND_IN_FACELESS_FRAMES, FaceRegion
 from spasmcv.measure.trace import Trace
 from spasmcv.settings import Settings
 
@@ -166,9 +166,46 @@ class _LidContours:
         return full
 
 
+class Retracker:
+    """The face landmarks of a video's frames measured again as its trace's extraction measured them
+    (a trace does not store landmarks): in the whole picture, or in the trace's ``face_region``
+    when tiles found the face; when they found it in the frames where the whole picture showed
+    none (a second pass, :data:`~spasmcv.measure.region.FOUND_IN_FACELESS_FRAMES`), the whole
+    picture's face where there is one and the region's elsewhere. A context manager; call it
+    with each :class:`~spasmcv.measure.video.Frame` in order for its landmarks ``(478, 2)`` in
+    display pixels, or None without a face."""
+
+    def __init__(self, model: ModelInfo, tracker_settings, metadata: dict, display: tuple[int, int]):
+        face_region = metadata.get("face_region") or {}
+        self.region = FaceRegion(**{k: v for k, v in face_region.items() if k != "found_in"}) if face_region else None
+        self.whole_first = self.region is not None and face_region.get("found_in") == FOUND_IN_FACELESS_FRAMES
+        self.display = display
+        with contextlib.ExitStack() as stack:
+            self._trackers = [stack.enter_context(FaceTracker(model.path, tracker_settings))
+                              for _ in range(2 if self.whole_first else 1)]
+            self._stack = stack.pop_all()   # closed on exit; here only if a tracker failed to start
+
+    def __enter__(self) -> "Retracker":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def __call__(self, frame) -> np.ndarray | None:
+        views = [(frame.rgb, (0.0, 0.0), self.display)] if self.region is None or self.whole_first else []
+        if self.region is not None:
+            views.append(self.region.crop(frame.rgb, frame.scale))
+        # every tracker sees every frame, as in the extraction's passes; the first face found holds
+        faces = [tracker.process(rgb, frame.time_s, display_size=size, origin=origin)
+                 for tracker, (rgb, origin, size) in zip(self._trackers, views)]
+        face = next((f for f in faces if f is not None), None)
+        return None if face is None else face.landmarks_px[:, :2]
+
+
 def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model: ModelInfo | str | os.PathLike | None = None,
                    trace: Trace | None = None, task: str = "rest", settings: Settings = Settings(), crf: int = 20,
-                   progress: Callable[[int], None] | None = None, info=None) -> AnnotateResult:
+                   progress: Callable[[int], None] | None = None, on_pass: Callable[[int], None] | None = None,
+                   info=None) -> AnnotateResult:
     """Write a review copy of ``video`` with eyelid contours, closure gauges and event labels.
 
     Parameters
@@ -187,6 +224,9 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
         x264 quality of the review video (lower = better).
     progress : callable, optional
         Called with the number of frames just processed (both passes).
+    on_pass : callable, optional
+        Called with a number of frames when the extraction makes a second pass over the video
+        (:func:`~spasmcv.measure.extract.extract_trace`); ``progress`` reports those frames too.
     info : VideoInfo, optional
         The video's :func:`~spasmcv.measure.video.probe_video` result, when the caller has it.
 
@@ -212,12 +252,9 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
         from spasmcv.measure.extract import extract_trace
 
         lids = _LidContours()
-        trace = extract_trace(video, model=model, settings=settings.measure, progress=progress, on_face=lids.add,
-                              info=info)
+        trace = extract_trace(video, model=model, settings=settings.measure, progress=progress, on_pass=on_pass,
+                              on_face=lids.add, info=info)
     analysis = analyze_trace(trace, task=task, settings=settings.analysis)
-    # a face found in tiles is tracked again in the same region (docs/trace.md, face_region)
-    found = {k: v for k, v in (trace.metadata.get("face_region") or {}).items() if k != "found_in"}
-    region = FaceRegion(**found) if found else None
     signal = analysis.signal
     events = analysis.events.per_eye
     frames = 0
@@ -226,18 +263,13 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
             container = stack.enter_context(av.open(str(tmp), mode="w", format="mp4",
                                                     options={"movflags": "+faststart"}))
             # given only a trace, the landmarks are measured again (the trace does not store them)
-            tracker = stack.enter_context(FaceTracker(model.path, tracker_settings)) if lids is None else None
+            retracker = (stack.enter_context(Retracker(model, tracker_settings, trace.metadata, (info.width, info.height)))
+                         if lids is None else None)
             stream = None
             for frame in iter_frames(video, max_side_px=tracker_settings.max_side_px):
                 if frame.index >= len(signal.time_s):
                     break
-                if tracker is not None:
-                    rgb, origin, size = (region.crop(frame.rgb, frame.scale) if region is not None
-                                         else (frame.rgb, (0.0, 0.0), (info.width, info.height)))
-                    face = tracker.process(rgb, frame.time_s, display_size=size, origin=origin)
-                    landmarks = None if face is None else face.landmarks_px[:, :2]
-                else:
-                    landmarks = lids.get(frame.index)
+                landmarks = retracker(frame) if retracker is not None else lids.get(frame.index)
                 landmarks = None if landmarks is None else landmarks * frame.scale
                 closure = {side: float(signal.closure[side][frame.index]) for side in SIDES}
                 image = draw_overlay(frame.rgb, time_s=frame.time_s, frame_index=frame.index, landmarks_px=landmarks,

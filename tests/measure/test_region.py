@@ -168,6 +168,14 @@ def test_a_face_large_at_first_then_small_beside_a_still_one_is_found_in_the_fra
     assert passes == [len(trace["time_s"])] and len(trace["time_s"]) == 183   # the second pass is announced
     assert sum(counted) == 2 * 183                                             # and its frames reported
     assert trace.metadata["subject_reacquisitions"] == 1            # the title's face, then the small one
+    # a review video made from the trace alone measures the landmarks again: in the same frames,
+    # the title's large face included
+    from spasmcv.clinic.annotate import Retracker
+    from spasmcv.measure.landmarks import TrackerSettings
+    from spasmcv.measure.video import iter_frames
+    with Retracker(model_info, TrackerSettings(), trace.metadata, (1920, 1080)) as again:
+        found = [again(frame) is not None for frame in iter_frames(video, max_side_px=TrackerSettings().max_side_px)]
+    assert found == trace["face_detected"].astype(bool).tolist() and all(found[:60])
     region = trace.metadata["face_region"]
     assert region["found_in"] == "the frames without a face"
     assert 1000 < region["x0"] <= 1560 and region["y0"] <= 780 and region["x1"] >= 1768 and region["y1"] >= 988
