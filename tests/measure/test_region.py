@@ -79,7 +79,8 @@ def test_sample_frames_spread_over_the_video_from_its_first_frame():
 def _small_face_video(source, target, *, size=208, at=(1560, 780), max_frames=None, large_first=0, still_at=None):
     """A real face video shrunk and pasted into a 1920x1080 grey picture (a face of about 100 px);
     its first ``large_first`` frames large instead (a title), and with a still of its first frame,
-    as small, at ``still_at`` (a picture of the face on a page) after them."""
+    as small, at ``still_at`` (a picture of the face on a page) after them; ``at=None``: only the
+    still after the title (the subject has left)."""
     capture = cv2.VideoCapture(str(source))
     still = None
     with av.open(str(target), "w") as out:
@@ -98,7 +99,8 @@ def _small_face_video(source, target, *, size=208, at=(1560, 780), max_frames=No
             if written <= large_first:
                 canvas[90:990, 510:1410] = cv2.resize(bgr, (900, 900), interpolation=cv2.INTER_AREA)
             else:
-                canvas[at[1]:at[1] + size, at[0]:at[0] + size] = small
+                if at is not None:
+                    canvas[at[1]:at[1] + size, at[0]:at[0] + size] = small
                 if still_at is not None:
                     canvas[still_at[1]:still_at[1] + size, still_at[0]:still_at[0] + size] = still
             for packet in stream.encode(av.VideoFrame.from_ndarray(cv2.cvtColor(canvas, cv2.COLOR_BGR2RGB),
@@ -186,6 +188,20 @@ def test_a_face_large_at_first_then_small_beside_a_still_one_is_found_in_the_fra
     analysis = analyze_trace(trace, task="conversation")
     scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), after_title, fps=25.0)
     assert scores["tp"] == 2 and scores["fp"] == 0
+
+
+def test_a_still_picture_alone_after_the_title_is_not_measured(tmp_path, real_video, model_info):
+    """The title shows the face large, then only a still picture of it stays (the subject has
+    left): the frames without a face are searched, the tiles find only the still, and it is not
+    taken for the subject; those frames stay without a face and the trace says so."""
+    from spasmcv.measure.extract import extract_trace
+
+    video = tmp_path / "title_then_still.mp4"
+    _small_face_video(real_video("liveportrait/d12.mp4"), video, at=None, large_first=60, still_at=(1560, 780))
+    trace = extract_trace(video, model=model_info)
+    assert "face_region" not in trace.metadata
+    assert trace["face_detected"][:60].all() and not trace["face_detected"][60:].any()
+    assert any("measurable in only" in w for w in trace.metadata["warnings"])
 
 
 def test_the_subject_is_the_face_seen_most_often_and_moving_not_a_still_picture():
