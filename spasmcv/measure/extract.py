@@ -20,7 +20,7 @@ from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceFinder
                                       SubjectSelector, TrackerSettings, short_track_mask, split_tracks)
 from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
-from spasmcv.measure.trace import Trace
+from spasmcv.measure.trace import Trace, as_stored
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
 from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, FaceRegion, sample_frames,
                                     sample_frames_among, search_face_region)
@@ -149,7 +149,7 @@ def extract_trace(
     signals["subject_track"] = split_tracks(np.asarray(tracks, dtype=np.int64), signals["shot"])
     spurious = short_track_mask(signals["subject_track"], min_frames=SubjectSelector.confirm_frames)
     signals["valid"] = np.where(spurious, 0, signals["valid"]).astype(np.int8)
-    columns = {name: signals[name] for name in trace_column_order(signals)}
+    columns = as_stored({name: signals[name] for name in trace_column_order(signals)})
     metadata = {
         "recording_id": recording_id or video_sha[:12],
         "spasmcv_version": __version__,

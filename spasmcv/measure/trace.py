@@ -60,6 +60,21 @@ class Trace:
         return pd.DataFrame(self.columns)
 
 
+def as_stored(columns: dict) -> dict[str, np.ndarray]:
+    """The columns exactly as a trace file holds them and :func:`read_trace` gives them back:
+    numbers to 7 significant digits, non-finite ones NaN, integer columns int64. Extraction
+    returns these, so a video analysed at once and its saved trace analysed later give the same
+    numbers (rounding alone moved some by a frame or a hundredth of a point before)."""
+    stored = {}
+    for name, values in columns.items():
+        if name in INTEGER_COLUMNS:
+            stored[name] = np.asarray(values).astype(np.int64)
+        else:
+            stored[name] = np.array([float(f"{v:.7g}") if np.isfinite(v) else np.nan
+                                     for v in np.asarray(values, dtype=float).tolist()], dtype=float)
+    return stored
+
+
 def _format(value: float, integer: bool) -> str:
     if integer:
         return str(int(value))

@@ -1,5 +1,6 @@
 """End to end through the real MediaPipe model: extraction, the trace, the CLI and bad input."""
 
+import json
 import os
 import subprocess
 import sys
@@ -42,6 +43,22 @@ def franck_traces(tmp_path_factory, real_video, model_info):
 def test_extraction_is_deterministic(franck_traces):
     a, b = (p.read_bytes() for p in franck_traces)
     assert a == b
+
+
+def test_the_trace_in_memory_is_the_trace_on_disk(franck_traces, real_video, model_info):
+    """A video analysed at once and its saved trace analysed later give the same numbers: the
+    extraction returns its columns as the file stores them (7 significant digits)."""
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.measure.extract import extract_trace
+
+    fresh = extract_trace(real_video("talkingface/franck.webm"), model=model_info, max_frames=300)
+    saved = read_trace(franck_traces[0])
+    assert list(fresh.columns) == list(saved.columns)
+    for name in fresh.columns:
+        assert fresh[name].dtype == saved[name].dtype
+        np.testing.assert_array_equal(fresh[name], saved[name], err_msg=name)
+    as_text = [json.dumps(analyze_trace(t).recording, sort_keys=True, default=str) for t in (fresh, saved)]
+    assert as_text[0] == as_text[1]   # as text: NaN is not equal to itself
 
 
 def test_trace_carries_provenance(franck_traces, model_info):
