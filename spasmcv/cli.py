@@ -382,8 +382,8 @@ def _load_trace(path: Path, args, label: str, settings):
     model = resolve_model(args.model, allow_custom=args.custom_model)
     bar = _progress_bar(info.frame_count, args.quiet, label)
     try:
-        return extract_trace(path, model=model, settings=settings.measure, recording_id=getattr(args, "recording_id", None),
-                             info=info, **_bar_callbacks(bar))
+        return extract_trace(path, model=model, settings=settings.measure, info=info,
+                             recording_id=getattr(args, "recording_id", None), **_bar_callbacks(bar))
     finally:
         if bar:
             bar.close()

@@ -263,7 +263,8 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
             container = stack.enter_context(av.open(str(tmp), mode="w", format="mp4",
                                                     options={"movflags": "+faststart"}))
             # given only a trace, the landmarks are measured again (the trace does not store them)
-            retracker = (stack.enter_context(Retracker(model, tracker_settings, trace.metadata, (info.width, info.height)))
+            display = (info.width, info.height)
+            retracker = (stack.enter_context(Retracker(model, tracker_settings, trace.metadata, display))
                          if lids is None else None)
             stream = None
             for frame in iter_frames(video, max_side_px=tracker_settings.max_side_px):

@@ -7,9 +7,9 @@ would be "no face". When the first frames of a video show no face, extraction se
 frames of the whole video in overlapping square tiles (half the frame's shorter side, half a tile
 apart), where such a face is large enough to be found; if the whole picture shows a face in none
 of them and tiles show one in several, every frame is cropped to the region around the faces
-found (not a still picture of a face), with a margin, before the landmark model sees it. Landmarks are still reported in the full
-picture's display pixels. The region is fixed for the whole video (recorded in the trace's
-provenance), so pixel measures keep their scale; a face that later leaves the region is lost (no
+found (not a still picture of a face), with a margin, before the landmark model sees it.
+Landmarks are still reported in the full picture's display pixels. The region is fixed for the
+whole video (recorded in the trace's provenance), so pixel measures keep their scale; a face that later leaves the region is lost (no
 face), as it would be at the picture's edge. A face seen at first and then missing in most of the
 frames (a title with a large face, then a small webcam inset) is searched for the same way in
 sample frames of those frames; the video is tracked again in the region found, and that pass's
@@ -133,8 +133,9 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
         centres = (boxes[in_place, :2] + boxes[in_place, 2:]) / 2
         return len(set(sample_of[in_place])), float(np.ptp(centres, axis=0).max())
 
-    living = [place for place in np.unique(places)
-              if pixel_change(frames, np.array(found)[places == place], sample_of[places == place]) >= STILL_GREY_LEVELS]
+    in_frame_pixels = np.array(found)
+    living = [place for place in np.unique(places) if pixel_change(
+        frames, in_frame_pixels[places == place], sample_of[places == place]) >= STILL_GREY_LEVELS]
     if not living:
         return None
     subject = max(living, key=rank)
