@@ -30,6 +30,10 @@ from spasmcv.errors import TraceError
 TRACE_FORMAT = "spasmcv-trace"
 TRACE_FORMAT_VERSION = 1
 INTEGER_COLUMNS = frozenset({"frame_index", "face_detected", "n_faces", "shot", "subject_track", "eyes_in_frame", "valid"})
+#: Columns written with every digit (the shortest text that reads back as the same number): frame
+#: times are the decoder's, and code that sets trace times beside decoded frames' must find them
+#: equal. Every other number is written to 7 significant digits.
+EXACT_COLUMNS = frozenset({"time_s"})
 
 
 @dataclass(frozen=True)
@@ -62,25 +66,29 @@ class Trace:
 
 def as_stored(columns: dict) -> dict[str, np.ndarray]:
     """The columns exactly as a trace file holds them and :func:`read_trace` gives them back:
-    numbers to 7 significant digits, non-finite ones NaN, integer columns int64. Extraction
-    returns these, so a video analysed at once and its saved trace analysed later give the same
-    numbers (rounding alone moved some by a frame or a hundredth of a point before)."""
+    numbers to 7 significant digits (:data:`EXACT_COLUMNS` as they are), non-finite ones NaN,
+    integer columns int64. Extraction returns these, so a video analysed at once and its saved
+    trace analysed later give the same numbers (rounding alone moved some by a frame or a
+    hundredth of a point before)."""
     stored = {}
     for name, values in columns.items():
         if name in INTEGER_COLUMNS:
             stored[name] = np.asarray(values).astype(np.int64)
+        elif name in EXACT_COLUMNS:
+            values = np.asarray(values, dtype=float)
+            stored[name] = np.where(np.isfinite(values), values, np.nan)
         else:
             stored[name] = np.array([float(f"{v:.7g}") if np.isfinite(v) else np.nan
                                      for v in np.asarray(values, dtype=float).tolist()], dtype=float)
     return stored
 
 
-def _format(value: float, integer: bool) -> str:
+def _format(value: float, integer: bool, exact: bool = False) -> str:
     if integer:
         return str(int(value))
     if not np.isfinite(value):
         return ""
-    return f"{value:.7g}"
+    return repr(float(value)) if exact else f"{value:.7g}"
 
 
 def trace_bytes(trace: Trace, *, compress: bool = False) -> bytes:
@@ -93,10 +101,10 @@ def trace_bytes(trace: Trace, *, compress: bool = False) -> bytes:
     for key, value in trace.metadata.items():
         buffer.write(f"# {key}: {json.dumps(value, sort_keys=True, allow_nan=False, default=str)}\n")
     buffer.write(",".join(names) + "\n")
-    integer = [name in INTEGER_COLUMNS for name in names]
+    kinds = [(name in INTEGER_COLUMNS, name in EXACT_COLUMNS) for name in names]
     columns = [trace.columns[name] for name in names]
     for row in range(len(trace)):
-        buffer.write(",".join(_format(col[row], is_int) for col, is_int in zip(columns, integer)))
+        buffer.write(",".join(_format(col[row], *kind) for col, kind in zip(columns, kinds)))
         buffer.write("\n")
     data = buffer.getvalue().encode("utf-8")
     return gzip.compress(data, mtime=0) if compress else data
