@@ -68,8 +68,8 @@ def as_stored(columns: dict) -> dict[str, np.ndarray]:
     """The columns exactly as a trace file holds them and :func:`read_trace` gives them back:
     numbers to 7 significant digits (:data:`EXACT_COLUMNS` as they are), non-finite ones NaN,
     integer columns int64. Extraction returns these, so a video analysed at once and its saved
-    trace analysed later give the same numbers (rounding alone moved some by a frame or a
-    hundredth of a point before)."""
+    trace analysed later give the same numbers (before signals eyelid-6 they could differ: the
+    file's 7-digit frame times alone moved some figures by a hundredth)."""
     stored = {}
     for name, values in columns.items():
         if name in INTEGER_COLUMNS:

@@ -47,7 +47,7 @@ def test_extraction_is_deterministic(franck_traces):
 
 def test_the_trace_in_memory_is_the_trace_on_disk(franck_traces, real_video, model_info):
     """A video analysed at once and its saved trace analysed later give the same numbers: the
-    extraction returns its columns as the file stores them (7 significant digits)."""
+    extraction returns its columns as the file stores them (7 significant digits, frame times exact)."""
     from spasmcv.analysis.analyze import analyze_trace
     from spasmcv.measure.extract import extract_trace
 
@@ -236,7 +236,7 @@ def test_progress_bar_only_on_a_terminal(monkeypatch):
     bar.close()
 
 
-def test_a_second_pass_over_the_video_adds_its_frames_to_the_bar(tmp_path):
+def test_a_second_pass_over_the_video_adds_its_frames_to_the_bar():
     """A face found in tiles in the frames without one is tracked in a second pass (extract_trace's
     ``on_pass``): the bar grows by that pass's frames instead of sitting at 100 % through it."""
     import io
