@@ -9,8 +9,8 @@ apart), where such a face is large enough to be found; if the whole picture show
 of them and tiles show one in several, every frame is cropped to the region around the faces
 found (not a still picture of a face), with a margin, before the landmark model sees it.
 Landmarks are still reported in the full picture's display pixels. The region is fixed for the
-whole video (recorded in the trace's provenance), so pixel measures keep their scale; a face that later leaves the region is lost (no
-face), as it would be at the picture's edge. A face seen at first and then missing in most of the
+whole video (recorded in the trace's provenance), so pixel measures keep their scale; a face that
+later leaves the region is lost (no face), as it would be at the picture's edge. A face seen at first and then missing in most of the
 frames (a title with a large face, then a small webcam inset) is searched for the same way in
 sample frames of those frames; the video is tracked again in the region found, and that pass's
 results are kept for the frames where the whole picture showed no face.
@@ -148,13 +148,16 @@ def pixel_change(frames: Sequence[np.ndarray], boxes: np.ndarray, sample_of: np.
     """How much the picture changes where a place's faces were found: the median, over consecutive
     sample frames that show the place, of the mean absolute grey-level difference (0-255) inside
     the union of its boxes ``(k, 4)`` (in the frames' pixels; ``sample_of``: each box's frame).
-    Infinite when fewer than two frames show it (nothing to compare)."""
+    Infinite when fewer than two frames show it or the boxes lie off the picture (nothing to
+    compare)."""
     shown = sorted(set(np.asarray(sample_of).tolist()))
     if len(shown) < 2:
         return float("inf")
     height, width = frames[0].shape[:2]
     x0, y0 = (max(0, int(v)) for v in np.floor(boxes[:, :2].min(axis=0)))
     x1, y1 = int(min(width, np.ceil(boxes[:, 2].max()))), int(min(height, np.ceil(boxes[:, 3].max())))
+    if x1 <= x0 or y1 <= y0:   # boxes wholly off the picture: nothing to compare
+        return float("inf")
     grey = [frames[k][y0:y1, x0:x1].astype(np.float32).mean(axis=2) for k in shown]
     return float(np.median([np.mean(np.abs(a - b)) for a, b in zip(grey, grey[1:])]))
 

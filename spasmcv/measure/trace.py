@@ -74,16 +74,14 @@ def as_stored(columns: dict) -> dict[str, np.ndarray]:
     for name, values in columns.items():
         if name in INTEGER_COLUMNS:
             stored[name] = np.asarray(values).astype(np.int64)
-        elif name in EXACT_COLUMNS:
-            values = np.asarray(values, dtype=float)
-            stored[name] = np.where(np.isfinite(values), values, np.nan)
-        else:
-            stored[name] = np.array([float(f"{v:.7g}") if np.isfinite(v) else np.nan
-                                     for v in np.asarray(values, dtype=float).tolist()], dtype=float)
+        else:   # written by _format and read back as read_trace reads it
+            texts = (_format(v, False, name in EXACT_COLUMNS) for v in np.asarray(values, dtype=float).tolist())
+            stored[name] = np.array([float(text) if text else np.nan for text in texts], dtype=float)
     return stored
 
 
 def _format(value: float, integer: bool, exact: bool = False) -> str:
+    """One value as a trace file writes it (:data:`EXACT_COLUMNS`: ``exact``); empty when not finite."""
     if integer:
         return str(int(value))
     if not np.isfinite(value):

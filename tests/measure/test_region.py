@@ -235,6 +235,8 @@ def test_a_still_picture_of_a_face_alone_gives_no_region():
     boxes = np.array([[1500, 700, 1620, 820], [1500, 700, 1620, 820], [1510, 700, 1630, 820]], dtype=float)
     assert pixel_change(frames, boxes, np.array([0, 1, 2])) == pytest.approx((0 + 195 * 2 * 10 / 130) / 2)
     assert pixel_change(frames, boxes[:1], np.array([0])) == float("inf")   # seen once: nothing to compare
+    off = np.array([[2000, 700, 2100, 800], [2000, 700, 2100, 800]], dtype=float)
+    assert pixel_change(frames, off, np.array([0, 1])) == float("inf")     # off the picture: nothing to compare
 
 
 def test_sample_frames_among_given_frames():
