@@ -33,7 +33,7 @@ from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, rgb
 from spasmcv.measure.eyelid import PATIENT_EYES, eye_landmarks
 from spasmcv.measure.landmarks import N_LANDMARKS, FaceTracker
 from spasmcv.measure.model import ModelInfo, resolve_model
-from spasmcv.measure.region import FOUND_IN_FACELESS_FRAMES, FaceRegion
+from spasmcv.measure.region import FOUND_IN_FACELESS_FRAMES, FaceRegion, model_view
 from spasmcv.measure.trace import Trace
 from spasmcv.settings import Settings
 
@@ -192,9 +192,8 @@ class Retracker:
         self._stack.close()
 
     def __call__(self, frame) -> np.ndarray | None:
-        views = [(frame.rgb, (0.0, 0.0), self.display)] if self.region is None or self.whole_first else []
-        if self.region is not None:
-            views.append(self.region.crop(frame.rgb, frame.scale))
+        regions = [None, self.region] if self.whole_first else [self.region]
+        views = [model_view(frame.rgb, frame.scale, region, self.display) for region in regions]
         # every tracker sees every frame, as in the extraction's passes; the first face found holds
         faces = [tracker.process(rgb, frame.time_s, display_size=size, origin=origin)
                  for tracker, (rgb, origin, size) in zip(self._trackers, views)]

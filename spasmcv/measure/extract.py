@@ -22,8 +22,8 @@ from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.trace import Trace, as_stored
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
-from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, FaceRegion, sample_frames,
-                                    sample_frames_among, search_face_region)
+from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, FaceRegion, model_view,
+                                    sample_frames, sample_frames_among, search_face_region)
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
@@ -203,16 +203,12 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
             measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=settings.mirrored))
             chunk.clear()
 
-    def model_view(frame):
-        if region is None:
-            return frame.rgb, (0.0, 0.0), display
-        return region.crop(frame.rgb, frame.scale)
-
     tracker_settings = settings.tracker
     with cpus_to_pin(run.pin_threads and run.prefetch_frames > 0) as (model_cpu, decode_cpu), \
             pinned_to(model_cpu), FaceTracker(model.path, tracker_settings, model_data=model_data) as tracker:
         frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads)
-        prepared = ((frame, *model_view(frame), frame_thumbnail(frame.rgb)) for frame in frames)
+        prepared = ((frame, *model_view(frame.rgb, frame.scale, region, display), frame_thumbnail(frame.rgb))
+                    for frame in frames)
         prepared = ((frame, tracker.model_input(rgb), origin, size, thumbnail)
                     for frame, rgb, origin, size, thumbnail in prepared)
         for frame, model_input, origin, size, thumbnail in prefetch(prepared, depth=run.prefetch_frames,

@@ -65,6 +65,13 @@ class FaceRegion:
         return crop, (x0 / scale, y0 / scale), ((x1 - x0) / scale, (y1 - y0) / scale)
 
 
+def model_view(rgb: np.ndarray, scale: float, region: FaceRegion | None,
+               display: tuple[float, float]) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
+    """What the landmark model is given of a frame: the region (:meth:`FaceRegion.crop`), or the
+    whole picture when there is none (origin 0, 0, size ``display``, display pixels)."""
+    return (rgb, (0.0, 0.0), display) if region is None else region.crop(rgb, scale)
+
+
 def tile_windows(width: int, height: int, fraction: float = TILE_FRACTION) -> list[tuple[int, int, int]]:
     """Overlapping square tiles ``(x, y, side)`` covering a ``width`` x ``height`` picture: side
     ``fraction`` of the shorter side, half a side apart, the last row and column flush with the
