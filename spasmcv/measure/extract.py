@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from spasmcv import __version__
-from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eyelid_signals, frame_measures
+from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eye_region_contrast, eyelid_signals, frame_measures
 from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceFinder, FaceObservation, FaceTracker,
                                       SubjectSelector, TrackerSettings, short_track_mask, split_tracks)
 from spasmcv._hashing import file_sha256
@@ -27,7 +27,7 @@ from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, Fac
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
-SIGNALS_VERSION = "eyelid-6"
+SIGNALS_VERSION = "eyelid-7"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -200,7 +200,9 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
 
     def flush() -> None:
         if chunk.size:
-            measured.append(frame_measures(*chunk.arrays(), frame_size=display, mirrored=settings.mirrored))
+            landmarks, blendshapes, transforms, contrast = chunk.arrays()
+            measures = frame_measures(landmarks, blendshapes, transforms, frame_size=display, mirrored=settings.mirrored)
+            measured.append(measures | {"eye_region_contrast": contrast})
             chunk.clear()
 
     tracker_settings = settings.tracker
@@ -222,7 +224,7 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
             tracks.append(-1 if face is None else face.track)
             differences.append(frame_difference(thumbnail, previous))
             previous = thumbnail
-            chunk.add(face)
+            chunk.add(face, None if face is None else eye_region_contrast(frame.rgb, frame.scale, face.landmarks_px))
             if on_face is not None:
                 on_face(frame.index, face)
             if chunk.size == _Chunk.capacity:
@@ -288,7 +290,7 @@ def trace_column_order(columns) -> list[str]:
     per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop", "upper_lid", "lower_lid",
                "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px", "upper_lid_px", "lower_lid_px"]
     ordered = first + [f"{name}_{side}" for name in per_eye for side in ("left", "right")]
-    ordered += ["intercanthal_px", "iris_reference_px", "frame_difference"]
+    ordered += ["intercanthal_px", "iris_reference_px", "eye_region_contrast", "frame_difference"]
     ordered += sorted(name for name in columns if name.startswith("bs_"))
     missing = set(columns) - set(ordered)
     return [name for name in ordered if name in columns] + sorted(missing)
@@ -303,20 +305,23 @@ class _Chunk:
         self.landmarks = np.full((self.capacity, N_LANDMARKS, 3), np.nan)
         self.blendshapes = np.full((self.capacity, len(BLENDSHAPE_NAMES)), np.nan)
         self.transforms = np.full((self.capacity, 4, 4), np.nan)
+        self.contrast = np.full(self.capacity, np.nan)
         self.size = 0
 
-    def add(self, face) -> None:
+    def add(self, face, contrast: float | None) -> None:
         if face is not None:
             self.landmarks[self.size] = face.landmarks_px
             self.blendshapes[self.size] = face.blendshapes
             self.transforms[self.size] = face.transform
+            self.contrast[self.size] = contrast
         self.size += 1
 
-    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return self.landmarks[: self.size], self.blendshapes[: self.size], self.transforms[: self.size]
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        n = self.size
+        return self.landmarks[:n], self.blendshapes[:n], self.transforms[:n], self.contrast[:n].copy()
 
     def clear(self) -> None:
-        for array in (self.landmarks, self.blendshapes, self.transforms):
+        for array in (self.landmarks, self.blendshapes, self.transforms, self.contrast):
             array.fill(np.nan)
         self.size = 0
 

@@ -150,6 +150,46 @@ def head_pose_deg(transform: np.ndarray) -> np.ndarray:
     return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
 
 
+#: Landmarks whose bounding box, extended below, is the eye region of :func:`eye_region_contrast`:
+#: both eyes' lid contours and brows.
+EYE_REGION_POINTS = tuple(sorted({i for eye in PATIENT_EYES.values()
+                                  for i in (*eye.upper_lid_contour, *eye.lower_lid_contour, *eye.brow)}))
+#: The eye region reaches below the eyes by this share of its height (the upper cheeks).
+EYE_REGION_BELOW = 0.5
+
+
+def eye_region_contrast(rgb: np.ndarray, scale: float, landmarks_px: np.ndarray) -> float:
+    """How much the picture shows around the eyes: the spread of its grey levels (0-255).
+
+    The 90th minus the 10th percentile of the grey levels (ITU-R BT.601 luma) in the box around
+    both eyes and brows (:data:`EYE_REGION_POINTS`), extended below by :data:`EYE_REGION_BELOW` of
+    its height: skin, brows, lashes and the eyes themselves. A fade to black or a dark room
+    squeezes it toward 0; a blink changes it little, since the brows and the lash line stay
+    dark. NaN without a face or when under 16 pixels of the box lie in the picture.
+
+    Parameters
+    ----------
+    rgb : ndarray (height, width, 3) uint8
+        The decoded frame, ``scale`` times the display size.
+    landmarks_px : ndarray (478, 3)
+        The face's landmarks in display pixels (NaN when no face).
+    """
+    xy = np.asarray(landmarks_px, dtype=float)[list(EYE_REGION_POINTS), :2] * scale
+    if not np.all(np.isfinite(xy)):
+        return float("nan")
+    (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
+    y1 += EYE_REGION_BELOW * (y1 - y0)
+    height, width = rgb.shape[:2]
+    x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    if (x1 - x0) * (y1 - y0) < 16:
+        return float("nan")
+    crop = rgb[y0:y1, x0:x1].astype(np.float32)
+    grey = crop @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
+    low, high = np.percentile(grey, [10, 90])
+    return float(high - low)
+
+
 def frame_measures(landmarks: np.ndarray, blendshapes: np.ndarray, transform: np.ndarray, *,
                    frame_size: tuple[int, int], mirrored: bool = False) -> dict[str, np.ndarray]:
     """Per-frame raw measures that need no recording-level reference.
