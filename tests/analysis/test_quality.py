@@ -68,6 +68,26 @@ def test_a_camera_far_below_the_eyes_is_not_measured_and_says_so():
     assert frame_quality(c, QualitySettings(max_camera_below_deg=25.0)).measurable.all()
 
 
+def test_a_picture_too_dark_around_the_eyes_is_not_measured_and_says_so():
+    """A fade from black: while the grey levels around the eyes spread over less than the limit,
+    the frames are not measured, with their own reason and a warning; traces without the column
+    (signals before eyelid-7) are not tested."""
+    limit = QualitySettings().min_eye_region_contrast
+    assert limit > 0
+    c = full_columns()
+    c["eye_region_contrast"] = np.full(len(T), 90.0)
+    c["eye_region_contrast"][T < 6] = np.linspace(2.0, 0.99 * limit, int((T < 6).sum()))
+    c["eye_region_contrast"][(T >= 6) & (T < 7)] = limit
+    c["eye_region_contrast"][T >= 50] = np.nan          # no face found in the region's picture: not a dark one
+    q = frame_quality(c)
+    assert (q.reason[T < 6] == "dark_picture").all() and q.measurable[T >= 6].all()
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
+    assert analysis.recording["metrics"]["quality"]["invalid_share"]["dark_picture"] == pytest.approx(0.1, abs=0.01)
+    assert any("too dark or flat around the eyes" in w and "trim fades" in w for w in analysis.recording["warnings"])
+    del c["eye_region_contrast"]
+    assert frame_quality(c).measurable.all()
+
+
 def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():
     c = full_columns()
     n = len(T)

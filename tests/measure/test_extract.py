@@ -432,3 +432,46 @@ def test_an_edited_video_is_split_at_its_cut(tmp_path, real_video, model_info):
 def test_a_continuous_video_is_one_shot(franck_traces):
     trace = read_trace(franck_traces[0])
     assert not trace["shot"].any() and "edited" not in " ".join(trace.metadata["warnings"])
+
+
+def test_a_fade_from_black_is_measured_dark_and_not_read(tmp_path, real_video, model_info):
+    """Talking Face's first 200 frames faded in from black over 100 frames (pixel values times
+    frame / 100, as an editor's fade): the eye region's contrast rises with the fade, from a few
+    grey levels to its full 110 or so; the frames under the quality gate's limit are
+    ``dark_picture``, neither open nor closed, and the labelled blink after the fade is found."""
+    import av
+
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.analysis.quality import QualitySettings, frame_quality
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+
+    faded = tmp_path / "fade.mp4"
+    with av.open(str(faded), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        stream.options = {"crf": "23"}
+        for frame in iter_frames(real_video("talkingface/franck.webm")):
+            if frame.index >= 200:
+                break
+            dimmed = np.rint(frame.rgb * min(1.0, frame.index / 100)).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(dimmed, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    trace = extract_trace(faded, model=model_info)
+    contrast = trace["eye_region_contrast"]
+    seen = np.flatnonzero(np.isfinite(contrast))
+    assert seen[0] < 10 and contrast[seen[0]] < 10                     # the face is found in the dark ...
+    assert np.all(np.diff(contrast[seen[0]:100:5]) > 0)                # ... and the contrast grows with the light
+    assert 90 < np.median(contrast[120:]) < 140
+    limit = QualitySettings().min_eye_region_contrast
+    quality = frame_quality(trace.columns)
+    dark = np.isfinite(contrast) & (contrast < limit)
+    assert 10 <= dark.sum() <= 40 and not dark[60:].any()
+    assert (quality.reason[dark] == "dark_picture").all() and quality.measurable[60:].all()
+    analysis = analyze_trace(trace, task="conversation")
+    assert np.isnan(analysis.signal.closure["left"][dark]).all()
+    onsets = [round(e["onset_s"] * 25) for e in analysis.events.summary()]
+    assert any(166 <= onset <= 170 for onset in onsets), onsets      # the blink labelled 168-176
