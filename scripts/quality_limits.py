@@ -1,14 +1,16 @@
-"""Where does the eyelid measure stop being valid? Real labelled clips, made smaller and rolled.
+"""Where does the eyelid measure stop being valid? Real labelled clips, made smaller, rolled and dimmed.
 
-Each labelled clip (``labels/``) is re-encoded at smaller sizes (face height in pixels) and
-rotated in the picture plane (head roll), frame for frame, so the hand labels still apply. Every
-variant is extracted with the real model and scored against the labels with the quality gate
-under test switched off, next to the EAR < 0.2 baseline on the same trace. The per-frame limits
-in :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``) are read from
-these tables (docs/quality-limits.md).
+Each labelled clip (``labels/``) is re-encoded at smaller sizes (face height in pixels),
+rotated in the picture plane (head roll) and dimmed (pixel values scaled down), frame for
+frame, so the hand labels still apply. Every variant is extracted with the real model and
+scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
+baseline on the same trace. The per-frame limits in
+:class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
+``min_eye_region_contrast``) are read from these tables (docs/quality-limits.md).
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
     python scripts/quality_limits.py --cache /tmp/qlcache --turned /tmp/external   # turned faces
+    python scripts/quality_limits.py --cache /tmp/qlcache --dimmed                 # darker pictures
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -44,15 +46,18 @@ CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
 ROLLS = [0, 20, 35, 50, 65, 90]
 #: Gates off: what the measure itself does at each size and roll.
-NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0)
+NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_contrast=0.0)
 
 
 def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def transform(rgb: np.ndarray, scale: float, roll_deg: float) -> np.ndarray:
-    """The frame downscaled by ``scale`` and rotated by ``roll_deg`` (canvas enlarged: nothing cut)."""
+def transform(rgb: np.ndarray, scale: float, roll_deg: float, brightness: float = 1.0) -> np.ndarray:
+    """The frame downscaled by ``scale``, rotated by ``roll_deg`` (canvas enlarged: nothing cut) and
+    its pixel values multiplied by ``brightness`` (a dimmed picture, as in a fade to black)."""
+    if brightness != 1.0:
+        rgb = np.clip(np.rint(rgb.astype(np.float32) * brightness), 0, 255).astype(np.uint8)
     h, w = rgb.shape[:2]
     if scale != 1.0:
         rgb = cv2.resize(rgb, (_even(w * scale), _even(h * scale)), interpolation=cv2.INTER_AREA)
@@ -68,26 +73,29 @@ def transform(rgb: np.ndarray, scale: float, roll_deg: float) -> np.ndarray:
     return rgb
 
 
-def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: float) -> None:
-    """Re-encode ``source`` frame for frame (H.264, near lossless, constant frame rate)."""
+def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: float,
+                  brightness: float = 1.0, crf: int = 14) -> None:
+    """Re-encode ``source`` frame for frame (H.264 at ``crf``: 14 is near lossless; constant frame rate)."""
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(out), "w") as container:
         stream = None
         for frame in iter_frames(source, max_side_px=None):
-            image = transform(frame.rgb, scale, roll_deg)
+            image = transform(frame.rgb, scale, roll_deg, brightness)
             if stream is None:
                 stream = container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = image.shape[1], image.shape[0]
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": "14", "preset": "veryfast"}
+                stream.options = {"crf": str(crf), "preset": "veryfast"}
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
             container.mux(packet)
 
 
-def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, source: Path | None = None):
+def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, source: Path | None = None,
+                  brightness: float = 1.0, crf: int = 14):
     name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}"
+    name += (f"_b{int(round(brightness * 100))}" if brightness != 1.0 else "") + (f"_q{crf}" if crf != 14 else "")
     path = cache / f"{name}.trace.csv"
     if path.exists():
         cached = read_trace(path)
@@ -95,7 +103,7 @@ def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, sou
             return cached
     source = source or REAL / clip["video"]
     video = cache / f"{name}.mp4"
-    write_variant(source, video, scale, roll, probe_video(source).measured_fps)
+    write_variant(source, video, scale, roll, probe_video(source).measured_fps, brightness, crf)
     trace = extract_trace(video, model=model)
     write_trace(trace, path)
     video.unlink()
@@ -141,6 +149,43 @@ def table(title: str, variants: list[tuple[float, float]], clips: list[dict], ca
         lines.append(f"| scale {scale:g}, roll {roll} deg | {med[0]} | {med[2]} | "
                      f"{valid_n / n:.0%} | {sum(r['labels'] for r in ours_all)} | "
                      f"**{_pool(ours_all):.3f}** | {_pool(base_all):.3f} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines + [""]
+
+
+#: Dimmed variants: pixel values times these factors (a fade to black passes through them all),
+#: encoded at x264's default quality, as ordinary recordings are: compression is what loses most
+#: of a dark picture's detail.
+BRIGHTNESS = [1.0, 0.4, 0.25, 0.2, 0.16, 0.13, 0.1, 0.06]
+DIM_CRF = 23
+
+
+def brightness_table(clips: list[dict], cache: Path, model) -> list[str]:
+    """Closures found and false ones as the picture gets darker, with the eye region's contrast
+    (trace column ``eye_region_contrast``) each brightness gives: where the quality gate's
+    ``min_eye_region_contrast`` is read from."""
+    per_clip = " | ".join(f"{c['clip']}: contrast: found / false" for c in clips)
+    lines = ["### Dimmer pictures (pixel values scaled down, H.264 CRF 23)", "",
+             "| brightness | median eye-region contrast (grey levels) | valid frames | labels | found / false "
+             f"(gate off) | F1 spasmcv (gate off) | F1 EAR baseline | {per_clip} |",
+             "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(clips)]
+    for brightness in BRIGHTNESS:
+        ours_all, base_all, contrasts, valid_n, n, cells = [], [], [], 0, 0, []
+        for clip in clips:
+            trace = variant_trace(clip, 1.0, 0, cache, model, brightness=brightness, crf=DIM_CRF)
+            ours, base = score(trace, clip)
+            valid = trace["valid"].astype(bool)
+            contrast = trace["eye_region_contrast"][valid]
+            cells.append(f"{np.nanmedian(contrast):.0f}: {ours['tp']} / {ours['fp']}")
+            ours_all.append(ours)
+            base_all.append(base)
+            contrasts.append(contrast)
+            valid_n += int(valid.sum())
+            n += len(trace)
+        found, false = (sum(r[k] for r in ours_all) for k in ("tp", "fp"))
+        lines.append(f"| {brightness:g} | {np.nanmedian(np.concatenate(contrasts)):.0f} | {valid_n / n:.0%} | "
+                     f"{sum(r['labels'] for r in ours_all)} | {found} / {false} | **{_pool(ours_all):.3f}** | "
+                     f"{_pool(base_all):.3f} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines + [""]
 
@@ -194,6 +239,7 @@ def main() -> int:
     parser.add_argument("--turned", type=Path, metavar="VIDEOS",
                         help="only the turned-faces table, from the outside clips' videos in VIDEOS "
                              "(scripts/fetch_external_clips.py)")
+    parser.add_argument("--dimmed", action="store_true", help="only the dimmer-pictures table")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.turned:
@@ -207,11 +253,20 @@ def main() -> int:
         print(f"none of the clips {args.clips} found under {REAL}", file=sys.stderr)
         return 1
     model = resolve_model(None)
+    if args.dimmed:
+        text = "\n".join(brightness_table(clips, args.cache, model))
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
     if args.extract_only:
         for scale, roll in [(s, 0) for s in SCALES] + [(1.0, r) for r in ROLLS[1:]]:
             for clip in clips:
                 variant_trace(clip, scale, roll, args.cache, model)
                 print(f"extracted {clip['clip']} scale {scale} roll {roll}", flush=True)
+        for brightness in BRIGHTNESS:
+            for clip in clips:
+                variant_trace(clip, 1.0, 0, args.cache, model, brightness=brightness, crf=DIM_CRF)
+                print(f"extracted {clip['clip']} brightness {brightness}", flush=True)
         return 0
     lines = ["## Limits of the eyelid measure on real labelled video", "",
              f"Clips: {', '.join(c['clip'] for c in clips)} (every labelled closure; pooled F1, frames widened by 2, "
@@ -219,6 +274,7 @@ def main() -> int:
              "model, analysed with the size, fissure and roll gates switched off. Produced by `scripts/quality_limits.py`.", ""]
     lines += table("Smaller faces (downscaled)", [(s, 0) for s in SCALES], clips, args.cache, model)
     lines += table("Head roll (picture rotated)", [(1.0, r) for r in ROLLS], clips, args.cache, model)
+    lines += brightness_table(clips, args.cache, model)
     text = "\n".join(lines)
     print(text)
     if args.markdown:
