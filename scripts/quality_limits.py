@@ -6,7 +6,7 @@ frame, so the hand labels still apply. Every variant is extracted with the real 
 scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
 baseline on the same trace. The per-frame limits in
 :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
-``min_eye_region_contrast``) are read from these tables (docs/quality-limits.md).
+``min_eye_region_grey_spread``) are read from these tables (docs/quality-limits.md).
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
     python scripts/quality_limits.py --cache /tmp/qlcache --turned /tmp/external   # turned faces
@@ -46,7 +46,7 @@ CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
 ROLLS = [0, 20, 35, 50, 65, 90]
 #: Gates off: what the measure itself does at each size and roll.
-NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_contrast=0.0)
+NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_grey_spread=0.0)
 
 
 def _even(x: float) -> int:
@@ -161,29 +161,29 @@ DIM_CRF = 23
 
 
 def brightness_table(clips: list[dict], cache: Path, model) -> list[str]:
-    """Closures found and false ones as the picture gets darker, with the eye region's contrast
-    (trace column ``eye_region_contrast``) each brightness gives: where the quality gate's
-    ``min_eye_region_contrast`` is read from."""
-    per_clip = " | ".join(f"{c['clip']}: contrast: found / false" for c in clips)
+    """Closures found and false ones as the picture gets darker, with the eye region's grey spread
+    (trace column ``eye_region_grey_spread``) each brightness gives: where the quality gate's
+    ``min_eye_region_grey_spread`` is read from."""
+    per_clip = " | ".join(f"{c['clip']}: spread: found / false" for c in clips)
     lines = ["### Dimmer pictures (pixel values scaled down, H.264 CRF 23)", "",
-             "| brightness | median eye-region contrast (grey levels) | valid frames | labels | found / false "
+             "| brightness | median eye-region grey spread (grey levels) | valid frames | labels | found / false "
              f"(gate off) | F1 spasmcv (gate off) | F1 EAR baseline | {per_clip} |",
              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(clips)]
     for brightness in BRIGHTNESS:
-        ours_all, base_all, contrasts, valid_n, n, cells = [], [], [], 0, 0, []
+        ours_all, base_all, spreads, valid_n, n, cells = [], [], [], 0, 0, []
         for clip in clips:
             trace = variant_trace(clip, 1.0, 0, cache, model, brightness=brightness, crf=DIM_CRF)
             ours, base = score(trace, clip)
             valid = trace["valid"].astype(bool)
-            contrast = trace["eye_region_contrast"][valid]
-            cells.append(f"{np.nanmedian(contrast):.0f}: {ours['tp']} / {ours['fp']}")
+            spread = trace["eye_region_grey_spread"][valid]
+            cells.append(f"{np.nanmedian(spread):.0f}: {ours['tp']} / {ours['fp']}")
             ours_all.append(ours)
             base_all.append(base)
-            contrasts.append(contrast)
+            spreads.append(spread)
             valid_n += int(valid.sum())
             n += len(trace)
         found, false = (sum(r[k] for r in ours_all) for k in ("tp", "fp"))
-        lines.append(f"| {brightness:g} | {np.nanmedian(np.concatenate(contrasts)):.0f} | {valid_n / n:.0%} | "
+        lines.append(f"| {brightness:g} | {np.nanmedian(np.concatenate(spreads)):.0f} | {valid_n / n:.0%} | "
                      f"{sum(r['labels'] for r in ours_all)} | {found} / {false} | **{_pool(ours_all):.3f}** | "
                      f"{_pool(base_all):.3f} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)

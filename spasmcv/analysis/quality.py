@@ -86,8 +86,8 @@ class QualitySettings:
         keep their accuracy with an open fissure of 2.5 px and break at 1.4 px (franck: 46 false
         closures); the man in ``multispeaker`` opens his eyes about 1 px, 1.4 at the widest (5 false closures;
         docs/quality-limits.md).
-    min_eye_region_contrast : float
-        The picture around the eyes (trace column ``eye_region_contrast``: the spread of its grey
+    min_eye_region_grey_spread : float
+        The picture around the eyes (trace column ``eye_region_grey_spread``: the spread of its grey
         levels, 0-255) flatter than this: not measured (``dark_picture``), as in a fade to or
         from black or a dark room. Real labelled clips dimmed frame for frame keep their accuracy
         down to a spread of 28 and gain false closures from 22 down (franck: 2 at 22, 4 at 14, 9
@@ -107,7 +107,7 @@ class QualitySettings:
     max_roll_deg: float = 70.0
     min_iris_px: float = 2.5
     min_open_aperture_px: float = 2.0
-    min_eye_region_contrast: float = 25.0
+    min_eye_region_grey_spread: float = 25.0
     min_valid_time_s: float = 15.0
     min_stretch_s: float = 5.0
 
@@ -199,7 +199,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     """Which frames are measurable, and the reason for each one that is not.
 
     ``columns`` are trace columns: ``valid`` is required; ``face_detected``, ``eyes_in_frame``,
-    ``n_faces``, ``subject_track``, ``iris_reference_px``, ``eye_region_contrast``, ``head_yaw/pitch/roll_deg`` and
+    ``n_faces``, ``subject_track``, ``iris_reference_px``, ``eye_region_grey_spread``, ``head_yaw/pitch/roll_deg`` and
     ``aperture_px_left/right`` are used when present; *another face may have taken over* is
     :func:`_other_face`, *eye opening too narrow* :func:`open_fissure_px` under
     ``min_open_aperture_px`` (a verdict on the frames
@@ -217,7 +217,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     iris = _column(columns, "iris_reference_px", n, np.inf)
     with np.errstate(invalid="ignore"):
         small = iris < settings.min_iris_px
-        dark = _column(columns, "eye_region_contrast", n, np.inf) < settings.min_eye_region_contrast
+        dark = _column(columns, "eye_region_grey_spread", n, np.inf) < settings.min_eye_region_grey_spread
         far_eye_turned = np.abs(yaw) > settings.max_yaw_deg
         below = _column(columns, "head_pitch_deg", n, 0.0) < -settings.max_camera_below_deg
         turned = ((np.abs(yaw) > near_limit) | (far_eye_turned & (iris < settings.min_near_eye_iris_px))

@@ -15,7 +15,7 @@ from typing import Callable
 import numpy as np
 
 from spasmcv import __version__
-from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eye_region_contrast, eyelid_signals, frame_measures
+from spasmcv.measure.eyelid import IRIS_DIAMETER_MM, eye_region_grey_spread, eyelid_signals, frame_measures
 from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceFinder, FaceObservation, FaceTracker,
                                       SubjectSelector, TrackerSettings, short_track_mask, split_tracks)
 from spasmcv._hashing import file_sha256
@@ -202,7 +202,7 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
         if chunk.size:
             landmarks, blendshapes, transforms, contrast = chunk.arrays()
             measures = frame_measures(landmarks, blendshapes, transforms, frame_size=display, mirrored=settings.mirrored)
-            measured.append(measures | {"eye_region_contrast": contrast})
+            measured.append(measures | {"eye_region_grey_spread": contrast})
             chunk.clear()
 
     tracker_settings = settings.tracker
@@ -224,7 +224,7 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
             tracks.append(-1 if face is None else face.track)
             differences.append(frame_difference(thumbnail, previous))
             previous = thumbnail
-            chunk.add(face, None if face is None else eye_region_contrast(frame.rgb, frame.scale, face.landmarks_px))
+            chunk.add(face, None if face is None else eye_region_grey_spread(frame.rgb, frame.scale, face.landmarks_px))
             if on_face is not None:
                 on_face(frame.index, face)
             if chunk.size == _Chunk.capacity:
@@ -290,7 +290,7 @@ def trace_column_order(columns) -> list[str]:
     per_eye = ["ear", "aperture_iris", "aperture_mm", "brow_eye_mm", "iris_drop", "upper_lid", "lower_lid",
                "aperture_px", "iris_diameter_px", "brow_eye_px", "iris_drop_px", "upper_lid_px", "lower_lid_px"]
     ordered = first + [f"{name}_{side}" for name in per_eye for side in ("left", "right")]
-    ordered += ["intercanthal_px", "iris_reference_px", "eye_region_contrast", "frame_difference"]
+    ordered += ["intercanthal_px", "iris_reference_px", "eye_region_grey_spread", "frame_difference"]
     ordered += sorted(name for name in columns if name.startswith("bs_"))
     missing = set(columns) - set(ordered)
     return [name for name in ordered if name in columns] + sorted(missing)

@@ -150,7 +150,7 @@ def head_pose_deg(transform: np.ndarray) -> np.ndarray:
     return np.degrees(np.stack([yaw, pitch, roll], axis=-1))
 
 
-#: Landmarks whose bounding box, extended below, is the eye region of :func:`eye_region_contrast`:
+#: Landmarks whose bounding box, extended below, is the eye region of :func:`eye_region_grey_spread`:
 #: both eyes' lid contours and brows.
 EYE_REGION_POINTS = tuple(sorted({i for eye in PATIENT_EYES.values()
                                   for i in (*eye.upper_lid_contour, *eye.lower_lid_contour, *eye.brow)}))
@@ -158,14 +158,15 @@ EYE_REGION_POINTS = tuple(sorted({i for eye in PATIENT_EYES.values()
 EYE_REGION_BELOW = 0.5
 
 
-def eye_region_contrast(rgb: np.ndarray, scale: float, landmarks_px: np.ndarray) -> float:
+def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarray) -> float:
     """How much the picture shows around the eyes: the spread of its grey levels (0-255).
 
     The 90th minus the 10th percentile of the grey levels (ITU-R BT.601 luma) in the box around
     both eyes and brows (:data:`EYE_REGION_POINTS`), extended below by :data:`EYE_REGION_BELOW` of
     its height: skin, brows, lashes and the eyes themselves. A fade to black or a dark room
     squeezes it toward 0; a blink changes it little, since the brows and the lash line stay
-    dark. NaN without a face or when under 16 pixels of the box lie in the picture.
+    dark (at the apex of 359 labelled real closures: 4 % under the open eyes' value in the median,
+    24 % at most). NaN without a face or when under 16 pixels of the box lie in the picture.
 
     Parameters
     ----------

@@ -72,19 +72,19 @@ def test_a_picture_too_dark_around_the_eyes_is_not_measured_and_says_so():
     """A fade from black: while the grey levels around the eyes spread over less than the limit,
     the frames are not measured, with their own reason and a warning; traces without the column
     (signals before eyelid-7) are not tested."""
-    limit = QualitySettings().min_eye_region_contrast
+    limit = QualitySettings().min_eye_region_grey_spread
     assert limit > 0
     c = full_columns()
-    c["eye_region_contrast"] = np.full(len(T), 90.0)
-    c["eye_region_contrast"][T < 6] = np.linspace(2.0, 0.99 * limit, int((T < 6).sum()))
-    c["eye_region_contrast"][(T >= 6) & (T < 7)] = limit
-    c["eye_region_contrast"][T >= 50] = np.nan          # no face found in the region's picture: not a dark one
+    c["eye_region_grey_spread"] = np.full(len(T), 90.0)
+    c["eye_region_grey_spread"][T < 6] = np.linspace(2.0, 0.99 * limit, int((T < 6).sum()))
+    c["eye_region_grey_spread"][(T >= 6) & (T < 7)] = limit
+    c["eye_region_grey_spread"][T >= 50] = np.nan          # no face found in the region's picture: not a dark one
     q = frame_quality(c)
     assert (q.reason[T < 6] == "dark_picture").all() and q.measurable[T >= 6].all()
     analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}))
     assert analysis.recording["metrics"]["quality"]["invalid_share"]["dark_picture"] == pytest.approx(0.1, abs=0.01)
     assert any("too dark or flat around the eyes" in w and "trim fades" in w for w in analysis.recording["warnings"])
-    del c["eye_region_contrast"]
+    del c["eye_region_grey_spread"]
     assert frame_quality(c).measurable.all()
 
 

@@ -436,7 +436,7 @@ def test_a_continuous_video_is_one_shot(franck_traces):
 
 def test_a_fade_from_black_is_measured_dark_and_not_read(tmp_path, real_video, model_info):
     """Talking Face's first 200 frames faded in from black over 100 frames (pixel values times
-    frame / 100, as an editor's fade): the eye region's contrast rises with the fade, from a few
+    frame / 100, as an editor's fade): the eye region's grey spread rises with the fade, from a few
     grey levels to its full 110 or so; the frames under the quality gate's limit are
     ``dark_picture``, neither open nor closed, and the labelled blink after the fade is found."""
     import av
@@ -461,14 +461,14 @@ def test_a_fade_from_black_is_measured_dark_and_not_read(tmp_path, real_video, m
             out.mux(packet)
 
     trace = extract_trace(faded, model=model_info)
-    contrast = trace["eye_region_contrast"]
-    seen = np.flatnonzero(np.isfinite(contrast))
-    assert seen[0] < 10 and contrast[seen[0]] < 10                     # the face is found in the dark ...
-    assert np.all(np.diff(contrast[seen[0]:100:5]) > 0)                # ... and the contrast grows with the light
-    assert 90 < np.median(contrast[120:]) < 140
-    limit = QualitySettings().min_eye_region_contrast
+    spread = trace["eye_region_grey_spread"]
+    seen = np.flatnonzero(np.isfinite(spread))
+    assert seen[0] < 10 and spread[seen[0]] < 10                       # the face is found in the dark ...
+    assert np.all(np.diff(spread[seen[0]:100:5]) > 0)                  # ... and the spread grows with the light
+    assert 90 < np.median(spread[120:]) < 140
+    limit = QualitySettings().min_eye_region_grey_spread
     quality = frame_quality(trace.columns)
-    dark = np.isfinite(contrast) & (contrast < limit)
+    dark = np.isfinite(spread) & (spread < limit)
     assert 10 <= dark.sum() <= 40 and not dark[60:].any()
     assert (quality.reason[dark] == "dark_picture").all() and quality.measurable[60:].all()
     analysis = analyze_trace(trace, task="conversation")

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spasmcv.measure.eyelid import (IRIS_DIAMETER_MM, PATIENT_EYES, blendshape_column, eye_aspect_ratio,
-                            eye_landmarks, eye_region_contrast, eyelid_signals, frame_measures, head_pose_deg)
+                            eye_landmarks, eye_region_grey_spread, eyelid_signals, frame_measures, head_pose_deg)
 from spasmcv.measure.landmarks import BLENDSHAPE_NAMES, SubjectSelector, short_track_mask, split_tracks
 
 
@@ -111,7 +111,7 @@ def test_eyes_outside_the_picture_are_invalid():
     assert list(signals["valid"]) == [1, 0]
 
 
-def test_eye_region_contrast_is_the_grey_spread_around_the_eyes_and_falls_in_a_fade():
+def test_eye_region_grey_spread_is_the_spread_of_grey_levels_around_the_eyes_and_falls_in_a_fade():
     """The 10th-90th percentile spread of the grey levels in the box around both eyes and brows
     (x 253-347, y 180-217.5 for :func:`face`: the brows at -20, the lower lids at +5, and half that
     height below), at any decoding scale; a picture dimmed five times reads a fifth of it."""
@@ -119,15 +119,15 @@ def test_eye_region_contrast_is_the_grey_spread_around_the_eyes_and_falls_in_a_f
     picture = np.full((400, 600, 3), 255, np.uint8)              # white outside the box: not counted
     picture[180:218, 253:347] = rng.integers(50, 151, size=(38, 94, 1), dtype=np.uint8)  # grey levels 50-150
     landmarks = face()
-    assert eye_region_contrast(picture, 1.0, landmarks) == pytest.approx(80.0, abs=2.0)
+    assert eye_region_grey_spread(picture, 1.0, landmarks) == pytest.approx(80.0, abs=2.0)
     dimmed = np.rint(picture * 0.2).astype(np.uint8)
-    assert eye_region_contrast(dimmed, 1.0, landmarks) == pytest.approx(16.0, abs=1.0)
+    assert eye_region_grey_spread(dimmed, 1.0, landmarks) == pytest.approx(16.0, abs=1.0)
     half = picture[1::2, 1::2]                                     # decoded at half the display size
-    assert eye_region_contrast(half, 0.5, landmarks) == pytest.approx(80.0, abs=3.0)
+    assert eye_region_grey_spread(half, 0.5, landmarks) == pytest.approx(80.0, abs=3.0)
     flat = np.full_like(picture, 90)
-    assert eye_region_contrast(flat, 1.0, landmarks) == 0.0
-    assert np.isnan(eye_region_contrast(picture, 1.0, np.full((478, 3), np.nan)))
-    assert np.isnan(eye_region_contrast(picture, 1.0, face(shift=(900.0, 200.0))))  # off the picture
+    assert eye_region_grey_spread(flat, 1.0, landmarks) == 0.0
+    assert np.isnan(eye_region_grey_spread(picture, 1.0, np.full((478, 3), np.nan)))
+    assert np.isnan(eye_region_grey_spread(picture, 1.0, face(shift=(900.0, 200.0))))  # off the picture
 
 
 def test_blendshape_columns_use_the_patients_side():
