@@ -395,6 +395,15 @@ clips: 474 of 541 closures, 39 false (pooled F1 0.899, the baseline's 0.865); th
 never looked at: 379 of 415, 34 false (F1 0.915, baseline 0.878). Without `oro_chewing1`: 327 of
 394, 39 false (F1 0.861, baseline 0.812).
 
+Two more clips of an archive already used (annie's CMU-MOSEI excerpts, labels/external/README.md),
+labelled the same way and scored once with analysis-17: 7 s each of one person talking, too short
+to grade. A woman whose iris is about 10 px (`mosei_uacrm`): all 5 found, none false, as by the
+baseline. A man whose eyes are about 9 px wide and 2-3 px open (`mosei_qxju`, iris 3.6 px): both
+closures found with 4 false where his eyes narrow (F1 0.500, the baseline's 0.308 with 9 false).
+All forty-six outside clips: 481 of 548 closures, 43 false (pooled F1 0.897, the baseline's
+0.859); the twenty-nine never looked at: 386 of 422, 38 false (F1 0.913, baseline
+0.871). Without `oro_chewing1`: 334 of 401, 43 false (F1 0.859, baseline 0.806).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the

