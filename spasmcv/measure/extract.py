@@ -200,9 +200,9 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
 
     def flush() -> None:
         if chunk.size:
-            landmarks, blendshapes, transforms, contrast = chunk.arrays()
+            landmarks, blendshapes, transforms, grey_spread = chunk.arrays()
             measures = frame_measures(landmarks, blendshapes, transforms, frame_size=display, mirrored=settings.mirrored)
-            measured.append(measures | {"eye_region_grey_spread": contrast})
+            measured.append(measures | {"eye_region_grey_spread": grey_spread})
             chunk.clear()
 
     tracker_settings = settings.tracker
@@ -305,23 +305,23 @@ class _Chunk:
         self.landmarks = np.full((self.capacity, N_LANDMARKS, 3), np.nan)
         self.blendshapes = np.full((self.capacity, len(BLENDSHAPE_NAMES)), np.nan)
         self.transforms = np.full((self.capacity, 4, 4), np.nan)
-        self.contrast = np.full(self.capacity, np.nan)
+        self.grey_spread = np.full(self.capacity, np.nan)
         self.size = 0
 
-    def add(self, face, contrast: float | None) -> None:
+    def add(self, face, grey_spread: float | None) -> None:
         if face is not None:
             self.landmarks[self.size] = face.landmarks_px
             self.blendshapes[self.size] = face.blendshapes
             self.transforms[self.size] = face.transform
-            self.contrast[self.size] = contrast
+            self.grey_spread[self.size] = grey_spread
         self.size += 1
 
     def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = self.size
-        return self.landmarks[:n], self.blendshapes[:n], self.transforms[:n], self.contrast[:n].copy()
+        return self.landmarks[:n], self.blendshapes[:n], self.transforms[:n], self.grey_spread[:n].copy()
 
     def clear(self) -> None:
-        for array in (self.landmarks, self.blendshapes, self.transforms, self.contrast):
+        for array in (self.landmarks, self.blendshapes, self.transforms, self.grey_spread):
             array.fill(np.nan)
         self.size = 0
 

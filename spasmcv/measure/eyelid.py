@@ -183,7 +183,7 @@ def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarr
     height, width = rgb.shape[:2]
     x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
     x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
-    if (x1 - x0) * (y1 - y0) < 16:
+    if max(0, x1 - x0) * max(0, y1 - y0) < 16:
         return float("nan")
     crop = rgb[y0:y1, x0:x1].astype(np.float32)
     grey = crop @ np.array([0.299, 0.587, 0.114], dtype=np.float32)

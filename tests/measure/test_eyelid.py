@@ -128,6 +128,7 @@ def test_eye_region_grey_spread_is_the_spread_of_grey_levels_around_the_eyes_and
     assert eye_region_grey_spread(flat, 1.0, landmarks) == 0.0
     assert np.isnan(eye_region_grey_spread(picture, 1.0, np.full((478, 3), np.nan)))
     assert np.isnan(eye_region_grey_spread(picture, 1.0, face(shift=(900.0, 200.0))))  # off the picture
+    assert np.isnan(eye_region_grey_spread(picture, 1.0, face(shift=(900.0, 600.0))))  # off it to the right and below
 
 
 def test_blendshape_columns_use_the_patients_side():
