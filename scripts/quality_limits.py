@@ -10,7 +10,7 @@ baseline on the same trace. The per-frame limits in
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
     python scripts/quality_limits.py --cache /tmp/qlcache --turned /tmp/external   # turned faces
-    python scripts/quality_limits.py --cache /tmp/qlcache --dimmed                 # darker pictures
+    python scripts/quality_limits.py --cache /tmp/qlcache --dimmed                 # darker and grainy pictures
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -53,11 +53,17 @@ def _even(x: float) -> int:
     return max(2, int(round(x / 2)) * 2)
 
 
-def transform(rgb: np.ndarray, scale: float, roll_deg: float, brightness: float = 1.0) -> np.ndarray:
-    """The frame downscaled by ``scale``, rotated by ``roll_deg`` (canvas enlarged: nothing cut) and
-    its pixel values multiplied by ``brightness`` (a dimmed picture, as in a fade to black)."""
-    if brightness != 1.0:
-        rgb = np.clip(np.rint(rgb.astype(np.float32) * brightness), 0, 255).astype(np.uint8)
+def transform(rgb: np.ndarray, scale: float, roll_deg: float, brightness: float = 1.0, noise_sd: float = 0.0,
+              rng: np.random.Generator | None = None) -> np.ndarray:
+    """The frame downscaled by ``scale``, rotated by ``roll_deg`` (canvas enlarged: nothing cut),
+    its pixel values multiplied by ``brightness`` (a dimmed picture, as in a fade to black) and
+    given Gaussian noise of ``noise_sd`` grey levels, every pixel and colour on its own (a camera
+    amplifying a dim picture: the light it lacks comes back as grain)."""
+    if brightness != 1.0 or noise_sd:
+        out = rgb.astype(np.float32) * brightness
+        if noise_sd:
+            out += (rng or np.random.default_rng(0)).normal(0.0, noise_sd, size=out.shape).astype(np.float32)
+        rgb = np.clip(np.rint(out), 0, 255).astype(np.uint8)
     h, w = rgb.shape[:2]
     if scale != 1.0:
         rgb = cv2.resize(rgb, (_even(w * scale), _even(h * scale)), interpolation=cv2.INTER_AREA)
@@ -74,13 +80,15 @@ def transform(rgb: np.ndarray, scale: float, roll_deg: float, brightness: float 
 
 
 def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: float,
-                  brightness: float = 1.0, crf: int = 14) -> None:
-    """Re-encode ``source`` frame for frame (H.264 at ``crf``: 14 is near lossless; constant frame rate)."""
+                  brightness: float = 1.0, crf: int = 14, noise_sd: float = 0.0) -> None:
+    """Re-encode ``source`` frame for frame (H.264 at ``crf``: 14 is near lossless; constant frame
+    rate); the noise is drawn anew for every frame, from a fixed seed."""
     rate = Fraction(fps).limit_denominator(1001)
+    rng = np.random.default_rng(0)
     with av.open(str(out), "w") as container:
         stream = None
         for frame in iter_frames(source, max_side_px=None):
-            image = transform(frame.rgb, scale, roll_deg, brightness)
+            image = transform(frame.rgb, scale, roll_deg, brightness, noise_sd, rng)
             if stream is None:
                 stream = container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = image.shape[1], image.shape[0]
@@ -93,9 +101,10 @@ def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: f
 
 
 def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, source: Path | None = None,
-                  brightness: float = 1.0, crf: int = 14):
+                  brightness: float = 1.0, crf: int = 14, noise_sd: float = 0.0):
     name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}"
     name += (f"_b{int(round(brightness * 100))}" if brightness != 1.0 else "") + (f"_q{crf}" if crf != 14 else "")
+    name += f"_n{noise_sd:g}" if noise_sd else ""
     path = cache / f"{name}.trace.csv"
     if path.exists():
         cached = read_trace(path)
@@ -103,7 +112,7 @@ def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, sou
             return cached
     source = source or REAL / clip["video"]
     video = cache / f"{name}.mp4"
-    write_variant(source, video, scale, roll, probe_video(source).measured_fps, brightness, crf)
+    write_variant(source, video, scale, roll, probe_video(source).measured_fps, brightness, crf, noise_sd)
     trace = extract_trace(video, model=model)
     write_trace(trace, path)
     video.unlink()
@@ -158,21 +167,43 @@ def table(title: str, variants: list[tuple[float, float]], clips: list[dict], ca
 #: of a dark picture's detail.
 BRIGHTNESS = [1.0, 0.4, 0.25, 0.2, 0.16, 0.13, 0.1, 0.06]
 DIM_CRF = 23
+#: Grainy variants: Gaussian noise of these standard deviations (grey levels), as a camera's gain
+#: leaves in a dim room, encoded like the dimmed ones; and dark grainy ones (brightness, noise): a
+#: camera whose gain could not make up for the light.
+NOISE_SD = [0.0, 6.0, 12.0, 20.0, 30.0]
+DARK_NOISE = [(0.16, 6.0), (0.1, 6.0)]
 
 
 def brightness_table(clips: list[dict], cache: Path, model) -> list[str]:
     """Closures found and false ones as the picture gets darker, with the eye region's grey spread
     (trace column ``eye_region_grey_spread``) each brightness gives: where the quality gate's
     ``min_eye_region_grey_spread`` is read from."""
+    return _picture_table("Dimmer pictures (pixel values scaled down, H.264 CRF 23)", "brightness",
+                          [(f"{b:g}", {"brightness": b}) for b in BRIGHTNESS], clips, cache, model)
+
+
+def noise_table(clips: list[dict], cache: Path, model) -> list[str]:
+    """The same for grainy pictures (noise added): whether the grey spread, which grain raises,
+    still flags a picture the lids cannot be read in."""
+    variants = [(f"{sd:g}", {"noise_sd": sd}) for sd in NOISE_SD]
+    variants += [(f"{sd:g}, brightness {b:g}", {"brightness": b, "noise_sd": sd}) for b, sd in DARK_NOISE]
+    return _picture_table("Grainy pictures (Gaussian noise added, H.264 CRF 23)", "noise sd (grey levels)",
+                          variants, clips, cache, model)
+
+
+def _picture_table(title: str, what: str, variants: list[tuple[str, dict]], clips: list[dict], cache: Path,
+                   model) -> list[str]:
+    """One row per variant (a label and :func:`variant_trace`'s picture arguments), encoded at
+    :data:`DIM_CRF`: the eye region's median grey spread, closures found and false, F1."""
     per_clip = " | ".join(f"{c['clip']}: spread: found / false" for c in clips)
-    lines = ["### Dimmer pictures (pixel values scaled down, H.264 CRF 23)", "",
-             "| brightness | median eye-region grey spread (grey levels) | valid frames | labels | found / false "
+    lines = [f"### {title}", "",
+             f"| {what} | median eye-region grey spread (grey levels) | valid frames | labels | found / false "
              f"(gate off) | F1 spasmcv (gate off) | F1 EAR baseline | {per_clip} |",
              "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(clips)]
-    for brightness in BRIGHTNESS:
+    for label, picture in variants:
         ours_all, base_all, spreads, valid_n, n, cells = [], [], [], 0, 0, []
         for clip in clips:
-            trace = variant_trace(clip, 1.0, 0, cache, model, brightness=brightness, crf=DIM_CRF)
+            trace = variant_trace(clip, 1.0, 0, cache, model, crf=DIM_CRF, **picture)
             ours, base = score(trace, clip)
             valid = trace["valid"].astype(bool)
             spread = trace["eye_region_grey_spread"][valid]
@@ -183,7 +214,7 @@ def brightness_table(clips: list[dict], cache: Path, model) -> list[str]:
             valid_n += int(valid.sum())
             n += len(trace)
         found, false = (sum(r[k] for r in ours_all) for k in ("tp", "fp"))
-        lines.append(f"| {brightness:g} | {np.nanmedian(np.concatenate(spreads)):.0f} | {valid_n / n:.0%} | "
+        lines.append(f"| {label} | {np.nanmedian(np.concatenate(spreads)):.0f} | {valid_n / n:.0%} | "
                      f"{sum(r['labels'] for r in ours_all)} | {found} / {false} | **{_pool(ours_all):.3f}** | "
                      f"{_pool(base_all):.3f} | {' | '.join(cells)} |")
         print(lines[-1], flush=True)
@@ -239,7 +270,7 @@ def main() -> int:
     parser.add_argument("--turned", type=Path, metavar="VIDEOS",
                         help="only the turned-faces table, from the outside clips' videos in VIDEOS "
                              "(scripts/fetch_external_clips.py)")
-    parser.add_argument("--dimmed", action="store_true", help="only the dimmer-pictures table")
+    parser.add_argument("--dimmed", action="store_true", help="only the dimmer- and grainy-pictures tables")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.turned:
@@ -254,7 +285,7 @@ def main() -> int:
         return 1
     model = resolve_model(None)
     if args.dimmed:
-        text = "\n".join(brightness_table(clips, args.cache, model))
+        text = "\n".join(brightness_table(clips, args.cache, model) + noise_table(clips, args.cache, model))
         if args.markdown:
             args.markdown.write_text(text + "\n")
         return 0
@@ -263,10 +294,11 @@ def main() -> int:
             for clip in clips:
                 variant_trace(clip, scale, roll, args.cache, model)
                 print(f"extracted {clip['clip']} scale {scale} roll {roll}", flush=True)
-        for brightness in BRIGHTNESS:
+        for picture in ([{"brightness": b} for b in BRIGHTNESS] + [{"noise_sd": sd} for sd in NOISE_SD[1:]]
+                        + [{"brightness": b, "noise_sd": sd} for b, sd in DARK_NOISE]):
             for clip in clips:
-                variant_trace(clip, 1.0, 0, args.cache, model, brightness=brightness, crf=DIM_CRF)
-                print(f"extracted {clip['clip']} brightness {brightness}", flush=True)
+                variant_trace(clip, 1.0, 0, args.cache, model, crf=DIM_CRF, **picture)
+                print(f"extracted {clip['clip']} {picture}", flush=True)
         return 0
     lines = ["## Limits of the eyelid measure on real labelled video", "",
              f"Clips: {', '.join(c['clip'] for c in clips)} (every labelled closure; pooled F1, frames widened by 2, "
@@ -274,7 +306,7 @@ def main() -> int:
              "model, analysed with the size, fissure and roll gates switched off. Produced by `scripts/quality_limits.py`.", ""]
     lines += table("Smaller faces (downscaled)", [(s, 0) for s in SCALES], clips, args.cache, model)
     lines += table("Head roll (picture rotated)", [(1.0, r) for r in ROLLS], clips, args.cache, model)
-    lines += brightness_table(clips, args.cache, model)
+    lines += brightness_table(clips, args.cache, model) + noise_table(clips, args.cache, model)
     text = "\n".join(lines)
     print(text)
     if args.markdown:
