@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from spasmcv.measure.landmarks import BLENDSHAPE_NAMES
@@ -161,9 +162,9 @@ EYE_REGION_BELOW = 0.5
 def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarray) -> float:
     """How much the picture shows around the eyes: the spread of its grey levels (0-255).
 
-    The 90th minus the 10th percentile of the grey levels (ITU-R BT.601 luma) in the box around
-    both eyes and brows (:data:`EYE_REGION_POINTS`), extended below by :data:`EYE_REGION_BELOW` of
-    its height: skin, brows, lashes and the eyes themselves. A fade to black or a dark room
+    The 90th minus the 10th percentile of the grey levels (ITU-R BT.601 luma in whole levels) in
+    the box around both eyes and brows (:data:`EYE_REGION_POINTS`), extended below by
+    :data:`EYE_REGION_BELOW` of its height: skin, brows, lashes and the eyes themselves. A fade to black or a dark room
     squeezes it toward 0; a blink changes it little, since the brows and the lash line stay
     dark (at the apex of 359 labelled real closures: 4 % under the open eyes' value in the median,
     24 % at most). NaN without a face or when under 16 pixels of the box lie in the picture.
@@ -185,10 +186,19 @@ def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarr
     x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
     if max(0, x1 - x0) * max(0, y1 - y0) < 16:
         return float("nan")
-    crop = rgb[y0:y1, x0:x1].astype(np.float32)
-    grey = crop @ np.array([0.299, 0.587, 0.114], dtype=np.float32)
-    low, high = np.percentile(grey, [10, 90])
-    return float(high - low)
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
+    return _percentile_of_levels(grey, 90) - _percentile_of_levels(grey, 10)
+
+
+def _percentile_of_levels(grey: np.ndarray, q: float) -> float:
+    """``np.percentile(grey, q)`` (linear interpolation) of uint8 grey levels, read from their
+    histogram: ten times faster than sorting a large crop, which mattered on the extraction's
+    critical path (about 0.5 ms a frame for a close-up 720p face)."""
+    at_or_below = np.cumsum(np.bincount(grey.ravel(), minlength=256))
+    position = q / 100 * (grey.size - 1)
+    rank = int(position)
+    below, above = np.searchsorted(at_or_below, [rank, min(rank + 1, grey.size - 1)], side="right")
+    return float(below + (above - below) * (position - rank))
 
 
 def frame_measures(landmarks: np.ndarray, blendshapes: np.ndarray, transform: np.ndarray, *,

@@ -131,6 +131,17 @@ def test_eye_region_grey_spread_is_the_spread_of_grey_levels_around_the_eyes_and
     assert np.isnan(eye_region_grey_spread(picture, 1.0, face(shift=(900.0, 600.0))))  # off it to the right and below
 
 
+def test_percentiles_read_from_the_histogram_are_numpys():
+    from spasmcv.measure.eyelid import _percentile_of_levels
+
+    rng = np.random.default_rng(3)
+    for shape in [(1, 1), (1, 7), (45, 94), (120, 200)]:
+        for grey in (rng.integers(0, 256, size=shape, dtype=np.uint8),
+                     (rng.integers(0, 256, size=shape) // 9 + 100).astype(np.uint8)):
+            for q in (0, 10, 50, 90, 100):
+                assert _percentile_of_levels(grey, q) == pytest.approx(np.percentile(grey, q), abs=1e-9)
+
+
 def test_blendshape_columns_use_the_patients_side():
     assert blendshape_column("eyeBlinkLeft") == "bs_eyeBlink_left"
     assert blendshape_column("eyeBlinkLeft", mirrored=True) == "bs_eyeBlink_right"
