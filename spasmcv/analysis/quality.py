@@ -90,8 +90,8 @@ class QualitySettings:
         The picture around the eyes (trace column ``eye_region_grey_spread``: the spread of its grey
         levels, 0-255) flatter than this: not measured (``dark_picture``), as in a fade to or
         from black or a dark room. Real labelled clips dimmed frame for frame keep their accuracy
-        down to a spread of 28 and gain false closures from 22 down (franck: 2 at 22, 4 at 14, 9
-        at 11; docs/quality-limits.md, "Dimmer pictures"); ordinary real video spreads over 34 or
+        down to a spread of 28 and gain false closures from 22 down (franck: 2 at 22, 4 at 15, 9
+        at 11; docs/quality-limits.md, "Dimmer pictures"); ordinary real video spreads over 33 or
         more. Traces without the column (signals before ``eyelid-7``) are not tested.
     min_valid_time_s : float
         Less measurable video than this (in stretches of ``min_stretch_s`` or more): not gradable.
