@@ -214,8 +214,8 @@ def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: 
         "head_tilted": f"tilted sideways more than {settings.max_roll_deg:g} degrees",
         "camera_below": f"more than {settings.max_camera_below_deg:g} degrees below: film at eye level",
         "small_face": f"under {settings.min_iris_px:g} px across the iris",
-        "dark_picture": f"grey levels around the eyes spread over under {settings.min_eye_region_grey_spread:g} of 255: "
-                        "light the face evenly, and trim fades",
+        "dark_picture": f"grey levels around the eyes spread over under "
+                        f"{settings.min_eye_region_grey_spread:g} of 255: light the face evenly, and trim fades",
         "narrow_eyes": f"open eye under {settings.min_open_aperture_px:g} px from lid to lid",
         "near_eye_only": f"turned {settings.max_yaw_deg:g}-{settings.max_near_eye_yaw_deg or settings.max_yaw_deg:g} "
                          "degrees",

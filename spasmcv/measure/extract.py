@@ -201,7 +201,8 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
     def flush() -> None:
         if chunk.size:
             landmarks, blendshapes, transforms, grey_spread = chunk.arrays()
-            measures = frame_measures(landmarks, blendshapes, transforms, frame_size=display, mirrored=settings.mirrored)
+            measures = frame_measures(landmarks, blendshapes, transforms, frame_size=display,
+                                      mirrored=settings.mirrored)
             measured.append(measures | {"eye_region_grey_spread": grey_spread})
             chunk.clear()
 

@@ -164,10 +164,11 @@ def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarr
 
     The 90th minus the 10th percentile of the grey levels (ITU-R BT.601 luma in whole levels) in
     the box around both eyes and brows (:data:`EYE_REGION_POINTS`), extended below by
-    :data:`EYE_REGION_BELOW` of its height: skin, brows, lashes and the eyes themselves. A fade to black or a dark room
-    squeezes it toward 0; a blink changes it little, since the brows and the lash line stay
-    dark (at the apex of 359 labelled real closures: 5 % under the open eyes' value in the median,
-    24 % at most). NaN without a face or when under 16 pixels of the box lie in the picture.
+    :data:`EYE_REGION_BELOW` of its height: skin, brows, lashes and the eyes themselves. A fade
+    to black or a dark room squeezes it toward 0; a blink changes it little, since the brows and
+    the lash line stay dark (at the apex of 359 labelled real closures: 5 % under the open eyes'
+    value in the median, 24 % at most). NaN without a face or when under 16 pixels of the box lie
+    in the picture.
 
     Parameters
     ----------
@@ -192,8 +193,8 @@ def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarr
 
 def _percentile_of_levels(grey: np.ndarray, q: float) -> float:
     """``np.percentile(grey, q)`` (linear interpolation) of uint8 grey levels, read from their
-    histogram: ten times faster than sorting a large crop, which mattered on the extraction's
-    critical path (about 0.5 ms a frame for a close-up 720p face)."""
+    histogram: 0.10 ms a frame against ``np.percentile``'s 0.42 for a close-up 720p face's box
+    (280 x 140 px), on the extraction's critical path."""
     at_or_below = np.cumsum(np.bincount(grey.ravel(), minlength=256))
     position = q / 100 * (grey.size - 1)
     rank = int(position)
