@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from spasmcv.measure.landmarks import BLENDSHAPE_NAMES
+from spasmcv.measure.region import pixel_box
 
 #: Average horizontal visible iris diameter of adults, mm: 11.71 +/- 0.42 mm (white-to-white,
 #: Rüfer F, Schröder A, Erb C. Cornea 2005;24(3):259-261).
@@ -182,11 +183,10 @@ def eye_region_grey_spread(rgb: np.ndarray, scale: float, landmarks_px: np.ndarr
         return float("nan")
     (x0, y0), (x1, y1) = xy.min(axis=0), xy.max(axis=0)
     y1 += EYE_REGION_BELOW * (y1 - y0)
-    height, width = rgb.shape[:2]
-    x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
-    x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
-    if max(0, x1 - x0) * max(0, y1 - y0) < 16:
+    box = pixel_box(x0, y0, x1, y1, rgb.shape[1], rgb.shape[0])
+    if box is None or (box[2] - box[0]) * (box[3] - box[1]) < 16:
         return float("nan")
+    x0, y0, x1, y1 = box
     grey = cv2.cvtColor(np.ascontiguousarray(rgb[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY)
     return _percentile_of_levels(grey, 90) - _percentile_of_levels(grey, 10)
 

@@ -10,10 +10,12 @@ of them and tiles show one in several, every frame is cropped to the region arou
 found (not a still picture of a face), with a margin, before the landmark model sees it.
 Landmarks are still reported in the full picture's display pixels. The region is fixed for the
 whole video (recorded in the trace's provenance), so pixel measures keep their scale; a face that
-later leaves the region is lost (no face), as it would be at the picture's edge. A face seen at first and then missing in most of the
-frames (a title with a large face, then a small webcam inset) is searched for the same way in
-sample frames of those frames; the video is tracked again in the region found, and that pass's
-results are kept for the frames where the whole picture showed no face.
+later leaves the region is lost (no face), as it would be at the picture's edge. A face seen at
+first and then missing in most of the frames (a title with a large face, then a small webcam
+inset) is searched for the same way in sample frames of those frames; the video is tracked again
+in the region found, and that pass's results are kept for the frames where the whole picture
+showed no face. Every crop of a box (the region, a place's pixel change, the eye region of
+:func:`spasmcv.measure.eyelid.eye_region_grey_spread`) takes its pixels by :func:`pixel_box`.
 """
 
 from __future__ import annotations
@@ -65,6 +67,14 @@ class FaceRegion:
         return crop, (x0 / scale, y0 / scale), ((x1 - x0) / scale, (y1 - y0) / scale)
 
 
+def pixel_box(x0: float, y0: float, x1: float, y1: float, width: int, height: int) -> tuple[int, int, int, int] | None:
+    """The whole pixels a box covers in a ``width`` x ``height`` picture: its edges rounded outward
+    and clipped to the picture; None when no pixel of it lies in the picture."""
+    x0, y0 = max(0, int(np.floor(x0))), max(0, int(np.floor(y0)))
+    x1, y1 = min(width, int(np.ceil(x1))), min(height, int(np.ceil(y1)))
+    return (x0, y0, x1, y1) if x1 > x0 and y1 > y0 else None
+
+
 def model_view(rgb: np.ndarray, scale: float, region: FaceRegion | None,
                display: tuple[float, float]) -> tuple[np.ndarray, tuple[float, float], tuple[float, float]]:
     """What the landmark model is given of a frame: the region (:meth:`FaceRegion.crop`), or the
@@ -94,9 +104,8 @@ def region_from_boxes(boxes: np.ndarray, width: int, height: int, margin: float 
     boxes = np.asarray(boxes, dtype=float)
     size = float(np.max(np.maximum(boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1])))
     pad = margin * size
-    x0, y0 = max(0, int(np.floor(boxes[:, 0].min() - pad))), max(0, int(np.floor(boxes[:, 1].min() - pad)))
-    x1, y1 = min(width, int(np.ceil(boxes[:, 2].max() + pad))), min(height, int(np.ceil(boxes[:, 3].max() + pad)))
-    return FaceRegion(x0, y0, x1, y1)
+    return FaceRegion(*pixel_box(boxes[:, 0].min() - pad, boxes[:, 1].min() - pad, boxes[:, 2].max() + pad,
+                                 boxes[:, 3].max() + pad, width, height))
 
 
 def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.ndarray], np.ndarray], *,
@@ -161,10 +170,10 @@ def pixel_change(frames: Sequence[np.ndarray], boxes: np.ndarray, sample_of: np.
     if len(shown) < 2:
         return float("inf")
     height, width = frames[0].shape[:2]
-    x0, y0 = (max(0, int(v)) for v in np.floor(boxes[:, :2].min(axis=0)))
-    x1, y1 = int(min(width, np.ceil(boxes[:, 2].max()))), int(min(height, np.ceil(boxes[:, 3].max())))
-    if x1 <= x0 or y1 <= y0:   # boxes wholly off the picture: nothing to compare
+    box = pixel_box(*boxes[:, :2].min(axis=0), *boxes[:, 2:4].max(axis=0), width, height)
+    if box is None:   # boxes wholly off the picture: nothing to compare
         return float("inf")
+    x0, y0, x1, y1 = box
     grey = [frames[k][y0:y1, x0:x1].astype(np.float32).mean(axis=2) for k in shown]
     return float(np.median([np.mean(np.abs(a - b)) for a, b in zip(grey, grey[1:])]))
 

@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from spasmcv.measure.region import (FaceRegion, face_places, pixel_change, region_from_boxes, sample_frames,
+from spasmcv.measure.region import (FaceRegion, face_places, pixel_box, pixel_change, region_from_boxes, sample_frames,
                                     sample_frames_among, search_face_region, tile_windows)
 from spasmcv.measure.video import Frame
 from tests.conftest import REPO
@@ -237,6 +237,16 @@ def test_a_still_picture_of_a_face_alone_gives_no_region():
     assert pixel_change(frames, boxes[:1], np.array([0])) == float("inf")   # seen once: nothing to compare
     off = np.array([[2000, 700, 2100, 800], [2000, 700, 2100, 800]], dtype=float)
     assert pixel_change(frames, off, np.array([0, 1])) == float("inf")     # off the picture: nothing to compare
+
+
+def test_a_box_covers_the_whole_pixels_it_touches_within_the_picture():
+    """One rule for every crop of a box (the face region, a place's pixel change, the eye region's
+    grey spread): edges rounded outward, clipped to the picture, None when it lies wholly off it."""
+    assert pixel_box(10.2, 20.7, 30.1, 40.0, 640, 480) == (10, 20, 31, 40)
+    assert pixel_box(-5.0, -3.0, 700.0, 500.0, 640, 480) == (0, 0, 640, 480)
+    assert pixel_box(700.0, 100.0, 800.0, 200.0, 640, 480) is None           # to the right
+    assert pixel_box(700.0, 500.0, 800.0, 600.0, 640, 480) is None           # to the right and below
+    assert pixel_box(100.0, -50.0, 200.0, -1.0, 640, 480) is None            # above
 
 
 def test_sample_frames_among_given_frames():
