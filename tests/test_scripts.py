@@ -10,7 +10,7 @@ from conftest import REPO
 
 
 @pytest.mark.parametrize("script", ["evaluate.py", "eye_crop_classifier.py", "eye_region_contrast.py", "lid_components.py",
-                                    "renderer_lid_curve.py", "splice_spasms.py"])
+                                    "renderer_lid_curve.py", "splice_spasms.py", "grey_spread.py"])
 def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
     env = {**os.environ, "SPASMCV_MODEL": str(tmp_path / "no_such_model.task"), "SPASMCV_OFFLINE": "1"}
     done = subprocess.run([sys.executable, str(REPO / "scripts" / script)], capture_output=True, text=True,
