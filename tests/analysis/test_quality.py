@@ -88,6 +88,28 @@ def test_a_picture_too_dark_around_the_eyes_is_not_measured_and_says_so():
     assert frame_quality(c).measurable.all()
 
 
+def test_a_recording_dark_throughout_is_not_gradable_and_shows_no_number():
+    """A recording filmed in a dark room (the face found, the grey levels around the eyes spread
+    over 10 throughout): nothing is measured, no closure is reported, the severity is "not
+    gradable" naming the darkness, and the summary shows no grade or rate."""
+    from spasmcv.analysis.summary import format_summary
+
+    c = full_columns()
+    c["eye_region_grey_spread"] = np.full(len(T), 10.0)
+    analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}), task="conversation")
+    assert np.isnan(analysis.signal.closure["left"]).all() and not analysis.events.paired
+    severity = analysis.recording["severity"]
+    assert not severity["gradable"] and severity["jankovic_frequency_grade"] is None
+    assert "under 15 s of measurable video" in severity["not_gradable_reason"]
+    assert "picture too dark or flat around the eyes (100 % of the time)" in severity["not_gradable_reason"]
+    text = format_summary(analysis)
+    assert "not gradable:" in text and "Jankovic frequency grade" not in text
+    assert "picture too dark or flat around the eyes 100 %" in text
+    rows = text.splitlines()[text.splitlines().index("") + 2:]
+    table = rows[:rows.index(next(r for r in rows if r.startswith("bilateral")))]
+    assert len(table) >= 10 and all(row[30:54].split() == ["n/a", "n/a"] for row in table)
+
+
 def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():
     c = full_columns()
     n = len(T)
