@@ -162,8 +162,10 @@ def search_face_region(frames: Sequence[np.ndarray], find_faces: Callable[[np.nd
 
 def pixel_change(frames: Sequence[np.ndarray], boxes: np.ndarray, sample_of: np.ndarray) -> float:
     """How much the picture changes where a place's faces were found: the median, over consecutive
-    sample frames that show the place, of the mean absolute grey-level difference (0-255) inside
-    the union of its boxes ``(k, 4)`` (in the frames' pixels; ``sample_of``: each box's frame).
+    sample frames that show the place, of the mean absolute grey-level difference (0-255; grey =
+    the plain mean of the three channels, enough to tell a still picture from a moving face, where
+    the eye region's grey spread uses BT.601 luma) inside the union of its boxes ``(k, 4)`` (in
+    the frames' pixels; ``sample_of``: each box's frame).
     Infinite when fewer than two frames show it or the boxes lie off the picture (nothing to
     compare)."""
     shown = sorted(set(np.asarray(sample_of).tolist()))
