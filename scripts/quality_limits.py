@@ -1,16 +1,19 @@
-"""Where does the eyelid measure stop being valid? Real labelled clips, made smaller, rolled and dimmed.
+"""Where does the eyelid measure stop being valid? Real labelled clips, made smaller, rolled, dimmed and slower.
 
 Each labelled clip (``labels/``) is re-encoded at smaller sizes (face height in pixels),
 rotated in the picture plane (head roll) and dimmed (pixel values scaled down), frame for
-frame, so the hand labels still apply. Every variant is extracted with the real model and
+frame, so the hand labels still apply, or with one frame kept in k (a lower frame rate; the
+detections are put back in the source's frame numbers). Every variant is extracted with the real model and
 scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
 baseline on the same trace. The per-frame limits in
 :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
-``min_eye_region_grey_spread``) are read from these tables (docs/quality-limits.md).
+``min_eye_region_grey_spread``, ``min_frame_rate_fps``) are read from these tables (docs/quality-limits.md).
 
     python scripts/quality_limits.py --cache /tmp/qlcache --markdown docs/quality-limits.md
     python scripts/quality_limits.py --cache /tmp/qlcache --turned /tmp/external   # turned faces
     python scripts/quality_limits.py --cache /tmp/qlcache --dimmed                 # darker and grainy pictures
+    python scripts/quality_limits.py --cache /tmp/qlcache --frame-rates \
+        --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # lower frame rates
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -33,7 +36,8 @@ sys.path.insert(0, str(ROOT))
 
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
-from spasmcv.analysis.evaluation import f1_from_counts, read_labels, real_clip_scores, simple_ear_blinks  # noqa: E402
+from spasmcv.analysis.evaluation import (f1_from_counts, mostly_excluded, read_labels, real_clip_scores,  # noqa: E402
+                                         simple_ear_blinks)
 from spasmcv.analysis.quality import frame_quality, open_fissure_px  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
@@ -46,7 +50,8 @@ CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
 ROLLS = [0, 20, 35, 50, 65, 90]
 #: Gates off: what the measure itself does at each size and roll.
-NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_grey_spread=0.0)
+NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_grey_spread=0.0,
+               min_frame_rate_fps=0.0)
 
 
 def _even(x: float) -> int:
@@ -80,14 +85,17 @@ def transform(rgb: np.ndarray, scale: float, roll_deg: float, brightness: float 
 
 
 def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: float,
-                  brightness: float = 1.0, crf: int = 14, noise_sd: float = 0.0) -> None:
+                  brightness: float = 1.0, crf: int = 14, noise_sd: float = 0.0, every: int = 1) -> None:
     """Re-encode ``source`` frame for frame (H.264 at ``crf``: 14 is near lossless; constant frame
-    rate); the noise is drawn anew for every frame, from a fixed seed."""
-    rate = Fraction(fps).limit_denominator(1001)
+    rate), or keeping one frame in ``every`` at ``fps / every`` (a camera filming at a lower rate);
+    the noise is drawn anew for every frame, from a fixed seed."""
+    rate = Fraction(fps / every).limit_denominator(1001)
     rng = np.random.default_rng(0)
     with av.open(str(out), "w") as container:
         stream = None
         for frame in iter_frames(source, max_side_px=None):
+            if frame.index % every:
+                continue
             image = transform(frame.rgb, scale, roll_deg, brightness, noise_sd, rng)
             if stream is None:
                 stream = container.add_stream("libx264", rate=rate)
@@ -101,8 +109,8 @@ def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: f
 
 
 def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, source: Path | None = None,
-                  brightness: float = 1.0, crf: int = 14, noise_sd: float = 0.0):
-    name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}"
+                  brightness: float = 1.0, crf: int = 14, noise_sd: float = 0.0, every: int = 1):
+    name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}" + (f"_e{every}" if every != 1 else "")
     name += (f"_b{int(round(brightness * 100))}" if brightness != 1.0 else "") + (f"_q{crf}" if crf != 14 else "")
     name += f"_n{noise_sd:g}" if noise_sd else ""
     path = cache / f"{name}.trace.csv"
@@ -112,7 +120,7 @@ def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, sou
             return cached
     source = source or REAL / clip["video"]
     video = cache / f"{name}.mp4"
-    write_variant(source, video, scale, roll, probe_video(source).measured_fps, brightness, crf, noise_sd)
+    write_variant(source, video, scale, roll, probe_video(source).measured_fps, brightness, crf, noise_sd, every)
     trace = extract_trace(video, model=model)
     write_trace(trace, path)
     video.unlink()
@@ -221,6 +229,54 @@ def _picture_table(title: str, what: str, variants: list[tuple[str, dict]], clip
     return lines + [""]
 
 
+#: Lower frame rates: one frame kept in each of these many (25 fps becomes 25, 12.5, 8.3, 6.25,
+#: 5, 4.2 and 3.1 fps), as a camera filming at a lower rate (webcams fall to 15 or 7.5 fps in a dim
+#: room), encoded like the size and roll variants.
+EVERY = [1, 2, 3, 4, 5, 6, 8]
+
+
+def _in_source_frames(spans: list, every: int) -> list:
+    """Detected spans of a variant keeping one frame in ``every``, in the source's frame numbers."""
+    return [replace(s, start_frame=s.start_frame * every, end_frame=s.end_frame * every) for s in spans]
+
+
+def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
+    """Closures found and false ones as the frame rate falls: each variant's detections are put
+    back in the source's frame numbers and scored against the source's labels (frames widened by
+    2 source frames), so a blink that falls between two kept frames counts as missed, as it is
+    missed in a recording made at that rate. ``seen``: labelled closures with a kept frame inside
+    them (after the last open frame, before the first reopened one)."""
+    per_clip = " | ".join(f"{c['clip']}: found / false" for c in clips)
+    lines = ["### Lower frame rates (one frame kept in k, H.264 CRF 14)", "",
+             "| one frame in | frames/s | labels | seen in a kept frame | found / false (gate off) "
+             f"| F1 spasmcv (gate off) | found / false, baseline | F1 EAR baseline | {per_clip} |",
+             "|---:|---:|---:|---:|---:|---:|---:|---:|" + "---:|" * len(clips)]
+    settings = replace(AnalysisSettings(), quality=replace(AnalysisSettings().quality, **NO_GATE))
+    for every in EVERY:
+        ours_all, base_all, cells, seen, rates = [], [], [], 0, []
+        for clip in clips:
+            labels = read_labels(LABELS / f"{clip['clip']}.csv")
+            trace = variant_trace(clip, 1.0, 0, cache, model, every=every)
+            rates.append(1.0 / float(np.median(np.diff(trace["time_s"]))))
+            source_fps = rates[-1] * every
+            spans, *_ = detect_real(trace, clip["task"], settings)
+            ours = real_clip_scores(_in_source_frames(spans, every), labels, fps=source_fps)
+            baseline = _in_source_frames(simple_ear_blinks(trace.columns), every)
+            base = real_clip_scores(baseline, labels, fps=source_fps)
+            seen += sum(-(-(r.start_frame + 1) // every) * every < r.end_frame for r in labels.closures
+                        if not mostly_excluded(r.start_frame, r.end_frame, labels.excluded))
+            cells.append(f"{ours['tp']} / {ours['fp']}")
+            ours_all.append(ours)
+            base_all.append(base)
+        found, false = (sum(r[k] for r in ours_all) for k in ("tp", "fp"))
+        b_found, b_false = (sum(r[k] for r in base_all) for k in ("tp", "fp"))
+        lines.append(f"| {every} | {min(rates):.1f}-{max(rates):.1f} | {sum(r['labels'] for r in ours_all)} | {seen} "
+                     f"| {found} / {false} | **{_pool(ours_all):.3f}** | {b_found} / {b_false} | {_pool(base_all):.3f} "
+                     f"| {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines + [""]
+
+
 #: Outside clips in three-quarter view (labels/external) and the scales that bring their turned
 #: faces' iris to about 14-28, 8, 6 and 4 px.
 TURNED = {"violin_interview": [1.0, 0.6, 0.45, 0.3, 0.22], "shortsmaker": [1.0, 0.28, 0.2, 0.14, 0.1]}
@@ -271,6 +327,7 @@ def main() -> int:
                         help="only the turned-faces table, from the outside clips' videos in VIDEOS "
                              "(scripts/fetch_external_clips.py)")
     parser.add_argument("--dimmed", action="store_true", help="only the dimmer- and grainy-pictures tables")
+    parser.add_argument("--frame-rates", action="store_true", help="only the lower-frame-rates table")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.turned:
@@ -284,8 +341,11 @@ def main() -> int:
         print(f"none of the clips {args.clips} found under {REAL}", file=sys.stderr)
         return 1
     model = resolve_model(None)
-    if args.dimmed:
-        text = "\n".join(brightness_table(clips, args.cache, model) + noise_table(clips, args.cache, model))
+    if args.dimmed or args.frame_rates:
+        tables = (brightness_table(clips, args.cache, model) + noise_table(clips, args.cache, model)
+                  if args.dimmed else [])
+        tables += frame_rate_table(clips, args.cache, model) if args.frame_rates else []
+        text = "\n".join(tables)
         if args.markdown:
             args.markdown.write_text(text + "\n")
         return 0
