@@ -28,6 +28,7 @@ REASONS = {
     "eyes_outside": "eyes outside the picture",
     "false_detection": "a face seen for under 3 frames (a false detection)",
     "other_face": "another face may have taken over",
+    "low_frame_rate": "frame rate too low to see every blink",
     "small_face": "eyes too small in the picture",
     "dark_picture": "picture too dark or flat around the eyes",
     "camera_below": "camera too far below the eyes",
@@ -93,6 +94,17 @@ class QualitySettings:
         down to a spread of 28 and gain false closures from 22 down (franck: 2 at 22, 4 at 15, 9
         at 11; docs/quality-limits.md, "Dimmer pictures"); ordinary real video spreads over 33 or
         more. Traces without the column (signals before ``eyelid-7``) are not tested.
+    min_frame_rate_fps : float
+        Frames filmed at a lower rate than this (:func:`local_frame_rate`, frames per second): not
+        measured (``low_frame_rate``): a blink lasts 0.1-0.4 s, and at a low rate it falls between
+        frames. Five real labelled clips keeping one frame in k (docs/quality-limits.md, "Lower
+        frame rates"; 105 closures, 102 found at their own 24-30 frames/s) lose few closures at
+        half their rate (12-15 frames/s: 96 found) and more at each step down (8-10: 91, 6-7.5:
+        80, 5-6: 63), with no more false ones; the limit lies between the half-rate and the
+        third-rate variants. The labelled real clips are filmed at 15 frames/s or more.
+    warn_frame_rate_fps : float
+        Measured frames filmed at a lower median rate than this, but not under
+        ``min_frame_rate_fps``: measured, with a warning that the shortest blinks may be missed.
     min_valid_time_s : float
         Less measurable video than this (in stretches of ``min_stretch_s`` or more): not gradable.
     min_stretch_s : float
@@ -108,6 +120,8 @@ class QualitySettings:
     min_iris_px: float = 2.5
     min_open_aperture_px: float = 2.0
     min_eye_region_grey_spread: float = 25.0
+    min_frame_rate_fps: float = 11.0
+    warn_frame_rate_fps: float = 20.0
     min_valid_time_s: float = 15.0
     min_stretch_s: float = 5.0
 
@@ -142,6 +156,31 @@ def near_eye(yaw_deg: np.ndarray) -> np.ndarray:
 
 def _column(columns: dict, name: str, n: int, fill: float = np.nan) -> np.ndarray:
     return np.asarray(columns.get(name, np.full(n, fill)), dtype=float)
+
+
+def local_frame_rate(time_s: np.ndarray) -> np.ndarray:
+    """Per frame, the rate the video was filmed at around it, frames per second: one over the
+    median of the four frame intervals around the frame (two before, two after), so that one
+    dropped frame does not lower it and a camera slowing down in a dim room does. NaN for a
+    single frame."""
+    time_s = np.asarray(time_s, dtype=float)
+    if len(time_s) < 2:
+        return np.full(len(time_s), np.nan)
+    padded = np.concatenate([[np.nan, np.nan], np.diff(time_s), [np.nan, np.nan]])
+    around = np.lib.stride_tricks.sliding_window_view(padded, 4)[:len(time_s)]
+    with np.errstate(divide="ignore"):
+        return 1.0 / np.nanmedian(around, axis=1)
+
+
+def frame_rate_warning(time_s: np.ndarray, measurable: np.ndarray, settings: QualitySettings) -> list[str]:
+    """A warning when the measured frames were filmed at a median rate under
+    ``warn_frame_rate_fps`` (those under ``min_frame_rate_fps`` are not measured at all)."""
+    rate = local_frame_rate(time_s)[np.asarray(measurable, dtype=bool)]
+    rate = rate[np.isfinite(rate)]
+    if not rate.size or np.median(rate) >= settings.warn_frame_rate_fps:
+        return []
+    return [f"filmed at {round(float(np.median(rate)), 1):g} frames/s: the shortest blinks may fall between "
+            f"frames and be missed; film at 24 frames/s or more"]
 
 
 def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size_change: float = 0.3,
@@ -199,7 +238,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     """Which frames are measurable, and the reason for each one that is not.
 
     ``columns`` are trace columns: ``valid`` is required; ``face_detected``, ``eyes_in_frame``,
-    ``n_faces``, ``subject_track``, ``iris_reference_px``, ``eye_region_grey_spread``, ``head_yaw/pitch/roll_deg`` and
+    ``n_faces``, ``subject_track``, ``time_s``, ``iris_reference_px``, ``eye_region_grey_spread``,
+    ``head_yaw/pitch/roll_deg`` and
     ``aperture_px_left/right`` are used when present; *another face may have taken over* is
     :func:`_other_face`, *eye opening too narrow* :func:`open_fissure_px` under
     ``min_open_aperture_px`` (a verdict on the frames
@@ -216,6 +256,8 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     near_limit = max(settings.max_yaw_deg, settings.max_near_eye_yaw_deg or 0.0)
     iris = _column(columns, "iris_reference_px", n, np.inf)
     with np.errstate(invalid="ignore"):
+        slow = (local_frame_rate(columns["time_s"]) < settings.min_frame_rate_fps if "time_s" in columns
+                else np.zeros(n, dtype=bool))
         small = iris < settings.min_iris_px
         dark = _column(columns, "eye_region_grey_spread", n, np.inf) < settings.min_eye_region_grey_spread
         far_eye_turned = np.abs(yaw) > settings.max_yaw_deg
@@ -228,6 +270,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
         "eyes_outside": ~eyes_in,
         "false_detection": ~valid,
         "other_face": other,
+        "low_frame_rate": slow,
         "small_face": small,
         "dark_picture": dark,
         "camera_below": below,

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from spasmcv.analysis.analyze import analyze_trace
-from spasmcv.analysis.quality import REASONS, QualitySettings, frame_quality, quality_summary, stretches
+from spasmcv.analysis.quality import (REASONS, QualitySettings, frame_quality, local_frame_rate, quality_summary,
+                                     stretches)
 from spasmcv.measure.trace import Trace
 from helpers import BLINKS, FPS, T, blinks_closure, trace_columns
 
@@ -108,6 +109,40 @@ def test_a_recording_dark_throughout_is_not_gradable_and_shows_no_number():
     rows = text.splitlines()[text.splitlines().index("") + 2:]
     table = rows[:rows.index(next(r for r in rows if r.startswith("bilateral")))]
     assert len(table) >= 10 and all(row[30:54].split() == ["n/a", "n/a"] for row in table)
+
+
+def test_the_local_frame_rate_ignores_a_dropped_frame_and_follows_a_slower_camera():
+    time_s = np.arange(100) / 25.0
+    assert np.allclose(local_frame_rate(time_s), 25.0)
+    dropped = np.delete(time_s, 50)                         # one frame missing: a 0.08-s interval
+    assert np.allclose(local_frame_rate(dropped), 25.0)
+    slower = np.r_[time_s, time_s[-1] + np.arange(1, 41) / 8.0]   # the camera falls to 8 frames/s
+    rate = local_frame_rate(slower)
+    assert np.allclose(rate[:98], 25.0) and np.allclose(rate[102:], 8.0)
+    assert np.isnan(local_frame_rate(np.array([0.0]))).all() and local_frame_rate(np.array([])).size == 0
+
+
+def test_frames_filmed_too_slowly_are_not_measured_and_a_low_rate_is_warned_about():
+    """Under ``min_frame_rate_fps`` frames are ``low_frame_rate`` (a whole recording at 8 frames/s
+    is not gradable, and says why); between it and ``warn_frame_rate_fps`` they are measured, with
+    a warning; at 24 frames/s and more, neither."""
+    settings = QualitySettings()
+    assert settings.min_frame_rate_fps < settings.warn_frame_rate_fps <= 24
+    for fps, measured, warned in ((8.0, False, False), (15.0, True, True), (25.0, True, False)):
+        c = full_columns()
+        c["time_s"] = np.arange(len(T)) / fps
+        q = frame_quality(c)
+        assert q.measurable.all() == measured and (measured or (q.reason == "low_frame_rate").all())
+        analysis = analyze_trace(Trace(columns=c, metadata={"recording_id": "r", "warnings": []}), task="conversation")
+        warnings = " ".join(analysis.recording["warnings"])
+        assert (f"filmed at {fps:g} frames/s" in warnings) == warned
+        severity = analysis.recording["severity"]
+        assert severity["gradable"] == measured
+        if not measured:
+            assert "frame rate too low to see every blink (100 % of the time)" in severity["not_gradable_reason"]
+            assert "under 11 frames/s: film at 24 frames/s or more" in warnings
+    del c["time_s"]
+    assert frame_quality(c).measurable.all()
 
 
 def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():

@@ -475,3 +475,46 @@ def test_a_fade_from_black_is_measured_dark_and_not_read(tmp_path, real_video, m
     assert np.isnan(analysis.signal.closure["left"][dark]).all()
     onsets = [round(e["onset_s"] * 25) for e in analysis.events.summary()]
     assert any(166 <= onset <= 170 for onset in onsets), onsets      # the blink labelled 168-176
+
+
+@pytest.mark.parametrize("every", [2, 3])
+def test_a_video_filmed_at_a_low_rate_is_measured_or_refused_by_its_rate(tmp_path, real_video, model_info, every):
+    """Talking Face's first 30 s keeping one frame in 2 (12.5 frames/s) or in 3 (8.3 frames/s), as
+    a camera filming at that rate: at 12.5 the frames are measured, the labelled blink 168-176 is
+    found, and the summary warns that short blinks may be missed; at 8.3 no frame is measured
+    (``low_frame_rate``) and the recording is not gradable, saying why, instead of a grade built
+    on blinks that fell between frames."""
+    from fractions import Fraction
+
+    import av
+
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+
+    slow = tmp_path / f"one_in_{every}.mp4"
+    with av.open(str(slow), "w") as out:
+        stream = out.add_stream("libx264", rate=Fraction(25, every))
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        for frame in iter_frames(real_video("talkingface/franck.webm")):
+            if frame.index >= 750:
+                break
+            if frame.index % every == 0:
+                for packet in stream.encode(av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")):
+                    out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    trace = extract_trace(slow, model=model_info)
+    assert np.median(np.diff(trace["time_s"])) == pytest.approx(every / 25, abs=1e-3)
+    analysis = analyze_trace(trace, task="conversation")
+    severity, warnings = analysis.recording["severity"], " ".join(analysis.recording["warnings"])
+    if every == 2:
+        assert severity["gradable"] and analysis.recording["metrics"]["quality"]["valid_share"] > 0.95
+        assert "filmed at 12.5 frames/s: the shortest blinks may fall between frames" in warnings
+        onsets = [e["onset_s"] * 25 for e in analysis.events.summary()]
+        assert any(164 <= onset <= 172 for onset in onsets), onsets     # the blink labelled 168-176
+    else:
+        assert not severity["gradable"] and severity["jankovic_frequency_grade"] is None
+        assert "frame rate too low to see every blink" in severity["not_gradable_reason"]
+        assert not analysis.events.paired and np.isnan(analysis.signal.closure["left"]).all()
