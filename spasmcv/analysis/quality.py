@@ -29,6 +29,7 @@ REASONS = {
     "false_detection": "a face seen for under 3 frames (a false detection)",
     "other_face": "another face may have taken over",
     "low_frame_rate": "frame rate too low to see every blink",
+    "timing_gap": "a gap in the video's timing (frames missing)",
     "small_face": "eyes too small in the picture",
     "dark_picture": "picture too dark or flat around the eyes",
     "camera_below": "camera too far below the eyes",
@@ -102,6 +103,14 @@ class QualitySettings:
         half their rate (12-15 frames/s: 96 found) and more at each step down (8-10: 91, 6-7.5:
         80, 5-6: 63), with no more false ones; the limit lies between the half-rate and the
         third-rate variants. The labelled real clips are filmed at 15 frames/s or more.
+    max_timing_gap_s : float
+        A frame followed by more missing time than this (its interval to the next frame minus the
+        median interval, s: frames dropped, a recording paused and resumed) is not measured
+        (``timing_gap``): otherwise it would stand for the whole gap, counted as measured time,
+        and a closure on both sides of the gap would run across it (a blink on either side of a
+        10-s pause read as a 10-s closure). The same 0.1 s as the closure signal bridges between
+        measured frames (``closure.max_bridge_s``); the longest interval in any labelled clip is 0.08 s
+        (two frames at 25 frames/s), so none is affected.
     warn_frame_rate_fps : float
         Measured frames filmed at a lower median rate than this, but not under
         ``min_frame_rate_fps``: measured, with a warning that the shortest blinks may be missed.
@@ -121,6 +130,7 @@ class QualitySettings:
     min_open_aperture_px: float = 2.0
     min_eye_region_grey_spread: float = 25.0
     min_frame_rate_fps: float = 11.0
+    max_timing_gap_s: float = 0.1
     warn_frame_rate_fps: float = 20.0
     min_valid_time_s: float = 15.0
     min_stretch_s: float = 5.0
@@ -256,8 +266,12 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
     near_limit = max(settings.max_yaw_deg, settings.max_near_eye_yaw_deg or 0.0)
     iris = _column(columns, "iris_reference_px", n, np.inf)
     with np.errstate(invalid="ignore"):
-        slow = (local_frame_rate(columns["time_s"]) < settings.min_frame_rate_fps if "time_s" in columns
-                else np.zeros(n, dtype=bool))
+        slow, gap = np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+        if "time_s" in columns and n > 1:
+            time_s = np.asarray(columns["time_s"], dtype=float)
+            slow = local_frame_rate(time_s) < settings.min_frame_rate_fps
+            step = np.diff(time_s)
+            gap[:-1] = step - np.median(step) > settings.max_timing_gap_s + 1e-9
         small = iris < settings.min_iris_px
         dark = _column(columns, "eye_region_grey_spread", n, np.inf) < settings.min_eye_region_grey_spread
         far_eye_turned = np.abs(yaw) > settings.max_yaw_deg
@@ -271,6 +285,7 @@ def frame_quality(columns: dict, settings: QualitySettings = QualitySettings()) 
         "false_detection": ~valid,
         "other_face": other,
         "low_frame_rate": slow,
+        "timing_gap": gap,
         "small_face": small,
         "dark_picture": dark,
         "camera_below": below,

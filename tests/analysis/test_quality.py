@@ -145,6 +145,32 @@ def test_frames_filmed_too_slowly_are_not_measured_and_a_low_rate_is_warned_abou
     assert frame_quality(c).measurable.all()
 
 
+def test_a_frame_before_a_gap_in_the_timing_is_not_measured_so_no_closure_runs_across_it():
+    """A recording paused for 10 s in the middle of a blink: the frame before the pause would stand
+    for the whole 10 s, and the closure on both sides would become a 10-s spasm. It is not measured
+    (``timing_gap``): the unseen time is not measured time, and no closure spans the gap. A dropped
+    frame or two (0.1 s missing or less) changes nothing."""
+    c = full_columns()
+    time_s = np.array(c["time_s"], dtype=float)
+    pause = 900                                         # frame 900 is 30 s in: the middle of a blink below
+    for name in ("ear_left", "ear_right"):
+        c[name] = np.array(c[name], dtype=float)
+        c[name][pause - 3:pause + 4] = 0.02              # both eyes shut from 3 frames before to 3 after
+    dropped = time_s.copy()
+    dropped[301:] += 2 / FPS                            # two frames dropped at 10 s: 0.067 s missing
+    assert frame_quality({**c, "time_s": dropped}).measurable.all()
+    paused = time_s.copy()
+    paused[pause + 1:] += 10.0                          # ... and a 10-s pause after frame 900
+    q = frame_quality({**c, "time_s": paused})
+    assert list(np.flatnonzero(~q.measurable)) == [pause] and q.reason[pause] == "timing_gap"
+    analysis = analyze_trace(Trace(columns={**c, "time_s": paused}, metadata={"recording_id": "r", "warnings": []}))
+    assert all(e["offset_s"] - e["onset_s"] < 1.0 for e in analysis.events.summary())
+    quality = analysis.recording["metrics"]["quality"]
+    assert quality["duration_s"] == pytest.approx(len(T) / FPS + 10.0, abs=0.1)
+    assert quality["valid_time_s"] == pytest.approx(len(T) / FPS, abs=0.1)
+    assert any("a gap in the video's timing" in w for w in analysis.recording["warnings"])
+
+
 def test_a_reacquired_face_elsewhere_is_another_face_only_when_several_were_seen():
     c = full_columns()
     n = len(T)

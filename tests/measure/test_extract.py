@@ -518,3 +518,42 @@ def test_a_video_filmed_at_a_low_rate_is_measured_or_refused_by_its_rate(tmp_pat
         assert not severity["gradable"] and severity["jankovic_frequency_grade"] is None
         assert "frame rate too low to see every blink" in severity["not_gradable_reason"]
         assert not analysis.events.paired and np.isnan(analysis.signal.closure["left"]).all()
+
+
+def test_a_recording_paused_in_a_blink_gives_no_closure_across_the_pause(tmp_path, real_video, model_info):
+    """Talking Face's first 20 s with a 10-s jump in the timestamps at frame 172, in the middle of
+    the blink labelled 168-176 (a recording paused and resumed): the probe reports the gap, the
+    frame before it is not measured (``timing_gap``), no closure spans the pause (it read as a
+    10-s closure before analysis-18), and the unseen 10 s are not measured time."""
+    from fractions import Fraction
+
+    import av
+
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.analysis.quality import frame_quality
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+
+    paused = tmp_path / "paused.mkv"
+    with av.open(str(paused), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        stream.codec_context.time_base = Fraction(1, 1000)
+        for frame in iter_frames(real_video("talkingface/franck.webm")):
+            if frame.index >= 500:
+                break
+            picture = av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")
+            picture.pts, picture.time_base = frame.index * 40 + (10_000 if frame.index >= 172 else 0), Fraction(1, 1000)
+            for packet in stream.encode(picture):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    trace = extract_trace(paused, model=model_info)
+    assert any("gap(s) in the frame timing" in w for w in trace.metadata["warnings"])
+    assert frame_quality(trace.columns).reason[171] == "timing_gap"
+    analysis = analyze_trace(trace, task="conversation")
+    pause_start, pause_end = trace["time_s"][171], trace["time_s"][172]
+    assert pause_end - pause_start == pytest.approx(10.04, abs=0.01)
+    assert not [e for e in analysis.events.summary() if e["onset_s"] < pause_end and e["offset_s"] > pause_start]
+    assert analysis.recording["metrics"]["quality"]["valid_time_s"] == pytest.approx(20.0, abs=0.2)
