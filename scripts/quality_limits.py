@@ -135,9 +135,13 @@ def score(trace, clip: dict) -> tuple[dict, dict]:
     return real_clip_scores(spans, labels, fps=fps), real_clip_scores(simple_ear_blinks(trace.columns), labels, fps=fps)
 
 
+def _sums(rows: list[dict], *keys: str) -> tuple[int, ...]:
+    """Each key's total over per-clip score rows (:func:`real_clip_scores`)."""
+    return tuple(sum(r[k] for r in rows) for k in keys)
+
+
 def _pool(rows: list[dict]) -> float:
-    tp, fp, fn = (sum(r[k] for r in rows) for k in ("tp", "fp", "fn"))
-    return f1_from_counts(tp, fp, fn, empty=float("nan"))
+    return f1_from_counts(*_sums(rows, "tp", "fp", "fn"), empty=float("nan"))
 
 
 def table(title: str, variants: list[tuple[float, float]], clips: list[dict], cache: Path, model) -> list[str]:
@@ -221,7 +225,7 @@ def _picture_table(title: str, what: str, variants: list[tuple[str, dict]], clip
             spreads.append(spread)
             valid_n += int(valid.sum())
             n += len(trace)
-        found, false = (sum(r[k] for r in ours_all) for k in ("tp", "fp"))
+        found, false = _sums(ours_all, "tp", "fp")
         lines.append(f"| {label} | {np.nanmedian(np.concatenate(spreads)):.0f} | {valid_n / n:.0%} | "
                      f"{sum(r['labels'] for r in ours_all)} | {found} / {false} | **{_pool(ours_all):.3f}** | "
                      f"{_pool(base_all):.3f} | {' | '.join(cells)} |")
@@ -268,8 +272,8 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
             cells.append(f"{ours['tp']} / {ours['fp']}")
             ours_all.append(ours)
             base_all.append(base)
-        found, false = (sum(r[k] for r in ours_all) for k in ("tp", "fp"))
-        b_found, b_false = (sum(r[k] for r in base_all) for k in ("tp", "fp"))
+        found, false = _sums(ours_all, "tp", "fp")
+        b_found, b_false = _sums(base_all, "tp", "fp")
         lines.append(f"| {every} | {min(rates):.1f}-{max(rates):.1f} | {sum(r['labels'] for r in ours_all)} | {seen} "
                      f"| {found} / {false} | **{_pool(ours_all):.3f}** | {b_found} / {b_false} | {_pool(base_all):.3f} "
                      f"| {' | '.join(cells)} |")
