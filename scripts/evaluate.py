@@ -404,6 +404,13 @@ All forty-six outside clips: 481 of 548 closures, 43 false (pooled F1 0.897, the
 0.859); the twenty-nine never looked at: 386 of 422, 38 false (F1 0.913, baseline
 0.871). Without `oro_chewing1`: 334 of 401, 43 false (F1 0.859, baseline 0.806).
 
+Analysis-18 does not measure frames filmed at under 11 frames/s (`low_frame_rate`), where blinks
+fall between frames, and warns under 20 frames/s; the limit comes from the project's clips
+keeping one frame in k (docs/quality-limits.md). Nor does it measure a frame followed by more
+than 0.1 s of missing time (`timing_gap`: frames dropped, a recording paused), which stood for the
+whole gap. Every labelled clip is filmed at 15 frames/s or more with no interval over 0.08 s, so
+no figure here moves.
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
