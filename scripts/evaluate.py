@@ -407,7 +407,7 @@ All forty-six outside clips: 481 of 548 closures, 43 false (pooled F1 0.897, the
 Analysis-18 does not measure frames filmed at under 11 frames/s (`low_frame_rate`), where blinks
 fall between frames, and warns under 20 frames/s; the limit comes from the project's clips
 keeping one frame in k (docs/quality-limits.md). Nor does it measure a frame followed by more
-than 0.1 s of missing time (`timing_gap`: frames dropped, a recording paused), which stood for the
+than 0.5 s of missing time (`timing_gap`: frames dropped, a recording paused), which stood for the
 whole gap. Every labelled clip is filmed at 15 frames/s or more with no interval over 0.08 s, so
 no figure here moves.
 

@@ -90,7 +90,7 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: recording measured at under 20 frames/s says that its shortest blinks may be missed: at a low
 #: rate a blink falls between frames, and a 2-frames/s video was graded 0 with no warning. Real
 #: labelled clips keeping one frame in k lose few closures at 12-15 frames/s and more at each
-#: step down, gaining no false ones. A frame followed by more than 0.1 s of missing time (frames
+#: step down, gaining no false ones. A frame followed by more than 0.5 s of missing time (frames
 #: dropped, a recording paused) is not measured (``timing_gap``): it stood for the whole gap, as
 #: measured time, and a blink on both sides of a 10-s pause read as a 10-s closure. No frame of
 #: any labelled clip (15 frames/s and more, no interval over 0.08 s) changes.

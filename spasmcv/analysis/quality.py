@@ -108,9 +108,11 @@ class QualitySettings:
         median interval, s: frames dropped, a recording paused and resumed) is not measured
         (``timing_gap``): otherwise it would stand for the whole gap, counted as measured time,
         and a closure on both sides of the gap would run across it (a blink on either side of a
-        10-s pause read as a 10-s closure). The same 0.1 s as the closure signal bridges between
-        measured frames (``closure.max_bridge_s``); the longest interval in any labelled clip is 0.08 s
-        (two frames at 25 frames/s), so none is affected.
+        10-s pause read as a 10-s closure). Shorter gaps are measured across, as before: a blink
+        (under 0.5 s) stretched by one of them stays under the 1 s of a spasm, and a closure is
+        not cut in two by a few dropped frames. The longest interval in any labelled clip is
+        0.08 s (two frames at 25 frames/s). A video that leaves out unchanged frames (some screen
+        recorders) has such gaps wherever the face holds still: they are flagged, not read.
     warn_frame_rate_fps : float
         Measured frames filmed at a lower median rate than this, but not under
         ``min_frame_rate_fps``: measured, with a warning that the shortest blinks may be missed.
@@ -130,7 +132,7 @@ class QualitySettings:
     min_open_aperture_px: float = 2.0
     min_eye_region_grey_spread: float = 25.0
     min_frame_rate_fps: float = 11.0
-    max_timing_gap_s: float = 0.1
+    max_timing_gap_s: float = 0.5
     warn_frame_rate_fps: float = 20.0
     min_valid_time_s: float = 15.0
     min_stretch_s: float = 5.0

@@ -148,8 +148,8 @@ def test_frames_filmed_too_slowly_are_not_measured_and_a_low_rate_is_warned_abou
 def test_a_frame_before_a_gap_in_the_timing_is_not_measured_so_no_closure_runs_across_it():
     """A recording paused for 10 s in the middle of a blink: the frame before the pause would stand
     for the whole 10 s, and the closure on both sides would become a 10-s spasm. It is not measured
-    (``timing_gap``): the unseen time is not measured time, and no closure spans the gap. A dropped
-    frame or two (0.1 s missing or less) changes nothing."""
+    (``timing_gap``): the unseen time is not measured time, and no closure spans the gap. Frames
+    dropped for up to 0.5 s change nothing."""
     c = full_columns()
     time_s = np.array(c["time_s"], dtype=float)
     pause = 900                                         # frame 900 is 30 s in: the middle of a blink below
@@ -158,6 +158,7 @@ def test_a_frame_before_a_gap_in_the_timing_is_not_measured_so_no_closure_runs_a
         c[name][pause - 3:pause + 4] = 0.02              # both eyes shut from 3 frames before to 3 after
     dropped = time_s.copy()
     dropped[301:] += 2 / FPS                            # two frames dropped at 10 s: 0.067 s missing
+    dropped[601:] += 14 / FPS                           # 14 at 20 s: 0.47 s missing
     assert frame_quality({**c, "time_s": dropped}).measurable.all()
     paused = time_s.copy()
     paused[pause + 1:] += 10.0                          # ... and a 10-s pause after frame 900
