@@ -26,8 +26,10 @@ from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, Fac
                                     sample_frames, sample_frames_among, search_face_region)
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
-#: Version of the eyelid-signal definitions (bump when a column is added or its formula changes).
-SIGNALS_VERSION = "eyelid-7"
+#: Version of the eyelid-signal definitions (bump when a column is added or its formula changes,
+#: or when the same video reaches the model as other pixels). eyelid-8: video with non-square
+#: pixels (anamorphic) is stretched to the shape players show before the model sees it.
+SIGNALS_VERSION = "eyelid-8"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.

@@ -60,7 +60,7 @@ class VideoInfo:
     container, codec : str
         FFmpeg's names, e.g. ``"mov,mp4,m4a,3gp,3g2,mj2"`` and ``"h264"``.
     width, height : int
-        Display size in pixels, after applying ``rotation_deg``.
+        Display size in pixels, after applying ``sample_aspect_ratio`` and ``rotation_deg``.
     coded_width, coded_height : int
         Size of the stored (unrotated) pictures.
     rotation_deg : int
@@ -80,6 +80,9 @@ class VideoInfo:
     gaps : tuple of FrameGap
         Intervals longer than 1.5 median intervals (dropped frames).
     pixel_format : str
+    sample_aspect_ratio : float
+        Width of a stored pixel relative to its height (1.0: square pixels); frames are
+        stretched to it before measurement (:func:`iter_frames`).
     """
 
     container: str
@@ -97,6 +100,7 @@ class VideoInfo:
     variable_frame_rate: bool
     gaps: tuple[FrameGap, ...] = field(default_factory=tuple)
     pixel_format: str = ""
+    sample_aspect_ratio: float = 1.0
 
     def as_dict(self) -> dict:
         """Plain-JSON view (gaps as lists)."""
@@ -182,6 +186,28 @@ def _clockwise_rotation(frame: av.VideoFrame) -> int:
     return angle if angle in (0, 90, 180, 270) else 0
 
 
+#: Sample aspect ratios outside this range are taken for broken metadata and ignored (square
+#: pixels assumed); the usual ones run from 10/11 (NTSC DV, 4:3) to 3/2 (DVCPRO HD).
+_SANE_SAMPLE_ASPECT = (0.25, 4.0)
+#: Pixels within this fraction of square are taken as square: stretching by under 1 % moves an eye
+#: (at most about 100 px wide) by under a pixel, while resampling the picture would blur it.
+_SQUARE_ENOUGH = 0.01
+
+
+def sample_aspect_ratio(stream) -> float:
+    """Width of a stored pixel relative to its height, as the player shows it (1.0 for square
+    pixels): the container's value, else the codec's. Anamorphic video (DV, some webcams and
+    phone exports) stores a picture narrower or wider than it is shown; the face mesh must see
+    the shown shape, or the eyes' proportions and the iris ruler are off (a 16:9 webcam clip
+    stored at 640x480 with pixels 4/3 wide)."""
+    for value in (stream.sample_aspect_ratio, stream.codec_context.sample_aspect_ratio):
+        if value and value.numerator > 0 and value.denominator > 0:
+            ratio = float(value)
+            sane = _SANE_SAMPLE_ASPECT[0] <= ratio <= _SANE_SAMPLE_ASPECT[1]
+            return ratio if sane and abs(ratio - 1.0) >= _SQUARE_ENOUGH else 1.0
+    return 1.0
+
+
 def _header_facts(container, stream) -> tuple[float | None, int | None, float | None]:
     """What the container header declares: duration (s), frame count and nominal frame rate."""
     declared_s = None
@@ -235,6 +261,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         if container.format.name in _STILL_IMAGE_FORMATS or container.format.name.endswith("_pipe"):
             raise VideoError(f"{path}: is a still image ({container.format.name}), not a video")
         declared_s, header_frames, nominal = _header_facts(container, stream)
+        pixel_aspect = sample_aspect_ratio(stream)
         time_base = float(stream.time_base) if stream.time_base else 0.0
         container_name = container.format.name
         codec_name = stream.codec_context.name
@@ -257,7 +284,8 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         )
     rotation = _clockwise_rotation(first)
     coded_w, coded_h = first.width, first.height
-    disp_w, disp_h = (coded_h, coded_w) if rotation in (90, 270) else (coded_w, coded_h)
+    shown_w = int(round(coded_w * pixel_aspect))
+    disp_w, disp_h = (coded_h, shown_w) if rotation in (90, 270) else (shown_w, coded_h)
     interval = median if np.isfinite(median) else (1.0 / nominal if nominal else 0.0)
     return VideoInfo(
         container=container_name,
@@ -275,6 +303,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         variable_frame_rate=vfr,
         gaps=gaps,
         pixel_format=first.format.name,
+        sample_aspect_ratio=pixel_aspect,
     )
 
 
@@ -298,14 +327,16 @@ _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTA
 _I420_FORMATS = {"yuv420p", "yuvj420p"}
 
 
-def _to_rgb(frame: av.VideoFrame, scale: float, out_w: int, out_h: int) -> np.ndarray:
-    """Decoded picture -> RGB in one conversion (OpenCV's SIMD I420 path when possible).
+def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.ndarray:
+    """Decoded picture -> RGB in one conversion (OpenCV's SIMD I420 path when possible), resized
+    to ``out_w`` x ``out_h`` when ``resize``.
 
     OpenCV's I420->RGB is about 7x faster than FFmpeg's swscale for the same BT.601 result
     (0.2 vs 1.5 ms for a 1280x720 frame); swscale is used for other pixel formats and when
-    downscaling, where resizing and conversion happen in one pass.
+    resizing (downscaling, or stretching non-square pixels), where resizing and conversion
+    happen in one pass.
     """
-    if scale != 1.0:
+    if resize:
         return frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA").to_ndarray()
     if frame.format.name in _I420_FORMATS and frame.width % 2 == 0 and frame.height % 2 == 0:
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
@@ -341,6 +372,7 @@ def iter_frames(
             stream.thread_type = "AUTO"
         stream.codec_context.thread_count = threads
         time_base = float(stream.time_base)
+        pixel_aspect = sample_aspect_ratio(stream)
         first_pts = None
         index = 0
         last_time = -np.inf
@@ -352,20 +384,21 @@ def iter_frames(
                 if first_pts is None:
                     first_pts = pts
                     rotation = _clockwise_rotation(frame)
-                    coded_w, coded_h = frame.width, frame.height
-                    longest = max(coded_w, coded_h)
+                    shown_w, coded_h = frame.width * pixel_aspect, frame.height
+                    longest = max(shown_w, coded_h)
                     scale = 1.0
                     if max_side_px and longest > max_side_px:
                         scale = max_side_px / longest
-                    out_w = int(round(coded_w * scale)) // 2 * 2
+                    out_w = int(round(shown_w * scale)) // 2 * 2
                     out_h = int(round(coded_h * scale)) // 2 * 2
+                    resize = scale != 1.0 or pixel_aspect != 1.0
                 time_s = (pts - first_pts) * time_base
                 if time_s <= last_time:
                     # Out-of-order or duplicated timestamps: keep strict order, flagged upstream
                     # by the probe's variable-frame-rate check.
                     time_s = last_time + 1e-6
                 last_time = time_s
-                rgb = _to_rgb(frame, scale, out_w, out_h)
+                rgb = _to_rgb(frame, resize, out_w, out_h)
                 if rotation:
                     rgb = cv2.rotate(rgb, _ROTATE_CODES[rotation])
                 # FFmpeg pads rows; MediaPipe silently finds no face in a strided array.

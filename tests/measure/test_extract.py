@@ -300,6 +300,45 @@ def test_rotated_phone_video_is_measured_upright(tmp_path, real_video, model_inf
     assert abs(np.median(rotated["head_roll_deg"] - upright["head_roll_deg"])) < 3
 
 
+def test_anamorphic_video_is_measured_in_the_shape_it_is_shown(tmp_path, real_video, model_info):
+    """Talking Face stored squeezed to 70 % of its width with pixels 10/7 as wide as tall (as DV
+    and some webcams store 16:9 pictures): players show it as it was, and so must the model. Fed
+    the stored pixels, the iris ruler read 8.8 px instead of 11.6 and the open eyes 11.9 mm
+    instead of 8.6 (a 40 % error in a reported number); stretched back, the ruler, the eye aspect
+    ratio and the head angles match the original's."""
+    from fractions import Fraction
+
+    import av
+    import cv2
+
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+
+    source = real_video("talkingface/franck.webm")
+    stored = tmp_path / "anamorphic.mp4"
+    with av.open(str(stored), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 252, 288, "yuv420p"
+        stream.options = {"crf": "12"}
+        stream.codec_context.sample_aspect_ratio = Fraction(10, 7)
+        for frame in iter_frames(source):
+            if frame.index >= 100:
+                break
+            squeezed = cv2.resize(frame.rgb, (252, 288), interpolation=cv2.INTER_AREA)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(squeezed, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+    shown = extract_trace(stored, model=model_info)
+    original = extract_trace(source, model=model_info, max_frames=100)
+    assert (shown.metadata["video"]["width"], shown.metadata["video"]["height"]) == (360, 288)
+    assert shown["valid"].all()
+    for column, tolerance in (("iris_reference_px", 0.05), ("aperture_mm_left", 0.06), ("ear_left", 0.06)):
+        assert np.median(shown[column]) == pytest.approx(np.median(original[column]), rel=tolerance), column
+    assert abs(np.median(shown["head_yaw_deg"] - original["head_yaw_deg"])) < 3
+
+
 def test_cli_default_names_and_argument_checks():
     import argparse
     from pathlib import Path

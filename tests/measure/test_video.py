@@ -72,6 +72,35 @@ def test_rotation_metadata_is_applied(tmp_path, degrees):
     assert np.abs(rotated.astype(int) - expected).mean() < 3
 
 
+@pytest.mark.parametrize("aspect", [(4, 3), (8, 9)])
+def test_non_square_pixels_are_stretched_to_the_shape_players_show(tmp_path, aspect):
+    """A picture stored 64 px wide with pixels 4/3 (or 8/9) as wide as tall is shown, and decoded
+    for measurement, 85 (or 57) px wide; a square drawn on it stays square."""
+    from fractions import Fraction
+
+    path = tmp_path / "anamorphic.mp4"
+    out = av.open(str(path), "w")
+    stream = out.add_stream("libx264", rate=25)
+    stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+    stream.codec_context.sample_aspect_ratio = Fraction(*aspect)
+    stored = np.zeros((48, 64, 3), np.uint8)
+    stored[12:36, 20:20 + round(24 * aspect[1] / aspect[0])] = 255   # a 24-px square as shown
+    for _ in range(3):
+        for packet in stream.encode(av.VideoFrame.from_ndarray(stored, format="rgb24")):
+            out.mux(packet)
+    for packet in stream.encode():
+        out.mux(packet)
+    out.close()
+    info = probe_video(path)
+    shown = round(64 * aspect[0] / aspect[1])
+    assert info.sample_aspect_ratio == pytest.approx(aspect[0] / aspect[1])
+    assert (info.width, info.height, info.coded_width) == (shown, 48, 64)
+    rgb = next(iter_frames(path)).rgb
+    assert abs(rgb.shape[1] - shown) <= 1 and rgb.shape[0] == 48
+    bright = rgb[..., 0] > 128
+    assert abs(bright.any(axis=0).sum() - bright.any(axis=1).sum()) <= 2  # square again
+
+
 def test_interval_summary_finds_gaps_and_variable_rate():
     t = np.arange(100) * 0.04
     t[50:] += 0.08  # two frames dropped
