@@ -411,6 +411,22 @@ than 0.5 s of missing time (`timing_gap`: frames dropped, a recording paused), w
 whole gap. Every labelled clip is filmed at 15 frames/s or more with no interval over 0.08 s, so
 no figure here moves.
 
+Signals eyelid-8 stretch video with non-square pixels to the shape players show before the model
+sees it; until eyelid-7 the model saw the stored pixels. Four labelled clips have such pixels:
+`lp_d9` (15/16 as wide as tall), `carphone` and `carphone_distorted` (128/117) and `vitallens_1`
+(4/3: a 16:9 webcam picture stored at 640x480, which the model saw squeezed to three quarters of
+its width). The project's clips find the same closures (the baseline gains one in `lp_d9`: 0.963
+to 1.000, pooled 0.776 to 0.780). In `vitallens_1` (blind) the iris now reads 17.9 px instead of
+14.1: over the 15 px under which a long closure is `review`, so the left eye's blink into a
+downward gaze, the gaze and the next blink (34-80) are now a 1.5-s spasm, a false closure over
+1 s, as in the other outside clips whose irises are over 15 px; the right eye now tells the two
+blinks apart, so all 4 are found with 1 false (F1 0.889, was 0.857 with one missed; the baseline
+0.857). Every other clip's trace is identical (`shortsmaker`'s pixels, 404/405, are within 1 % of
+square and left as stored). All forty-six outside clips: 482 of 548 closures,
+44 false (pooled F1 0.898, the baseline's 0.859); the twenty-nine never looked at: 387 of 422,
+39 false (F1 0.913, baseline 0.871). Without `oro_chewing1`: 335 of 401, 44 false (F1 0.859,
+baseline 0.806).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
