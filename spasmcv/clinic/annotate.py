@@ -33,6 +33,7 @@ from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, rgb
 from spasmcv.measure.eyelid import PATIENT_EYES, eye_landmarks
 from spasmcv.measure.landmarks import N_LANDMARKS, FaceTracker
 from spasmcv.measure.model import ModelInfo, resolve_model
+from spasmcv.measure.orientation import picture_turn_deg
 from spasmcv.measure.region import FOUND_IN_FACELESS_FRAMES, FaceRegion, model_view
 from spasmcv.measure.trace import Trace
 from spasmcv.settings import Settings
@@ -261,12 +262,14 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
         with contextlib.ExitStack() as stack:
             container = stack.enter_context(av.open(str(tmp), mode="w", format="mp4",
                                                     options={"movflags": "+faststart"}))
-            # given only a trace, the landmarks are measured again (the trace does not store them)
-            display = (info.width, info.height)
+            # given only a trace, the landmarks are measured again (the trace does not store them),
+            # in the picture its extraction measured: turned, when the video was stored turned
+            turn = picture_turn_deg(trace.metadata)
+            display = (info.height, info.width) if turn in (90, 270) else (info.width, info.height)
             retracker = (stack.enter_context(Retracker(model, tracker_settings, trace.metadata, display))
                          if lids is None else None)
             stream = None
-            for frame in iter_frames(video, max_side_px=tracker_settings.max_side_px):
+            for frame in iter_frames(video, max_side_px=tracker_settings.max_side_px, turn_deg=turn):
                 if frame.index >= len(signal.time_s):
                     break
                 landmarks = retracker(frame) if retracker is not None else lids.get(frame.index)

@@ -2,7 +2,8 @@
 
 ``video`` (decoding, timestamps, rotation) -> ``landmarks`` (MediaPipe face landmarker, the
 followed subject) -> ``eyelid`` (eye aspect ratio, apertures in iris units, head pose) ->
-``trace`` (the file format) ; ``extract`` runs them in order, ``model`` finds and checks the
-landmark model, ``pipelining`` overlaps decoding with the model. The slow part of spasmcv: it
-needs PyAV, OpenCV and MediaPipe. Nothing here knows about blinks or severity.
+``trace`` (the file format) ; ``extract`` runs them in order, ``region`` and ``orientation``
+find a face too small for the whole picture or a picture stored turned, ``model`` finds and
+checks the landmark model, ``pipelining`` overlaps decoding with the model. The slow part of
+spasmcv: it needs PyAV, OpenCV and MediaPipe. Nothing here knows about blinks or severity.
 """

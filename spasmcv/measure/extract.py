@@ -20,6 +20,7 @@ from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceFinder
                                       SubjectSelector, TrackerSettings, short_track_mask, split_tracks)
 from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
+from spasmcv.measure.orientation import looks_turned, upright_counts, upright_turn
 from spasmcv.measure.trace import Trace, as_stored
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
 from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, FaceRegion, model_view,
@@ -27,9 +28,9 @@ from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, Fac
 from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, iter_frames, probe_video, shot_numbers
 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes,
-#: or when the same video reaches the model as other pixels). eyelid-8: video with non-square
-#: pixels (anamorphic) is stretched to the shape players show before the model sees it.
-SIGNALS_VERSION = "eyelid-8"
+#: or when the same video reaches the model as other pixels). eyelid-9: video stored sideways or
+#: upside down without a rotation tag is measured turned upright (:mod:`spasmcv.measure.orientation`).
+SIGNALS_VERSION = "eyelid-9"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -116,29 +117,19 @@ def extract_trace(
     video_sha = video_sha256 or file_sha256(video_path)
     tracker_settings, mirrored = settings.tracker, settings.mirrored
 
-    display = (info.width, info.height)
-    region, found_in = None, "the first frames"
-    try:
-        tracked = _track(video_path, model, model_data, settings, run, display, region=None,
-                         probe=tracker_settings.find_small_faces, max_frames=max_frames,
-                         progress=progress, on_face=on_face)
-    except _NoFaceYet:
-        region = _find_face_region(video_path, model, model_data, settings, info)
-        tracked = _track(video_path, model, model_data, settings, run, display, region=region,
-                         probe=False, max_frames=max_frames, progress=progress, on_face=on_face)
-    seen = np.asarray(tracked[2], dtype=bool)
-    if (region is None and tracker_settings.find_small_faces and seen.any()
-            and (~seen).sum() >= max(PROBE_FRAMES, MOSTLY_FACELESS * len(seen))):
-        # no face in most frames, though the whole picture shows one in some (a title, then a small webcam inset)
-        late = _find_face_region(video_path, model, model_data, settings, info, among=np.flatnonzero(~seen))
-        if late is not None:
-            report = None if on_face is None else (lambda index, face: None if seen[index] else on_face(index, face))
+    passes = dict(model=model, model_data=model_data, settings=settings, run=run, info=info,
+                  max_frames=max_frames, progress=progress, on_pass=on_pass, on_face=on_face)
+    tracked, region, found_in, display = _measure_picture(video_path, turn=0, **passes)
+    turn, turn_note = 0, None
+    if looks_turned(tracked[2], np.concatenate([m["head_roll_deg"] for m in tracked[5]])):
+        turn, counts, n_samples = _find_upright_turn(video_path, model, model_data, settings,
+                                                     n_frames=len(tracked[0]))
+        if turn:
             if on_pass is not None:
-                on_pass(len(seen))
-            again = _track(video_path, model, model_data, settings, run, display, region=late,
-                           probe=False, max_frames=max_frames, progress=progress, on_face=report)
-            if np.any(np.asarray(again[2], dtype=bool) & ~seen):
-                tracked, region, found_in = _merge_passes(tracked, again), late, FOUND_IN_FACELESS_FRAMES
+                on_pass(len(tracked[0]))
+            tracked, region, found_in, display = _measure_picture(video_path, turn=turn, **passes)
+            turn_note = {"clockwise_deg": turn, "samples": n_samples,
+                         "upright_faces_by_turn": {str(t): c for t, c in counts.items()}}
     times, faces_seen, detected, tracks, differences, measured, reacquisitions, fallback = tracked
     n = len(times)
     measures = {name: np.concatenate([m[name] for m in measured]) for name in measured[0]}
@@ -171,10 +162,69 @@ def extract_trace(
             f"no face was found in the whole picture{' in most frames' if found_in == FOUND_IN_FACELESS_FRAMES else ''}: "
             f"the face was found in a search of the frame in tiles and "
             f"measured in the region x {region.x0}-{region.x1}, y {region.y0}-{region.y1} (display pixels) "
-            f"of the {info.width}x{info.height} picture; a face outside it is not seen")
+            f"of the {display[0]}x{display[1]} picture; a face outside it is not seen")
+    if turn_note is not None:  # recorded only when used: other traces stay as they were
+        metadata["picture_turn"] = turn_note
+        metadata["warnings"].append(
+            f"the face is upright only in the picture turned {turn} degrees clockwise (in "
+            f"{turn_note['upright_faces_by_turn'][str(turn)]} of {turn_note['samples']} sample frames, "
+            f"{turn_note['upright_faces_by_turn']['0']} as stored): the video is stored "
+            f"{'upside down' if turn == 180 else 'sideways'} without a rotation tag, and was measured "
+            f"turned; positions in the trace are in the turned {display[0]}x{display[1]} picture")
     if fallback:  # recorded only when it happens: on the fast path traces stay as they were
         metadata["landmark_reader"] = f"MediaPipe public API ({fallback})"
     return Trace(columns=columns, metadata=metadata)
+
+
+def _measure_picture(video_path: Path, *, model: ModelInfo, model_data, settings: MeasureSettings,
+                     run: RunSettings, info: VideoInfo, turn: int, max_frames, progress, on_pass, on_face):
+    """The landmark stage over the video's picture turned clockwise by ``turn`` degrees: in the
+    whole picture, or in a face region found in tiles when the first frames show no face, and a
+    second pass in a region when a face seen at first is missing in most frames. Returns the
+    :func:`_track` results, the region (or None), where it was found, and the display size."""
+    display = (info.height, info.width) if turn in (90, 270) else (info.width, info.height)
+    tracker_settings = settings.tracker
+    region, found_in = None, "the first frames"
+    try:
+        tracked = _track(video_path, model, model_data, settings, run, display, region=None, turn=turn,
+                         probe=tracker_settings.find_small_faces, max_frames=max_frames,
+                         progress=progress, on_face=on_face)
+    except _NoFaceYet:
+        region = _find_face_region(video_path, model, model_data, settings, info, turn=turn)
+        tracked = _track(video_path, model, model_data, settings, run, display, region=region, turn=turn,
+                         probe=False, max_frames=max_frames, progress=progress, on_face=on_face)
+    seen = np.asarray(tracked[2], dtype=bool)
+    if (region is None and tracker_settings.find_small_faces and seen.any()
+            and (~seen).sum() >= max(PROBE_FRAMES, MOSTLY_FACELESS * len(seen))):
+        # no face in most frames, though the whole picture shows one in some (a title, then a small webcam inset)
+        late = _find_face_region(video_path, model, model_data, settings, info, among=np.flatnonzero(~seen),
+                                 turn=turn)
+        if late is not None:
+            report = None if on_face is None else (lambda index, face: None if seen[index] else on_face(index, face))
+            if on_pass is not None:
+                on_pass(len(seen))
+            again = _track(video_path, model, model_data, settings, run, display, region=late, turn=turn,
+                           probe=False, max_frames=max_frames, progress=progress, on_face=report)
+            if np.any(np.asarray(again[2], dtype=bool) & ~seen):
+                tracked, region, found_in = _merge_passes(tracked, again), late, FOUND_IN_FACELESS_FRAMES
+    return tracked, region, found_in, display
+
+
+def _find_upright_turn(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings,
+                       n_frames: int) -> tuple[int, dict[int, int], int]:
+    """The clockwise turn that shows the face upright in sample frames of the first ``n_frames``
+    (:mod:`spasmcv.measure.orientation`; 0: none), the upright faces found under each turn, and the
+    number of sample frames."""
+    frames = iter_frames(video_path, max_side_px=settings.tracker.max_side_px)
+    try:
+        samples = sample_frames(frames, SAMPLE_FRAMES, n_frames)
+    finally:
+        frames.close()
+    if not samples:
+        return 0, {}, 0
+    with FaceFinder(model.path, num_faces=settings.tracker.num_faces, model_data=model_data) as finder:
+        counts = upright_counts([frame.rgb for frame in samples], finder.eye_line_angles)
+    return upright_turn(counts, len(samples)), counts, len(samples)
 
 
 #: Frames tracked before the face region is looked for when none of them shows a face (2-3 s).
@@ -189,8 +239,10 @@ class _NoFaceYet(Exception):
 
 
 def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings, run: RunSettings,
-           display: tuple[int, int], *, region: FaceRegion | None, probe: bool, max_frames, progress, on_face):
-    """The landmark stage over every frame (of ``region`` only, when given). With ``probe``, raise
+           display: tuple[int, int], *, region: FaceRegion | None, turn: int, probe: bool, max_frames, progress,
+           on_face):
+    """The landmark stage over every frame (of ``region`` only, when given), the picture turned
+    clockwise by ``turn`` degrees. With ``probe``, raise
     :class:`_NoFaceYet` when the first :data:`PROBE_FRAMES` frames (all of a shorter video) show no
     face; their progress is reported only after that point, so a second pass does not count them
     twice."""
@@ -211,7 +263,8 @@ def _track(video_path: Path, model: ModelInfo, model_data, settings: MeasureSett
     tracker_settings = settings.tracker
     with cpus_to_pin(run.pin_threads and run.prefetch_frames > 0) as (model_cpu, decode_cpu), \
             pinned_to(model_cpu), FaceTracker(model.path, tracker_settings, model_data=model_data) as tracker:
-        frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads)
+        frames = iter_frames(video_path, max_side_px=tracker_settings.max_side_px, threads=run.decode_threads,
+                             turn_deg=turn)
         prepared = ((frame, *model_view(frame.rgb, frame.scale, region, display), frame_thumbnail(frame.rgb))
                     for frame in frames)
         prepared = ((frame, tracker.model_input(rgb), origin, size, thumbnail)
@@ -271,10 +324,11 @@ def _merge_passes(first: tuple, second: tuple) -> tuple:
 
 
 def _find_face_region(video_path: Path, model: ModelInfo, model_data, settings: MeasureSettings,
-                      info: VideoInfo, among: np.ndarray | None = None) -> FaceRegion | None:
-    """Search sample frames of the whole video (or of the frames ``among``, indices) for a face
-    too small to be found in the whole picture (:mod:`spasmcv.measure.region`)."""
-    frames = iter_frames(video_path, max_side_px=settings.tracker.max_side_px)
+                      info: VideoInfo, among: np.ndarray | None = None, turn: int = 0) -> FaceRegion | None:
+    """Search sample frames of the whole video (or of the frames ``among``, indices), turned
+    clockwise by ``turn`` degrees, for a face too small to be found in the whole picture
+    (:mod:`spasmcv.measure.region`)."""
+    frames = iter_frames(video_path, max_side_px=settings.tracker.max_side_px, turn_deg=turn)
     try:
         samples = (sample_frames(frames, SAMPLE_FRAMES, info.frame_count) if among is None
                    else sample_frames_among(frames, among, SAMPLE_FRAMES))

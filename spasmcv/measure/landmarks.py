@@ -402,14 +402,28 @@ class FaceFinder(_Landmarker):
         self._load(model_path, model_data, "IMAGE", num_faces=num_faces)
 
     def __call__(self, rgb: np.ndarray) -> np.ndarray:
+        boxes = [(xs.min(), ys.min(), xs.max(), ys.max()) for xs, ys in self._faces(rgb)]
+        return np.array(boxes, dtype=float).reshape(-1, 4)
+
+    def eye_line_angles(self, rgb: np.ndarray) -> np.ndarray:
+        """For each face in one RGB picture, the direction (degrees, -180 to 180, clockwise on
+        screen) from its right eye's outer corner to its left eye's: about 0 for an upright face
+        seen from the front, 90 for one lying with its forehead to the right, 180 upside down."""
+        return np.array([np.degrees(np.arctan2(ys[_LEFT_OUTER_CORNER] - ys[_RIGHT_OUTER_CORNER],
+                                               xs[_LEFT_OUTER_CORNER] - xs[_RIGHT_OUTER_CORNER]))
+                         for xs, ys in self._faces(rgb)], dtype=float)
+
+    def _faces(self, rgb: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Each face's landmark x and y in the picture's pixels."""
         height, width = rgb.shape[:2]
         image = self._mp.Image(image_format=self._mp.ImageFormat.SRGB, data=np.ascontiguousarray(rgb))
-        boxes = []
-        for face in self._landmarker.detect(image).face_landmarks:
-            xs = np.array([p.x for p in face]) * width
-            ys = np.array([p.y for p in face]) * height
-            boxes.append((xs.min(), ys.min(), xs.max(), ys.max()))
-        return np.array(boxes, dtype=float).reshape(-1, 4)
+        return [(np.array([p.x for p in face]) * width, np.array([p.y for p in face]) * height)
+                for face in self._landmarker.detect(image).face_landmarks]
+
+
+#: The outer eye corners in MediaPipe's face mesh (the person's right eye, then left; as
+#: :data:`spasmcv.measure.eyelid.PATIENT_EYES`, which imports this module).
+_RIGHT_OUTER_CORNER, _LEFT_OUTER_CORNER = 33, 263
 
 
 class FaceTracker(_Landmarker):

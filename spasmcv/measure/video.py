@@ -344,7 +344,7 @@ def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.nd
 
 
 def iter_frames(
-    path: str | os.PathLike, *, max_side_px: int | None = 1920, threads: int = 0,
+    path: str | os.PathLike, *, max_side_px: int | None = 1920, threads: int = 0, turn_deg: int = 0,
 ) -> Iterator[Frame]:
     """Yield a video's frames in presentation order with their own timestamps.
 
@@ -358,6 +358,9 @@ def iter_frames(
         conversion (one pass, area interpolation). None keeps full resolution.
     threads : int
         Decoder threads; 0 lets FFmpeg choose.
+    turn_deg : {0, 90, 180, 270}
+        A further clockwise turn of the displayed picture, for video stored turned without a
+        rotation tag (:mod:`spasmcv.measure.orientation`); 90 and 270 swap its width and height.
 
     Raises
     ------
@@ -365,6 +368,8 @@ def iter_frames(
         When the file cannot be opened or the data breaks off mid-stream (truncated).
     """
     path = Path(path)
+    if turn_deg not in (0, 90, 180, 270):
+        raise ValueError(f"turn_deg must be 0, 90, 180 or 270, not {turn_deg!r}")
     container = _open(path)
     try:
         stream = container.streams.video[0]
@@ -383,7 +388,7 @@ def iter_frames(
                     raise VideoError(f"{path}: frame {index} has no timestamp")
                 if first_pts is None:
                     first_pts = pts
-                    rotation = _clockwise_rotation(frame)
+                    rotation = (_clockwise_rotation(frame) + turn_deg) % 360
                     shown_w, coded_h = frame.width * pixel_aspect, frame.height
                     longest = max(shown_w, coded_h)
                     scale = 1.0

@@ -88,3 +88,25 @@ def test_one_model_pass_draws_what_a_given_trace_draws(model_info, real_video, t
     assert np.abs(first[0].rgb.astype(int) - source.astype(int)).max() > 100  # an overlay was drawn
     for a, b in zip(first, second):
         np.testing.assert_array_equal(a.rgb, b.rgb)
+
+
+def test_the_review_video_of_a_turned_video_shows_it_upright(model_info, real_video, tmp_path):
+    """Talking Face stored upside down without a rotation tag is measured turned upright, and its
+    review video shows the picture the model measured, with the contours where the eyes are."""
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+    from video_helpers import write_turned_copy
+
+    source = real_video("talkingface/franck.webm")
+    stored = tmp_path / "upside_down.mp4"
+    write_turned_copy(source, stored, 2, frames=60)
+    once = annotate_video(stored, tmp_path / "once.mp4", model=model_info)
+    again = annotate_video(stored, tmp_path / "again.mp4", model=model_info,
+                           trace=extract_trace(stored, model=model_info))
+    upright = next(iter_frames(source)).rgb.astype(int)
+    for review in (once, again):
+        first = next(iter_frames(review.path)).rgb.astype(int)
+        assert first.shape == upright.shape
+        # upright like the source, but for the overlay (the upside-down picture differs everywhere)
+        assert np.median(np.abs(first - upright)) < 4
+        assert np.median(np.abs(first - upright[::-1, ::-1])) > 4 * np.median(np.abs(first - upright)) + 4

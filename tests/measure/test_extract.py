@@ -596,3 +596,43 @@ def test_a_recording_paused_in_a_blink_gives_no_closure_across_the_pause(tmp_pat
     assert pause_end - pause_start == pytest.approx(10.04, abs=0.01)
     assert not [e for e in analysis.events.summary() if e["onset_s"] < pause_end and e["offset_s"] > pause_start]
     assert analysis.recording["metrics"]["quality"]["valid_time_s"] == pytest.approx(20.0, abs=0.2)
+
+
+@pytest.mark.parametrize("quarters, turn, how", [(2, 180, "upside down"), (1, 90, "sideways")])
+def test_a_video_stored_turned_without_a_tag_is_measured_upright(tmp_path, real_video, model_info,
+                                                                 quarters, turn, how):
+    """Talking Face stored upside down or sideways with no rotation tag: before signals eyelid-9
+    the upside-down copy had a face in about one frame in five, its mesh fitted the wrong way up
+    (its eyes read open and closed at random), and the sideways copy was followed lying sideways
+    and not measured at all (head_tilted). Now the picture is turned upright, said, and measured
+    as the upright video is."""
+    from spasmcv.analysis.quality import frame_quality
+    from spasmcv.measure.extract import extract_trace
+    from video_helpers import write_turned_copy
+
+    source = real_video("talkingface/franck.webm")
+    stored = tmp_path / "turned.mp4"
+    write_turned_copy(source, stored, quarters, frames=150)
+    trace = extract_trace(stored, model=model_info)
+    upright = extract_trace(source, model=model_info, max_frames=150)
+    turn_note = trace.metadata["picture_turn"]
+    assert turn_note["clockwise_deg"] == turn
+    assert turn_note["upright_faces_by_turn"][str(turn)] == turn_note["samples"] >= 12
+    assert any(f"turned {turn} degrees clockwise" in w and how in w for w in trace.metadata["warnings"])
+    assert frame_quality(trace.columns).measurable.all()
+    np.testing.assert_allclose(trace["face_x_px"], upright["face_x_px"], atol=3)
+    np.testing.assert_allclose(trace["ear_left"], upright["ear_left"], atol=0.03)
+    apertures = np.abs(trace["aperture_mm_right"] - upright["aperture_mm_right"])   # re-encoded: noise
+    assert np.median(apertures) < 0.2 and apertures.max() < 1.0
+    assert "picture_turn" not in upright.metadata
+
+
+def test_an_upright_video_without_a_face_in_most_frames_is_not_turned(real_video, model_info):
+    """pyfeat/face_noface.mov shows its face in under half its frames, which starts the search
+    for a turned picture; no turn shows an upright face in most sample frames, so none is made."""
+    from spasmcv.measure.extract import extract_trace
+
+    trace = extract_trace(real_video("pyfeat/face_noface.mov"), model=model_info)
+    assert trace["face_detected"].mean() < 0.5
+    assert "picture_turn" not in trace.metadata
+    assert not any("turned" in w for w in trace.metadata["warnings"])
