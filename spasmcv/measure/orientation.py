@@ -9,7 +9,7 @@ it finds a face in a few frames only, its mesh fitted the wrong way up, and thos
 eyes open and closed at random. When a recording's first measurement looks like either
 (:func:`looks_turned`), sample frames are turned by each quarter turn and a turn under which
 most of them show an upright face (:func:`upright_turn`) is used for the whole video, with a
-warning and ``picture_turn_deg`` in the trace (:mod:`spasmcv.measure.extract`).
+warning and ``picture_turn`` in the trace (:mod:`spasmcv.measure.extract`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ import numpy as np
 TURNS = (0, 90, 180, 270)
 #: A recording is looked at turned when a face is found in under this share of its frames...
 FEW_FACES_SHARE = 0.5
-#: ...or when the median head roll (degrees) of the frames with a face is beyond this.
-SIDEWAYS_ROLL_DEG = 45.0
+#: ...or when the median head roll (degrees) of the frames with a face is beyond this: the quality
+#: gate's limit (``QualitySettings.max_roll_deg``), so a tilted head it still measures stays as it is.
+SIDEWAYS_ROLL_DEG = 70.0
 #: A face is upright when its eye line is within this many degrees of horizontal.
 UPRIGHT_DEG = 45.0
 #: A turn is taken when an upright face is found in at least this share of the sample frames
