@@ -324,7 +324,10 @@ _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTA
 
 
 #: Pixel formats whose planes numpy can view as one I420 image for OpenCV's fast conversion.
-_I420_FORMATS = {"yuv420p", "yuvj420p"}
+_I420_FORMATS = {"yuv420p"}
+#: FFmpeg's colour range of full-range ("PC", JPEG) video: luma 0-255 where ordinary video uses
+#: 16-235. OpenCV's I420 conversion assumes the latter; yuvj formats are always full range.
+_FULL_RANGE = 2
 
 
 def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.ndarray:
@@ -332,13 +335,16 @@ def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.nd
     to ``out_w`` x ``out_h`` when ``resize``.
 
     OpenCV's I420->RGB is about 7x faster than FFmpeg's swscale for the same BT.601 result
-    (0.2 vs 1.5 ms for a 1280x720 frame); swscale is used for other pixel formats and when
+    (0.2 vs 1.5 ms for a 1280x720 frame); swscale is used for other pixel formats, for
+    full-range video (which OpenCV would read as limited range, stretching its luma by 255/219
+    and clipping its darkest and brightest pixels; some phones and webcams record it) and when
     resizing (downscaling, or stretching non-square pixels), where resizing and conversion
-    happen in one pass.
+    happen in one pass. swscale reads the frame's own colour range.
     """
     if resize:
         return frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA").to_ndarray()
-    if frame.format.name in _I420_FORMATS and frame.width % 2 == 0 and frame.height % 2 == 0:
+    if (frame.format.name in _I420_FORMATS and frame.color_range != _FULL_RANGE
+            and frame.width % 2 == 0 and frame.height % 2 == 0):
         return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
     return frame.to_ndarray(format="rgb24")
 
