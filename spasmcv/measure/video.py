@@ -349,6 +349,22 @@ def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.nd
     return frame.to_ndarray(format="rgb24")
 
 
+def _fitted(frame: av.VideoFrame, pixel_aspect: float, size: tuple[int, int]) -> np.ndarray:
+    """A picture whose size differs from the video's first, as RGB of that first ``size``
+    (width, height): scaled to fit and centred on black, so the face keeps its shape and every
+    frame of a video keeps one size (the display size positions are given in)."""
+    width, height = size
+    shown_w = frame.width * pixel_aspect
+    fit = min(width / shown_w, height / frame.height)
+    fit_w = max(1, min(width, int(round(shown_w * fit))))
+    fit_h = max(1, min(height, int(round(frame.height * fit))))
+    picture = frame.reformat(width=fit_w, height=fit_h, format="rgb24", interpolation="AREA").to_ndarray()
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - fit_h) // 2, (width - fit_w) // 2
+    canvas[top:top + fit_h, left:left + fit_w] = picture
+    return canvas
+
+
 def iter_frames(
     path: str | os.PathLike, *, max_side_px: int | None = 1920, threads: int = 0, turn_deg: int = 0,
 ) -> Iterator[Frame]:
@@ -367,6 +383,9 @@ def iter_frames(
     turn_deg : {0, 90, 180, 270}
         A further clockwise turn of the displayed picture, for video stored turned without a
         rotation tag (:mod:`spasmcv.measure.orientation`); 90 and 270 swap its width and height.
+
+    Every frame has the first frame's size: a picture whose size changes mid-stream (a recorded
+    video call adapting its resolution, files joined) is scaled to fit it, keeping its shape.
 
     Raises
     ------
@@ -403,13 +422,18 @@ def iter_frames(
                     out_w = int(round(shown_w * scale)) // 2 * 2
                     out_h = int(round(coded_h * scale)) // 2 * 2
                     resize = scale != 1.0 or pixel_aspect != 1.0
+                    coded_size, first_size = (frame.width, frame.height), None
                 time_s = (pts - first_pts) * time_base
                 if time_s <= last_time:
                     # Out-of-order or duplicated timestamps: keep strict order, flagged upstream
                     # by the probe's variable-frame-rate check.
                     time_s = last_time + 1e-6
                 last_time = time_s
-                rgb = _to_rgb(frame, resize, out_w, out_h)
+                if (frame.width, frame.height) == coded_size:
+                    rgb = _to_rgb(frame, resize, out_w, out_h)
+                    first_size = first_size or (rgb.shape[1], rgb.shape[0])
+                else:  # the picture size changed mid-stream (a video call adapting, joined files)
+                    rgb = _fitted(frame, pixel_aspect, first_size or (out_w, out_h))
                 if rotation:
                     rgb = cv2.rotate(rgb, _ROTATE_CODES[rotation])
                 # FFmpeg pads rows; MediaPipe silently finds no face in a strided array.

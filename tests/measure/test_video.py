@@ -167,6 +167,58 @@ def test_full_range_video_is_read_in_its_own_range(tmp_path, real_video, max_sid
         assert got.std() == pytest.approx(want.std(), rel=0.02)
 
 
+def write_size_switch(path, source_frames, first_size, second_size, switch_at):
+    """A VP8 WebM whose picture size changes at frame ``switch_at`` (two encodings' packets in one
+    stream, as a recorded video call that adapts its resolution)."""
+    import cv2
+
+    parts = []
+    for k, (frames, size) in enumerate([(source_frames[:switch_at], first_size),
+                                        (source_frames[switch_at:], second_size)]):
+        part = path.with_name(f"part{k}.webm")
+        with av.open(str(part), "w") as out:
+            stream = out.add_stream("libvpx", rate=25)
+            stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+            stream.options = {"crf": "10", "b": "2M"}
+            for rgb in frames:
+                picture = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+                for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        parts.append(part)
+    with av.open(str(parts[0])) as first, av.open(str(parts[1])) as second, av.open(str(path), "w") as out:
+        stream = out.add_stream_from_template(first.streams.video[0])
+        end = 0
+        for container, offset in ((first, 0), (second, None)):
+            offset = end + 40 if offset is None else offset      # 40 ms: one frame at 25 frames/s
+            for packet in container.demux(container.streams.video[0]):
+                if packet.dts is None:
+                    continue
+                packet.pts += offset
+                packet.dts += offset
+                end = max(end, packet.pts)
+                packet.stream = stream
+                out.mux(packet)
+
+
+@pytest.mark.parametrize("second_size, bars", [((240, 192), False), ((288, 288), True)])
+def test_a_picture_size_change_mid_stream_keeps_the_first_size(tmp_path, real_video, second_size, bars):
+    """Frames after a size change came back at their own size while positions are given in the
+    first's: the eye region's grey spread, cut from the frame at the face's position, read 37
+    instead of 115 on Talking Face. They are scaled to the first size, keeping their shape."""
+    source = [f.rgb for f in iter_frames(real_video("talkingface/franck.webm")) if f.index < 60]
+    path = tmp_path / "switch.webm"
+    write_size_switch(path, source, (360, 288), second_size, switch_at=30)
+    frames = list(iter_frames(path))
+    assert len(frames) == 60 and {f.rgb.shape for f in frames} == {(288, 360, 3)}
+    later = frames[45].rgb.astype(int)
+    if not bars:   # the same shape: the whole picture comes back
+        assert np.abs(later - source[45]).mean() < 5
+    else:          # square pictures keep their shape: black bars left and right of a 288x288 picture
+        assert later[:, :30].max() == 0 and later[:, -30:].max() == 0 and later[:, 40:320].mean() > 50
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "file not found"),
     (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
