@@ -247,14 +247,22 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     try:
         stream = container.streams.video[0]
         pts: list[int] = []
+        untimed = 0
         try:
             for packet in container.demux(stream):
                 if packet.pts is not None and packet.size > 0:
                     pts.append(packet.pts)
                 elif packet.dts is not None and packet.size > 0:
                     pts.append(packet.dts)
+                elif packet.size > 0:
+                    untimed += 1
         except av.error.FFmpegError as exc:
             raise VideoError(f"{path}: truncated or corrupt video data after {len(pts)} frames ({exc})") from exc
+        if not pts and untimed:
+            raise VideoError(
+                f"{path}: a raw {stream.codec_context.name} stream without timestamps ({untimed} frames): the rate "
+                f"it was filmed at is not in the file, so no duration can be measured; put it in a container at "
+                f"that rate, e.g. 'ffmpeg -framerate 30 -i {path.name} -c copy {path.stem}.mp4' for 30 frames/s")
         if not pts:
             raise VideoError(f"{path}: the video stream holds zero frames")
         # Read everything from the stream before closing: PyAV's fields are invalid afterwards.

@@ -267,6 +267,15 @@ def test_zero_frame_videos_are_reported(tmp_path, suffix):
     assert path.name in str(info.value)
 
 
+def test_a_raw_stream_without_timestamps_says_so(tmp_path):
+    """A raw H.264 stream (a Raspberry Pi camera's .h264, some IP cameras) holds frames but no
+    times: the error says so and how to give it its rate, not "zero frames"."""
+    path = write_video(tmp_path / "camera.h264", n=12, container="h264")
+    with pytest.raises(VideoError, match=r"raw h264 stream without timestamps \(12 frames\).*-framerate") as info:
+        probe_video(path)
+    assert path.name in str(info.value)
+
+
 def test_still_image_is_not_a_video(real_video):
     with pytest.raises(VideoError, match="still image"):
         probe_video(real_video("talkingface/franck_02045.jpg"))
