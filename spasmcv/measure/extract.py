@@ -30,8 +30,9 @@ from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, 
 #: Version of the eyelid-signal definitions (bump when a column is added or its formula changes,
 #: or when the same video reaches the model as other pixels). eyelid-9: video stored sideways or
 #: upside down without a rotation tag is measured turned upright (:mod:`spasmcv.measure.orientation`),
-#: full-range video is converted in its own range, and frames after a change of picture size
-#: mid-stream are scaled to the first frame's size.
+#: full-range video is converted in its own range, frames after a change of picture size
+#: mid-stream are scaled to the first frame's size, and frames whose presentation stamps come in
+#: decode order (AVI with B-frames) are timed by their decode stamps.
 SIGNALS_VERSION = "eyelid-9"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120

@@ -11,6 +11,7 @@ Times are in seconds, relative to the first frame's presentation time (the first
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -357,6 +358,23 @@ def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.nd
     return frame.to_ndarray(format="rgb24")
 
 
+#: Frames decoded before the frames' timestamps are trusted or not (:func:`stamped_in_decode_order`).
+_ORDER_CHECK_FRAMES = 12
+
+
+def stamped_in_decode_order(pts: list, dts: list) -> bool:
+    """Whether decoded frames carry their packets' decode-order stamps as presentation times:
+    their ``pts`` go backwards while their ``dts`` rise steadily. AVI stores no presentation
+    times, so an AVI holding H.264 with B-frames (reordered frames) gives each frame, in display
+    order, another frame's time: Talking Face so stored came back 0 to 0.12 s apart instead of
+    0.04. Such frames are timed by their ``dts``, which follow display order."""
+    if len(pts) < 2 or any(t is None for t in pts) or any(t is None for t in dts):
+        return False
+    backwards = any(b < a for a, b in zip(pts, pts[1:]))
+    rising = all(b > a for a, b in zip(dts, dts[1:]))
+    return backwards and rising
+
+
 def _fitted(frame: av.VideoFrame, pixel_aspect: float, size: tuple[int, int]) -> np.ndarray:
     """A picture whose size differs from the video's first, as RGB of that first ``size``
     (width, height): scaled to fit and centred on black, so the face keeps its shape and every
@@ -415,8 +433,19 @@ def iter_frames(
         index = 0
         last_time = -np.inf
         try:
-            for frame in container.decode(stream):
-                pts = frame.pts if frame.pts is not None else frame.dts
+            decoded = container.decode(stream)
+            head = list(itertools.islice(decoded, _ORDER_CHECK_FRAMES))
+            by_decode_time = stamped_in_decode_order([f.pts for f in head], [f.dts for f in head])
+            stamps: list[int] = []
+            for frame in itertools.chain(head, decoded):
+                if not by_decode_time:
+                    pts = frame.pts if frame.pts is not None else frame.dts
+                elif frame.dts is not None:
+                    pts = frame.dts
+                else:  # the decoder's last frames, flushed after the packets ran out: one step on
+                    pts = stamps[-1] + (stamps[-1] - stamps[-2]) if len(stamps) > 1 else None
+                if by_decode_time and pts is not None:
+                    stamps.append(pts)
                 if pts is None:
                     raise VideoError(f"{path}: frame {index} has no timestamp")
                 if first_pts is None:

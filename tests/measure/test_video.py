@@ -267,6 +267,39 @@ def test_zero_frame_videos_are_reported(tmp_path, suffix):
     assert path.name in str(info.value)
 
 
+def test_frames_stamped_in_decode_order_are_timed_in_display_order(tmp_path, real_video):
+    """AVI stores no presentation times: H.264 with B-frames in an AVI gave each decoded frame,
+    in display order, another frame's time (Talking Face came back 0 to 0.12 s apart, not 0.04).
+    The frames are in the right order; they are now timed by their decode stamps."""
+    source = [f.rgb for f in iter_frames(real_video("talkingface/franck.webm")) if f.index < 60]
+    path = tmp_path / "bframes.avi"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        stream.options = {"bf": "3"}
+        for rgb in source:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    frames = list(iter_frames(path))
+    assert len(frames) == 60
+    np.testing.assert_allclose(np.diff([f.time_s for f in frames]), 0.04, atol=1e-6)
+    for frame, rgb in zip(frames, source):   # each frame is the source's frame at that place
+        assert np.abs(frame.rgb.astype(int) - rgb).mean() < 4
+
+
+def test_decode_order_stamps_are_recognised_only_when_presentation_times_go_back():
+    from spasmcv.measure.video import stamped_in_decode_order
+
+    assert stamped_in_decode_order([1, 4, 3, 5, 2, 8], [2, 3, 4, 5, 6, 7])          # AVI with B-frames
+    assert not stamped_in_decode_order([0, 1, 2, 3], [0, 1, 2, 3])                  # no reordering
+    assert not stamped_in_decode_order([2, 3, 4, 5], [0, 1, 2, 3])                  # MP4 with B-frames: pts fine
+    assert not stamped_in_decode_order([1, 4, 3, 5], [2, 3, None, 5])               # no steady decode stamps
+    assert not stamped_in_decode_order([1, None, 3], [1, 2, 3])
+    assert not stamped_in_decode_order([5], [5])
+
+
 def test_a_raw_stream_without_timestamps_says_so(tmp_path):
     """A raw H.264 stream (a Raspberry Pi camera's .h264, some IP cameras) holds frames but no
     times: the error says so and how to give it its rate, not "zero frames"."""
