@@ -152,6 +152,15 @@ def _open(path: Path):
     return container
 
 
+def _video_stream(container):
+    """The video stream a player shows: FFmpeg's choice, which passes over a cover picture or
+    thumbnail stored as a video stream (an MKV's or MP4's "attached picture") before the video."""
+    try:
+        return container.streams.best("video") or container.streams.video[0]
+    except (ValueError, av.error.FFmpegError):
+        return container.streams.video[0]
+
+
 def frame_intervals_summary(times_s: np.ndarray) -> tuple[float, bool, tuple[FrameGap, ...]]:
     """Median interval, variable-frame-rate flag and dropped-frame gaps of sorted timestamps.
 
@@ -228,7 +237,7 @@ def estimated_frame_count(path: str | os.PathLike) -> int:
     except VideoError:
         return 0
     try:
-        declared_s, frames, fps = _header_facts(container, container.streams.video[0])
+        declared_s, frames, fps = _header_facts(container, _video_stream(container))
     finally:
         container.close()
     return frames or (int(round(declared_s * fps)) if declared_s and fps else 0)
@@ -246,7 +255,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     path = Path(path)
     container = _open(path)
     try:
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         pts: list[int] = []
         untimed = 0
         try:
@@ -319,7 +328,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
 def _first_frame(path: Path) -> av.VideoFrame:
     container = _open(path)
     try:
-        for frame in container.decode(video=0):
+        for frame in container.decode(_video_stream(container)):
             return frame
     except av.error.FFmpegError as exc:
         raise VideoError(f"{path}: no frame could be decoded ({exc})") from exc
@@ -423,7 +432,7 @@ def iter_frames(
         raise ValueError(f"turn_deg must be 0, 90, 180 or 270, not {turn_deg!r}")
     container = _open(path)
     try:
-        stream = container.streams.video[0]
+        stream = _video_stream(container)
         if threads != 1:
             stream.thread_type = "AUTO"
         stream.codec_context.thread_count = threads

@@ -300,6 +300,32 @@ def test_decode_order_stamps_are_recognised_only_when_presentation_times_go_back
     assert not stamped_in_decode_order([5], [5])
 
 
+def test_a_cover_picture_stored_before_the_video_is_passed_over(tmp_path, real_video):
+    """A file whose first video stream is a cover picture (an "attached picture", as some MKV and
+    MP4 files carry) was probed and read as a one-frame 64x64 video: the recording was never seen."""
+    source = [f.rgb for f in iter_frames(real_video("talkingface/franck.webm")) if f.index < 30]
+    path = tmp_path / "with_cover.mkv"
+    with av.open(str(path), "w") as out:
+        cover = out.add_stream("mjpeg", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
+        cover.disposition = av.stream.Disposition.attached_pic
+        video = out.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 360, 288, "yuv420p"
+        for packet in cover.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")):
+            out.mux(packet)
+        for packet in cover.encode():
+            out.mux(packet)
+        for rgb in source:
+            for packet in video.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in video.encode():
+            out.mux(packet)
+    info = probe_video(path)
+    assert (info.width, info.height, info.frame_count, info.codec) == (360, 288, 30, "h264")
+    frames = list(iter_frames(path))
+    assert len(frames) == 30 and np.abs(frames[10].rgb.astype(int) - source[10]).mean() < 4
+
+
 def test_a_raw_stream_without_timestamps_says_so(tmp_path):
     """A raw H.264 stream (a Raspberry Pi camera's .h264, some IP cameras) holds frames but no
     times: the error says so and how to give it its rate, not "zero frames"."""
