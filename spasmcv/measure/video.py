@@ -368,7 +368,7 @@ def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int) -> np.nd
 
 
 #: Frames decoded before the frames' timestamps are trusted or not (:func:`stamped_in_decode_order`).
-_ORDER_CHECK_FRAMES = 12
+_ORDER_CHECK_FRAMES = 8
 
 
 def stamped_in_decode_order(pts: list, dts: list) -> bool:
@@ -405,7 +405,8 @@ def iter_frames(
 ) -> Iterator[Frame]:
     """Yield a video's frames in presentation order with their own timestamps.
 
-    Memory stays bounded (one frame at a time) whatever the video's length.
+    Memory stays bounded whatever the video's length: one frame at a time, after the first
+    :data:`_ORDER_CHECK_FRAMES` decoded frames are held to check their timestamps' order.
 
     Parameters
     ----------
