@@ -174,6 +174,11 @@ def extract_trace(
             f"{turn_note['upright_faces_by_turn']['0']} as stored): the video is stored "
             f"{'upside down' if turn == 180 else 'sideways'} without a rotation tag, and was measured "
             f"turned; positions in the trace are in the turned {display[0]}x{display[1]} picture")
+    undecoded = info.frame_count - n
+    if max_frames is None and undecoded > 1:
+        metadata["warnings"].append(
+            f"{undecoded} of the {info.frame_count} frames in the file could not be decoded (for example a "
+            f"recording cut before a key frame): the trace holds the {n} that could, its time 0 at the first")
     if fallback:  # recorded only when it happens: on the fast path traces stay as they were
         metadata["landmark_reader"] = f"MediaPipe public API ({fallback})"
     return Trace(columns=columns, metadata=metadata)

@@ -636,3 +636,36 @@ def test_an_upright_video_without_a_face_in_most_frames_is_not_turned(real_video
     assert trace["face_detected"].mean() < 0.5
     assert "picture_turn" not in trace.metadata
     assert not any("turned" in w for w in trace.metadata["warnings"])
+
+
+def test_frames_that_cannot_be_decoded_are_named(tmp_path, real_video, model_info):
+    """A recording cut before a key frame holds frames no decoder can show: the trace starts at the
+    first decodable one, and a warning says how many of the file's frames it does not hold."""
+    import av
+
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames
+
+    whole = tmp_path / "whole.mp4"
+    with av.open(str(whole), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
+        stream.options = {"g": "50", "bf": "0"}
+        for frame in iter_frames(real_video("talkingface/franck.webm")):
+            if frame.index >= 120:
+                break
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame.rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    cut = tmp_path / "cut.mp4"
+    with av.open(str(whole)) as source, av.open(str(cut), "w") as out:
+        stream = out.add_stream_from_template(source.streams.video[0])
+        for k, packet in enumerate(source.demux(source.streams.video[0])):
+            if packet.dts is not None and k >= 10:       # the first key frame left out
+                packet.stream = stream
+                out.mux(packet)
+    trace = extract_trace(cut, model=model_info)
+    assert len(trace["time_s"]) == 70 and trace.metadata["video"]["frame_count"] == 110
+    assert any(w.startswith("40 of the 110 frames in the file could not be decoded") for w in trace.metadata["warnings"])
+    assert not any("could not be decoded" in w for w in extract_trace(whole, model=model_info).metadata["warnings"])
