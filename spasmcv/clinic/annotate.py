@@ -265,7 +265,7 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
             # given only a trace, the landmarks are measured again (the trace does not store them),
             # in the picture its extraction measured: turned, when the video was stored turned
             turn = picture_turn_deg(trace.metadata)
-            display = (info.height, info.width) if turn in (90, 270) else (info.width, info.height)
+            display = info.shown_size(turn)
             retracker = (stack.enter_context(Retracker(model, tracker_settings, trace.metadata, display))
                          if lids is None else None)
             stream = None

@@ -190,7 +190,7 @@ def _measure_picture(video_path: Path, *, model: ModelInfo, model_data, settings
     whole picture, or in a face region found in tiles when the first frames show no face, and a
     second pass in a region when a face seen at first is missing in most frames. Returns the
     :func:`_track` results, the region (or None), where it was found, and the display size."""
-    display = (info.height, info.width) if turn in (90, 270) else (info.width, info.height)
+    display = info.shown_size(turn)
     tracker_settings = settings.tracker
     region, found_in = None, "the first frames"
     try:

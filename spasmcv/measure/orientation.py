@@ -16,8 +16,9 @@ from __future__ import annotations
 
 from typing import Callable, Sequence
 
-import cv2
 import numpy as np
+
+from spasmcv.measure.video import turned
 
 #: Clockwise quarter turns tried, in degrees.
 TURNS = (0, 90, 180, 270)
@@ -32,9 +33,6 @@ UPRIGHT_DEG = 45.0
 #: turned so, and in more than twice as many as unturned.
 MIN_UPRIGHT_SHARE = 0.75
 
-_CV2_TURNS = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
-
-
 def looks_turned(face_found: np.ndarray, roll_deg: np.ndarray) -> bool:
     """Whether a recording's measurement suggests a picture stored turned: a face found in under
     :data:`FEW_FACES_SHARE` of its frames, or the face's median head roll (degrees) beyond
@@ -47,11 +45,6 @@ def looks_turned(face_found: np.ndarray, roll_deg: np.ndarray) -> bool:
     roll = np.asarray(roll_deg, dtype=float)[face_found]
     roll = roll[np.isfinite(roll)]
     return bool(roll.size and abs(np.median(roll)) > SIDEWAYS_ROLL_DEG)
-
-
-def turned(rgb: np.ndarray, turn_deg: int) -> np.ndarray:
-    """A picture turned clockwise by 0, 90, 180 or 270 degrees (C-contiguous)."""
-    return rgb if turn_deg == 0 else cv2.rotate(rgb, _CV2_TURNS[turn_deg])
 
 
 def upright_counts(pictures: Sequence[np.ndarray],

@@ -104,6 +104,11 @@ class VideoInfo:
     pixel_format: str = ""
     sample_aspect_ratio: float = 1.0
 
+    def shown_size(self, turn_deg: int = 0) -> tuple[int, int]:
+        """Display width and height (px) of the picture turned clockwise by a further ``turn_deg``
+        (:func:`iter_frames`' ``turn_deg``): 90 and 270 swap them."""
+        return (self.height, self.width) if turn_deg in (90, 270) else (self.width, self.height)
+
     def as_dict(self) -> dict:
         """Plain-JSON view (gaps as lists)."""
         out = dict(self.__dict__)
@@ -352,6 +357,12 @@ _STILL_IMAGE_FORMATS = {"image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "webp_pip
 _ROTATE_CODES = {90: cv2.ROTATE_90_CLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_COUNTERCLOCKWISE}
 
 
+def turned(rgb: np.ndarray, turn_deg: int) -> np.ndarray:
+    """A picture turned clockwise by 0, 90, 180 or 270 degrees (a phone's rotation tag, or the
+    turn :mod:`spasmcv.measure.orientation` finds for a video stored turned without one)."""
+    return rgb if turn_deg == 0 else cv2.rotate(rgb, _ROTATE_CODES[turn_deg])
+
+
 #: Pixel formats whose planes numpy can view as one I420 image for OpenCV's fast conversion.
 _I420_FORMATS = {"yuv420p"}
 #: FFmpeg's colour range of full-range ("PC", JPEG) video: luma 0-255 where ordinary video uses
@@ -492,8 +503,7 @@ def iter_frames(
                     first_size = first_size or (rgb.shape[1], rgb.shape[0])
                 else:  # the picture size changed mid-stream (a video call adapting, joined files)
                     rgb = _fitted(frame, pixel_aspect, first_size or (out_w, out_h))
-                if rotation:
-                    rgb = cv2.rotate(rgb, _ROTATE_CODES[rotation])
+                rgb = turned(rgb, rotation)
                 # FFmpeg pads rows; MediaPipe silently finds no face in a strided array.
                 rgb = np.ascontiguousarray(rgb)
                 yield Frame(index=index, time_s=float(time_s), rgb=rgb, scale=scale)
