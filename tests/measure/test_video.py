@@ -319,7 +319,7 @@ def test_a_cover_picture_stored_before_the_video_is_passed_over(tmp_path, real_v
     with av.open(str(path), "w") as out:
         cover = out.add_stream("mjpeg", rate=1)
         cover.width, cover.height, cover.pix_fmt = 64, 64, "yuvj420p"
-        cover.disposition = av.stream.Disposition.attached_pic
+        cover.disposition = av.stream.Disposition.attached_pic.value
         video = out.add_stream("libx264", rate=25)
         video.width, video.height, video.pix_fmt = 360, 288, "yuv420p"
         for packet in cover.encode(av.VideoFrame.from_ndarray(np.full((64, 64, 3), 200, np.uint8), format="rgb24")):
