@@ -3,7 +3,8 @@
 Each labelled clip (``labels/``) is re-encoded at smaller sizes (face height in pixels),
 rotated in the picture plane (head roll) and dimmed (pixel values scaled down), frame for
 frame, so the hand labels still apply, or with one frame kept in k (a lower frame rate; the
-detections are put back in the source's frame numbers). Every variant is extracted with the real model and
+detections are put back in the source's frame numbers), or woven in pairs of frames into
+interlaced video. Every variant is extracted with the real model and
 scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
 baseline on the same trace. The per-frame limits in
 :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
@@ -14,6 +15,8 @@ baseline on the same trace. The per-frame limits in
     python scripts/quality_limits.py --cache /tmp/qlcache --dimmed                 # darker and grainy pictures
     python scripts/quality_limits.py --cache /tmp/qlcache --frame-rates \
         --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # lower frame rates
+    python scripts/quality_limits.py --cache /tmp/qlcache --interlaced --external /tmp/external \
+        --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # interlaced video
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -244,6 +247,16 @@ def _in_source_frames(spans: list, every: int) -> list:
     return [replace(s, start_frame=s.start_frame * every, end_frame=s.end_frame * every) for s in spans]
 
 
+def _source_frame_scores(trace, task: str, labels, every: int, settings: AnalysisSettings,
+                         source_fps: float) -> tuple[dict, dict]:
+    """spasmcv's and the baseline's scores on a variant whose trace row k is the source's frame
+    ``k * every``, its detections put back in the source's frame numbers."""
+    spans, *_ = detect_real(trace, task, settings)
+    ours = real_clip_scores(_in_source_frames(spans, every), labels, fps=source_fps)
+    base = real_clip_scores(_in_source_frames(simple_ear_blinks(trace.columns), every), labels, fps=source_fps)
+    return ours, base
+
+
 def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
     """Closures found and false ones as the frame rate falls: each variant's detections are put
     back in the source's frame numbers and scored against the source's labels (frames widened by
@@ -263,10 +276,7 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
             trace = variant_trace(clip, 1.0, 0, cache, model, every=every)
             rates.append(1.0 / float(np.median(np.diff(trace["time_s"]))))
             source_fps = rates[-1] * every
-            spans, *_ = detect_real(trace, clip["task"], settings)
-            ours = real_clip_scores(_in_source_frames(spans, every), labels, fps=source_fps)
-            baseline = _in_source_frames(simple_ear_blinks(trace.columns), every)
-            base = real_clip_scores(baseline, labels, fps=source_fps)
+            ours, base = _source_frame_scores(trace, clip["task"], labels, every, settings, source_fps)
             seen += sum(-(-(r.start_frame + 1) // every) * every < r.end_frame for r in labels.closures
                         if not mostly_excluded(r.start_frame, r.end_frame, labels.excluded))
             cells.append(f"{ours['tp']} / {ours['fp']}")
@@ -279,6 +289,100 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
                      f"| {' | '.join(cells)} |")
         print(lines[-1], flush=True)
     return lines + [""]
+
+
+def write_interlaced(source: Path, out: Path, flagged: bool = True, crf: int = 14) -> int:
+    """``source`` as interlaced video at half its frame rate: frames 2k and 2k+1 woven into one
+    frame, 2k as the bottom field (odd rows, first in time) and 2k+1 as the top field, so field
+    n is the source's frame n and its hand labels apply. ``flagged``: H.264 coded as interlaced
+    and flagged so, as a camcorder or broadcast recording is (FFmpeg's x264 takes the field order
+    from the frame: PyAV's frames say bottom field first); else the same woven pictures coded as
+    progressive frames, which is how spasmcv read interlaced video before signals ``eyelid-10``.
+    Returns the number of frames written."""
+    written = 0
+    with av.open(str(source)) as src, av.open(str(out), "w") as container:
+        video = src.streams.video[0]
+        stream = container.add_stream("libx264", rate=Fraction(video.average_rate) / 2)
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"crf": str(crf), "preset": "veryfast", **({"flags": "+ildct+ilme"} if flagged else {})}
+        first = None
+        for index, frame in enumerate(src.decode(video)):
+            rgb = frame.to_ndarray(format="rgb24")
+            if first is None:
+                first = rgb
+                continue
+            woven = rgb.copy()
+            woven[1::2] = first[1::2]
+            first = None
+            if written == 0:
+                stream.width, stream.height = woven.shape[1], woven.shape[0]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(woven, format="rgb24")):
+                container.mux(packet)
+            written += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return written
+
+
+#: Interlaced video, each read the way it is named: (label, source frames per trace row, how the
+#: video is made). Field n of the woven frames is the source's frame n.
+INTERLACED = [("progressive, every frame (the source)", 1, "source"),
+              ("progressive, one frame in two", 2, "every2"),
+              ("interlaced, read as whole woven frames (before eyelid-10)", 2, "woven"),
+              ("interlaced, deinterlaced field by field (eyelid-10)", 1, "interlaced")]
+
+
+def _interlaced_trace(clip: dict, how: str, cache: Path, model, source: Path):
+    if how in ("source", "every2"):
+        return variant_trace(clip, 1.0, 0, cache, model, source=source, every=1 if how == "source" else 2)
+    path = cache / f"{clip['clip']}_{how}.trace.csv"
+    if path.exists():
+        cached = read_trace(path)
+        if cached.metadata.get("signals_version") == SIGNALS_VERSION:
+            return cached
+    video = cache / f"{clip['clip']}_{how}.mp4"
+    write_interlaced(source, video, flagged=how == "interlaced")
+    trace = extract_trace(video, model=model)
+    write_trace(trace, path)
+    video.unlink()
+    return trace
+
+
+def interlaced_table(clips: list[dict], cache: Path, model, external: Path | None = None) -> list[str]:
+    """Closures found and false ones in interlaced video made from real labelled clips (their
+    fields 1/50-1/60 s apart for the 25-30 frames/s clips, 1/120 s for the 60 frames/s one; real
+    interlaced video's are 1/50 or 1/60), read field by field, as whole woven frames, and next to
+    the progressive source and one frame in two. Detections are put back in the source's frames
+    and scored against its labels."""
+    rows = [(c, LABELS / f"{c['clip']}.csv", REAL / c["video"]) for c in clips]
+    if external is not None:
+        with open(LABELS / "external" / "clips.csv", newline="") as handle:
+            for row in csv.DictReader(handle):
+                if row["clip"] in INTERLACED_EXTERNAL and (external / row["file"]).exists():
+                    rows.append((row, LABELS / "external" / f"{row['clip']}.csv", external / row["file"]))
+    per_clip = " | ".join(f"{c['clip']}: found / false" for c, _, _ in rows)
+    lines = ["### Interlaced video (pairs of frames woven into one, H.264 CRF 14)", "",
+             f"| read as | labels | found / false | F1 spasmcv | found / false, baseline | F1 EAR baseline | {per_clip} |",
+             "|---|---:|---:|---:|---:|---:|" + "---:|" * len(rows)]
+    for label, every, how in INTERLACED:
+        ours_all, base_all, cells = [], [], []
+        for clip, label_file, source in rows:
+            labels = read_labels(label_file)
+            trace = _interlaced_trace(clip, how, cache, model, source)
+            fps = every / float(np.median(np.diff(trace["time_s"])))
+            ours, base = _source_frame_scores(trace, clip["task"], labels, every, AnalysisSettings(), fps)
+            cells.append(f"{ours['tp']} / {ours['fp']}")
+            ours_all.append(ours)
+            base_all.append(base)
+        (found, false), (b_found, b_false) = _sums(ours_all, "tp", "fp"), _sums(base_all, "tp", "fp")
+        lines.append(f"| {label} | {sum(r['labels'] for r in ours_all)} | {found} / {false} | **{_pool(ours_all):.3f}** "
+                     f"| {b_found} / {b_false} | {_pool(base_all):.3f} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines + [""]
+
+
+#: Outside clips filmed at 50-60 frames/s (labels/external), woven too when their videos are given.
+INTERLACED_EXTERNAL = ("vid2md", "myhumbleself")
 
 
 #: Outside clips in three-quarter view (labels/external) and the scales that bring their turned
@@ -332,6 +436,9 @@ def main() -> int:
                              "(scripts/fetch_external_clips.py)")
     parser.add_argument("--dimmed", action="store_true", help="only the dimmer- and grainy-pictures tables")
     parser.add_argument("--frame-rates", action="store_true", help="only the lower-frame-rates table")
+    parser.add_argument("--interlaced", action="store_true",
+                        help="only the interlaced-video table (with --external, also its 50-60 frames/s outside clips)")
+    parser.add_argument("--external", type=Path, metavar="VIDEOS", help="the outside clips' videos, for --interlaced")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.turned:
@@ -345,6 +452,11 @@ def main() -> int:
         print(f"none of the clips {args.clips} found under {REAL}", file=sys.stderr)
         return 1
     model = resolve_model(None)
+    if args.interlaced:
+        text = "\n".join(interlaced_table(clips, args.cache, model, args.external))
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
     if args.dimmed or args.frame_rates:
         tables = (brightness_table(clips, args.cache, model) + noise_table(clips, args.cache, model)
                   if args.dimmed else [])

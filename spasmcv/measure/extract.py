@@ -32,8 +32,9 @@ from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, 
 #: upside down without a rotation tag is measured turned upright (:mod:`spasmcv.measure.orientation`),
 #: full-range video is converted in its own range, frames after a change of picture size
 #: mid-stream are scaled to the first frame's size, and frames whose presentation stamps come in
-#: decode order (AVI with B-frames) are timed by their decode stamps.
-SIGNALS_VERSION = "eyelid-9"
+#: decode order (AVI with B-frames) are timed by their decode stamps. eyelid-10: interlaced video
+#: is deinterlaced and measured field by field (two pictures per frame, each at its field's time).
+SIGNALS_VERSION = "eyelid-10"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.
@@ -436,6 +437,10 @@ def quality_warnings(columns: dict[str, np.ndarray], info: VideoInfo, *, reacqui
     if info.gaps:
         missing = sum(g.missing_frames for g in info.gaps)
         warnings.append(f"{len(info.gaps)} gap(s) in the frame timing (about {missing} frames dropped)")
+    if info.interlaced:
+        warnings.append(f"interlaced video: each frame holds two fields filmed half a frame apart; they were "
+                        f"deinterlaced and measured one by one ({info.measured_fps:.3g} pictures per second): the "
+                        f"trace's row n is field n % 2 of the file's frame n // 2")
     if not official_model:
         warnings.append("a custom (non-official) landmark model was used: validation figures do not apply")
     return warnings

@@ -67,7 +67,8 @@ class VideoInfo:
     rotation_deg : int
         Clockwise rotation (0, 90, 180, 270) applied to stored pictures for display.
     frame_count : int
-        Frames found in the container (packets with a timestamp).
+        Pictures to measure: the frames found in the container (packets with a timestamp),
+        twice as many for interlaced video (one per field).
     header_frame_count : int or None
         Frame count declared by the header, if any.
     duration_s : float
@@ -76,7 +77,8 @@ class VideoInfo:
         Frame rate declared by the container (None if it declares none).
     measured_fps : float
         ``1 / mean frame interval`` from the frames' timestamps, gaps left out
-        (:func:`measured_rate`).
+        (:func:`measured_rate`); pictures measured per second, so twice the frame rate for
+        interlaced video (fields per second).
     variable_frame_rate : bool
         True when more than 1 % of the intervals differ from the median by more than 10 %.
     gaps : tuple of FrameGap
@@ -85,6 +87,9 @@ class VideoInfo:
     sample_aspect_ratio : float
         Width of a stored pixel relative to its height (1.0: square pixels); frames are
         stretched to it before measurement (:func:`iter_frames`).
+    interlaced : bool
+        The first frame is flagged interlaced: each frame weaves two fields filmed half a frame
+        interval apart. Measured field by field, deinterlaced (:data:`DEINTERLACER`).
     """
 
     container: str
@@ -103,6 +108,7 @@ class VideoInfo:
     gaps: tuple[FrameGap, ...] = field(default_factory=tuple)
     pixel_format: str = ""
     sample_aspect_ratio: float = 1.0
+    interlaced: bool = False
 
     def shown_size(self, turn_deg: int = 0) -> tuple[int, int]:
         """Display width and height (px) of the picture turned clockwise by a further ``turn_deg``
@@ -321,6 +327,9 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     shown_w = int(round(coded_w * pixel_aspect))
     disp_w, disp_h = (coded_h, shown_w) if rotation in (90, 270) else (shown_w, coded_h)
     interval = median if np.isfinite(median) else (1.0 / nominal if nominal else 0.0)
+    interlaced = is_interlaced(first)
+    per_frame = 2 if interlaced else 1  # pictures measured per frame: one per field when interlaced
+    rate = measured_rate(times_s, median) if np.isfinite(median) else (nominal or float("nan"))
     return VideoInfo(
         container=container_name,
         codec=codec_name,
@@ -329,15 +338,16 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         coded_width=coded_w,
         coded_height=coded_h,
         rotation_deg=rotation,
-        frame_count=len(pts),
+        frame_count=len(pts) * per_frame,
         header_frame_count=header_frames,
         duration_s=float(times_s[-1] + interval),
         nominal_fps=nominal,
-        measured_fps=measured_rate(times_s, median) if np.isfinite(median) else (nominal or float("nan")),
+        measured_fps=rate * per_frame,
         variable_frame_rate=vfr,
         gaps=gaps,
         pixel_format=first.format.name,
         sample_aspect_ratio=pixel_aspect,
+        interlaced=interlaced,
     )
 
 
@@ -406,6 +416,76 @@ def stamped_in_decode_order(pts: list, dts: list) -> bool:
     return backwards and rising
 
 
+def _stamped(frames, by_decode_time: bool, time_base: float, path: Path):
+    """Decoded frames with their presentation stamps, ``(frame, pts, time_base)``: each frame's
+    own, or its decode stamp when the file stores decode-order stamps
+    (:func:`stamped_in_decode_order`)."""
+    stamps: list[int] = []
+    for n, frame in enumerate(frames):
+        if not by_decode_time:
+            pts = frame.pts if frame.pts is not None else frame.dts
+        elif frame.dts is not None:
+            pts = frame.dts
+        else:  # the decoder's last frames, flushed after the packets ran out: one step on
+            pts = stamps[-1] + (stamps[-1] - stamps[-2]) if len(stamps) > 1 else None
+        if by_decode_time and pts is not None:
+            stamps.append(pts)
+        if pts is None:
+            raise VideoError(f"{path}: frame {n} has no timestamp")
+        yield frame, pts, time_base
+
+
+def is_interlaced(frame: av.VideoFrame) -> bool:
+    """Whether a decoded frame is flagged interlaced: two fields, filmed half a frame interval
+    apart, woven into one picture (camcorders, DV, broadcast 1080i and 576i)."""
+    return bool(getattr(frame, "interlaced_frame", False))
+
+
+#: FFmpeg's deinterlacer for interlaced video, one picture per field ("send_field"), in the
+#: field order the stream states. bwdif (Bob Weaver) fills each field's missing rows from both
+#: fields and the fields before and after.
+DEINTERLACER = ("bwdif", "mode=send_field:parity=auto:deint=all")
+
+
+def _fields(pictures, time_base):
+    """Interlaced pictures as one deinterlaced picture per field, ``(frame, pts, time_base)``
+    with the deinterlacer's own stamps (half the stream's time base: the second field half a
+    frame interval after the first). Measured on real labelled clips woven into interlaced
+    video, this finds the blinks the progressive video shows, where the woven pictures lose
+    some to comb lines (docs/robustness.md)."""
+    graph, shape = None, None
+    for frame, pts, _ in pictures:
+        if (frame.width, frame.height, frame.format.name) != shape:  # the first, or a size change
+            if graph is not None:
+                yield from _pulled(graph, flush=True)
+            shape = (frame.width, frame.height, frame.format.name)
+            graph = av.filter.Graph()
+            source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
+                                      time_base=time_base)
+            deinterlacer = graph.add(*DEINTERLACER)
+            sink = graph.add("buffersink")
+            source.link_to(deinterlacer)
+            deinterlacer.link_to(sink)
+            graph.configure()
+        frame.pts = pts
+        graph.push(frame)
+        yield from _pulled(graph)
+    if graph is not None:
+        yield from _pulled(graph, flush=True)
+
+
+def _pulled(graph, flush: bool = False):
+    """The pictures a filter graph has ready (all of them, after ``flush``)."""
+    if flush:
+        graph.push(None)
+    while True:
+        try:
+            picture = graph.pull()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
+        yield picture, picture.pts, float(picture.time_base)
+
+
 def _fitted(frame: av.VideoFrame, pixel_aspect: float, size: tuple[int, int]) -> np.ndarray:
     """A picture whose size differs from the video's first, as RGB of that first ``size``
     (width, height): scaled to fit and centred on black, so the face keeps its shape and every
@@ -444,6 +524,7 @@ def iter_frames(
 
     Every frame has the first frame's size: a picture whose size changes mid-stream (a recorded
     video call adapting its resolution, files joined) is scaled to fit it, keeping its shape.
+    Interlaced video yields one deinterlaced picture per field, each at its field's time.
 
     Raises
     ------
@@ -468,21 +549,13 @@ def iter_frames(
             decoded = container.decode(stream)
             head = list(itertools.islice(decoded, _ORDER_CHECK_FRAMES))
             by_decode_time = stamped_in_decode_order([f.pts for f in head], [f.dts for f in head])
-            stamps: list[int] = []
-            for frame in itertools.chain(head, decoded):
-                if not by_decode_time:
-                    pts = frame.pts if frame.pts is not None else frame.dts
-                elif frame.dts is not None:
-                    pts = frame.dts
-                else:  # the decoder's last frames, flushed after the packets ran out: one step on
-                    pts = stamps[-1] + (stamps[-1] - stamps[-2]) if len(stamps) > 1 else None
-                if by_decode_time and pts is not None:
-                    stamps.append(pts)
-                if pts is None:
-                    raise VideoError(f"{path}: frame {index} has no timestamp")
+            pictures = _stamped(itertools.chain(head, decoded), by_decode_time, time_base, path)
+            if head and is_interlaced(head[0]):
+                pictures = _fields(pictures, stream.time_base)
+            for frame, pts, base in pictures:
                 if first_pts is None:
                     first_pts = pts
-                    rotation = (_clockwise_rotation(frame) + turn_deg) % 360
+                    rotation = (_clockwise_rotation(head[0]) + turn_deg) % 360
                     shown_w, coded_h = frame.width * pixel_aspect, frame.height
                     longest = max(shown_w, coded_h)
                     scale = 1.0
@@ -492,7 +565,7 @@ def iter_frames(
                     out_h = int(round(coded_h * scale)) // 2 * 2
                     resize = scale != 1.0 or pixel_aspect != 1.0
                     coded_size, first_size = (frame.width, frame.height), None
-                time_s = (pts - first_pts) * time_base
+                time_s = (pts - first_pts) * base
                 if time_s <= last_time:
                     # Out-of-order or duplicated timestamps: keep strict order, flagged upstream
                     # by the probe's variable-frame-rate check.

@@ -230,6 +230,43 @@ def test_a_picture_size_change_mid_stream_keeps_the_first_size(tmp_path, real_vi
         assert later[:, :30].max() == 0 and later[:, -30:].max() == 0 and later[:, 40:320].mean() > 50
 
 
+def test_interlaced_video_is_read_field_by_field_across_a_size_change(tmp_path, real_video):
+    """Interlaced H.264 (two MPEG-TS recordings joined, the second smaller): every frame gives two
+    deinterlaced pictures at its fields' times, the deinterlacer is set up again for the new size,
+    and the pictures are the source's frames that made the fields (frames 2k and 2k+1 woven)."""
+    from fractions import Fraction
+
+    import cv2
+
+    source = [f.rgb for f in iter_frames(real_video("talkingface/franck.webm")) if f.index < 80]
+    parts = []
+    for k, (frames, size, offset_s) in enumerate([(source[:40], (360, 288), 0), (source[40:], (240, 192), 2)]):
+        part = tmp_path / f"part{k}.ts"
+        with av.open(str(part), "w", format="mpegts", options={"output_ts_offset": str(offset_s)}) as out:
+            stream = out.add_stream("libx264", rate=Fraction(25, 2))
+            stream.width, stream.height, stream.pix_fmt = *size, "yuv420p"
+            stream.options = {"crf": "14", "flags": "+ildct+ilme"}
+            for first, second in zip(frames[0::2], frames[1::2]):
+                woven = cv2.resize(second, size, interpolation=cv2.INTER_AREA)
+                woven[1::2] = cv2.resize(first, size, interpolation=cv2.INTER_AREA)[1::2]
+                for packet in stream.encode(av.VideoFrame.from_ndarray(woven, format="rgb24")):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        parts.append(part.read_bytes())
+    path = tmp_path / "joined.ts"
+    path.write_bytes(b"".join(parts))
+
+    info = probe_video(path)
+    assert info.interlaced and info.frame_count == 80 and info.measured_fps == pytest.approx(25, rel=0.01)
+    pictures = list(iter_frames(path))
+    assert len(pictures) == 80 and {p.rgb.shape for p in pictures} == {(288, 360, 3)}
+    times = np.array([p.time_s for p in pictures])
+    assert np.allclose(np.diff(times[:40]), 0.04) and np.allclose(np.diff(times[40:]), 0.04)
+    for index in (10, 11, 30, 50, 51, 70):
+        assert np.abs(pictures[index].rgb.astype(int) - source[index]).mean() < 5, index
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "file not found"),
     (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
