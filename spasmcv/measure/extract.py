@@ -441,6 +441,12 @@ def quality_warnings(columns: dict[str, np.ndarray], info: VideoInfo, *, reacqui
         warnings.append(f"interlaced video: each frame holds two fields filmed half a frame apart; they were "
                         f"deinterlaced and measured one by one ({info.measured_fps:.3g} pictures per second): the "
                         f"trace's row n is field n % 2 of the file's frame n // 2")
+    if info.other_video_streams:
+        number = info.other_video_streams[0].split()[0].lstrip("#")
+        warnings.append(f"the file holds more than one video stream: the one a player shows by default "
+                        f"({info.width}x{info.height} {info.codec}) was measured, not "
+                        f"{', '.join(info.other_video_streams)}; to measure another, copy it alone into a "
+                        f"file first (for stream #{number}: 'ffmpeg -i VIDEO -map 0:{number} -c copy OUT.mkv')")
     if not official_model:
         warnings.append("a custom (non-official) landmark model was used: validation figures do not apply")
     return warnings

@@ -90,6 +90,9 @@ class VideoInfo:
     interlaced : bool
         The first frame is flagged interlaced: each frame weaves two fields filmed half a frame
         interval apart. Measured field by field, deinterlaced (:data:`DEINTERLACER`).
+    other_video_streams : tuple of str
+        The file's other video streams ("#index WxH codec"; cover pictures left out), not
+        measured: only the one a player shows by default is.
     """
 
     container: str
@@ -109,6 +112,7 @@ class VideoInfo:
     pixel_format: str = ""
     sample_aspect_ratio: float = 1.0
     interlaced: bool = False
+    other_video_streams: tuple[str, ...] = ()
 
     def shown_size(self, turn_deg: int = 0) -> tuple[int, int]:
         """Display width and height (px) of the picture turned clockwise by a further ``turn_deg``
@@ -162,6 +166,20 @@ def _open(path: Path):
         container.close()
         raise VideoError(f"{path}: contains no video frames (no video stream, or an empty one)")
     return container
+
+
+#: FFmpeg's stream disposition of a cover picture or thumbnail stored as a video stream.
+_ATTACHED_PICTURE = 0x400
+
+
+def _describe_others(others: list, packets: dict[int, int]) -> tuple[str, ...]:
+    """Other video streams that hold a recording ("#index WxH codec"): more than one frame and
+    not flagged as a cover picture (a one-frame stream is a cover or a thumbnail)."""
+    def cover(stream) -> bool:   # PyAV 14-17 give the disposition as a flag enum, 18 as an int enum
+        return bool(getattr(stream.disposition, "value", stream.disposition) & _ATTACHED_PICTURE)
+
+    return tuple(f"#{s.index} {s.codec_context.width}x{s.codec_context.height} {s.codec_context.name}"
+                 for s in others if packets.get(s.index, 0) > 1 and not cover(s))
 
 
 def _video_stream(container):
@@ -278,11 +296,15 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     container = _open(path)
     try:
         stream = _video_stream(container)
+        others = [s for s in container.streams.video if s.index != stream.index]
         pts: list[int] = []
         untimed = 0
+        other_packets: dict[int, int] = {}
         try:
-            for packet in container.demux(stream):
-                if packet.pts is not None and packet.size > 0:
+            for packet in container.demux(stream, *others):
+                if packet.stream.index != stream.index:
+                    other_packets[packet.stream.index] = other_packets.get(packet.stream.index, 0) + (packet.size > 0)
+                elif packet.pts is not None and packet.size > 0:
                     pts.append(packet.pts)
                 elif packet.dts is not None and packet.size > 0:
                     pts.append(packet.dts)
@@ -305,6 +327,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         time_base = float(stream.time_base) if stream.time_base else 0.0
         container_name = container.format.name
         codec_name = stream.codec_context.name
+        others = _describe_others(others, other_packets)
     finally:
         container.close()
 
@@ -348,6 +371,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
         pixel_format=first.format.name,
         sample_aspect_ratio=pixel_aspect,
         interlaced=interlaced,
+        other_video_streams=others,
     )
 
 

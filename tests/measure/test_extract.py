@@ -706,3 +706,34 @@ def test_interlaced_video_is_measured_field_by_field(tmp_path, real_video, model
     labels = read_labels(repo / "labels" / "wolfgang.csv")
     scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=info.measured_fps)
     assert scores["labels"] == 8 and scores["tp"] >= 6 and scores["fp"] == 0, scores
+
+
+def test_a_second_video_stream_is_named_in_a_warning(tmp_path, real_video, model_info):
+    """A file with two video streams (a dual-camera recorder, a file muxed by hand): the one a
+    player shows by default is measured, here a small blank one, and the warning names the
+    other, where the face is, and how to measure it, instead of only "no face"."""
+    import av
+
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import iter_frames, probe_video
+
+    path = tmp_path / "two_streams.mkv"
+    with av.open(str(path), "w") as out:
+        blank = out.add_stream("libx264", rate=25)
+        blank.width, blank.height, blank.pix_fmt = 64, 48, "yuv420p"
+        face = out.add_stream("libx264", rate=25)
+        face.width, face.height, face.pix_fmt = 360, 288, "yuv420p"
+        for frame in iter_frames(real_video("talkingface/franck.webm")):
+            if frame.index >= 40:
+                break
+            for stream, rgb in ((blank, np.zeros((48, 64, 3), np.uint8)), (face, frame.rgb)):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                    out.mux(packet)
+        for stream in (blank, face):
+            for packet in stream.encode():
+                out.mux(packet)
+    info = probe_video(path)
+    assert (info.width, info.height) == (64, 48) and info.other_video_streams == ("#1 360x288 h264",)
+    warnings = extract_trace(path, model=model_info).metadata["warnings"]
+    named = [w for w in warnings if "more than one video stream" in w]
+    assert len(named) == 1 and "#1 360x288 h264" in named[0] and "-map 0:1" in named[0]

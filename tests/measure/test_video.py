@@ -370,6 +370,7 @@ def test_a_cover_picture_stored_before_the_video_is_passed_over(tmp_path, real_v
             out.mux(packet)
     info = probe_video(path)
     assert (info.width, info.height, info.frame_count, info.codec) == (360, 288, 30, "h264")
+    assert info.other_video_streams == ()   # a cover is not another recording
     frames = list(iter_frames(path))
     assert len(frames) == 30 and np.abs(frames[10].rgb.astype(int) - source[10]).mean() < 4
 
