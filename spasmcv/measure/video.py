@@ -277,10 +277,13 @@ def estimated_frame_count(path: str | os.PathLike) -> int:
     except VideoError:
         return 0
     try:
-        declared_s, frames, fps = _header_facts(container, _video_stream(container))
+        stream = _video_stream(container)
+        declared_s, frames, fps = _header_facts(container, stream)
+        # interlaced (FFmpeg's field order 2-5; PyAV 18 reads it from the header): a picture per field
+        fields = 2 if getattr(stream.codec_context, "field_order", 0) >= 2 else 1
     finally:
         container.close()
-    return frames or (int(round(declared_s * fps)) if declared_s and fps else 0)
+    return fields * (frames or (int(round(declared_s * fps)) if declared_s and fps else 0))
 
 
 def probe_video(path: str | os.PathLike) -> VideoInfo:
@@ -476,7 +479,7 @@ def _fields(pictures, time_base):
     with the deinterlacer's own stamps (half the stream's time base: the second field half a
     frame interval after the first). Measured on real labelled clips woven into interlaced
     video, this finds the blinks the progressive video shows, where the woven pictures lose
-    some to comb lines (docs/robustness.md)."""
+    some to comb lines (docs/quality-limits.md, "Interlaced video")."""
     graph, shape = None, None
     for frame, pts, _ in pictures:
         if (frame.width, frame.height, frame.format.name) != shape:  # the first, or a size change
