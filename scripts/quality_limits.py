@@ -104,7 +104,8 @@ def write_variant(source: Path, out: Path, scale: float, roll_deg: float, fps: f
                 stream = container.add_stream("libx264", rate=rate)
                 stream.width, stream.height = image.shape[1], image.shape[0]
                 stream.pix_fmt = "yuv420p"
-                stream.options = {"crf": str(crf), "preset": "veryfast"}
+                # one encoder thread: reproducible files (x264 with several varied run to run)
+                stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1"}
             for packet in stream.encode(av.VideoFrame.from_ndarray(image, format="rgb24")):
                 container.mux(packet)
         for packet in stream.encode():
@@ -242,12 +243,13 @@ def _picture_table(title: str, what: str, variants: list[tuple[str, dict]], clip
 EVERY = [1, 2, 3, 4, 5, 6, 8]
 
 
-def _in_source_frames(spans: list, every: int) -> list:
-    """Detected spans of a variant keeping one frame in ``every``, in the source's frame numbers."""
-    return [replace(s, start_frame=s.start_frame * every, end_frame=s.end_frame * every) for s in spans]
+def _in_source_frames(spans: list, every: float) -> list:
+    """Detected spans of a variant keeping one frame in ``every``, in the source's frame numbers
+    (``every`` 0.5: two trace rows per source frame, the fields of a frame coded interlaced)."""
+    return [replace(s, start_frame=int(s.start_frame * every), end_frame=int(s.end_frame * every)) for s in spans]
 
 
-def _source_frame_scores(trace, task: str, labels, every: int, settings: AnalysisSettings,
+def _source_frame_scores(trace, task: str, labels, every: float, settings: AnalysisSettings,
                          source_fps: float) -> tuple[dict, dict]:
     """spasmcv's and the baseline's scores on a variant whose trace row k is the source's frame
     ``k * every``, its detections put back in the source's frame numbers."""
@@ -291,29 +293,36 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
     return lines + [""]
 
 
-def write_interlaced(source: Path, out: Path, flagged: bool = True, crf: int = 14) -> int:
+def write_interlaced(source: Path, out: Path, flagged: bool = True, crf: int = 14, one_moment: bool = False) -> int:
     """``source`` as interlaced video at half its frame rate: frames 2k and 2k+1 woven into one
     frame, 2k as the bottom field (odd rows, first in time) and 2k+1 as the top field, so field
     n is the source's frame n and its hand labels apply. ``flagged``: H.264 coded as interlaced
     and flagged so, as a camcorder or broadcast recording is (FFmpeg's x264 takes the field order
     from the frame: PyAV's frames say bottom field first); else the same woven pictures coded as
     progressive frames, which is how spasmcv read interlaced video before signals ``eyelid-10``.
-    Returns the number of frames written."""
+    ``one_moment``: every source frame coded as an interlaced frame, both fields from that one
+    moment, at the source's rate (progressive segmented frames, as some camcorders and broadcast
+    chains store progressive video). Returns the number of frames written."""
     written = 0
     with av.open(str(source)) as src, av.open(str(out), "w") as container:
         video = src.streams.video[0]
-        stream = container.add_stream("libx264", rate=Fraction(video.average_rate) / 2)
+        stream = container.add_stream("libx264", rate=Fraction(video.average_rate) / (1 if one_moment else 2))
         stream.pix_fmt = "yuv420p"
-        stream.options = {"crf": str(crf), "preset": "veryfast", **({"flags": "+ildct+ilme"} if flagged else {})}
+        # one encoder thread: reproducible files (x264 with several varied run to run)
+        stream.options = {"crf": str(crf), "preset": "veryfast", "threads": "1",
+                          **({"flags": "+ildct+ilme"} if flagged else {})}
         first = None
         for index, frame in enumerate(src.decode(video)):
             rgb = frame.to_ndarray(format="rgb24")
-            if first is None:
+            if one_moment:
+                woven = rgb
+            elif first is None:
                 first = rgb
                 continue
-            woven = rgb.copy()
-            woven[1::2] = first[1::2]
-            first = None
+            else:
+                woven = rgb.copy()
+                woven[1::2] = first[1::2]
+                first = None
             if written == 0:
                 stream.width, stream.height = woven.shape[1], woven.shape[0]
             for packet in stream.encode(av.VideoFrame.from_ndarray(woven, format="rgb24")):
@@ -325,11 +334,15 @@ def write_interlaced(source: Path, out: Path, flagged: bool = True, crf: int = 1
 
 
 #: Interlaced video, each read the way it is named: (label, source frames per trace row, how the
-#: video is made). Field n of the woven frames is the source's frame n.
+#: video is made). Field n of the woven frames is the source's frame n; in "one_moment" both
+#: fields of frame n are the source's frame n (None: one row per frame unless the trace says it
+#: was read field by field, then two).
 INTERLACED = [("progressive, every frame (the source)", 1, "source"),
               ("progressive, one frame in two", 2, "every2"),
               ("interlaced, read as whole woven frames (before eyelid-10)", 2, "woven"),
-              ("interlaced, deinterlaced field by field (eyelid-10)", 1, "interlaced")]
+              ("interlaced, deinterlaced field by field (eyelid-10)", 1, "interlaced"),
+              ("progressive frames coded interlaced (both fields of one moment), as eyelid-10 reads them", None,
+               "one_moment")]
 
 
 def _interlaced_trace(clip: dict, how: str, cache: Path, model, source: Path):
@@ -341,7 +354,7 @@ def _interlaced_trace(clip: dict, how: str, cache: Path, model, source: Path):
         if cached.metadata.get("signals_version") == SIGNALS_VERSION:
             return cached
     video = cache / f"{clip['clip']}_{how}.mp4"
-    write_interlaced(source, video, flagged=how == "interlaced")
+    write_interlaced(source, video, flagged=how != "woven", one_moment=how == "one_moment")
     trace = extract_trace(video, model=model)
     write_trace(trace, path)
     video.unlink()
@@ -369,8 +382,9 @@ def interlaced_table(clips: list[dict], cache: Path, model, external: Path | Non
         for clip, label_file, source in rows:
             labels = read_labels(label_file)
             trace = _interlaced_trace(clip, how, cache, model, source)
-            fps = every / float(np.median(np.diff(trace["time_s"])))
-            ours, base = _source_frame_scores(trace, clip["task"], labels, every, AnalysisSettings(), fps)
+            per_row = every if every is not None else 0.5 if trace.metadata["video"].get("interlaced") else 1
+            fps = per_row / float(np.median(np.diff(trace["time_s"])))
+            ours, base = _source_frame_scores(trace, clip["task"], labels, per_row, AnalysisSettings(), fps)
             cells.append(f"{ours['tp']} / {ours['fp']}")
             ours_all.append(ours)
             base_all.append(base)

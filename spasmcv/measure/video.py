@@ -11,6 +11,7 @@ Times are in seconds, relative to the first frame's presentation time (the first
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 from dataclasses import dataclass, field
@@ -88,8 +89,10 @@ class VideoInfo:
         Width of a stored pixel relative to its height (1.0: square pixels); frames are
         stretched to it before measurement (:func:`iter_frames`).
     interlaced : bool
-        The first frame is flagged interlaced: each frame weaves two fields filmed half a frame
-        interval apart. Measured field by field, deinterlaced (:data:`DEINTERLACER`).
+        The first frame is flagged interlaced and the frames show two moments
+        (:func:`fields_differ`): each weaves two fields filmed half a frame interval apart.
+        Measured field by field, deinterlaced (:data:`DEINTERLACER`). Progressive frames coded
+        as interlaced are not: they are read as they are.
     other_video_streams : tuple of str
         The file's other video streams ("#index WxH codec"; cover pictures left out), not
         measured: only the one a player shows by default is.
@@ -353,7 +356,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     shown_w = int(round(coded_w * pixel_aspect))
     disp_w, disp_h = (coded_h, shown_w) if rotation in (90, 270) else (shown_w, coded_h)
     interval = median if np.isfinite(median) else (1.0 / nominal if nominal else 0.0)
-    interlaced = is_interlaced(first)
+    interlaced = is_interlaced(first) and fields_differ(path)
     per_frame = 2 if interlaced else 1  # pictures measured per frame: one per field when interlaced
     rate = measured_rate(times_s, median) if np.isfinite(median) else (nominal or float("nan"))
     return VideoInfo(
@@ -468,6 +471,50 @@ def is_interlaced(frame: av.VideoFrame) -> bool:
     return bool(getattr(frame, "interlaced_frame", False))
 
 
+#: Frames FFmpeg's interlace detector (idet) looks at to tell frames that show two moments from
+#: progressive frames merely coded as interlaced (:func:`fields_differ`): 4 s at 25 frames/s.
+INTERLACE_CHECK_FRAMES = 100
+
+
+def fields_differ(path: str | os.PathLike) -> bool:
+    """Whether a video's frames show two moments, one per field, as a camera filming interlaced
+    makes them, rather than progressive frames coded as interlaced (progressive segmented frames:
+    some camcorders' 25p and 30p modes, film in broadcast 1080i), whose fields were filmed
+    together. FFmpeg's idet filter looks for comb lines over the first
+    :data:`INTERLACE_CHECK_FRAMES` frames and keeps or clears each frame's interlaced flag; more
+    than half still flagged (a still picture keeps the flag) means two moments. Deinterlacing
+    progressive frames field by field added false closures on the labelled clips
+    (docs/quality-limits.md, "Interlaced video"). The answer is kept per file (path, size and
+    modification time), as every reading of a video must agree."""
+    path = Path(path)
+    stat = path.stat()
+    return _fields_differ(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _fields_differ(path: str, size: int, mtime_ns: int) -> bool:
+    container = _open(Path(path))
+    flagged = total = 0
+    try:
+        stream = _video_stream(container)
+        graph = av.filter.Graph()
+        source, detector, sink = graph.add_buffer(template=stream), graph.add("idet"), graph.add("buffersink")
+        source.link_to(detector)
+        detector.link_to(sink)
+        graph.configure()
+        for frame in itertools.islice(container.decode(stream), INTERLACE_CHECK_FRAMES):
+            graph.push(frame)
+            for picture, _, _ in _pulled(graph):
+                flagged, total = flagged + is_interlaced(picture), total + 1
+        for picture, _, _ in _pulled(graph, flush=True):
+            flagged, total = flagged + is_interlaced(picture), total + 1
+    except (av.error.FFmpegError, ValueError):  # e.g. the size changes within the frames looked at
+        return True                             # the stream's own flag stands
+    finally:
+        container.close()
+    return total == 0 or flagged > total / 2
+
+
 #: FFmpeg's deinterlacer for interlaced video, one picture per field ("send_field"), in the
 #: field order the stream states. bwdif (Bob Weaver) fills each field's missing rows from both
 #: fields and the fields before and after.
@@ -577,7 +624,7 @@ def iter_frames(
             head = list(itertools.islice(decoded, _ORDER_CHECK_FRAMES))
             by_decode_time = stamped_in_decode_order([f.pts for f in head], [f.dts for f in head])
             pictures = _stamped(itertools.chain(head, decoded), by_decode_time, time_base, path)
-            if head and is_interlaced(head[0]):
+            if head and is_interlaced(head[0]) and fields_differ(path):
                 pictures = _fields(pictures, stream.time_base)
             for frame, pts, base in pictures:
                 if first_pts is None:

@@ -743,3 +743,38 @@ def test_a_second_video_stream_is_named_in_a_warning(tmp_path, real_video, model
     warnings = extract_trace(path, model=model_info).metadata["warnings"]
     named = [w for w in warnings if "more than one video stream" in w]
     assert len(named) == 1 and "#1 360x288 h264" in named[0] and "-map 0:1" in named[0]
+
+
+def test_progressive_frames_coded_as_interlaced_are_read_as_they_are(tmp_path, real_video, model_info):
+    """Some camcorders' 25p and 30p modes and film in broadcast 1080i store progressive frames
+    coded as interlaced: both fields filmed at one moment. The decoder flags them interlaced, but
+    the interlace detector finds no comb lines, so each frame is measured once, as it is (field by
+    field it gave the labelled clips 4 more false closures: docs/quality-limits.md)."""
+    from pathlib import Path
+
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.analysis.evaluation import read_labels, real_clip_scores, reported_closures
+    from spasmcv.measure.extract import extract_trace
+    from spasmcv.measure.video import fields_differ, is_interlaced, probe_video
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "scripts"))
+    from quality_limits import write_interlaced
+
+    source = real_video("pyfeat/WolfgangLanger_Pexels.mp4")
+    coded, woven = tmp_path / "psf.mp4", tmp_path / "interlaced.mp4"
+    frames = write_interlaced(source, coded, one_moment=True)
+    write_interlaced(source, woven)
+    import av
+    with av.open(str(coded)) as container:
+        assert is_interlaced(next(container.decode(container.streams.video[0])))   # flagged, as the camera does
+    assert not fields_differ(coded) and fields_differ(woven) and not fields_differ(source)
+
+    info = probe_video(coded)
+    assert not info.interlaced and info.frame_count == frames
+    trace = extract_trace(coded, model=model_info)
+    assert len(trace) == frames and not any(w.startswith("interlaced") for w in trace.metadata["warnings"])
+    analysis = analyze_trace(trace, task="conversation")
+    labels = read_labels(repo / "labels" / "wolfgang.csv")
+    scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=info.measured_fps)
+    assert scores["tp"] >= 7 and scores["fp"] == 0, scores
