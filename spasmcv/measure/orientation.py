@@ -33,6 +33,7 @@ UPRIGHT_DEG = 45.0
 #: turned so, and in more than twice as many as unturned.
 MIN_UPRIGHT_SHARE = 0.75
 
+
 def looks_turned(face_found: np.ndarray, roll_deg: np.ndarray) -> bool:
     """Whether a recording's measurement suggests a picture stored turned: a face found in under
     :data:`FEW_FACES_SHARE` of its frames, or the face's median head roll (degrees) beyond

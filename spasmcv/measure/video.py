@@ -497,11 +497,7 @@ def _fields_differ(path: str, size: int, mtime_ns: int) -> bool:
     flagged = total = 0
     try:
         stream = _video_stream(container)
-        graph = av.filter.Graph()
-        source, detector, sink = graph.add_buffer(template=stream), graph.add("idet"), graph.add("buffersink")
-        source.link_to(detector)
-        detector.link_to(sink)
-        graph.configure()
+        graph = _one_filter(("idet",), template=stream)
         for frame in itertools.islice(container.decode(stream), INTERLACE_CHECK_FRAMES):
             graph.push(frame)
             for picture, _, _ in _pulled(graph):
@@ -533,19 +529,24 @@ def _fields(pictures, time_base):
             if graph is not None:
                 yield from _pulled(graph, flush=True)
             shape = (frame.width, frame.height, frame.format.name)
-            graph = av.filter.Graph()
-            source = graph.add_buffer(width=frame.width, height=frame.height, format=frame.format,
-                                      time_base=time_base)
-            deinterlacer = graph.add(*DEINTERLACER)
-            sink = graph.add("buffersink")
-            source.link_to(deinterlacer)
-            deinterlacer.link_to(sink)
-            graph.configure()
+            graph = _one_filter(DEINTERLACER, width=frame.width, height=frame.height, format=frame.format,
+                                time_base=time_base)
         frame.pts = pts
         graph.push(frame)
         yield from _pulled(graph)
     if graph is not None:
         yield from _pulled(graph, flush=True)
+
+
+def _one_filter(filter_args: tuple, **source) -> av.filter.Graph:
+    """A configured FFmpeg filter graph: frames pushed (``source``: :meth:`add_buffer`'s
+    arguments), one filter (its name and options), pictures pulled (:func:`_pulled`)."""
+    graph = av.filter.Graph()
+    buffer, middle, sink = graph.add_buffer(**source), graph.add(*filter_args), graph.add("buffersink")
+    buffer.link_to(middle)
+    middle.link_to(sink)
+    graph.configure()
+    return graph
 
 
 def _pulled(graph, flush: bool = False):
