@@ -517,25 +517,46 @@ def _fields_differ(path: str, size: int, mtime_ns: int) -> bool:
 DEINTERLACER = ("bwdif", "mode=send_field:parity=auto:deint=all")
 
 
-def _fields(pictures, time_base):
+def _fields(pictures, time_base, path: Path):
     """Interlaced pictures as one deinterlaced picture per field, ``(frame, pts, time_base)``
     with the deinterlacer's own stamps (half the stream's time base: the second field half a
     frame interval after the first). Measured on real labelled clips woven into interlaced
     video, this finds the blinks the progressive video shows, where the woven pictures lose
-    some to comb lines (docs/quality-limits.md, "Interlaced video")."""
-    graph, shape = None, None
+    some to comb lines (docs/quality-limits.md, "Interlaced video").
+
+    Raises :class:`VideoError` naming the deinterlacer when it fails (the decoder's own errors
+    pass through, to be reported as damaged data)."""
+    graph, shape, frames = None, None, 0
     for frame, pts, _ in pictures:
-        if (frame.width, frame.height, frame.format.name) != shape:  # the first, or a size change
-            if graph is not None:
-                yield from _pulled(graph, flush=True)
-            shape = (frame.width, frame.height, frame.format.name)
-            graph = _one_filter(DEINTERLACER, width=frame.width, height=frame.height, format=frame.format,
-                                time_base=time_base)
-        frame.pts = pts
-        graph.push(frame)
-        yield from _pulled(graph)
+        try:
+            ready = []
+            if (frame.width, frame.height, frame.format.name) != shape:  # the first, or a size change
+                if graph is not None:
+                    ready += _pulled(graph, flush=True)
+                shape = (frame.width, frame.height, frame.format.name)
+                graph = _one_filter(DEINTERLACER, width=frame.width, height=frame.height, format=frame.format,
+                                    time_base=time_base)
+            frame.pts = pts
+            graph.push(frame)
+            ready += _pulled(graph)
+        except av.error.FFmpegError as exc:
+            raise _deinterlacer_failed(path, f"frame {frames}, a {frame.width}x{frame.height} {frame.format.name} "
+                                             "picture", exc) from exc
+        frames += 1
+        yield from ready
     if graph is not None:
-        yield from _pulled(graph, flush=True)
+        try:
+            ready = list(_pulled(graph, flush=True))
+        except av.error.FFmpegError as exc:
+            raise _deinterlacer_failed(path, "the last frames", exc) from exc
+        yield from ready
+
+
+def _deinterlacer_failed(path: Path, where: str, exc: Exception) -> VideoError:
+    return VideoError(
+        f"{path}: FFmpeg's deinterlacer ({DEINTERLACER[0]}) failed on {where} ({exc}); the file itself may be "
+        f"sound: deinterlace it with another tool and measure that copy, e.g. 'ffmpeg -i {path.name} -vf "
+        f"yadif=mode=send_field -c:v libx264 -crf 14 {path.stem}_fields.mp4'")
 
 
 def _one_filter(filter_args: tuple, **source) -> av.filter.Graph:
@@ -626,7 +647,7 @@ def iter_frames(
             by_decode_time = stamped_in_decode_order([f.pts for f in head], [f.dts for f in head])
             pictures = _stamped(itertools.chain(head, decoded), by_decode_time, time_base, path)
             if head and is_interlaced(head[0]) and fields_differ(path):
-                pictures = _fields(pictures, stream.time_base)
+                pictures = _fields(pictures, stream.time_base, path)
             for frame, pts, base in pictures:
                 if first_pts is None:
                     first_pts = pts

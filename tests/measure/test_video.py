@@ -267,6 +267,41 @@ def test_interlaced_video_is_read_field_by_field_across_a_size_change(tmp_path, 
         assert np.abs(pictures[index].rgb.astype(int) - source[index]).mean() < 5, index
 
 
+def _lossless_copy(path, frames):
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv444p"
+        stream.options = {"qp": "0"}
+        for rgb in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+def test_a_deinterlacer_failure_is_not_called_damaged_data(tmp_path, real_video, monkeypatch):
+    """When FFmpeg's deinterlacer fails (here made to, with an option it refuses), the message
+    names it and a way round, instead of calling a sound file truncated or corrupt."""
+    import sys
+    from pathlib import Path
+
+    import spasmcv.measure.video as video
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from quality_limits import write_interlaced
+
+    source = _lossless_copy(tmp_path / "source.mp4", [f.rgb for f in iter_frames(real_video("talkingface/franck.webm"))
+                                                       if f.index < 40])
+    woven = tmp_path / "interlaced.mp4"
+    write_interlaced(source, woven)
+    assert len(list(iter_frames(woven))) == 40
+    monkeypatch.setattr(video, "DEINTERLACER", ("bwdif", "mode=no_such_mode"))
+    with pytest.raises(VideoError, match=r"deinterlacer \(bwdif\) failed on frame 0.*yadif") as error:
+        list(iter_frames(woven))
+    assert "truncated" not in str(error.value) and "corrupt" not in str(error.value)
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda p: p, "file not found"),
     (lambda p: (p.write_bytes(b""), p)[1], "empty file"),
