@@ -3,8 +3,8 @@
 Each labelled clip (``labels/``) is re-encoded at smaller sizes (face height in pixels),
 rotated in the picture plane (head roll) and dimmed (pixel values scaled down), frame for
 frame, so the hand labels still apply, or with one frame kept in k (a lower frame rate; the
-detections are put back in the source's frame numbers), or woven in pairs of frames into
-interlaced video. Every variant is extracted with the real model and
+detections are put back in the source's frame numbers), woven in pairs of frames into
+interlaced video, or turned into a phone's HDR video. Every variant is extracted with the real model and
 scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
 baseline on the same trace. The per-frame limits in
 :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
@@ -17,6 +17,8 @@ baseline on the same trace. The per-frame limits in
         --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # lower frame rates
     python scripts/quality_limits.py --cache /tmp/qlcache --interlaced --external /tmp/external \
         --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # interlaced video
+    python scripts/quality_limits.py --cache /tmp/qlcache --hdr \
+        --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # HDR video (PQ, HLG)
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -45,7 +47,7 @@ from spasmcv.analysis.quality import frame_quality, open_fissure_px  # noqa: E40
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
-from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
+from spasmcv.measure.video import HLG_SYSTEM_GAMMA, REFERENCE_WHITE_NITS, SDR_GAMMA, iter_frames, probe_video  # noqa: E402
 
 from evaluate import LABELS, REAL, detect_real  # noqa: E402
 
@@ -399,6 +401,138 @@ def interlaced_table(clips: list[dict], cache: Path, model, external: Path | Non
 INTERLACED_EXTERNAL = ("vid2md", "myhumbleself")
 
 
+#: Linear-light BT.709 RGB -> BT.2020 RGB (ITU-R BT.2087).
+BT709_TO_BT2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]])
+_PQ_M1, _PQ_M2 = 2610 / 16384, 2523 / 4096 * 128
+_PQ_C1, _PQ_C2, _PQ_C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
+_HLG_A = 0.17883277
+_HLG_B, _HLG_C = 1 - 4 * _HLG_A, 0.5 - _HLG_A * np.log(4 * _HLG_A)
+
+
+def pq_signal(light: np.ndarray) -> np.ndarray:
+    """Display light relative to reference white (203 cd/m2) -> PQ signal (SMPTE ST 2084 inverse EOTF)."""
+    y = np.power(np.clip(light * REFERENCE_WHITE_NITS / 10000.0, 0.0, 1.0), _PQ_M1)
+    return np.power((_PQ_C1 + _PQ_C2 * y) / (1 + _PQ_C3 * y), _PQ_M2)
+
+
+def hlg_signal(light: np.ndarray) -> np.ndarray:
+    """Display light relative to reference white -> HLG signal: scene light by the inverse
+    system gamma, reference white at signal 0.75 (ITU-R BT.2408), then the OETF (BT.2100)."""
+    white = (np.exp((0.75 - _HLG_C) / _HLG_A) + _HLG_B) / 12
+    e = np.clip(white * np.power(np.maximum(light, 0.0), 1 / HLG_SYSTEM_GAMMA), 0.0, 1.0)
+    return np.where(e <= 1 / 12, np.sqrt(3 * e), _HLG_A * np.log(np.maximum(12 * e - _HLG_B, 1e-12)) + _HLG_C)
+
+
+def write_hdr(source: Path, out: Path, transfer: str, tagged: bool = True, brightness: float = 1.0,
+              crf: int = 16) -> int:
+    """``source`` (SDR) as a phone's HDR video would hold it, frame for frame: HEVC 10-bit,
+    BT.2020 primaries and matrix, the ``transfer`` function "PQ" or "HLG"; SDR white put at HDR's
+    reference white (ITU-R BT.2408's mapping of SDR into HDR), so the hand labels still apply.
+    ``tagged`` False: the same pictures tagged as SDR (BT.709 transfer), which spasmcv reads
+    without tone mapping, as every HDR video was read before signals ``eyelid-11``.
+    ``brightness``: the source's pixel values scaled first, as :func:`transform` does (a dimmer
+    room). Returns the number of frames written."""
+    trc = {"PQ": "smpte2084", "HLG": "arib-std-b67"}[transfer] if tagged else "bt709"
+    encode = pq_signal if transfer == "PQ" else hlg_signal
+    written = 0
+    with av.open(str(source)) as src, av.open(str(out), "w") as container:
+        video = src.streams.video[0]
+        stream = container.add_stream("libx265", rate=Fraction(video.average_rate))
+        stream.pix_fmt = "yuv420p10le"
+        # one thread pool and frame thread: reproducible files
+        stream.options = {"crf": str(crf), "preset": "veryfast", "x265-params":
+                          f"colorprim=bt2020:transfer={trc}:colormatrix=bt2020nc:range=limited:pools=1:frame-threads=1"
+                          ":log-level=error"}
+        for frame in src.decode(video):
+            rgb = frame.to_ndarray(format="rgb24")
+            rgb = rgb[: rgb.shape[0] // 2 * 2, : rgb.shape[1] // 2 * 2]
+            if written == 0:
+                stream.width, stream.height = rgb.shape[1], rgb.shape[0]
+            light = np.power(np.clip(np.rint(rgb * brightness), 0, 255) / 255.0, SDR_GAMMA) @ BT709_TO_BT2020.T
+            picture = _bt2020_yuv420p10(encode(light))
+            for packet in stream.encode(picture):
+                container.mux(packet)
+            written += 1
+        for packet in stream.encode():
+            container.mux(packet)
+    return written
+
+
+def _bt2020_yuv420p10(rgb: np.ndarray) -> av.VideoFrame:
+    """R'G'B' signal (0-1, even height and width) as a limited-range 10-bit 4:2:0 picture with
+    BT.2020's non-constant-luminance matrix (chroma averaged over 2x2 pixels), computed here
+    rather than by FFmpeg, which PyAV 14-17 let use BT.601's matrix instead."""
+    kr, kb = 0.2627, 0.0593
+    luma = kr * rgb[..., 0] + (1 - kr - kb) * rgb[..., 1] + kb * rgb[..., 2]
+    blue, red = (rgb[..., 2] - luma) / (2 - 2 * kb), (rgb[..., 0] - luma) / (2 - 2 * kr)
+    h, w = luma.shape
+    picture = av.VideoFrame(w, h, "yuv420p10le")
+    for plane, values, offset, scale in zip(picture.planes, (luma, blue, red), (64, 512, 512), (876, 896, 896)):
+        if values is not luma:
+            values = values.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3))
+        rows = np.zeros((values.shape[0], plane.line_size // 2), np.uint16)
+        rows[:, : values.shape[1]] = np.clip(np.rint(offset + scale * values), 0, 1023)
+        plane.update(rows.tobytes())
+    picture.color_range, picture.colorspace = 1, 9
+    return picture
+
+
+#: HDR video, each read the way it is named: (label, how the video is made, brightness).
+HDR = [("SDR, the source (H.264 CRF 14)", "source", 1.0),
+       ("HLG, read as SDR (before eyelid-11)", "hlg_as_sdr", 1.0),
+       ("HLG, tone-mapped (eyelid-11)", "hlg", 1.0),
+       ("PQ, read as SDR (before eyelid-11)", "pq_as_sdr", 1.0),
+       ("PQ, tone-mapped (eyelid-11)", "pq", 1.0),
+       ("dimmer room (pixel values x 0.4): SDR", "source", 0.4),
+       ("dimmer room: PQ, read as SDR (before eyelid-11)", "pq_as_sdr", 0.4),
+       ("dimmer room: PQ, tone-mapped (eyelid-11)", "pq", 0.4)]
+
+
+def _hdr_trace(clip: dict, how: str, brightness: float, cache: Path, model, source: Path):
+    if how == "source":
+        return variant_trace(clip, 1.0, 0, cache, model, source=source, brightness=brightness)
+    name = f"{clip['clip']}_{how}" + (f"_b{int(round(brightness * 100))}" if brightness != 1.0 else "")
+    path = cache / f"{name}.trace.csv"
+    if path.exists():
+        cached = read_trace(path)
+        if cached.metadata.get("signals_version") == SIGNALS_VERSION:
+            return cached
+    video = cache / f"{name}.mp4"
+    write_hdr(source, video, how.split("_")[0].upper(), tagged=not how.endswith("_as_sdr"), brightness=brightness)
+    trace = extract_trace(video, model=model)
+    write_trace(trace, path)
+    video.unlink()
+    return trace
+
+
+def hdr_table(clips: list[dict], cache: Path, model) -> list[str]:
+    """Closures found and false ones in HDR video made from real labelled clips (:func:`write_hdr`),
+    read as SDR and tone-mapped, next to the SDR source; with each variant's median grey level
+    and eye-region grey spread (the dark-picture gate's measure)."""
+    rows = [(c, LABELS / f"{c['clip']}.csv", REAL / c["video"]) for c in clips]
+    per_clip = " | ".join(f"{c['clip']}: found / false" for c, _, _ in rows)
+    lines = ["### HDR video (HEVC 10-bit, BT.2020, SDR white at reference white)", "",
+             "| video, read as | median eye-region grey spread (grey levels) | labels | found / false | F1 spasmcv "
+             f"| found / false, baseline | F1 EAR baseline | {per_clip} |",
+             "|---|---:|---:|---:|---:|---:|---:|" + "---:|" * len(rows)]
+    for label, how, brightness in HDR:
+        ours_all, base_all, cells, spreads = [], [], [], []
+        for clip, label_file, source in rows:
+            labels = read_labels(label_file)
+            trace = _hdr_trace(clip, how, brightness, cache, model, source)
+            fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+            ours, base = _source_frame_scores(trace, clip["task"], labels, 1, AnalysisSettings(), fps)
+            spreads.append(np.nanmedian(trace["eye_region_grey_spread"]))
+            cells.append(f"{ours['tp']} / {ours['fp']}")
+            ours_all.append(ours)
+            base_all.append(base)
+        (found, false), (b_found, b_false) = _sums(ours_all, "tp", "fp"), _sums(base_all, "tp", "fp")
+        lines.append(f"| {label} | {np.median(spreads):.0f} | {sum(r['labels'] for r in ours_all)} | {found} / {false} "
+                     f"| **{_pool(ours_all):.3f}** | {b_found} / {b_false} | {_pool(base_all):.3f} | {' | '.join(cells)} |")
+        print(lines[-1], flush=True)
+    return lines + [""]
+
+
 #: Outside clips in three-quarter view (labels/external) and the scales that bring their turned
 #: faces' iris to about 14-28, 8, 6 and 4 px.
 TURNED = {"violin_interview": [1.0, 0.6, 0.45, 0.3, 0.22], "shortsmaker": [1.0, 0.28, 0.2, 0.14, 0.1]}
@@ -452,6 +586,7 @@ def main() -> int:
     parser.add_argument("--frame-rates", action="store_true", help="only the lower-frame-rates table")
     parser.add_argument("--interlaced", action="store_true",
                         help="only the interlaced-video table (with --external, also its 50-60 frames/s outside clips)")
+    parser.add_argument("--hdr", action="store_true", help="only the HDR-video table")
     parser.add_argument("--external", type=Path, metavar="VIDEOS", help="the outside clips' videos, for --interlaced")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
@@ -468,6 +603,11 @@ def main() -> int:
     model = resolve_model(None)
     if args.interlaced:
         text = "\n".join(interlaced_table(clips, args.cache, model, args.external))
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
+    if args.hdr:
+        text = "\n".join(hdr_table(clips, args.cache, model))
         if args.markdown:
             args.markdown.write_text(text + "\n")
         return 0

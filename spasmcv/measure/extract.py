@@ -34,7 +34,8 @@ from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, 
 #: mid-stream are scaled to the first frame's size, and frames whose presentation stamps come in
 #: decode order (AVI with B-frames) are timed by their decode stamps. eyelid-10: interlaced video
 #: is deinterlaced and measured field by field (two pictures per frame, each at its field's time).
-SIGNALS_VERSION = "eyelid-10"
+#: eyelid-11: HDR video (PQ, HLG) is tone-mapped to SDR before it is measured.
+SIGNALS_VERSION = "eyelid-11"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.

@@ -779,3 +779,34 @@ def test_progressive_frames_coded_as_interlaced_are_read_as_they_are(tmp_path, r
     labels = read_labels(repo / "labels" / "wolfgang.csv")
     scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=info.measured_fps)
     assert scores["tp"] >= 7 and scores["fp"] == 0, scores
+
+
+def test_hdr_phone_video_is_measured_like_its_sdr_source(tmp_path, real_video, model_info):
+    """iPhones film HDR video by default (HEVC 10-bit, BT.2020, HLG) and many Android phones PQ.
+    WolfgangLanger made into PQ video (SDR white at HDR's reference white) is tone-mapped back:
+    the eye region's grey spread is its source's (read as SDR, as before signals eyelid-11, it
+    was half of it, nearer the dark-picture limit) and its labelled closures are found as in
+    the source re-encoded (6 of 8, none false; docs/quality-limits.md, "HDR video")."""
+    from pathlib import Path
+
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.analysis.evaluation import read_labels, real_clip_scores, reported_closures
+    from spasmcv.measure.extract import extract_trace
+
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "scripts"))
+    from quality_limits import write_hdr
+
+    source = real_video("pyfeat/WolfgangLanger_Pexels.mp4")
+    hdr = tmp_path / "pq.mp4"
+    frames = write_hdr(source, hdr, "PQ")
+    trace = extract_trace(hdr, model=model_info)
+    assert len(trace) == frames and trace.metadata["video"]["hdr"] == "PQ"
+    assert trace.metadata["video"]["pixel_format"] == "yuv420p10le"
+    assert float(np.nanmedian(trace["eye_region_grey_spread"])) == pytest.approx(113, abs=8)
+
+    analysis = analyze_trace(trace, task="conversation")
+    labels = read_labels(repo / "labels" / "wolfgang.csv")
+    fps = trace.metadata["video"]["measured_fps"]
+    scores = real_clip_scores(reported_closures(analysis.events, trace["time_s"]), labels, fps=fps)
+    assert scores["labels"] == 8 and scores["tp"] >= 6 and scores["fp"] == 0, scores

@@ -267,6 +267,27 @@ def test_interlaced_video_is_read_field_by_field_across_a_size_change(tmp_path, 
         assert np.abs(pictures[index].rgb.astype(int) - source[index]).mean() < 5, index
 
 
+def test_hdr_transfer_functions_and_tone_curve():
+    """PQ's reference white (203 cd/m2) is signal 0.58 and HLG's 0.75 (ITU-R BT.2408); both decode
+    to light 1, which SDR shows as white less the highlights' room; the curve is unchanged below
+    its knee, rises throughout and never reaches SDR's white."""
+    from spasmcv.measure.video import TONE_KNEE, _sdr_table, hlg_to_light, pq_to_light, tone_mapped
+
+    assert pq_to_light(np.array(0.5807)) == pytest.approx(1.0, abs=0.01)
+    assert pq_to_light(np.array(1.0)) == pytest.approx(10000 / 203)
+    assert hlg_to_light(np.array(0.75)) == pytest.approx(1.0) and hlg_to_light(np.array(0.0)) == 0.0
+    light = np.linspace(0, 50, 5001)
+    mapped = tone_mapped(light)
+    assert np.array_equal(mapped[light <= TONE_KNEE], light[light <= TONE_KNEE])
+    assert np.all(np.diff(mapped) > 0) and mapped.max() < 1.0
+    for transfer, decoded in (("PQ", pq_to_light), ("HLG", hlg_to_light)):
+        table = _sdr_table(transfer)
+        assert table[0] == 0 and np.all(np.diff(table.astype(int)) >= 0) and 235 < table[-1] <= 255
+        codes = np.arange(0, 65536, 7)
+        exact = 255 * tone_mapped(decoded(codes / 65535)) ** (1 / 2.4)
+        assert np.abs(table[np.minimum((codes + 128) >> 8, 255)] - exact).max() < 2.5
+
+
 def _lossless_copy(path, frames):
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25)
@@ -278,6 +299,51 @@ def _lossless_copy(path, frames):
         for packet in stream.encode():
             out.mux(packet)
     return path
+
+
+@pytest.mark.parametrize("transfer, flat_contrast", [("PQ", 0.55), ("HLG", 0.85)])
+@pytest.mark.parametrize("max_side_px", [None, 200])
+def test_hdr_video_is_tone_mapped_to_an_sdr_picture(tmp_path, real_video, transfer, flat_contrast, max_side_px):
+    """Phones film HDR: HEVC 10-bit, BT.2020, PQ or HLG. Read as SDR, as before signals eyelid-11,
+    Talking Face's pictures came back flat (grey-level contrast 0.52 of the source's in PQ, 0.84
+    in HLG), 10-18 grey levels off on average and their colours pale; tone-mapped, their contrast
+    is the source's and they are about 5 grey levels off (the highlights compressed), their colours
+    7 (15 without the conversion to BT.709's primaries). The same with PyAV 14.1 to 18.1."""
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
+    from quality_limits import write_hdr
+
+    sdr = _lossless_copy(tmp_path / "sdr.mp4", [f.rgb for f in iter_frames(real_video("talkingface/franck.webm"))
+                                                 if f.index < 12])
+    hdr, as_sdr = tmp_path / "hdr.mp4", tmp_path / "as_sdr.mp4"
+    write_hdr(sdr, hdr, transfer)
+    write_hdr(sdr, as_sdr, transfer, tagged=False)
+    assert probe_video(hdr).hdr == transfer and probe_video(as_sdr).hdr is None and probe_video(sdr).hdr is None
+
+    def grey(path):
+        frames = iter_frames(path, max_side_px=max_side_px)
+        return [cv2.cvtColor(f.rgb, cv2.COLOR_RGB2GRAY).astype(float) for f in frames]
+
+    source, mapped, unmapped = grey(sdr), grey(hdr), grey(as_sdr)
+    assert len(mapped) == 12 and mapped[0].shape == source[0].shape
+    spread = [np.mean([g.std() for g in pictures]) for pictures in (source, mapped, unmapped)]
+    contrast = [spread[1] / spread[0], spread[2] / spread[0]]
+    assert contrast[0] == pytest.approx(1.0, abs=0.03) and contrast[1] < flat_contrast
+    assert np.mean([np.abs(a - b).mean() for a, b in zip(mapped, source)]) < 7
+    colours = [f.rgb.astype(int) for f in iter_frames(hdr, max_side_px=max_side_px)]
+    wanted = [f.rgb for f in iter_frames(sdr, max_side_px=max_side_px)]
+    assert np.mean([np.abs(a - b).mean() for a, b in zip(colours, wanted)]) < 9
+    # a picture after a size change mid-stream is tone-mapped too
+    from spasmcv.measure.video import _fitted, _to_rgb
+
+    with av.open(str(hdr)) as container:
+        frame = next(container.decode(video=0))
+        whole = _to_rgb(frame, False, frame.width, frame.height, transfer)
+        assert np.abs(_fitted(frame, 1.0, (frame.width, frame.height), transfer).astype(int) - whole).mean() < 1
 
 
 def test_a_deinterlacer_failure_is_not_called_damaged_data(tmp_path, real_video, monkeypatch):
