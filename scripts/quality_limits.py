@@ -245,6 +245,14 @@ def _picture_table(title: str, what: str, variants: list[tuple[str, dict]], clip
 EVERY = [1, 2, 3, 4, 5, 6, 8]
 
 
+def _scored_row(first: list[str], ours_all: list[dict], base_all: list[dict], cells: list[str]) -> str:
+    """A table row: the ``first`` cells, then labels, found / false and F1 for spasmcv and the
+    baseline pooled over the clips, then each clip's ``cells``."""
+    (found, false), (b_found, b_false) = _sums(ours_all, "tp", "fp"), _sums(base_all, "tp", "fp")
+    return (f"| {' | '.join(first)} | {sum(r['labels'] for r in ours_all)} | {found} / {false} "
+            f"| **{_pool(ours_all):.3f}** | {b_found} / {b_false} | {_pool(base_all):.3f} | {' | '.join(cells)} |")
+
+
 def _in_source_frames(spans: list, every: float) -> list:
     """Detected spans of a variant keeping one frame in ``every``, in the source's frame numbers
     (``every`` 0.5: two trace rows per source frame, the fields of a frame coded interlaced)."""
@@ -390,9 +398,7 @@ def interlaced_table(clips: list[dict], cache: Path, model, external: Path | Non
             cells.append(f"{ours['tp']} / {ours['fp']}")
             ours_all.append(ours)
             base_all.append(base)
-        (found, false), (b_found, b_false) = _sums(ours_all, "tp", "fp"), _sums(base_all, "tp", "fp")
-        lines.append(f"| {label} | {sum(r['labels'] for r in ours_all)} | {found} / {false} | **{_pool(ours_all):.3f}** "
-                     f"| {b_found} / {b_false} | {_pool(base_all):.3f} | {' | '.join(cells)} |")
+        lines.append(_scored_row([label], ours_all, base_all, cells))
         print(lines[-1], flush=True)
     return lines + [""]
 
@@ -403,6 +409,8 @@ INTERLACED_EXTERNAL = ("vid2md", "myhumbleself")
 
 #: Linear-light BT.709 RGB -> BT.2020 RGB (ITU-R BT.2087).
 BT709_TO_BT2020 = np.array([[0.6274, 0.3293, 0.0433], [0.0691, 0.9195, 0.0114], [0.0164, 0.0880, 0.8956]])
+#: The standards' constants, written out again here on purpose: these encoders are the check on
+#: spasmcv's decoders (spasmcv.measure.video), not a copy of them.
 _PQ_M1, _PQ_M2 = 2610 / 16384, 2523 / 4096 * 128
 _PQ_C1, _PQ_C2, _PQ_C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
 _HLG_A = 0.17883277
@@ -526,9 +534,7 @@ def hdr_table(clips: list[dict], cache: Path, model) -> list[str]:
             cells.append(f"{ours['tp']} / {ours['fp']}")
             ours_all.append(ours)
             base_all.append(base)
-        (found, false), (b_found, b_false) = _sums(ours_all, "tp", "fp"), _sums(base_all, "tp", "fp")
-        lines.append(f"| {label} | {np.median(spreads):.0f} | {sum(r['labels'] for r in ours_all)} | {found} / {false} "
-                     f"| **{_pool(ours_all):.3f}** | {b_found} / {b_false} | {_pool(base_all):.3f} | {' | '.join(cells)} |")
+        lines.append(_scored_row([label, f"{np.median(spreads):.0f}"], ours_all, base_all, cells))
         print(lines[-1], flush=True)
     return lines + [""]
 
