@@ -119,14 +119,22 @@ def variant_trace(clip: dict, scale: float, roll: float, cache: Path, model, sou
     name = f"{clip['clip']}_s{int(scale * 100)}_r{roll}" + (f"_e{every}" if every != 1 else "")
     name += (f"_b{int(round(brightness * 100))}" if brightness != 1.0 else "") + (f"_q{crf}" if crf != 14 else "")
     name += f"_n{noise_sd:g}" if noise_sd else ""
+    source = source or REAL / clip["video"]
+    return _cached_trace(cache, name, model, lambda video: write_variant(
+        source, video, scale, roll, probe_video(source).measured_fps, brightness, crf, noise_sd, every))
+
+
+def _cached_trace(cache: Path, name: str, model, write_video) -> object:
+    """The trace of the variant ``name``: read from ``cache`` when spasmcv's signals version made
+    it, else made: ``write_video(path)`` writes the variant there, it is extracted, the trace is
+    kept and the video deleted."""
     path = cache / f"{name}.trace.csv"
     if path.exists():
         cached = read_trace(path)
         if cached.metadata.get("signals_version") == SIGNALS_VERSION:  # else extracted by an older spasmcv
             return cached
-    source = source or REAL / clip["video"]
     video = cache / f"{name}.mp4"
-    write_variant(source, video, scale, roll, probe_video(source).measured_fps, brightness, crf, noise_sd, every)
+    write_video(video)
     trace = extract_trace(video, model=model)
     write_trace(trace, path)
     video.unlink()
@@ -358,17 +366,8 @@ INTERLACED = [("progressive, every frame (the source)", 1, "source"),
 def _interlaced_trace(clip: dict, how: str, cache: Path, model, source: Path):
     if how in ("source", "every2"):
         return variant_trace(clip, 1.0, 0, cache, model, source=source, every=1 if how == "source" else 2)
-    path = cache / f"{clip['clip']}_{how}.trace.csv"
-    if path.exists():
-        cached = read_trace(path)
-        if cached.metadata.get("signals_version") == SIGNALS_VERSION:
-            return cached
-    video = cache / f"{clip['clip']}_{how}.mp4"
-    write_interlaced(source, video, flagged=how != "woven", one_moment=how == "one_moment")
-    trace = extract_trace(video, model=model)
-    write_trace(trace, path)
-    video.unlink()
-    return trace
+    return _cached_trace(cache, f"{clip['clip']}_{how}", model, lambda video: write_interlaced(
+        source, video, flagged=how != "woven", one_moment=how == "one_moment"))
 
 
 def interlaced_table(clips: list[dict], cache: Path, model, external: Path | None = None) -> list[str]:
@@ -500,17 +499,8 @@ def _hdr_trace(clip: dict, how: str, brightness: float, cache: Path, model, sour
     if how == "source":
         return variant_trace(clip, 1.0, 0, cache, model, source=source, brightness=brightness)
     name = f"{clip['clip']}_{how}" + (f"_b{int(round(brightness * 100))}" if brightness != 1.0 else "")
-    path = cache / f"{name}.trace.csv"
-    if path.exists():
-        cached = read_trace(path)
-        if cached.metadata.get("signals_version") == SIGNALS_VERSION:
-            return cached
-    video = cache / f"{name}.mp4"
-    write_hdr(source, video, how.split("_")[0].upper(), tagged=not how.endswith("_as_sdr"), brightness=brightness)
-    trace = extract_trace(video, model=model)
-    write_trace(trace, path)
-    video.unlink()
-    return trace
+    return _cached_trace(cache, name, model, lambda video: write_hdr(
+        source, video, how.split("_")[0].upper(), tagged=not how.endswith("_as_sdr"), brightness=brightness))
 
 
 def hdr_table(clips: list[dict], cache: Path, model) -> list[str]:
