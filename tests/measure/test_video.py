@@ -288,11 +288,13 @@ def test_hdr_transfer_functions_and_tone_curve():
         assert np.abs(table[np.minimum((codes + 128) >> 8, 255)] - exact).max() < 2.5
 
 
-def _lossless_copy(path, frames):
+def write_frames(path, frames, *, pix_fmt="yuv444p", options=None):
+    """RGB ``frames`` as H.264 at 25 frames/s in ``path`` (container from its suffix); by
+    default lossless (4:4:4, QP 0)."""
     with av.open(str(path), "w") as out:
         stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], "yuv444p"
-        stream.options = {"qp": "0"}
+        stream.width, stream.height, stream.pix_fmt = frames[0].shape[1], frames[0].shape[0], pix_fmt
+        stream.options = {"qp": "0"} if options is None else options
         for rgb in frames:
             for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
                 out.mux(packet)
@@ -317,7 +319,7 @@ def test_hdr_video_is_tone_mapped_to_an_sdr_picture(tmp_path, real_video, transf
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from quality_limits import write_hdr
 
-    sdr = _lossless_copy(tmp_path / "sdr.mp4", [f.rgb for f in iter_frames(real_video("talkingface/franck.webm"))
+    sdr = write_frames(tmp_path / "sdr.mp4", [f.rgb for f in iter_frames(real_video("talkingface/franck.webm"))
                                                  if f.index < 12])
     hdr, as_sdr = tmp_path / "hdr.mp4", tmp_path / "as_sdr.mp4"
     write_hdr(sdr, hdr, transfer)
@@ -357,7 +359,7 @@ def test_a_deinterlacer_failure_is_not_called_damaged_data(tmp_path, real_video,
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
     from quality_limits import write_interlaced
 
-    source = _lossless_copy(tmp_path / "source.mp4", [f.rgb for f in iter_frames(real_video("talkingface/franck.webm"))
+    source = write_frames(tmp_path / "source.mp4", [f.rgb for f in iter_frames(real_video("talkingface/franck.webm"))
                                                        if f.index < 40])
     woven = tmp_path / "interlaced.mp4"
     write_interlaced(source, woven)
@@ -421,16 +423,7 @@ def test_frames_stamped_in_decode_order_are_timed_in_display_order(tmp_path, rea
     in display order, another frame's time (Talking Face came back 0 to 0.12 s apart, not 0.04).
     The frames are in the right order; they are now timed by their decode stamps."""
     source = [f.rgb for f in iter_frames(real_video("talkingface/franck.webm")) if f.index < 60]
-    path = tmp_path / "bframes.avi"
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=25)
-        stream.width, stream.height, stream.pix_fmt = 360, 288, "yuv420p"
-        stream.options = {"bf": "3"}
-        for rgb in source:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
+    path = write_frames(tmp_path / "bframes.avi", source, pix_fmt="yuv420p", options={"bf": "3"})
     frames = list(iter_frames(path))
     assert len(frames) == 60
     np.testing.assert_allclose(np.diff([f.time_s for f in frames]), 0.04, atol=1e-6)
