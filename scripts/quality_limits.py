@@ -45,9 +45,10 @@ from spasmcv.analysis.evaluation import (f1_from_counts, mostly_excluded, read_l
                                          simple_ear_blinks)
 from spasmcv.analysis.quality import frame_quality, open_fissure_px  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
+from spasmcv.measure.hdr import HLG_SYSTEM_GAMMA, REFERENCE_WHITE_NITS, SDR_GAMMA  # noqa: E402
 from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
-from spasmcv.measure.video import HLG_SYSTEM_GAMMA, REFERENCE_WHITE_NITS, SDR_GAMMA, iter_frames, probe_video  # noqa: E402
+from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
 
 from evaluate import LABELS, REAL, detect_real  # noqa: E402
 

@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from spasmcv.errors import VideoError
+from spasmcv.measure import hdr
 
 #: File name suffixes taken for videos when searching folders or naming outputs.
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
@@ -416,112 +417,35 @@ _I420_FORMATS = {"yuv420p"}
 _FULL_RANGE = 2
 
 
-#: FFmpeg's codes (AVColorTransferCharacteristic) of high-dynamic-range video's transfer
-#: functions: SMPTE ST 2084 ("PQ": HDR10, Dolby Vision, most Android phones' HDR mode) and
-#: ARIB STD-B67 ("HLG": iPhones' HDR video, broadcast HDR).
-HDR_TRANSFERS = {16: "PQ", 18: "HLG"}
-#: Luminance of HDR video's reference white (paper, a white wall), cd/m2 (ITU-R BT.2408): shown
-#: as SDR's white.
-REFERENCE_WHITE_NITS = 203.0
-#: Light above this share of reference white is compressed smoothly into what remains below
-#: SDR's white (highlights); light below it is shown as an SDR camera would record it.
-TONE_KNEE = 0.75
-#: HLG's system gamma for a 1000 cd/m2 display (ITU-R BT.2100): display light = scene light ** 1.2.
-HLG_SYSTEM_GAMMA = 1.2
-#: SDR video's display gamma (ITU-R BT.1886).
-SDR_GAMMA = 2.4
-#: BT.2020 RGB -> BT.709 RGB (the inverse of ITU-R BT.2087's matrix), applied to the tone-mapped
-#: SDR values rather than to linear light: exact for greys (each row sums to 1); on two real
-#: clips' first frames made HDR it brings the colours to within 0.7 and 7 levels of the SDR
-#: source on average, from 2 and 15 without it (saturated colours stay further off), at a small
-#: part of the cost of converting in linear light (two more lookups over 16-bit values).
-BT2020_TO_BT709 = np.array([[1.66051, -0.58771, -0.07280], [-0.12456, 1.13296, -0.00840],
-                            [-0.01817, -0.10056, 1.11873]], np.float32)
 #: FFmpeg's codes (AVColorSpace) of BT.2020's YUV matrices (non-constant and constant luminance).
 _BT2020_MATRICES = (9, 10)
 #: swscale's code of BT.2020's matrix (SWS_CS_BT2020), given as a number: PyAV before 18 has no name for it.
-SWS_BT2020 = 9
-_PQ_M1, _PQ_M2 = 2610 / 16384, 2523 / 4096 * 128
-_PQ_C1, _PQ_C2, _PQ_C3 = 3424 / 4096, 2413 / 4096 * 32, 2392 / 4096 * 32
-_HLG_A = 0.17883277
-_HLG_B, _HLG_C = 1 - 4 * _HLG_A, 0.5 - _HLG_A * np.log(4 * _HLG_A)
+_SWS_BT2020 = 9
+#: swscale's code of BT.601's matrix (SWS_CS_ITU601).
+_SWS_BT601 = 5
 
 
 def hdr_transfer(frame: av.VideoFrame, stream_trc: int) -> str | None:
     """"PQ" or "HLG" for high-dynamic-range video, None for ordinary (SDR) video: the frame's
     transfer function, else ``stream_trc``, the stream's (PyAV before 17 gives only the stream's)."""
-    code = getattr(frame, "color_trc", None)
-    if code in (None, 2):  # unspecified in the frame: the stream's header may say
-        code = stream_trc
-    return HDR_TRANSFERS.get(int(code or 2))
-
-
-def pq_to_light(signal: np.ndarray) -> np.ndarray:
-    """PQ signal (0-1) -> display light relative to reference white (SMPTE ST 2084 EOTF)."""
-    power = np.power(np.clip(signal, 0.0, 1.0), 1 / _PQ_M2)
-    nits = 10000.0 * np.power(np.maximum(power - _PQ_C1, 0.0) / (_PQ_C2 - _PQ_C3 * power), 1 / _PQ_M1)
-    return nits / REFERENCE_WHITE_NITS
-
-
-def hlg_to_light(signal: np.ndarray) -> np.ndarray:
-    """HLG signal (0-1) -> display light relative to reference white: scene light from the
-    inverse OETF (ITU-R BT.2100), raised to the system gamma; reference white is signal 0.75
-    (ITU-R BT.2408)."""
-    def scene(e):
-        e = np.clip(e, 0.0, 1.0)
-        return np.where(e <= 0.5, e * e / 3, (np.exp((e - _HLG_C) / _HLG_A) + _HLG_B) / 12)
-    return np.power(scene(signal) / scene(np.array(0.75)), HLG_SYSTEM_GAMMA)
-
-
-def tone_mapped(light: np.ndarray) -> np.ndarray:
-    """Display light relative to reference white -> SDR light (0-1): unchanged up to
-    :data:`TONE_KNEE`, the rest compressed toward 1 with slope 1 at the knee (Reinhard's curve
-    on the excess), so highlights keep their detail and faces their contrast."""
-    excess = np.maximum(light - TONE_KNEE, 0.0)
-    room = 1.0 - TONE_KNEE
-    return np.minimum(light, TONE_KNEE) + room * excess / (excess + room)
-
-
-@functools.lru_cache(maxsize=None)
-def _sdr_table(transfer: str) -> np.ndarray:
-    """8-bit SDR value of every 256th 16-bit HDR code (256 entries; a code is looked up by its
-    nearest): decoded light, tone-mapped, encoded with the SDR gamma. Within 0.6 grey levels of
-    the exact curve on average and about 2 at most (a real face made HDR), at a fraction of the
-    cost of a 65536-entry table (numpy's gather; OpenCV's table lookup takes bytes only)."""
-    signal = np.arange(256, dtype=np.float64) * 256 / 65535.0
-    light = pq_to_light(signal) if transfer == "PQ" else hlg_to_light(signal)
-    return np.rint(255.0 * np.power(tone_mapped(light), 1 / SDR_GAMMA)).astype(np.uint8)
+    return hdr.transfer_name(getattr(frame, "color_trc", None), stream_trc)
 
 
 def _to_sdr(frame: av.VideoFrame, transfer: str, width: int, height: int) -> np.ndarray:
     """An HDR picture as 8-bit SDR RGB of ``width`` x ``height``: converted to 16-bit RGB with
     its own matrix and range (resized in the same pass; not to 8 bits, where FFmpeg dithers),
-    through :func:`_sdr_table`, then, for BT.2020 video, from BT.2020's wide-gamut primaries to
-    BT.709's (:data:`BT2020_TO_BT709`). Brightness and contrast are an SDR recording's, the
+    through :func:`spasmcv.measure.hdr.sdr_table`, then, for BT.2020 video, from BT.2020's
+    wide-gamut primaries to BT.709's. Brightness and contrast are an SDR recording's, the
     colours close to them."""
     wide_gamut = frame.colorspace in _BT2020_MATRICES
     rgb_format, bt601_to_bt2020 = _rgb48_conversion(frame.format.name)
     rgb48 = frame.reformat(width=width, height=height, format=rgb_format,
-                           src_colorspace=SWS_BT2020 if wide_gamut else None,
+                           src_colorspace=_SWS_BT2020 if wide_gamut else None,
                            interpolation="AREA" if (width, height) != (frame.width, frame.height) else None).to_ndarray()
     if wide_gamut and bt601_to_bt2020 is not None:
         rgb48 = cv2.transform(rgb48, bt601_to_bt2020)
-    sdr = cv2.LUT(cv2.convertScaleAbs(rgb48, alpha=1 / 256), _sdr_table(transfer))  # codes rounded to 1/256
-    return cv2.transform(sdr, BT2020_TO_BT709) if wide_gamut else sdr
-
-
-def _ycbcr_to_rgb(kr: float, kb: float) -> np.ndarray:
-    """The matrix taking (Y', Cb, Cr) to R'G'B' for luma weights ``kr`` and ``kb``."""
-    kg = 1 - kr - kb
-    return np.linalg.inv([[kr, kg, kb], [-kr / (2 - 2 * kb), -kg / (2 - 2 * kb), 0.5],
-                          [0.5, -kg / (2 - 2 * kr), -kb / (2 - 2 * kr)]])
-
-
-#: R'G'B' decoded with BT.601's matrix -> R'G'B' decoded with BT.2020's (luma weights
-#: 0.299/0.114 and 0.2627/0.0593): exact, since both matrices are linear in the same Y'CbCr.
-_BT601_TO_BT2020_RGB = (_ycbcr_to_rgb(0.2627, 0.0593) @ np.linalg.inv(_ycbcr_to_rgb(0.299, 0.114))).astype(np.float32)
-#: swscale's code of BT.601's matrix (SWS_CS_ITU601).
-_SWS_BT601 = 5
+    sdr = cv2.LUT(cv2.convertScaleAbs(rgb48, alpha=1 / 256), hdr.sdr_table(transfer))  # codes rounded to 1/256
+    return cv2.transform(sdr, hdr.BT2020_TO_BT709) if wide_gamut else sdr
 
 
 @functools.lru_cache(maxsize=None)
@@ -544,12 +468,12 @@ def _rgb48_conversion(pixel_format: str) -> tuple[str, np.ndarray | None]:
     try:
         if pixel_format != "yuv420p10le":
             picture = picture.reformat(format=pixel_format)
-        planar = pixel("gbrp16le", SWS_BT2020)
-        packed_sound = np.abs(pixel("rgb48le", SWS_BT2020) - planar).max() <= 512
+        planar = pixel("gbrp16le", _SWS_BT2020)
+        packed_sound = np.abs(pixel("rgb48le", _SWS_BT2020) - planar).max() <= 512
         honoured = np.abs(planar - pixel("gbrp16le", _SWS_BT601)).max() > 512
     except (av.error.FFmpegError, ValueError):
         return "gbrp16le", None
-    return ("rgb48le" if packed_sound else "gbrp16le"), (None if honoured else _BT601_TO_BT2020_RGB)
+    return ("rgb48le" if packed_sound else "gbrp16le"), (None if honoured else hdr.BT601_TO_BT2020_RGB)
 
 
 def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int, transfer: str | None = None) -> np.ndarray:

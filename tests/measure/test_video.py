@@ -267,27 +267,6 @@ def test_interlaced_video_is_read_field_by_field_across_a_size_change(tmp_path, 
         assert np.abs(pictures[index].rgb.astype(int) - source[index]).mean() < 5, index
 
 
-def test_hdr_transfer_functions_and_tone_curve():
-    """PQ's reference white (203 cd/m2) is signal 0.58 and HLG's 0.75 (ITU-R BT.2408); both decode
-    to light 1, which SDR shows as white less the highlights' room; the curve is unchanged below
-    its knee, rises throughout and never reaches SDR's white."""
-    from spasmcv.measure.video import TONE_KNEE, _sdr_table, hlg_to_light, pq_to_light, tone_mapped
-
-    assert pq_to_light(np.array(0.5807)) == pytest.approx(1.0, abs=0.01)
-    assert pq_to_light(np.array(1.0)) == pytest.approx(10000 / 203)
-    assert hlg_to_light(np.array(0.75)) == pytest.approx(1.0) and hlg_to_light(np.array(0.0)) == 0.0
-    light = np.linspace(0, 50, 5001)
-    mapped = tone_mapped(light)
-    assert np.array_equal(mapped[light <= TONE_KNEE], light[light <= TONE_KNEE])
-    assert np.all(np.diff(mapped) > 0) and mapped.max() < 1.0
-    for transfer, decoded in (("PQ", pq_to_light), ("HLG", hlg_to_light)):
-        table = _sdr_table(transfer)
-        assert table[0] == 0 and np.all(np.diff(table.astype(int)) >= 0) and 235 < table[-1] <= 255
-        codes = np.arange(0, 65536, 7)
-        exact = 255 * tone_mapped(decoded(codes / 65535)) ** (1 / 2.4)
-        assert np.abs(table[np.minimum((codes + 128) >> 8, 255)] - exact).max() < 2.5
-
-
 def write_frames(path, frames, *, pix_fmt="yuv444p", options=None):
     """RGB ``frames`` as H.264 at 25 frames/s in ``path`` (container from its suffix); by
     default lossless (4:4:4, QP 0)."""
