@@ -17,6 +17,11 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
   deepest closure to the level before the event (the most open frame in the ``pre_s`` before
   it); a new core after a reopening needs
   the closure to rise again by ``reentry`` above the reopening, so a double blink stays two;
+  a core also ends at a partial reopening: where the eye, in the 3-frame median, reopens by
+  ``partial_reopening`` from the deepest closure and then closes again by ``reentry`` (a blink
+  into a lowered gaze followed by another blink, a flutter whose reopenings stop half-way),
+  except in a video whose iris is smaller than ``min_iris_px``, where lowered and shut lids
+  read alike;
 * start (``onset_s``): walking back from the core, the last frame before the lid moved down by
   more than ``onset_step`` of the event's depth in one frame - the last open frame;
 * end (``offset_s``): the first frame after the deepest closure at which the eye is back to
@@ -101,6 +106,7 @@ class EventSettings:
     flutter_min_closures: int = 3
     flutter_max_interval_s: float = 0.36
     pair_min_overlap: float = 0.5
+    partial_reopening: float | None = 0.3
 
 
 @dataclass(frozen=True)
@@ -213,12 +219,28 @@ def one_eye(closure: np.ndarray, other: np.ndarray | None, first: int, last: int
     return bool(np.nanmedian(here) - np.nanmedian(there) >= settings.coupled_margin)
 
 
+def _median3(closure: np.ndarray) -> np.ndarray:
+    """Each frame's median with its two neighbours (NaN where the frame has no value): a single
+    frame that reads more open or more closed than both neighbours is the face mesh's noise, not
+    the eye's level."""
+    smooth = closure.copy()
+    if len(closure) > 2:
+        with warnings.catch_warnings():  # all-NaN triples (gaps) stay NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            inner = np.nanmedian(np.stack([closure[:-2], closure[1:-1], closure[2:]]), axis=0)
+        smooth[1:-1] = np.where(np.isfinite(closure[1:-1]), inner, np.nan)
+    return smooth
+
+
 def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
-           other: np.ndarray | None = None) -> list[tuple[int, int, int]]:
+           other: np.ndarray | None = None, partial_reopening: float | None = None) -> list[tuple[int, int, int]]:
     """(first frame, apex frame, reopening frame) of each closure core, in frame order
-    (``other``: the other eye's closure, for :func:`one_eye`)."""
+    (``other``: the other eye's closure, for :func:`one_eye`; ``partial_reopening``: how far the
+    eye must reopen from the peak, in the 3-frame median, for a core to end there when it then
+    closes again by ``reentry``; None: a core ends only at ``reopen_fraction``)."""
     n = len(closure)
     valid = np.isfinite(closure)
+    smooth = _median3(closure)
     frame_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
     pre_frames = max(1, int(round(settings.pre_s / frame_s)))
     cores, i, trough = [], 0, None
@@ -237,16 +259,28 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
             i += 1
             continue
         apex, peak, j, lowered = i, c, i, False
+        dip = split = None  # dip: the most open frame (3-frame median) since the apex
         while j + 1 < n and valid[j + 1]:
             j += 1
+            if (partial_reopening is not None and dip is not None
+                    and smooth[dip] <= peak - partial_reopening
+                    and closure[j] >= smooth[dip] + settings.reentry):
+                split = dip  # reopened partly (into a lowered gaze, say), then closed again: two closures
+                break
             if closure[j] > peak:
-                apex, peak = j, closure[j]
+                apex, peak, dip = j, closure[j], None
+            elif dip is None or smooth[j] < smooth[dip]:
+                dip = j
             if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
                 break
             if (peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s
                     and not one_eye(closure, other, i, j, settings=settings)):
                 lowered = True  # the lids settled at a lowered level: that level is the new open one
                 break
+        if split is not None:
+            cores.append((i, apex, split))
+            trough, i = float(closure[split]), split + 1
+            continue
         if lowered:
             trough, i = None, j
             continue
@@ -285,15 +319,10 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
     step_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
     pre_frames = max(1, int(round(settings.pre_s / step_s)))
     settle_frames = max(1, int(round(settings.settle_s / step_s)))
-    # single frames that read more open than both neighbours are noise, not the eye's level
-    smooth = closure.copy()
-    if n > 2:
-        with warnings.catch_warnings():  # all-NaN triples (gaps) stay NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            inner = np.nanmedian(np.stack([closure[:-2], closure[1:-1], closure[2:]]), axis=0)
-        smooth[1:-1] = np.where(np.isfinite(closure[1:-1]), inner, np.nan)
+    smooth = _median3(closure)  # single frames that read more open than both neighbours are noise
     other = None if other is None else np.asarray(other, dtype=float)
-    cores = _cores(closure, time_s, settings, other)
+    small_iris = iris_px < settings.min_iris_px  # lowered and shut lids read alike: no partial reopenings
+    cores = _cores(closure, time_s, settings, other, None if small_iris else settings.partial_reopening)
     events, lo = [], 0
     for k, (first, apex, reopen) in enumerate(cores):
         hi = cores[k + 1][0] if k + 1 < len(cores) else n  # the next core's first frame (exclusive)

@@ -103,6 +103,30 @@ def test_a_double_blink_with_a_partial_reopening_stays_two():
     assert [e.kind for e in events] == ["blink", "blink"]
 
 
+def test_two_blinks_around_a_lowered_gaze_stay_two_unless_the_iris_is_small():
+    """A blink that reopens only into a lowered gaze (back to closure 0.6, not half way) and the
+    next blink from there 0.8 s later (`vitallens_1` 34-80): two closures, not one 1.2-s spasm
+    (analysis-19, partial reopenings). A single frame reading more open inside a held closure is
+    noise and does not split it; nor does a reopening of less than 0.3; and where the iris is
+    under ``min_iris_px``, where lowered and shut lids read alike, nothing is split."""
+    lowered = np.where((T > 5.1) & (T < 6.0), 0.6, 0.0)
+    closure = np.maximum.reduce([profile(T, 5.0, 0.08, 0.05, 0.12), profile(T, 5.9, 0.08, 0.05, 0.12), lowered])
+    events = detect_eye_events(T, closure, eye="left", iris_px=20.0)
+    assert [e.kind for e in events] == ["blink", "blink"]
+    assert events[0].offset_s < 5.4 and events[1].onset_s > 5.8
+    merged = detect_eye_events(T, closure, eye="left", iris_px=20.0,
+                               settings=EventSettings(partial_reopening=None))
+    assert [e.kind for e in merged] == ["spasm"]
+    small = detect_eye_events(T, closure, eye="left", iris_px=12.0)
+    assert [e.kind for e in small] == ["review"]   # listed for checking by eye, not counted
+    shallower = np.maximum.reduce([profile(T, 5.0, 0.08, 0.05, 0.12), profile(T, 5.9, 0.08, 0.05, 0.12),
+                                   np.where((T > 5.1) & (T < 6.0), 0.75, 0.0)])
+    assert [e.kind for e in detect_eye_events(T, shallower, eye="left", iris_px=20.0)] == ["spasm"]
+    held = profile(T, 5.0, 0.08, 1.5, 0.12)
+    held[np.argmin(np.abs(T - 5.6))] = 0.6   # one noisy frame, reading partly reopened
+    assert [e.kind for e in detect_eye_events(T, held, eye="left", iris_px=20.0)] == ["spasm"]
+
+
 def test_a_flutter_whose_reopenings_last_one_frame_stays_a_burst_of_closures():
     """Three closures at 24 fps with a single frame reopening to 0.35 between them (spliced
     flutter, docs/spliced.md): the smoothing that ignores one-frame noise must not erase these
