@@ -427,6 +427,26 @@ square and left as stored). All forty-six outside clips: 482 of 548 closures,
 39 false (F1 0.913, baseline 0.871). Without `oro_chewing1`: 335 of 401, 44 false (F1 0.859,
 baseline 0.806).
 
+Analysis-19 ends a closure at a partial reopening (docs/analysis.md section 2, "Partial
+reopening"): where the eye, in the 3-frame median, reopens by 0.3 from its deepest closure and
+closes again by 0.3, those are two closures, except in a video whose iris is under 15 px. It was
+made after seeing `vitallens_1` and `fi_Rw_ZL`, whose left eye read two blinks around a look down
+as one spasm, and its small-iris exception after seeing what the rule did to `lectern` and
+`mosei_qxju` (four false closures); those four, and `fi_F5kL7` and `fi_On2c`, whose scores were
+seen while it was made, are no longer blind (`looked_at`). No detection of the project's clips or
+of the synthetic videos changes, at the default settings or leave-one-clip-out, nor any verdict
+of docs/spliced.md. Outside, `vitallens_1` and `fi_Rw_ZL` lose their false closures over 1 s (4 of
+4 and 12 of 12 found, none false) and `fi_F5kL7` finds its last blink (17 of 17). All forty-six
+outside clips: 483 of 548 closures, 42 false (pooled F1 0.900, the baseline's 0.859), 6 closures
+over 1 s that the labels do not hold (8 before). The clips never looked at are now twenty-three:
+296 of 301, 12 false (F1 0.972, baseline 0.924). That rise is the clips it lost, not the change:
+they were among the hardest (`lectern` alone holds 29 of the misses and 19 of the false
+closures); on the twenty-nine of before, analysis-19 finds 388 of 422 with 37 false (F1 0.916;
+analysis-18 0.913, the baseline 0.871), and the targets table gives no verdict on that subset.
+Signals eyelid-10 and eyelid-11 (deinterlacing and HDR tone mapping, docs/quality-limits.md)
+change no trace of these clips, none of which is interlaced or HDR: all 87 traces behind this page
+were extracted afresh with eyelid-11, and every figure not named here is as before.
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
@@ -948,9 +968,12 @@ def target_lines(facts: dict) -> list[str]:
                   ", ".join(outside["over_graded"]) or "none", not outside["over_graded"])]
         if outside.get("unseen"):
             names, fresh, fresh_base = outside["unseen"]
+            # no verdict: which clips are in this subset changes as clips are looked at (the hardest
+            # ones leave it first), so the target is read on all the outside clips, above
             rows.insert(-4, (f"{where}: pooled F1 on the {len(names)} no analysis was developed after seeing", ">= 0.97",
                              f"{fresh['f1']:.3f} ({fresh['tp']} of {fresh['labels']} closures found, {fresh['fp']} "
-                             f"false; baseline {fresh_base['f1']:.3f})", fresh["f1"] >= 0.97))
+                             f"false; baseline {fresh_base['f1']:.3f}; a subset that loses the clips an analysis "
+                             "was developed on, so read on all of them above)", None))
     for title, f in ((k, v) for k, v in facts.items() if isinstance(v, dict) and "f1_min" in v):
         name = "held-out synthetic" if "Held-out" in title else "synthetic samples"
         rows += [(f"{name}: F1 per clip and eye", ">= 0.97", f"min {f['f1_min']:.3f}", f["f1_min"] >= 0.97),
@@ -968,7 +991,8 @@ def target_lines(facts: dict) -> list[str]:
              "the tables below)." + ("" if outside else " Real clips outside the project were not scored in this run "
                                       "(`--external`).") + agreement, "",
              "| target | wanted | this run | met |", "|---|---|---|---|"]
-    lines += [f"| {name} | {want} | {got} | {'yes' if ok else '**no**'} |" for name, want, got, ok in rows]
+    lines += [f"| {name} | {want} | {got} | {'-' if ok is None else 'yes' if ok else '**no**'} |"
+              for name, want, got, ok in rows]
     return lines + [""]
 
 

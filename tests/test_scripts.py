@@ -320,7 +320,7 @@ def test_the_figures_quoted_by_hand_match_the_generated_accuracy_tables():
     scored = re.search(r"\| real labelled closures \| >= 200 \| .*? = (\d+) \|", accuracy).group(1)
     unseen, fresh_f1, fresh_found, fresh_total, fresh_false, fresh_base = re.search(
         r"pooled F1 on the (\d+) no analysis was developed after seeing \| >= 0\.97 \| (\d\.\d{3}) "
-        r"\((\d+) of (\d+) closures found, (\d+) false; baseline (\d\.\d{3})\)", accuracy).groups()
+        r"\((\d+) of (\d+) closures found, (\d+) false; baseline (\d\.\d{3})[;)]", accuracy).groups()
     units = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven",
              "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen"]
     numbers = {word: n for n, word in enumerate(units)}
