@@ -233,14 +233,16 @@ def _median3(closure: np.ndarray) -> np.ndarray:
 
 
 def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
-           other: np.ndarray | None = None, partial_reopening: float | None = None) -> list[tuple[int, int, int]]:
+           other: np.ndarray | None = None, partial_reopening: float | None = None,
+           smooth: np.ndarray | None = None) -> list[tuple[int, int, int]]:
     """(first frame, apex frame, reopening frame) of each closure core, in frame order
     (``other``: the other eye's closure, for :func:`one_eye`; ``partial_reopening``: how far the
-    eye must reopen from the peak, in the 3-frame median, for a core to end there when it then
-    closes again by ``reentry``; None: a core ends only at ``reopen_fraction``)."""
+    eye must reopen from the peak, in ``smooth``, the closure's 3-frame median, for a core to end
+    there when it then closes again by ``reentry``; None: a core ends only at ``reopen_fraction``)."""
     n = len(closure)
     valid = np.isfinite(closure)
-    smooth = _median3(closure)
+    if partial_reopening is not None and smooth is None:
+        smooth = _median3(closure)
     frame_s = float(np.median(np.diff(time_s))) if n > 1 else 1.0
     pre_frames = max(1, int(round(settings.pre_s / frame_s)))
     cores, i, trough = [], 0, None
@@ -322,7 +324,7 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
     smooth = _median3(closure)  # single frames that read more open than both neighbours are noise
     other = None if other is None else np.asarray(other, dtype=float)
     small_iris = iris_px < settings.min_iris_px  # lowered and shut lids read alike: no partial reopenings
-    cores = _cores(closure, time_s, settings, other, None if small_iris else settings.partial_reopening)
+    cores = _cores(closure, time_s, settings, other, None if small_iris else settings.partial_reopening, smooth)
     events, lo = [], 0
     for k, (first, apex, reopen) in enumerate(cores):
         hi = cores[k + 1][0] if k + 1 < len(cores) else n  # the next core's first frame (exclusive)
