@@ -19,9 +19,9 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
   the closure to rise again by ``reentry`` above the reopening, so a double blink stays two;
   a core also ends at a partial reopening: where the eye, in the 3-frame median, reopens by
   ``partial_reopening`` from the deepest closure and then closes again by ``reentry`` (a blink
-  into a lowered gaze followed by another blink, a flutter whose reopenings stop half-way),
-  except in a video whose iris is smaller than ``min_iris_px``, where lowered and shut lids
-  read alike;
+  into a lowered gaze followed by another blink, a flutter whose reopenings stop short of half
+  way), except in a video whose iris is smaller than ``min_iris_px``, where lowered and shut
+  lids read alike;
 * start (``onset_s``): walking back from the core, the last frame before the lid moved down by
   more than ``onset_step`` of the event's depth in one frame - the last open frame;
 * end (``offset_s``): the first frame after the deepest closure at which the eye is back to
