@@ -2,14 +2,14 @@
 
 Takes the first ``--seconds`` of real labelled clips (:data:`CLIPS` by default), pastes the
 person's own eyes from one of their labelled blinks over known intervals (held closures of
-0.7-3.2 s in both eyes or one eye, and flutter bursts whose reopenings stop half-way;
-``spasmcv.synthetic.splice``), away from the person's own blinks, writes the stretch twice (as it was, and spliced, both
+0.7-3.2 s in both eyes or one eye, and flutter bursts whose reopenings stop half-way or short
+of it; ``spasmcv.synthetic.splice``), away from the person's own blinks, writes the stretch twice (as it was, and spliced, both
 re-encoded alike), runs the whole pipeline on both, and scores each splice: the reported kind
 and duration, the closures of a burst, the other eye of a one-eye splice, and the time closed.
 
 Usage::
 
-    python scripts/splice_spasms.py [--clip NAME ...] [--seconds 60] [--out DIR]
+    python scripts/splice_spasms.py [--clip NAME ...] [--seconds 60] [--out DIR] [--plan partial-flutter]
                                     [--markdown docs/spliced.md] [--model PATH]
 """
 
@@ -53,10 +53,18 @@ MARGIN_S, OPEN_BELOW = 0.25, 0.3
 #: One closure of a flutter burst every this many seconds (4 per second; real flutter: 3-5).
 FLUTTER_CYCLE_S = 0.25
 #: (eye, kind, length of the whole spliced closure or burst in seconds, closures)
+#: (the partial flutters come last, so that the other splices keep their places; they fit where
+#: a clip has room left)
 PLAN = [("both", "spasm", 1.3, 1), ("left", "spasm", 1.6, 1), ("both", "flutter", None, 4),
         ("right", "spasm", 1.6, 1), ("right", "flutter", None, 3), ("both", "spasm", 2.2, 1),
         ("both", "flutter", None, 3), ("both", "spasm", 3.2, 1), ("both", "spasm", 0.7, 1),
-        ("left", "spasm", 1.1, 1)]
+        ("left", "spasm", 1.1, 1), ("both", "partial flutter", None, 3), ("left", "partial flutter", None, 3)]
+#: ``--plan partial-flutter``: only partial flutters, so that the short clips have room for them.
+PARTIAL_FLUTTER_PLAN = [("both", "partial flutter", None, 3), ("left", "partial flutter", None, 3),
+                        ("both", "partial flutter", None, 4)]
+#: A partial flutter's reopenings stop at the donor's first reopening frame at most this closed:
+#: reopened by about a third, short of half way (a flutter whose lids never come half way back).
+PARTLY_OPEN_CLOSURE = 0.65
 
 
 def read_frames(video: Path, first: int, count: int) -> tuple[list[np.ndarray], float]:
@@ -113,7 +121,8 @@ def choose_donor(labels, video: Path, fps: float, model) -> tuple[DonorBlink, li
     apex = int(np.nanargmin(ear)) if np.isfinite(ear).any() else apex
     closure = np.clip((ear[0] - ear) / (ear[0] - ear[apex]), 0.0, 1.0)
     half = next((k for k in range(apex + 1, len(ear)) if closure[k] <= 0.5), len(ear) - 2)
-    donor = DonorBlink(start=0, apex=apex, end=len(frames) - 1, half_open=max(half, apex + 1))
+    partly = next((k for k in range(apex + 1, half) if closure[k] <= PARTLY_OPEN_CLOSURE), None)
+    donor = DonorBlink(start=0, apex=apex, end=len(frames) - 1, half_open=max(half, apex + 1), partly_open=partly)
     return donor, frames, eyes, {"label": [label.start_frame, label.end_frame], "closure": closure}
 
 
@@ -161,11 +170,15 @@ def build(clip: str, seconds: float, out: Path, model, plan=PLAN):
     closed = np.max([np.nan_to_num(original.signal.closure[side], nan=1.0) for side in SIDES], axis=0)
     busy += [(i, i) for i in range(count) if not np.isfinite(eyes["corners"]["left"][i]).all()
              or (i < len(closed) and closed[i] >= OPEN_BELOW)]
-    cycle = len(donor_frames(donor, hold_frames=1, closures=2)) - len(donor_frames(donor, hold_frames=1))
+    def cycle(kind: str) -> int:   # frames one more closure adds to a burst, held one frame
+        reopen_to = donor.partly_open if kind == "partial flutter" else None
+        return (len(donor_frames(donor, hold_frames=1, closures=2, reopen_to=reopen_to))
+                - len(donor_frames(donor, hold_frames=1)))
+
     closing_reopening = donor.apex - donor.start - 1 + donor.end - donor.apex - 1
-    planned = [(eye, kind, max(1, int(round(FLUTTER_CYCLE_S * fps)) - cycle + 1) if kind == "flutter"
+    planned = [(eye, kind, max(1, int(round(FLUTTER_CYCLE_S * fps)) - cycle(kind) + 1) if kind.endswith("flutter")
                 else max(1, int(round(length * fps)) - closing_reopening - 1), closures)
-               for eye, kind, length, closures in plan]
+               for eye, kind, length, closures in plan if kind != "partial flutter" or donor.partly_open is not None]
     splices = schedule_splices(count, busy, planned, donor, fps=fps, margin_s=MARGIN_S)
     spliced = list(frames)
     for s in splices:
@@ -228,7 +241,7 @@ def verdict(row: dict) -> str:
     in a video whose iris is under 15 px (by design: listed for checking, not counted); else ``no``."""
     if not row["spliced"]:
         return "yes" if row["counted"] == 0 else "no"
-    if row["kind"] == "flutter":
+    if row["kind"].endswith("flutter"):
         return "yes" if row["counted"] == row["closures"] and "spasm" not in row["kinds"] else "no"
     if row["counted"] == 0 and row["kinds"] == ["review"]:
         return "review"
@@ -268,7 +281,9 @@ def summary_lines(rows: list[dict]) -> list[str]:
     groups = [("held closures, both eyes", [r for r in spliced if r["kind"] == "spasm" and _both(r, rows)]),
               ("held closures, one eye", [r for r in spliced if r["kind"] == "spasm" and not _both(r, rows)]),
               ("the open eye of a one-eye closure", [r for r in rows if not r["spliced"]]),
-              ("flutter bursts (per eye)", [r for r in spliced if r["kind"] == "flutter"])]
+              ("flutter bursts (per eye)", [r for r in spliced if r["kind"] == "flutter"]),
+              ("flutter bursts reopening short of half way (per eye)",
+               [r for r in spliced if r["kind"] == "partial flutter"])]
     lines = ["| splices | eyes | reported as spliced | listed for review (iris < 15 px) | detail |",
              "|---|---:|---:|---:|---|"]
     for name, group in groups:
@@ -307,6 +322,9 @@ def main() -> int:
     parser.add_argument("--out", type=Path, help="keep the videos and splices here (default: a temporary folder)")
     parser.add_argument("--markdown", type=Path, help="also write the tables to this Markdown file")
     parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
+    parser.add_argument("--plan", choices=("all", "partial-flutter"), default="all",
+                        help="what to splice: every kind (default), or only flutters whose reopenings stop short "
+                             "of half way")
     args = parser.parse_args()
     if not args.seconds > 0:
         parser.error(f"--seconds {args.seconds:g}: must be more than 0")
@@ -315,7 +333,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as scratch:
         out = args.out or Path(scratch)
         for clip in args.clip or CLIPS:
-            facts, original = build(clip, args.seconds, out, model)
+            facts, original = build(clip, args.seconds, out, model,
+                                    plan=PLAN if args.plan == "all" else PARTIAL_FLUTTER_PLAN)
             spliced = analyze_trace(extract_trace(out / f"{clip}_spliced.mp4", model=model), task=facts["task"])
             clip_rows = score(facts, original, spliced)
             rows += clip_rows
@@ -342,7 +361,8 @@ open eyes at known times (0.25 s away from their own labelled closures, and wher
 unspliced video reads both eyes under 0.3 closed): held closures of 0.7-3.2 s in both eyes or one
 eye (the donor blink's closing, its apex held, its reopening), and flutter bursts of 3-4
 closures whose reopenings stop half-way (the donor's reopening up to its first frame at most half
-closed, then closing again; 4 per second). Each eye region is moved by
+closed, then closing again; 4 per second) or short of half way (up to its first frame at most
+0.65 closed). Each eye region is moved by
 the similarity between the donor's and the frame's eye corners and blended in with a feathered
 ellipse (`spasmcv/synthetic/splice.py`). The stretch is written twice, as it was and spliced,
 both re-encoded alike (H.264, crf 16), and both go through the whole pipeline with the clip's task.
@@ -356,7 +376,7 @@ to first after); a burst reported as all its closures and none of them a spasm; 
 one-eye splice with no counted closure. Long closures in a video whose iris is under 15 px
 (`franck`) are `review` by design (docs/analysis.md): listed for checking by eye, not counted.
 
-What it found (analysis-19 with signals eyelid-11; the verdicts are those of analysis-10 to analysis-14, the runs before it; the tables below are this run's):
+What it found (analysis-19 with signals eyelid-11; but for the partial flutters, new here, the verdicts are those of analysis-10 to analysis-14, the runs before it; the tables below are this run's):
 
 - **Held closures of both eyes** on the larger faces are reported as one closure of the spliced
   duration (the median error is 0, within a frame or two at most), spasm or prolonged by their
@@ -372,6 +392,14 @@ What it found (analysis-19 with signals eyelid-11; the verdicts are those of ana
   (`wolfgang` 218, one-frame reopenings to about 0.36) is read as 2 closures of 3: its third
   peaks at 0.64, just under the 0.3 re-entry above the reopening. Before analysis-10 it read as
   a single blink, because the smoothing erased its one-frame reopenings.
+- **Flutter whose reopenings stop short of half way** (`--plan partial-flutter`, splicing only
+  these: each reopening stops at the donor's first reopening frame at most 0.65 closed, which
+  reads 0.51-0.56 in the donors that have one; the donor blinks of `lp_d9`, `wolfgang` and `lp_d10`
+  reopen past half way in one frame, so they get none): 4 of 15 eyes reported as spliced, 21 of
+  the 49 closures counted, 3 eyes read as a spasm, Talking Face's as `review`. The one-frame
+  reopening reads 0.55-0.6 between closures read at 0.9-1.0; analysis-19's partial reopenings
+  (docs/analysis.md section 2) read the 3-frame median, which passes over a single frame, so they
+  change none of it. The run of every kind below has room for them in Talking Face only.
 - **Time closed** in the spliced eyes is within a few per cent of the spliced frames' own.
 
 """

@@ -30,12 +30,14 @@ FEATHER = 0.12
 class DonorBlink:
     """A labelled complete blink of the same person whose frames are pasted: ``start`` is the
     last open frame, ``apex`` the most closed, ``end`` the first frame back open (labels'
-    convention); ``half_open`` the first reopening frame whose lid is at most half closed."""
+    convention); ``half_open`` the first reopening frame whose lid is at most half closed,
+    ``partly_open`` (when known) the first whose lid is reopened by about a third, not half."""
 
     start: int
     apex: int
     end: int
     half_open: int
+    partly_open: int | None = None
 
 
 @dataclass(frozen=True)
@@ -45,7 +47,8 @@ class Splice:
     are the donor frames pasted into ``start + 1 .. end - 1``, in order."""
 
     eye: str            # "left", "right" or "both" (the patient's side)
-    kind: str           # "spasm" (one held closure) or "flutter" (several closures in a burst)
+    kind: str           # "spasm" (one held closure), "flutter" (several closures in a burst) or
+                        # "partial flutter" (a burst whose reopenings stop short of half way)
     start: int
     end: int
     closures: int
@@ -56,15 +59,16 @@ class Splice:
         return range(self.start + 1, self.end)
 
 
-def donor_frames(donor: DonorBlink, *, hold_frames: int, closures: int = 1) -> tuple[int, ...]:
+def donor_frames(donor: DonorBlink, *, hold_frames: int, closures: int = 1,
+                 reopen_to: int | None = None) -> tuple[int, ...]:
     """The donor frames to paste for a closure held ``hold_frames`` at the apex (``closures`` 1)
-    or for a burst of ``closures`` closures whose reopenings stop at the donor's half-open frame
-    and close again, each held ``hold_frames``: the donor's closing, then the apex and partial
-    reopenings, then the donor's reopening."""
+    or for a burst of ``closures`` closures whose reopenings stop at the donor's frame
+    ``reopen_to`` (default its half-open frame) and close again, each held ``hold_frames``: the
+    donor's closing, then the apex and partial reopenings, then the donor's reopening."""
     if hold_frames < 1 or closures < 1:
         raise ValueError("hold_frames and closures must be at least 1")
     closing = list(range(donor.start + 1, donor.apex))
-    reopen_part = list(range(donor.apex + 1, donor.half_open + 1))
+    reopen_part = list(range(donor.apex + 1, (donor.half_open if reopen_to is None else reopen_to) + 1))
     middle: list[int] = []
     for k in range(closures):
         middle += [donor.apex] * hold_frames
@@ -139,7 +143,10 @@ def schedule_splices(n_frames: int, busy: list[tuple[int, int]], plan: list[tupl
             blocked[lo:hi] = True
     splices = []
     for eye, kind, hold, closures in plan:
-        frames = donor_frames(donor, hold_frames=hold, closures=closures)
+        if kind == "partial flutter" and donor.partly_open is None:
+            continue
+        frames = donor_frames(donor, hold_frames=hold, closures=closures,
+                              reopen_to=donor.partly_open if kind == "partial flutter" else None)
         length = len(frames) + 2
         free = np.convolve(~blocked, np.ones(length, int), mode="valid") == length  # free[k]: k..k+length-1
         if not free.any():

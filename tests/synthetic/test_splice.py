@@ -28,6 +28,15 @@ def test_donor_frames_close_hold_and_reopen_and_a_burst_reopens_half_way():
     assert burst.count(DONOR.apex) == 3 and max(burst) < DONOR.end
 
 
+def test_a_partial_flutter_reopens_only_to_the_donors_partly_open_frame_and_needs_one():
+    donor = DonorBlink(start=0, apex=4, end=9, half_open=6, partly_open=5)
+    burst = donor_frames(donor, hold_frames=1, closures=3, reopen_to=donor.partly_open)
+    assert burst == (1, 2, 3, 4, 5, 4, 5, 4, 5, 6, 7, 8)
+    plan = [("both", "partial flutter", 1, 3), ("left", "spasm", 5, 1)]
+    assert [s.kind for s in schedule_splices(200, [], plan, donor, fps=25.0)] == ["partial flutter", "spasm"]
+    assert [s.kind for s in schedule_splices(200, [], plan, DONOR, fps=25.0)] == ["spasm"]  # no partly-open frame
+
+
 def test_splices_keep_away_from_busy_frames_and_a_plan_that_does_not_fit_is_cut_short():
     busy = [(40, 45), (100, 110)]
     plan = [("both", "spasm", 20, 1), ("left", "spasm", 20, 1), ("both", "spasm", 200, 1)]
