@@ -395,11 +395,14 @@ What it found (analysis-19 with signals eyelid-11; but for the partial flutters,
 - **Flutter whose reopenings stop short of half way** (`--plan partial-flutter`, splicing only
   these: each reopening stops at the donor's first reopening frame at most 0.65 closed, which
   reads 0.51-0.56 in the donors that have one; the donor blinks of `lp_d9`, `wolfgang` and `lp_d10`
-  reopen past half way in one frame, so they get none): 4 of 15 eyes reported as spliced, 21 of
-  the 49 closures counted, 3 eyes read as a spasm, Talking Face's as `review`. The one-frame
-  reopening reads 0.55-0.6 between closures read at 0.9-1.0; analysis-19's partial reopenings
-  (docs/analysis.md section 2) read the 3-frame median, which passes over a single frame, so they
-  change none of it. The run of every kind below has room for them in Talking Face only.
+  reopen past half way in one frame, so they get none): 10 of 15 eyes reported as spliced, 33 of
+  the 49 closures counted, 26 of them in flutter bursts, none read as a spasm. The five other eyes
+  are Talking Face's (iris 12 px), where partial reopenings are not read: `review`, or one
+  closure. The one-frame reopening reads 0.55-0.6 between closures read at 0.9-1.0, which the
+  3-frame median passes over; analysis-19 takes the single frame when both eyes reopen on it
+  (docs/analysis.md section 2, "Partial reopening"). With the median alone, or before analysis-19:
+  4 of 15 eyes, 21 closures counted, 3 eyes read as a spasm. The run of every kind below has room
+  for them in Talking Face only.
 - **Time closed** in the spliced eyes is within a few per cent of the spliced frames' own.
 
 """

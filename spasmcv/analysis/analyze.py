@@ -95,10 +95,12 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: measured time, and a blink on both sides of a 10-s pause read as a 10-s closure. No frame of
 #: any labelled clip (15 frames/s and more, no interval over 0.08 s) changes.
 #: analysis-19: a closure ends at a partial reopening (``partial_reopening``): where the eye
-#: reopens by 0.3 and closes again by 0.3, two closures, even when it never came back half way.
-#: A blink into a lowered gaze and the next blink from there read as one long closure in one eye,
-#: a false spasm (``vitallens_1``, ``fi_Rw_ZL``). Not where the iris is under 15 px (lowered and
-#: shut lids read alike there). No detection of the project's labelled clips changes.
+#: reopens by 0.3 (3-frame median, or a single frame on which both eyes reopen) and closes again
+#: by 0.3, two closures, even when it never came back half way. A blink into a lowered gaze and
+#: the next blink from there read as one long closure in one eye, a false spasm (``vitallens_1``,
+#: ``fi_Rw_ZL``), and spliced flutter whose reopenings stop short of half way read as one closure.
+#: Not where the iris is under 15 px (lowered and shut lids read alike there). No detection of
+#: the project's labelled clips changes.
 ANALYSIS_VERSION = "analysis-19"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).

@@ -17,11 +17,11 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
   deepest closure to the level before the event (the most open frame in the ``pre_s`` before
   it); a new core after a reopening needs
   the closure to rise again by ``reentry`` above the reopening, so a double blink stays two;
-  a core also ends at a partial reopening: where the eye, in the 3-frame median, reopens by
-  ``partial_reopening`` from the deepest closure and then closes again by ``reentry`` (a blink
-  into a lowered gaze followed by another blink, a flutter whose reopenings stop short of half
-  way), except in a video whose iris is smaller than ``min_iris_px``, where lowered and shut
-  lids read alike;
+  a core also ends at a partial reopening: where the eye reopens by ``partial_reopening`` from
+  the deepest closure, in the 3-frame median or, when the other eye reopens as far on the same
+  frame, for a single frame, and then closes again by ``reentry`` (a blink into a lowered gaze
+  followed by another blink, a flutter whose reopenings stop short of half way), except in a
+  video whose iris is smaller than ``min_iris_px``, where lowered and shut lids read alike;
 * start (``onset_s``): walking back from the core, the last frame before the lid moved down by
   more than ``onset_step`` of the event's depth in one frame - the last open frame;
 * end (``offset_s``): the first frame after the deepest closure at which the eye is back to
@@ -236,9 +236,11 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
            other: np.ndarray | None = None, partial_reopening: float | None = None,
            smooth: np.ndarray | None = None) -> list[tuple[int, int, int]]:
     """(first frame, apex frame, reopening frame) of each closure core, in frame order
-    (``other``: the other eye's closure, for :func:`one_eye`; ``partial_reopening``: how far the
-    eye must reopen from the peak, in ``smooth``, the closure's 3-frame median, for a core to end
-    there when it then closes again by ``reentry``; None: a core ends only at ``reopen_fraction``)."""
+    (``other``: the other eye's closure, for :func:`one_eye` and partial reopenings;
+    ``partial_reopening``: how far the eye must reopen from the peak, in ``smooth``, the closure's
+    3-frame median, or on a single frame where ``other`` reopens as far from its own peak, for a
+    core to end there when it then closes again by ``reentry``; None: a core ends only at
+    ``reopen_fraction``)."""
     n = len(closure)
     valid = np.isfinite(closure)
     if partial_reopening is not None and smooth is None:
@@ -261,18 +263,30 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
             i += 1
             continue
         apex, peak, j, lowered = i, c, i, False
-        dip = split = None  # dip: the most open frame (3-frame median) since the apex
+        # dip: the most open frame since the apex in the 3-frame median; both_dip: the most open
+        # single frame at which the other eye, too, reopened by partial_reopening from its own peak
+        dip = both_dip = split = None
+        other_peak = other[i] if other is not None and np.isfinite(other[i]) else -np.inf
         while j + 1 < n and valid[j + 1]:
             j += 1
-            if (partial_reopening is not None and dip is not None
-                    and smooth[dip] <= peak - partial_reopening
-                    and closure[j] >= smooth[dip] + settings.reentry):
-                split = dip  # reopened partly (into a lowered gaze, say), then closed again: two closures
-                break
+            if other is not None and other[j] > other_peak:   # NaN compares False
+                other_peak = other[j]
+            if partial_reopening is not None:
+                for d, level in ((dip, smooth), (both_dip, closure)):
+                    if (d is not None and level[d] <= peak - partial_reopening
+                            and closure[j] >= level[d] + settings.reentry):
+                        split = d  # reopened partly (into a lowered gaze, say), then closed again
+                        break
+                if split is not None:
+                    break
             if closure[j] > peak:
-                apex, peak, dip = j, closure[j], None
-            elif dip is None or smooth[j] < smooth[dip]:
-                dip = j
+                apex, peak, dip, both_dip = j, closure[j], None, None
+            elif partial_reopening is not None:
+                if dip is None or smooth[j] < smooth[dip]:
+                    dip = j
+                if (other is not None and other[j] <= other_peak - partial_reopening
+                        and (both_dip is None or closure[j] < closure[both_dip])):
+                    both_dip = j
             if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
                 break
             if (peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s

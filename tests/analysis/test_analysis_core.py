@@ -127,6 +127,21 @@ def test_two_blinks_around_a_lowered_gaze_stay_two_unless_the_iris_is_small():
     assert [e.kind for e in detect_eye_events(T, held, eye="left", iris_px=20.0)] == ["spasm"]
 
 
+def test_a_one_frame_partial_reopening_of_both_eyes_splits_a_closure_and_of_one_eye_does_not():
+    """Spliced flutter whose reopenings stop short of half way for a single frame
+    (docs/spliced.md, partial flutter): both eyes reopen to 0.6 on the same frame, so it is a
+    reopening, not one eye's noisy frame (`lp_d9` 518-536: one eye at 0.56 for a frame inside a
+    labelled blink, the other at 0.79)."""
+    held = profile(T, 5.0, 0.08, 0.5, 0.12)
+    k = int(np.argmin(np.abs(T - 5.3)))
+    left, right = held.copy(), held.copy()
+    left[k], right[k] = 0.6, 0.58
+    kinds = [e.kind for e in detect_eye_events(T, left, eye="left", iris_px=20.0, other=right)]
+    assert kinds == ["blink", "blink"]
+    assert [e.kind for e in detect_eye_events(T, left, eye="left", iris_px=20.0, other=held)] == ["prolonged"]
+    assert [e.kind for e in detect_eye_events(T, left, eye="left", iris_px=12.0, other=right)] == ["prolonged"]
+
+
 def test_a_flutter_whose_reopenings_last_one_frame_stays_a_burst_of_closures():
     """Three closures at 24 fps with a single frame reopening to 0.35 between them (spliced
     flutter, docs/spliced.md): the smoothing that ignores one-frame noise must not erase these
