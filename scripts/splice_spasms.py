@@ -178,7 +178,7 @@ def build(clip: str, seconds: float, out: Path, model, plan=PLAN):
     closing_reopening = donor.apex - donor.start - 1 + donor.end - donor.apex - 1
     planned = [(eye, kind, max(1, int(round(FLUTTER_CYCLE_S * fps)) - cycle(kind) + 1) if kind.endswith("flutter")
                 else max(1, int(round(length * fps)) - closing_reopening - 1), closures)
-               for eye, kind, length, closures in plan if kind != "partial flutter" or donor.partly_open is not None]
+               for eye, kind, length, closures in plan]   # schedule_splices leaves out what the donor cannot make
     splices = schedule_splices(count, busy, planned, donor, fps=fps, margin_s=MARGIN_S)
     spliced = list(frames)
     for s in splices:
