@@ -34,8 +34,10 @@ from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, 
 #: mid-stream are scaled to the first frame's size, and frames whose presentation stamps come in
 #: decode order (AVI with B-frames) are timed by their decode stamps. eyelid-10: interlaced video
 #: is deinterlaced and measured field by field (two pictures per frame, each at its field's time).
-#: eyelid-11: HDR video (PQ, HLG) is tone-mapped to SDR before it is measured.
-SIGNALS_VERSION = "eyelid-11"
+#: eyelid-11: HDR video (PQ, HLG) is tone-mapped to SDR before it is measured. eyelid-12: every
+#: SDR picture is converted to RGB by FFmpeg with its own YUV matrix (BT.709 video was read with
+#: BT.601's through OpenCV's conversion).
+SIGNALS_VERSION = "eyelid-12"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120
 #: A recording with a smaller share of valid frames gets a warning.

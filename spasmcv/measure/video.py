@@ -410,13 +410,6 @@ def turned(rgb: np.ndarray, turn_deg: int) -> np.ndarray:
     return rgb if turn_deg == 0 else cv2.rotate(rgb, _ROTATE_CODES[turn_deg])
 
 
-#: Pixel formats whose planes numpy can view as one I420 image for OpenCV's fast conversion.
-_I420_FORMATS = {"yuv420p"}
-#: FFmpeg's colour range of full-range ("PC", JPEG) video: luma 0-255 where ordinary video uses
-#: 16-235. OpenCV's I420 conversion assumes the latter; yuvj formats are always full range.
-_FULL_RANGE = 2
-
-
 #: FFmpeg's codes (AVColorSpace) of BT.2020's YUV matrices (non-constant and constant luminance).
 _BT2020_MATRICES = (9, 10)
 #: swscale's code of BT.2020's matrix (SWS_CS_BT2020), given as a number: PyAV before 18 has no name for it.
@@ -477,24 +470,20 @@ def _rgb48_conversion(pixel_format: str) -> tuple[str, np.ndarray | None]:
 
 
 def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int, transfer: str | None = None) -> np.ndarray:
-    """Decoded picture -> RGB in one conversion (OpenCV's SIMD I420 path when possible), resized
-    to ``out_w`` x ``out_h`` when ``resize``; HDR video (``transfer`` "PQ" or "HLG") tone-mapped
-    to SDR (:func:`_to_sdr`).
+    """Decoded picture -> RGB in one FFmpeg (swscale) conversion, resized to ``out_w`` x ``out_h``
+    when ``resize``; HDR video (``transfer`` "PQ" or "HLG") tone-mapped to SDR (:func:`_to_sdr`).
 
-    OpenCV's I420->RGB is about 7x faster than FFmpeg's swscale for the same BT.601 result
-    (0.2 vs 1.5 ms for a 1280x720 frame); swscale is used for other pixel formats, for
-    full-range video (which OpenCV would read as limited range, stretching its luma by 255/219
-    and clipping its darkest and brightest pixels; some phones and webcams record it) and when
-    resizing (downscaling, or stretching non-square pixels), where resizing and conversion
-    happen in one pass. swscale reads the frame's own colour range.
+    swscale reads the frame's own YUV matrix (BT.709 for most HD and phone video, BT.601 for
+    SD; BT.601 when the file does not say) and colour range (limited 16-235, or full 0-255: MJPEG,
+    some phones and webcams); PyAV passes the frame's tags to swscale from version 17 on
+    (hence ``av>=17``). Signals before ``eyelid-12`` converted ordinary yuv420p video with
+    OpenCV's I420 conversion, no faster now and always BT.601's: BT.709 video's colours came out
+    1-2 levels off on average (docs/design.md, "Colour conversion and copies").
     """
     if transfer is not None:
         return _to_sdr(frame, transfer, out_w if resize else frame.width, out_h if resize else frame.height)
     if resize:
         return frame.reformat(width=out_w, height=out_h, format="rgb24", interpolation="AREA").to_ndarray()
-    if (frame.format.name in _I420_FORMATS and frame.color_range != _FULL_RANGE
-            and frame.width % 2 == 0 and frame.height % 2 == 0):
-        return cv2.cvtColor(frame.to_ndarray(), cv2.COLOR_YUV2RGB_I420)
     return frame.to_ndarray(format="rgb24")
 
 

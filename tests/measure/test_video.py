@@ -178,6 +178,50 @@ def test_full_range_video_is_read_in_its_own_range(tmp_path, real_video, max_sid
         assert got.std() == pytest.approx(want.std(), rel=0.02)
 
 
+def limited_range_rgb(yuv: np.ndarray, kr: float, kb: float) -> np.ndarray:
+    """Limited-range Y'CbCr (..., 3) -> R'G'B' 0-255 with luma weights ``kr``, ``kb`` (BT.601
+    0.299/0.114, BT.709 0.2126/0.0722), computed here rather than by FFmpeg."""
+    kg = 1 - kr - kb
+    y = (yuv[..., 0] - 16) * 255 / 219
+    cb, cr = [(yuv[..., k] - 128) * 255 / 224 for k in (1, 2)]
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / kg
+    return np.clip(np.stack([r, g, b], axis=-1), 0, 255)
+
+
+@pytest.mark.parametrize("tag, weights", [(1, (0.2126, 0.0722)), (5, (0.299, 0.114))])
+def test_video_is_read_with_its_own_yuv_matrix(tmp_path, tag, weights):
+    """HD and phone video is BT.709 (tag 1), SD video BT.601 (5). Read with BT.601's matrix
+    whatever the tag, as OpenCV's fast conversion did before signals eyelid-12, these saturated
+    BT.709 colours came back up to 39 levels off (real clips' colours up to 18)."""
+    patches = np.array([[81, 90, 240], [145, 54, 34], [41, 240, 110], [170, 166, 16], [106, 202, 222],
+                        [128, 128, 128], [60, 100, 160], [180, 110, 140]], np.uint8)   # Y', Cb, Cr
+    planes = np.repeat(np.repeat(patches.reshape(2, 4, 3), 32, axis=0), 32, axis=1)  # 128 x 64, 32-px patches
+    path = tmp_path / f"tagged_{tag}.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)   # lossless: the decoded YUV is the coded YUV
+        stream.width, stream.height, stream.pix_fmt = 128, 64, "yuv420p"
+        stream.codec_context.colorspace, stream.codec_context.color_range = tag, 1
+        for k in range(3):
+            frame = av.VideoFrame(128, 64, "yuv420p")
+            for plane, values in zip(frame.planes, (planes[..., 0], planes[::2, ::2, 1], planes[::2, ::2, 2])):
+                padded = np.zeros((values.shape[0], plane.line_size), np.uint8)
+                padded[:, :values.shape[1]] = values
+                plane.update(padded.tobytes())
+            frame.colorspace, frame.color_range, frame.pts = tag, 1, k
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with av.open(str(path)) as container:
+        assert next(container.decode(video=0)).colorspace == tag     # the file says which matrix
+    rgb = next(iter_frames(path)).rgb.astype(float)
+    centres = rgb[16::32, 16::32]                                   # away from chroma edges
+    expected = limited_range_rgb(patches.reshape(2, 4, 3).astype(float), *weights)
+    assert np.abs(centres - expected).max() <= 3    # swscale rounds in fixed point
+
+
 def write_size_switch(path, source_frames, first_size, second_size, switch_at):
     """A VP8 WebM whose picture size changes at frame ``switch_at`` (two encodings' packets in one
     stream, as a recorded video call that adapts its resolution)."""
