@@ -82,16 +82,3 @@ def sdr_table(transfer: str) -> np.ndarray:
     signal = np.arange(256, dtype=np.float64) * 256 / 65535.0
     light = pq_to_light(signal) if transfer == "PQ" else hlg_to_light(signal)
     return np.rint(255.0 * np.power(tone_mapped(light), 1 / SDR_GAMMA)).astype(np.uint8)
-
-
-def _ycbcr_to_rgb(kr: float, kb: float) -> np.ndarray:
-    """The matrix taking (Y', Cb, Cr) to R'G'B' for luma weights ``kr`` and ``kb``."""
-    kg = 1 - kr - kb
-    return np.linalg.inv([[kr, kg, kb], [-kr / (2 - 2 * kb), -kg / (2 - 2 * kb), 0.5],
-                          [0.5, -kg / (2 - 2 * kr), -kb / (2 - 2 * kr)]])
-
-
-#: R'G'B' decoded with BT.601's matrix -> R'G'B' decoded with BT.2020's (luma weights
-#: 0.299/0.114 and 0.2627/0.0593): exact, since both matrices are linear in the same Y'CbCr.
-#: Corrects FFmpeg builds that decode BT.2020 video with BT.601's matrix whatever they are asked.
-BT601_TO_BT2020_RGB = (_ycbcr_to_rgb(0.2627, 0.0593) @ np.linalg.inv(_ycbcr_to_rgb(0.299, 0.114))).astype(np.float32)

@@ -414,13 +414,11 @@ def turned(rgb: np.ndarray, turn_deg: int) -> np.ndarray:
 _BT2020_MATRICES = (9, 10)
 #: swscale's code of BT.2020's matrix (SWS_CS_BT2020), given as a number: PyAV before 18 has no name for it.
 _SWS_BT2020 = 9
-#: swscale's code of BT.601's matrix (SWS_CS_ITU601).
-_SWS_BT601 = 5
 
 
 def hdr_transfer(frame: av.VideoFrame, stream_trc: int) -> str | None:
     """"PQ" or "HLG" for high-dynamic-range video, None for ordinary (SDR) video: the frame's
-    transfer function, else ``stream_trc``, the stream's (PyAV before 17 gives only the stream's)."""
+    transfer function, else ``stream_trc``, the stream's."""
     return hdr.transfer_name(getattr(frame, "color_trc", None), stream_trc)
 
 
@@ -431,42 +429,35 @@ def _to_sdr(frame: av.VideoFrame, transfer: str, width: int, height: int) -> np.
     wide-gamut primaries to BT.709's. Brightness and contrast are an SDR recording's, the
     colours close to them."""
     wide_gamut = frame.colorspace in _BT2020_MATRICES
-    rgb_format, bt601_to_bt2020 = _rgb48_conversion(frame.format.name)
-    rgb48 = frame.reformat(width=width, height=height, format=rgb_format,
+    rgb48 = frame.reformat(width=width, height=height, format=_rgb48_format(frame.format.name),
                            src_colorspace=_SWS_BT2020 if wide_gamut else None,
                            interpolation="AREA" if (width, height) != (frame.width, frame.height) else None).to_ndarray()
-    if wide_gamut and bt601_to_bt2020 is not None:
-        rgb48 = cv2.transform(rgb48, bt601_to_bt2020)
     sdr = cv2.LUT(cv2.convertScaleAbs(rgb48, alpha=1 / 256), hdr.sdr_table(transfer))  # codes rounded to 1/256
     return cv2.transform(sdr, hdr.BT2020_TO_BT709) if wide_gamut else sdr
 
 
 @functools.lru_cache(maxsize=None)
-def _rgb48_conversion(pixel_format: str) -> tuple[str, np.ndarray | None]:
-    """How to get right 16-bit RGB from BT.2020 pictures in ``pixel_format`` with the FFmpeg at
-    hand, found on a coloured test picture: the RGB format to ask for, and the correction to
-    apply when FFmpeg decodes with BT.601's matrix though asked for BT.2020's (None when it does
-    as asked). The FFmpeg in PyAV 16 and 17's wheels loses the red and green of 10-bit video in
-    packed RGB (so planar, right in every version but slower, is asked for), and PyAV before 17
-    decodes a picture tagged BT.2020 with BT.601's matrix whatever it is asked. A format the test
-    picture cannot be made in is converted to planar RGB as FFmpeg does it."""
+def _rgb48_format(pixel_format: str) -> str:
+    """The 16-bit RGB format to convert HDR pictures in ``pixel_format`` to with the FFmpeg at
+    hand, found on a coloured BT.2020 test picture: packed ``rgb48le``, unless it loses the red
+    and green of 10-bit video, as the FFmpeg in PyAV 16 and 17's wheels does; then planar
+    ``gbrp16le``, right in every version but slower (also for a format the test picture cannot
+    be made in)."""
     picture = av.VideoFrame(16, 16, "yuv420p10le")
     for plane, value in zip(picture.planes, (502, 400, 600)):
         plane.update(np.full(plane.buffer_size // 2, value, np.uint16).tobytes())
-    picture.color_range, picture.colorspace = 1, 9   # tagged as BT.2020 video is: PyAV 14-17 read the tag
+    picture.color_range, picture.colorspace = 1, 9   # tagged as BT.2020 video is
 
-    def pixel(rgb_format: str, colorspace: int) -> np.ndarray:
-        return picture.reformat(format=rgb_format, src_colorspace=colorspace).to_ndarray()[8, 8].astype(float)
+    def pixel(rgb_format: str) -> np.ndarray:
+        return picture.reformat(format=rgb_format, src_colorspace=_SWS_BT2020).to_ndarray()[8, 8].astype(float)
 
     try:
         if pixel_format != "yuv420p10le":
             picture = picture.reformat(format=pixel_format)
-        planar = pixel("gbrp16le", _SWS_BT2020)
-        packed_sound = np.abs(pixel("rgb48le", _SWS_BT2020) - planar).max() <= 512
-        honoured = np.abs(planar - pixel("gbrp16le", _SWS_BT601)).max() > 512
+        packed_sound = np.abs(pixel("rgb48le") - pixel("gbrp16le")).max() <= 512
     except (av.error.FFmpegError, ValueError):
-        return "gbrp16le", None
-    return ("rgb48le" if packed_sound else "gbrp16le"), (None if honoured else hdr.BT601_TO_BT2020_RGB)
+        return "gbrp16le"
+    return "rgb48le" if packed_sound else "gbrp16le"
 
 
 def _to_rgb(frame: av.VideoFrame, resize: bool, out_w: int, out_h: int, transfer: str | None = None) -> np.ndarray:

@@ -333,7 +333,7 @@ def test_hdr_video_is_tone_mapped_to_an_sdr_picture(tmp_path, real_video, transf
     Talking Face's pictures came back flat (grey-level contrast 0.52 of the source's in PQ, 0.84
     in HLG), 10-18 grey levels off on average and their colours pale; tone-mapped, their contrast
     is the source's and they are about 5 grey levels off (the highlights compressed), their colours
-    7 (15 without the conversion to BT.709's primaries). The same with PyAV 14.1 to 18.1."""
+    7 (15 without the conversion to BT.709's primaries). The same with PyAV 17.0 and 18.1."""
     import sys
     from pathlib import Path
 
