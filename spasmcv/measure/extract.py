@@ -36,7 +36,8 @@ from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, 
 #: is deinterlaced and measured field by field (two pictures per frame, each at its field's time).
 #: eyelid-11: HDR video (PQ, HLG) is tone-mapped to SDR before it is measured. eyelid-12: every
 #: SDR picture is converted to RGB by FFmpeg with its own YUV matrix (BT.709 video was read with
-#: BT.601's through OpenCV's conversion).
+#: BT.601's through OpenCV's conversion), and resized to the probe's display size (not rounded
+#: down to even sides).
 SIGNALS_VERSION = "eyelid-12"
 #: Below this median face height (forehead to chin, px) eyelid measures get noisy.
 SMALL_FACE_PX = 120

@@ -710,8 +710,9 @@ def iter_frames(
                     scale = 1.0
                     if max_side_px and longest > max_side_px:
                         scale = max_side_px / longest
-                    out_w = int(round(shown_w * scale)) // 2 * 2
-                    out_h = int(round(coded_h * scale)) // 2 * 2
+                    # the probe's display size (VideoInfo.width), scaled: not rounded to even
+                    out_w = max(1, int(round(shown_w * scale)))
+                    out_h = max(1, int(round(coded_h * scale)))
                     resize = scale != 1.0 or pixel_aspect != 1.0
                     coded_size, first_size = (frame.width, frame.height), None
                     transfer = hdr_transfer(head[0], stream.codec_context.color_trc)
