@@ -376,7 +376,7 @@ to first after); a burst reported as all its closures and none of them a spasm; 
 one-eye splice with no counted closure. Long closures in a video whose iris is under 15 px
 (`franck`) are `review` by design (docs/analysis.md): listed for checking by eye, not counted.
 
-What it found (analysis-19 with signals eyelid-11; but for the partial flutters, new here, the verdicts are those of analysis-10 to analysis-14, the runs before it; the tables below are this run's):
+What it found (analysis-19 with signals eyelid-12; but for the partial flutters, new here, the verdicts are those of analysis-10 to analysis-14, the runs before it; the tables below are this run's):
 
 - **Held closures of both eyes** on the larger faces are reported as one closure of the spliced
   duration (the median error is 0, within a frame or two at most), spasm or prolonged by their
@@ -389,20 +389,24 @@ What it found (analysis-19 with signals eyelid-11; but for the partial flutters,
 - **Flutter**: the closures of a burst are counted and never read as a spasm, but a burst whose
   closures come about 3 per second (`franck`, whose blink reopens slowly) is grouped into a
   flutter burst only sometimes: the onsets sit at the 0.36 s limit. One one-eye burst
-  (`wolfgang` 218, one-frame reopenings to about 0.36) is read as 2 closures of 3: its third
-  peaks at 0.64, just under the 0.3 re-entry above the reopening. Before analysis-10 it read as
-  a single blink, because the smoothing erased its one-frame reopenings.
+  (`wolfgang` 218, one-frame reopenings to about 0.36) sits at the margin of the 0.3 re-entry
+  above the reopening: with signals eyelid-11 its third closure peaked at 0.64, just under it,
+  and it read as 2 closures of 3; with eyelid-12's colours (the pixels about a level apart) all 3
+  are read, as a flutter burst. Before analysis-10 it read as a single blink, because the
+  smoothing erased its one-frame reopenings.
 - **Flutter whose reopenings stop short of half way** (`--plan partial-flutter`, splicing only
   these: each reopening stops at the donor's first reopening frame at most 0.65 closed, which
   reads 0.51-0.56 in the donors that have one; the donor blinks of `lp_d9`, `wolfgang` and `lp_d10`
-  reopen past half way in one frame, so they get none): 10 of 15 eyes reported as spliced, 33 of
-  the 49 closures counted, 26 of them in flutter bursts, none read as a spasm. The five other eyes
+  reopen past half way in one frame, so they get none): 10 of 15 eyes reported as spliced, 32 of
+  the 49 closures counted (33 with signals eyelid-11), 26 of them in flutter bursts, none read as
+  a spasm. The five other eyes
   are Talking Face's (iris 12 px), where partial reopenings are not read: `review`, or one
   closure. The one-frame reopening reads 0.55-0.6 between closures read at 0.9-1.0, which the
   3-frame median passes over; analysis-19 takes the single frame when both eyes reopen on it
   (docs/analysis.md section 2, "Partial reopening"). With the median alone, or before analysis-19:
   4 of 15 eyes, 21 closures counted, 3 eyes read as a spasm. The run of every kind below has room
-  for them in Talking Face only.
+  for them in Talking Face only, where none of the 3 eyes reads as spliced (one did with
+  eyelid-11).
 - **Time closed** in the spliced eyes is within a few per cent of the spliced frames' own.
 
 """
