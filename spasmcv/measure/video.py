@@ -240,7 +240,7 @@ def measured_rate(times_s: np.ndarray, median_interval_s: float) -> float:
 def _clockwise_rotation(frame: av.VideoFrame) -> int:
     # PyAV reports FFmpeg's display-matrix angle (counter-clockwise); players rotate the
     # picture clockwise by its negation (an upright iPhone portrait clip reads -90).
-    angle = int(round(-float(getattr(frame, "rotation", 0) or 0))) % 360
+    angle = int(round(-float(frame.rotation))) % 360
     return angle if angle in (0, 90, 180, 270) else 0
 
 
@@ -419,7 +419,7 @@ _SWS_BT2020 = 9
 def hdr_transfer(frame: av.VideoFrame, stream_trc: int) -> str | None:
     """"PQ" or "HLG" for high-dynamic-range video, None for ordinary (SDR) video: the frame's
     transfer function, else ``stream_trc``, the stream's."""
-    return hdr.transfer_name(getattr(frame, "color_trc", None), stream_trc)
+    return hdr.transfer_name(frame.color_trc, stream_trc)
 
 
 def _to_sdr(frame: av.VideoFrame, transfer: str, width: int, height: int) -> np.ndarray:
@@ -517,7 +517,7 @@ def _stamped(frames, by_decode_time: bool, time_base: float, path: Path):
 def is_interlaced(frame: av.VideoFrame) -> bool:
     """Whether a decoded frame is flagged interlaced: two fields, filmed half a frame interval
     apart, woven into one picture (camcorders, DV, broadcast 1080i and 576i)."""
-    return bool(getattr(frame, "interlaced_frame", False))
+    return bool(frame.interlaced_frame)
 
 
 #: Frames FFmpeg's interlace detector (idet) looks at to tell frames that show two moments from
