@@ -8,7 +8,8 @@
   how the matched closures' durations agree with the labels' (kind by duration, late ends),
   each **next to the simple baseline** (MediaPipe eye aspect ratio < 0.2 for >= 2 frames) run
   on the same traces in the same run; then the same **leave-one-clip-out**: for each clip the
-  detection parameters in :data:`GRID` are chosen on the other clips only and scored on it;
+  detection parameters in :data:`GRID` are chosen on the other clips only (:func:`choose_parameters`)
+  and scored on it;
 * with ``--external DIR``, the labelled real clips from outside the project (``labels/external/``,
   videos not in ``../shared``), with the default settings only, next to the baseline;
 * the synthetic sample videos (``sample_videos/*.mp4`` with their ground-truth JSON) and any
@@ -475,6 +476,19 @@ F1 0.900, the baseline's 0.856), 7 closures over 1 s that the labels do not hold
 2159-2218, a look down at his notes read as 1.0 s, 0.9 s before); the twenty-three never looked
 at: 296 of 301, 9 false (F1 0.977, baseline 0.920).
 
+**The leave-one-clip-out selection changed after that result** (30th session). Until then each
+fold took the setting with the best pooled F1 on the other clips and looked at timing only
+between equal F1s; with eyelid-12 that chose, in 21 of 23 folds, a setting that finds one more
+closure of the other clips while ending 57 closures 3 or more frames late. Now a fold chooses
+only among the settings whose median start and end errors on the other clips are within 1 frame,
+the issue's own timing target, applied to the training clips (all settings if none is); the rule
+was written down before it was run. It is a change of protocol made after seeing a result it
+mends, so the table below states the old selection's figures beside it. With it the folds
+mostly take the defaults' settle window (`settle_quantile` 0.25, `settle_s` 0.2; 17 folds, with
+`end_fraction` 0.95 and `min_lower_lid_rise` 0.03), end errors return
+to a median of +1 frame, and the pooled F1 happens to rise (0.941 to 0.948); `cap13` falls below
+the baseline (a false closure, 2 of 2 found).
+
 Synthetic videos are a second check of the same pipeline: the detection is no longer tuned on
 them. Their timing convention (lid fully open) differs from the labels' (90 % open), so offsets
 there read about a frame early. A synthetic closure is required when a frame of the video shows the
@@ -689,6 +703,29 @@ def score_real(settings: AnalysisSettings, clip: RealClip) -> RealResult:
                       measured_share(valid, clip.labels), tuple(spans), valid, grade_if_review)
 
 
+#: the leave-one-clip-out selection rule, as the markdown states it (:func:`choose_parameters`)
+SELECTION = ("chosen, among the settings whose median start and end errors on the other clips are both "
+             "within 1 frame (the timing target; all settings if none is), by pooled F1 on the other clips "
+             "(minus 0.01 per false long closure), then by the smaller mean absolute start and end errors.")
+
+
+def choose_parameters(train: list[dict], timing_limit: float | None = 1.0) -> int:
+    """Index of the candidate settings a fold uses, from each candidate's pooled scores on the
+    training clips (:func:`_pooled`): among those whose median start and end errors are within
+    ``timing_limit`` frames (None: all; all too when none is), the highest F1 less 0.01 per false
+    long closure, then the smallest mean absolute start + end error. The timing limit is the
+    issue's own target applied to the training clips, so a setting that wins one closure by
+    ending most closures late is not taken (added after signals eyelid-12, whose F1-first choice
+    ended 57 closures 3+ frames late; docs/accuracy.md)."""
+    def key(k):
+        p = train[k]
+        return (p["f1"] - 0.01 * p["false_long"], -p["mean_abs_onset_error"] - p["mean_abs_offset_error"])
+
+    eligible = [k for k, p in enumerate(train) if timing_limit is not None
+                and abs(p["onset_error_median"]) <= timing_limit and abs(p["offset_error_median"]) <= timing_limit]
+    return max(eligible or range(len(train)), key=key)
+
+
 def real_tables(cache: Path | None, model, facts: dict | None = None,
                 defaults: AnalysisSettings = AnalysisSettings(), grid: dict | None = None) -> list[str]:
     """Markdown lines: the real labelled clips with fixed ``defaults`` and leave-one-clip-out
@@ -713,17 +750,15 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
     # leave one clip out
     candidates = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
     table = [[score_real(events_settings(defaults, **params), clip).scores for clip in clips] for params in candidates]
-    loco, chosen = [], []
+    loco, chosen, f1_first = [], [], []
     for i, clip in enumerate(clips):
-        def train_key(k):
-            p = _pooled([r for j, r in enumerate(table[k]) if j != i])
-            return (p["f1"] - 0.01 * p["false_long"], -p["mean_abs_onset_error"] - p["mean_abs_offset_error"])
-        best = max(range(len(candidates)), key=train_key)
+        train = [_pooled([r for j, r in enumerate(row) if j != i]) for row in table]
+        best = choose_parameters(train)
         chosen.append(candidates[best])
         loco.append(score_real(events_settings(defaults, **candidates[best]), clip))
+        f1_first.append(table[choose_parameters(train, timing_limit=None)][i])
     lines += ["### Leave one clip out (parameters chosen on the other clips)", "",
-              f"Grid: {grid}; chosen by pooled F1 on the other clips (minus 0.01 per false long closure), "
-              "then by the smaller mean absolute start and end errors.", ""] + REAL_HEADER
+              f"Grid: {grid}; {SELECTION}", ""] + REAL_HEADER
     for clip, result in zip(clips, loco):
         lines.append(_real_line(clip.name, result.scores, clip.baseline, result.grade, result.measured, result.grade_if_review))
     pooled_loco = _pooled([r.scores for r in loco])
@@ -744,6 +779,14 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
               f"baseline: {', '.join(worse) or 'none'}"
               + (f"; not measured at all (every frame failed the quality gate; their labels count as misses): "
                  f"{', '.join(unmeasured)}" if unmeasured else "") + ".", ""]
+    pooled_first = _pooled(f1_first)
+    worse_first = [clip.name for clip, scores in zip(clips, f1_first)
+                   if scores["f1"] < clip.baseline["f1"] - 1e-9 and clip.name not in unmeasured]
+    lines += [f"With the selection used up to the 29th session's figures (F1 first over the whole grid, timing "
+              f"only between equal F1s): {pooled_first['tp']} of {pooled_first['labels']} found, "
+              f"{pooled_first['fp']} false, F1 {pooled_first['f1']:.3f}, median start / end error "
+              f"{pooled_first['onset_error_median']:+.0f} / {pooled_first['offset_error_median']:+.0f} frames, "
+              f"below the baseline: {', '.join(worse_first) or 'none'}.", ""]
     lines += ["Unmatched detections (false positives) and misses, default settings:", ""]
     for clip, result in zip(clips, fixed):
         if result.scores["false_positives"] or result.scores["misses"]:

@@ -197,6 +197,25 @@ def test_evaluate_trace_cache_is_keyed_by_the_videos_sha256_not_only_its_name(re
     assert evaluate.get_trace(second, tmp_path, model_info, name="clip").columns["time_s"].size == again.columns["time_s"].size
 
 
+def test_leave_one_clip_out_takes_the_best_f1_among_settings_that_keep_the_timing_target():
+    """The per-fold choice: a setting that finds one more closure by ending closures 2 frames late
+    loses to one within the 1-frame timing target; with no setting within it, the best F1 wins;
+    timing decides between equal F1s; a false closure over 1 s costs 0.01 of F1."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import evaluate
+
+    def scores(f1, end_median, false_long=0, mean_abs=1.0):
+        return {"f1": f1, "false_long": false_long, "onset_error_median": 0.0, "offset_error_median": end_median,
+                "mean_abs_onset_error": mean_abs, "mean_abs_offset_error": mean_abs}
+
+    late_but_better, on_time = scores(0.96, 2.0), scores(0.95, 1.0)
+    assert evaluate.choose_parameters([late_but_better, on_time]) == 1
+    assert evaluate.choose_parameters([late_but_better, on_time], timing_limit=None) == 0
+    assert evaluate.choose_parameters([late_but_better, scores(0.95, -3.0)]) == 0
+    assert evaluate.choose_parameters([scores(0.95, 1.0, mean_abs=1.5), scores(0.95, 0.0, mean_abs=1.2)]) == 1
+    assert evaluate.choose_parameters([scores(0.96, 0.0, false_long=2), scores(0.95, 0.0)]) == 1
+
+
 def test_evaluate_refuses_external_labels_it_cannot_read(tmp_path):
     """--external-labels without a usable clips.csv is a message before any scoring starts."""
     (tmp_path / "labels").mkdir()
