@@ -101,7 +101,12 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: ``fi_Rw_ZL``), and spliced flutter whose reopenings stop short of half way read as one closure.
 #: Not where the iris is under 15 px (lowered and shut lids read alike there). No detection of
 #: the project's labelled clips changes.
-ANALYSIS_VERSION = "analysis-19"
+#: analysis-20: ``lone_frame`` (a face just found again reading the eye shut) also covers two
+#: frames at core depth, and a closure that starts on the first frame measured after a loss (the
+#: eye never seen open before it): with signals eyelid-12 the face found behind ``arjs``'s card read
+#: shut for two frames. No detection of the project's labelled clips changes; outside, three
+#: false closures go (``arjs``, ``fer_test``, ``pc_interview``) and no labelled closure is lost.
+ANALYSIS_VERSION = "analysis-20"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

@@ -53,11 +53,12 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 * a closure of ``spasm_s`` or more in a video whose iris is smaller than ``min_iris_px`` is
   ``review``: at that size lids lowered over a downward gaze look exactly like closed lids, to
   a person and to the face mesh, so it is listed for checking by eye and not counted;
-* a closure that rests on a single measured frame beside an unmeasured one (one measured, not
-  bridged, frame of the eye reaches the core threshold, and a neighbour of it has no
-  measurement: the face lost, or the frame dropped by the quality gate), in both eyes or in the
-  only eye that closed, is ``lone_frame``: the face mesh locking on again to a face it lost reads
-  one frame of the eye shut; not counted;
+* a closure that rests on a face just found again (at most ``lone_max_frames`` consecutive
+  measured, not bridged, frames of the eye reach the core threshold, and a neighbour of them has
+  no measurement, the face lost or the frame dropped by the quality gate, or the closure starts
+  on the first frame measured after one, so the eye was never seen open before it), in both
+  eyes or in the only eye that closed, is ``lone_frame``: the face mesh locking on again to a
+  face it lost reads a frame or two of the eye shut; not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive closures each shorter than
   ``prolonged_s`` whose onsets follow each other within ``flutter_max_interval_s`` (about 3 per
   second or faster; a healthy double or triple blink repeats at about 2.5 per second);
@@ -107,6 +108,7 @@ class EventSettings:
     flutter_max_interval_s: float = 0.36
     pair_min_overlap: float = 0.5
     partial_reopening: float | None = 0.3
+    lone_max_frames: int = 2
 
 
 @dataclass(frozen=True)
@@ -596,11 +598,12 @@ def shallow_blinks(signal: ClosureSignal, found: dict, settings: EventSettings) 
     return kept
 
 
-def seen_on_one_frame(event: EyeEvent, signal: ClosureSignal, settings: EventSettings) -> bool:
-    """Whether ``event``'s closure rests on a single measured frame beside an unmeasured one: one
-    measured (not bridged) frame of its eye reaches the core threshold it was found with
-    (``shallow_core`` for a shallow blink), and a neighbour of that frame has no measurement (the
-    face lost, or the frame dropped by the quality gate)."""
+def seen_on_few_frames(event: EyeEvent, signal: ClosureSignal, settings: EventSettings) -> bool:
+    """Whether ``event``'s closure rests on a face just found again: at most ``lone_max_frames``
+    consecutive measured (not bridged) frames of its eye reach the core threshold it was found
+    with (``shallow_core`` for a shallow blink), and either a neighbour of them has no
+    measurement (the face lost, or the frame dropped by the quality gate) or the closure starts
+    on the first frame measured after such a frame (the eye was never seen open before it)."""
     closure, time_s = signal.closure[event.eye], signal.time_s
     measured = np.isfinite(closure) & (signal.eye_measured[event.eye] if signal.eye_measured is not None
                                        else ~signal.bridged)
@@ -610,16 +613,18 @@ def seen_on_one_frame(event: EyeEvent, signal: ClosureSignal, settings: EventSet
     threshold = settings.shallow_core if shallow else settings.core_threshold
     with np.errstate(invalid="ignore"):
         closed = np.flatnonzero(measured[lo:hi] & (closure[lo:hi] >= threshold)) + lo
-    if len(closed) != 1:
+    if not 1 <= len(closed) <= settings.lone_max_frames or closed[-1] - closed[0] != len(closed) - 1:
         return False
-    k = int(closed[0])
-    return k == 0 or k == len(closure) - 1 or not (measured[k - 1] and measured[k + 1])
+    first, last = int(closed[0]), int(closed[-1])
+    if first == 0 or last == len(closure) - 1 or not (measured[first - 1] and measured[last + 1]):
+        return True
+    return lo > 0 and not measured[lo - 1]
 
 
 def mark_lone_frames(found: dict, signal: ClosureSignal, settings: EventSettings) -> dict:
-    """Per side, the closures :func:`seen_on_one_frame` re-labelled ``lone_frame`` (not counted),
+    """Per side, the closures :func:`seen_on_few_frames` re-labelled ``lone_frame`` (not counted),
     unless the other eye closed there on more than one frame: one episode, one verdict."""
-    lone = {side: [e.kind in CLOSURE_KINDS and seen_on_one_frame(e, signal, settings) for e in found[side]]
+    lone = {side: [e.kind in CLOSURE_KINDS and seen_on_few_frames(e, signal, settings) for e in found[side]]
             for side in SIDES}
     out = {}
     for side, other in (("left", "right"), ("right", "left")):

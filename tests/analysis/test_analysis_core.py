@@ -516,6 +516,29 @@ def test_a_closure_read_on_one_frame_beside_lost_tracking_is_not_counted():
     assert not any(abs(p.apex_s - 30.0) < 0.2 for p in events.paired)
 
 
+def test_a_closure_of_two_frames_on_a_face_just_found_again_is_not_counted():
+    """arjs 129-130 (signals eyelid-12): the face found again behind a card reads the eye half
+    shut, then shut, then open: a closure of two frames at core depth that starts on the first
+    frame measured after the loss (the eye was never seen open before it) is ``lone_frame``
+    (analysis-20). A real blink of four frames at core depth right after a loss still counts."""
+    closure = blinks_closure()
+    cols = trace_columns(closure)
+    i = int(np.searchsorted(T, 30.0))
+    cols["valid"][i - 8:i] = 0  # the face lost for 8 frames, then found reading 0.7, 0.95, 0.2
+    for side in ("left", "right"):
+        cols[f"ear_{side}"][i:i + 3] = ear_from_closure(np.array([0.7, 0.95, 0.2]))
+    j = int(np.searchsorted(T, BLINKS[6]))
+    cols["valid"][j - 5:j] = 0  # lost for 5 frames (not bridged) just before a real blink
+    events = detect_events(closure_signal(cols))
+    for side in ("left", "right"):
+        at_30 = [e for e in events.per_eye[side] if abs(e.apex_s - 30.0) < 0.1]
+        assert [e.kind for e in at_30] == ["lone_frame"]
+        after_loss = [e for e in events.per_eye[side] if abs(e.apex_s - BLINKS[6]) < 0.2]
+        assert [e.kind for e in after_loss] == ["blink"] and after_loss[0].truncated
+        assert len(closures(events.per_eye[side])) == len(BLINKS)
+    assert not any(abs(p.apex_s - 30.0) < 0.2 for p in events.paired)
+
+
 def test_counting_review_reads_each_review_event_as_the_closure_its_duration_makes_it():
     def event(eye, onset, offset, kind):
         return EyeEvent(eye=eye, onset_s=onset, apex_s=(onset + offset) / 2, offset_s=offset, peak_closure=1.0,
