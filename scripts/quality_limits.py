@@ -6,7 +6,8 @@ frame, so the hand labels still apply, or with one frame kept in k (a lower fram
 detections are put back in the source's frame numbers), woven in pairs of frames into
 interlaced video, or turned into a phone's HDR video. Every variant is extracted with the real model and
 scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
-baseline on the same trace. The per-frame limits in
+baseline on the same trace. ``--reencoded`` instead re-encodes every labelled clip once, as it is,
+and compares what the default pipeline reports with the original file's (test-retest). The per-frame limits in
 :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
 ``min_eye_region_grey_spread``, ``min_frame_rate_fps``) are read from these tables (docs/quality-limits.md).
 
@@ -19,6 +20,8 @@ baseline on the same trace. The per-frame limits in
         --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # interlaced video
     python scripts/quality_limits.py --cache /tmp/qlcache --hdr \
         --clips franck wolfgang fi_protagonist lp_d9 lp_d14                         # HDR video (PQ, HLG)
+    python scripts/quality_limits.py --cache /tmp/qlcache --reencoded \
+        --external /tmp/external                                                    # one re-encoding, all clips
 
 Extraction takes about 10 minutes on two cores (the traces are cached in ``--cache``).
 """
@@ -41,8 +44,8 @@ sys.path.insert(0, str(ROOT))
 
 from spasmcv import extract_trace  # noqa: E402
 from spasmcv.analysis.analyze import AnalysisSettings  # noqa: E402
-from spasmcv.analysis.evaluation import (f1_from_counts, mostly_excluded, read_labels, real_clip_scores,  # noqa: E402
-                                         simple_ear_blinks)
+from spasmcv.analysis.evaluation import (LabelledClosure, LabelSet, f1_from_counts, mostly_excluded,  # noqa: E402
+                                         read_labels, real_clip_scores, score_frames, simple_ear_blinks)
 from spasmcv.analysis.quality import frame_quality, open_fissure_px  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 from spasmcv.measure.hdr import HLG_SYSTEM_GAMMA, REFERENCE_WHITE_NITS, SDR_GAMMA  # noqa: E402
@@ -50,11 +53,13 @@ from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
 
-from evaluate import LABELS, REAL, detect_real  # noqa: E402
+from evaluate import EXTERNAL, LABELS, REAL, detect_real, external_clips, get_trace  # noqa: E402
 
 CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
 ROLLS = [0, 20, 35, 50, 65, 90]
+#: re-encoding qualities of the test-retest table (H.264 CRF: 18 a high-quality transcode, 23 x264's default)
+REENCODE_CRF = (18, 23)
 #: Gates off: what the measure itself does at each size and roll.
 NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_grey_spread=0.0,
                min_frame_rate_fps=0.0)
@@ -309,6 +314,63 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
                      f"| {found} / {false} | **{_pool(ours_all):.3f}** | {b_found} / {b_false} | {_pool(base_all):.3f} "
                      f"| {' | '.join(cells)} |")
         print(lines[-1], flush=True)
+    return lines + [""]
+
+
+def reencoded_table(clips: list[dict], cache: Path, model) -> list[str]:
+    """How far one re-encoding moves what spasmcv reports, with the default settings (quality gate
+    on): each clip re-encoded frame for frame at H.264 CRF 18 (a high-quality transcode) and CRF 23
+    (x264's default), compared with the original file's detections (kept, lost, new; frames
+    widened by 2, one-to-one, as closures are scored against labels) and labels, and its grade.
+    This is the pipeline's own test-retest: the eyelids are the same frame for frame, only the
+    pixels differ by what an encoder changes. A clip may name its ``labels`` file and the
+    ``cache_name`` of its traces (outside clips: labels/external/)."""
+    lines = ["### One re-encoding (default settings, quality gate on)", "",
+             "| clip | labels | original: found / false, F1, grade | "
+             + " | ".join(f"CRF {crf}: found / false, F1, grade | CRF {crf}: detections kept / lost / new"
+                          for crf in REENCODE_CRF) + " |",
+             "|---|---:|---|" + "---|---|" * len(REENCODE_CRF)]
+    settings = AnalysisSettings()
+    totals = {crf: [0, 0, 0] for crf in REENCODE_CRF}
+    scores_all = {None: [], **{crf: [] for crf in REENCODE_CRF}}
+    grades_moved = {crf: [] for crf in REENCODE_CRF}
+    for clip in clips:
+        labels = read_labels(clip.get("labels") or LABELS / f"{clip['clip']}.csv")
+        cached = {**clip, "clip": clip.get("cache_name", clip["clip"])}
+        row, original = [], None
+        for crf in (None, *REENCODE_CRF):
+            trace = (get_trace(REAL / clip["video"], cache, model, name=cached["clip"]) if crf is None
+                     else variant_trace(cached, 1.0, 0, cache, model, crf=crf))
+            fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+            spans, grade, *_ = detect_real(trace, clip["task"], settings)
+            ours = real_clip_scores(spans, labels, fps=fps)
+            scores_all[crf].append(ours)
+            cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {'n/g' if grade is None else grade}"
+            if crf is None:
+                original, original_grade = spans, grade
+                row.append(cell)
+                continue
+            as_labels = LabelSet(clip["clip"], tuple(LabelledClosure(d.start_frame, d.end_frame, d.start_frame, True,
+                                                                     "both") for d in original), labels.excluded)
+            moved = score_frames(spans, as_labels)
+            for k, n in enumerate((moved.tp, moved.fn, moved.fp)):
+                totals[crf][k] += n
+            if grade != original_grade:
+                grades_moved[crf].append(f"{clip['clip']} {original_grade} -> {grade}")
+            row += [cell, f"{moved.tp} / {moved.fn} / {moved.fp}"]
+        lines.append(f"| {clip['clip']} | {scores_all[None][-1]['labels']} | " + " | ".join(row) + " |")
+        print(lines[-1], flush=True)
+    cells = [f"{sum(r['tp'] for r in scores_all[None])} / {sum(r['fp'] for r in scores_all[None])}, "
+             f"{_pool(scores_all[None]):.3f}"]
+    for crf in REENCODE_CRF:
+        cells += [f"{sum(r['tp'] for r in scores_all[crf])} / {sum(r['fp'] for r in scores_all[crf])}, "
+                  f"{_pool(scores_all[crf]):.3f}", " / ".join(str(n) for n in totals[crf])]
+    lines += [f"| **pooled** | {sum(r['labels'] for r in scores_all[None])} | "
+              + " | ".join(cells) + " |", ""]
+    for crf in REENCODE_CRF:
+        kept, lost, new = totals[crf]
+        lines.append(f"- CRF {crf}: {kept} of the original's {kept + lost} detections kept, {lost} lost, {new} new; "
+                     f"grades that moved: {', '.join(grades_moved[crf]) or 'none'}.")
     return lines + [""]
 
 
@@ -574,7 +636,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cache", type=Path, required=True, help="folder for the variants' traces")
     parser.add_argument("--markdown", type=Path, help="write the tables here")
-    parser.add_argument("--clips", nargs="*", default=CLIPS)
+    parser.add_argument("--clips", nargs="*")
     parser.add_argument("--extract-only", action="store_true", help="only make the variants' traces")
     parser.add_argument("--turned", type=Path, metavar="VIDEOS",
                         help="only the turned-faces table, from the outside clips' videos in VIDEOS "
@@ -584,7 +646,11 @@ def main() -> int:
     parser.add_argument("--interlaced", action="store_true",
                         help="only the interlaced-video table (with --external, also its 50-60 frames/s outside clips)")
     parser.add_argument("--hdr", action="store_true", help="only the HDR-video table")
-    parser.add_argument("--external", type=Path, metavar="VIDEOS", help="the outside clips' videos, for --interlaced")
+    parser.add_argument("--reencoded", action="store_true",
+                        help="only the one-re-encoding (test-retest) table, default settings; all labelled clips "
+                             "unless --clips")
+    parser.add_argument("--external", type=Path, metavar="VIDEOS",
+                        help="the outside clips' videos, for --interlaced and --reencoded")
     args = parser.parse_args()
     args.cache.mkdir(parents=True, exist_ok=True)
     if args.turned:
@@ -593,13 +659,28 @@ def main() -> int:
             args.markdown.write_text(text + "\n")
         return 0
     with open(LABELS / "clips.csv", newline="") as handle:
-        clips = [r for r in csv.DictReader(handle) if r["clip"] in args.clips and (REAL / r["video"]).exists()]
+        wanted = args.clips or (None if args.reencoded else CLIPS)
+        clips = [r for r in csv.DictReader(handle) if (wanted is None or r["clip"] in wanted)
+                 and (REAL / r["video"]).exists()]
     if not clips:
-        print(f"none of the clips {args.clips} found under {REAL}", file=sys.stderr)
+        print(f"none of the clips {wanted or 'in labels/clips.csv'} found under {REAL}", file=sys.stderr)
         return 1
     model = resolve_model(None)
     if args.interlaced:
         text = "\n".join(interlaced_table(clips, args.cache, model, args.external))
+        if args.markdown:
+            args.markdown.write_text(text + "\n")
+        return 0
+    if args.reencoded:
+        lines = reencoded_table(clips, args.cache, model)
+        if args.external:
+            found, problems = external_clips(args.external)
+            outside = [{"clip": info["clip"], "video": str(video), "task": info["task"],
+                        "labels": EXTERNAL / f"{info['clip']}.csv", "cache_name": f"external_{info['clip']}"}
+                       for info, video in found]
+            lines += ["Clips from outside the project (labels/external/):", ""] + reencoded_table(outside, args.cache, model)
+            lines += [f"Not scored: {problem}" for problem in problems]
+        text = "\n".join(lines)
         if args.markdown:
             args.markdown.write_text(text + "\n")
         return 0

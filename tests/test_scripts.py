@@ -216,6 +216,25 @@ def test_leave_one_clip_out_takes_the_best_f1_among_settings_that_keep_the_timin
     assert evaluate.choose_parameters([scores(0.96, 0.0, false_long=2), scores(0.95, 0.0)]) == 1
 
 
+def test_one_reencoding_of_a_real_clip_is_compared_with_the_original_detection_by_detection(real_video, model_info,
+                                                                                               tmp_path):
+    """quality_limits.py --reencoded on pyfeat's single_face.mp4 (one labelled blink): the clip is
+    re-encoded at CRF 18 and 23, each extracted with the real model, and its blink is kept (1 kept,
+    0 lost, 0 new) at both; the table pools the clips and names the grades that moved."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import quality_limits
+
+    video = real_video("pyfeat/single_face.mp4")
+    clip = {"clip": "single_face", "video": str(video), "task": "conversation"}
+    lines = quality_limits.reencoded_table([clip], tmp_path, model_info)
+    row = next(line for line in lines if line.startswith("| single_face |"))
+    assert row.split(" | ")[1:] == ["1", "1 / 0, 1.000, n/g", "1 / 0, 1.000, n/g", "1 / 0 / 0",
+                                    "1 / 0, 1.000, n/g", "1 / 0 / 0 |"], row
+    assert "- CRF 18: 1 of the original's 1 detections kept, 0 lost, 0 new; grades that moved: none." in lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["single_face.trace.csv", "single_face_s100_r0_q18.trace.csv",
+                                                          "single_face_s100_r0_q23.trace.csv"]  # no video kept
+
+
 def test_evaluate_refuses_external_labels_it_cannot_read(tmp_path):
     """--external-labels without a usable clips.csv is a message before any scoring starts."""
     (tmp_path / "labels").mkdir()
