@@ -317,7 +317,12 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
     return lines + [""]
 
 
-def reencoded_table(clips: list[dict], cache: Path, model) -> list[str]:
+def _grade(grade) -> str:
+    """A grade as the tables print it: n/g (not gradable) for None, never a number."""
+    return "n/g" if grade is None else str(grade)
+
+
+def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project clips") -> list[str]:
     """How far one re-encoding moves what spasmcv reports, with the default settings (quality gate
     on): each clip re-encoded frame for frame at H.264 CRF 18 (a high-quality transcode) and CRF 23
     (x264's default), compared with the original file's detections (kept, lost, new; frames
@@ -325,7 +330,7 @@ def reencoded_table(clips: list[dict], cache: Path, model) -> list[str]:
     This is the pipeline's own test-retest: the eyelids are the same frame for frame, only the
     pixels differ by what an encoder changes. A clip may name its ``labels`` file and the
     ``cache_name`` of its traces (outside clips: labels/external/)."""
-    lines = ["### One re-encoding (default settings, quality gate on)", "",
+    lines = [f"### One re-encoding, {title}: default settings, quality gate on", "",
              "| clip | labels | original: found / false, F1, grade | "
              + " | ".join(f"CRF {crf}: found / false, F1, grade | CRF {crf}: detections kept / lost / new"
                           for crf in REENCODE_CRF) + " |",
@@ -345,7 +350,7 @@ def reencoded_table(clips: list[dict], cache: Path, model) -> list[str]:
             spans, grade, *_ = detect_real(trace, clip["task"], settings)
             ours = real_clip_scores(spans, labels, fps=fps)
             scores_all[crf].append(ours)
-            cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {'n/g' if grade is None else grade}"
+            cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {_grade(grade)}"
             if crf is None:
                 original, original_grade = spans, grade
                 row.append(cell)
@@ -356,7 +361,7 @@ def reencoded_table(clips: list[dict], cache: Path, model) -> list[str]:
             for k, n in enumerate((moved.tp, moved.fn, moved.fp)):
                 totals[crf][k] += n
             if grade != original_grade:
-                grades_moved[crf].append(f"{clip['clip']} {original_grade} -> {grade}")
+                grades_moved[crf].append(f"{clip['clip']} {_grade(original_grade)} -> {_grade(grade)}")
             row += [cell, f"{moved.tp} / {moved.fn} / {moved.fp}"]
         lines.append(f"| {clip['clip']} | {scores_all[None][-1]['labels']} | " + " | ".join(row) + " |")
         print(lines[-1], flush=True)
@@ -678,7 +683,7 @@ def main() -> int:
             outside = [{"clip": info["clip"], "video": str(video), "task": info["task"],
                         "labels": EXTERNAL / f"{info['clip']}.csv", "cache_name": f"external_{info['clip']}"}
                        for info, video in found]
-            lines += ["Clips from outside the project (labels/external/):", ""] + reencoded_table(outside, args.cache, model)
+            lines += reencoded_table(outside, args.cache, model, "outside clips (labels/external/)")
             lines += [f"Not scored: {problem}" for problem in problems]
         text = "\n".join(lines)
         if args.markdown:
