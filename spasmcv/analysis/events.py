@@ -623,7 +623,7 @@ def seen_on_few_frames(event: EyeEvent, signal: ClosureSignal, settings: EventSe
 
 def mark_lone_frames(found: dict, signal: ClosureSignal, settings: EventSettings) -> dict:
     """Per side, the closures :func:`seen_on_few_frames` re-labelled ``lone_frame`` (not counted),
-    unless the other eye closed there on more than one frame: one episode, one verdict."""
+    unless the other eye has a closure there that is not one itself: one episode, one verdict."""
     lone = {side: [e.kind in CLOSURE_KINDS and seen_on_few_frames(e, signal, settings) for e in found[side]]
             for side in SIDES}
     out = {}
