@@ -102,7 +102,7 @@ prolonged closures. Leave-one-clip-out nevertheless picked 0.4 s (with `end_frac
 every fold but Talking Face's while F1 came first in the choice: with Talking Face among the
 training clips it finds one more of its labels, 3997-4004, a low-confidence label placed by
 analogy that the second labeller did not mark, and its durations were correspondingly worse.
-Since the 30th session a fold chooses only among settings that keep the median start and end
+Since the figures of analysis-20 a fold chooses only among settings that keep the median start and end
 errors within a frame (below), and 18 folds take 0.2 s.
 
 Below the durations, "The numbers a report gives" turns the same detections into what a
@@ -478,7 +478,7 @@ F1 0.900, the baseline's 0.856), 7 closures over 1 s that the labels do not hold
 2159-2218, a look down at his notes read as 1.0 s, 0.9 s before); the twenty-three never looked
 at: 296 of 301, 9 false (F1 0.977, baseline 0.920).
 
-**The leave-one-clip-out selection changed after that result** (30th session). Until then each
+**The leave-one-clip-out selection changed after that result** (with analysis-20). Until then each
 fold took the setting with the best pooled F1 on the other clips and looked at timing only
 between equal F1s; with eyelid-12 that chose, in 21 of 23 folds, a setting that finds one more
 closure of the other clips while ending 57 closures 3 or more frames late. Now a fold chooses
@@ -797,7 +797,7 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
     pooled_first = _pooled(f1_first)
     worse_first = [clip.name for clip, scores in zip(clips, f1_first)
                    if scores["f1"] < clip.baseline["f1"] - 1e-9 and clip.name not in unmeasured]
-    lines += [f"With the selection used up to the 29th session's figures (F1 first over the whole grid, timing "
+    lines += [f"With the selection used up to analysis-19's figures (F1 first over the whole grid, timing "
               f"only between equal F1s): {pooled_first['tp']} of {pooled_first['labels']} found, "
               f"{pooled_first['fp']} false, F1 {pooled_first['f1']:.3f}, median start / end error "
               f"{pooled_first['onset_error_median']:+.0f} / {pooled_first['offset_error_median']:+.0f} frames, "
