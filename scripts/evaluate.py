@@ -490,7 +490,8 @@ mostly take the defaults' settle window (`settle_quantile` 0.25 and `settle_s` 0
 with `end_fraction` 0.95 and `min_lower_lid_rise` 0.03; in Talking Face's fold every setting keeps
 the timing target on the other clips, and the late-ending one is still taken), end errors return
 to a median of +1 frame, and the pooled F1 happens to rise (0.941 to 0.948); `cap13` falls below
-the baseline (a false closure, 2 of 2 found).
+the baseline (2 of 2 found and a false closure: its fold alone takes `onset_step` 0.1, with which a
+left-eye dip at 54-66 counts; at the defaults it does not).
 
 Analysis-20 widens `lone_frame` (docs/analysis.md section 2): a closure at core depth on at most two
 frames beside a frame the face mesh lost, or starting on the first frame measured after one (the
