@@ -6,8 +6,9 @@ frame, so the hand labels still apply, or with one frame kept in k (a lower fram
 detections are put back in the source's frame numbers), woven in pairs of frames into
 interlaced video, or turned into a phone's HDR video. Every variant is extracted with the real model and
 scored against the labels with the quality gate under test switched off, next to the EAR < 0.2
-baseline on the same trace. ``--reencoded`` instead re-encodes every labelled clip once, as it is,
-and compares what the default pipeline reports with the original file's (test-retest). The per-frame limits in
+baseline on the same trace. ``--reencoded`` instead copies every labelled clip once in each way
+of :data:`REENCODINGS` (at its own size, or smaller for the 480p copy) and compares what the
+default pipeline reports with the original file's (test-retest). The per-frame limits in
 :class:`spasmcv.analysis.quality.QualitySettings` (``min_iris_px``, ``max_roll_deg``,
 ``min_eye_region_grey_spread``, ``min_frame_rate_fps``) are read from these tables (docs/quality-limits.md).
 
@@ -31,7 +32,7 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -58,8 +59,30 @@ from evaluate import EXTERNAL, LABELS, REAL, detect_real, external_clips, get_tr
 CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
 ROLLS = [0, 20, 35, 50, 65, 90]
-#: re-encoding qualities of the test-retest table (H.264 CRF: 18 a high-quality transcode, 23 x264's default)
-REENCODE_CRF = (18, 23)
+
+
+@dataclass(frozen=True)
+class Reencoding:
+    """One way a copy of a recording is made for the test-retest table: H.264 at ``crf``, frame
+    for frame, the picture scaled down (never up) so that its shorter side is at most
+    ``short_side_px`` (None: kept at its own size)."""
+
+    name: str
+    crf: int
+    short_side_px: int | None = None
+
+    def scale(self, width: int, height: int) -> float:
+        """The factor a ``width`` x ``height`` picture is scaled by (1.0: unchanged)."""
+        if self.short_side_px is None:
+            return 1.0
+        return min(1.0, self.short_side_px / min(width, height))
+
+
+#: the copies of the test-retest table: a high-quality transcode (CRF 18), x264's default (CRF 23),
+#: and a smaller, more compressed copy (shorter side at most 480 px, CRF 28), the kind a video may
+#: become when it is sent on
+REENCODINGS = (Reencoding("CRF 18", 18), Reencoding("CRF 23", 23), Reencoding("480p CRF 28", 28, 480))
+
 #: Gates off: what the measure itself does at each size and roll.
 NO_GATE = dict(min_iris_px=0.0, max_roll_deg=180.0, min_open_aperture_px=0.0, min_eye_region_grey_spread=0.0,
                min_frame_rate_fps=0.0)
@@ -322,36 +345,39 @@ def _grade(grade) -> str:
     return "n/g" if grade is None else str(grade)
 
 
-def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project clips") -> list[str]:
+def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project clips",
+                    copies: tuple[Reencoding, ...] = REENCODINGS) -> list[str]:
     """How far one re-encoding moves what spasmcv reports, with the default settings (quality gate
-    on): each clip re-encoded frame for frame at H.264 CRF 18 (a high-quality transcode) and CRF 23
-    (x264's default), compared with the original file's detections (kept, lost, new; frames
-    widened by 2, one-to-one, as closures are scored against labels) and labels, and its grade.
-    This is the pipeline's own test-retest: the eyelids are the same frame for frame, only the
-    pixels differ by what an encoder changes. A clip may name its ``labels`` file and the
-    ``cache_name`` of its traces (outside clips: labels/external/)."""
+    on): each clip copied once in each of ``copies`` (:data:`REENCODINGS`: H.264 CRF 18, CRF 23, and
+    a 480p copy at CRF 28), frame for frame, compared with the original file's detections (kept,
+    lost, new; frames widened by 2, one-to-one, as closures are scored against labels) and labels,
+    and its grade. This is the pipeline's own test-retest: the eyelids are the same frame for
+    frame, only the pixels differ by what an encoder (and a smaller picture) changed. A clip may
+    name its ``labels`` file and the ``cache_name`` of its traces (outside clips: labels/external/)."""
     lines = [f"### One re-encoding, {title}: default settings, quality gate on", "",
              "| clip | labels | original: found / false, F1, grade | "
-             + " | ".join(f"CRF {crf}: found / false, F1, grade | CRF {crf}: detections kept / lost / new"
-                          for crf in REENCODE_CRF) + " |",
-             "|---|---:|---|" + "---|---|" * len(REENCODE_CRF)]
+             + " | ".join(f"{copy.name}: found / false, F1, grade | {copy.name}: detections kept / lost / new"
+                          for copy in copies) + " |",
+             "|---|---:|---|" + "---|---|" * len(copies)]
     settings = AnalysisSettings()
-    totals = {crf: [0, 0, 0] for crf in REENCODE_CRF}
-    scores_all = {None: [], **{crf: [] for crf in REENCODE_CRF}}
-    grades_moved = {crf: [] for crf in REENCODE_CRF}
+    totals = {copy: [0, 0, 0] for copy in copies}
+    scores_all = {None: [], **{copy: [] for copy in copies}}
+    grades_moved = {copy: [] for copy in copies}
     for clip in clips:
         labels = read_labels(clip.get("labels") or LABELS / f"{clip['clip']}.csv")
         cached = {**clip, "clip": clip.get("cache_name", clip["clip"])}
+        source = REAL / clip["video"]
+        size = probe_video(source)
         row, original = [], None
-        for crf in (None, *REENCODE_CRF):
-            trace = (get_trace(REAL / clip["video"], cache, model, name=cached["clip"]) if crf is None
-                     else variant_trace(cached, 1.0, 0, cache, model, crf=crf))
+        for copy in (None, *copies):
+            trace = (get_trace(source, cache, model, name=cached["clip"]) if copy is None
+                     else variant_trace(cached, copy.scale(size.width, size.height), 0, cache, model, crf=copy.crf))
             fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
             spans, grade, *_ = detect_real(trace, clip["task"], settings)
             ours = real_clip_scores(spans, labels, fps=fps)
-            scores_all[crf].append(ours)
+            scores_all[copy].append(ours)
             cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {_grade(grade)}"
-            if crf is None:
+            if copy is None:
                 original, original_grade = spans, grade
                 row.append(cell)
                 continue
@@ -359,23 +385,23 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
                                                                      "both") for d in original), labels.excluded)
             moved = score_frames(spans, as_labels)
             for k, n in enumerate((moved.tp, moved.fn, moved.fp)):
-                totals[crf][k] += n
+                totals[copy][k] += n
             if grade != original_grade:
-                grades_moved[crf].append(f"{clip['clip']} {_grade(original_grade)} -> {_grade(grade)}")
+                grades_moved[copy].append(f"{clip['clip']} {_grade(original_grade)} -> {_grade(grade)}")
             row += [cell, f"{moved.tp} / {moved.fn} / {moved.fp}"]
         lines.append(f"| {clip['clip']} | {scores_all[None][-1]['labels']} | " + " | ".join(row) + " |")
         print(lines[-1], flush=True)
     cells = [f"{sum(r['tp'] for r in scores_all[None])} / {sum(r['fp'] for r in scores_all[None])}, "
              f"{_pool(scores_all[None]):.3f}"]
-    for crf in REENCODE_CRF:
-        cells += [f"{sum(r['tp'] for r in scores_all[crf])} / {sum(r['fp'] for r in scores_all[crf])}, "
-                  f"{_pool(scores_all[crf]):.3f}", " / ".join(str(n) for n in totals[crf])]
+    for copy in copies:
+        cells += [f"{sum(r['tp'] for r in scores_all[copy])} / {sum(r['fp'] for r in scores_all[copy])}, "
+                  f"{_pool(scores_all[copy]):.3f}", " / ".join(str(n) for n in totals[copy])]
     lines += [f"| **pooled** | {sum(r['labels'] for r in scores_all[None])} | "
               + " | ".join(cells) + " |", ""]
-    for crf in REENCODE_CRF:
-        kept, lost, new = totals[crf]
-        lines.append(f"- CRF {crf}: {kept} of the original's {kept + lost} detections kept, {lost} lost, {new} new; "
-                     f"grades that moved: {', '.join(grades_moved[crf]) or 'none'}.")
+    for copy in copies:
+        kept, lost, new = totals[copy]
+        lines.append(f"- {copy.name}: {kept} of the original's {kept + lost} detections kept, {lost} lost, {new} new; "
+                     f"grades that moved: {', '.join(grades_moved[copy]) or 'none'}.")
     return lines + [""]
 
 

@@ -216,11 +216,27 @@ def test_leave_one_clip_out_takes_the_best_f1_among_settings_that_keep_the_timin
     assert evaluate.choose_parameters([scores(0.96, 0.0, false_long=2), scores(0.95, 0.0)]) == 1
 
 
+def test_the_480p_copy_shrinks_only_pictures_whose_shorter_side_is_larger():
+    """The test-retest table's copies: CRF 18 and 23 keep every picture's size; the 480p copy scales
+    a landscape or portrait 720p picture by 2/3, a 1080p one by 4/9, and never enlarges a small one."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import quality_limits
+
+    same, default, small = quality_limits.REENCODINGS
+    assert (same.crf, default.crf, small.crf) == (18, 23, 28)
+    for width, height in ((1280, 720), (720, 1280), (1920, 1080), (360, 288), (480, 480)):
+        assert same.scale(width, height) == default.scale(width, height) == 1.0
+    assert small.scale(1280, 720) == small.scale(720, 1280) == pytest.approx(2 / 3)
+    assert small.scale(1920, 1080) == pytest.approx(4 / 9)
+    assert small.scale(360, 288) == small.scale(480, 480) == 1.0
+
+
 def test_one_reencoding_of_a_real_clip_is_compared_with_the_original_detection_by_detection(real_video, model_info,
                                                                                                tmp_path):
     """quality_limits.py --reencoded on pyfeat's single_face.mp4 (one labelled blink): the clip is
-    re-encoded at CRF 18 and 23, each extracted with the real model, and its blink is kept (1 kept,
-    0 lost, 0 new) at both; the table pools the clips and names the grades that moved."""
+    copied at CRF 18, 23 and 28 (the 480p copy: its 640x360 picture is not scaled), each extracted
+    with the real model, and its blink is kept (1 kept, 0 lost, 0 new) in every copy; the table
+    pools the clips and names the grades that moved."""
     sys.path.insert(0, str(REPO / "scripts"))
     import quality_limits
 
@@ -229,10 +245,12 @@ def test_one_reencoding_of_a_real_clip_is_compared_with_the_original_detection_b
     lines = quality_limits.reencoded_table([clip], tmp_path, model_info)
     row = next(line for line in lines if line.startswith("| single_face |"))
     assert row.split(" | ")[1:] == ["1", "1 / 0, 1.000, n/g", "1 / 0, 1.000, n/g", "1 / 0 / 0",
-                                    "1 / 0, 1.000, n/g", "1 / 0 / 0 |"], row
+                                    "1 / 0, 1.000, n/g", "1 / 0 / 0", "1 / 0, 1.000, n/g", "1 / 0 / 0 |"], row
     assert "- CRF 18: 1 of the original's 1 detections kept, 0 lost, 0 new; grades that moved: none." in lines
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["single_face.trace.csv", "single_face_s100_r0_q18.trace.csv",
-                                                          "single_face_s100_r0_q23.trace.csv"]  # no video kept
+    assert "- 480p CRF 28: 1 of the original's 1 detections kept, 0 lost, 0 new; grades that moved: none." in lines
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "single_face.trace.csv", "single_face_s100_r0_q18.trace.csv", "single_face_s100_r0_q23.trace.csv",
+        "single_face_s100_r0_q28.trace.csv"]  # no video kept
 
 
 def test_evaluate_refuses_external_labels_it_cannot_read(tmp_path):
