@@ -414,7 +414,7 @@ def test_the_reencoding_figures_quoted_by_hand_match_the_generated_tables():
 
     page = " ".join((REPO / "docs" / "quality-limits.md").read_text().replace("**", "").split())
     section = page[page.index("## One re-encoding"):page.index("## Turned faces made smaller")]
-    totals, moved, f1 = {}, {}, {}
+    totals, moved = {}, {}
     for name in ("CRF 18", "CRF 23", "480p CRF 28"):
         counts = re.findall(rf"- {name}: (\d+) of the original's (\d+) detections kept, (\d+) lost, (\d+) new; "
                             r"grades that moved: ([^.]*)\.", section)
