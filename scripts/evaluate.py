@@ -494,8 +494,8 @@ the baseline (2 of 2 found and a false closure: its fold alone takes `onset_step
 left-eye dip at 54-66 counts; at the defaults it does not).
 
 Analysis-20 widens `lone_frame` (docs/analysis.md section 2): a closure at core depth on at most two
-frames beside a frame the face mesh lost, or starting on the first frame measured after one (the
-eye never seen open before it), is a face found again read shut, not counted. With eyelid-12 the
+frames beside a frame the face mesh lost, or starting on the first frame measured after one (what
+its first frames read is not checked), is a face found again read shut, not counted. With eyelid-12 the
 face found behind `arjs`'s card read shut for two frames (129-130); the change was made after
 seeing that, so `arjs` stays `looked_at` and `fer_test`, whose false closure 61-65 it also drops,
 becomes `looked_at` analysis-20. No detection of the project's clips or of the synthetic videos

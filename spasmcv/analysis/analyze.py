@@ -102,8 +102,8 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: Not where the iris is under 15 px (lowered and shut lids read alike there). No detection of
 #: the project's labelled clips changes.
 #: analysis-20: ``lone_frame`` (a face just found again reading the eye shut) also covers two
-#: frames at core depth, and a closure that starts on the first frame measured after a loss (the
-#: eye never seen open before it): with signals eyelid-12 the face found behind ``arjs``'s card read
+#: frames at core depth, and a closure that starts on the first frame measured after a loss (what
+#: its first frames read is not checked): with signals eyelid-12 the face found behind ``arjs``'s card read
 #: shut for two frames. No detection of the project's labelled clips changes; outside, three
 #: false closures go (``arjs``, ``fer_test``, ``pc_interview``) and no labelled closure is lost.
 ANALYSIS_VERSION = "analysis-20"
