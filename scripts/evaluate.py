@@ -494,15 +494,18 @@ the baseline (2 of 2 found and a false closure: its fold alone takes `onset_step
 left-eye dip at 54-66 counts; at the defaults it does not).
 
 Analysis-20 widens `lone_frame` (docs/analysis.md section 2): a closure at core depth on at most two
-frames beside a frame the face mesh lost, or starting on the first frame measured after one (what
-its first frames read is not checked), is a face found again read shut, not counted. With eyelid-12 the
+frames beside a frame the face mesh lost, or starting on the first frame measured after one (since
+analysis-21 only if the eye was never seen open before its core), is a face found again read shut,
+not counted. With eyelid-12 the
 face found behind `arjs`'s card read shut for two frames (129-130); the change was made after
 seeing that, so `arjs` stays `looked_at` and `fer_test`, whose false closure 61-65 it also drops,
 becomes `looked_at` analysis-20. No detection of the project's clips or of the synthetic videos
 changes, at the default settings or leave-one-clip-out. Outside, three false closures go (`arjs`,
 `fer_test`, `pc_interview` 212-218, a face turned past the gate's limit and found again) and no
 labelled closure is lost: 486 of 548 closures, 43 false (pooled F1 0.903, the baseline's 0.856);
-`arjs` is level with the baseline again.
+`arjs` is level with the baseline again. Analysis-21 adds the check that analysis-20 lacked (a
+real short blink starting from an open eye right after a loss was not counted); no detection of
+the labelled clips or of the synthetic videos changes.
 The twenty-two clips never looked at: 296 of 301, 7 false (F1 0.980, baseline 0.921); the
 twenty-nine blind before analysis-19: 391 of 422, 38 false (F1 0.919, baseline 0.863).
 

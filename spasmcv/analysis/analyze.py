@@ -102,11 +102,15 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: Not where the iris is under 15 px (lowered and shut lids read alike there). No detection of
 #: the project's labelled clips changes.
 #: analysis-20: ``lone_frame`` (a face just found again reading the eye shut) also covers two
-#: frames at core depth, and a closure that starts on the first frame measured after a loss (what
-#: its first frames read is not checked): with signals eyelid-12 the face found behind ``arjs``'s card read
-#: shut for two frames. No detection of the project's labelled clips changes; outside, three
-#: false closures go (``arjs``, ``fer_test``, ``pc_interview``) and no labelled closure is lost.
-ANALYSIS_VERSION = "analysis-20"
+#: frames at core depth, and a closure that starts on the first frame measured after a loss: with
+#: signals eyelid-12 the face found behind ``arjs``'s card read shut for two frames. No detection
+#: of the project's labelled clips changes; outside, three false closures go (``arjs``,
+#: ``fer_test``, ``pc_interview``) and no labelled closure is lost.
+#: analysis-21: such a closure after a loss is ``lone_frame`` only when its frames before the core
+#: read at least half the core threshold (the eye never seen open): analysis-20 did not look, so a
+#: real short blink starting from an open eye right after a loss was not counted. No detection of
+#: the 69 labelled clips or the synthetic videos changes.
+ANALYSIS_VERSION = "analysis-21"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

@@ -56,7 +56,8 @@ Definitions (docs/analysis.md), made to reproduce the hand labels of real video
 * a closure that rests on a face just found again (at most ``lone_max_frames`` consecutive
   measured, not bridged, frames of the eye reach the core threshold, and a neighbour of them has
   no measurement, the face lost or the frame dropped by the quality gate, or the closure starts
-  on the first frame measured after one, whatever its first frames read), in both
+  on the first frame measured after one and reads at least half the core threshold on every
+  frame before its core: the eye never seen open before it), in both
   eyes or in the only eye that closed, is ``lone_frame``: the face mesh locking on again to a
   face it lost reads a frame or two of the eye shut; not counted;
 * a flutter burst is ``flutter_min_closures`` or more consecutive closures each shorter than
@@ -603,9 +604,9 @@ def seen_on_few_frames(event: EyeEvent, signal: ClosureSignal, settings: EventSe
     consecutive measured (not bridged) frames of its eye reach the core threshold it was found
     with (``shallow_core`` for a shallow blink), and either a neighbour of them has no
     measurement (the face lost, or the frame dropped by the quality gate) or the closure starts
-    on the first frame measured after such a frame. What its frames before the core read is not
-    checked: a real blink of at most ``lone_max_frames`` core frames right after a loss is not
-    counted either (none of the labelled clips holds one; docs/analysis.md)."""
+    on the first frame measured after such a frame while its frames from there to the core read
+    at least half that threshold (the eye never seen open before it: a real blink right after a
+    loss starts from an open frame; docs/analysis.md)."""
     closure, time_s = signal.closure[event.eye], signal.time_s
     measured = np.isfinite(closure) & (signal.eye_measured[event.eye] if signal.eye_measured is not None
                                        else ~signal.bridged)
@@ -620,7 +621,7 @@ def seen_on_few_frames(event: EyeEvent, signal: ClosureSignal, settings: EventSe
     first, last = int(closed[0]), int(closed[-1])
     if first == 0 or last == len(closure) - 1 or not (measured[first - 1] and measured[last + 1]):
         return True
-    return lo > 0 and not measured[lo - 1]
+    return lo > 0 and not measured[lo - 1] and bool(np.all(closure[lo:first] >= threshold / 2))
 
 
 def mark_lone_frames(found: dict, signal: ClosureSignal, settings: EventSettings) -> dict:

@@ -520,7 +520,7 @@ def test_a_closure_of_two_frames_on_a_face_just_found_again_is_not_counted():
     """arjs 129-130 (signals eyelid-12): the face found again behind a card reads the eye half
     shut, then shut, then open: a closure of two frames at core depth that starts on the first
     frame measured after the loss (the eye was never seen open before it) is ``lone_frame``
-    (analysis-20). A real blink of four frames at core depth right after a loss still counts."""
+    (analysis-20, analysis-21). A real blink of four frames at core depth right after a loss still counts."""
     closure = blinks_closure()
     cols = trace_columns(closure)
     i = int(np.searchsorted(T, 30.0))
@@ -537,6 +537,26 @@ def test_a_closure_of_two_frames_on_a_face_just_found_again_is_not_counted():
         assert [e.kind for e in after_loss] == ["blink"] and after_loss[0].truncated
         assert len(closures(events.per_eye[side])) == len(BLINKS)
     assert not any(abs(p.apex_s - 30.0) < 0.2 for p in events.paired)
+
+
+@pytest.mark.parametrize("first_reading, counted", [(0.05, True), (0.4, False)])
+def test_a_short_blink_just_after_a_loss_counts_when_its_first_frame_reads_the_eye_open(first_reading, counted):
+    """A closure of two frames at core depth starting on the first frame measured after a loss
+    is a face found again read shut only when that frame already reads the eye at least half way
+    to the core threshold (0.4); when it reads the eye open (0.05), the eye was seen open and the
+    closure is a real blink (analysis-21)."""
+    closure = blinks_closure()
+    cols = trace_columns(closure)
+    i = int(np.searchsorted(T, 48.0))  # between two blinks
+    cols["valid"][i - 8:i] = 0  # the face lost for 8 frames, then found reading first_reading
+    for side in ("left", "right"):
+        cols[f"ear_{side}"][i:i + 5] = ear_from_closure(np.array([first_reading, 0.9, 0.95, 0.2, 0.0]))
+    events = detect_events(closure_signal(cols))
+    for side in ("left", "right"):
+        at_48 = [e for e in events.per_eye[side] if abs(e.apex_s - T[i + 2]) < 0.1]
+        assert [e.kind for e in at_48] == (["blink"] if counted else ["lone_frame"])
+        assert len(closures(events.per_eye[side])) == len(BLINKS) + counted
+    assert any(abs(p.apex_s - T[i + 2]) < 0.2 for p in events.paired) == counted
 
 
 def test_counting_review_reads_each_review_event_as_the_closure_its_duration_makes_it():
