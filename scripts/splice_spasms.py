@@ -376,7 +376,7 @@ to first after); a burst reported as all its closures and none of them a spasm; 
 one-eye splice with no counted closure. Long closures in a video whose iris is under 15 px
 (`franck`) are `review` by design (docs/analysis.md): listed for checking by eye, not counted.
 
-What it found (analysis-20 with signals eyelid-12, whose verdicts are those of analysis-19; but for the partial flutters, new here, the verdicts are those of analysis-10 to analysis-14, the runs before it; the tables below are this run's):
+What it found (analysis-21 with signals eyelid-12, whose verdicts are those of analysis-19 and analysis-20; but for the partial flutters, new here, the verdicts are those of analysis-10 to analysis-14, the runs before it; the tables below are this run's):
 
 - **Held closures of both eyes** on the larger faces are reported as one closure of the spliced
   duration (the median error is 0, within a frame or two at most), spasm or prolonged by their
