@@ -235,6 +235,41 @@ def _median3(closure: np.ndarray) -> np.ndarray:
     return smooth
 
 
+class _PartialReopenings:
+    """Where a core may end at a partial reopening, as its frames are walked from the apex:
+    ``dip``, the most open frame since the apex in ``smooth`` (the closure's 3-frame median), and
+    ``both_dip``, the most open single frame at which the other eye, too, reopened by ``amount``
+    from its own peak. The core ends at one of them when the eye then closes again by ``reentry``
+    above it (a blink into a lowered gaze and the next blink; a flutter reopening short of half way)."""
+
+    def __init__(self, closure, smooth, other, amount: float, reentry: float, first: int):
+        self.closure, self.smooth, self.other = closure, smooth, other
+        self.amount, self.reentry = amount, reentry
+        self.other_peak = other[first] if other is not None and np.isfinite(other[first]) else -np.inf
+        self.dip = self.both_dip = None
+
+    def split_before(self, j: int, peak: float) -> int | None:
+        """The reopening to end the core at, when frame ``j`` has closed again by ``reentry``
+        above a dip that reopened by ``amount`` from ``peak``; None otherwise."""
+        if self.other is not None and self.other[j] > self.other_peak:  # NaN compares False
+            self.other_peak = self.other[j]
+        for d, level in ((self.dip, self.smooth), (self.both_dip, self.closure)):
+            if d is not None and level[d] <= peak - self.amount and self.closure[j] >= level[d] + self.reentry:
+                return d
+        return None
+
+    def new_peak(self) -> None:
+        self.dip = self.both_dip = None
+
+    def track(self, j: int) -> None:
+        """Frame ``j`` is not a new peak: it may be the most open so far."""
+        if self.dip is None or self.smooth[j] < self.smooth[self.dip]:
+            self.dip = j
+        if (self.other is not None and self.other[j] <= self.other_peak - self.amount
+                and (self.both_dip is None or self.closure[j] < self.closure[self.both_dip])):
+            self.both_dip = j
+
+
 def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
            other: np.ndarray | None = None, partial_reopening: float | None = None,
            smooth: np.ndarray | None = None) -> list[tuple[int, int, int]]:
@@ -242,8 +277,8 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
     (``other``: the other eye's closure, for :func:`one_eye` and partial reopenings;
     ``partial_reopening``: how far the eye must reopen from the peak, in ``smooth``, the closure's
     3-frame median, or on a single frame where ``other`` reopens as far from its own peak, for a
-    core to end there when it then closes again by ``reentry``; None: a core ends only at
-    ``reopen_fraction``)."""
+    core to end there when it then closes again by ``reentry`` (:class:`_PartialReopenings`);
+    None: a core ends only at ``reopen_fraction``)."""
     n = len(closure)
     valid = np.isfinite(closure)
     if partial_reopening is not None and smooth is None:
@@ -265,31 +300,21 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
         if c < pre + settings.min_depth * (1.0 - pre):  # from a lowered level: not far enough to closed
             i += 1
             continue
-        apex, peak, j, lowered = i, c, i, False
-        # dip: the most open frame since the apex in the 3-frame median; both_dip: the most open
-        # single frame at which the other eye, too, reopened by partial_reopening from its own peak
-        dip = both_dip = split = None
-        other_peak = other[i] if other is not None and np.isfinite(other[i]) else -np.inf
+        apex, peak, j, lowered, split = i, c, i, False, None
+        reopenings = (None if partial_reopening is None else
+                      _PartialReopenings(closure, smooth, other, partial_reopening, settings.reentry, i))
         while j + 1 < n and valid[j + 1]:
             j += 1
-            if other is not None and other[j] > other_peak:   # NaN compares False
-                other_peak = other[j]
-            if partial_reopening is not None:
-                for d, level in ((dip, smooth), (both_dip, closure)):
-                    if (d is not None and level[d] <= peak - partial_reopening
-                            and closure[j] >= level[d] + settings.reentry):
-                        split = d  # reopened partly (into a lowered gaze, say), then closed again
-                        break
+            if reopenings is not None:
+                split = reopenings.split_before(j, peak)
                 if split is not None:
                     break
             if closure[j] > peak:
-                apex, peak, dip, both_dip = j, closure[j], None, None
-            elif partial_reopening is not None:
-                if dip is None or smooth[j] < smooth[dip]:
-                    dip = j
-                if (other is not None and other[j] <= other_peak - partial_reopening
-                        and (both_dip is None or closure[j] < closure[both_dip])):
-                    both_dip = j
+                apex, peak = j, closure[j]
+                if reopenings is not None:
+                    reopenings.new_peak()
+            elif reopenings is not None:
+                reopenings.track(j)
             if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
                 break
             if (peak < settings.partial_peak and time_s[j] - time_s[i] >= settings.prolonged_s
@@ -299,13 +324,11 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
         if split is not None:
             cores.append((i, apex, split))
             trough, i = float(closure[split]), split + 1
-            continue
-        if lowered:
+        elif lowered:
             trough, i = None, j
-            continue
-        cores.append((i, apex, j))
-        trough = float(closure[j])
-        i = j + 1
+        else:
+            cores.append((i, apex, j))
+            trough, i = float(closure[j]), j + 1
     return cores
 
 
