@@ -659,11 +659,16 @@ def f1_interval(rows: list[dict], *, n_resamples: int = 2000, seed: int = 0) -> 
     return float(np.quantile(f1, 0.025)), float(np.quantile(f1, 0.975))
 
 
+def grade_text(grade) -> str:
+    """A grade as the tables print it: n/g (not gradable) for None, never a number."""
+    return "n/g" if grade is None else str(grade)
+
+
 def _real_line(name: str, ours: dict, base: dict, grade, measured=None, grade_if_review=None) -> str:
     inc = f"{ours['incomplete_found']}/{ours['incomplete_labels']}" if ours["incomplete_labels"] else "-"
     wink = (f"{ours['one_eye_right_side']}/{ours['one_eye_labels']}" if ours["one_eye_labels"] else "-")
-    g = ("n/g" if grade is None else f"{grade} ({grade_if_review} if review)"
-         if grade_if_review not in (None, grade) else grade)
+    g = (grade_text(grade) if grade is None or grade_if_review in (None, grade)
+         else f"{grade} ({grade_if_review} if review)")
     share = "-" if measured is None or not np.isfinite(measured) else f"{100 * measured:.0f} %"
     return (f"| {name} | {ours['labels']} | {share} | {ours['tp']} | {ours['fp']} | {ours['fn']} | **{ours['f1']:.3f}** | "
             f"{base['f1']:.3f} | {_fmt(ours['onset_error_median'], '+.1f')} / {_fmt(ours['offset_error_median'], '+.1f')} | "

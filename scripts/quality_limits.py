@@ -55,7 +55,7 @@ from spasmcv.measure.model import resolve_model  # noqa: E402
 from spasmcv.measure.trace import read_trace, write_trace  # noqa: E402
 from spasmcv.measure.video import iter_frames, probe_video  # noqa: E402
 
-from evaluate import EXTERNAL, LABELS, REAL, detect_real, external_clips, get_trace  # noqa: E402
+from evaluate import EXTERNAL, LABELS, REAL, detect_real, external_clips, get_trace, grade_text  # noqa: E402
 
 CLIPS = ["franck", "lp_d9", "wolfgang"]
 SCALES = [1.0, 0.7, 0.5, 0.35, 0.25, 0.18]
@@ -341,11 +341,6 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
     return lines + [""]
 
 
-def _grade(grade) -> str:
-    """A grade as the tables print it: n/g (not gradable) for None, never a number."""
-    return "n/g" if grade is None else str(grade)
-
-
 def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project clips",
                     copies: tuple[Reencoding, ...] = REENCODINGS) -> list[str]:
     """How far one re-encoding moves what spasmcv reports, with the default settings (quality gate
@@ -377,7 +372,7 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
             spans, grade, *_ = detect_real(trace, clip["task"], settings)
             ours = real_clip_scores(spans, labels, fps=fps)
             scores_all[copy].append(ours)
-            cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {_grade(grade)}"
+            cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {grade_text(grade)}"
             if copy is None:
                 original, original_grade = spans, grade
                 row.append(cell)
@@ -388,7 +383,7 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
             for k, n in enumerate((moved.tp, moved.fn, moved.fp)):
                 totals[copy][k] += n
             if grade != original_grade:
-                grades_moved[copy].append(f"{clip['clip']} {_grade(original_grade)} -> {_grade(grade)}")
+                grades_moved[copy].append(f"{clip['clip']} {grade_text(original_grade)} -> {grade_text(grade)}")
             row += [cell, f"{moved.tp} / {moved.fn} / {moved.fp}"]
         lines.append(f"| {clip['clip']} | {scores_all[None][-1]['labels']} | " + " | ".join(row) + " |")
         print(lines[-1], flush=True)
