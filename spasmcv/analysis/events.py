@@ -240,9 +240,10 @@ class _PartialReopenings:
     ``dip``, the most open frame since the apex in ``smooth`` (the closure's 3-frame median), and
     ``both_dip``, the most open single frame at which the other eye, too, reopened by ``amount``
     from its own peak. The core ends at one of them when the eye then closes again by ``reentry``
-    above it (a blink into a lowered gaze and the next blink; a flutter reopening short of half way)."""
+    above it (a blink into a lowered gaze and the next blink; a flutter reopening short of half way).
+    ``amount`` None: a core never ends at a partial reopening."""
 
-    def __init__(self, closure, smooth, other, amount: float, reentry: float, first: int):
+    def __init__(self, closure, smooth, other, amount: float | None, reentry: float, first: int):
         self.closure, self.smooth, self.other = closure, smooth, other
         self.amount, self.reentry = amount, reentry
         self.other_peak = other[first] if other is not None and np.isfinite(other[first]) else -np.inf
@@ -251,6 +252,8 @@ class _PartialReopenings:
     def split_before(self, j: int, peak: float) -> int | None:
         """The reopening to end the core at, when frame ``j`` has closed again by ``reentry``
         above a dip that reopened by ``amount`` from ``peak``; None otherwise."""
+        if self.amount is None:
+            return None
         if self.other is not None and self.other[j] > self.other_peak:  # NaN compares False
             self.other_peak = self.other[j]
         for d, level in ((self.dip, self.smooth), (self.both_dip, self.closure)):
@@ -263,6 +266,8 @@ class _PartialReopenings:
 
     def track(self, j: int) -> None:
         """Frame ``j`` is not a new peak: it may be the most open so far."""
+        if self.amount is None:
+            return
         if self.dip is None or self.smooth[j] < self.smooth[self.dip]:
             self.dip = j
         if (self.other is not None and self.other[j] <= self.other_peak - self.amount
@@ -301,19 +306,16 @@ def _cores(closure: np.ndarray, time_s: np.ndarray, settings: EventSettings,
             i += 1
             continue
         apex, peak, j, lowered, split = i, c, i, False, None
-        reopenings = (None if partial_reopening is None else
-                      _PartialReopenings(closure, smooth, other, partial_reopening, settings.reentry, i))
+        reopenings = _PartialReopenings(closure, smooth, other, partial_reopening, settings.reentry, i)
         while j + 1 < n and valid[j + 1]:
             j += 1
-            if reopenings is not None:
-                split = reopenings.split_before(j, peak)
-                if split is not None:
-                    break
+            split = reopenings.split_before(j, peak)
+            if split is not None:
+                break
             if closure[j] > peak:
                 apex, peak = j, closure[j]
-                if reopenings is not None:
-                    reopenings.new_peak()
-            elif reopenings is not None:
+                reopenings.new_peak()
+            else:
                 reopenings.track(j)
             if closure[j] <= peak - settings.reopen_fraction * (peak - pre):
                 break
