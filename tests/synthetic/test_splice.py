@@ -71,7 +71,9 @@ def test_spasms_one_eye_closures_and_flutter_spliced_into_a_real_face_are_report
     flutter burst of one eye with half-way reopenings. Every one is reported as spliced
     (docs/spliced.md): one counted closure of the right duration (within 2.5 frames) in the
     spliced eye(s), none on the open eye, every closure of a burst and none as a spasm. Before
-    analysis-9, lp_d10's one-eye closure (0.70 beside the open eye's 0.27) was not reported."""
+    analysis-9, lp_d10's one-eye closure (0.70 beside the open eye's 0.27) was not reported. In
+    the smaller, more compressed copy of both videos that the re-encoding test-retest makes
+    (480p CRF 28, docs/quality-limits.md), every splice is still reported as spliced."""
     real_video(video)
     sys.path.insert(0, str(REPO / "scripts"))
     import splice_spasms
@@ -83,3 +85,11 @@ def test_spasms_one_eye_closures_and_flutter_spliced_into_a_real_face_are_report
     rows = splice_spasms.score(facts, original, spliced)
     assert spliced_kinds <= {(s["kind"], s["eye"]) for s in facts["splices"]}
     assert [(r["splice"], r["eye"]) for r in rows if splice_spasms.verdict(r) != "yes"] == []
+
+    smaller = splice_spasms.REENCODINGS[-1]
+    assert smaller.name == "480p CRF 28"
+    original_copy, spliced_copy = (
+        analyze_trace(extract_trace(splice_spasms.reencoded_copy(tmp_path / f"{clip}_{which}.mp4", smaller, tmp_path),
+                                    model=model_info), task=facts["task"]) for which in ("original", "spliced"))
+    copy_rows = splice_spasms.score(facts, original_copy, spliced_copy)
+    assert [(r["splice"], r["eye"]) for r in copy_rows if splice_spasms.verdict(r) != "yes"] == []
