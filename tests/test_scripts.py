@@ -367,10 +367,11 @@ def test_the_figures_quoted_by_hand_match_the_generated_accuracy_tables():
     loco, base = re.search(r"\| pooled F1, leave-one-clip-out \| >= 0\.97 \| (\d\.\d{3}) \(.*?baseline (\d\.\d{3})\)",
                            accuracy).groups()
     humans = re.search(r"independently agree at F1 (\d\.\d{3})", accuracy).group(1)
-    labels_rate, ours_rate, base_rate = re.search(
-        r"### The numbers a report gives, against the labels .*?"
-        r"\| pooled \| [\d.]+ \| ([\d.]+) / ([\d.]+) / ([\d.]+) \|",
-        accuracy).groups()
+    report = re.search(r"### The numbers a report gives, against the labels (.*?) Closure rate error, absolute, per "
+                       r"clip: spasmcv median ([\d.]+)/min \(largest [\d.]+\), baseline median ([\d.]+)/min", accuracy)
+    rate_rows = re.findall(r"\| (\w+) \| ([\d.]+) \| ([\d.]+) / ([\d.]+) / ([\d.]+) \|", report.group(1))
+    (_, minutes, labels_rate, ours_rate, base_rate), = [row for row in rate_rows if row[0] == "pooled"]
+    ours_off, base_off = report.group(2), report.group(3)
     clips, out_f1, found, total, false, out_base = re.search(
         r"\| (\d+) clips outside the project, default settings: pooled F1 \| >= 0\.97 \| (\d\.\d{3}) "
         r"\((\d+) of (\d+) closures found, (\d+) false;.*?baseline (\d\.\d{3})\)", accuracy).groups()
@@ -395,6 +396,16 @@ def test_the_figures_quoted_by_hand_match_the_generated_accuracy_tables():
         assert quoted in readme, quoted
     (word,) = re.search(r"on the ([\w-]+) no version was developed after seeing", readme).groups()
     assert numbers[word] == int(unseen)
+    graded = len(rate_rows) - 1
+    (word,) = re.search(r"on the ([\w-]+) of them long enough to grade", readme).groups()
+    assert numbers[word] == graded
+    assert (f"on the {units[graded]} clips with at least 15 s measured. Over those {minutes} minutes the labels hold "
+            f"{labels_rate} closures a minute, spasmcv reads {ours_rate} and the baseline {base_rate}; per clip "
+            f"spasmcv's rate is off by {ours_off}/min at the median, the baseline's by {base_off}.") in accuracy
+    preamble = re.search(r"Below the durations, \"The numbers a report gives\" (.*?) analysis-8 adds", accuracy).group(1)
+    for name, _, labelled, ours, _ in rate_rows:
+        for quoted in re.findall(rf"`{name}` \([^)]*?([\d.]+) against ([\d.]+)\)", preamble):
+            assert quoted == (ours, labelled), (name, quoted)
     assert re.search(rf"{found} of {total} closures, {false} false \(pooled F1 {out_f1}, [^)]*baseline's {out_base}",
                      accuracy)
     assert f"{scored} of them scored" in text("labels/README.md")
