@@ -443,13 +443,13 @@ What it found (analysis-21 with signals eyelid-12, whose verdicts are those of a
   At CRF 23 one: `wolfgang`'s one-eye burst at 218 reads 2 of its 3 closures. In the 480p CRF 28
   copy held closures keep their durations (median error 0, largest 0.08 s) and no open eye gains
   a closure, but `fi_protagonist`'s iris goes from 21 to 14 px, so its 2.2-s closure of both eyes
-  becomes `review` (by design, below 15 px), and flutter suffers on the small eyes: 4 of the 8
-  bursts are read as spliced (17 of 26 closures counted, against 26): `wolfgang`'s one-eye burst
-  as above (one of the two as prolonged), and Talking Face's (12 px) one-eye burst as one blink and its burst of both eyes as
-  `review` events. No splice becomes a spasm it was not. Time closed stays within 2.5 % of the
+  becomes `review` (by design, below 15 px), and flutter suffers: 4 of the 8 bursts are read as
+  spliced (17 of 26 closures counted, against 26): `wolfgang`'s one-eye burst (18-px iris) as
+  above (one of the two as prolonged), and Talking Face's (12 px) one-eye burst as one blink and
+  its burst of both eyes as `review` events. No splice becomes a spasm it was not. Time closed stays within 2.5 % of the
   spliced frames' own in every copy. Read with the healthy clips' copies (docs/quality-limits.md),
   where the 480p copy adds false closures on small faces: a compressed copy loses flutter and
-  gains false closures on small eyes; compare visits on the files as recorded.
+  gains false closures on small faces; compare visits on the files as recorded.
 
 """
 
