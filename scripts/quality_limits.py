@@ -341,6 +341,40 @@ def frame_rate_table(clips: list[dict], cache: Path, model) -> list[str]:
     return lines + [""]
 
 
+def bits_per_pixel(trace) -> float:
+    """The video file's size in bits per pixel per frame (from the trace's provenance)."""
+    video = trace.metadata["video"]
+    return video["size_bytes"] * 8 / (video["width"] * video["height"] * video["frame_count"])
+
+
+def open_lid_jitter(trace, min_frames: int = 10) -> float:
+    """How much the open eye's reading shakes from frame to frame: per eye, the median absolute
+    second difference of the lid aperture (iris diameters) over three consecutive valid frames whose
+    middle one reads at least 0.7 of the open level (the 90th percentile), over that open level;
+    the mean of both eyes (NaN for an eye with fewer than ``min_frames`` such frames)."""
+    valid = np.asarray(trace["valid"]) == 1
+    per_eye = []
+    for side in ("left", "right"):
+        aperture = np.asarray(trace[f"aperture_iris_{side}"], dtype=float)
+        ok = valid & np.isfinite(aperture)
+        if ok.sum() < min_frames:
+            continue
+        open_level = float(np.quantile(aperture[ok], 0.9))
+        middle = ok[1:-1] & ok[:-2] & ok[2:] & (aperture[1:-1] > 0.7 * open_level)
+        if middle.sum() >= min_frames:
+            second = np.abs(aperture[2:] - 2 * aperture[1:-1] + aperture[:-2]) / 2
+            per_eye.append(float(np.median(second[middle])) / open_level)
+    return float(np.mean(per_eye)) if per_eye else float("nan")
+
+
+def _span(values: list[float], spec: str) -> str:
+    values = [v for v in values if np.isfinite(v)]
+    if not values:
+        return "n/a"
+    low, high = f"{min(values):{spec}}", f"{max(values):{spec}}"
+    return low if low == high else f"{low}-{high}"
+
+
 def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project clips",
                     copies: tuple[Reencoding, ...] = REENCODINGS) -> list[str]:
     """How far one re-encoding moves what spasmcv reports, with the default settings (quality gate
@@ -349,7 +383,10 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
     lost, new; frames widened by 2, one-to-one, as closures are scored against labels) and labels,
     and its grade. This is the pipeline's own test-retest: the eyelids are the same frame for
     frame, only the pixels differ by what an encoder (and a smaller picture) changed. A clip may
-    name its ``labels`` file and the ``cache_name`` of its traces (outside clips: labels/external/)."""
+    name its ``labels`` file and the ``cache_name`` of its traces (outside clips: labels/external/).
+    Under the table, per copy, what might tell such a copy from its original: the file's
+    :func:`bits_per_pixel` and the trace's :func:`open_lid_jitter`, over the copies whose grade moved
+    and over those keeping exactly the original's detections."""
     lines = [f"### One re-encoding, {title}: default settings, quality gate on", "",
              "| clip | labels | original: found / false, F1, grade | "
              + " | ".join(f"{copy.name}: found / false, F1, grade | {copy.name}: detections kept / lost / new"
@@ -359,6 +396,9 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
     totals = {copy: [0, 0, 0] for copy in copies}
     scores_all = {None: [], **{copy: [] for copy in copies}}
     grades_moved = {copy: [] for copy in copies}
+    # what might flag a copy: (bits per pixel, times the original's; open-lid jitter, times the original's),
+    # for the copies whose grade moved and those that keep exactly the original's detections
+    flags = {copy: {"moved": [], "kept": []} for copy in copies}
     for clip in clips:
         labels = read_labels(clip.get("labels") or LABELS / f"{clip['clip']}.csv")
         cached = {**clip, "clip": clip.get("cache_name", clip["clip"])}
@@ -374,7 +414,7 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
             scores_all[copy].append(ours)
             cell = f"{ours['tp']} / {ours['fp']}, {ours['f1']:.3f}, {grade_text(grade)}"
             if copy is None:
-                original, original_grade = spans, grade
+                original, original_grade, original_trace = spans, grade, trace
                 row.append(cell)
                 continue
             as_labels = LabelSet(clip["clip"], tuple(LabelledClosure(d.start_frame, d.end_frame, d.start_frame, True,
@@ -384,6 +424,10 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
                 totals[copy][k] += n
             if grade != original_grade:
                 grades_moved[copy].append(f"{clip['clip']} {grade_text(original_grade)} -> {grade_text(grade)}")
+            group = "moved" if grade != original_grade else "kept" if not (moved.fn or moved.fp) else None
+            if group:
+                flags[copy][group].append((bits_per_pixel(trace), bits_per_pixel(trace) / bits_per_pixel(original_trace),
+                                           open_lid_jitter(trace) / open_lid_jitter(original_trace)))
             row += [cell, f"{moved.tp} / {moved.fn} / {moved.fp}"]
         lines.append(f"| {clip['clip']} | {scores_all[None][-1]['labels']} | " + " | ".join(row) + " |")
         print(lines[-1], flush=True)
@@ -398,6 +442,13 @@ def reencoded_table(clips: list[dict], cache: Path, model, title: str = "project
         kept, lost, new = totals[copy]
         lines.append(f"- {copy.name}: {kept} of the original's {kept + lost} detections kept, {lost} lost, {new} new; "
                      f"grades that moved: {', '.join(grades_moved[copy]) or 'none'}.")
+        for group, name in (("moved", "whose grade moved"), ("kept", "keeping exactly the original's detections")):
+            found = flags[copy][group]
+            if found:
+                bits, bits_ratio, jitter_ratio = zip(*found)
+                lines.append(f"  - {copy.name}, copies {name} ({len(found)}): {_span(bits, '.3f')} bits per pixel per "
+                             f"frame, {_span(bits_ratio, '.2f')} times the original's; open-lid jitter "
+                             f"{_span(jitter_ratio, '.2f')} times the original's.")
     return lines + [""]
 
 

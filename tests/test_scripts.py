@@ -248,6 +248,9 @@ def test_one_reencoding_of_a_real_clip_is_compared_with_the_original_detection_b
                                     "1 / 0, 1.000, n/g", "1 / 0 / 0", "1 / 0, 1.000, n/g", "1 / 0 / 0 |"], row
     assert "- CRF 18: 1 of the original's 1 detections kept, 0 lost, 0 new; grades that moved: none." in lines
     assert "- 480p CRF 28: 1 of the original's 1 detections kept, 0 lost, 0 new; grades that moved: none." in lines
+    flags = [line for line in lines if line.startswith("  - ")]  # what might flag each copy: bit rate, jitter
+    assert [line.split(":")[0] for line in flags] == [
+        f"  - {name}, copies keeping exactly the original's detections (1)" for name in ("CRF 18", "CRF 23", "480p CRF 28")]
     assert sorted(p.name for p in tmp_path.iterdir()) == [
         "single_face.trace.csv", "single_face_s100_r0_q18.trace.csv", "single_face_s100_r0_q23.trace.csv",
         "single_face_s100_r0_q28.trace.csv"]  # no video kept
@@ -453,3 +456,25 @@ def test_the_reencoding_figures_quoted_by_hand_match_the_generated_tables():
     assert f"keeps {kept} of the {shown} closures spasmcv reports and moves no grade" in readme
     more_false = sum(row[3] - row[0] for row in false)
     assert f"reads {more_false} more false closures and grades six of the healthy people 2 or 3" in readme
+    # what might flag the 480p copy, pooled over both tables: bits per pixel, its ratio and the jitter's ratio
+    number = r"(\d+\.\d+)(?:-(\d+\.\d+))?"
+    for group, quote in (("whose grade moved", "the 480p copies whose grade moved hold {} bits per pixel per frame, "
+                                                "{} times their originals', and their open-lid jitter"),
+                         ("keeping exactly the original's detections", "the {n} that keep exactly their detections "
+                                                                         "hold {} bits per pixel, {} times, with a "
+                                                                         "jitter {} times")):
+        lines = re.findall(rf"- 480p CRF 28, copies {group} \((\d+)\): {number} bits per pixel per frame, "
+                           rf"{number} times the original's; open-lid jitter {number} times", section)
+        assert len(lines) == 2, group
+        spans = []
+        for k in (1, 3, 5):
+            values = [float(v) for line in lines for v in line[k:k + 2] if v]
+            texts = {float(v): v for line in lines for v in line[k:k + 2] if v}
+            spans.append(f"{texts[min(values)]}-{texts[max(values)]}")
+        n = sum(int(line[0]) for line in lines)
+        if group.startswith("whose"):
+            assert n == 6 and quote.format(*spans[:2]) in section, spans
+            assert f"open-lid jitter (`quality_limits.open_lid_jitter`" in section
+            assert re.search(rf"over that level\) is {spans[2]} times the original's", section), spans
+        else:
+            assert quote.format(*spans, n=n) in section, spans
