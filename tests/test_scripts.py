@@ -478,3 +478,30 @@ def test_the_reencoding_figures_quoted_by_hand_match_the_generated_tables():
             assert re.search(rf"over that level\) is {spans[2]} times the original's", section), spans
         else:
             assert quote.format(*spans, n=n) in section, spans
+
+
+def test_the_splice_copy_figures_quoted_by_hand_match_the_generated_tables():
+    """docs/spliced.md's reading of the re-encoded copies (splice_spasms.py --reencoded) quotes the
+    generated sections: the verdicts that changed in each copy, the 480p copy's flutter bursts and
+    closures counted, and the largest time-closed error of the copies."""
+    import re
+
+    page = " ".join((REPO / "docs" / "spliced.md").read_text().replace("**", "").split())
+    reading = page[page.index("In copies made as a video may be copied"):page.index("spasmcv 0.1.0,")]
+    sections = {name: page[page.index(f"## All clips, both videos copied as {name}"):]
+                for name in ("CRF 18", "CRF 23", "480p CRF 28")}
+    changed = {name: re.search(r"Verdicts that differ from the videos as written: (.*?)\.( |$)", text).group(1)
+               for name, text in sections.items()}
+    assert changed["CRF 18"] == "none" and "at CRF 18 every verdict stands" in reading
+    assert changed["CRF 23"].count("->") == 1 and changed["CRF 23"].startswith("wolfgang flutter right 218")
+    assert "At CRF 23 one: `wolfgang`'s one-eye burst at 218 reads 2 of its 3 closures" in reading
+    assert "(counted 2:" in changed["CRF 23"]
+    eyes, as_spliced, spliced, counted = re.search(
+        r"\| flutter bursts \(per eye\) \| (\d+) \| (\d+) \| \d+ \| closures spliced (\d+), counted (\d+)",
+        sections["480p CRF 28"]).groups()
+    assert f"{as_spliced} of the {eyes} bursts are read as spliced ({counted} of {spliced} closures counted" in reading
+    errors = [abs(float(e)) for name, text in sections.items()
+              for e in re.findall(r"Time closed .*? spliced \(([-+][\d.]+)%", text[:text.index("Verdicts")])]
+    assert len(errors) == 3
+    (limit,) = re.search(r"Time closed stays within ([\d.]+) % of the spliced frames' own in every copy", reading).groups()
+    assert max(errors) <= float(limit) and max(errors) > float(limit) - 0.1
