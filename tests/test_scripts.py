@@ -9,7 +9,7 @@ import pytest
 from conftest import REPO
 
 
-@pytest.mark.parametrize("script", ["evaluate.py", "eye_crop_classifier.py", "eye_region_contrast.py", "lid_components.py",
+@pytest.mark.parametrize("script", ["evaluate.py", "eye_crop_classifier.py", "eye_region_contrast.py", "lid_components.py", "long_closures.py",
                                     "renderer_lid_curve.py", "splice_spasms.py", "grey_spread.py"])
 def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
     env = {**os.environ, "SPASMCV_MODEL": str(tmp_path / "no_such_model.task"), "SPASMCV_OFFLINE": "1"}
@@ -505,3 +505,78 @@ def test_the_splice_copy_figures_quoted_by_hand_match_the_generated_tables():
     assert len(errors) == 3
     (limit,) = re.search(r"Time closed stays within ([\d.]+) % of the spliced frames' own in every copy", reading).groups()
     assert max(errors) <= float(limit) and max(errors) > float(limit) - 0.1
+
+
+def test_long_closures_measures_on_arrays():
+    """long_closures.py's closing time: a closure signal rising linearly from 0.1 to 0.9 over 10
+    frames at 25 frames/s reaches 20 % and 80 % of the way 6 frames (0.24 s) apart; a gap on the
+    way, or no rise, is NaN. The change from before: the middle half's median less the median of
+    the 0.1-0.6 s before the first frame."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import numpy as np
+    from long_closures import change_from_before, closing_time_s
+
+    closure = np.r_[np.full(5, 0.1), np.linspace(0.1, 0.9, 11), np.full(5, 0.9)]
+    assert closing_time_s(closure, 5, 17, 25.0) == pytest.approx(0.24)
+    assert closing_time_s(closure, 5, 12, 25.0) == pytest.approx(4.2 / 25)  # peak 0.66 at frame 12: 1.4 to 5.6
+    gappy = closure.copy()
+    gappy[9] = np.nan
+    assert np.isnan(closing_time_s(gappy, 5, 17, 25.0))
+    assert np.isnan(closing_time_s(np.full(10, 0.5), 0, 9, 25.0))
+    time_s = np.arange(40) / 25.0
+    column = np.r_[np.zeros(20), np.full(20, 3.0)]
+    column[19] = 100.0   # 0.04 s before the first frame: outside the reference window
+    assert change_from_before(column, time_s, 20, 39) == pytest.approx(3.0)
+
+
+def test_long_closures_on_a_real_clip(real_trace):
+    """long_closures.py on `wolfgang` with the real model: her eyes are held shut from the first
+    frame (a labelled closure, one per eye), and the blink at 437 that runs on into a downcast
+    gaze the labels exclude is an unlabelled closure in excluded frames; each measure is finite
+    where there are frames before the closure."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import numpy as np
+    from evaluate import LABELS, RealClip, real_clips
+    from long_closures import MEASURES, long_closures
+
+    from spasmcv.analysis.evaluation import read_labels
+
+    (info,) = [c for c in real_clips() if c["clip"] == "wolfgang"]
+    trace = real_trace(info["video"])
+    fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
+    rows = long_closures(RealClip(info, trace, read_labels(LABELS / "wolfgang.csv"), fps, {}))
+    held = [r for r in rows if r["start"] <= 20]
+    assert sorted(r["eye"] for r in held) == ["left", "right"]
+    assert all(r["group"] == "labelled" and r["duration_s"] > 5 for r in held)
+    (late,) = [r for r in rows if r["start"] > 400]
+    assert late["group"] == "unlabelled" and late["excluded"]
+    assert all(np.isfinite(late[key]) for key, _, _ in MEASURES)
+    assert late["pitch_change"] > 5   # the head pitches down into the gaze
+
+
+def test_the_long_closure_figures_quoted_by_hand_match_the_generated_table():
+    """docs/analysis.md ("Looking down") quotes docs/long-closures.md (scripts/long_closures.py):
+    the group sizes and every measure's range, labelled / unlabelled."""
+    import re
+
+    generated = (REPO / "docs" / "long-closures.md").read_text()
+    page = " ".join((REPO / "docs" / "analysis.md").read_text().split())
+    ranges = {}
+    for group, size, text in re.findall(r"^- (labelled|unlabelled) \((\d+)\): (.*)\.$", generated, re.M):
+        ranges[group] = dict(re.findall(r"(?:^|; )([^;]+?) (-?[\d.+-]+ to [+-]?[\d.]+)", text))
+        ranges[group]["size"] = size
+    assert set(ranges) == {"labelled", "unlabelled"}
+    assert (f"{ranges['labelled']['size']} match a labelled closure at least half as long, "
+            f"{ranges['unlabelled']['size']} match none and lie in scored frames") in page
+    for measure, quote in (("pitch change (deg)", "head pitch {} / {} degrees"),
+                           ("brow change (iris)", "brow-to-eye distance {} / {} iris diameters"),
+                           ("lower-lid change (iris)", "lower lid {} / {};"),
+                           ("iris change (iris)", "iris position {} / {};"),
+                           ("look down", "`eyeLookDown` {} / {};"),
+                           ("squint", "`eyeSquint` {} / {}."),
+                           ("upper-lid change (iris)", "The upper lid's change is {} iris diameters in the labelled closures and {} in the looks"),
+                           ("closing ms", "to the peak is {} ms in the labelled closures and {} ms in the looks")):
+        assert quote.format(ranges["labelled"][measure], ranges["unlabelled"][measure]) in page, measure
+    rows = re.findall(r"^\| (\S+) \| (left|right) \| \d+-\d+ \| [\d.]+ \| \w+ \| \d+ \| unlabelled \|", generated, re.M)
+    counts = {clip: sum(c == clip for c, _ in rows) for clip, _ in rows}
+    assert "`fi_c7tcz` {fi_c7tcz}, `oro_chewing2` {oro_chewing2} and `fi_YPnuq` {fi_YPnuq}".format(**counts) in page
