@@ -313,9 +313,54 @@ def _output(given: Path | None, default: Path) -> Path:
     return given / default.name if given.is_dir() else given
 
 
-#: Endings of spasmcv's own outputs: an existing file named so (or a trace) may be replaced.
+#: Endings of spasmcv's own outputs: an existing file named so may be replaced when its content
+#: is spasmcv's too (:func:`_is_own_output`).
 OWN_SUFFIXES = (".trace.csv", ".trace.csv.gz", ".analysis.json", ".events.csv", ".minutes.csv", ".report.html",
                 ".comparison.json", ".comparison.csv", ".review.mp4")
+
+
+def _is_own_output(path: Path) -> bool:
+    """Whether an existing file may be replaced without ``--force``: a trace, or a file with one of
+    :data:`OWN_SUFFIXES` whose content is what spasmcv writes under that name (the tables' header
+    line, the JSON's version keys, the report's title, the review video's comment), or an empty
+    file (nothing to lose). A file of one's own that merely ends so is not."""
+    from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
+    from spasmcv.measure.trace import is_trace_file
+
+    suffix = next((s for s in OWN_SUFFIXES if path.name.endswith(s)), None)
+    if is_trace_file(path):
+        return True
+    if suffix is None:
+        return False
+    try:
+        if path.stat().st_size == 0:
+            return True
+        if suffix == ".review.mp4":
+            return _review_video_comment(path)
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
+        if suffix.endswith(".json"):
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(data, dict) and ("compare_version" if suffix == ".comparison.json" else "provenance") in data
+    except (OSError, ValueError):   # unreadable, or not JSON
+        return False
+    first = head.splitlines()[0] if head else ""
+    return {".events.csv": first == ",".join(EVENT_COLUMNS), ".minutes.csv": first == ",".join(MINUTE_COLUMNS),
+            ".comparison.csv": first.startswith("metric,label,unit,"),
+            ".report.html": head.startswith("<!DOCTYPE html>") and "<title>spasmcv report" in head}.get(suffix, False)
+
+
+def _review_video_comment(path: Path) -> bool:
+    """Whether ``path`` is a video whose container comment is spasmcv's review video's."""
+    import av
+
+    from spasmcv.clinic.annotate import REVIEW_VIDEO_COMMENT
+
+    try:
+        with av.open(str(path)) as container:
+            return container.metadata.get("comment") == REVIEW_VIDEO_COMMENT
+    except (OSError, ValueError, av.error.FFmpegError):   # not a video PyAV can open
+        return False
 
 
 def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
@@ -323,7 +368,6 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
     which is not spasmcv's own (unless ``force``), that is a folder, or whose folder cannot be
     written. Raises :class:`~spasmcv.errors.OutputError`."""
     from spasmcv.errors import OutputError
-    from spasmcv.measure.trace import is_trace_file
 
     inputs = [Path(p) for p in inputs if p is not None and Path(p).exists()]
     for out in map(Path, outputs):
@@ -333,7 +377,7 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
                                   "choose another output name (-o)")
         if out.is_dir():
             raise OutputError(f"{out} is a folder; give a file name or prefix (-o)")
-        if out.exists() and not force and not (out.name.endswith(OWN_SUFFIXES) or is_trace_file(out)):
+        if out.exists() and not force and not _is_own_output(out):
             raise OutputError(f"{out} exists and is not a spasmcv output; choose another name (-o) "
                               "or pass --force to replace it")
         folder = out.parent

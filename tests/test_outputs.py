@@ -75,15 +75,54 @@ def test_analyze_and_report_refuse_to_overwrite_the_trace_they_read(trace_file, 
 
 
 def test_a_foreign_file_is_replaced_only_with_force(trace_file, tmp_path):
+    """A file that is not spasmcv's is refused without --force, even under one of spasmcv's own
+    names (a clinician's notes.events.csv); spasmcv's own outputs and empty files are replaced."""
     foreign = tmp_path / "notes.analysis.json.bak"
     foreign.write_text("a clinician's own notes")
-    prefix = tmp_path / "notes"
-    (tmp_path / "notes.events.csv").write_text("")  # spasmcv's own kind of name: may be replaced
     result = run_cli("extract", SAMPLE, "-o", foreign, "--max-frames", "5", "-q")
     assert result.returncode == 7 and "--force" in result.stderr
     assert foreign.read_text() == "a clinician's own notes"
+    prefix = tmp_path / "notes"
+    for suffix in (".events.csv", ".analysis.json", ".minutes.csv"):
+        own_name = tmp_path / f"notes{suffix}"
+        own_name.write_text("my own notes")
+        result = run_cli("analyze", trace_file, "-o", prefix, "-q")
+        assert result.returncode == 7 and f"notes{suffix} exists and is not a spasmcv output" in result.stderr
+        assert own_name.read_text() == "my own notes"
+        own_name.write_text("")   # empty: nothing to lose
     ok = run_cli("analyze", trace_file, "-o", prefix, "-q")
     assert ok.returncode == 0, ok.stderr
+    again = run_cli("analyze", trace_file, "-o", prefix, "-q")   # its own outputs are replaced
+    assert again.returncode == 0, again.stderr
+    (tmp_path / "notes.events.csv").write_text("my own notes")
+    forced = run_cli("analyze", trace_file, "-o", prefix, "-q", "--force")
+    assert forced.returncode == 0 and (tmp_path / "notes.events.csv").read_text().startswith("eye,kind,")
+    report = run_cli("report", trace_file, "-o", prefix)
+    assert report.returncode == 0, report.stderr
+    assert run_cli("report", trace_file, "-o", prefix).returncode == 0   # its own report is replaced
+    (tmp_path / "notes.report.html").write_text("<html>my page</html>")
+    assert run_cli("report", trace_file, "-o", prefix).returncode == 7
+
+
+def test_only_spasmcvs_own_review_video_is_replaced_without_force(tmp_path):
+    """The review video carries a container comment; another video under its name is not replaced."""
+    import av
+
+    from spasmcv.cli import _is_own_output
+    from spasmcv.clinic.annotate import REVIEW_VIDEO_COMMENT
+
+    own, other = tmp_path / "a.review.mp4", tmp_path / "b.review.mp4"
+    shutil.copy(SAMPLE, other)
+    with av.open(str(SAMPLE)) as source, av.open(str(own), "w", format="mp4") as target:
+        target.metadata["comment"] = REVIEW_VIDEO_COMMENT
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    assert _is_own_output(own) and not _is_own_output(other)
+    (tmp_path / "c.review.mp4").write_text("not a video")
+    assert not _is_own_output(tmp_path / "c.review.mp4")
 
 
 def test_an_output_folder_that_cannot_exist_is_reported_before_extraction(video, tmp_path):

@@ -44,6 +44,8 @@ EYE_RGB = {side: rgb(color) for side, color in EYE_COLORS.items()}
 IDLE_RGB = (225, 225, 225)
 PANEL_RGB = (250, 250, 250)
 TIME_BASE = Fraction(1, 90000)
+#: The review video's container comment: how ``spasmcv annotate`` knows a file it may replace.
+REVIEW_VIDEO_COMMENT = "spasmcv review video"
 
 
 @dataclass(frozen=True)
@@ -262,6 +264,7 @@ def annotate_video(video: str | os.PathLike, output: str | os.PathLike, *, model
         with contextlib.ExitStack() as stack:
             container = stack.enter_context(av.open(str(tmp), mode="w", format="mp4",
                                                     options={"movflags": "+faststart"}))
+            container.metadata["comment"] = REVIEW_VIDEO_COMMENT
             # given only a trace, the landmarks are measured again (the trace does not store them),
             # in the picture its extraction measured: turned, when the video was stored turned
             turn = picture_turn_deg(trace.metadata)

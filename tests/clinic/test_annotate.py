@@ -44,6 +44,7 @@ def test_review_video_matches_detections(model_info, tmp_path):
     with av.open(str(result.path)) as container:
         stream = container.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+        assert container.metadata.get("comment") == "spasmcv review video"   # may be replaced without --force
     frames = list(iter_frames(result.path))
     source_times = np.array([f.time_s for f in iter_frames(video)])
     times = np.array([f.time_s for f in frames])
