@@ -586,14 +586,18 @@ def _cmd_batch(args) -> int:
             (bar.write if bar is not None else lambda m: print(m, file=sys.stderr))(line)
 
     try:
-        run_batch(jobs, args.output, model=model, settings=settings, workers=args.workers, on_error=args.on_error,
-                  dask_address=args.dask, include_paths=args.include_paths, retry_failed=args.retry_failed,
-                  progress=progress, log=log)
+        report = run_batch(jobs, args.output, model=model, settings=settings, workers=args.workers,
+                           on_error=args.on_error, dask_address=args.dask, include_paths=args.include_paths,
+                           retry_failed=args.retry_failed, progress=progress, log=log)
     finally:
         if bar is not None:
             bar.close()
     if not args.quiet:
         print((args.output / "summary.txt").read_text(), end="")
+    if report.results and all(r is None or r.failed for r in report.results):
+        # one bad file is a row of the tables; every file failing is a broken call (wrong paths, ...)
+        raise BatchError(f"no recording could be scored: all {len(report.results)} failed "
+                         f"(the reasons: {args.output / 'recordings.csv'}, {args.output / 'batch.log'})")
     return 0
 
 

@@ -263,3 +263,17 @@ def test_a_missing_input_folder_is_an_error_not_an_empty_batch(tmp_path):
     result = subprocess.run([sys.executable, "-m", "spasmcv", "batch", str(tmp_path / "study_typo"),
                              "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=120)
     assert result.returncode == 6 and "no such file or folder" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_batch_in_which_every_recording_fails_exits_with_an_error(tmp_path, model_info):
+    """One bad file is a failed row and the batch goes on (exit 0 above); when no recording at all
+    could be scored (a manifest whose paths are all wrong, say) the tables are still written, and
+    the exit code says so."""
+    manifest = tmp_path / "study.csv"
+    manifest.write_text("path,subject\nnowhere/a.mp4,S1\nnowhere/b.mp4,S2\n")
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "batch", "--manifest", str(manifest), "-o",
+                             str(tmp_path / "out"), "--model", str(model_info.path), "--workers", "1"],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 6 and "no recording could be scored: all 2 failed" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert [r["status"] for r in rows(tmp_path / "out" / "recordings.csv")] == ["failed", "failed"]
