@@ -402,13 +402,15 @@ def _cmd_analyze(args) -> int:
     _guard_outputs(outputs, [args.input], force=args.force)
     settings = _settings(args)
     trace = _load_trace(args.input, args, "extract", settings)
+    written = []
     if args.save_trace and from_video:
-        write_trace(trace, prefix.with_name(prefix.name + ".trace.csv"))
+        written.append(prefix.with_name(prefix.name + ".trace.csv"))
+        write_trace(trace, written[0])
     analysis = analyze_trace(trace, task=args.task, settings=settings.analysis)
-    paths = write_analysis(analysis, prefix)
+    written += write_analysis(analysis, prefix).values()
     if not args.quiet:
         print(format_summary(analysis))
-        print("wrote " + ", ".join(str(p) for p in paths.values()), file=sys.stderr)
+        print("wrote " + ", ".join(map(str, written)), file=sys.stderr)
     return 0
 
 

@@ -73,7 +73,7 @@ def cache_dir() -> Path:
 def _how_to_provide() -> str:
     return (
         f"Provide the MediaPipe face landmarker model in one of these ways:\n"
-        f"  - pass its path: spasmcv extract VIDEO --model /path/to/{MODEL_FILENAME}\n"
+        f"  - pass its path to the command: --model /path/to/{MODEL_FILENAME}\n"
         f"  - set the environment variable: export {MODEL_ENV_VAR}=/path/to/{MODEL_FILENAME}\n"
         f"  - copy it to the cache: {cache_dir() / MODEL_FILENAME}\n"
         f"  - or allow a one-time download (needs internet) from\n    {OFFICIAL_MODEL_URL}\n"
