@@ -110,7 +110,12 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: read at least half the core threshold (the eye never seen open): analysis-20 did not look, so a
 #: real short blink starting from an open eye right after a loss was not counted. No detection of
 #: the 69 labelled clips or the synthetic videos changes.
-ANALYSIS_VERSION = "analysis-21"
+#: analysis-22: an event's ``closed_s`` counts the frames from its onset to the one before its
+#: offset (each stands for the time to the next): it counted the offset frame too, so a blink of
+#: an eye narrowed past half closed read more time closed than its duration; the per-minute
+#: table's last ``end_s`` is the end of the last frame's time, not its start; the events table marks
+#: ``review`` events of both eyes that overlap as ``bilateral``. No detection changes.
+ANALYSIS_VERSION = "analysis-22"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

@@ -177,9 +177,12 @@ class Events:
 
     def summary(self) -> list[dict]:
         """One dict per eye event, in time order: the event's fields, ``duration_s`` and
-        ``bilateral`` (paired with the other eye's event). The rows of ``PREFIX.events.csv`` and
-        of a batch's ``events.csv``."""
-        both = [p for p in self.paired if p.eye == "both"]
+        ``bilateral`` (paired with the other eye's event; a ``review`` event with the other eye's
+        ``review`` event, by the same rule). The rows of ``PREFIX.events.csv`` and of a batch's
+        ``events.csv``."""
+        review = {side: [e for e in self.per_eye.get(side, []) if e.kind == "review"] for side in SIDES}
+        both = [p for p in self.paired + pair_events(review["left"], review["right"],
+                                                     min_overlap=self.settings.pair_min_overlap) if p.eye == "both"]
         bilateral = {id(p.left) for p in both} | {id(p.right) for p in both}
         rows = []
         for side in SIDES:
@@ -409,7 +412,9 @@ def detect_eye_events(time_s: np.ndarray, closure: np.ndarray, *, eye: str,
         if depth < settings.min_depth:
             continue
         onset, offset = float(time_s[start]), float(time_s[end])
-        closed = float(np.sum(frame_s[start:end + 1][closure[start:end + 1] >= 0.5]))
+        # each frame stands for the time to the next, so the frames from onset to the one before
+        # the offset cover the event's duration: time closed never exceeds it
+        closed = float(np.sum(frame_s[start:end][closure[start:end] >= 0.5]))
         kind = kind_by_duration(offset - onset, settings)
         if kind != "blink" and peak < settings.partial_peak and not one_eye(closure, other, start, end,
                                                                             settings=settings):

@@ -263,6 +263,7 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
     if len(signal.time_s) == 0:
         return rows
     t0, t_end = float(signal.time_s[0]), float(signal.time_s[-1])
+    t_stop = t_end + float(frame_durations(signal.time_s)[-1])   # the last frame stands for its own time too
     n_bins = max(1, int(np.ceil((t_end - t0 + 1e-9) / settings.minute_s)))
     for k in range(n_bins):
         lo, hi = t0 + k * settings.minute_s, t0 + (k + 1) * settings.minute_s
@@ -270,7 +271,7 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
         for side in SIDES:
             evs = [e for e in events.per_eye[side] if lo <= e.onset_s < hi]
             m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings)
-            rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_end), "eye": side,
+            rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_stop), "eye": side,
                          "valid_time_s": m["valid_time_s"], "closure_count": m["closure_count"],
                          "blink_count": m["blink_count"], "blink_rate_per_min": m["blink_rate_per_min"],
                          "spasm_count": m["spasm_count"], "flutter_burst_count": m["flutter_burst_count"],

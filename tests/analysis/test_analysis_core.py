@@ -416,6 +416,21 @@ def test_a_minute_without_measured_time_has_no_counts():
         assert rows[(1, eye)]["valid_time_s"] == 0
         assert rows[(1, eye)]["blink_count"] is None and rows[(1, eye)]["spasm_count"] is None
         assert np.isnan(rows[(1, eye)]["share_closed"])
+    for row in rows.values():   # each frame stands for the time to the next: the last minute ends after its last frame
+        assert row["valid_time_s"] <= row["end_s"] - row["start_s"] + 1e-9
+    assert rows[(2, "left")]["end_s"] == pytest.approx(180.0) and rows[(2, "left")]["valid_time_s"] == pytest.approx(60.0)
+
+
+def test_an_events_time_closed_never_exceeds_its_duration():
+    """Blinks of an eye narrowed past half closed (0.55 from 28.5 s on): every frame from their
+    onset to their offset reads 0.5 or more, yet their time closed stays within onset to offset
+    (it used to count the offset frame's time too, which lies after the offset)."""
+    narrowed = np.minimum(blinks_closure() + profile(T, 28.0, 0.05, 0.4, 0.05) + np.where(T > 28.5, 0.55, 0.0), 1.0)
+    signal, events = _signal_events(trace_columns(narrowed))
+    late = [e for side in ("left", "right") for e in events.per_eye[side] if e.onset_s > 30]
+    assert len(late) >= 6
+    for event in late:
+        assert event.closed_s == pytest.approx(event.duration_s, abs=1e-9), event
 
 
 @pytest.mark.parametrize("values, grade", [
@@ -573,3 +588,7 @@ def test_counting_review_reads_each_review_event_as_the_closure_its_duration_mak
     assert [e.kind for e in counted.per_eye["right"]] == ["blink", "spasm"]
     assert [p.eye for p in counted.paired] == ["both", "both", "left"]
     assert [e.kind for e in events.per_eye["left"]] == ["blink", "review", "review"]  # the input is unchanged
+    # in the events table, review events of both eyes that overlap are bilateral as closures are
+    assert [(r["eye"], r["kind"], r["bilateral"]) for r in events.summary()] == [
+        ("left", "blink", True), ("right", "blink", True), ("left", "review", True), ("right", "review", True),
+        ("left", "review", False)]
