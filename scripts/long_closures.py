@@ -22,14 +22,18 @@ Per closure, from the trace and the closure signal of that eye:
   **lower-lid** and **iris change**: the trace's ``upper_lid``, ``lower_lid`` and ``iris_drop``
   of that eye (iris diameters, docs/trace.md) likewise;
 - **look down**, **squint**: the eye's MediaPipe ``eyeLookDown`` and ``eyeSquint`` blendshapes,
-  median over the middle half.
+  median over the middle half;
+- **crop score** (with ``--crop-scores``): the median over the middle half of the eye-crop
+  classifier's leave-one-clip-out score (``scripts/eye_crop_classifier.py --scores FILE``: a
+  logistic regression on the eye's own pixels; above 0 reads shut), from a model that did not see
+  the clip.
 
 It prints a table of the closures and, per group, the range of each measure (``--markdown``
 writes them as docs/long-closures.md).
 
 Usage::
 
-    python scripts/long_closures.py [--model FILE] [--traces DIR] [--external DIR] [--markdown FILE]
+    python scripts/long_closures.py [--model FILE] [--traces DIR] [--external DIR] [--crop-scores FILE] [--markdown FILE]
 """
 
 from __future__ import annotations
@@ -62,6 +66,7 @@ MEASURES = (("closing_ms", "closing ms", "{:.0f}"), ("pitch_change", "pitch chan
             ("lower_lid_change", "lower-lid change (iris)", "{:+.2f}"), ("iris_change", "iris change (iris)", "{:+.2f}"),
             ("look_down", "look down", "{:.2f}"),
             ("squint", "squint", "{:.2f}"))
+CROP_SCORE = ("crop_score", "crop score", "{:+.1f}")
 
 
 def closing_time_s(closure: np.ndarray, start: int, apex: int, fps: float) -> float:
@@ -89,17 +94,23 @@ def _median(values) -> float:
     return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
 
 
+def middle_half(start: int, end: int) -> slice:
+    """The middle half of frames ``start..end``."""
+    quarter = (end - start) // 4
+    return slice(start + quarter, end - quarter + 1)
+
+
 def change_from_before(column: np.ndarray, time_s: np.ndarray, start: int, end: int) -> float:
     """Median of ``column`` over the middle half of frames ``start..end`` less its median over the
     0.1-0.6 s before frame ``start``."""
-    quarter = (end - start) // 4
-    during = _median(column[start + quarter:end - quarter + 1])
+    during = _median(column[middle_half(start, end)])
     before = (time_s >= time_s[start] - BEFORE_S[0]) & (time_s <= time_s[start] - BEFORE_S[1])
     return during - _median(column[before])
 
 
-def long_closures(clip) -> list[dict]:
-    """The long closures of one labelled clip (a ``RealClip``) on eyes of at least MIN_IRIS_PX."""
+def long_closures(clip, crop_scores: dict | None = None) -> list[dict]:
+    """The long closures of one labelled clip (a ``RealClip``) on eyes of at least MIN_IRIS_PX;
+    ``crop_scores`` (:func:`read_crop_scores`) adds each one's median crop score."""
     analysis = analyze_trace(clip.trace, task=clip.info["task"])
     if not analysis.signal.iris_px >= MIN_IRIS_PX:
         return []
@@ -115,8 +126,7 @@ def long_closures(clip) -> list[dict]:
                            and label.start_frame - WIDEN <= end + WIDEN and start - WIDEN <= label.end_frame + WIDEN
                            and label.end_frame - label.start_frame >= (end - start) / 2
                            for label in clip.labels.closures)
-            quarter = (end - start) // 4
-            middle = slice(start + quarter, end - quarter + 1)
+            middle = middle_half(start, end)
             apex = int(np.clip(np.searchsorted(time_s, event.apex_s), start, end))
             brow = np.asarray(clip.trace[f"brow_eye_px_{side}"], dtype=float) / iris
             out.append({
@@ -127,13 +137,30 @@ def long_closures(clip) -> list[dict]:
                 "closing_ms": 1000 * closing_time_s(analysis.signal.closure[side], start, apex, clip.fps),
                 "pitch_change": change_from_before(pitch, time_s, start, end),
                 "brow_change": change_from_before(brow, time_s, start, end),
-                **{f"{name}_change": change_from_before(np.asarray(clip.trace[f"{column}_{side}"], dtype=float),
-                                                        time_s, start, end)
-                   for name, column in (("upper_lid", "upper_lid"), ("lower_lid", "lower_lid"), ("iris", "iris_drop"))},
+                **{key: change_from_before(np.asarray(clip.trace[f"{column}_{side}"], dtype=float), time_s, start, end)
+                   for key, column in (("upper_lid_change", "upper_lid"), ("lower_lid_change", "lower_lid"),
+                                       ("iris_change", "iris_drop"))},
                 "look_down": _median(np.asarray(clip.trace[f"bs_eyeLookDown_{side}"], dtype=float)[middle]),
                 "squint": _median(np.asarray(clip.trace[f"bs_eyeSquint_{side}"], dtype=float)[middle]),
             })
+            if crop_scores is not None:
+                scores = crop_scores.get((clip.name, side), {})
+                out[-1]["crop_score"] = _median([scores.get(k, np.nan) for k in range(middle.start, middle.stop)])
     return out
+
+
+def read_crop_scores(path: Path) -> dict:
+    """eye_crop_classifier.py's ``--scores`` file as {(clip, eye): {frame: leave-one-clip-out score}}."""
+    data = np.load(path)
+    out: dict = {}
+    for clip, eye, frame, score in zip(data["clip"], data["eye"], data["frame"], data["crop"]):
+        out.setdefault((str(clip), str(eye)), {})[int(frame)] = float(score)
+    return out
+
+
+def _measures(rows: list[dict]) -> tuple:
+    """MEASURES, and the crop score when the rows carry it."""
+    return MEASURES + ((CROP_SCORE,) if rows and "crop_score" in rows[0] else ())
 
 
 def _value(row: dict, key: str, spec: str) -> str:
@@ -146,7 +173,7 @@ def summary_lines(rows: list[dict]) -> list[str]:
     for group in ("labelled", "unlabelled"):
         members = [r for r in rows if r["group"] == group and not r["excluded"]]
         ranges = []
-        for key, name, spec in MEASURES:
+        for key, name, spec in _measures(rows):
             values = np.array([r[key] for r in members], dtype=float)
             values = values[np.isfinite(values)]
             ranges.append(f"{name} {spec.format(values.min())} to {spec.format(values.max())}" if values.size else f"{name} -")
@@ -156,18 +183,19 @@ def summary_lines(rows: list[dict]) -> list[str]:
 
 def markdown(rows: list[dict], n_clips: int) -> str:
     """docs/long-closures.md: the closures, then the summary."""
+    measures = _measures(rows)
     lines = ["# Long closures on large eyes: labelled or not", "",
              "Generated by `scripts/long_closures.py` (measures defined in its docstring; docs/analysis.md, "
              "section 4, \"Looking down\", reads them). "
              f"spasmcv {__version__}, {ANALYSIS_VERSION}, signals {SIGNALS_VERSION}, analysis defaults; "
              f"{n_clips} labelled clips; each eye's closures of {MIN_DURATION_S:g} s or more where the iris is "
              f"{MIN_IRIS_PX:g} px or wider.", "",
-             "| clip | eye | frames | s | kind | iris px | labels | " + " | ".join(m[1] for m in MEASURES) + " |",
-             "|---|---|---|---:|---|---:|---|" + "---:|" * len(MEASURES)]
+             "| clip | eye | frames | s | kind | iris px | labels | " + " | ".join(m[1] for m in measures) + " |",
+             "|---|---|---|---:|---|---:|---|" + "---:|" * len(measures)]
     for r in sorted(rows, key=lambda r: (r["group"], r["clip"], r["start"], r["eye"])):
         group = r["group"] + (" (excluded frames)" if r["excluded"] else "")
         lines.append(f"| {r['clip']} | {r['eye']} | {r['start']}-{r['end']} | {r['duration_s']:.2f} | {r['kind']} | "
-                     f"{r['iris_px']:.0f} | {group} | " + " | ".join(_value(r, *m[::2]) for m in MEASURES) + " |")
+                     f"{r['iris_px']:.0f} | {group} | " + " | ".join(_value(r, *m[::2]) for m in measures) + " |")
     return "\n".join(lines + ["", "Ranges per group (closures in excluded frames left out):", ""]
                      + summary_lines(rows)) + "\n"
 
@@ -177,6 +205,7 @@ def main() -> int:
     parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
     parser.add_argument("--traces", type=Path, help="a folder to keep the traces in (evaluate.py's --traces)")
     parser.add_argument("--external", type=Path, help="the outside clips' videos (scripts/fetch_external_clips.py)")
+    parser.add_argument("--crop-scores", type=Path, help="eye_crop_classifier.py's --scores file: add the crop score")
     parser.add_argument("--markdown", type=Path, help="write the tables here (docs/long-closures.md)")
     args = parser.parse_args()
     model = resolve_model(args.model)
@@ -187,7 +216,8 @@ def main() -> int:
             print(f"not read: {problem}", file=sys.stderr)
         clips += [read_real_clip(info, args.traces, model, video=video, labels_dir=EXTERNAL,
                                  cache_name=f"external_{info['clip']}") for info, video in found]
-    rows = [row for clip in clips for row in long_closures(clip)]
+    crop_scores = read_crop_scores(args.crop_scores) if args.crop_scores else None
+    rows = [row for clip in clips for row in long_closures(clip, crop_scores)]
     text = markdown(rows, len(clips))
     print(text)
     if args.markdown:

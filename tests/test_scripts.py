@@ -507,14 +507,19 @@ def test_the_splice_copy_figures_quoted_by_hand_match_the_generated_tables():
     assert max(errors) <= float(limit) and max(errors) > float(limit) - 0.1
 
 
-def test_long_closures_measures_on_arrays():
+def test_long_closures_measures_on_arrays(tmp_path):
     """long_closures.py's closing time: a closure signal rising linearly from 0.1 to 0.9 over 10
     frames at 25 frames/s reaches 20 % and 80 % of the way 6 frames (0.24 s) apart; a gap on the
     way, or no rise, is NaN. The change from before: the middle half's median less the median of
-    the 0.1-0.6 s before the first frame."""
+    the 0.1-0.6 s before the first frame. The crop scores are read per clip, eye and frame."""
     sys.path.insert(0, str(REPO / "scripts"))
     import numpy as np
-    from long_closures import change_from_before, closing_time_s
+    from long_closures import change_from_before, closing_time_s, read_crop_scores
+
+    np.savez(tmp_path / "scores.npz", clip=np.array(["a", "a", "b"]), eye=np.array(["left", "right", "left"]),
+             frame=np.array([3, 3, 7]), crop=np.array([1.5, -2.0, 0.25]))
+    assert read_crop_scores(tmp_path / "scores.npz") == {("a", "left"): {3: 1.5}, ("a", "right"): {3: -2.0},
+                                                         ("b", "left"): {7: 0.25}}
 
     closure = np.r_[np.full(5, 0.1), np.linspace(0.1, 0.9, 11), np.full(5, 0.9)]
     assert closing_time_s(closure, 5, 17, 25.0) == pytest.approx(0.24)
@@ -544,7 +549,8 @@ def test_long_closures_on_a_real_clip(real_trace):
     (info,) = [c for c in real_clips() if c["clip"] == "wolfgang"]
     trace = real_trace(info["video"])
     fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
-    rows = long_closures(RealClip(info, trace, read_labels(LABELS / "wolfgang.csv"), fps, {}))
+    clip = RealClip(info, trace, read_labels(LABELS / "wolfgang.csv"), fps, {})
+    rows = long_closures(clip)
     held = [r for r in rows if r["start"] <= 20]
     assert sorted(r["eye"] for r in held) == ["left", "right"]
     assert all(r["group"] == "labelled" and r["duration_s"] > 5 for r in held)
@@ -552,6 +558,10 @@ def test_long_closures_on_a_real_clip(real_trace):
     assert late["group"] == "unlabelled" and late["excluded"]
     assert all(np.isfinite(late[key]) for key, _, _ in MEASURES)
     assert late["pitch_change"] > 5   # the head pitches down into the gaze
+    scored = long_closures(clip, {("wolfgang", "left"): {k: float(k) for k in range(200)}})  # score = frame
+    (held_left,) = [r for r in scored if r["start"] <= 20 and r["eye"] == "left"]
+    assert held_left["crop_score"] == (held_left["start"] + held_left["end"]) / 2   # the middle frame
+    assert all(np.isnan(r["crop_score"]) for r in scored if r["eye"] == "right")
 
 
 def test_the_long_closure_figures_quoted_by_hand_match_the_generated_table():
@@ -575,8 +585,19 @@ def test_the_long_closure_figures_quoted_by_hand_match_the_generated_table():
                            ("look down", "`eyeLookDown` {} / {};"),
                            ("squint", "`eyeSquint` {} / {}."),
                            ("upper-lid change (iris)", "The upper lid's change is {} iris diameters in the labelled closures and {} in the looks"),
-                           ("closing ms", "to the peak is {} ms in the labelled closures and {} ms in the looks")):
+                           ("closing ms", "to the peak is {} ms in the labelled closures and {} ms in the looks"),
+                           ("crop score", "{} in the labelled ones and {} in the looks (shut above 0)")):
         assert quote.format(ranges["labelled"][measure], ranges["unlabelled"][measure]) in page, measure
     rows = re.findall(r"^\| (\S+) \| (left|right) \| \d+-\d+ \| [\d.]+ \| \w+ \| \d+ \| unlabelled \|", generated, re.M)
     counts = {clip: sum(c == clip for c, _ in rows) for clip, _ in rows}
     assert "`fi_c7tcz` {fi_c7tcz}, `oro_chewing2` {oro_chewing2} and `fi_YPnuq` {fi_YPnuq}".format(**counts) in page
+    # the eye-crop classifier's table (eye_crop_classifier.py --markdown): pooled, and the clips of downward looks
+    table = {(g, c): v for g, c, v in re.findall(r"^\| (project|outside) \| (\S+) \| \d+ \| \d+ \| ([\d.]+ \| [\d.]+ \| [\d.]+) \|",
+                                                (REPO / "docs" / "eye-crop-classifier.md").read_text(), re.M)}
+    slash = {key: value.replace(" | ", " / ") for key, value in table.items()}
+    assert (f"project clips {slash['project', 'pooled']}, outside clips {slash['outside', 'pooled']} (L2" in page)
+    for clip in ("fi_c7tcz", "fi_YPnuq", "oro_chewing2"):
+        assert f"`{clip}` {slash['outside', clip]}" in page, clip
+    for group, clip, name in (("project", "franck", "Talking Face"), ("outside", "lectern", "`lectern`")):
+        closure, classifier, _ = table[group, clip].split(" | ")
+        assert re.search(rf"{name}[^;]*?{closure} to {classifier}", page), clip
