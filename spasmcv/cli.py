@@ -313,6 +313,14 @@ def _output(given: Path | None, default: Path) -> Path:
     return given / default.name if given.is_dir() else given
 
 
+def _output_prefix(given: Path | None, default: Path) -> Path:
+    """An output prefix as :func:`_output` gives it, less one of spasmcv's own output endings a
+    user may have typed with it (``-o visit1.analysis.json`` -> ``visit1``)."""
+    prefix = _output(given, default)
+    suffix = next((s for s in OWN_SUFFIXES if prefix.name.endswith(s) and prefix.name != s), "")
+    return prefix.with_name(prefix.name[: len(prefix.name) - len(suffix)]) if suffix else prefix
+
+
 #: Endings of spasmcv's own outputs: an existing file named so may be replaced when its content
 #: is spasmcv's too (:func:`_is_own_output`).
 OWN_SUFFIXES = (".trace.csv", ".trace.csv.gz", ".analysis.json", ".events.csv", ".minutes.csv", ".report.html",
@@ -394,7 +402,7 @@ def _cmd_analyze(args) -> int:
     from spasmcv.analysis.summary import format_summary
     from spasmcv.measure.trace import is_trace_file, write_trace
 
-    prefix = _output(args.output, _default_prefix(args.input))
+    prefix = _output_prefix(args.output, _default_prefix(args.input))
     from_video = not (args.input.is_file() and is_trace_file(args.input))
     outputs = [prefix.with_name(prefix.name + suffix) for suffix in (".analysis.json", ".events.csv", ".minutes.csv")]
     if args.save_trace and from_video:
@@ -472,7 +480,7 @@ def _cmd_compare(args) -> int:
             from spasmcv.errors import VideoError
 
             raise VideoError(f"{path}: file not found (visit {label!r})")
-    prefix = args.output = _output(args.output, Path("comparison"))
+    prefix = args.output = _output_prefix(args.output, Path("comparison"))
     _guard_outputs([prefix.with_name(prefix.name + suffix) for suffix in (".report.html", ".comparison.json",
                                                                         ".comparison.csv")],
                    [path for _, _, path in args.visits], force=args.force)
@@ -529,7 +537,7 @@ def _comparison_table(comparison) -> str:
 def _cmd_report(args) -> int:
     from spasmcv.clinic.compare import Visit, compare_visits
 
-    prefix = _output(args.output, _default_prefix(args.input))
+    prefix = _output_prefix(args.output, _default_prefix(args.input))
     _guard_outputs([prefix.with_name(prefix.name + ".report.html")], [args.input], force=args.force)
     settings = _settings(args)
     visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract", settings), date=args.date,

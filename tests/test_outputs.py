@@ -208,3 +208,13 @@ def test_no_command_changes_the_video_it_reads(command, video, tmp_path):
     assert result.returncode == 0, result.stderr
     assert (sha256(video), video.stat().st_mode) == before
     assert list(video.parent.glob("patient*")) == [video]  # nothing written beside the input
+
+
+def test_an_output_prefix_typed_with_one_of_spasmcvs_endings_is_that_prefix(trace_file, tmp_path):
+    """-o visit1.analysis.json (or .trace.csv) names the prefix visit1, not visit1.analysis.json.analysis.json."""
+    for given in ("visit1.analysis.json", "visit2.trace.csv"):
+        result = run_cli("analyze", trace_file, "-o", tmp_path / given, "-q")
+        assert result.returncode == 0, result.stderr
+        stem = given.split(".")[0]
+        assert sorted(p.name for p in tmp_path.glob(f"{stem}*")) == [f"{stem}.analysis.json", f"{stem}.events.csv",
+                                                                     f"{stem}.minutes.csv"]
