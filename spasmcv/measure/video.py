@@ -157,6 +157,11 @@ class Frame:
     scale: float
 
 
+def _reason(exc: Exception) -> str:
+    """What went wrong, in FFmpeg's words, without its error number and the path again."""
+    return getattr(exc, "strerror", None) or str(exc)
+
+
 def _open(path: Path):
     if not path.exists():
         raise VideoError(f"{path}: file not found")
@@ -169,7 +174,7 @@ def _open(path: Path):
     except av.error.EOFError as exc:
         raise VideoError(f"{path}: ends before any video data (zero frames, or a truncated file)") from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
-        raise VideoError(f"{path}: not a readable video file ({exc})") from exc
+        raise VideoError(f"{path}: not a readable video file ({_reason(exc)})") from exc
     if not container.streams.video:
         container.close()
         raise VideoError(f"{path}: contains no video frames (no video stream, or an empty one)")
@@ -322,7 +327,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
                 elif packet.size > 0:
                     untimed += 1
         except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: truncated or corrupt video data after {len(pts)} frames ({exc})") from exc
+            raise VideoError(f"{path}: truncated or corrupt video data after {len(pts)} frames ({_reason(exc)})") from exc
         if not pts and untimed:
             raise VideoError(
                 f"{path}: a raw {stream.codec_context.name} stream without timestamps ({untimed} frames): the rate "
@@ -394,7 +399,7 @@ def _first_frame(path: Path) -> av.VideoFrame:
         for frame in container.decode(_video_stream(container)):
             return frame
     except av.error.FFmpegError as exc:
-        raise VideoError(f"{path}: no frame could be decoded ({exc})") from exc
+        raise VideoError(f"{path}: no frame could be decoded ({_reason(exc)})") from exc
     finally:
         container.close()
     raise VideoError(f"{path}: the video stream holds zero decodable frames")
@@ -603,7 +608,7 @@ def _fields(pictures, time_base, path: Path):
 
 def _deinterlacer_failed(path: Path, where: str, exc: Exception) -> VideoError:
     return VideoError(
-        f"{path}: FFmpeg's deinterlacer ({DEINTERLACER[0]}) failed on {where} ({exc}); the file itself may be "
+        f"{path}: FFmpeg's deinterlacer ({DEINTERLACER[0]}) failed on {where} ({_reason(exc)}); the file itself may be "
         f"sound: deinterlace it with another tool and measure that copy, e.g. 'ffmpeg -i {path.name} -vf "
         f"yadif=mode=send_field -c:v libx264 -crf 14 {path.stem}_fields.mp4'")
 
@@ -733,7 +738,7 @@ def iter_frames(
                 yield Frame(index=index, time_s=float(time_s), rgb=rgb, scale=scale)
                 index += 1
         except av.error.FFmpegError as exc:
-            raise VideoError(f"{path}: truncated or corrupt video data after frame {index} ({exc})") from exc
+            raise VideoError(f"{path}: truncated or corrupt video data after frame {index} ({_reason(exc)})") from exc
         if index == 0:
             raise VideoError(f"{path}: the video stream holds zero decodable frames")
     finally:

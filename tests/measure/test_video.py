@@ -404,6 +404,7 @@ def test_bad_inputs_name_the_file(tmp_path, make, message):
     with pytest.raises(VideoError, match=message) as info:
         probe_video(path)
     assert "visit.mp4" in str(info.value)
+    assert "Errno" not in str(info.value) and str(info.value).count("visit.mp4") == 1   # FFmpeg's words, not its number
 
 
 @pytest.mark.parametrize("name", ["cut.mp4", "cut.webm"])
