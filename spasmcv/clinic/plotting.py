@@ -76,7 +76,7 @@ def plot_closure(time_s: np.ndarray, closure: np.ndarray, events: list, *, side:
     return ax
 
 
-def kind_legend(ax, *, loc: str = "upper center", ncol: int = 5):
+def kind_legend(ax, *, loc: str = "upper center", ncol: int = 3):
     """A legend of the event kinds' colours (for closure plots)."""
     handles = [Patch(color=KIND_COLORS[k], alpha=0.6, label=label) for k, label in KIND_LABELS.items()]
     ax.legend(handles=handles, loc=loc, ncol=ncol, frameon=False, fontsize=8, bbox_to_anchor=(0.5, 1.45))
