@@ -330,21 +330,22 @@ OWN_SUFFIXES = (".trace.csv", ".trace.csv.gz", ".analysis.json", ".events.csv", 
 def _is_own_output(path: Path) -> bool:
     """Whether an existing file may be replaced without ``--force``: a trace, or a file with one of
     :data:`OWN_SUFFIXES` whose content is what spasmcv writes under that name (the tables' header
-    line, the JSON's version keys, the report's title, the review video's comment), or an empty
-    file (nothing to lose). A file of one's own that merely ends so is not."""
+    line, the JSON's version keys, the report's title), or an empty file (nothing to lose); and a
+    review video under any ``.mp4`` name (its container comment). A file of one's own that merely
+    ends so is not."""
     from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
     from spasmcv.measure.trace import is_trace_file
 
     suffix = next((s for s in OWN_SUFFIXES if path.name.endswith(s)), None)
     if is_trace_file(path):
         return True
+    if path.suffix.lower() == ".mp4" and path.stat().st_size > 0:   # a review video under any name
+        return _review_video_comment(path)
     if suffix is None:
         return False
     try:
         if path.stat().st_size == 0:
             return True
-        if suffix == ".review.mp4":
-            return _review_video_comment(path)
         with open(path, "rb") as handle:
             head = handle.read(4096).decode("utf-8", errors="replace")
         if suffix.endswith(".json"):

@@ -121,6 +121,9 @@ def test_only_spasmcvs_own_review_video_is_replaced_without_force(tmp_path):
                 packet.stream = stream
                 target.mux(packet)
     assert _is_own_output(own) and not _is_own_output(other)
+    renamed = tmp_path / "visit1 for the clinic.mp4"   # spasmcv's review video under a name of one's own
+    shutil.copy(own, renamed)
+    assert _is_own_output(renamed) and not _is_own_output(shutil.copy(SAMPLE, tmp_path / "camera.mp4"))
     (tmp_path / "c.review.mp4").write_text("not a video")
     assert not _is_own_output(tmp_path / "c.review.mp4")
 
