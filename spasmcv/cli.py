@@ -339,13 +339,12 @@ def _is_own_output(path: Path) -> bool:
     suffix = next((s for s in OWN_SUFFIXES if path.name.endswith(s)), None)
     if is_trace_file(path):
         return True
-    if path.suffix.lower() == ".mp4" and path.stat().st_size > 0:   # a review video under any name
-        return _review_video_comment(path)
-    if suffix is None:
-        return False
     try:
-        if path.stat().st_size == 0:
-            return True
+        empty = path.stat().st_size == 0
+        if path.suffix.lower() == ".mp4" and not empty:   # a review video under any name
+            return _review_video_comment(path)
+        if suffix is None or empty:
+            return suffix is not None
         with open(path, "rb") as handle:
             head = handle.read(4096).decode("utf-8", errors="replace")
         if suffix.endswith(".json"):
