@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from spasmcv import __version__
 from spasmcv._atomic import atomic_write
@@ -86,9 +86,8 @@ def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | No
         handle.write("\n".join(log_lines) + "\n")
 
 
-@dataclass(frozen=True)
-class Tables:
-    """A batch's tables as pandas DataFrames."""
+class Tables(NamedTuple):
+    """A batch's tables as pandas DataFrames (``recordings, events, minutes = tables`` works too)."""
 
     recordings: object
     events: object
@@ -96,10 +95,18 @@ class Tables:
 
 
 def load_tables(out_dir: str | os.PathLike) -> Tables:
-    """Read a batch directory's tables as pandas DataFrames."""
+    """Read a batch directory's tables as pandas DataFrames. The identifiers are kept as text: the
+    study columns (subject ``007`` stays ``007``), ``recording_id`` (hex digits that may look like
+    a number) and ``path``."""
     try:
         import pandas as pd
     except ImportError as exc:
         raise BatchError("pandas is needed for DataFrames: pip install 'spasmcv[batch]'") from exc
     out = Path(out_dir)
-    return Tables(*(pd.read_csv(out / name) for name in ("recordings.csv", "events.csv", "minutes.csv")))
+    text = {"recording_id", "path", "status", "error", "task"}
+    try:
+        text.update(key for job in json.loads((out / "jobs.json").read_text(encoding="utf-8")) for key in job["study"])
+    except (OSError, ValueError, KeyError, TypeError):   # a folder without jobs.json: the fixed columns only
+        pass
+    return Tables(*(pd.read_csv(out / name, dtype={c: str for c in text}, keep_default_na=False, na_values=[""])
+                    for name in ("recordings.csv", "events.csv", "minutes.csv")))

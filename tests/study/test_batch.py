@@ -222,6 +222,24 @@ def test_score_many_returns_dataframes(tmp_path, manifest, model_info):
     tables = score_many([], tmp_path / "out", manifest=manifest, model=model_info, workers=2)
     assert len(tables.recordings) == 6 and "severity_index" in tables.recordings.columns
     assert set(tables.events["subject"]) <= {"S00", "S02", "S03"}
+    recordings, events, minutes = tables   # unpacks as the docs write it
+    assert recordings is tables.recordings and minutes is tables.minutes
+
+
+def test_loaded_tables_keep_identifiers_as_text(tmp_path):
+    """Subject 007 stays 007 and a recording id of digits stays text, not a number."""
+    pytest.importorskip("pandas")
+    from spasmcv.study import load_tables
+
+    (tmp_path / "jobs.json").write_text('[{"input_index": 0, "study": {"subject": "007", "visit": "01"}}]')
+    (tmp_path / "recordings.csv").write_text("input_index,subject,visit,recording_id,status,severity_index\n"
+                                             "0,007,01,000123456789,ok,12.5\n1,NA,02,00000000abcd,ok,\n")
+    (tmp_path / "events.csv").write_text("input_index,subject,visit,recording_id,eye,duration_s\n0,007,01,000123456789,left,0.2\n")
+    (tmp_path / "minutes.csv").write_text("input_index,subject,visit,recording_id,minute\n0,007,01,000123456789,0\n")
+    tables = load_tables(tmp_path)
+    assert list(tables.recordings["subject"]) == ["007", "NA"] and list(tables.recordings["visit"]) == ["01", "02"]
+    assert tables.events["recording_id"][0] == "000123456789" and tables.minutes["subject"][0] == "007"
+    assert tables.recordings["severity_index"][0] == 12.5 and tables.recordings["severity_index"].isna()[1]
 
 
 def test_cli_batch_and_rescore(tmp_path, real_video, model_info):
