@@ -8,6 +8,7 @@ into the recordings-table columns.
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass, field
 
 from spasmcv import __version__
@@ -69,6 +70,25 @@ def flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = value
 
 
+def changed_settings(settings: dict | None) -> str | None:
+    """The analysis settings (``provenance.settings`` of an analysis, a JSON dict) that differ from
+    the defaults, as ``analysis.events.spasm_s=2.0; ...``: empty for the defaults, None when the
+    analysis does not record its settings. A rescored table says so how it was scored."""
+    if not isinstance(settings, dict):
+        return None
+    settings, defaults = (json.loads(json.dumps(json_safe(value)))   # as stored: tuples read as lists
+                          for value in (settings, dataclasses.asdict(AnalysisSettings())))
+
+    def walk(mine: dict, base: dict, prefix: str):
+        for key, value in mine.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                yield from walk(value, base[key], f"{prefix}{key}.")
+            elif value != base.get(key):
+                yield f"{prefix}{key}={value}"
+
+    return "; ".join(walk(settings, defaults, "analysis."))
+
+
 def recording_row(analysis, trace: Trace) -> dict:
     """The flat recordings-table columns of one analysed recording."""
     rec = analysis.recording
@@ -98,6 +118,7 @@ def recording_row(analysis, trace: Trace) -> dict:
         "variable_frame_rate": video.get("variable_frame_rate"),
         "warnings": "; ".join(rec["warnings"]),
         "spasmcv_version": __version__, "analysis_version": ANALYSIS_VERSION, "formula_version": FORMULA_VERSION,
+        "analysis_settings": changed_settings(rec.get("provenance", {}).get("settings")),
         "signals_version": trace.metadata.get(SIGNALS_VERSION_KEY),
         "model_sha256": trace.metadata.get("model", {}).get("sha256"), "video_sha256": video.get("sha256"),
     })

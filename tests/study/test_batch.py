@@ -130,6 +130,9 @@ def test_rescore_from_traces_with_other_settings(tmp_path, manifest, model_info)
         return sum(int(r[f"{side}_closure_count"] or 0) for r in table.values() for side in ("left", "right"))
 
     assert closures(after) < closures(before)
+    # each table says how it was scored: the defaults, then the one changed setting
+    assert {r["analysis_settings"] for r in before.values() if r["status"] == "ok"} == {""}
+    assert {r["analysis_settings"] for r in after.values() if r["status"] == "ok"} == {"analysis.events.core_threshold=0.99"}
     # the rescored folder is self-contained: relative trace paths, usable after the first batch is gone
     jobs = json.loads((tmp_path / "rescored" / "jobs.json").read_text())
     assert all(not j["trace_file"] or j["trace_file"].startswith("traces/") for j in jobs)
