@@ -73,7 +73,7 @@ def flatten(prefix: str, value, out: dict) -> None:
 def changed_settings(settings: dict | None) -> str | None:
     """The analysis settings (``provenance.settings`` of an analysis, a JSON dict) that differ from
     the defaults, as ``analysis.events.spasm_s=2.0; ...``: empty for the defaults, None when the
-    analysis does not record its settings. A rescored table says so how it was scored."""
+    analysis does not record its settings: a rescored table says how it was scored."""
     if not isinstance(settings, dict):
         return None
     settings, defaults = (json.loads(json.dumps(json_safe(value)))   # as stored: tuples read as lists
