@@ -53,7 +53,7 @@ from evaluate import EXTERNAL, external_clips, read_real_clip, real_clips  # noq
 from spasmcv import __version__, resolve_model  # noqa: E402
 from spasmcv._atomic import atomic_write  # noqa: E402
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, analyze_trace  # noqa: E402
-from spasmcv.analysis.evaluation import event_frames, mostly_excluded  # noqa: E402
+from spasmcv.analysis.evaluation import event_frames, mostly_excluded, spans_overlap  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 
 MIN_DURATION_S = 0.9
@@ -123,7 +123,7 @@ def long_closures(clip, crop_scores: dict | None = None) -> list[dict]:
         for event, span in zip(events, event_frames(events, time_s)):
             start, end = span.start_frame, span.end_frame
             labelled = any(label.eye in ("both", side)
-                           and label.start_frame - WIDEN <= end + WIDEN and start - WIDEN <= label.end_frame + WIDEN
+                           and spans_overlap(start, end, label.start_frame, label.end_frame, WIDEN)
                            and label.end_frame - label.start_frame >= (end - start) / 2
                            for label in clip.labels.closures)
             middle = middle_half(start, end)

@@ -416,7 +416,9 @@ LONG_CLOSURE_S = 1.0
 LATE_END_FRAMES = 3
 
 
-def _overlaps(a_start: int, a_end: int, b_start: int, b_end: int, widen: int) -> bool:
+def spans_overlap(a_start: int, a_end: int, b_start: int, b_end: int, widen: int) -> bool:
+    """Whether frames ``a_start..a_end`` and ``b_start..b_end`` overlap once each is widened by
+    ``widen`` frames on both sides (the scoring rule's overlap)."""
     return min(a_end, b_end) - max(a_start, b_start) + 1 + 2 * widen > 0
 
 
@@ -439,7 +441,7 @@ def real_clip_scores(detected: list[FrameSpan], labels: LabelSet, *, fps: float,
     false_long = [d for d in detected
                   if d.kind != "review" and d.end_frame - d.start_frame >= long_frames
                   and not mostly_excluded(d.start_frame, d.end_frame, labels.excluded)
-                  and not any(_overlaps(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
+                  and not any(spans_overlap(d.start_frame, d.end_frame, r.start_frame, r.end_frame, widen)
                               and r.frames >= long_frames - 2 * widen for r in labels.closures)]
     matched = {j: detected[i] for i, j in score.matches}
 
@@ -477,7 +479,7 @@ def reported_closures(events, time_s) -> list[FrameSpan]:
     spans = event_frames(events.paired, time_s)
     review = [e for side in ("left", "right") for e in events.per_eye.get(side, []) if e.kind == "review"]
     for span in sorted(event_frames(review, time_s), key=lambda s: s.start_frame):
-        if not any(_overlaps(span.start_frame, span.end_frame, s.start_frame, s.end_frame, 0)
+        if not any(spans_overlap(span.start_frame, span.end_frame, s.start_frame, s.end_frame, 0)
                    for s in spans if s.kind == "review"):
             spans.append(FrameSpan(span.start_frame, span.end_frame, "both", "review"))
     return sorted(spans, key=lambda s: s.start_frame)
