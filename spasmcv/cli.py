@@ -345,11 +345,11 @@ def _is_own_output(path: Path) -> bool:
             return _review_video_comment(path)
         if suffix is None or empty:
             return suffix is not None
-        with open(path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", errors="replace")
         if suffix.endswith(".json"):
             data = json.loads(path.read_text(encoding="utf-8"))
             return isinstance(data, dict) and ("compare_version" if suffix == ".comparison.json" else "provenance") in data
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
     except (OSError, ValueError):   # unreadable, or not JSON
         return False
     first = head.splitlines()[0] if head else ""

@@ -219,6 +219,9 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     report = BatchReport(results=[], out_dir=out)
     started = time.time()
     aborted = None
+    unreadable: list[str] = []   # logged after the run's first line
+    first_with: dict[str, int] = {}   # video sha256 -> the first input index with it
+    repeated: list[str] = []
     for job in jobs:
         try:
             sha = index.sha256(job.path)
@@ -226,11 +229,15 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
             results[job.input_index] = RecordingResult.failure(f"VideoError: cannot read <input> ({exc.strerror})",
                                                                task=job.task)
             report.failed += 1
-            note(f"#{job.input_index} failed: cannot read <input> ({exc.strerror})")
+            unreadable.append(f"#{job.input_index} failed: cannot read <input> ({exc.strerror})")
             if on_error == "abort":
                 aborted = job.input_index
                 break
             continue
+        if sha in first_with:
+            repeated.append(f"#{job.input_index} is the same video as #{first_with[sha]} (recording {sha[:12]}): "
+                            "check the manifest")
+        first_with.setdefault(sha, job.input_index)
         ekey = extraction_key(sha, model.sha256, job_measure(job, settings))
         cached = result_path(out, sha[:12], result_key(ekey, settings, job.task))
         if cached.exists():
@@ -246,6 +253,8 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         pending[job.input_index] = cached
     index.save()
     note(f"batch: {len(jobs)} inputs, {report.cached} reused from cache, {len(todo)} to compute")
+    for line in unreadable + repeated:
+        note(line)
 
     total_frames = _count_frames(todo) if progress else 0
 
@@ -278,7 +287,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         report.results = ordered
         write_tables(out, jobs, ordered, include_paths=include_paths)
         write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,
-                      log_lines=log_lines)
+                      log_lines=log_lines, warnings=repeated)
     if aborted is not None:
         raise BatchError(f"batch aborted after a failed recording (#{aborted}); see {out / 'batch.log'}")
     return report

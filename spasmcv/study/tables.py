@@ -26,6 +26,12 @@ def _ordered_union(rows: list[dict]) -> list[str]:
     return list(seen)
 
 
+def shown_path(job: Job) -> str:
+    """The input's path as ``--include-paths`` shows it: absolute, ``..`` resolved (symbolic links
+    kept), so that the table can be read from anywhere."""
+    return os.path.abspath(job.path)
+
+
 def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
                include_paths: bool = False) -> tuple[list, list, list]:
     """The recordings, events and minutes rows (study columns first) of a batch's results."""
@@ -33,7 +39,7 @@ def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
     for job, result in zip(jobs, results):
         ident = {"input_index": job.input_index}
         if include_paths:
-            ident["path"] = str(job.path)
+            ident["path"] = shown_path(job)
         ident.update(job.study)
         if result is None:
             recordings.append({**ident, "status": "not run", "error": "interrupted before this recording"})
@@ -60,22 +66,32 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
     job_list = [{"input_index": j.input_index, "study": j.study, "task": j.task, "mirrored": j.mirrored,
                  "recording_id": r.recording_id if r else "", "trace_file": r.trace_file if r else "",
                  "status": r.status if r else "not run", "error": r.error if r else "",
-                 **({"path": str(j.path)} if include_paths else {})}
+                 **({"path": shown_path(j)} if include_paths else {})}
                 for j, r in zip(jobs, results)]
     with atomic_write(out / "jobs.json") as handle:
         json.dump(job_list, handle, indent=1)
 
 
 def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | None], *, computed: int,
-                  cached: int, failed_now: int, log_lines: list[str]) -> None:
-    """``summary.txt`` (counts and every failure's reason) and one more entry in ``batch.log``."""
+                  cached: int, failed_now: int, log_lines: list[str], warnings: list[str] = ()) -> None:
+    """``summary.txt`` (counts, ``warnings`` such as a video listed twice, and every failure's
+    reason) and one more entry in ``batch.log``.
+    The first three counts add up to the recordings; the run's own three add up to those run
+    (``computed`` and ``failed_now`` this run, ``cached`` reused, failures from earlier runs included)."""
     not_run = sum(r is None for r in results)
+    failed = sum(1 for r in results if r and r.failed)
+    failed_before = failed - failed_now
     lines = [f"spasmcv {__version__} batch: {len(jobs)} recordings",
+             f"  scored:              {len(jobs) - failed - not_run}",
+             f"  failed:              {failed}",
+             f"  not run (stopped):   {not_run}",
+             "this run:",
              f"  computed now:        {computed}",
-             f"  reused from cache:   {cached}",
-             f"  failed:              {sum(1 for r in results if r and r.failed)}"
-             f" (this run: {failed_now})",
-             f"  not run (stopped):   {not_run}"]
+             f"  failed now:          {failed_now}",
+             f"  reused from cache:   {cached}"
+             + (f" ({failed_before} of them failed in an earlier run)" if failed_before else "")]
+    if warnings:
+        lines += ["warnings:"] + [f"  {w}" for w in warnings]
     failures = [(j, r) for j, r in zip(jobs, results) if r and r.failed]
     if failures:
         lines.append("failures:")

@@ -38,6 +38,23 @@ def manifest(tmp_path, real_video):
     return path
 
 
+def test_included_paths_are_absolute_and_a_video_listed_twice_is_warned(tmp_path, model_info):
+    (tmp_path / "videos").mkdir()
+    (tmp_path / "videos" / "broken.mp4").write_bytes(b"not a video at all" * 10)
+    (tmp_path / "study").mkdir()
+    manifest = tmp_path / "study" / "manifest.csv"   # paths relative to the manifest, through ..
+    manifest.write_text("path,subject\n../videos/broken.mp4,S01\n../videos/broken.mp4,S02\n"
+                        "../videos/missing.mp4,S03\n")
+    run_batch(read_manifest(manifest), tmp_path / "out", model=model_info, workers=1, include_paths=True)
+    shown = [str(tmp_path / "videos" / "broken.mp4")] * 2 + [str(tmp_path / "videos" / "missing.mp4")]
+    assert [r["path"] for r in rows(tmp_path / "out" / "recordings.csv")] == shown
+    assert [j["path"] for j in json.loads((tmp_path / "out" / "jobs.json").read_text())] == shown
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "warnings:" in summary and "#1 is the same video as #0" in summary
+    assert "same video" not in summary.replace("#1 is the same video as #0", "")   # only the repeat
+    assert "#1 is the same video as #0" in (tmp_path / "out" / "batch.log").read_text()
+
+
 def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manifest, model_info):
     out = tmp_path / "out"
     jobs = read_manifest(manifest)
@@ -65,6 +82,16 @@ def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manife
     stamps = {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()}
     second = run_batch(jobs, out, model=model_info, workers=2)
     assert (second.computed, second.cached) == (0, 5)  # the missing file fails again, cheaply
+    summary = (out / "summary.txt").read_text()   # recordings counted once; the run's sources apart
+    for line in ("scored:              4", "failed:              2", "not run (stopped):   0",
+                 "computed now:        0", "failed now:          1",
+                 "reused from cache:   5 (1 of them failed in an earlier run)"):
+        assert line in summary, line
+    log = (out / "batch.log").read_text().splitlines()
+    run_starts = [k for k, line in enumerate(log) if " batch: 6 inputs" in line]
+    missing_lines = [k for k, line in enumerate(log) if "#5 failed: cannot read" in line]
+    assert len(run_starts) == 2 and len(missing_lines) == 2   # each run's lines after its own first line
+    assert run_starts[0] < missing_lines[0] < run_starts[1] < missing_lines[1]
     assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps
     assert rows(out / "recordings.csv") == table
 
