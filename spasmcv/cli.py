@@ -475,6 +475,11 @@ def _cmd_compare(args) -> int:
         raise SpasmcvError(f"visit labels must be unique, got {', '.join(labels)}")
     if args.n_boot < 100 or args.block_s <= 0:
         raise SpasmcvError("--n-boot must be at least 100 and --block-s positive")
+    dated = [(label, date) for label, date, _ in args.visits if date is not None]
+    for (label, date), (next_label, next_date) in zip(dated, dated[1:]):
+        if next_date < date:   # the first visit is the baseline: a later one first would invert every change
+            raise SpasmcvError(f"the visits are not in date order: {label!r} ({date}) is given before "
+                               f"{next_label!r} ({next_date}); give the baseline first, then the others by date")
     for label, _, path in args.visits:  # fail before any slow extraction
         if not path.is_file():
             from spasmcv.errors import VideoError

@@ -12,8 +12,10 @@ Events are attributed to the frame of their onset, so a resampled recording cont
 events; time closed is summed over frames. Every statistic is recomputed on each of
 ``n_boot`` resampled recordings; the two visits are resampled independently, and the
 interval of a change is the 2.5th-97.5th percentile of the replicated differences (for rates
-also of the replicated rate ratios). The random generator is seeded, so the same inputs give
-the same intervals.
+also of the replicated rate ratios). The random generator is seeded from the settings' seed and
+each recording's own id (not its place in the list), so the same inputs give the same intervals
+and a visit's interval is the same in every comparison it is part of (the course, a treatment
+cycle, the report).
 
 Examples
 --------
@@ -26,6 +28,7 @@ Examples
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import math
 from dataclasses import dataclass, field
 from typing import Callable
@@ -39,7 +42,7 @@ from spasmcv.analysis.severity import SeveritySettings, eye_grade, review_closur
 from spasmcv.measure.trace import Trace
 
 #: Version of the comparison definitions (bump when a statistic or rule changes).
-COMPARE_VERSION = "compare-2"
+COMPARE_VERSION = "compare-3"
 
 
 @dataclass(frozen=True)
@@ -369,6 +372,15 @@ class Comparison:
         }
 
 
+def visit_seed(visit: Visit, seed: int) -> np.random.SeedSequence:
+    """The resampling seed of one visit: ``seed`` and its recording's id (its label if it has
+    none), so that its replicates do not depend on the other visits compared (compare-3; before,
+    seeds were handed out by place in the list)."""
+    key = visit.analysis.recording.get("recording_id") or visit.label
+    digest = hashlib.sha256(str(key).encode("utf-8")).digest()
+    return np.random.SeedSequence([seed, int.from_bytes(digest[:8], "little")])
+
+
 def _iso(date: _dt.date | None) -> str | None:
     return date.isoformat() if date else None
 
@@ -434,9 +446,9 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
     labels = [v.label for v in visits]
     if len(set(labels)) != len(labels):
         raise ValueError(f"visit labels must be unique, got {labels}")
-    seeds = np.random.SeedSequence(settings.seed).spawn(len(visits))
-    reps = {v.label: recording_replicates(v.analysis, v.trace, settings=settings, rng=np.random.default_rng(s))
-            for v, s in zip(visits, seeds)}
+    reps = {v.label: recording_replicates(v.analysis, v.trace, settings=settings,
+                                          rng=np.random.default_rng(visit_seed(v, settings.seed)))
+            for v in visits}
     base = visits[0]
     injection = treatment.injection_date if treatment else None
     conf = settings.confidence
@@ -610,8 +622,8 @@ def _ci(lo: float, hi: float, decimals: int = 0) -> str:
 def _when(visit: Visit, weeks: float) -> str:
     if not math.isfinite(weeks):
         return visit.label
-    weeks_text = _fmt(weeks, 0 if abs(weeks - round(weeks)) < 0.05 else 1)
-    return f"{visit.label} ({weeks_text} weeks after injection)"
+    weeks_text = _fmt(abs(weeks), 0 if abs(weeks - round(weeks)) < 0.05 else 1)
+    return f"{visit.label} ({weeks_text} weeks {'before' if weeks < 0 else 'after'} the injection)"
 
 
 def _direction(lo: float, hi: float, *, down: str, up: str, same: str) -> str:
@@ -655,7 +667,12 @@ def verdict_text(comparison: Comparison) -> str:
                 after = (" after the injection" if injection and visits[0].date and visits[k].date
                          and visits[0].date <= injection <= visits[k].date else "")
                 direction = _direction(lo, hi, down="fell", up="rose", same="did not change clearly")
-                grades = f"from grade {g0} to grade {g1}" if g0 != g1 else f"(grade {g1})"
+                if g0 == g1:
+                    grades = f"(grade {g1})"
+                elif direction == "did not change clearly":   # the grades are stated, not called a move
+                    grades = f"(grade {g0}, then grade {g1})"
+                else:
+                    grades = f"from grade {g0} to grade {g1}"
                 change = f"change {_fmt(entry['index_change'])}, {_ci(lo, hi)}"
                 when = f"{when[:-1]}; {change})" if when.endswith(")") else f"{when} ({change})"
                 parts.append(f"Severity {direction} {grades}{after}: index {_fmt(base['severity_index'])} \u2192 "
@@ -686,6 +703,14 @@ def verdict_text(comparison: Comparison) -> str:
         else:
             paragraphs.append(f"No visit differs from baseline by {n} or more Jankovic points, the size clinicians "
                               f"consider meaningful.")
+        by_task: dict[str, list[str]] = {}
+        for v in visits:
+            by_task.setdefault(v.analysis.recording["task"], []).append(v.label)
+        if len(by_task) > 1:
+            paragraphs.append("The visits were recorded during different tasks (" + "; ".join(
+                f"{task}: {', '.join(labels)}" for task, labels in by_task.items()) + "): the grade is judged against "
+                "each task's normal blink rate and the rates differ by task, so these changes are not the "
+                "treatment's alone. Record every visit with the same task.")
     unsettled = [e for e in summary if e["gradable"] and e["grade_if_review_closed"] != e["jankovic_frequency_grade"]]
     if unsettled:
         paragraphs.append("Grade not settled: " + "; ".join(
@@ -700,7 +725,7 @@ def verdict_text(comparison: Comparison) -> str:
             f"{r['eye']} eye at {r['visit']}, open-eye aperture {_fmt(r['change_mm'], 2)} mm "
             f"({_fmt(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
             for r in ptosis) + ".")
-    elif len(summary) > 1:
+    elif any(math.isfinite(r["change_mm"]) for r in comparison.side_effects):   # an aperture was compared
         paragraphs.append("No ptosis flagged: the open-eye aperture did not fall clearly below baseline.")
     one_sided = [r for r in comparison.asymmetry if r["one_sided"]]
     if one_sided:

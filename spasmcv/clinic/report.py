@@ -106,7 +106,7 @@ def _weeks(entry: dict) -> str:
         return "n/a"
     days = round(w * 7)
     if days < 0:
-        return f"{-days} days before"
+        return f"{-days} day{'s' if days < -1 else ''} before"
     return f"{_num(w, 0 if abs(w - round(w)) < 1e-9 else 1)}"
 
 

@@ -283,6 +283,25 @@ def test_compare_command_errors(tmp_path, capsys):
     assert "missing.mp4: file not found" in capsys.readouterr().err
     assert main(["compare", "--visit", f"a:{tmp_path / 'x.mp4'}"]) == 1
     assert "at least two --visit" in capsys.readouterr().err
+    assert main(["compare", "--visit", f"week 12=2026-04-06:{tmp_path / 'x.mp4'}",
+                 "--visit", f"baseline=2026-01-10:{tmp_path / 'y.mp4'}"]) == 1
+    assert "not in date order: 'week 12' (2026-04-06) is given before 'baseline'" in capsys.readouterr().err
+
+
+def test_a_change_that_is_not_clear_does_not_say_from_grade_to_grade(model_info):
+    """A grade that differs while the index change's interval holds zero is stated, not called a move."""
+    import dataclasses
+
+    from spasmcv.clinic.compare import verdict_text
+
+    traces = visit_series(str(model_info.path))
+    c = compare_visits([Visit.from_trace("baseline", traces["baseline"]),
+                        Visit.from_trace("again", traces["baseline again"])], settings=CompareSettings(n_boot=300))
+    base, again = c.summary
+    shifted = dict(again, jankovic_frequency_grade=base["jankovic_frequency_grade"] - 1)
+    text = verdict_text(dataclasses.replace(c, summary=[base, shifted]))
+    g = base["jankovic_frequency_grade"]
+    assert f"did not change clearly (grade {g}, then grade {g - 1})" in text and "from grade" not in text
 
 
 def test_resampling_features_reproduce_the_analysis_metrics():
@@ -340,6 +359,7 @@ def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
     assert all(np.isnan(x) for x in (week3["severity_index"], week3["index_change"], *week3["index_change_ci"]))
     assert "week 3 could not be graded (under 15 s of measurable video" in c.verdict.lower()
     assert "grade -" not in c.verdict and "meaningful" not in c.verdict and "fell" not in c.verdict
+    assert "ptosis" not in c.verdict   # no aperture to compare: no "no ptosis flagged" either
     grade_rows = [r for r in c.rows if r["metric"] == "jankovic_frequency_grade" and r["visit"] == "week 3"]
     assert all(np.isnan(r["value"]) and np.isnan(r["change"]) for r in grade_rows)
     html = render_report(c)
