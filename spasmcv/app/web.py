@@ -10,6 +10,7 @@ the audit log with the user.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import math
@@ -230,9 +231,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
     def patient_page(patient_id: int):
         patient = get_or_404(Patient, patient_id)
         audit("view", f"patient {patient.id}")
-        (comparison, cycles), reason = patient_comparison(patient)
-        rows = visit_rows(patient, comparison)
-        return render_template("patient.html", patient=patient, comparison=comparison, cycles=cycles,
+        (course, current, cycles, note), reason = patient_comparison(patient)
+        rows = visit_rows(patient, course)
+        return render_template("patient.html", patient=patient, comparison=current, cycles=cycles, cycle_note=note,
                                no_comparison=reason, rows=rows, today=dt.date.today().isoformat())
 
     @app.post("/patients/<int:patient_id>/treatments")
@@ -298,8 +299,13 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         events = {r.id: _events(r) for r in visit.recordings if r.events_csv}
         strips = {r.id: _event_strip(events[r.id], results[r.id]) for r in visit.recordings if r.id in events}
         protocols = {r.id: json.loads(r.protocol or "{}") for r in visit.recordings}
+        used = used_recording(visit)
+        same_video = {r.id: [f"{other.visit.date} (recording {other.visit.recordings.index(other) + 1})"
+                             for v in visit.patient.visits for other in v.recordings
+                             if other is not r and r.video_sha256 and other.video_sha256 == r.video_sha256]
+                      for r in visit.recordings}
         return render_template("visit.html", visit=visit, results=results, events=events, protocols=protocols,
-                               strips=strips)
+                               strips=strips, used_id=used.id if used is not None else None, same_video=same_video)
 
     @app.post("/visits/<int:visit_id>/recordings")
     def upload_recording(visit_id: int):
@@ -348,6 +354,77 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("change", f"recording {recording.id}: {'unacceptable' if recording.unacceptable else 'acceptable'}")
         return redirect(url_for("visit_page", visit_id=recording.visit_id))
 
+    @app.post("/visits/<int:visit_id>/edit")
+    def edit_visit(visit_id: int):
+        """Correct a visit's date, task, ratings or notes (audited with the old and new values); a
+        changed task analyses its stored traces again, since the grade is judged against the task."""
+        visit = get_or_404(Visit, visit_id)
+        task = request.form.get("task", visit.task)
+        if task not in TASK_NORMS:
+            abort(400, "unknown recording task")
+        new = {"date": _date(request.form.get("date")), "task": task,
+               "jrs_severity": _int_or_none(request.form.get("jrs_severity"), 0, 4),
+               "jrs_frequency": _int_or_none(request.form.get("jrs_frequency"), 0, 4),
+               "bsdi": _float_or_none(request.form.get("bsdi")), "notes": request.form.get("notes", "")}
+        changed = {key: (getattr(visit, key), value) for key, value in new.items() if getattr(visit, key) != value}
+        for key, (_, value) in changed.items():
+            setattr(visit, key, value)
+        if "task" in changed:
+            for recording in visit.recordings:
+                if recording.status == "done" and recording.trace_csv is not None:
+                    reanalyse(g.db, recording)
+        g.db.commit()
+        if changed:
+            audit("change", f"visit {visit.id}: " + "; ".join(f"{key} {old!s} -> {value!s}"
+                                                               for key, (old, value) in changed.items()))
+        return redirect(url_for("visit_page", visit_id=visit.id))
+
+    def _confirmed() -> None:
+        if request.form.get("confirm") != "1":
+            abort(400, "tick the box to confirm the deletion")
+
+    def _delete_recording_files(recording: Recording) -> None:
+        if recording.status in ("queued", "running"):
+            abort(400, "a recording is still being analysed: cancel its analysis first")
+        if recording.video_file:
+            (data_dir / "uploads" / recording.video_file).unlink(missing_ok=True)
+
+    @app.post("/visits/<int:visit_id>/delete")
+    def delete_visit(visit_id: int):
+        """Delete a visit entered by mistake, with its recordings and any kept video (audited)."""
+        visit = get_or_404(Visit, visit_id)
+        _confirmed()
+        for recording in visit.recordings:
+            _delete_recording_files(recording)
+        patient_id, text = visit.patient_id, f"visit {visit.id} of {visit.date} ({len(visit.recordings)} recordings)"
+        g.db.delete(visit)
+        g.db.commit()
+        audit("delete", text)
+        return redirect(url_for("patient_page", patient_id=patient_id))
+
+    @app.post("/recordings/<int:recording_id>/delete")
+    def delete_recording(recording_id: int):
+        """Delete a recording uploaded by mistake (another patient's, the wrong visit's), with its kept video."""
+        recording = get_or_404(Recording, recording_id)
+        _confirmed()
+        _delete_recording_files(recording)
+        visit_id = recording.visit_id
+        g.db.delete(recording)
+        g.db.commit()
+        audit("delete", f"recording {recording_id} of visit {visit_id}")
+        return redirect(url_for("visit_page", visit_id=visit_id))
+
+    @app.post("/treatments/<int:treatment_id>/delete")
+    def delete_treatment(treatment_id: int):
+        """Delete a treatment entered by mistake (audited with its date and units)."""
+        treatment = get_or_404(Treatment, treatment_id)
+        _confirmed()
+        patient_id, text = treatment.patient_id, f"treatment {treatment.id} of {treatment.date}, {treatment.total_units:g} U"
+        g.db.delete(treatment)
+        g.db.commit()
+        audit("delete", text)
+        return redirect(url_for("patient_page", patient_id=patient_id))
+
     @app.get("/recordings/<int:recording_id>/video")
     def recording_video(recording_id: int):
         recording = get_or_404(Recording, recording_id)
@@ -366,24 +443,28 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
 
     # ------------------------------------------------------------------ comparison, report, export
     def usable_recordings(patient: Patient) -> list[tuple[Visit, Recording]]:
+        """Each visit with the recording its course uses (:func:`used_recording`), visits without one left out."""
         out = []
         for visit in patient.visits:
-            done = [r for r in visit.recordings if r.status == "done" and not r.unacceptable and r.trace_csv]
-            if done:
-                out.append((visit, done[-1]))
+            used = used_recording(visit)
+            if used is not None:
+                out.append((visit, used))
         return out
 
     def patient_comparison(patient: Patient):
-        """compare_visits over the patient's analysed, acceptable visits and the treatment cycles
-        (:func:`spasmcv.clinic.cycles.treatment_cycles`), cached per content."""
+        """``(course, current, cycles, note), reason``: the course (compare_visits over every
+        analysed, acceptable visit: the plot and the visits table), the comparison the verdict and
+        the report give (the current treatment cycle, :func:`spasmcv.clinic.cycles.current_cycle`,
+        whose note, if any, is also the first of its warnings) and the treatment cycles; cached per
+        content."""
         from spasmcv.clinic.compare import Treatment as CompareTreatment
         from spasmcv.clinic.compare import Visit as CompareVisit
         from spasmcv.clinic.compare import compare_visits
-        from spasmcv.clinic.cycles import treatment_cycles
+        from spasmcv.clinic.cycles import current_cycle, treatment_cycles
 
         pairs = usable_recordings(patient)
         if not pairs:
-            return (None, []), "no analysed recording yet"
+            return (None, None, [], ""), "no analysed recording yet"
         treatments = [CompareTreatment(injection_date=t.date, product=t.product or None,
                                        dose_units=t.total_units or None) for t in patient.treatments]
         key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task) for v, r in pairs),
@@ -397,12 +478,14 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if len(set(labels)) != len(labels):  # two visits on one day
             visits = [CompareVisit(label=f"{v.label} #{k + 1}", trace=v.trace, analysis=v.analysis, date=v.date)
                       for k, v in enumerate(visits)]
-        last_date = pairs[-1][0].date
-        before = [t for t in treatments if t.injection_date <= last_date]
-        comparison = compare_visits(visits, treatment=before[-1] if before else None)
+        course = compare_visits(visits)
+        cycle_visits, treatment, note = current_cycle(visits, treatments)
+        current = compare_visits(cycle_visits, treatment=treatment)
+        if note:
+            current = dataclasses.replace(current, warnings=[note, *current.warnings])
         cycles = treatment_cycles(visits, treatments)
-        comparisons.put(key, (comparison, cycles))
-        return (comparison, cycles), None
+        comparisons.put(key, (course, current, cycles, note))
+        return (course, current, cycles, note), None
 
     def visit_rows(patient: Patient, comparison) -> list[dict]:
         summary = {}
@@ -412,8 +495,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         rows = []
         for visit in patient.visits:
             entry = summary.get(visit.id)
+            used = used_recording(visit) if len(visit.recordings) > 1 else None
             rows.append({"visit": visit, "entry": entry,
                          "status": ", ".join(r.status + (" (unacceptable)" if r.unacceptable else "")
+                                             + (" (used)" if r is used else "")
                                              for r in visit.recordings) or "no recording"})
         return rows
 
@@ -422,7 +507,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         from spasmcv.clinic import plotting
 
         patient = get_or_404(Patient, patient_id)
-        (comparison, _), _ = patient_comparison(patient)
+        (comparison, _, _, _), _ = patient_comparison(patient)
         if comparison is None:
             abort(404)
         first = comparison.summary[0]["date"]
@@ -452,7 +537,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         from spasmcv.clinic.report import render_report
 
         patient = get_or_404(Patient, patient_id)
-        (comparison, _), reason = patient_comparison(patient)
+        (_, comparison, _, _), reason = patient_comparison(patient)
         if comparison is None:
             abort(404, reason)
         audit("view", f"patient {patient.id}: report")
@@ -467,21 +552,27 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         rows = []
         for patient in g.db.query(Patient).order_by(Patient.code):
             for visit in patient.visits:
-                before = [t for t in patient.treatments if t.date <= visit.date]
+                # a visit on an injection's day is filmed before injecting (as in the treatment cycles)
+                before = [t for t in patient.treatments if t.date < visit.date]
                 last = before[-1] if before else None
                 base = {"patient": patient.code, "diagnosis": patient.diagnosis, "visit_date": visit.date.isoformat(),
                         "task": visit.task, "clinician_jrs_severity": visit.jrs_severity,
                         "clinician_jrs_frequency": visit.jrs_frequency, "bsdi": visit.bsdi,
                         "last_injection_date": last.date.isoformat() if last else None,
+                        "days_since_last_injection": (visit.date - last.date).days if last else None,
                         "last_injection_product": last.product if last else None,
                         "last_injection_units": last.total_units if last else None}
-                if last is not None:
-                    for dose in last.doses:
-                        key = f"last_injection_units_{dose.side}_{dose.site}"
-                        base[key] = base.get(key, 0.0) + dose.units
+                for site in INJECTION_SITES:   # every site's column, whatever was injected
+                    for side in SIDES:
+                        base[f"last_injection_units_{side}_{site}"] = (
+                            float(sum(d.units for d in last.doses if d.site == site and d.side == side)) if last
+                            else None)
+                used = used_recording(visit)
                 for recording in visit.recordings:
-                    row = dict(base, recording=recording.id, status=recording.status,
-                               unacceptable=recording.unacceptable, analysis_version=recording.analysis_version)
+                    row = dict(base, recording=recording.id, status=recording.status, error=recording.error or None,
+                               unacceptable=recording.unacceptable,
+                               unacceptable_reason=recording.unacceptable_reason or None,
+                               used_for_course=recording is used, analysis_version=recording.analysis_version)
                     if recording.analysis_json and recording.trace_csv:
                         # the batch tables' own row builder: the same columns as recordings.csv
                         analysis = SimpleNamespace(recording=json.loads(recording.analysis_json))
@@ -490,6 +581,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                                    analysis_version=recording.analysis_version,
                                    formula_version=analysis.recording["severity"]["formula_version"])
                     rows.append(row)
+                if not visit.recordings:   # the clinician's ratings are kept without a video
+                    rows.append(dict(base, recording=None, status="no recording", used_for_course=False))
         audit("view", "export")
         return rows
 
@@ -525,6 +618,16 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         return render_template("error.html", error=exc), exc.code
 
     return app
+
+
+def used_recording(visit: Visit) -> Recording | None:
+    """The recording a visit's grade comes from: among its analysed, acceptable recordings the
+    latest gradable one, else the latest one (not gradable: the visit says so); None without any.
+    A second recording that could not be graded (the patient out of the picture) does not hide a
+    gradable one."""
+    done = [r for r in visit.recordings if r.status == "done" and not r.unacceptable and r.trace_csv]
+    gradable = [r for r in done if r.analysis_json and json.loads(r.analysis_json)["severity"]["gradable"]]
+    return (gradable or done or [None])[-1]
 
 
 def _event_strip(events: list[dict], recording: dict) -> dict:

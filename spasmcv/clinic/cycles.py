@@ -109,5 +109,43 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
     return cycles
 
 
+def current_cycle(visits: list[Visit], treatments: list[Treatment], *,
+                  max_baseline_days: int = 60) -> tuple[list[Visit], Treatment | None, str]:
+    """The visits a patient's verdict and report compare, the treatment they are timed against and
+    a note ('' when there is nothing to say).
+
+    With an injection before the last visit, the latest such injection's cycle: its baseline (the
+    last gradable visit on or before the injection day, as in :func:`treatment_cycles`) and every
+    visit after the injection, so that each visit is timed against the injection before it and
+    earlier cycles (and a visit's mistyped year) stay out. A visit on an injection's day belongs to
+    the cycle before it (it is filmed before injecting). Without such an injection, all visits (in
+    date order), timed against an injection on the last visit's day if there is one.
+    ``visits`` need dates.
+    """
+    ordered = sorted(visits, key=lambda v: v.date)
+    if not ordered:
+        return [], None, ""
+    last = ordered[-1].date
+    dated = sorted((t for t in treatments if t.injection_date), key=lambda t: t.injection_date)
+    prior = [t for t in dated if t.injection_date < last]
+    if not prior:
+        same_day = [t for t in dated if t.injection_date == last]
+        return ordered, (same_day[-1] if same_day else None), ""
+    treatment = prior[-1]
+    day = treatment.injection_date
+    before = [v for v in ordered if v.date <= day and v.analysis.recording["severity"]["gradable"]]
+    after = [v for v in ordered if v.date > day]
+    if not before:
+        return after, treatment, (f"no gradable visit on or before the injection of {day.isoformat()}: the first "
+                                  f"visit after it, {after[0].label}, is the baseline")
+    baseline = before[-1]
+    note = ""
+    if (day - baseline.date).days > max_baseline_days:
+        note = (f"the baseline, {baseline.label}, was filmed {(day - baseline.date).days} days before the "
+                f"injection of {day.isoformat()} (more than {max_baseline_days}): it may not show the state "
+                "the injection treated")
+    return [baseline, *after], treatment, note
+
+
 def _date(entry: dict) -> dt.date:
     return dt.date.fromisoformat(entry["date"])

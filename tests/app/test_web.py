@@ -1,5 +1,6 @@
 """The clinic application without a browser: schema migrations, CSRF, uploads, escaping, export."""
 
+import csv
 import io
 import json
 import re
@@ -200,3 +201,146 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     export = c.get("/export.csv").get_data(as_text=True).splitlines()
     row = dict(zip(export[0].split(","), export[1].split(",")))
     assert (row["jankovic_frequency_grade"], row["jankovic_frequency_grade_if_review_closed"]) == ("0", "")
+
+
+def _stored(s, visit, trace, *, sha=None):
+    """A done recording of ``visit`` holding ``trace`` and its analysis (no video, no worker)."""
+    from spasmcv.app.db import Recording
+    from spasmcv.app.jobs import store_analysis
+    from spasmcv.measure.trace import trace_bytes
+
+    recording = Recording(visit=visit, status="done", trace_csv=trace_bytes(trace, compress=True), video_sha256=sha)
+    store_analysis(recording, trace, visit.task)
+    s.add(recording)
+    return recording
+
+
+def _spasm_trace(rid: str, spasms: int, seed: int, *, face: bool = True):
+    """60 s of 19 blinks and ``spasms`` closures of 3 s (grade 3 from one a minute), or no face at all."""
+    import numpy as np
+
+    from spasmcv.measure.trace import Trace
+    from helpers import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1))
+    for k in range(spasms):
+        closure = closure + profile(T, 4.5 + 55 * k / spasms, 0.1, 3, 0.2)
+    columns = trace_columns(np.clip(closure, 0, 1), seed=seed)
+    n = len(T)
+    columns.update(face_detected=np.full(n, int(face), np.int8), n_faces=np.full(n, int(face)),
+                   head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
+    if not face:
+        columns["valid"] = np.zeros(n, np.int8)
+        for key in ("ear_left", "ear_right", "aperture_mm_left", "aperture_mm_right", "head_yaw_deg",
+                    "head_pitch_deg", "head_roll_deg"):
+            columns[key] = np.full(n, np.nan)
+    return Trace(columns=columns, metadata={"recording_id": rid, "warnings": [],
+                                            "model": {"sha256": "0" * 64, "official": True}})
+
+
+def test_the_patient_page_judges_the_latest_injection_and_the_visits_keep_their_gradable_recording(client):
+    """Two injections: the verdict and the report are the second injection's cycle (its baseline the
+    visit the day before it), never 'weeks after' a later injection; a second recording that cannot
+    be graded does not replace a gradable one; the same video under two visits is pointed out; the
+    export keeps a visit without a recording, names the recording used and every dose column."""
+    import datetime as dt
+
+    from spasmcv.app.db import Dose, Treatment, Visit
+
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-21")
+    with sessions() as s:
+        for day, units in ((dt.date(2026, 1, 12), 25), (dt.date(2026, 4, 14), 30)):
+            s.add(Treatment(patient_id=pid, date=day, product="onabotulinumtoxinA",
+                            doses=[Dose(site="upper_pretarsal", side="right", units=units)]))
+        visits = {}
+        for k, (day, spasms) in enumerate(((dt.date(2026, 1, 10), 6), (dt.date(2026, 2, 9), 0),
+                                           (dt.date(2026, 4, 13), 6), (dt.date(2026, 5, 4), 0))):
+            visits[day] = Visit(patient_id=pid, date=day, task="rest", jrs_frequency=3 if spasms else 1)
+            s.add(visits[day])
+            _stored(s, visits[day], _spasm_trace(f"r{k}", spasms, k), sha=f"{k:064x}")
+        late = visits[dt.date(2026, 5, 4)]
+        _stored(s, late, _spasm_trace("noface", 0, 9, face=False))           # the patient out of the picture
+        _stored(s, visits[dt.date(2026, 2, 9)], _spasm_trace("r0", 6, 0), sha=f"{0:064x}")   # January's file again
+        s.add(Visit(patient_id=pid, date=dt.date(2026, 6, 1), task="rest", jrs_frequency=2))   # no video yet
+        s.commit()
+        late_id, feb_id = late.id, visits[dt.date(2026, 2, 9)].id
+
+    page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    verdict = re.search(r'id="verdict">([^<]*)<', page).group(1)
+    assert "Severity fell from grade 3 to grade 0 after the injection" in verdict
+    assert "2026-05-04 (2.9 weeks after the injection" in verdict and "before the injection" not in verdict
+    assert "2026-02-09" not in verdict and "could not be graded" not in verdict
+    assert "The injection of 2026-04-14 against its baseline, 2026-04-13, to 2026-05-04" in page
+    report = c.get(f"/patients/{pid}/report.html").get_data(as_text=True)
+    assert "injected 2026-04-14" in report and report.count(" before<") == 1 and "1 day before<" in report
+    visit_page = c.get(f"/visits/{late_id}").get_data(as_text=True)
+    assert visit_page.count("the visit's grade and course use this one") == 1
+    assert visit_page.index("the visit's grade and course use this one") < visit_page.index("Recording 2")
+    feb_page = c.get(f"/visits/{feb_id}").get_data(as_text=True)
+    assert "The same video file as the recording of 2026-01-10 (recording 1)" in feb_page
+
+    export = list(csv.DictReader(io.StringIO(c.get("/export.csv").get_data(as_text=True))))
+    june = [r for r in export if r["visit_date"] == "2026-06-01"]
+    assert len(june) == 1 and june[0]["status"] == "no recording" and june[0]["clinician_jrs_frequency"] == "2"
+    may = [r for r in export if r["visit_date"] == "2026-05-04"]
+    assert [r["used_for_course"] for r in may] == ["True", "False"] and may[1]["jankovic_frequency_grade"] == ""
+    # a visit on no injection's day after the second: its last injection, and every dose column
+    assert may[0]["last_injection_date"] == "2026-04-14" and may[0]["days_since_last_injection"] == "20"
+    assert may[0]["last_injection_units_right_upper_pretarsal"] == "30.0000"
+    assert may[0]["last_injection_units_left_brow"] == "0.0000"
+    january = [r for r in export if r["visit_date"] == "2026-01-10"][0]
+    assert january["last_injection_date"] == "" and january["last_injection_units_left_brow"] == ""
+
+
+def test_a_visit_or_treatment_entered_wrongly_can_be_corrected_or_deleted_and_is_audited(client):
+    import datetime as dt
+
+    from spasmcv.app.db import Recording, Treatment, Visit
+
+    c, data_dir, sessions = client
+    pid = new_patient(c, sessions, "P-22")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2025, 2, 16), task="rest")   # 2026 typed as 2025
+        s.add(visit)
+        recording = _stored(s, visit, _spasm_trace("r1", 1, 1))
+        (data_dir / "uploads").mkdir(exist_ok=True)
+        (data_dir / "uploads" / "kept.mp4").write_bytes(b"kept video")
+        recording.video_file, recording.keep_video = "kept.mp4", True
+        queued = Recording(visit=visit, status="queued")
+        s.add(queued)
+        s.add(Treatment(patient_id=pid, date=dt.date(2026, 1, 12), product="x"))
+        s.commit()
+        visit_id, queued_id = visit.id, queued.id
+        treatment_id = s.query(Treatment).filter_by(patient_id=pid).one().id
+    form = {"csrf_token": token(c, f"/visits/{visit_id}"), "date": "2026-02-16", "task": "conversation",
+            "jrs_frequency": "2", "notes": "date corrected"}
+    assert c.post(f"/visits/{visit_id}/edit", data=form).status_code == 302
+    with sessions() as s:
+        visit = s.get(Visit, visit_id)
+        assert (visit.date, visit.task, visit.jrs_frequency) == (dt.date(2026, 2, 16), "conversation", 2)
+        assert json.loads(visit.recordings[0].analysis_json)["task"] == "conversation"   # graded for its task
+        audit = [a.target for a in s.query(AuditEntry).filter_by(action="change")]
+        assert any("date 2025-02-16 -> 2026-02-16" in a and "task rest -> conversation" in a for a in audit)
+    # nothing goes without the box ticked, nor while a recording is being analysed
+    assert c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"]}).status_code == 400
+    answer = c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"], "confirm": "1"})
+    assert answer.status_code == 400 and "cancel its analysis first" in answer.get_data(as_text=True)
+    assert c.post(f"/recordings/{queued_id}/delete", data={"csrf_token": form["csrf_token"],
+                                                           "confirm": "1"}).status_code == 400
+    with sessions() as s:
+        s.get(Recording, queued_id).status = "cancelled"
+        s.commit()
+    assert c.post(f"/recordings/{queued_id}/delete", data={"csrf_token": form["csrf_token"],
+                                                           "confirm": "1"}).status_code == 302
+    assert c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"],
+                                                      "confirm": "1"}).status_code == 302
+    assert c.post(f"/treatments/{treatment_id}/delete", data={"csrf_token": form["csrf_token"],
+                                                              "confirm": "1"}).status_code == 302
+    with sessions() as s:
+        assert s.get(Visit, visit_id) is None and s.query(Recording).count() == 0
+        assert s.get(Treatment, treatment_id) is None
+        deleted = [a.target for a in s.query(AuditEntry).filter_by(action="delete")]
+        assert any(f"visit {visit_id} of 2026-02-16" in a for a in deleted) and len(deleted) == 3
+    assert not (data_dir / "uploads" / "kept.mp4").exists()   # the kept video went with its visit
+    assert c.get(f"/visits/{visit_id}").status_code == 404

@@ -42,3 +42,56 @@ def test_a_cycle_without_a_baseline_is_said_so():
     visits = [visit("week 4", dt.date(2026, 2, 9), 0, 2)]
     (cycle,) = treatment_cycles(visits, [Treatment(injection_date=dt.date(2026, 1, 12))])
     assert cycle.baseline is None and "cannot be judged" in cycle.describe()
+
+
+def test_the_verdict_compares_the_current_cycle_and_times_each_visit_against_its_injection():
+    """With two injections the verdict is the latest cycle's: its baseline (the visit on or before
+    the injection day) and the visits after it; earlier visits and a visit with a mistyped year stay out."""
+    from spasmcv.clinic.compare import compare_visits
+    from spasmcv.clinic.cycles import current_cycle
+
+    base, week4 = visit("baseline", dt.date(2026, 1, 10), 6, 1), visit("week 4", dt.date(2026, 2, 9), 0, 2)
+    week13, after2 = visit("week 13", dt.date(2026, 4, 13), 6, 4), visit("after 2nd", dt.date(2026, 5, 4), 0, 5)
+    typo = visit("typo", dt.date(2025, 2, 16), 0, 6)   # 2026 typed as 2025
+    first, second = (Treatment(injection_date=dt.date(2026, 1, 12), dose_units=25),
+                     Treatment(injection_date=dt.date(2026, 4, 14), dose_units=30))
+    chosen, treatment, note = current_cycle([typo, base, week4, week13, after2], [first, second])
+    assert [v.label for v in chosen] == ["week 13", "after 2nd"] and treatment == second and note == ""
+    verdict = compare_visits(chosen, treatment=treatment, settings=CompareSettings(n_boot=300)).verdict
+    assert "Severity fell from grade 3 to grade 0 after the injection" in verdict
+    assert "after 2nd (2.9 weeks after the injection" in verdict and "before the injection" not in verdict
+    # a visit on an injection's day is filmed before injecting: it closes the cycle before
+    on_day = visit("pre 2nd", dt.date(2026, 4, 14), 6, 7)
+    chosen, treatment, _ = current_cycle([base, week4, on_day], [first, second])
+    assert [v.label for v in chosen] == ["baseline", "week 4", "pre 2nd"] and treatment == first
+    # without an injection before the last visit: every visit, in date order
+    chosen, treatment, _ = current_cycle([week4, base], [])
+    assert [v.label for v in chosen] == ["baseline", "week 4"] and treatment is None
+    # no gradable visit before the injection, or one long before it: said
+    chosen, _, note = current_cycle([week4, week13], [first])
+    assert [v.label for v in chosen] == ["week 4", "week 13"] and "the first visit after it, week 4" in note
+    _, _, note = current_cycle([typo, week4], [first])
+    assert "filmed 330 days before the injection of 2026-01-12" in note
+
+
+def test_visits_before_the_injection_and_different_tasks_are_worded_so():
+    from spasmcv.clinic.compare import compare_visits
+
+    base = visit("baseline", dt.date(2026, 1, 10), 6, 1)
+    talk = Visit(label="week 4", trace=visit("x", dt.date(2026, 2, 9), 0, 2).trace, date=dt.date(2026, 2, 9),
+                 analysis=analyze_trace(visit("x", dt.date(2026, 2, 9), 0, 2).trace, task="conversation"))
+    c = compare_visits([base, talk], treatment=Treatment(injection_date=dt.date(2026, 3, 2)),
+                       settings=CompareSettings(n_boot=300))
+    assert "week 4 (3 weeks before the injection" in c.verdict and "after the injection" not in c.verdict
+    assert "recorded during different tasks (rest: baseline; conversation: week 4)" in c.verdict
+
+
+def test_a_visits_interval_does_not_depend_on_the_other_visits():
+    from spasmcv.clinic.compare import compare_visits
+
+    a, b, c = (visit("a", dt.date(2026, 1, 10), 6, 1), visit("b", dt.date(2026, 2, 9), 0, 2),
+               visit("c", dt.date(2026, 3, 9), 1, 3))
+    settings = CompareSettings(n_boot=300)
+    pair, triple = compare_visits([a, c], settings=settings), compare_visits([a, b, c], settings=settings)
+    assert pair.summary[1]["severity_index_ci"] == triple.summary[2]["severity_index_ci"]
+    assert pair.summary[1]["index_change_ci"] == triple.summary[2]["index_change_ci"]
