@@ -21,6 +21,8 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
+import sqlalchemy as sa
+
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_file, session, url_for
 
 from spasmcv import __version__
@@ -57,28 +59,35 @@ def _date(text: str | None) -> dt.date:
         abort(400, "a date is needed as YYYY-MM-DD")
 
 
-def _int_or_none(text: str | None, lo: int, hi: int) -> int | None:
+def _int_or_none(text: str | None, lo: int, hi: int, field: str) -> int | None:
+    """A form's whole number in ``lo``-``hi``, or None when left empty (``field`` names it in the message)."""
     if not (text or "").strip():
         return None
     try:
         value = int(text)
     except ValueError:
-        abort(400, f"expected a whole number {lo}-{hi}")
+        abort(400, f"{field}: expected a whole number {lo}-{hi}, not {text!r}")
     if not lo <= value <= hi:
-        abort(400, f"expected a whole number {lo}-{hi}")
+        abort(400, f"{field}: expected a whole number {lo}-{hi}, not {value}")
     return value
 
 
-def _float_or_none(text: str | None) -> float | None:
+def _float_or_none(text: str | None, field: str, hi: float = math.inf) -> float | None:
+    """A form's number from 0 to ``hi``, or None when left empty (``field`` names it in the message)."""
     if not (text or "").strip():
         return None
     try:
         value = float(text)
     except ValueError:
-        abort(400, "expected a number")
-    if not math.isfinite(value) or value < 0:
-        abort(400, "expected a number of 0 or more")
+        abort(400, f"{field}: expected a number, not {text!r}")
+    if not math.isfinite(value) or not 0 <= value <= hi:
+        abort(400, f"{field}: expected a number from 0" + (f" to {hi:g}" if math.isfinite(hi) else " up")
+              + f", not {text.strip()}")
     return value
+
+
+#: The most units accepted for one injection site and side: above any product's dose (a typing slip).
+MAX_UNITS_PER_SITE = 200.0
 
 
 #: Patient comparisons kept in memory: the most recently used (each holds its visits' analyses).
@@ -215,8 +224,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         code = request.form.get("code", "").strip()
         if not code or len(code) > 64:
             abort(400, "a patient code of 1-64 characters is needed")
-        if g.db.query(Patient).filter_by(code=code).first():
-            abort(400, f"patient code {code!r} exists already")
+        same = g.db.query(Patient).filter(sa.func.lower(Patient.code) == code.lower()).first()
+        if same:   # P-0007 and p-0007 would be one person's visits split in two
+            abort(400, f"patient code {code!r} exists already" + (f" as {same.code!r}" if same.code != code else ""))
         diagnosis = request.form.get("diagnosis", "blepharospasm")
         if diagnosis not in DIAGNOSES:
             abort(400, "unknown diagnosis")
@@ -239,14 +249,20 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
     @app.post("/patients/<int:patient_id>/treatments")
     def create_treatment(patient_id: int):
         patient = get_or_404(Patient, patient_id)
-        treatment = Treatment(patient=patient, date=_date(request.form.get("date")),
-                              product=request.form.get("product", "").strip(),
-                              dilution=request.form.get("dilution", "").strip(), notes=request.form.get("notes", ""))
+        day, product = _date(request.form.get("date")), request.form.get("product", "").strip()
+        doses = []
         for site in INJECTION_SITES:
             for side in SIDES:
-                units = _float_or_none(request.form.get(f"units_{site}_{side}"))
+                units = _float_or_none(request.form.get(f"units_{site}_{side}"),
+                                       f"units, {side} {INJECTION_SITES[site]}", MAX_UNITS_PER_SITE)
                 if units:
-                    treatment.doses.append(Dose(site=site, side=side, units=units))
+                    doses.append(Dose(site=site, side=side, units=units))
+        if not product and not doses:
+            abort(400, "give the product or the units injected")
+        if any(t.date == day for t in patient.treatments):
+            abort(400, f"a treatment on {day} is recorded already: delete it first to enter it again")
+        treatment = Treatment(patient=patient, date=day, product=product, doses=doses,
+                              dilution=request.form.get("dilution", "").strip(), notes=request.form.get("notes", ""))
         g.db.add(treatment)
         g.db.commit()
         audit("create", f"treatment {treatment.id} of patient {patient.id}")
@@ -259,9 +275,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if task not in TASK_NORMS:
             abort(400, "unknown recording task")
         visit = Visit(patient=patient, date=_date(request.form.get("date")), task=task,
-                      jrs_severity=_int_or_none(request.form.get("jrs_severity"), 0, 4),
-                      jrs_frequency=_int_or_none(request.form.get("jrs_frequency"), 0, 4),
-                      bsdi=_float_or_none(request.form.get("bsdi")), notes=request.form.get("notes", ""))
+                      jrs_severity=_int_or_none(request.form.get("jrs_severity"), 0, 4, "Jankovic severity"),
+                      jrs_frequency=_int_or_none(request.form.get("jrs_frequency"), 0, 4, "Jankovic frequency"),
+                      bsdi=_float_or_none(request.form.get("bsdi"), "BSDI"), notes=request.form.get("notes", ""))
         g.db.add(visit)
         upload = request.files.get("video")
         if upload is not None and upload.filename:
@@ -363,9 +379,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if task not in TASK_NORMS:
             abort(400, "unknown recording task")
         new = {"date": _date(request.form.get("date")), "task": task,
-               "jrs_severity": _int_or_none(request.form.get("jrs_severity"), 0, 4),
-               "jrs_frequency": _int_or_none(request.form.get("jrs_frequency"), 0, 4),
-               "bsdi": _float_or_none(request.form.get("bsdi")), "notes": request.form.get("notes", "")}
+               "jrs_severity": _int_or_none(request.form.get("jrs_severity"), 0, 4, "Jankovic severity"),
+               "jrs_frequency": _int_or_none(request.form.get("jrs_frequency"), 0, 4, "Jankovic frequency"),
+               "bsdi": _float_or_none(request.form.get("bsdi"), "BSDI"), "notes": request.form.get("notes", "")}
         changed = {key: (getattr(visit, key), value) for key, value in new.items() if getattr(visit, key) != value}
         for key, (_, value) in changed.items():
             setattr(visit, key, value)
@@ -541,7 +557,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if comparison is None:
             abort(404, reason)
         audit("view", f"patient {patient.id}: report")
-        return Response(render_report(comparison, patient_id=patient.code), mimetype="text/html",
+        diagnosis = DIAGNOSES[patient.diagnosis] if patient.diagnosis != "other" else "Eyelid spasm"
+        return Response(render_report(comparison, patient_id=patient.code, diagnosis=diagnosis), mimetype="text/html",
                         headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
 
     def export_rows() -> list[dict]:

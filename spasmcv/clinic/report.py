@@ -114,7 +114,7 @@ def _weeks(entry: dict) -> str:
 # Sections
 # ---------------------------------------------------------------------------------------------
 
-def _header(comparison: Comparison, patient_id: str | None) -> str:
+def _header(comparison: Comparison, patient_id: str | None, diagnosis: str | None = None) -> str:
     t = comparison.treatment
     treatment = []
     if t is not None:
@@ -125,7 +125,8 @@ def _header(comparison: Comparison, patient_id: str | None) -> str:
         if t.injection_date:
             treatment.append(f"<span class='nw'>injected {t.injection_date.isoformat()}</span>")
     n = len(comparison.visits)
-    title = "Blepharospasm video assessment" if n == 1 else f"Blepharospasm video assessment<span class='sub'>visit comparison</span>"
+    name = _esc(diagnosis or "Blepharospasm")
+    title = f"{name} video assessment" + ("" if n == 1 else "<span class='sub'>visit comparison</span>")
     lines = [f"patient {_esc(patient_id)}" if patient_id else "patient: pseudonymous id not given",
              f"{n} recording{'s' if n > 1 else ''}" + (": " + ", ".join(_esc(v.label) for v in comparison.visits)),
              ]
@@ -452,7 +453,7 @@ millimetres assume an average iris (11.7 mm).</dd>
 """
 
 
-def render_report(comparison: Comparison, *, patient_id: str | None = None) -> str:
+def render_report(comparison: Comparison, *, patient_id: str | None = None, diagnosis: str | None = None) -> str:
     """The report as one self-contained HTML document (no script, no external resource).
 
     Parameters
@@ -461,6 +462,8 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None) -> s
         From :func:`spasmcv.clinic.compare.compare_visits` (one visit gives a single-recording report).
     patient_id : str, optional
         A pseudonymous patient identifier for the header (never a name).
+    diagnosis : str, optional
+        Names the report ("Hemifacial spasm, left video assessment"); default blepharospasm.
 
     Returns
     -------
@@ -471,7 +474,7 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None) -> s
     first = (f"<div class='grid'><div>{_summary_table(comparison)}</div><div>{_severity_plot(comparison)}</div></div>"
              if multi else _summary_table(comparison))
     body = [
-        _header(comparison, patient_id),
+        _header(comparison, patient_id, diagnosis),
         _verdict(comparison),
         first,
         "<h2>Measurements per visit</h2>", _metric_table(comparison),

@@ -102,7 +102,26 @@ def test_bad_form_values_are_messages_not_tracebacks(client):
                  {"date": "2026-01-10", "task": "sleeping"}):
         response = c.post(f"/patients/{pid}/visits", data={"csrf_token": t, "task": "rest", **data})
         assert response.status_code == 400, data
+    response = c.post(f"/patients/{pid}/visits", data={"csrf_token": t, "date": "2026-01-10", "jrs_severity": "7"})
+    assert "Jankovic severity: expected a whole number 0-4, not 7" in response.get_data(as_text=True)
     assert c.get("/patients/999").status_code == 404
+    # a slip of the keyboard in a dose, a second entry of one day's treatment, an empty one, a code
+    # that differs only in case: each refused with the field or the reason named, nothing stored
+    for data, message in (({"units_brow_left": "1000000"}, "units, left brow (corrugator/procerus): expected a "
+                                                           "number from 0 to 200, not 1000000"),
+                          ({"product": ""}, "give the product or the units injected")):
+        response = c.post(f"/patients/{pid}/treatments",
+                          data={"csrf_token": t, "date": "2026-01-12", "product": "x", **data})
+        assert response.status_code == 400 and message in response.get_data(as_text=True), data
+    ok = {"csrf_token": t, "date": "2026-01-12", "product": "onabotulinumtoxinA", "units_brow_left": "2.5"}
+    assert c.post(f"/patients/{pid}/treatments", data=ok).status_code == 302
+    again = c.post(f"/patients/{pid}/treatments", data=ok)
+    assert again.status_code == 400 and "a treatment on 2026-01-12 is recorded already" in again.get_data(as_text=True)
+    response = c.post("/patients", data={"code": "p-4", "csrf_token": t})
+    assert response.status_code == 400 and "exists already as &#39;P-4&#39;" in response.get_data(as_text=True)
+    from spasmcv.app.db import Patient, Treatment
+    with sessions() as s:
+        assert s.query(Treatment).count() == 1 and s.query(Patient).count() == 1
 
 
 def test_serve_refuses_other_addresses_until_accounts_exist(tmp_path):

@@ -50,6 +50,7 @@ def test_cancel_reanalyse_unacceptable_and_parquet(tmp_path, database_url, model
     c.post(f"/recordings/{first}/cancel", data={"csrf_token": token(c, f"/visits/{vid}")})
     assert wait_for(sessions, first, {"cancelled", "done"}) == "cancelled"
     assert list((tmp_path / "uploads").iterdir()) == []  # a cancelled upload is not kept either
+    assert "The video was deleted: upload it again to analyse it." in c.get(f"/visits/{vid}").get_data(as_text=True)
 
     second = upload(c, vid, "bsp_grade2.mp4")
     assert wait_for(sessions, second, {"done", "failed"}) == "done"
@@ -65,6 +66,7 @@ def test_cancel_reanalyse_unacceptable_and_parquet(tmp_path, database_url, model
 
     table = pyarrow.read_table(io.BytesIO(c.get("/export.parquet").data))
     assert table.num_rows == 2 and "severity_index" in table.column_names
+    assert table.column("error").to_pylist()[0] is None and table.column("used_for_course").to_pylist() == [False, False]
     sessions.kw["bind"].dispose()
 
 

@@ -364,6 +364,8 @@ def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
     assert all(np.isnan(r["value"]) and np.isnan(r["change"]) for r in grade_rows)
     html = render_report(c)
     assert "not gradable" in html and "grade -" not in html and "grade &#8722;" not in html
+    assert "Blepharospasm video assessment" in html
+    assert "Hemifacial spasm, left video assessment" in render_report(c, diagnosis="Hemifacial spasm, left")
     # nothing measured: no closure count of 0 and no "not one-sided" either
     (week3_asymmetry,) = [r for r in c.asymmetry if r["visit"] == "week 3"]
     assert week3_asymmetry["bilateral_count"] is None and week3_asymmetry["one_sided"] is None
