@@ -185,8 +185,9 @@ def _summary_table(comparison: Comparison) -> str:
             f"{'<br>' if when else ''}id {_esc(entry['recording_id'])}, {_num(entry['valid_time_s'], 0)} s measured</span></td>"
             f"{grade_cell}{index_cell}{change}</tr>")
     note = ("<p class='small'>Grade: objective Jankovic frequency grade 0-4 (worse eye; left / right eye). Index: 0-100, "
-            f"20 points per grade. A change of {comparison.settings.meaningful_grade_change} or more Jankovic points is the "
-            "size clinicians consider meaningful. Bold changes: the 95 % interval excludes zero.</p>")
+            "20 points per grade." + (f" A change of {comparison.settings.meaningful_grade_change} or more Jankovic points "
+                                      "is the size clinicians consider meaningful. Bold changes: the 95 % interval "
+                                      "excludes zero." if multi else "") + "</p>")
     return f"<table id='visits'>{head}{''.join(body)}</table>{note}"
 
 
@@ -221,9 +222,10 @@ def _metric_table(comparison: Comparison) -> str:
             name = f"{_esc(spec['label'])} <span class='small'>({_esc(spec['unit'])})</span>" if k == 0 else ""
             body.append(f"<tr class='{'group' if k == 0 else ''}'><td class='l'>{name}</td><td class='l'>{eye}</td>"
                         f"<td class='small'>{_esc(rows[(spec['key'], eye, visits[0])]['normal'])}</td>{''.join(cells)}</tr>")
-    note = ("<p class='small'>Each cell: the visit's value; below it the change from the first visit with its 95 % "
-            "confidence interval (block bootstrap, see Methods) and, for rates, the rate ratio visit / baseline with its "
-            "interval. Left and right are the patient's sides. Time closed: share of measured time with the lid at least "
+    note = ("<p class='small'>" + ("Each cell: the visit's value; below it the change from the first visit with its "
+                                    "95 % confidence interval (block bootstrap, see Methods) and, for rates, the rate "
+                                    "ratio visit / baseline with its interval. " if len(visits) > 1 else "")
+            + "Left and right are the patient's sides. Time closed: share of measured time with the lid at least "
             "half closed during a closure.</p>")
     return f"<table id='metrics'>{head}{''.join(body)}</table>{note}"
 
@@ -239,8 +241,8 @@ def _side_effects(comparison: Comparison) -> str:
                       f"{_num(r['change_ci_high_mm'], 2)})</span>")
             pct = _num(r["change_percent"], 1, signed=True)
             flag = "<span class='flag'>possible ptosis</span>" if r["ptosis"] else "<span class='ok'>no</span>"
-        else:
-            change, pct, flag = "baseline", "", ""
+        else:   # the baseline, or a visit without an aperture to compare
+            change, pct, flag = ("baseline" if r["visit"] == comparison.visits[0].label else "n/a"), "", ""
         body.append(f"<tr><td class='l'>{_esc(r['visit'])}</td><td class='l'>{r['eye']}</td>"
                     f"<td>{_num(r['open_aperture_mm'], 2)}</td><td>{change}</td><td>{pct}</td><td>{flag}</td></tr>")
     a_head = ("<tr><th class='l'>visit</th><th>closure rate</th><th>time closed</th><th>open aperture</th>"
@@ -252,8 +254,13 @@ def _side_effects(comparison: Comparison) -> str:
         f"{_num(r['unilateral_right_count'], 0)}</td>"
         f"<td>{_one_sided(r)}</td></tr>"
         for r in comparison.asymmetry)
-    return (f"<h3>Open-eye aperture and ptosis</h3><table id='ptosis'>{head}{''.join(body)}</table>"
-            f"<p class='small'>Ptosis is flagged when the open eye's aperture is at least "
+    if len(comparison.visits) == 1:   # nothing to compare with: the aperture alone, no ptosis column
+        head = "<tr><th class='l'>eye</th><th>open-eye aperture (mm)</th></tr>"
+        body = [f"<tr><td class='l'>{r['eye']}</td><td>{_num(r['open_aperture_mm'], 2)}</td></tr>"
+                for r in comparison.side_effects]
+    return (f"<h3>Open-eye aperture{' and ptosis' if len(comparison.visits) > 1 else ''}</h3>"
+            f"<table id='ptosis'>{head}{''.join(body)}</table>"
+            f"<p class='small'>Ptosis (a side effect, judged only against a baseline visit) is flagged when the open eye's aperture is at least "
             f"{100 * s.ptosis_lid_drop:.0f} % narrower than at baseline (about 1 mm of a 9-10 mm fissure), fell by at least "
             f"{s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below zero. The face mesh reads partly "
             f"lowered real lids about linearly (docs/lid-reading.md). Millimetres use the iris as ruler (11.7 mm).</p>"
@@ -477,8 +484,9 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None, diag
         _header(comparison, patient_id, diagnosis),
         _verdict(comparison),
         first,
-        "<h2>Measurements per visit</h2>", _metric_table(comparison),
-        "<h2>Treatment side effects and asymmetry</h2>", _side_effects(comparison),
+        f"<h2>Measurements{' per visit' if multi else ''}</h2>", _metric_table(comparison),
+        f"<h2>{'Treatment side effects and asymmetry' if multi else 'Eyelid aperture and asymmetry'}</h2>",
+        _side_effects(comparison),
         "<h2 class='page-break'>Closures and blinks per minute</h2>", _rates_plot(comparison),
         "<h2>Event durations</h2>", _durations_plot(comparison),
         "<h2 class='page-break'>Eyelid closure over time</h2>", _closure_plots(comparison),

@@ -101,6 +101,11 @@ def test_single_recording_report(model_info):
     _assert_self_contained(html)
     assert "Objective Jankovic frequency grade 1" in html
     assert "change vs baseline" not in html
+    # one recording has nothing to change from: no change wording, no ptosis column, no "baseline" rows
+    for comparison_words in ("Bold changes", "change from the first visit", "ptosis flag", ">baseline<",
+                             "Measurements per visit", "Treatment side effects"):
+        assert comparison_words not in html, comparison_words
+    assert "<h3>Open-eye aperture</h3>" in html
 
 
 def test_report_opens_in_headless_chromium(model_info, tmp_path):
