@@ -399,19 +399,20 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if request.form.get("confirm") != "1":
             abort(400, "tick the box to confirm the deletion")
 
-    def _delete_recording_files(recording: Recording) -> None:
-        if recording.status in ("queued", "running"):
+    def _delete_recording_files(recordings: list[Recording]) -> None:
+        """Remove the kept videos of recordings about to be deleted; none while one is being analysed."""
+        if any(r.status in ("queued", "running") for r in recordings):
             abort(400, "a recording is still being analysed: cancel its analysis first")
-        if recording.video_file:
-            (data_dir / "uploads" / recording.video_file).unlink(missing_ok=True)
+        for recording in recordings:
+            if recording.video_file:
+                (data_dir / "uploads" / recording.video_file).unlink(missing_ok=True)
 
     @app.post("/visits/<int:visit_id>/delete")
     def delete_visit(visit_id: int):
         """Delete a visit entered by mistake, with its recordings and any kept video (audited)."""
         visit = get_or_404(Visit, visit_id)
         _confirmed()
-        for recording in visit.recordings:
-            _delete_recording_files(recording)
+        _delete_recording_files(list(visit.recordings))
         patient_id, text = visit.patient_id, f"visit {visit.id} of {visit.date} ({len(visit.recordings)} recordings)"
         g.db.delete(visit)
         g.db.commit()
@@ -423,7 +424,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         """Delete a recording uploaded by mistake (another patient's, the wrong visit's), with its kept video."""
         recording = get_or_404(Recording, recording_id)
         _confirmed()
-        _delete_recording_files(recording)
+        _delete_recording_files([recording])
         visit_id = recording.visit_id
         g.db.delete(recording)
         g.db.commit()
@@ -643,7 +644,7 @@ def used_recording(visit: Visit) -> Recording | None:
     A second recording that could not be graded (the patient out of the picture) does not hide a
     gradable one."""
     done = [r for r in visit.recordings if r.status == "done" and not r.unacceptable and r.trace_csv]
-    gradable = [r for r in done if r.analysis_json and json.loads(r.analysis_json)["severity"]["gradable"]]
+    gradable = [r for r in done if r.analysis_json and json.loads(r.analysis_json).get("severity", {}).get("gradable")]
     return (gradable or done or [None])[-1]
 
 

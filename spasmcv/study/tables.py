@@ -73,7 +73,7 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
 
 
 def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | None], *, computed: int,
-                  cached: int, failed_now: int, log_lines: list[str], warnings: list[str] = ()) -> None:
+                  cached: int, failed_now: int, log_lines: list[str], warnings: list[str] | None = None) -> None:
     """``summary.txt`` (counts, ``warnings`` such as a video listed twice, and every failure's
     reason) and one more entry in ``batch.log``.
     The first three counts add up to the recordings; the run's own three add up to those run

@@ -345,6 +345,7 @@ def test_a_visit_or_treatment_entered_wrongly_can_be_corrected_or_deleted_and_is
     assert c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"]}).status_code == 400
     answer = c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"], "confirm": "1"})
     assert answer.status_code == 400 and "cancel its analysis first" in answer.get_data(as_text=True)
+    assert (data_dir / "uploads" / "kept.mp4").exists()   # a refused deletion removes nothing
     assert c.post(f"/recordings/{queued_id}/delete", data={"csrf_token": form["csrf_token"],
                                                            "confirm": "1"}).status_code == 400
     with sessions() as s:
