@@ -296,6 +296,13 @@ def test_the_patient_page_judges_the_latest_injection_and_the_visits_keep_their_
     visit_page = c.get(f"/visits/{late_id}").get_data(as_text=True)
     assert visit_page.count("the visit's grade and course use this one") == 1
     assert visit_page.index("the visit's grade and course use this one") < visit_page.index("Recording 2")
+    with sessions() as s:   # each recording's measures per eye, as its analysis holds them
+        from spasmcv.app.db import Recording as StoredRecording
+        first = json.loads(s.query(StoredRecording).filter_by(visit_id=late_id).order_by(StoredRecording.id)
+                           .first().analysis_json)["metrics"]["left"]
+    assert (f'<td class="l">left</td>\n<td>0</td>\n<td>{first["closure_rate_per_min"]:.1f}</td>'
+            f'<td>{first["blink_rate_per_min"]:.1f}</td>') in visit_page
+    assert visit_page.count("<td>n/a</td>") >= 6   # the recording without a face: its rates are not numbers
     feb_page = c.get(f"/visits/{feb_id}").get_data(as_text=True)
     assert "The same video file as the recording of 2026-01-10 (recording 1)" in feb_page
 
