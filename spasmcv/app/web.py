@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import hashlib
 import json
 import math
 import os
@@ -88,6 +89,16 @@ def _float_or_none(text: str | None, field: str, hi: float = math.inf) -> float 
 
 #: The most units accepted for one injection site and side: above any product's dose (a typing slip).
 MAX_UNITS_PER_SITE = 200.0
+#: The Blepharospasm Disability Index's range: six activities rated 0-4 each.
+BSDI_MAX = 24.0
+
+
+def _visit_date(text: str | None) -> dt.date:
+    """A visit's date: filmed already, so not after tomorrow (time zones), whatever was typed."""
+    day = _date(text)
+    if day > dt.date.today() + dt.timedelta(days=1):
+        abort(400, f"the visit date {day} is in the future")
+    return day
 
 
 #: Patient comparisons kept in memory: the most recently used (each holds its visits' analyses).
@@ -274,10 +285,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         task = request.form.get("task", "rest")
         if task not in TASK_NORMS:
             abort(400, "unknown recording task")
-        visit = Visit(patient=patient, date=_date(request.form.get("date")), task=task,
+        visit = Visit(patient=patient, date=_visit_date(request.form.get("date")), task=task,
                       jrs_severity=_int_or_none(request.form.get("jrs_severity"), 0, 4, "Jankovic severity"),
                       jrs_frequency=_int_or_none(request.form.get("jrs_frequency"), 0, 4, "Jankovic frequency"),
-                      bsdi=_float_or_none(request.form.get("bsdi"), "BSDI"), notes=request.form.get("notes", ""))
+                      bsdi=_float_or_none(request.form.get("bsdi"), "BSDI", BSDI_MAX), notes=request.form.get("notes", ""))
         g.db.add(visit)
         upload = request.files.get("video")
         if upload is not None and upload.filename:
@@ -378,10 +389,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         task = request.form.get("task", visit.task)
         if task not in TASK_NORMS:
             abort(400, "unknown recording task")
-        new = {"date": _date(request.form.get("date")), "task": task,
+        new = {"date": _visit_date(request.form.get("date")), "task": task,
                "jrs_severity": _int_or_none(request.form.get("jrs_severity"), 0, 4, "Jankovic severity"),
                "jrs_frequency": _int_or_none(request.form.get("jrs_frequency"), 0, 4, "Jankovic frequency"),
-               "bsdi": _float_or_none(request.form.get("bsdi"), "BSDI"), "notes": request.form.get("notes", "")}
+               "bsdi": _float_or_none(request.form.get("bsdi"), "BSDI", BSDI_MAX), "notes": request.form.get("notes", "")}
         changed = {key: (getattr(visit, key), value) for key, value in new.items() if getattr(visit, key) != value}
         for key, (_, value) in changed.items():
             setattr(visit, key, value)
@@ -413,7 +424,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         visit = get_or_404(Visit, visit_id)
         _confirmed()
         _delete_recording_files(list(visit.recordings))
-        patient_id, text = visit.patient_id, f"visit {visit.id} of {visit.date} ({len(visit.recordings)} recordings)"
+        patient_id = visit.patient_id
+        text = (f"visit {visit.id} of patient {patient_id}: date {visit.date}, task {visit.task}, Jankovic severity "
+                f"{visit.jrs_severity}, frequency {visit.jrs_frequency}, BSDI {visit.bsdi}, notes {visit.notes!r}, "
+                f"{len(visit.recordings)} recordings " + str([(r.id, r.video_sha256, r.status) for r in visit.recordings]))
         g.db.delete(visit)
         g.db.commit()
         audit("delete", text)
@@ -426,9 +440,11 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         _confirmed()
         _delete_recording_files([recording])
         visit_id = recording.visit_id
+        text = (f"recording {recording_id} of visit {visit_id}: video sha256 {recording.video_sha256}, "
+                f"status {recording.status}, analysis {recording.analysis_version}")
         g.db.delete(recording)
         g.db.commit()
-        audit("delete", f"recording {recording_id} of visit {visit_id}")
+        audit("delete", text)
         return redirect(url_for("visit_page", visit_id=visit_id))
 
     @app.post("/treatments/<int:treatment_id>/delete")
@@ -436,7 +452,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         """Delete a treatment entered by mistake (audited with its date and units)."""
         treatment = get_or_404(Treatment, treatment_id)
         _confirmed()
-        patient_id, text = treatment.patient_id, f"treatment {treatment.id} of {treatment.date}, {treatment.total_units:g} U"
+        patient_id = treatment.patient_id
+        text = (f"treatment {treatment.id} of patient {patient_id}: date {treatment.date}, product {treatment.product!r}, "
+                f"dilution {treatment.dilution!r}, {treatment.total_units:g} U: "
+                + "; ".join(f"{d.side} {d.site} {d.units:g}" for d in treatment.doses))
         g.db.delete(treatment)
         g.db.commit()
         audit("delete", text)
@@ -484,7 +503,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
             return (None, None, [], ""), "no analysed recording yet"
         treatments = [CompareTreatment(injection_date=t.date, product=t.product or None,
                                        dose_units=t.total_units or None) for t in patient.treatments]
-        key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task) for v, r in pairs),
+        # by content, not only ids: a database may give a deleted visit's or recording's id to a new one
+        key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task,
+                                  hashlib.sha256((r.analysis_json or "").encode("utf-8")).hexdigest()) for v, r in pairs),
                tuple((t.injection_date, t.product, t.dose_units) for t in treatments))
         cached = comparisons.get(key)
         if cached is not None:
@@ -492,14 +513,16 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", stored_trace(r), date=v.date, task=v.task)
                   for v, r in pairs]
         labels = [v.label for v in visits]
-        if len(set(labels)) != len(labels):  # two visits on one day
-            visits = [CompareVisit(label=f"{v.label} #{k + 1}", trace=v.trace, analysis=v.analysis, date=v.date)
+        if len(set(labels)) != len(labels):  # two visits on one day: numbered within the day, in entry order
+            visits = [CompareVisit(label=f"{v.label} #{labels[:k].count(v.label) + 1}", trace=v.trace,
+                                   analysis=v.analysis, date=v.date) if labels.count(v.label) > 1 else v
                       for k, v in enumerate(visits)]
         course = compare_visits(visits)
         cycle_visits, treatment, note = current_cycle(visits, treatments)
         current = compare_visits(cycle_visits, treatment=treatment)
-        if note:
-            current = dataclasses.replace(current, warnings=[note, *current.warnings])
+        if note:   # first in the verdict, so that the report's first screen says it too
+            current = dataclasses.replace(current, verdict=f"Note: {note}.\n{current.verdict}",
+                                          warnings=[note, *current.warnings])
         cycles = treatment_cycles(visits, treatments)
         comparisons.put(key, (course, current, cycles, note))
         return (course, current, cycles, note), None

@@ -453,6 +453,8 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
     injection = treatment.injection_date if treatment else None
     conf = settings.confidence
 
+    # a change is given only between gradable visits: seconds of video give rates and apertures, not changes
+    compared = {v.label for v in visits[1:] if _gradable(v) and _gradable(base)}
     rows = []
     for spec in HEADLINE_METRICS:
         key, scale = spec["key"], spec.get("scale", 1.0)
@@ -463,13 +465,13 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
                 row = {"metric": key, "label": spec["label"], "unit": spec["unit"], "eye": side, "visit": v.label,
                        "value": value * scale, "change": float("nan"), "change_ci_low": float("nan"),
                        "change_ci_high": float("nan"), "normal": _normal_text(key, v.analysis)}
-                if v is not base:
+                if v.label in compared:
                     lo, hi = difference_interval(reps[base.label][f"{side}.{key}"], reps[v.label][f"{side}.{key}"],
                                                  confidence=conf)
                     row.update(change=(value - b_value) * scale, change_ci_low=lo * scale, change_ci_high=hi * scale)
                 if "count" in spec:
                     row.update(ratio=float("nan"), ratio_ci_low=float("nan"), ratio_ci_high=float("nan"))
-                    if v is not base:
+                    if v.label in compared:
                         with np.errstate(divide="ignore", invalid="ignore"):
                             ratio = value / b_value if b_value else float("nan")
                         lo, hi = rate_ratio_interval(
@@ -517,7 +519,7 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
                          "change_ci_high": entry["index_change_ci"][1] if key == "severity_index" else float("nan"),
                          "normal": _normal_text(key, v.analysis)})
 
-    side_effects = _side_effects(visits, reps, settings)
+    side_effects = _side_effects(visits, reps, settings, compared)
     asym = _asymmetry(visits, settings)
     warnings = _warnings(visits, settings, treatment)
     comparison = Comparison(visits=tuple(visits), rows=rows, summary=summary, side_effects=side_effects,
@@ -526,7 +528,11 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
     return Comparison(**{**comparison.__dict__, "verdict": verdict_text(comparison)})
 
 
-def _side_effects(visits, reps, settings: CompareSettings) -> list[dict]:
+def _gradable(visit: Visit) -> bool:
+    return bool(visit.analysis.recording["severity"]["gradable"])
+
+
+def _side_effects(visits, reps, settings: CompareSettings, compared: set) -> list[dict]:
     base = visits[0]
     rows = []
     for v in visits:
@@ -536,7 +542,7 @@ def _side_effects(visits, reps, settings: CompareSettings) -> list[dict]:
             row = {"visit": v.label, "eye": side, "open_aperture_mm": value, "change_mm": float("nan"),
                    "change_percent": float("nan"), "change_ci_low_mm": float("nan"), "change_ci_high_mm": float("nan"),
                    "lid_drop_estimate": float("nan"), "ptosis": False}
-            if v is not base and np.isfinite(value) and np.isfinite(b_value) and b_value > 0:
+            if v.label in compared and np.isfinite(value) and np.isfinite(b_value) and b_value > 0:
                 lo, hi = difference_interval(reps[base.label][f"{side}.open_aperture_mm"],
                                              reps[v.label][f"{side}.open_aperture_mm"], confidence=settings.confidence)
                 drop = lid_drop_estimate(value / b_value)
@@ -693,13 +699,20 @@ def verdict_text(comparison: Comparison) -> str:
                   f"is given for it" for e in ungradable]  # after the narrative of the graded visits
         text = "; ".join(parts)
         paragraphs.append(text[:1].upper() + text[1:] + ".")
-        meaningful = [e["visit"] for e in summary[1:] if e["meaningful_change"]]
+        meaningful = [e for e in summary[1:] if e["meaningful_change"]]
+        clear = [e["visit"] for e in meaningful if not e["index_change_ci"][0] <= 0 <= e["index_change_ci"][1]]
+        unclear = [e["visit"] for e in meaningful if e["visit"] not in clear]
         n = comparison.settings.meaningful_grade_change
         if all(e["grade_change"] is None for e in summary[1:]):
             pass  # no visit could be compared with a graded baseline: nothing to say about change
         elif meaningful:
-            paragraphs.append(f"The grade changed by {n} or more Jankovic points, the size clinicians consider "
-                              f"meaningful, at {', '.join(meaningful)}.")
+            text = (f"The grade changed by {n} or more Jankovic points, the size clinicians consider meaningful, at "
+                    f"{', '.join(clear)}." if clear else "")
+            if unclear:   # a point grade moved across its bands while the index's interval still holds no change
+                text += (" " if text else "") + (
+                    f"At {', '.join(unclear)} the grade differs from baseline by {n} or more points, but the index "
+                    f"change's 95 % interval includes no change: not a clear change (record longer to settle it).")
+            paragraphs.append(text)
         else:
             paragraphs.append(f"No visit differs from baseline by {n} or more Jankovic points, the size clinicians "
                               f"consider meaningful.")

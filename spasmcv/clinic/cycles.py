@@ -1,8 +1,9 @@
 """Treatment cycles: how well and how long each botulinum toxin injection worked.
 
 A cycle runs from one injection to the next. Its **baseline** is the last gradable visit on or
-before the injection day (at most ``max_baseline_days`` before it); its follow-up visits are the
-gradable visits after the injection and before the next one. Each cycle is a visit comparison
+before the injection day (at most ``max_baseline_days`` before it, and after the injection before
+it); its follow-up visits are the gradable visits after the injection up to the next one's day (a
+visit on that day is filmed before re-injecting: it ends this cycle and is the next one's baseline). Each cycle is a visit comparison
 (:func:`spasmcv.clinic.compare.compare_visits`, baseline first), so every figure below comes with
 the comparison's bootstrap intervals and no measurement is re-implemented:
 
@@ -80,8 +81,9 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
     for k, treatment in enumerate(dated):
         day = treatment.injection_date
         end = dated[k + 1].injection_date if k + 1 < len(dated) else dt.date.max
-        before = [v for v in gradable if day - dt.timedelta(days=max_baseline_days) <= v.date <= day]
-        after = [v for v in gradable if day < v.date < end]
+        before = baseline_candidates(gradable, dated, k, max_baseline_days)
+        # a visit on the next injection's day is filmed before it: the last of this cycle (and the next one's baseline)
+        after = [v for v in gradable if day < v.date <= end]
         if not before:
             cycles.append(Cycle(treatment=treatment, baseline=None, follow_up=tuple(v.label for v in after)))
             continue
@@ -109,42 +111,48 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
     return cycles
 
 
+def baseline_candidates(gradable: list[Visit], dated: list[Treatment], k: int, max_baseline_days: int) -> list[Visit]:
+    """The gradable visits (in date order) that can be injection ``k``'s baseline: on or before its
+    day, at most ``max_baseline_days`` before it and after the injection before it (a visit from
+    before an earlier injection shows another state)."""
+    day = dated[k].injection_date
+    previous = dated[k - 1].injection_date if k > 0 else dt.date.min
+    return [v for v in gradable if previous < v.date <= day and (day - v.date).days <= max_baseline_days]
+
+
 def current_cycle(visits: list[Visit], treatments: list[Treatment], *,
                   max_baseline_days: int = 60) -> tuple[list[Visit], Treatment | None, str]:
     """The visits a patient's verdict and report compare, the treatment they are timed against and
     a note ('' when there is nothing to say).
 
     With an injection before the last visit, the latest such injection's cycle: its baseline (the
-    last gradable visit on or before the injection day, as in :func:`treatment_cycles`) and every
-    visit after the injection, so that each visit is timed against the injection before it and
-    earlier cycles (and a visit's mistyped year) stay out. A visit on an injection's day belongs to
-    the cycle before it (it is filmed before injecting). Without such an injection, all visits (in
-    date order), timed against an injection on the last visit's day if there is one.
-    ``visits`` need dates.
+    last of :func:`baseline_candidates`, as in :func:`treatment_cycles`) and every visit after the
+    injection, so that each visit is timed against the injection before it and earlier cycles (and
+    a visit's mistyped year) stay out; without a baseline, the visits after the injection, the
+    note saying so. A visit on an injection's day belongs to the cycle before it (it is filmed
+    before injecting). Without such an injection, all visits (in date order), timed against an
+    injection on the last visit's day if there is one. ``visits`` need dates.
     """
     ordered = sorted(visits, key=lambda v: v.date)
     if not ordered:
         return [], None, ""
     last = ordered[-1].date
     dated = sorted((t for t in treatments if t.injection_date), key=lambda t: t.injection_date)
-    prior = [t for t in dated if t.injection_date < last]
+    prior = [k for k, t in enumerate(dated) if t.injection_date < last]
     if not prior:
         same_day = [t for t in dated if t.injection_date == last]
         return ordered, (same_day[-1] if same_day else None), ""
-    treatment = prior[-1]
-    day = treatment.injection_date
-    before = [v for v in ordered if v.date <= day and v.analysis.recording["severity"]["gradable"]]
+    k = prior[-1]
+    treatment, day = dated[k], dated[k].injection_date
+    gradable = [v for v in ordered if v.analysis.recording["severity"]["gradable"]]
+    before = baseline_candidates(gradable, dated, k, max_baseline_days)
     after = [v for v in ordered if v.date > day]
     if not before:
-        return after, treatment, (f"no gradable visit on or before the injection of {day.isoformat()}: the first "
-                                  f"visit after it, {after[0].label}, is the baseline")
-    baseline = before[-1]
-    note = ""
-    if (day - baseline.date).days > max_baseline_days:
-        note = (f"the baseline, {baseline.label}, was filmed {(day - baseline.date).days} days before the "
-                f"injection of {day.isoformat()} (more than {max_baseline_days}): it may not show the state "
-                "the injection treated")
-    return [baseline, *after], treatment, note
+        return after, treatment, (f"no gradable visit in the {max_baseline_days} days before the injection of "
+                                  f"{day.isoformat()} (after any earlier injection), so its effect cannot be judged "
+                                  f"from a baseline: the first visit after it, {after[0].label}, stands in as the "
+                                  "baseline")
+    return [before[-1], *after], treatment, ""
 
 
 def _date(entry: dict) -> dt.date:

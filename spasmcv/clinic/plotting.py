@@ -178,7 +178,9 @@ def plot_severity_timeline(x: np.ndarray, index: np.ndarray, ci_low: np.ndarray,
     err = np.vstack([index - np.asarray(ci_low, dtype=float), np.asarray(ci_high, dtype=float) - index])
     err = np.where(np.isfinite(err), np.maximum(err, 0), 0)
     ax.errorbar(x, index, yerr=err, color="#222222", marker="o", ms=5, lw=1.2, capsize=3, zorder=3)
-    span = (np.nanmax(x) - np.nanmin(x)) if len(x) > 1 else 1.0
+    # the axis holds the visits and the injection line (which may lie before or after every visit)
+    ends = np.append(x, injection_x) if injection_x is not None and np.isfinite(injection_x) else x
+    span = (np.nanmax(ends) - np.nanmin(ends)) if len(ends) > 1 else 1.0
     for xi, yi, g, label in zip(x, index, grades, labels):
         if g is None or not np.isfinite(yi):  # not gradable: named at the bottom, no point
             ax.annotate(f"{label}\nnot gradable", (xi, 2), ha="center", va="bottom", fontsize=7.5, color="#666666")
@@ -188,7 +190,7 @@ def plot_severity_timeline(x: np.ndarray, index: np.ndarray, ci_low: np.ndarray,
     if injection_x is not None:
         ax.axvline(injection_x, color="#2e7d32", lw=1, ls="--")
         ax.text(injection_x, 98, " injection", color="#2e7d32", fontsize=7.5, va="top")
-    ax.set_xlim(np.nanmin(x) - 0.08 * span - 0.5, np.nanmax(x) + 0.08 * span + 0.5)
+    ax.set_xlim(np.nanmin(ends) - 0.08 * span - 0.5, np.nanmax(ends) + 0.08 * span + 0.5)
     ax.set_ylim(0, 100)
     ax.set_ylabel("severity index")
     ax.set_xlabel(xlabel)

@@ -159,14 +159,16 @@ def _summary_table(comparison: Comparison) -> str:
             else:
                 c_lo, c_hi = entry["index_change_ci"]
                 clear = (c_hi < 0 or c_lo > 0)
-                meaningful = "<br><span class='flag'>meaningful (&#8805; 2 grades)</span>" if entry["meaningful_change"] else ""
+                meaningful = ("" if not entry["meaningful_change"] else
+                              "<br><span class='flag'>meaningful (&#8805; 2 grades)</span>" if clear else
+                              "<br><span class='small'>&#8805; 2 grades, but the interval includes no change</span>")
                 change = (f"<td><span class='{'clear' if clear else ''} nw'>grade {_num(entry['grade_change'], 0, signed=True)}, "
                           f"index {_num(entry['index_change'], 0, signed=True)}</span><br>"
                           f"<span class='ci'>{_num(c_lo, 0)} to {_num(c_hi, 0)}</span>{meaningful}</td>")
         when = [entry["date"]] if entry["date"] else []
         weeks = _weeks(entry)
         if weeks != "n/a":
-            when.append(weeks if "before" in weeks else f"week {weeks} after injection")
+            when.append(weeks if "before" in weeks else "injection day" if weeks == "0" else f"week {weeks} after injection")
         if entry["gradable"]:
             upper = entry["grade_if_review_closed"]
             unsettled = ("" if upper == entry["jankovic_frequency_grade"] else
@@ -220,8 +222,10 @@ def _metric_table(comparison: Comparison) -> str:
                                  f"({_num(r['ratio_ci_low'], 2)}-{_num(r['ratio_ci_high'], 2)})</span>")
                 cells.append(f"<td>{cell}</td>")
             name = f"{_esc(spec['label'])} <span class='small'>({_esc(spec['unit'])})</span>" if k == 0 else ""
+            # each task's own range when the visits were recorded during different tasks
+            normal = "; ".join(dict.fromkeys(rows[(spec["key"], eye, v)]["normal"] for v in visits))
             body.append(f"<tr class='{'group' if k == 0 else ''}'><td class='l'>{name}</td><td class='l'>{eye}</td>"
-                        f"<td class='small'>{_esc(rows[(spec['key'], eye, visits[0])]['normal'])}</td>{''.join(cells)}</tr>")
+                        f"<td class='small'>{_esc(normal)}</td>{''.join(cells)}</tr>")
     note = ("<p class='small'>" + ("Each cell: the visit's value; below it the change from the first visit with its "
                                     "95 % confidence interval (block bootstrap, see Methods) and, for rates, the rate "
                                     "ratio visit / baseline with its interval. " if len(visits) > 1 else "")

@@ -104,6 +104,10 @@ def test_bad_form_values_are_messages_not_tracebacks(client):
         assert response.status_code == 400, data
     response = c.post(f"/patients/{pid}/visits", data={"csrf_token": t, "date": "2026-01-10", "jrs_severity": "7"})
     assert "Jankovic severity: expected a whole number 0-4, not 7" in response.get_data(as_text=True)
+    response = c.post(f"/patients/{pid}/visits", data={"csrf_token": t, "date": "2026-01-10", "bsdi": "500"})
+    assert "BSDI: expected a number from 0 to 24, not 500" in response.get_data(as_text=True)
+    response = c.post(f"/patients/{pid}/visits", data={"csrf_token": t, "date": "2099-01-01"})
+    assert response.status_code == 400 and "the visit date 2099-01-01 is in the future" in response.get_data(as_text=True)
     assert c.get("/patients/999").status_code == 404
     # a slip of the keyboard in a dose, a second entry of one day's treatment, an empty one, a code
     # that differs only in case: each refused with the field or the reason named, nothing stored
@@ -368,6 +372,37 @@ def test_a_visit_or_treatment_entered_wrongly_can_be_corrected_or_deleted_and_is
         assert s.get(Visit, visit_id) is None and s.query(Recording).count() == 0
         assert s.get(Treatment, treatment_id) is None
         deleted = [a.target for a in s.query(AuditEntry).filter_by(action="delete")]
-        assert any(f"visit {visit_id} of 2026-02-16" in a for a in deleted) and len(deleted) == 3
+        assert len(deleted) == 3   # what was deleted, so that it could be entered again
+        assert any(f"visit {visit_id} of patient {pid}: date 2026-02-16, task conversation, Jankovic severity None, "
+                   "frequency 2" in a for a in deleted)
+        assert any("product 'x'" in a for a in deleted) and any("status cancelled" in a for a in deleted)
     assert not (data_dir / "uploads" / "kept.mp4").exists()   # the kept video went with its visit
     assert c.get(f"/visits/{visit_id}").status_code == 404
+
+
+def test_a_recording_replaced_after_a_deletion_is_what_the_patient_page_shows(client):
+    """Delete a wrong recording, store the right one: the patient page and report show the new one
+    (SQLite gives the new row the deleted one's id, which the comparison cache must not mistake)."""
+    import datetime as dt
+
+    from spasmcv.app.db import Recording, Visit
+
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-23")
+    with sessions() as s:
+        first = Visit(patient_id=pid, date=dt.date(2026, 1, 10), task="rest")
+        second = Visit(patient_id=pid, date=dt.date(2026, 2, 10), task="rest")
+        s.add_all([first, second])
+        _stored(s, first, _spasm_trace("a", 6, 1))
+        wrong = _stored(s, second, _spasm_trace("wrong", 6, 2))
+        s.commit()
+        second_id, wrong_id = second.id, wrong.id
+    assert "(grade 3)" in re.search(r'id="verdict">([^<]*)<', c.get(f"/patients/{pid}").get_data(as_text=True)).group(1)
+    t = token(c, f"/visits/{second_id}")
+    assert c.post(f"/recordings/{wrong_id}/delete", data={"csrf_token": t, "confirm": "1"}).status_code == 302
+    with sessions() as s:
+        _stored(s, s.get(Visit, second_id), _spasm_trace("right", 0, 3))
+        s.commit()
+    verdict = re.search(r'id="verdict">([^<]*)<', c.get(f"/patients/{pid}").get_data(as_text=True)).group(1)
+    assert "Severity fell from grade 3 to grade 0" in verdict
+    assert "Severity fell from grade 3 to grade 0" in c.get(f"/patients/{pid}/report.html").get_data(as_text=True)

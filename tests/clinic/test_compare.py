@@ -302,6 +302,14 @@ def test_a_change_that_is_not_clear_does_not_say_from_grade_to_grade(model_info)
     text = verdict_text(dataclasses.replace(c, summary=[base, shifted]))
     g = base["jankovic_frequency_grade"]
     assert f"did not change clearly (grade {g}, then grade {g - 1})" in text and "from grade" not in text
+    # two points apart on the grade while the index's interval holds no change: not called a meaningful change
+    lo, hi = again["index_change_ci"]
+    assert lo <= 0 <= hi
+    apart = dict(again, jankovic_frequency_grade=g - 2, grade_change=-2, meaningful_change=True)
+    text = verdict_text(dataclasses.replace(c, summary=[base, apart]))
+    assert "the size clinicians consider meaningful, at" not in text
+    assert "At again the grade differs from baseline by 2 or more points, but the index change's 95 % interval " \
+           "includes no change" in text
 
 
 def test_resampling_features_reproduce_the_analysis_metrics():
@@ -360,6 +368,9 @@ def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
     assert "week 3 could not be graded (under 15 s of measurable video" in c.verdict.lower()
     assert "grade -" not in c.verdict and "meaningful" not in c.verdict and "fell" not in c.verdict
     assert "ptosis" not in c.verdict   # no aperture to compare: no "no ptosis flagged" either
+    # no change of any measure is given for it (seconds of video give rates, not changes)
+    assert all(np.isnan(r["change"]) and np.isnan(r["change_ci_low"]) for r in c.rows if r["visit"] == "week 3")
+    assert all(np.isnan(r["change_mm"]) for r in c.side_effects)
     grade_rows = [r for r in c.rows if r["metric"] == "jankovic_frequency_grade" and r["visit"] == "week 3"]
     assert all(np.isnan(r["value"]) and np.isnan(r["change"]) for r in grade_rows)
     html = render_report(c)

@@ -70,8 +70,27 @@ def test_the_verdict_compares_the_current_cycle_and_times_each_visit_against_its
     # no gradable visit before the injection, or one long before it: said
     chosen, _, note = current_cycle([week4, week13], [first])
     assert [v.label for v in chosen] == ["week 4", "week 13"] and "the first visit after it, week 4" in note
-    _, _, note = current_cycle([typo, week4], [first])
-    assert "filmed 330 days before the injection of 2026-01-12" in note
+    # a baseline as the treatment cycles take it: within 60 days and after any earlier injection
+    chosen, _, note = current_cycle([typo, week4], [first])
+    assert [v.label for v in chosen] == ["week 4"] and "no gradable visit in the 60 days before" in note
+    week7 = visit("week 7", dt.date(2026, 3, 1), 0, 8)
+    chosen, _, note = current_cycle([base, week4, week7, after2], [first, second])   # week 4: 64 days before
+    assert [v.label for v in chosen] == ["week 7", "after 2nd"] and note == ""
+    chosen, _, note = current_cycle([base, week4, after2], [first, second])
+    assert [v.label for v in chosen] == ["after 2nd"] and "no gradable visit in the 60 days before" in note
+    chosen, _, note = current_cycle([base, after2], [first, second])   # January is before the first injection
+    assert [v.label for v in chosen] == ["after 2nd"] and "2026-04-14" in note
+
+
+def test_a_visit_on_the_next_injections_day_ends_its_cycle_and_begins_the_next():
+    """Film, then re-inject: the visit of the re-injection day shows how long the first injection
+    lasted, and is the second's baseline."""
+    visits = [visit("baseline", dt.date(2026, 1, 10), 6, 1), visit("week 4", dt.date(2026, 2, 9), 0, 2),
+              visit("week 12", dt.date(2026, 4, 6), 6, 3), visit("after 2nd", dt.date(2026, 5, 4), 0, 5)]
+    treatments = [Treatment(injection_date=dt.date(2026, 1, 12)), Treatment(injection_date=dt.date(2026, 4, 6))]
+    first, second = treatment_cycles(visits, treatments, settings=CompareSettings(n_boot=300))
+    assert first.follow_up == ("week 4", "week 12") and first.worn_off_visit == "week 12"
+    assert second.baseline == "week 12" and second.follow_up == ("after 2nd",)
 
 
 def test_visits_before_the_injection_and_different_tasks_are_worded_so():

@@ -128,3 +128,15 @@ def test_report_opens_in_headless_chromium(model_info, tmp_path):
     assert image is not None and image.shape[:2] == (1300, 1100)
     assert image.mean() > 180  # a light, printable page, not a blank dark one
     assert image.std() > 20    # with content on it
+
+
+def test_the_course_plot_holds_an_injection_before_every_visit():
+    import numpy as np
+
+    from spasmcv.clinic import plotting
+
+    fig, ax = plotting.subplots(width_in=6, height_in=2.5)
+    plotting.plot_severity_timeline(np.array([3.0, 6.0]), [60, 20], [40, 20], [70, 40], [3, 1], ["a", "b"], ax=ax,
+                                    xlabel="weeks since injection", injection_x=-5.0)
+    low, high = ax.get_xlim()
+    assert low < -5.0 and high > 6.0
