@@ -177,6 +177,7 @@ def test_a_visit_recorded_in_the_browser_with_the_guided_protocol(server, tmp_pa
         page.wait_for_selector(".recording", timeout=60_000)  # uploaded: the page reloads with it
         page.wait_for_selector(".recording[data-status=done] .result", timeout=240_000)
         assert "rest 20 s" in page.inner_text(".protocol")
+        assert page.locator(".mixed-tasks").count() == 0   # one task, the visit's own
         result = page.inner_text(".result")
         assert "Objective Jankovic frequency grade" in result, result  # 20 s of a measurable face: graded
         # a second recording of the same visit, dropped onto the upload box

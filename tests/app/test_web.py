@@ -406,3 +406,23 @@ def test_a_recording_replaced_after_a_deletion_is_what_the_patient_page_shows(cl
     verdict = re.search(r'id="verdict">([^<]*)<', c.get(f"/patients/{pid}").get_data(as_text=True)).group(1)
     assert "Severity fell from grade 3 to grade 0" in verdict
     assert "Severity fell from grade 3 to grade 0" in c.get(f"/patients/{pid}/report.html").get_data(as_text=True)
+
+
+def test_a_guided_recording_of_several_tasks_says_how_it_is_graded(client):
+    import datetime as dt
+
+    from spasmcv.app.db import Visit
+
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-24")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1), task="rest")
+        s.add(visit)
+        recording = _stored(s, visit, _spasm_trace("g", 0, 1))
+        recording.protocol = json.dumps({"protocol": "spasmcv-guided-1", "segments": [
+            {"task": "rest", "duration_s": 40}, {"task": "conversation", "duration_s": 20}]})
+        s.commit()
+        visit_id = visit.id
+    page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert ("This recording holds rest and conversation; it is graded as a whole against the normal rates of the "
+            "visit's task, rest") in page
