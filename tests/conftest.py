@@ -102,6 +102,7 @@ def database_url(request, tmp_path):
         pytest.skip("no PostgreSQL server (set SPASMCV_TEST_DATABASE_URL)")
     pytest.importorskip("psycopg")
     import sqlalchemy as sa
+    import sqlalchemy.orm  # noqa: F401  (sa.orm below; a test run of the browser tests alone imports it nowhere else)
 
     admin = sa.create_engine(PG_URL, isolation_level="AUTOCOMMIT")
     name = f"spasmcv_{uuid.uuid4().hex[:12]}"
