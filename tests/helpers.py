@@ -49,3 +49,21 @@ BLINKS = [2.0, 6.0, 11.0, 15.5, 21.0, 26.0, 33.0, 38.0, 44.0, 52.0]
 
 def blinks_closure():
     return sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in BLINKS)
+
+
+def recording_trace(closure, rid: str, *, seed: int = 0, face: bool = True):
+    """A whole recording's trace from a closure profile over :data:`T`: the columns a video's trace
+    has (face found, head pose at 0 degrees, the model's provenance), or a face never measured."""
+    from spasmcv.measure.trace import Trace
+
+    cols = trace_columns(closure, seed=seed)
+    n = len(T)
+    cols.update(face_detected=np.full(n, int(face), np.int8), n_faces=np.full(n, int(face)),
+                head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
+    if not face:
+        cols["valid"] = np.zeros(n, np.int8)
+        for key in ("ear_left", "ear_right", "aperture_mm_left", "aperture_mm_right", "head_yaw_deg",
+                    "head_pitch_deg", "head_roll_deg"):
+            cols[key] = np.full(n, np.nan)
+    return Trace(columns=cols, metadata={"recording_id": rid, "warnings": [],
+                                         "model": {"sha256": "0" * 64, "official": True}})

@@ -410,6 +410,12 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if request.form.get("confirm") != "1":
             abort(400, "tick the box to confirm the deletion")
 
+    def _delete(row, what: str) -> None:
+        """Delete ``row`` and write ``what`` was deleted to the audit table."""
+        g.db.delete(row)
+        g.db.commit()
+        audit("delete", what)
+
     def _delete_recording_files(recordings: list[Recording]) -> None:
         """Remove the kept videos of recordings about to be deleted; none while one is being analysed."""
         if any(r.status in ("queued", "running") for r in recordings):
@@ -428,9 +434,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         text = (f"visit {visit.id} of patient {patient_id}: date {visit.date}, task {visit.task}, Jankovic severity "
                 f"{visit.jrs_severity}, frequency {visit.jrs_frequency}, BSDI {visit.bsdi}, notes {visit.notes!r}, "
                 f"{len(visit.recordings)} recordings " + str([(r.id, r.video_sha256, r.status) for r in visit.recordings]))
-        g.db.delete(visit)
-        g.db.commit()
-        audit("delete", text)
+        _delete(visit, text)
         return redirect(url_for("patient_page", patient_id=patient_id))
 
     @app.post("/recordings/<int:recording_id>/delete")
@@ -442,9 +446,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         visit_id = recording.visit_id
         text = (f"recording {recording_id} of visit {visit_id}: video sha256 {recording.video_sha256}, "
                 f"status {recording.status}, analysis {recording.analysis_version}")
-        g.db.delete(recording)
-        g.db.commit()
-        audit("delete", text)
+        _delete(recording, text)
         return redirect(url_for("visit_page", visit_id=visit_id))
 
     @app.post("/treatments/<int:treatment_id>/delete")
@@ -456,9 +458,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         text = (f"treatment {treatment.id} of patient {patient_id}: date {treatment.date}, product {treatment.product!r}, "
                 f"dilution {treatment.dilution!r}, {treatment.total_units:g} U: "
                 + "; ".join(f"{d.side} {d.site} {d.units:g}" for d in treatment.doses))
-        g.db.delete(treatment)
-        g.db.commit()
-        audit("delete", text)
+        _delete(treatment, text)
         return redirect(url_for("patient_page", patient_id=patient_id))
 
     @app.get("/recordings/<int:recording_id>/video")

@@ -242,23 +242,12 @@ def _spasm_trace(rid: str, spasms: int, seed: int, *, face: bool = True):
     """60 s of 19 blinks and ``spasms`` closures of 3 s (grade 3 from one a minute), or no face at all."""
     import numpy as np
 
-    from spasmcv.measure.trace import Trace
-    from helpers import T, profile, trace_columns
+    from helpers import T, profile, recording_trace
 
     closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1))
     for k in range(spasms):
         closure = closure + profile(T, 4.5 + 55 * k / spasms, 0.1, 3, 0.2)
-    columns = trace_columns(np.clip(closure, 0, 1), seed=seed)
-    n = len(T)
-    columns.update(face_detected=np.full(n, int(face), np.int8), n_faces=np.full(n, int(face)),
-                   head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
-    if not face:
-        columns["valid"] = np.zeros(n, np.int8)
-        for key in ("ear_left", "ear_right", "aperture_mm_left", "aperture_mm_right", "head_yaw_deg",
-                    "head_pitch_deg", "head_roll_deg"):
-            columns[key] = np.full(n, np.nan)
-    return Trace(columns=columns, metadata={"recording_id": rid, "warnings": [],
-                                            "model": {"sha256": "0" * 64, "official": True}})
+    return recording_trace(np.clip(closure, 0, 1), rid, seed=seed, face=face)
 
 
 def test_the_patient_page_judges_the_latest_injection_and_the_visits_keep_their_gradable_recording(client):

@@ -336,21 +336,10 @@ def test_resampling_features_reproduce_the_analysis_metrics():
 
 def _array_trace(rid: str, seed: int, *, face: bool = True):
     """A 60-s trace from arrays: 19 blinks and one 3.3-s spasm, or no measurable face at all."""
-    from spasmcv.measure.trace import Trace
-    from helpers import T, profile, trace_columns
+    from helpers import T, profile, recording_trace
 
     closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)) + profile(T, 30, 0.1, 3, 0.2)
-    cols = trace_columns(closure, seed=seed)
-    n = len(T)
-    cols.update(face_detected=np.full(n, int(face), np.int8), n_faces=np.full(n, int(face)),
-                head_yaw_deg=np.zeros(n), head_pitch_deg=np.zeros(n), head_roll_deg=np.zeros(n))
-    if not face:
-        cols["valid"] = np.zeros(n, np.int8)
-        for key in ("ear_left", "ear_right", "aperture_mm_left", "aperture_mm_right", "head_yaw_deg",
-                    "head_pitch_deg", "head_roll_deg"):
-            cols[key] = np.full(n, np.nan)
-    return Trace(columns=cols, metadata={"recording_id": rid, "warnings": [],
-                                         "model": {"sha256": "0" * 64, "official": True}})
+    return recording_trace(closure, rid, seed=seed, face=face)
 
 
 def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
