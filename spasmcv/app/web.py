@@ -288,7 +288,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         visit = Visit(patient=patient, date=_visit_date(request.form.get("date")), task=task,
                       jrs_severity=_int_or_none(request.form.get("jrs_severity"), 0, 4, "Jankovic severity"),
                       jrs_frequency=_int_or_none(request.form.get("jrs_frequency"), 0, 4, "Jankovic frequency"),
-                      bsdi=_float_or_none(request.form.get("bsdi"), "BSDI", BSDI_MAX), notes=request.form.get("notes", ""))
+                      bsdi=_float_or_none(request.form.get("bsdi"), "BSDI", BSDI_MAX),
+                      notes=request.form.get("notes", ""))
         g.db.add(visit)
         upload = request.files.get("video")
         if upload is not None and upload.filename:
@@ -392,7 +393,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         new = {"date": _visit_date(request.form.get("date")), "task": task,
                "jrs_severity": _int_or_none(request.form.get("jrs_severity"), 0, 4, "Jankovic severity"),
                "jrs_frequency": _int_or_none(request.form.get("jrs_frequency"), 0, 4, "Jankovic frequency"),
-               "bsdi": _float_or_none(request.form.get("bsdi"), "BSDI", BSDI_MAX), "notes": request.form.get("notes", "")}
+               "bsdi": _float_or_none(request.form.get("bsdi"), "BSDI", BSDI_MAX),
+               "notes": request.form.get("notes", "")}
         changed = {key: (getattr(visit, key), value) for key, value in new.items() if getattr(visit, key) != value}
         for key, (_, value) in changed.items():
             setattr(visit, key, value)
@@ -433,7 +435,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         patient_id = visit.patient_id
         text = (f"visit {visit.id} of patient {patient_id}: date {visit.date}, task {visit.task}, Jankovic severity "
                 f"{visit.jrs_severity}, frequency {visit.jrs_frequency}, BSDI {visit.bsdi}, notes {visit.notes!r}, "
-                f"{len(visit.recordings)} recordings " + str([(r.id, r.video_sha256, r.status) for r in visit.recordings]))
+                f"{len(visit.recordings)} recordings "
+                + str([(r.id, r.video_sha256, r.status) for r in visit.recordings]))
         _delete(visit, text)
         return redirect(url_for("patient_page", patient_id=patient_id))
 
@@ -455,8 +458,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         treatment = get_or_404(Treatment, treatment_id)
         _confirmed()
         patient_id = treatment.patient_id
-        text = (f"treatment {treatment.id} of patient {patient_id}: date {treatment.date}, product {treatment.product!r}, "
-                f"dilution {treatment.dilution!r}, {treatment.total_units:g} U: "
+        text = (f"treatment {treatment.id} of patient {patient_id}: date {treatment.date}, "
+                f"product {treatment.product!r}, dilution {treatment.dilution!r}, {treatment.total_units:g} U: "
                 + "; ".join(f"{d.side} {d.site} {d.units:g}" for d in treatment.doses))
         _delete(treatment, text)
         return redirect(url_for("patient_page", patient_id=patient_id))
@@ -505,7 +508,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                                        dose_units=t.total_units or None) for t in patient.treatments]
         # by content, not only ids: a database may give a deleted visit's or recording's id to a new one
         key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task,
-                                  hashlib.sha256((r.analysis_json or "").encode("utf-8")).hexdigest()) for v, r in pairs),
+                                  hashlib.sha256((r.analysis_json or "").encode("utf-8")).hexdigest())
+                                 for v, r in pairs),
                tuple((t.injection_date, t.product, t.dose_units) for t in treatments))
         cached = comparisons.get(key)
         if cached is not None:

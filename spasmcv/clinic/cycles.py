@@ -3,7 +3,8 @@
 A cycle runs from one injection to the next. Its **baseline** is the last gradable visit on or
 before the injection day (at most ``max_baseline_days`` before it, and after the injection before
 it); its follow-up visits are the gradable visits after the injection up to the next one's day (a
-visit on that day is filmed before re-injecting: it ends this cycle and is the next one's baseline). Each cycle is a visit comparison
+visit on that day is filmed before re-injecting: it ends this cycle and is the next one's
+baseline). Each cycle is a visit comparison
 (:func:`spasmcv.clinic.compare.compare_visits`, baseline first), so every figure below comes with
 the comparison's bootstrap intervals and no measurement is re-implemented:
 

@@ -168,7 +168,8 @@ def _summary_table(comparison: Comparison) -> str:
         when = [entry["date"]] if entry["date"] else []
         weeks = _weeks(entry)
         if weeks != "n/a":
-            when.append(weeks if "before" in weeks else "injection day" if weeks == "0" else f"week {weeks} after injection")
+            when.append(weeks if "before" in weeks else "injection day" if weeks == "0"
+                        else f"week {weeks} after injection")
         if entry["gradable"]:
             upper = entry["grade_if_review_closed"]
             unsettled = ("" if upper == entry["jankovic_frequency_grade"] else
@@ -264,7 +265,8 @@ def _side_effects(comparison: Comparison) -> str:
                 for r in comparison.side_effects]
     return (f"<h3>Open-eye aperture{' and ptosis' if len(comparison.visits) > 1 else ''}</h3>"
             f"<table id='ptosis'>{head}{''.join(body)}</table>"
-            f"<p class='small'>Ptosis (a side effect, judged only against a baseline visit) is flagged when the open eye's aperture is at least "
+            f"<p class='small'>Ptosis (a side effect, judged only against a baseline visit) is flagged when "
+            f"the open eye's aperture is at least "
             f"{100 * s.ptosis_lid_drop:.0f} % narrower than at baseline (about 1 mm of a 9-10 mm fissure), fell by at least "
             f"{s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below zero. The face mesh reads partly "
             f"lowered real lids about linearly (docs/lid-reading.md). Millimetres use the iris as ruler (11.7 mm).</p>"
