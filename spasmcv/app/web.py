@@ -523,11 +523,12 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                       for k, v in enumerate(visits)]
         course = compare_visits(visits)
         cycle_visits, treatment, note = current_cycle(visits, treatments)
-        current = compare_visits(cycle_visits, treatment=treatment)
+        # the same visits again: their replicates are drawn once, for the course
+        current = compare_visits(cycle_visits, treatment=treatment, replicates=course.replicates)
         if note:   # first in the verdict, so that the report's first screen says it too
             current = dataclasses.replace(current, verdict=f"Note: {note}.\n{current.verdict}",
                                           warnings=[note, *current.warnings])
-        cycles = treatment_cycles(visits, treatments)
+        cycles = treatment_cycles(visits, treatments, replicates=course.replicates)
         comparisons.put(key, (course, current, cycles, note))
         return (course, current, cycles, note), None
 

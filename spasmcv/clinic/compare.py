@@ -420,7 +420,7 @@ def _normal_text(metric: str, analysis: Analysis) -> str:
 
 
 def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
-                   settings: CompareSettings = CompareSettings()) -> Comparison:
+                   settings: CompareSettings = CompareSettings(), replicates: dict | None = None) -> Comparison:
     """Compare a patient's visits with the first one (the baseline).
 
     Parameters
@@ -431,6 +431,12 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
     treatment : Treatment, optional
         The injection, for weeks since injection and the wording of the verdict.
     settings : CompareSettings
+    replicates : dict, optional
+        Replicates already drawn for these visits with these settings (another comparison's
+        ``replicates`` over the same visit objects), by visit label: reused instead of drawn again.
+        A visit's replicates depend only on it and the settings (:func:`visit_seed`), so the result
+        is the same; the clinic application compares a patient's visits as a course, a current
+        cycle and per cycle, and draws each visit's once.
 
     Returns
     -------
@@ -446,8 +452,9 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
     labels = [v.label for v in visits]
     if len(set(labels)) != len(labels):
         raise ValueError(f"visit labels must be unique, got {labels}")
-    reps = {v.label: recording_replicates(v.analysis, v.trace, settings=settings,
-                                          rng=np.random.default_rng(visit_seed(v, settings.seed)))
+    known = replicates or {}
+    reps = {v.label: known.get(v.label) or recording_replicates(
+                v.analysis, v.trace, settings=settings, rng=np.random.default_rng(visit_seed(v, settings.seed)))
             for v in visits}
     base = visits[0]
     injection = treatment.injection_date if treatment else None

@@ -114,3 +114,11 @@ def test_a_visits_interval_does_not_depend_on_the_other_visits():
     pair, triple = compare_visits([a, c], settings=settings), compare_visits([a, b, c], settings=settings)
     assert pair.summary[1]["severity_index_ci"] == triple.summary[2]["severity_index_ci"]
     assert pair.summary[1]["index_change_ci"] == triple.summary[2]["index_change_ci"]
+    # so replicates drawn once can be handed on, with the same result (as the clinic application does)
+    import json
+    reused = compare_visits([a, c], settings=settings, replicates=triple.replicates)
+    assert json.dumps(reused.to_dict(), default=str) == json.dumps(pair.to_dict(), default=str)
+    cycles = treatment_cycles([a, b, c], [Treatment(injection_date=dt.date(2026, 1, 12))], settings=settings,
+                              replicates=triple.replicates)
+    assert cycles[0].best_index_change_ci == treatment_cycles(
+        [a, b, c], [Treatment(injection_date=dt.date(2026, 1, 12))], settings=settings)[0].best_index_change_ci
