@@ -555,26 +555,11 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         (comparison, _, _, _), _ = patient_comparison(patient)
         if comparison is None:
             abort(404)
-        first = comparison.summary[0]["date"]
-        start = dt.date.fromisoformat(first)
-        weeks = [(dt.date.fromisoformat(e["date"]) - start).days / 7 for e in comparison.summary]
-        fig, ax = plotting.subplots(width_in=7.5, height_in=2.8)
-        plotting.plot_severity_timeline(
-            weeks, [e["severity_index"] for e in comparison.summary],
-            [e["severity_index_ci"][0] for e in comparison.summary],
-            [e["severity_index_ci"][1] for e in comparison.summary],
-            [e["jankovic_frequency_grade"] for e in comparison.summary],
-            [e["visit"] for e in comparison.summary], ax=ax, xlabel=f"weeks since {first}", injection_x=None)
-        for treatment in patient.treatments:
-            x = (treatment.date - start).days / 7
-            ax.axvline(x, color="#2e7d32", lw=1, ls="--")
-            ax.text(x, 98, f" injection {treatment.total_units:g} U", color="#2e7d32", fontsize=7.5, va="top")
-        rated = [((v.date - start).days / 7, 20 * v.jrs_frequency + 10) for v, _ in usable_recordings(patient)
-                 if v.jrs_frequency is not None]
-        if rated:  # the clinician's own frequency rating, in the middle of its grade band
-            ax.plot(*zip(*rated), ls="none", marker="D", mfc="none", mec="#1f6fb2", ms=7,
-                    label="clinician's frequency rating", zorder=4)
-            ax.legend(loc="lower right", fontsize=7, frameon=False)
+        fig, ax = plotting.subplots(width_in=7.5, height_in=3.0)
+        plotting.plot_course(comparison.summary, ax=ax,
+                             injections=[(t.date, t.total_units) for t in patient.treatments],
+                             ratings=[(v.date, v.jrs_frequency) for v, _ in usable_recordings(patient)
+                                      if v.jrs_frequency is not None])
         return Response(plotting.to_png(fig), mimetype="image/png")
 
     @app.get("/patients/<int:patient_id>/report.html")
@@ -582,12 +567,13 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         from spasmcv.clinic.report import render_report
 
         patient = get_or_404(Patient, patient_id)
-        (_, comparison, _, _), reason = patient_comparison(patient)
+        (course, comparison, cycles, _), reason = patient_comparison(patient)
         if comparison is None:
             abort(404, reason)
         audit("view", f"patient {patient.id}: report")
         diagnosis = DIAGNOSES[patient.diagnosis] if patient.diagnosis != "other" else "Eyelid spasm"
-        return Response(render_report(comparison, patient_id=patient.code, diagnosis=diagnosis), mimetype="text/html",
+        text = render_report(comparison, patient_id=patient.code, diagnosis=diagnosis, cycles=cycles, course=course)
+        return Response(text, mimetype="text/html",
                         headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
 
     def export_rows() -> list[dict]:

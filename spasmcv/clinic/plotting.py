@@ -197,6 +197,44 @@ def plot_severity_timeline(x: np.ndarray, index: np.ndarray, ci_low: np.ndarray,
     return ax
 
 
+def plot_course(summary: list[dict], *, ax, injections: list[tuple] = (), ratings: list[tuple] = ()):
+    """A patient's whole course: :func:`plot_severity_timeline` over weeks since the first visit,
+    with every injection marked.
+
+    Parameters
+    ----------
+    summary : list of dict
+        A course comparison's ``summary`` (dated visits, in date order).
+    injections : list of (datetime.date, float or None)
+        Injection day and total units (None: not recorded).
+    ratings : list of (datetime.date, int)
+        The clinician's Jankovic frequency rating (0-4) per visit day, drawn as diamonds in the
+        middle of their grade band.
+    """
+    import datetime as dt
+
+    start = dt.date.fromisoformat(summary[0]["date"])
+    weeks = [(dt.date.fromisoformat(e["date"]) - start).days / 7 for e in summary]
+    plot_severity_timeline(weeks, [e["severity_index"] for e in summary], [e["severity_index_ci"][0] for e in summary],
+                           [e["severity_index_ci"][1] for e in summary],
+                           [e["jankovic_frequency_grade"] for e in summary], [e["visit"] for e in summary], ax=ax,
+                           xlabel=f"weeks since {start.isoformat()}", injection_x=None)
+    marks = [(day - start).days / 7 for day, _ in injections]
+    for x, (_, units) in zip(marks, injections):
+        ax.axvline(x, color="#2e7d32", lw=1, ls="--")
+        ax.text(x, 98, " injection" + (f" {units:g} U" if units else ""), color="#2e7d32", fontsize=7.5, va="top")
+    if marks:  # the axis holds every injection too
+        ends = weeks + marks
+        span = max(ends) - min(ends) if len(ends) > 1 else 1.0
+        ax.set_xlim(min(ends) - 0.08 * span - 0.5, max(ends) + 0.08 * span + 0.5)
+    if ratings:
+        ax.plot([(day - start).days / 7 for day, _ in ratings], [20 * r + 10 for _, r in ratings], ls="none",
+                marker="D", mfc="none", mec="#1f6fb2", ms=7, label="clinician's frequency rating", zorder=4)
+        # under the axes, where it cannot cover a visit's label
+        ax.legend(loc="upper left", bbox_to_anchor=(0, -0.22), fontsize=7, frameon=False)
+    return ax
+
+
 def plot_head_pose(time_s: np.ndarray, yaw_deg: np.ndarray, pitch_deg: np.ndarray, roll_deg: np.ndarray, *, ax):
     """Head yaw, pitch and roll (degrees) over time; gaps where no face was measured."""
     for values, label, color in ((yaw_deg, "yaw", "#37474f"), (pitch_deg, "pitch", "#00897b"),

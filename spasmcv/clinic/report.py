@@ -380,6 +380,51 @@ def _invalid_reasons(quality: dict) -> str:
                      if v >= 0.005) or "-"
 
 
+def _cycles_section(comparison: Comparison, course: Comparison | None, cycles: list) -> str:
+    """Every injection's treatment cycle (:mod:`spasmcv.clinic.cycles`) and the whole course, for
+    a report whose verdict covers the latest cycle only."""
+    from spasmcv.clinic import plotting
+
+    t = comparison.treatment
+    scope = (f"The verdict and the tables above cover the latest cycle (the injection of "
+             f"{t.injection_date.isoformat()})." if t is not None and t.injection_date else "")
+    rows = []
+    for c in cycles:
+        units = _num(c.treatment.dose_units, 0 if float(c.treatment.dose_units).is_integer() else 1) \
+            if c.treatment.dose_units else "&#8212;"
+        if c.best_visit:
+            lo, hi = c.best_index_change_ci
+            best = (f"<td class='l'>{_esc(c.best_visit)}</td><td>{_num(c.best_weeks, 0)}</td>"
+                    f"<td class='nw'>{_num(c.best_index_change, 0, signed=True)} "
+                    f"<span class='ci'>{_num(lo, 0, signed=True)} to {_num(hi, 0, signed=True)}</span></td>")
+            benefit = ("no clear benefit" if not c.clear_benefit else
+                       f"worn off by {_esc(c.worn_off_visit)} ({_num(c.worn_off_weeks, 0)} weeks)" if c.worn_off_visit
+                       else f"still present at {_esc(c.follow_up[-1])}")
+        else:
+            best, benefit = "<td class='l'>&#8212;</td><td>&#8212;</td><td>&#8212;</td>", "&#8212;"
+        rows.append(f"<tr><td class='l nw'>{_esc(c.treatment.injection_date.isoformat())}</td><td>{units}</td>"
+                    f"<td class='l'>{_esc(c.baseline or 'none gradable')}</td>{best}<td class='l'>{benefit}</td>"
+                    f"<td class='l'>{_esc(', '.join(c.ptosis_visits)) or '&#8212;'}</td></tr>")
+    table = ("<table id='cycles'><tr><th class='l'>injection</th><th>units</th><th class='l'>baseline</th>"
+             "<th class='l'>best response</th><th>weeks to best</th><th>index change<br>"
+             "<span class='small'>(95 % CI)</span></th><th class='l'>benefit</th><th class='l'>possible ptosis</th></tr>"
+             f"{''.join(rows)}</table>")
+    sentences = "".join(f"<li>{_esc(c.describe())}</li>" for c in cycles)
+    plot = ""
+    if course is not None and len(course.summary) > 1 and all(e["date"] for e in course.summary):
+        fig, ax = plotting.subplots(width_in=7.5, height_in=2.8)
+        plotting.plot_course(course.summary, ax=ax, injections=[(c.treatment.injection_date, c.treatment.dose_units)
+                                                                for c in cycles])
+        plot = (f"<figure id='course-plot'>{_img(plotting.to_png(fig), 'severity index over every visit')}"
+                "<figcaption>Every analysed visit with its severity index and 95 % interval; dashed "
+                "lines: injections.</figcaption></figure>")
+    return (f"<p class='small'>{scope} Each injection's cycle: its baseline is the last gradable visit on or before "
+            "the injection day (at most 60 days before it, after any earlier injection); the best response is the "
+            "follow-up visit with the lowest index up to the next injection's day; the benefit is clear when that "
+            "change's interval lies below zero and has worn off at the first later visit whose interval reaches "
+            f"zero again.</p>{table}<ul class='small'>{sentences}</ul>{plot}")
+
+
 def _quality(comparison: Comparison) -> str:
     from spasmcv.clinic import plotting
 
@@ -466,7 +511,8 @@ millimetres assume an average iris (11.7 mm).</dd>
 """
 
 
-def render_report(comparison: Comparison, *, patient_id: str | None = None, diagnosis: str | None = None) -> str:
+def render_report(comparison: Comparison, *, patient_id: str | None = None, diagnosis: str | None = None,
+                  cycles: list | None = None, course: Comparison | None = None) -> str:
     """The report as one self-contained HTML document (no script, no external resource).
 
     Parameters
@@ -477,6 +523,10 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None, diag
         A pseudonymous patient identifier for the header (never a name).
     diagnosis : str, optional
         Names the report ("Hemifacial spasm, left video assessment"); default blepharospasm.
+    cycles : list of Cycle, optional
+        Every injection's treatment cycle (:func:`spasmcv.clinic.cycles.treatment_cycles`): with
+        more than one, or visits outside ``comparison``, a section gives them all (with ``course``,
+        every visit's comparison, as a plot), since the verdict covers the latest cycle only.
 
     Returns
     -------
@@ -490,6 +540,10 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None, diag
         _header(comparison, patient_id, diagnosis),
         _verdict(comparison),
         first,
+    ]
+    if cycles and (len(cycles) > 1 or (course is not None and len(course.visits) > len(comparison.visits))):
+        body += ["<h2>Every treatment cycle</h2>", _cycles_section(comparison, course, cycles)]
+    body += [
         f"<h2>Measurements{' per visit' if multi else ''}</h2>", _metric_table(comparison),
         f"<h2>{'Treatment side effects and asymmetry' if multi else 'Eyelid aperture and asymmetry'}</h2>",
         _side_effects(comparison),

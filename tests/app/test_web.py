@@ -287,6 +287,12 @@ def test_the_patient_page_judges_the_latest_injection_and_the_visits_keep_their_
     assert "The injection of 2026-04-14 against its baseline, 2026-04-13, to 2026-05-04" in page
     report = c.get(f"/patients/{pid}/report.html").get_data(as_text=True)
     assert "injected 2026-04-14" in report and report.count(" before<") == 1 and "1 day before<" in report
+    # the report's verdict is the latest cycle; every cycle is in it too, with the whole course
+    cycles = report[report.index("<h2>Every treatment cycle</h2>"):report.index("<h2>Measurements")]
+    assert "the latest cycle (the injection of 2026-04-14)" in cycles and "id='course-plot'" in cycles
+    assert "Injection 2026-01-12: best response at" in cycles and "no clear benefit" in cycles
+    assert "Injection 2026-04-14: best response at 2026-05-04" in cycles
+    assert "the benefit was still present at the last visit, 2026-05-04" in cycles
     visit_page = c.get(f"/visits/{late_id}").get_data(as_text=True)
     assert visit_page.count("the visit's grade and course use this one") == 1
     assert visit_page.index("the visit's grade and course use this one") < visit_page.index("Recording 2")

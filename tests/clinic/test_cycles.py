@@ -122,3 +122,34 @@ def test_a_visits_interval_does_not_depend_on_the_other_visits():
                               replicates=triple.replicates)
     assert cycles[0].best_index_change_ci == treatment_cycles(
         [a, b, c], [Treatment(injection_date=dt.date(2026, 1, 12))], settings=settings)[0].best_index_change_ci
+
+
+def test_the_report_gives_every_cycle_only_when_the_verdict_leaves_some_out():
+    """The report's verdict is the latest cycle; earlier injections get their own section (with
+    the whole course plotted), which a single cycle covering every visit does not need."""
+    from spasmcv.clinic.compare import compare_visits
+    from spasmcv.clinic.cycles import current_cycle
+    from spasmcv.clinic.report import render_report
+
+    from helpers import recording_trace
+
+    def recorded(label, date, spasms, seed):   # with a face's columns, which the report's quality plots need
+        closure = 1 - visit(label, date, spasms, seed).trace.columns["aperture_mm_left"] / 10
+        trace = recording_trace(closure, label, seed=seed)
+        return Visit(label=label, trace=trace, analysis=analyze_trace(trace), date=date)
+
+    settings = CompareSettings(n_boot=200)
+    visits = [recorded("baseline", dt.date(2026, 1, 10), 6, 1), recorded("week 4", dt.date(2026, 2, 9), 0, 2),
+              recorded("week 13", dt.date(2026, 4, 13), 6, 4), recorded("after 2nd", dt.date(2026, 5, 4), 0, 5)]
+    treatments = [Treatment(injection_date=dt.date(2026, 1, 12), dose_units=25),
+                  Treatment(injection_date=dt.date(2026, 4, 14), dose_units=30)]
+    for upto, sections in ((2, 0), (4, 1)):
+        course = compare_visits(visits[:upto], settings=settings)
+        shown, treatment, _ = current_cycle(visits[:upto], treatments[:upto // 2])
+        current = compare_visits(shown, treatment=treatment, settings=settings, replicates=course.replicates)
+        cycles = treatment_cycles(visits[:upto], treatments[:upto // 2], settings=settings,
+                                  replicates=course.replicates)
+        html = render_report(current, cycles=cycles, course=course)
+        assert html.count("<h2>Every treatment cycle</h2>") == sections
+        assert html.count("id='course-plot'") == sections
+    assert "worn off by week 13 (13 weeks)" in html and "Injection 2026-04-14: best response at after 2nd" in html
