@@ -88,7 +88,7 @@ class Worker:
             session.commit()
 
     def _analyse(self, recording_id: int) -> None:
-        from spasmcv.measure.extract import extract_trace
+        from spasmcv.measure.extract import MeasureSettings, extract_trace
         from spasmcv.measure.pipelining import RunSettings
         from spasmcv.measure.video import probe_video
 
@@ -102,6 +102,7 @@ class Worker:
             session.commit()
             video = self.data_dir / "uploads" / (recording.video_file or "")
             task = recording.visit.task
+            mirrored = bool(json.loads(recording.protocol or "{}").get("mirrored"))
         if cancelled:
             self._finish(recording_id, status="cancelled", progress=0.0)
             return
@@ -123,7 +124,7 @@ class Worker:
                 total[0] += frames
 
             trace = extract_trace(video, model=self.model, progress=progress, on_pass=on_pass, info=info,
-                                  run=RunSettings(pin_threads=False))
+                                  settings=MeasureSettings(mirrored=mirrored), run=RunSettings(pin_threads=False))
         except Cancelled:
             self._finish(recording_id, status="cancelled", progress=0.0)
             return

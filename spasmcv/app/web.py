@@ -35,6 +35,7 @@ from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
                             check_password)
 from spasmcv.app.jobs import Worker, reanalyse, stored_trace
+from spasmcv.clinic.compare import one_sided, other_side_warning
 from spasmcv.clinic.palette import KIND_COLORS, KIND_LABELS
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
@@ -306,9 +307,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if suffix not in VIDEO_SUFFIXES:
             abort(400, f"not a video file type spasmcv reads ({', '.join(sorted(VIDEO_SUFFIXES))})")
         try:
-            json.loads(protocol)
+            if not isinstance(json.loads(protocol), dict):
+                raise ValueError("not an object")
         except ValueError:
-            abort(400, "the recording protocol is not valid JSON")
+            abort(400, "the recording protocol is not a valid JSON object")
         name = f"{uuid.uuid4().hex}{suffix}"   # never the uploaded name: no path can be smuggled in
         target = (data_dir / "uploads" / name).resolve()
         if target.parent != (data_dir / "uploads").resolve():
@@ -332,8 +334,13 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                              for v in visit.patient.visits for other in v.recordings
                              if other is not r and r.video_sha256 and other.video_sha256 == r.video_sha256]
                       for r in visit.recordings}
+        affected = {"hfs_left": "left", "hfs_right": "right"}.get(visit.patient.diagnosis)
+        other_side = {rid: other_side_warning([{"visit": "this recording", "one_sided": one_sided(result["metrics"])}],
+                                              affected) if affected else ""
+                      for rid, result in results.items()}
         return render_template("visit.html", visit=visit, results=results, events=events, protocols=protocols,
-                               strips=strips, used_id=used.id if used is not None else None, same_video=same_video)
+                               strips=strips, used_id=used.id if used is not None else None, same_video=same_video,
+                               other_side=other_side)
 
     @app.post("/visits/<int:visit_id>/recordings")
     def upload_recording(visit_id: int):
@@ -341,8 +348,13 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         upload = request.files.get("video")
         if upload is None or not upload.filename:
             abort(400, "no video was sent")
-        recording = add_recording(visit, upload, keep=bool(request.form.get("keep_video")),
-                                  protocol=request.form.get("protocol") or "{}")
+        protocol = request.form.get("protocol") or "{}"
+        if request.form.get("mirrored"):   # measured with the sides swapped back (MeasureSettings.mirrored)
+            try:
+                protocol = json.dumps({**json.loads(protocol), "mirrored": True})
+            except (ValueError, TypeError):
+                abort(400, "the recording protocol is not a valid JSON object")
+        recording = add_recording(visit, upload, keep=bool(request.form.get("keep_video")), protocol=protocol)
         g.db.commit()
         audit("create", f"recording {recording.id} of visit {visit.id}")
         worker.submit(recording.id)
@@ -507,7 +519,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         treatments = [CompareTreatment(injection_date=t.date, product=t.product or None,
                                        dose_units=t.total_units or None) for t in patient.treatments]
         # by content, not only ids: a database may give a deleted visit's or recording's id to a new one
-        key = (patient.id, tuple((v.id, r.id, r.analysis_version, v.date, v.task,
+        key = (patient.id, patient.diagnosis, tuple((v.id, r.id, r.analysis_version, v.date, v.task,
                                   hashlib.sha256((r.analysis_json or "").encode("utf-8")).hexdigest())
                                  for v, r in pairs),
                tuple((t.injection_date, t.product, t.dose_units) for t in treatments))
@@ -525,9 +537,12 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         cycle_visits, treatment, note = current_cycle(visits, treatments)
         # the same visits again: their replicates are drawn once, for the course
         current = compare_visits(cycle_visits, treatment=treatment, replicates=course.replicates)
-        if note:   # first in the verdict, so that the report's first screen says it too
-            current = dataclasses.replace(current, verdict=f"Note: {note}.\n{current.verdict}",
-                                          warnings=[note, *current.warnings])
+        affected = {"hfs_left": "left", "hfs_right": "right"}.get(patient.diagnosis)
+        other_side = other_side_warning(course.asymmetry, affected) if affected else ""
+        for text in (other_side, note):   # first in the verdict, so that the report's first screen says them too
+            if text:
+                current = dataclasses.replace(current, verdict=f"Note: {text}.\n{current.verdict}",
+                                              warnings=[text, *current.warnings])
         cycles = treatment_cycles(visits, treatments, replicates=course.replicates)
         comparisons.put(key, (course, current, cycles, note))
         return (course, current, cycles, note), None

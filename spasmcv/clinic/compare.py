@@ -566,14 +566,36 @@ def _asymmetry(visits, settings: CompareSettings) -> list[dict]:
     for v in visits:
         m = v.analysis.recording["metrics"]
         a = m["asymmetry"]
-        one_sided = None
-        if np.isfinite(a["closure_rate"]) and abs(a["closure_rate"]) >= settings.asymmetry_flag:
-            one_sided = "left" if a["closure_rate"] > 0 else "right"
         rows.append({"visit": v.label, "closure_rate": a["closure_rate"], "share_closed": a["share_closed"],
                      "open_aperture": a["open_aperture"], "bilateral_count": m["bilateral_count"],
                      "unilateral_left_count": m["unilateral_left_count"],
-                     "unilateral_right_count": m["unilateral_right_count"], "one_sided": one_sided})
+                     "unilateral_right_count": m["unilateral_right_count"],
+                     "one_sided": one_sided(m, settings.asymmetry_flag)})
     return rows
+
+
+def one_sided(metrics: dict, flag: float = CompareSettings.asymmetry_flag) -> str | None:
+    """The side ('left' or 'right') whose eye closes more often when the closure-rate asymmetry of
+    a recording's ``metrics`` (left - right) / (left + right) is ``flag`` or more in size (0.33:
+    one eye closes at least twice as often); None otherwise."""
+    a = metrics["asymmetry"]["closure_rate"]
+    if not np.isfinite(a) or abs(a) < flag:
+        return None
+    return "left" if a > 0 else "right"
+
+
+def other_side_warning(asymmetry: list[dict], affected_side: str) -> str:
+    """A warning ('' if none) naming the visits whose closures were one-sided (``asymmetry``, a
+    comparison's rows) on the other side than a hemifacial spasm's ``affected_side`` ('left' or
+    'right', the patient's side): a mirror-image video (some phones' front cameras save one) swaps
+    the sides, or the side recorded in the diagnosis is wrong."""
+    other = [r["visit"] for r in asymmetry if r["one_sided"] and r["one_sided"] != affected_side]
+    if not other:
+        return ""
+    side = "right" if affected_side == "left" else "left"
+    return (f"closures were one-sided on the patient's {side} at {', '.join(other)}, but the diagnosis is "
+            f"{affected_side} hemifacial spasm: if the video is a mirror image (a phone's front camera may save one), "
+            "add it again marked as a mirror image; otherwise check the diagnosis")
 
 
 def view_angles(analysis: Analysis, trace: Trace) -> tuple[float, float]:

@@ -118,3 +118,59 @@ def test_a_broken_upload_fails_with_a_message_and_is_not_kept(tmp_path, model_in
     assert "Analysis failed:" in page and "Traceback" not in page and str(tmp_path) not in page
     assert list((tmp_path / "uploads").iterdir()) == []
     sessions.kw["bind"].dispose()
+
+
+def test_a_mirror_image_video_is_measured_on_the_patients_sides(tmp_path, model_info):
+    """A left hemifacial spasm filmed as a mirror image (the sample flipped, as some phones' front
+    cameras save it) reads as a right-sided one, which the pages point out for a left-sided
+    diagnosis; uploaded as a mirror image it is measured on the patient's left again."""
+    import cv2
+
+    source = cv2.VideoCapture(str(SAMPLES / "hfs_left.mp4"))
+    fps = source.get(cv2.CAP_PROP_FPS)
+    mirrored = tmp_path / "selfie.mp4"
+    writer = cv2.VideoWriter(str(mirrored), cv2.VideoWriter_fourcc(*"mp4v"), fps, (640, 480))
+    for _ in range(round(15 * fps)):   # 15 s, flipped left to right
+        ok, image = source.read()
+        assert ok
+        writer.write(cv2.flip(image, 1))
+    writer.release()
+    source.release()
+
+    sessions = open_database(f"sqlite:///{(tmp_path / 'c.sqlite3').as_posix()}")
+    app = create_app(sessions, tmp_path / "data", model=model_info)
+    c = app.test_client()
+    pid = new_patient(c, sessions, "P-8")
+    with sessions() as s:
+        s.get(Patient, pid).diagnosis = "hfs_left"
+        s.commit()
+    c.post(f"/patients/{pid}/visits", data={"csrf_token": token(c, f"/patients/{pid}"), "date": "2026-01-10",
+                                            "task": "rest"})
+    with sessions() as s:
+        vid = s.get(Patient, pid).visits[0].id
+    recordings = []
+    for ticked in (False, True):
+        data = {"csrf_token": token(c, f"/visits/{vid}"), "video": (io.BytesIO(mirrored.read_bytes()), "selfie.mp4")}
+        if ticked:
+            data["mirrored"] = "1"
+        recordings.append(c.post(f"/visits/{vid}/recordings", data=data, content_type="multipart/form-data",
+                                 headers={"Accept": "application/json"}).get_json()["recording"])
+        assert wait_for(sessions, recordings[-1], {"failed", "done"}) == "done"
+    import json
+
+    with sessions() as s:
+        asymmetry = [json.loads(s.get(Recording, r).analysis_json)["metrics"]["asymmetry"]["closure_rate"]
+                     for r in recordings]
+    assert asymmetry[0] < -0.33 and asymmetry[1] > 0.33   # (left - right) / (left + right)
+    page = c.get(f"/visits/{vid}").get_data(as_text=True)
+    assert page.count('class="warn other-side"') == 1 and page.count('class="small mirrored"') == 1
+    assert page.index('class="warn other-side"') < page.index("Recording 2")
+    assert "one-sided on the patient&#39;s right at this recording, but the diagnosis is left hemifacial spasm" in page
+    # the visit's grade uses the latest recording (the mirror image measured the right way): no warning
+    assert "one-sided on the patient" not in c.get(f"/patients/{pid}").get_data(as_text=True)
+    with sessions() as s:   # with only the unticked upload, the patient page says it
+        s.delete(s.get(Recording, recordings[1]))
+        s.commit()
+    patient_page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert "Note: closures were one-sided on the patient&#39;s right at 2026-01-10" in patient_page
+    sessions.kw["bind"].dispose()

@@ -396,3 +396,18 @@ def test_a_visit_filmed_from_another_angle_is_flagged():
     assert any("held differently" in w for w in compare_visits([base, held("pitched", 3, pitch=25.0)]).warnings)
     near = compare_visits([base, held("near", 4, yaw=13.0, pitch=-5.0)])
     assert not any("held differently" in w for w in near.warnings), near.warnings
+
+
+def test_one_sided_closures_on_the_other_side_than_a_hemifacial_spasm_are_pointed_out():
+    from spasmcv.clinic.compare import one_sided, other_side_warning
+
+    def metrics(a):
+        return {"asymmetry": {"closure_rate": a}}
+
+    assert [one_sided(metrics(a)) for a in (0.5, -0.4, 0.2, float("nan"))] == ["left", "right", None, None]
+    rows = [{"visit": "v1", "one_sided": "left"}, {"visit": "v2", "one_sided": None},
+            {"visit": "v3", "one_sided": "right"}]
+    assert other_side_warning(rows[:2], "left") == ""
+    text = other_side_warning(rows, "left")
+    assert text.startswith("closures were one-sided on the patient's right at v3, but the diagnosis is left")
+    assert "mirror image" in text and "v1" not in text
