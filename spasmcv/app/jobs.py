@@ -15,7 +15,7 @@ from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, EVENT_COLUMNS, MINUTE_COLUMNS, analyze_trace
 from spasmcv.app.db import Recording
 from spasmcv.errors import SpasmcvError
-from spasmcv.measure.trace import Trace, trace_bytes, trace_from_bytes
+from spasmcv.measure.trace import Trace, time_window, trace_bytes, trace_from_bytes
 
 
 class Cancelled(Exception):
@@ -27,10 +27,65 @@ def stored_trace(recording: Recording) -> Trace:
     return trace_from_bytes(recording.trace_csv, source=f"recording {recording.id}")
 
 
+def protocol_segments(protocol: dict) -> list[dict]:
+    """A guided recording's segments, ``{"task", "start_s", "end_s"}`` with times in the video (s):
+    as the browser measured them (``spasmcv-guided-2``) or, for older protocols, one after the
+    other from the start by their planned durations. [] for an uploaded video."""
+    out, t = [], 0.0
+    for segment in protocol.get("segments") or []:
+        start = float(segment.get("start_s", t))
+        end = float(segment.get("end_s", start + float(segment["duration_s"])))
+        out.append({"task": segment["task"], "start_s": start, "end_s": end})
+        t = end
+    return out
+
+
+def graded_part(recording: Recording, trace: Trace, task: str) -> Trace:
+    """What a recording's grade for a visit of ``task`` is measured on: a guided recording holding
+    several tasks is graded on its segment of that task (against that task's normal rates, like
+    an uploaded recording of one task); any other recording whole."""
+    segments = protocol_segments(json.loads(recording.protocol or "{}"))
+    own = [s for s in segments if s["task"] == task]
+    if len({s["task"] for s in segments}) > 1 and own:
+        return time_window(trace, own[0]["start_s"], own[-1]["end_s"])
+    return trace
+
+
+def segment_grades(recording: Recording, trace: Trace, task: str) -> list[dict]:
+    """Each segment of a guided recording holding several tasks graded against its own task
+    (start and end in s, grade, severity index, closures and blinks per minute per eye), the
+    one the visit's grade uses marked ``for_visit``; [] for any other recording."""
+    segments = protocol_segments(json.loads(recording.protocol or "{}"))
+    if len({s["task"] for s in segments}) < 2:
+        return []
+    out = []
+    for segment in segments:
+        part = time_window(trace, segment["start_s"], segment["end_s"])
+        row = {**segment, "for_visit": segment["task"] == task}
+        if len(part) < 2:
+            out.append({**row, "gradable": False, "not_gradable_reason": "no frames recorded in this segment"})
+            continue
+        result = analyze_trace(part, task=segment["task"]).recording
+        grade, metrics = result["severity"], result["metrics"]
+        out.append({**row, "gradable": grade["gradable"], "not_gradable_reason": grade.get("not_gradable_reason"),
+                    "jankovic_frequency_grade": grade["jankovic_frequency_grade"],
+                    "severity_index": grade["severity_index"],
+                    "normal_blink_rate_per_min": result["normal_ranges"]["blink_rate_per_min"],
+                    **{f"{key}_{side}": metrics[side][key] for side in ("left", "right")
+                       for key in ("closure_rate_per_min", "blink_rate_per_min")}})
+    return out
+
+
 def store_analysis(recording: Recording, trace: Trace, task: str) -> None:
-    """Analyse ``trace`` with the current version and keep the results on ``recording``."""
-    analysis = analyze_trace(trace, task=task)
-    recording.analysis_json = json.dumps(json_safe(analysis.recording))
+    """Analyse ``trace`` (its :func:`graded_part` for ``task``) with the current version and keep
+    the results on ``recording``; a guided recording of several tasks also keeps each segment's
+    grade against its own task (``guided_segments`` in the analysis JSON)."""
+    analysis = analyze_trace(graded_part(recording, trace, task), task=task)
+    result = json_safe(analysis.recording)
+    segments = segment_grades(recording, trace, task)
+    if segments:
+        result["guided_segments"] = json_safe(segments)
+    recording.analysis_json = json.dumps(result)
     recording.events_csv = csv_text(analysis.events.summary(), EVENT_COLUMNS, float_format=".4f")
     recording.minutes_csv = csv_text(analysis.per_minute, MINUTE_COLUMNS, float_format=".4f")
     recording.spasmcv_version, recording.analysis_version = __version__, ANALYSIS_VERSION

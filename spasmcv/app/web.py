@@ -34,7 +34,7 @@ from spasmcv.analysis.metrics import TASK_NORMS
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
                             check_password)
-from spasmcv.app.jobs import Worker, reanalyse, stored_trace
+from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, stored_trace
 from spasmcv.clinic.compare import one_sided, other_side_warning
 from spasmcv.clinic.palette import KIND_COLORS, KIND_LABELS
 from spasmcv.measure.video import VIDEO_SUFFIXES
@@ -307,10 +307,15 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if suffix not in VIDEO_SUFFIXES:
             abort(400, f"not a video file type spasmcv reads ({', '.join(sorted(VIDEO_SUFFIXES))})")
         try:
-            if not isinstance(json.loads(protocol), dict):
+            parsed = json.loads(protocol)
+            if not isinstance(parsed, dict):
                 raise ValueError("not an object")
-        except ValueError:
-            abort(400, "the recording protocol is not a valid JSON object")
+            for segment in protocol_segments(parsed):
+                if segment["task"] not in TASK_NORMS or not 0 <= segment["start_s"] < segment["end_s"]:
+                    raise ValueError("a segment's task or times")
+        except (ValueError, TypeError, KeyError, AttributeError):
+            abort(400, "the recording protocol is not a valid JSON object (a guided recording's segments each "
+                       "need a known task and a duration)")
         name = f"{uuid.uuid4().hex}{suffix}"   # never the uploaded name: no path can be smuggled in
         target = (data_dir / "uploads" / name).resolve()
         if target.parent != (data_dir / "uploads").resolve():
@@ -526,8 +531,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         cached = comparisons.get(key)
         if cached is not None:
             return cached, None
-        visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", stored_trace(r), date=v.date, task=v.task)
-                  for v, r in pairs]
+        visits = [CompareVisit.from_trace(f"{v.date.isoformat()}", graded_part(r, stored_trace(r), v.task),
+                                          date=v.date, task=v.task) for v, r in pairs]
         labels = [v.label for v in visits]
         if len(set(labels)) != len(labels):  # two visits on one day: numbered within the day, in entry order
             visits = [CompareVisit(label=f"{v.label} #{labels[:k].count(v.label) + 1}", trace=v.trace,
@@ -619,11 +624,15 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                     row = dict(base, recording=recording.id, status=recording.status, error=recording.error or None,
                                unacceptable=recording.unacceptable,
                                unacceptable_reason=recording.unacceptable_reason or None,
-                               used_for_course=recording is used, analysis_version=recording.analysis_version)
+                               used_for_course=recording is used, analysis_version=recording.analysis_version,
+                               graded_start_s=None, graded_end_s=None)
                     if recording.analysis_json and recording.trace_csv:
                         # the batch tables' own row builder: the same columns as recordings.csv
                         analysis = SimpleNamespace(recording=json.loads(recording.analysis_json))
                         row.update(recording_row(analysis, stored_trace(recording)))
+                        for part in analysis.recording.get("guided_segments", []):   # graded on one segment
+                            if part["for_visit"]:
+                                row.update(graded_start_s=part["start_s"], graded_end_s=part["end_s"])
                         row.update(spasmcv_version=recording.spasmcv_version,
                                    analysis_version=recording.analysis_version,
                                    formula_version=analysis.recording["severity"]["formula_version"])

@@ -64,6 +64,16 @@ class Trace:
         return pd.DataFrame(self.columns)
 
 
+def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
+    """The frames of ``trace`` with ``start_s <= time_s < end_s`` (seconds; times kept as they
+    are), its metadata noting the window as ``time_window_s``. Used to analyse one part of a
+    recording, e.g. one task of a guided recording."""
+    time_s = np.asarray(trace.columns["time_s"], dtype=float)
+    keep = (time_s >= start_s) & (time_s < end_s)
+    return Trace(columns={name: np.asarray(values)[keep] for name, values in trace.columns.items()},
+                 metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)]})
+
+
 def as_stored(columns: dict) -> dict[str, np.ndarray]:
     """The columns exactly as a trace file holds them and :func:`read_trace` gives them back:
     numbers to 7 significant digits (:data:`EXACT_COLUMNS` as they are), non-finite ones NaN,

@@ -173,11 +173,16 @@ def test_a_visit_recorded_in_the_browser_with_the_guided_protocol(server, tmp_pa
         page.click("#camera-start")
         page.wait_for_function("() => document.getElementById('preview').videoWidth > 0")
         page.fill("#rest-s", "20")
+        page.fill("#conversation-s", "5")
         page.click("#record-start")
         page.wait_for_selector(".recording", timeout=60_000)  # uploaded: the page reloads with it
         page.wait_for_selector(".recording[data-status=done] .result", timeout=240_000)
-        assert "rest 20 s" in page.inner_text(".protocol")
-        assert page.locator(".mixed-tasks").count() == 0   # one task, the visit's own
+        assert "rest 20 s, conversation 5 s" in page.inner_text(".protocol")
+        # graded on its rest segment, as this page timed it; the conversation is too short to grade
+        assert "grade uses the rest segment (0-20 s)" in page.inner_text(".graded-segment")
+        segments = page.inner_text(".segments")
+        assert "rest (the visit's grade)" in segments and "not gradable" in segments, segments
+        assert page.locator(".mixed-tasks").count() == 0
         result = page.inner_text(".result")
         assert "Objective Jankovic frequency grade" in result, result  # 20 s of a measurable face: graded
         # a second recording of the same visit, dropped onto the upload box

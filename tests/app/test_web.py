@@ -404,21 +404,59 @@ def test_a_recording_replaced_after_a_deletion_is_what_the_patient_page_shows(cl
     assert "Severity fell from grade 3 to grade 0" in c.get(f"/patients/{pid}/report.html").get_data(as_text=True)
 
 
-def test_a_guided_recording_of_several_tasks_says_how_it_is_graded(client):
+def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client):
+    """40 s of rest at 15 blinks a minute, then 20 s of conversation at 54: as a whole, 28 a minute
+    would grade the rest visit 1; its rest segment grades it 0, and the conversation segment is
+    graded 1 against conversation's own rates. The course uses the segment too."""
     import datetime as dt
 
+    import numpy as np
+
+    from helpers import T, profile, recording_trace
     from spasmcv.app.db import Visit
 
+    blinks = list(np.arange(1, 40, 4.0)) + list(np.arange(40.5, 60, 1.1))
+    trace = recording_trace(np.clip(sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in blinks), 0, 1), "g", seed=1)
     c, _, sessions = client
     pid = new_patient(c, sessions, "P-24")
+    protocols = [{"protocol": "spasmcv-guided-1", "segments": [{"task": "rest", "duration_s": 40},
+                                                               {"task": "conversation", "duration_s": 20}]},
+                 {"protocol": "spasmcv-guided-2", "segments": [
+                     {"task": "rest", "duration_s": 40, "start_s": 0.0, "end_s": 40.2},
+                     {"task": "conversation", "duration_s": 20, "start_s": 40.2, "end_s": 60.1}]},
+                 {"protocol": "spasmcv-guided-2", "segments": [{"task": "conversation", "duration_s": 20}]}]
     with sessions() as s:
-        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1), task="rest")
-        s.add(visit)
-        recording = _stored(s, visit, _spasm_trace("g", 0, 1))
-        recording.protocol = json.dumps({"protocol": "spasmcv-guided-1", "segments": [
-            {"task": "rest", "duration_s": 40}, {"task": "conversation", "duration_s": 20}]})
-        s.commit()
-        visit_id = visit.id
-    page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
-    assert ("This recording holds rest and conversation; it is graded as a whole against the normal rates of the "
-            "visit's task, rest") in page
+        from spasmcv.app.db import Recording
+        from spasmcv.app.jobs import store_analysis
+        from spasmcv.measure.trace import trace_bytes
+
+        ids = []
+        for k, protocol in enumerate(protocols):
+            visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1 + k), task="rest")
+            s.add(visit)
+            recording = Recording(visit=visit, status="done", trace_csv=trace_bytes(trace, compress=True),
+                                  protocol=json.dumps(protocol))
+            store_analysis(recording, trace, visit.task)
+            s.add(recording)
+            s.commit()
+            ids.append(visit.id)
+    for visit_id in ids[:2]:
+        page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
+        assert "The visit's grade uses the rest segment (0-40 s), the visit's task" in page
+        rows = re.findall(r'<tr><td class="l">(rest|conversation)[^<]*</td><td>[^<]*</td>\n<td>(\d)</td>', page)
+        assert rows == [("rest", "0"), ("conversation", "1")]
+        assert "mixed-tasks" not in page
+    # a guided recording of another task than the visit's is graded whole, and says so
+    page = c.get(f"/visits/{ids[2]}").get_data(as_text=True)
+    assert "This recording holds conversation, none of it rest; it is graded as a whole" in page
+    patient = c.get(f"/patients/{pid}").get_data(as_text=True)
+    grades = re.findall(r'<td class="l">(?:conversation|rest)</td>\n<td>(\d)', patient)
+    assert grades == ["0", "0", "1"]   # the course: the rest segments, then the whole conversation at rest's rates
+    export = list(csv.DictReader(io.StringIO(c.get("/export.csv").get_data(as_text=True))))
+    assert [(r["graded_start_s"], r["graded_end_s"]) for r in export] == [("0.0000", "40.0000"),
+                                                                         ("0.0000", "40.2000"), ("", "")]
+    # a protocol whose segments name no known task is refused at upload
+    data = {"csrf_token": token(c, f"/visits/{ids[0]}"), "video": (io.BytesIO(b"x"), "v.webm"),
+            "protocol": json.dumps({"segments": [{"task": "singing", "duration_s": 20}]})}
+    reply = c.post(f"/visits/{ids[0]}/recordings", data=data, content_type="multipart/form-data")
+    assert reply.status_code == 400 and "segments each need a known task" in reply.get_data(as_text=True)
