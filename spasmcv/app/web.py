@@ -294,15 +294,17 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         g.db.add(visit)
         upload = request.files.get("video")
         if upload is not None and upload.filename:
-            add_recording(visit, upload, keep=bool(request.form.get("keep_video")),
-                          protocol=request.form.get("protocol") or "{}")
+            add_recording(visit, upload)
         g.db.commit()
         audit("create", f"visit {visit.id} of patient {patient.id}")
         for recording in visit.recordings:
             worker.submit(recording.id)
         return redirect(url_for("visit_page", visit_id=visit.id))
 
-    def add_recording(visit: Visit, upload, *, keep: bool, protocol: str) -> Recording:
+    def add_recording(visit: Visit, upload) -> Recording:
+        """Store an uploaded video as a queued recording of ``visit``, with the form's choices: keep
+        the video, a mirror image, the guided protocol's settings (JSON)."""
+        protocol = request.form.get("protocol") or "{}"
         suffix = Path(upload.filename).suffix.lower()
         if suffix not in VIDEO_SUFFIXES:
             abort(400, f"not a video file type spasmcv reads ({', '.join(sorted(VIDEO_SUFFIXES))})")
@@ -316,12 +318,15 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         except (ValueError, TypeError, KeyError, AttributeError):
             abort(400, "the recording protocol is not a valid JSON object (a guided recording's segments each "
                        "need a known task and a duration)")
+        if request.form.get("mirrored"):   # measured with the sides swapped back (MeasureSettings.mirrored)
+            protocol = json.dumps({**parsed, "mirrored": True})
         name = f"{uuid.uuid4().hex}{suffix}"   # never the uploaded name: no path can be smuggled in
         target = (data_dir / "uploads" / name).resolve()
         if target.parent != (data_dir / "uploads").resolve():
             abort(400, "bad upload")
         upload.save(target)
-        recording = Recording(visit=visit, keep_video=keep, video_file=name, protocol=protocol)
+        recording = Recording(visit=visit, keep_video=bool(request.form.get("keep_video")), video_file=name,
+                              protocol=protocol)
         g.db.add(recording)
         return recording
 
@@ -353,13 +358,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         upload = request.files.get("video")
         if upload is None or not upload.filename:
             abort(400, "no video was sent")
-        protocol = request.form.get("protocol") or "{}"
-        if request.form.get("mirrored"):   # measured with the sides swapped back (MeasureSettings.mirrored)
-            try:
-                protocol = json.dumps({**json.loads(protocol), "mirrored": True})
-            except (ValueError, TypeError):
-                abort(400, "the recording protocol is not a valid JSON object")
-        recording = add_recording(visit, upload, keep=bool(request.form.get("keep_video")), protocol=protocol)
+        recording = add_recording(visit, upload)
         g.db.commit()
         audit("create", f"recording {recording.id} of visit {visit.id}")
         worker.submit(recording.id)

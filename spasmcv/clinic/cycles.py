@@ -15,7 +15,9 @@ the comparison's bootstrap intervals and no measurement is re-implemented:
   interval reaches zero again (back within the baseline's range), and lasted until then; when no
   such visit exists it is still present at the last visit;
 * **ptosis**: the follow-up visits flagged with possible ptosis (open-eye aperture clearly below
-  baseline, docs/report.md).
+  baseline, docs/report.md);
+* **note**: said when the cycle's visits were recorded during different tasks (their normal blink
+  rates differ, so the change is not the injection's alone).
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ class Cycle:
             text += f"the benefit was still present at the last visit, {self.follow_up[-1]}."
         if self.ptosis_visits:
             text += f" Possible ptosis at {', '.join(self.ptosis_visits)}."
-        return text
+        return f"{text} {self.note}" if self.note else text
 
 
 def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_baseline_days: int = 60,
@@ -93,6 +95,9 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
             cycles.append(Cycle(treatment=treatment, baseline=baseline.label))
             continue
         comparison = compare_visits([baseline, *after], treatment=treatment, **compare_kwargs)
+        tasks = sorted({v.analysis.recording["task"] for v in [baseline, *after]})
+        note = (f"Its visits were recorded during different tasks ({', '.join(tasks)}), whose blink rates differ: "
+                "the change is not the injection's alone." if len(tasks) > 1 else "")
         follow = comparison.summary[1:]
         best = min(follow, key=lambda e: e["severity_index"])
         lo, hi = best["index_change_ci"]
@@ -108,7 +113,7 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
             best_index_change=best["index_change"], best_index_change_ci=(lo, hi), clear_benefit=clear,
             worn_off_visit=worn["visit"] if worn else None,
             worn_off_weeks=weeks_since(_date(worn), day) if worn else float("nan"),
-            benefit_still_present=clear and worn is None, ptosis_visits=ptosis))
+            benefit_still_present=clear and worn is None, ptosis_visits=ptosis, note=note))
     return cycles
 
 

@@ -103,6 +103,11 @@ def test_visits_before_the_injection_and_different_tasks_are_worded_so():
                        settings=CompareSettings(n_boot=300))
     assert "week 4 (3 weeks before the injection" in c.verdict and "after the injection" not in c.verdict
     assert "recorded during different tasks (rest: baseline; conversation: week 4)" in c.verdict
+    # a treatment cycle across two tasks says so too
+    cycle, = treatment_cycles([base, talk], [Treatment(injection_date=dt.date(2026, 1, 12))],
+                              settings=CompareSettings(n_boot=300))
+    assert cycle.note and cycle.describe().endswith("(conversation, rest), whose blink rates differ: the change is "
+                                                    "not the injection's alone.")
 
 
 def test_a_visits_interval_does_not_depend_on_the_other_visits():
