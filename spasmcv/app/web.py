@@ -22,7 +22,6 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
-import sqlalchemy as sa
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_file, session, url_for
 
@@ -39,6 +38,9 @@ from spasmcv.clinic.compare import one_sided, other_side_warning
 from spasmcv.clinic.palette import KIND_COLORS, KIND_LABELS
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
+#: Injections fewer days apart than this are pointed out: one treatment entered twice, or a
+#: touch-up the treatment cycles take for a cycle of its own.
+CLOSE_INJECTION_DAYS = 14
 #: Largest upload accepted (bytes); a 5-minute 1080p phone video is about 600 MB.
 MAX_UPLOAD_BYTES = 2 * 1024 ** 3
 SIDES = ("right", "left")
@@ -52,6 +54,11 @@ def _secret_key(data_dir: Path) -> bytes:
             handle.write(secrets.token_bytes(32))
         path.chmod(0o600)
     return path.read_bytes()
+
+
+def _code_key(code: str) -> str:
+    """A patient code as compared with the others: letters and digits only, case folded."""
+    return "".join(c for c in code.casefold() if c.isalnum())
 
 
 def _date(text: str | None) -> dt.date:
@@ -236,9 +243,11 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         code = request.form.get("code", "").strip()
         if not code or len(code) > 64:
             abort(400, "a patient code of 1-64 characters is needed")
-        same = g.db.query(Patient).filter(sa.func.lower(Patient.code) == code.lower()).first()
-        if same:   # P-0007 and p-0007 would be one person's visits split in two
-            abort(400, f"patient code {code!r} exists already" + (f" as {same.code!r}" if same.code != code else ""))
+        same = next((other for other, in g.db.query(Patient.code) if _code_key(other) == _code_key(code)), None)
+        if same:   # P-0007, p-0007 and P0007 would be one person's visits split in two
+            abort(400, f"patient code {code!r} exists already" + (f" as {same!r} (codes differing only in case, "
+                                                                  "spaces or punctuation are one code)"
+                                                                  if same != code else ""))
         diagnosis = request.form.get("diagnosis", "blepharospasm")
         if diagnosis not in DIAGNOSES:
             abort(400, "unknown diagnosis")
@@ -255,8 +264,11 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("view", f"patient {patient.id}")
         (course, current, cycles, note), reason = patient_comparison(patient)
         rows = visit_rows(patient, course)
+        days = [t.date for t in patient.treatments]
+        close = [(a, b) for a, b in zip(days, days[1:]) if (b - a).days < CLOSE_INJECTION_DAYS]
         return render_template("patient.html", patient=patient, comparison=current, cycles=cycles, cycle_note=note,
-                               no_comparison=reason, rows=rows, today=dt.date.today().isoformat())
+                               no_comparison=reason, rows=rows, today=dt.date.today().isoformat(),
+                               close_injections=close)
 
     @app.post("/patients/<int:patient_id>/treatments")
     def create_treatment(patient_id: int):

@@ -122,11 +122,18 @@ def test_bad_form_values_are_messages_not_tracebacks(client):
     assert c.post(f"/patients/{pid}/treatments", data=ok).status_code == 302
     again = c.post(f"/patients/{pid}/treatments", data=ok)
     assert again.status_code == 400 and "a treatment on 2026-01-12 is recorded already" in again.get_data(as_text=True)
-    response = c.post("/patients", data={"code": "p-4", "csrf_token": t})
-    assert response.status_code == 400 and "exists already as &#39;P-4&#39;" in response.get_data(as_text=True)
+    for code in ("p-4", "P4", "p 4"):
+        response = c.post("/patients", data={"code": code, "csrf_token": t})
+        assert response.status_code == 400 and "exists already as &#39;P-4&#39;" in response.get_data(as_text=True)
+    assert c.post("/patients", data={"code": "P-40", "csrf_token": t}).status_code == 302
+    # a second injection nine days later is pointed out (one treatment entered twice, or a touch-up)
+    assert "close-injections" not in c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert c.post(f"/patients/{pid}/treatments", data={**ok, "date": "2026-01-21"}).status_code == 302
+    page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert page.count("close-injections") == 1 and "Injections on 2026-01-12 and 2026-01-21, 9 days apart" in page
     from spasmcv.app.db import Patient, Treatment
     with sessions() as s:
-        assert s.query(Treatment).count() == 1 and s.query(Patient).count() == 1
+        assert s.query(Treatment).count() == 2 and s.query(Patient).count() == 2
 
 
 def test_serve_refuses_other_addresses_until_accounts_exist(tmp_path):
