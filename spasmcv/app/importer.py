@@ -27,6 +27,13 @@ class ImportReport:
     skipped: list[str] = field(default_factory=list)
 
 
+def part(job: dict) -> dict:
+    """``{"part_s": [start, end]}`` for a batch row that scored part of its video (end None: to the
+    video's end), so the clinic grades the same frames; {} for a whole video."""
+    start, end = job.get("start_s"), job.get("end_s")
+    return {} if start is None and end is None else {"part_s": [start or 0.0, end]}
+
+
 def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "patient",
                  date_column: str = "date") -> ImportReport:
     """Bring a batch folder's recordings into the clinic database (see the module docstring)."""
@@ -73,7 +80,8 @@ def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "pati
             recording = Recording(visit=visit, status="done", progress=1.0, video_sha256=sha,
                                   trace_csv=raw if raw[:2] == b"\x1f\x8b" else gzip.compress(raw, mtime=0),
                                   protocol=json.dumps({"imported_from": "spasmcv batch",
-                                                       "recording_id": job.get("recording_id")}))
+                                                       "recording_id": job.get("recording_id"),
+                                                       **part(job)}))
             store_analysis(recording, trace, job["task"])
             session.add(recording)
             session.flush()

@@ -6,6 +6,7 @@ to keep it."""
 from __future__ import annotations
 
 import json
+import math
 import queue
 import threading
 from pathlib import Path
@@ -43,8 +44,13 @@ def protocol_segments(protocol: dict) -> list[dict]:
 def graded_part(recording: Recording, trace: Trace, task: str) -> Trace:
     """What a recording's grade for a visit of ``task`` is measured on: a guided recording holding
     several tasks is graded on its segment of that task (against that task's normal rates, like
-    an uploaded recording of one task); any other recording whole."""
-    segments = protocol_segments(json.loads(recording.protocol or "{}"))
+    an uploaded recording of one task), a batch row imported with its part of the video on that
+    part; any other recording whole."""
+    protocol = json.loads(recording.protocol or "{}")
+    if protocol.get("part_s"):   # a batch row that scored part of its video (importer.part)
+        start, end = protocol["part_s"]
+        return time_window(trace, start, math.inf if end is None else end)
+    segments = protocol_segments(protocol)
     own = [s for s in segments if s["task"] == task]
     if len({s["task"] for s in segments}) > 1 and own:
         return time_window(trace, own[0]["start_s"], own[-1]["end_s"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from pathlib import Path
 
 from spasmcv import __version__
@@ -30,10 +31,14 @@ def extraction_key(video_sha256: str, model_sha256: str, measure: MeasureSetting
                    "signals": SIGNALS_VERSION, **dataclasses.asdict(measure)})
 
 
-def result_key(extract_key: str, settings: Settings, task: str) -> str:
-    """Cache key of a result: the trace's key plus the analysis settings, versions and task."""
-    return digest({"trace": extract_key, "analysis": dataclasses.asdict(settings.analysis), "task": task,
-                   "analysis_version": ANALYSIS_VERSION, "formula": FORMULA_VERSION, "spasmcv": __version__})
+def result_key(extract_key: str, settings: Settings, task: str, window: tuple[float, float] | None = None) -> str:
+    """Cache key of a result: the trace's key plus the analysis settings, versions, task and the
+    part of the video scored (``window``, s; None for all of it, which leaves earlier keys as they were)."""
+    key = {"trace": extract_key, "analysis": dataclasses.asdict(settings.analysis), "task": task,
+           "analysis_version": ANALYSIS_VERSION, "formula": FORMULA_VERSION, "spasmcv": __version__}
+    if window is not None:
+        key["window_s"] = [window[0], None if math.isinf(window[1]) else window[1]]
+    return digest(key)
 
 
 class HashIndex:

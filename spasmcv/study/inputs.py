@@ -4,6 +4,7 @@ folders, glob patterns and files."""
 from __future__ import annotations
 
 import csv
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +14,7 @@ from spasmcv.errors import BatchError
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
 #: Manifest columns that are not study columns.
-RESERVED_COLUMNS = {"path", "task", "mirrored"}
+RESERVED_COLUMNS = {"path", "task", "mirrored", "start_s", "end_s"}
 
 
 @dataclass(frozen=True)
@@ -25,17 +26,41 @@ class Job:
     study: dict = field(default_factory=dict)
     task: str = "rest"
     mirrored: bool = False
+    start_s: float | None = None   # the part of the video scored (s; None: from its start / to its end)
+    end_s: float | None = None
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        """``(start_s, end_s)`` of the part scored, or None for the whole video."""
+        if self.start_s is None and self.end_s is None:
+            return None
+        return (self.start_s or 0.0, math.inf if self.end_s is None else self.end_s)
 
 
 def _truthy(value: str) -> bool:
     return str(value).strip().lower() in ("1", "true", "yes", "y")
 
 
+def _seconds(text: str | None, where: str) -> float | None:
+    """A manifest's time in seconds (None when empty); a BatchError naming ``where`` otherwise."""
+    if text is None or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise BatchError(f"{where}: expected seconds (a number, 0 or more), not {text!r}")
+    return value
+
+
 def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
     """Jobs from a manifest CSV: a ``path`` column (relative to the manifest) plus study columns.
 
     Optional columns ``task`` (rest/conversation/reading) and ``mirrored`` (true/false) set
-    those per recording; every other column is carried through to every output row.
+    those per recording, ``start_s`` and ``end_s`` (seconds into the video, either may be empty)
+    the part of it to score (e.g. each task of a session filmed in one video, one row each);
+    every other column is carried through to every output row.
     """
     path = Path(path)
     try:
@@ -56,8 +81,11 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
         if not video.is_absolute():
             video = path.parent / video
         study = {key: value for key, value in row.items() if key not in RESERVED_COLUMNS and key is not None}
+        start, end = (_seconds(row.get(key), f"{path}: row {k + 2}: {key}") for key in ("start_s", "end_s"))
+        if start is not None and end is not None and end <= start:
+            raise BatchError(f"{path}: row {k + 2}: end_s {end:g} is not after start_s {start:g}")
         jobs.append(Job(input_index=k, path=video, study=study, task=row.get("task") or task,
-                        mirrored=_truthy(row.get("mirrored", ""))))
+                        mirrored=_truthy(row.get("mirrored", "")), start_s=start, end_s=end))
     return jobs
 
 

@@ -12,8 +12,9 @@ Layout of an output directory::
     traces/          per-frame traces (``RECORDING_ID-EXTRACTKEY.trace.csv.gz``)
     results/         per-recording results (``RECORDING_ID-RESULTKEY.json``)
 
-Each recording goes through :func:`score_recording` (extract or reuse the trace, then
-:func:`spasmcv.study.result.analysed`, the path :func:`rescore` uses too), cached by content
+Each video goes through :func:`score_video` (extract or reuse its trace once, then
+:func:`spasmcv.study.result.analysed` for each input naming it, e.g. one per task filmed in it,
+the path :func:`rescore` uses too), cached by content
 (:mod:`spasmcv.study.cache`). Every file is written atomically, so a batch that is interrupted
 (Ctrl-C, kill, power loss) resumes where it stopped; workers exit when the batch process dies.
 Outputs identify recordings by pseudonymous ids (the start of the video's sha256) and the study
@@ -71,43 +72,56 @@ def job_measure(job: Job, settings: Settings):
     return dataclasses.replace(settings.measure, mirrored=True) if job.mirrored else settings.measure
 
 
-def score_recording(job: Job, *, out_dir: str, model: ModelInfo, settings: Settings,
-                    video_sha256: str) -> RecordingResult:
-    """Extract (or reuse) the trace and analyse one recording; save and return its result.
+def score_video(jobs: list[Job], *, out_dir: str, model: ModelInfo, settings: Settings,
+                video_sha256: str) -> list[RecordingResult]:
+    """Extract (or reuse) one video's trace once and analyse it for each of ``jobs`` (the inputs
+    naming this video with the same measure settings: e.g. one row per task of a session, each
+    with its own part of the video); save and return their results, in order.
 
-    Never raises for a bad recording: the error is part of the returned (and saved) result.
+    Never raises for a bad recording: the error is part of each returned (and saved) result.
     """
     out = Path(out_dir)
     started = time.perf_counter()
     recording_id = video_sha256[:12]
-    measure = job_measure(job, settings)
+    measure = job_measure(jobs[0], settings)
     ekey = extraction_key(video_sha256, model.sha256, measure)
     trace_path = out / "traces" / f"{recording_id}-{ekey}.trace.csv.gz"
-    result = RecordingResult(recording_id=recording_id, status="failed", task=job.task, extract_key=ekey,
-                             result_key=result_key(ekey, settings, job.task),
-                             trace_file=str(trace_path.relative_to(out)))
+    trace, error, extracted = None, "", False
     try:
         if trace_path.exists():
             trace = read_trace(trace_path)
         else:
             from spasmcv.measure.extract import extract_trace
 
-            counter = _ProgressForwarder(_WORKER["queue"], job.input_index)
-            trace = extract_trace(job.path, model=model, settings=measure, recording_id=recording_id,
+            counter = _ProgressForwarder(_WORKER["queue"], jobs[0].input_index)
+            trace = extract_trace(jobs[0].path, model=model, settings=measure, recording_id=recording_id,
                                   progress=counter, on_pass=counter.more_frames, run=WORKER_RUN,
                                   video_sha256=video_sha256,
                                   model_data=_worker_model(model))
             counter.flush()
             write_trace(trace, trace_path)
-            result.extracted = True
-        result = dataclasses.replace(result, **analysed(trace, job.task, settings.analysis))
+            extracted = True
     except SpasmcvError as exc:
-        result.error = f"{type(exc).__name__}: {exc}".replace(str(job.path), "<input>")
+        error = f"{type(exc).__name__}: {exc}".replace(str(jobs[0].path), "<input>")
     except Exception as exc:  # noqa: BLE001 - a batch survives any single bad recording
-        result.error = f"unexpected {type(exc).__name__}: {exc}"
-    result.elapsed_s = round(time.perf_counter() - started, 3)
-    save_result(out, result)
-    return result
+        error = f"unexpected {type(exc).__name__}: {exc}"
+    results = []
+    for job in jobs:
+        result = RecordingResult(recording_id=recording_id, status="failed", task=job.task, extract_key=ekey,
+                                 result_key=result_key(ekey, settings, job.task, job.window),
+                                 trace_file=str(trace_path.relative_to(out)), error=error, extracted=extracted)
+        if trace is not None:
+            try:
+                result = dataclasses.replace(result, **analysed(trace, job.task, settings.analysis, job.window))
+            except SpasmcvError as exc:
+                result.error = f"{type(exc).__name__}: {exc}".replace(str(job.path), "<input>")
+            except Exception as exc:  # noqa: BLE001
+                result.error = f"unexpected {type(exc).__name__}: {exc}"
+        result.elapsed_s = round(time.perf_counter() - started, 3)
+        save_result(out, result)
+        results.append(result)
+        extracted = False   # the next part of the video reuses the trace
+    return results
 
 
 #: Per-worker-process state set by :func:`_worker_init` (local executor only).
@@ -220,7 +234,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     started = time.time()
     aborted = None
     unreadable: list[str] = []   # logged after the run's first line
-    first_with: dict[str, int] = {}   # video sha256 -> the first input index with it
+    first_with: dict[tuple, int] = {}   # (video sha256, part scored) -> the first input index with it
     repeated: list[str] = []
     for job in jobs:
         try:
@@ -234,12 +248,12 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
                 aborted = job.input_index
                 break
             continue
-        if sha in first_with:
-            repeated.append(f"#{job.input_index} is the same video as #{first_with[sha]} (recording {sha[:12]}): "
-                            "check the manifest")
-        first_with.setdefault(sha, job.input_index)
+        if (sha, job.window) in first_with:
+            repeated.append(f"#{job.input_index} is the same video as #{first_with[sha, job.window]} (recording "
+                            f"{sha[:12]}){' and the same part of it' if job.window else ''}: check the manifest")
+        first_with.setdefault((sha, job.window), job.input_index)
         ekey = extraction_key(sha, model.sha256, job_measure(job, settings))
-        cached = result_path(out, sha[:12], result_key(ekey, settings, job.task))
+        cached = result_path(out, sha[:12], result_key(ekey, settings, job.task, job.window))
         if cached.exists():
             result = load_result(cached)
             if not (retry_failed and result.failed):
@@ -256,7 +270,12 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     for line in unreadable + repeated:
         note(line)
 
-    total_frames = _count_frames(todo) if progress else 0
+    # one work item per video and measure settings: its trace is extracted once for all its rows
+    groups: dict[tuple, list[Job]] = {}
+    for job, sha in todo:
+        groups.setdefault((sha, extraction_key(sha, model.sha256, job_measure(job, settings))), []).append(job)
+    work = [(group, sha) for (sha, _), group in groups.items()]
+    total_frames = _count_frames(work) if progress else 0
 
     def finished(job: Job, result: RecordingResult) -> None:
         results[job.input_index] = result
@@ -270,9 +289,9 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
 
     try:
         if aborted is None and dask_address:
-            aborted = _run_dask(todo, out, model, settings, dask_address, on_error, finished)
+            aborted = _run_dask(work, out, model, settings, dask_address, on_error, finished)
         elif aborted is None:
-            aborted = _run_local(todo, out, model, settings, workers or os.cpu_count() or 1, on_error, finished,
+            aborted = _run_local(work, out, model, settings, workers or os.cpu_count() or 1, on_error, finished,
                                  progress, total_frames)
     finally:
         # stopped (Ctrl-C, an abort): workers may have saved results this process never received
@@ -293,28 +312,28 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     return report
 
 
-def _count_frames(todo) -> int:
+def _count_frames(work) -> int:
     """Frames to process, for the progress bar's ETA (container headers only: no extra pass)."""
     from spasmcv.measure.video import estimated_frame_count
 
-    return sum(estimated_frame_count(job.path) for job, _ in todo)
+    return sum(estimated_frame_count(jobs[0].path) for jobs, _ in work)
 
 
-def _run_local(todo, out, model, settings, workers, on_error, finished, progress, total_frames):
+def _run_local(work, out, model, settings, workers, on_error, finished, progress, total_frames):
     import multiprocessing
     from concurrent.futures.process import BrokenProcessPool
 
-    if not todo:
+    if not work:
         return None
     context = multiprocessing.get_context("spawn")  # MediaPipe graphs must not be forked
     queue = context.Queue() if progress else None  # no manager process: nothing to outlive the batch
     done_frames = 0
     aborted = None
     try:
-        with ProcessPoolExecutor(max_workers=min(workers, len(todo)), mp_context=context,
+        with ProcessPoolExecutor(max_workers=min(workers, len(work)), mp_context=context,
                                  initializer=_worker_init, initargs=(queue, os.getpid())) as pool:
-            pending = {pool.submit(score_recording, job, out_dir=str(out), model=model, settings=settings,
-                                   video_sha256=sha): job for job, sha in todo}
+            pending = {pool.submit(score_video, jobs, out_dir=str(out), model=model, settings=settings,
+                                   video_sha256=sha): jobs for jobs, sha in work}
             try:
                 while pending:
                     done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -323,11 +342,9 @@ def _run_local(todo, out, model, settings, workers, on_error, finished, progress
                         done_frames, total_frames = done_frames + frames, total_frames + more
                         progress(done_frames, total_frames)
                     for future in done:
-                        job = pending.pop(future)
-                        result = future.result()
-                        finished(job, result)
-                        if result.failed and on_error == "abort":
-                            aborted = job.input_index
+                        jobs = pending.pop(future)
+                        aborted = _finish_all(jobs, future.result(), finished, on_error)
+                        if aborted is not None:
                             for other in pending:
                                 other.cancel()
                             pending = {}
@@ -359,12 +376,20 @@ def _drain(queue) -> tuple[int, int]:
         frames, more = frames + done, more + added
 
 
-def _run_dask(todo, out, model, settings, address, on_error, finished):
+def _finish_all(jobs: list[Job], results: list[RecordingResult], finished, on_error: str) -> int | None:
+    """Hand each of a video's results to ``finished``; the input index to abort at, if any."""
+    for job, result in zip(jobs, results):
+        finished(job, result)
+    failed = [job.input_index for job, result in zip(jobs, results) if result.failed]
+    return failed[0] if failed and on_error == "abort" else None
+
+
+def _run_dask(work, out, model, settings, address, on_error, finished):
     try:
         from dask.distributed import Client, LocalCluster, as_completed
     except ImportError as exc:
         raise BatchError("Dask is not installed: pip install 'spasmcv[distributed]'") from exc
-    if not todo:
+    if not work:
         return None
     cluster = LocalCluster(n_workers=2, threads_per_worker=1, processes=True) if address == "local" else None
     aborted = None
@@ -374,14 +399,11 @@ def _run_dask(todo, out, model, settings, address, on_error, finished):
         except (OSError, TimeoutError) as exc:
             raise BatchError(f"cannot reach the Dask scheduler at {address} ({exc})") from exc
         with client:
-            futures = {client.submit(score_recording, job, out_dir=str(out), model=model, settings=settings,
-                                     video_sha256=sha, pure=False): job for job, sha in todo}
+            futures = {client.submit(score_video, jobs, out_dir=str(out), model=model, settings=settings,
+                                     video_sha256=sha, pure=False): jobs for jobs, sha in work}
             for future in as_completed(list(futures)):
-                job = futures[future]
-                result = future.result()
-                finished(job, result)
-                if result.failed and on_error == "abort":
-                    aborted = job.input_index
+                aborted = _finish_all(futures[future], future.result(), finished, on_error)
+                if aborted is not None:
                     client.cancel([f for f in futures if not f.done()])
                     break
     finally:
@@ -414,7 +436,8 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     report = BatchReport(results=[], out_dir=out)
     for item in job_list:
         job = Job(input_index=item["input_index"], path=Path(item.get("path", "")), study=item["study"],
-                  task=task or item["task"], mirrored=item["mirrored"])
+                  task=task or item["task"], mirrored=item["mirrored"], start_s=item.get("start_s"),
+                  end_s=item.get("end_s"))
         jobs.append(job)
         stored = src / item["trace_file"] if item.get("trace_file") else None
         if stored is None or not stored.exists():
@@ -427,7 +450,8 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
                                  trace_file=str(Path("traces") / stored.name))
         try:
             _link_or_copy(stored, out / result.trace_file)
-            result = dataclasses.replace(result, **analysed(read_trace(out / result.trace_file), job.task, settings))
+            result = dataclasses.replace(result, **analysed(read_trace(out / result.trace_file), job.task, settings,
+                                                            job.window))
             report.computed += 1
         except SpasmcvError as exc:
             result.error = f"{type(exc).__name__}: {exc}"

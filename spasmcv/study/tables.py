@@ -46,7 +46,7 @@ def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
             continue
         ident["recording_id"] = result.recording_id
         recordings.append({**ident, "status": result.status, "error": result.error, "task": result.task,
-                           **result.row})
+                           "start_s": job.start_s, "end_s": job.end_s, **result.row})
         events += [{**ident, **row} for row in result.events]
         minutes += [{**ident, **row} for row in result.minutes]
     return recordings, events, minutes
@@ -64,6 +64,7 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
     with atomic_write(out / "minutes.csv") as handle:
         handle.write(csv_text(minutes, ident + MINUTE_COLUMNS))
     job_list = [{"input_index": j.input_index, "study": j.study, "task": j.task, "mirrored": j.mirrored,
+                 "start_s": j.start_s, "end_s": j.end_s,
                  "recording_id": r.recording_id if r else "", "trace_file": r.trace_file if r else "",
                  "status": r.status if r else "not run", "error": r.error if r else "",
                  **({"path": shown_path(j)} if include_paths else {})}

@@ -2,6 +2,7 @@
 re-analyse, unacceptable recordings, the Parquet export and importing a batch folder."""
 
 import io
+import json
 import time
 
 import pytest
@@ -76,10 +77,11 @@ def batch_folder(tmp_path_factory, model_info):
 
     root = tmp_path_factory.mktemp("batch")
     (root / "m.csv").write_text(
-        "path,patient,date,task\n"
-        f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,rest\n"
-        f"{SAMPLES / 'visit2_week3.mp4'},P-0007,2026-02-02,rest\n"
-        f"{SAMPLES / 'healthy_control.mp4'},P-0009,,rest\n")
+        "path,patient,date,task,start_s,end_s\n"
+        f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,rest,,\n"
+        f"{SAMPLES / 'visit2_week3.mp4'},P-0007,2026-02-02,rest,,\n"
+        f"{SAMPLES / 'healthy_control.mp4'},P-0009,,rest,,\n"
+        f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,conversation,12,\n")   # part of the first video
     run_batch(read_manifest(root / "m.csv"), root / "out", model=model_info, workers=2)
     return root / "out"
 
@@ -89,14 +91,23 @@ def test_a_batch_folder_is_imported_once(batch_folder, database_url):
 
     sessions = open_database(database_url)
     report = import_batch(sessions, batch_folder)
-    assert report.imported == 2 and len(report.skipped) == 1 and "'date'" in report.skipped[0]
+    assert report.imported == 3 and len(report.skipped) == 1 and "'date'" in report.skipped[0]
     with sessions() as s:
         patient = s.query(Patient).filter_by(code="P-0007").one()
-        assert [str(v.date) for v in patient.visits] == ["2026-01-10", "2026-02-02"]
+        assert [(str(v.date), v.task) for v in patient.visits] == [
+            ("2026-01-10", "rest"), ("2026-01-10", "conversation"), ("2026-02-02", "rest")]
         recording = patient.visits[0].recordings[0]
         assert recording.status == "done" and recording.analysis_json and recording.trace_csv
+        # the part a batch row scored is the part the clinic grades, as the batch did
+        import csv
+
+        with open(batch_folder / "recordings.csv", newline="") as handle:
+            batch_rows = list(csv.DictReader(handle))
+        part = json.loads(patient.visits[1].recordings[0].analysis_json)["metrics"]["left"]
+        assert abs(part["valid_time_s"] - float(batch_rows[3]["left_valid_time_s"])) < 1e-6
+        assert part["valid_time_s"] < 19   # 12 s to the end of 30 s
     again = import_batch(sessions, batch_folder)
-    assert again.imported == 0 and sum("already imported" in r for r in again.skipped) == 2
+    assert again.imported == 0 and sum("already imported" in r for r in again.skipped) == 3
     sessions.kw["bind"].dispose()
 
 

