@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from spasmcv import __version__
-from spasmcv.errors import SpasmcvError
+from spasmcv.errors import SettingsError, SpasmcvError
 from spasmcv.analysis.metrics import TASK_NORMS
 
 #: Recording tasks, each with its own normal ranges (docs/analysis.md).
@@ -98,6 +98,35 @@ def _visit_spec(text: str) -> tuple:
     return label.strip(), _date(date) if date else None, Path(path)
 
 
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected seconds (a number, 0 or more), not {text!r}")
+    return value
+
+
+def _add_part_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--start-s", type=_seconds, metavar="S",
+                        help="score the recording from this time on (s; e.g. one task of a session filmed in one video)")
+    parser.add_argument("--end-s", type=_seconds, metavar="S", help="score the recording up to this time (s)")
+
+
+def _check_part(args) -> None:
+    """Refuse ``--end-s`` not after ``--start-s`` before any work."""
+    if args.start_s is not None and args.end_s is not None and args.end_s <= args.start_s:
+        raise SettingsError(f"--end-s {args.end_s:g} is not after --start-s {args.start_s:g}")
+
+
+def _scored_part(trace, args):
+    """The part of ``trace`` that ``--start-s``/``--end-s`` name (all of it without them)."""
+    from spasmcv.measure.trace import scored_part
+
+    return scored_part(trace, args.start_s, args.end_s)
+
+
 def _add_report_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--patient-id", help="pseudonymous patient id shown in the report (never a name)")
     parser.add_argument("--task", choices=TASKS, default="rest",
@@ -149,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     analyze.add_argument("--save-trace", action="store_true", help="when given a video, also write PREFIX.trace.csv")
     analyze.add_argument("--id", dest="recording_id", help="pseudonymous recording identifier (videos only)")
     analyze.add_argument("--mirrored", action="store_true", help="the video is a mirror image")
+    _add_part_options(analyze)
     analyze.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_settings_option(analyze)
     _add_model_options(analyze)
@@ -183,6 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("-o", "--output", type=Path, help="output prefix (default: the input's name, here)")
     report.add_argument("--label", default="recording", help="name of the recording in the report (default: recording)")
     report.add_argument("--date", type=_date, metavar="YYYY-MM-DD", help="recording date")
+    _add_part_options(report)
     _add_report_options(report)
     _add_model_options(report)
 
@@ -402,6 +433,7 @@ def _cmd_analyze(args) -> int:
     from spasmcv.analysis.summary import format_summary
     from spasmcv.measure.trace import is_trace_file, write_trace
 
+    _check_part(args)
     prefix = _output_prefix(args.output, _default_prefix(args.input))
     from_video = not (args.input.is_file() and is_trace_file(args.input))
     outputs = [prefix.with_name(prefix.name + suffix) for suffix in (".analysis.json", ".events.csv", ".minutes.csv")]
@@ -414,7 +446,7 @@ def _cmd_analyze(args) -> int:
     if args.save_trace and from_video:
         written.append(prefix.with_name(prefix.name + ".trace.csv"))
         write_trace(trace, written[0])
-    analysis = analyze_trace(trace, task=args.task, settings=settings.analysis)
+    analysis = analyze_trace(_scored_part(trace, args), task=args.task, settings=settings.analysis)
     written += write_analysis(analysis, prefix).values()
     if not args.quiet:
         print(format_summary(analysis))
@@ -542,11 +574,12 @@ def _comparison_table(comparison) -> str:
 def _cmd_report(args) -> int:
     from spasmcv.clinic.compare import Visit, compare_visits
 
+    _check_part(args)
     prefix = _output_prefix(args.output, _default_prefix(args.input))
     _guard_outputs([prefix.with_name(prefix.name + ".report.html")], [args.input], force=args.force)
     settings = _settings(args)
-    visit = Visit.from_trace(args.label, _load_trace(args.input, args, "extract", settings), date=args.date,
-                             task=args.task, settings=settings.analysis)
+    trace = _scored_part(_load_trace(args.input, args, "extract", settings), args)
+    visit = Visit.from_trace(args.label, trace, date=args.date, task=args.task, settings=settings.analysis)
     comparison = compare_visits([visit])
     paths = _write_comparison(comparison, prefix, args.patient_id, tables=False)
     if not args.quiet:

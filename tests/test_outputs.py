@@ -221,3 +221,31 @@ def test_an_output_prefix_typed_with_one_of_spasmcvs_endings_is_that_prefix(trac
         stem = given.split(".")[0]
         assert sorted(p.name for p in tmp_path.glob(f"{stem}*")) == [f"{stem}.analysis.json", f"{stem}.events.csv",
                                                                      f"{stem}.minutes.csv"]
+
+
+def test_part_of_a_recording_is_analysed_on_its_own_frames(tmp_path, real_video, model_info):
+    """`analyze --start-s/--end-s` (one task of a session filmed in one video): the part's frames
+    alone, said in the summary and the provenance; a part past the end and an end before the
+    start are refused with a message (the latter before any work)."""
+    import csv
+    import json
+
+    video = real_video("liveportrait/d3.mp4")   # 11.8 s
+    env_model = ["--model", str(model_info.path)]
+    result = run_cli("analyze", video, "--start-s", "5", "-o", tmp_path / "part", "--save-trace", *env_model)
+    assert result.returncode == 0, result.stderr
+    assert "part: 5 s to the end" in result.stdout
+    analysis = json.loads((tmp_path / "part.analysis.json").read_text())
+    assert analysis["provenance"]["time_window_s"] == [5.0, None]
+    assert 6 < analysis["metrics"]["quality"]["duration_s"] < 7
+    with open(tmp_path / "part.events.csv", newline="") as handle:
+        onsets = [float(row["onset_s"]) for row in csv.DictReader(handle)]
+    assert onsets and min(onsets) >= 5
+    whole = run_cli("analyze", tmp_path / "part.trace.csv", "-o", tmp_path / "whole", "-q")
+    assert whole.returncode == 0
+    assert json.loads((tmp_path / "whole.analysis.json").read_text())["provenance"]["time_window_s"] is None
+    past = run_cli("analyze", tmp_path / "part.trace.csv", "--start-s", "20", "-o", tmp_path / "past", "-q")
+    assert past.returncode == 5 and "holds no frames of the recording (its frames run from 0 to 11.8 s)" in past.stderr
+    backwards = run_cli("report", video, "--start-s", "5", "--end-s", "3", "-o", tmp_path / "b", *env_model)
+    assert backwards.returncode == 2 and "--end-s 3 is not after --start-s 5" in backwards.stderr
+    assert not list(tmp_path.glob("past.*")) and not list(tmp_path.glob("b.*"))

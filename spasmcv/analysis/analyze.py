@@ -229,6 +229,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
             "settings": asdict(settings),
             "trace": {k: trace.metadata.get(k) for k in ("spasmcv_version", "signals_version", "model", "parameters")},
             "video_sha256": (trace.metadata.get("video") or {}).get("sha256"),
+            "time_window_s": trace.metadata.get("time_window_s"),   # the part analysed (s); None: all of it
         },
     }
     return Analysis(recording=recording, events=events, per_minute=per_minute(signal, events, settings=settings.metrics),

@@ -30,6 +30,7 @@ from spasmcv.analysis.closure import SIDES
 from spasmcv.clinic.compare import COMPARE_VERSION, HEADLINE_METRICS, Comparison, percentile_interval
 from spasmcv.analysis.events import closures, display_kind
 from spasmcv.analysis.severity import review_closures_phrase
+from spasmcv.analysis.summary import part_text as _part
 
 _CSS = """
 :root { --ink: #1d2327; --muted: #5f6b72; --line: #d5dbdf; --accent: #1f4e79; }
@@ -148,7 +149,7 @@ def _summary_table(comparison: Comparison) -> str:
             "<th>severity index<br><span class='small'>(95 % CI)</span></th>"
             + ("<th>change vs baseline<br><span class='small'>(95 % CI)</span></th>" if multi else "") + "</tr>")
     body = []
-    for entry in comparison.summary:
+    for entry, visit in zip(comparison.summary, comparison.visits):
         lo, hi = entry["severity_index_ci"]
         change = ""
         if multi:
@@ -185,7 +186,9 @@ def _summary_table(comparison: Comparison) -> str:
             index_cell = "<td>&#8212;</td>"
         body.append(
             f"<tr><td class='l'><b>{_esc(entry['visit'])}</b><br><span class='small'>{_esc(' · '.join(when))}"
-            f"{'<br>' if when else ''}id {_esc(entry['recording_id'])}, {_num(entry['valid_time_s'], 0)} s measured</span></td>"
+            f"{'<br>' if when else ''}id {_esc(entry['recording_id'])}, {_num(entry['valid_time_s'], 0)} s measured"
+            f"{_esc(_part(visit.analysis.recording['provenance'].get('time_window_s')).replace('  part:', ', part'))}"
+            "</span></td>"
             f"{grade_cell}{index_cell}{change}</tr>")
     note = ("<p class='small'>Grade: objective Jankovic frequency grade 0-4 (worse eye; left / right eye). Index: 0-100, "
             "20 points per grade." + (f" A change of {comparison.settings.meaningful_grade_change} or more Jankovic points "

@@ -74,6 +74,20 @@ def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
                  metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)]})
 
 
+def scored_part(trace: Trace, start_s: float | None, end_s: float | None) -> Trace:
+    """The part of a recording to score (:func:`time_window`; None: from the start / to the end);
+    a :class:`TraceError` saying so when it holds no frames (a part past the video's end)."""
+    if start_s is None and end_s is None:
+        return trace
+    start, end = start_s or 0.0, np.inf if end_s is None else end_s
+    part = time_window(trace, start, end)
+    if len(part) < 2:
+        last = float(trace["time_s"][-1]) if len(trace) else 0.0
+        raise TraceError(f"the part to score, {start:g} s to {'the end' if end_s is None else f'{end:g} s'}, holds "
+                         f"no frames of the recording (its frames run from 0 to {last:.1f} s)")
+    return part
+
+
 def as_stored(columns: dict) -> dict[str, np.ndarray]:
     """The columns exactly as a trace file holds them and :func:`read_trace` gives them back:
     numbers to 7 significant digits (:data:`EXACT_COLUMNS` as they are), non-finite ones NaN,

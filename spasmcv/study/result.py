@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 
 from spasmcv import __version__
 from spasmcv._tables import json_safe
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace
 from spasmcv.analysis.severity import FORMULA_VERSION
-from spasmcv.errors import BatchError
-from spasmcv.measure.trace import Trace, time_window
+from spasmcv.measure.trace import Trace, scored_part
 
 SIGNALS_VERSION_KEY = "signals_version"
 
@@ -130,13 +130,7 @@ def analysed(trace: Trace, task: str, settings: AnalysisSettings, window: tuple[
     """The :class:`RecordingResult` fields of one analysed trace, or of its frames in ``window``
     (start, end in s; batch and rescore share this path)."""
     if window is not None:
-        whole = trace
-        trace = time_window(trace, *window)
-        if len(trace) < 2:
-            last = float(whole["time_s"][-1]) if len(whole) else 0.0
-            end = "the end" if window[1] == float("inf") else f"{window[1]:g} s"
-            raise BatchError(f"the part to score, {window[0]:g} s to {end}, holds no frames of the video "
-                             f"(its frames run from 0 to {last:.1f} s)")
+        trace = scored_part(trace, window[0], None if math.isinf(window[1]) else window[1])
     analysis = analyze_trace(trace, task=task, settings=settings)
     return {"status": "ok", "error": "", "row": recording_row(analysis, trace),
             "events": analysis.events.summary(), "minutes": analysis.per_minute}
