@@ -205,3 +205,20 @@ def reanalyse(session, recording: Recording) -> None:
     """Analyse a stored trace again with the current version (no video needed)."""
     store_analysis(recording, stored_trace(recording), recording.visit.task)
     session.commit()
+
+
+def regrade_guided(sessions) -> int:
+    """At start-up: guided recordings of several tasks analysed before they were graded segment by
+    segment (no ``guided_segments`` in their analysis) are analysed again from their stored trace,
+    so that their visit pages and the course agree. The number re-analysed."""
+    count = 0
+    with sessions() as session:
+        for recording in session.query(Recording).filter(Recording.status == "done",
+                                                         Recording.protocol.like('%"segments"%')):
+            segments = protocol_segments(json.loads(recording.protocol or "{}"))
+            if (len({s["task"] for s in segments}) > 1 and recording.trace_csv
+                    and "guided_segments" not in json.loads(recording.analysis_json or "{}")):
+                store_analysis(recording, stored_trace(recording), recording.visit.task)
+                count += 1
+        session.commit()
+    return count

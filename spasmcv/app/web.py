@@ -33,7 +33,7 @@ from spasmcv.analysis.metrics import TASK_NORMS
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
                             check_password)
-from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, stored_trace
+from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, regrade_guided, stored_trace
 from spasmcv.clinic.compare import one_sided, other_side_warning
 from spasmcv.clinic.palette import KIND_COLORS, KIND_LABELS
 from spasmcv.measure.video import VIDEO_SUFFIXES
@@ -153,6 +153,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     worker = worker or Worker(sessions, data_dir, model)
     worker.resume_interrupted()
+    regrade_guided(sessions)
     comparisons = RecentResults(COMPARISON_CACHE_SIZE)
 
     # ------------------------------------------------------------------ plumbing

@@ -424,7 +424,7 @@ def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client
 
     blinks = list(np.arange(1, 40, 4.0)) + list(np.arange(40.5, 60, 1.1))
     trace = recording_trace(np.clip(sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in blinks), 0, 1), "g", seed=1)
-    c, _, sessions = client
+    c, data_dir, sessions = client
     pid = new_patient(c, sessions, "P-24")
     protocols = [{"protocol": "spasmcv-guided-1", "segments": [{"task": "rest", "duration_s": 40},
                                                                {"task": "conversation", "duration_s": 20}]},
@@ -467,3 +467,16 @@ def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client
             "protocol": json.dumps({"segments": [{"task": "singing", "duration_s": 20}]})}
     reply = c.post(f"/visits/{ids[0]}/recordings", data=data, content_type="multipart/form-data")
     assert reply.status_code == 400 and "segments each need a known task" in reply.get_data(as_text=True)
+    # one analysed as a whole by an earlier version is graded by segment when the application starts
+    from spasmcv._tables import json_safe
+    from spasmcv.analysis.analyze import analyze_trace
+
+    with sessions() as s:
+        old = s.query(Recording).filter_by(visit_id=ids[0]).one()
+        old.analysis_json = json.dumps(json_safe(analyze_trace(trace, task="rest").recording))
+        s.commit()
+        assert json.loads(old.analysis_json)["severity"]["jankovic_frequency_grade"] == 1   # 28 blinks a minute
+    create_app(sessions, data_dir, worker=NoWorker())   # a restart
+    with sessions() as s:
+        again = json.loads(s.query(Recording).filter_by(visit_id=ids[0]).one().analysis_json)
+    assert again["severity"]["jankovic_frequency_grade"] == 0 and len(again["guided_segments"]) == 2
