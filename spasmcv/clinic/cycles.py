@@ -28,6 +28,17 @@ from dataclasses import dataclass, field
 from spasmcv.clinic.compare import Comparison, Treatment, Visit, compare_visits, weeks_since
 
 
+#: Injections fewer days apart than this are pointed out: one treatment entered twice, or a
+#: touch-up, which the cycles take as an injection of its own.
+CLOSE_INJECTION_DAYS = 14
+
+
+def close_injections(treatments: list[Treatment]) -> list[tuple[dt.date, dt.date]]:
+    """Pairs of consecutive injection days fewer than :data:`CLOSE_INJECTION_DAYS` apart."""
+    days = sorted(t.injection_date for t in treatments if t.injection_date)
+    return [(a, b) for a, b in zip(days, days[1:]) if (b - a).days < CLOSE_INJECTION_DAYS]
+
+
 @dataclass(frozen=True)
 class Cycle:
     """One injection and the visits it is judged by."""
@@ -46,13 +57,21 @@ class Cycle:
     benefit_still_present: bool = False
     ptosis_visits: tuple[str, ...] = field(default_factory=tuple)
     note: str = ""
+    previous_injection: dt.date | None = None   # the injections before and after this one, if any
+    next_injection: dt.date | None = None
+    max_baseline_days: int = 60
 
     def describe(self) -> str:
         """The cycle in one or two sentences for the clinician."""
         when = self.treatment.injection_date.isoformat() if self.treatment.injection_date else "undated"
         if self.baseline is None:
-            return f"Injection {when}: no gradable visit before it, so its effect cannot be judged."
+            after = f", after the injection of {self.previous_injection.isoformat()}" if self.previous_injection else ""
+            return (f"Injection {when}: no gradable visit in the {self.max_baseline_days} days before it{after}, "
+                    "so its effect cannot be judged.")
         if not self.follow_up:
+            if self.next_injection:
+                return (f"Injection {when}: the next injection, {self.next_injection.isoformat()}, came before any "
+                        f"gradable visit after it (baseline {self.baseline}).")
             return f"Injection {when}: no gradable visit after it yet (baseline {self.baseline})."
         lo, hi = self.best_index_change_ci
         text = (f"Injection {when}: best response at {self.best_visit} ({self.best_weeks:.0f} weeks after), "
@@ -87,12 +106,15 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
         before = baseline_candidates(gradable, dated, k, max_baseline_days)
         # a visit on the next injection's day is filmed before it: the last of this cycle (and the next one's baseline)
         after = [v for v in gradable if day < v.date <= end]
+        around = {"previous_injection": dated[k - 1].injection_date if k > 0 else None,
+                  "next_injection": dated[k + 1].injection_date if k + 1 < len(dated) else None,
+                  "max_baseline_days": max_baseline_days}
         if not before:
-            cycles.append(Cycle(treatment=treatment, baseline=None, follow_up=tuple(v.label for v in after)))
+            cycles.append(Cycle(treatment=treatment, baseline=None, follow_up=tuple(v.label for v in after), **around))
             continue
         baseline = before[-1]
         if not after:
-            cycles.append(Cycle(treatment=treatment, baseline=baseline.label))
+            cycles.append(Cycle(treatment=treatment, baseline=baseline.label, **around))
             continue
         comparison = compare_visits([baseline, *after], treatment=treatment, **compare_kwargs)
         tasks = sorted({v.analysis.recording["task"] for v in [baseline, *after]})
@@ -113,7 +135,7 @@ def treatment_cycles(visits: list[Visit], treatments: list[Treatment], *, max_ba
             best_index_change=best["index_change"], best_index_change_ci=(lo, hi), clear_benefit=clear,
             worn_off_visit=worn["visit"] if worn else None,
             worn_off_weeks=weeks_since(_date(worn), day) if worn else float("nan"),
-            benefit_still_present=clear and worn is None, ptosis_visits=ptosis, note=note))
+            benefit_still_present=clear and worn is None, ptosis_visits=ptosis, note=note, **around))
     return cycles
 
 

@@ -220,12 +220,16 @@ def plot_course(summary: list[dict], *, ax, injections: list[tuple] = (), rating
                            [e["jankovic_frequency_grade"] for e in summary], [e["visit"] for e in summary], ax=ax,
                            xlabel=f"weeks since {start.isoformat()}", injection_x=None)
     marks = [(day - start).days / 7 for day, _ in injections]
-    for x, (_, units) in zip(marks, injections):
+    ends = weeks + marks
+    span = max(ends) - min(ends) if len(ends) > 1 else 1.0
+    level = 0
+    for k, (x, (_, units)) in enumerate(zip(marks, injections)):
         ax.axvline(x, color="#2e7d32", lw=1, ls="--")
-        ax.text(x, 98, " injection" + (f" {units:g} U" if units else ""), color="#2e7d32", fontsize=7.5, va="top")
+        # an injection close to the one before (a touch-up) gets its label a line lower, not on top of it
+        level = level + 1 if k and x - marks[k - 1] < 0.2 * span else 0
+        ax.text(x, 98 - 7 * (level % 3), " injection" + (f" {units:g} U" if units else ""), color="#2e7d32",
+                fontsize=7.5, va="top")
     if marks:  # the axis holds every injection too
-        ends = weeks + marks
-        span = max(ends) - min(ends) if len(ends) > 1 else 1.0
         ax.set_xlim(min(ends) - 0.08 * span - 0.5, max(ends) + 0.08 * span + 0.5)
     if ratings:
         ax.plot([(day - start).days / 7 for day, _ in ratings], [20 * r + 10 for _, r in ratings], ls="none",

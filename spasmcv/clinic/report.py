@@ -387,6 +387,7 @@ def _cycles_section(comparison: Comparison, course: Comparison | None, cycles: l
     """Every injection's treatment cycle (:mod:`spasmcv.clinic.cycles`) and the whole course, for
     a report whose verdict covers the latest cycle only."""
     from spasmcv.clinic import plotting
+    from spasmcv.clinic.cycles import close_injections
 
     t = comparison.treatment
     scope = (f"The verdict and the tables above cover the latest cycle (the injection of "
@@ -413,6 +414,10 @@ def _cycles_section(comparison: Comparison, course: Comparison | None, cycles: l
              "<span class='small'>(95 % CI)</span></th><th class='l'>benefit</th><th class='l'>possible ptosis</th></tr>"
              f"{''.join(rows)}</table>")
     sentences = "".join(f"<li>{_esc(c.describe())}</li>" for c in cycles)
+    close = close_injections([c.treatment for c in cycles])
+    sentences += "".join(f"<li class='flag'>Injections on {a.isoformat()} and {b.isoformat()}, {(b - a).days} day"
+                         f"{'s' if (b - a).days != 1 else ''} apart: one treatment entered twice, or a touch-up, "
+                         "which is taken here as an injection with a cycle of its own.</li>" for a, b in close)
     plot = ""
     if course is not None and len(course.summary) > 1 and all(e["date"] for e in course.summary):
         fig, ax = plotting.subplots(width_in=7.5, height_in=2.8)

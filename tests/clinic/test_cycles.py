@@ -42,6 +42,16 @@ def test_a_cycle_without_a_baseline_is_said_so():
     visits = [visit("week 4", dt.date(2026, 2, 9), 0, 2)]
     (cycle,) = treatment_cycles(visits, [Treatment(injection_date=dt.date(2026, 1, 12))])
     assert cycle.baseline is None and "cannot be judged" in cycle.describe()
+    # a touch-up eight days later: the first injection's cycle ends before any visit after it, and
+    # the touch-up has no baseline after the first injection (said so, not 'no visit before it')
+    visits = [visit("before", dt.date(2026, 1, 10), 6, 1), visit("week 4", dt.date(2026, 2, 9), 0, 2)]
+    first, touch_up = treatment_cycles(visits, [Treatment(injection_date=dt.date(2026, 1, 12)),
+                                                Treatment(injection_date=dt.date(2026, 1, 20))],
+                                       settings=CompareSettings(n_boot=200))
+    assert first.describe() == ("Injection 2026-01-12: the next injection, 2026-01-20, came before any gradable "
+                                "visit after it (baseline before).")
+    assert touch_up.describe() == ("Injection 2026-01-20: no gradable visit in the 60 days before it, after the "
+                                   "injection of 2026-01-12, so its effect cannot be judged.")
 
 
 def test_the_verdict_compares_the_current_cycle_and_times_each_visit_against_its_injection():
