@@ -9,6 +9,7 @@ existing database to the current version before use.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 from pathlib import Path
 
 from sqlalchemy import (Boolean, Date, DateTime, Float, ForeignKey, Integer, LargeBinary, String, Text, create_engine,
@@ -19,6 +20,12 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship,
 #: Diagnoses a patient can have (the clinic's own label; shown as given).
 DIAGNOSES = {"blepharospasm": "Blepharospasm", "hfs_left": "Hemifacial spasm, left",
              "hfs_right": "Hemifacial spasm, right", "meige": "Meige syndrome", "other": "Other"}
+def code_key(code: str) -> str:
+    """A patient code as compared with the others: its compatibility form (a full-width Ｐ is P),
+    letters and digits only, case folded; P-0007, p0007 and "P 0007" are one code."""
+    return "".join(c for c in unicodedata.normalize("NFKC", code).casefold() if c.isalnum())
+
+
 #: Injection sites per side (docs/clinic.md).
 INJECTION_SITES = {"upper_pretarsal": "upper lid, pretarsal", "upper_preseptal": "upper lid, preseptal",
                    "lower_pretarsal": "lower lid, pretarsal", "lower_preseptal": "lower lid, preseptal",

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spasmcv.app.db import Patient, Recording, Visit
+from spasmcv.app.db import Patient, Recording, Visit, code_key
 from spasmcv.app.jobs import store_analysis
 from spasmcv.errors import BatchError
 from spasmcv.measure.trace import trace_from_bytes
@@ -66,7 +66,8 @@ def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "pati
             raw = trace_path.read_bytes()
             trace = trace_from_bytes(raw, source=str(trace_path))
             sha = (trace.metadata.get("video") or {}).get("sha256")
-            patient = session.query(Patient).filter_by(code=code).first()
+            # the clinic's own rule: codes differing only in case, spaces or punctuation are one patient
+            patient = next((p for p in session.query(Patient) if code_key(p.code) == code_key(code)), None)
             if patient is None:
                 patient = Patient(code=code, diagnosis="blepharospasm", notes="imported from a spasmcv batch")
                 session.add(patient)
@@ -74,7 +75,9 @@ def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "pati
             if visit is None:
                 visit = Visit(patient=patient, date=date, task=job["task"], notes="")
                 session.add(visit)
-            if sha and any(r.video_sha256 == sha for r in visit.recordings):
+            same_part = part(job).get("part_s")   # another part of the same video is another recording
+            if sha and any(r.video_sha256 == sha and json.loads(r.protocol or "{}").get("part_s") == same_part
+                           for r in visit.recordings):
                 report.skipped.append(f"{where}: already imported")
                 continue
             recording = Recording(visit=visit, status="done", progress=1.0, video_sha256=sha,

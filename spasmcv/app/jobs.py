@@ -6,7 +6,6 @@ to keep it."""
 from __future__ import annotations
 
 import json
-import math
 import queue
 import threading
 from pathlib import Path
@@ -16,7 +15,7 @@ from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, EVENT_COLUMNS, MINUTE_COLUMNS, analyze_trace
 from spasmcv.app.db import Recording
 from spasmcv.errors import SpasmcvError
-from spasmcv.measure.trace import Trace, time_window, trace_bytes, trace_from_bytes
+from spasmcv.measure.trace import Trace, scored_part, time_window, trace_bytes, trace_from_bytes
 
 
 class Cancelled(Exception):
@@ -48,8 +47,7 @@ def graded_part(recording: Recording, trace: Trace, task: str) -> Trace:
     part; any other recording whole."""
     protocol = json.loads(recording.protocol or "{}")
     if protocol.get("part_s"):   # a batch row that scored part of its video (importer.part)
-        start, end = protocol["part_s"]
-        return time_window(trace, start, math.inf if end is None else end)
+        return scored_part(trace, *protocol["part_s"])
     segments = protocol_segments(protocol)
     own = [s for s in segments if s["task"] == task]
     if len({s["task"] for s in segments}) > 1 and own:

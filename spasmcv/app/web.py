@@ -32,15 +32,14 @@ from spasmcv.analysis.events import display_kind
 from spasmcv.analysis.metrics import TASK_NORMS
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
-                            check_password)
+                            check_password, code_key)
 from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, regrade_guided, stored_trace
+from spasmcv.clinic.compare import Treatment as CompareTreatment
 from spasmcv.clinic.compare import one_sided, other_side_warning
+from spasmcv.clinic.cycles import close_injections
 from spasmcv.clinic.palette import KIND_COLORS, KIND_LABELS
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
-#: Injections fewer days apart than this are pointed out: one treatment entered twice, or a
-#: touch-up the treatment cycles take for a cycle of its own.
-CLOSE_INJECTION_DAYS = 14
 #: Largest upload accepted (bytes); a 5-minute 1080p phone video is about 600 MB.
 MAX_UPLOAD_BYTES = 2 * 1024 ** 3
 SIDES = ("right", "left")
@@ -54,11 +53,6 @@ def _secret_key(data_dir: Path) -> bytes:
             handle.write(secrets.token_bytes(32))
         path.chmod(0o600)
     return path.read_bytes()
-
-
-def _code_key(code: str) -> str:
-    """A patient code as compared with the others: letters and digits only, case folded."""
-    return "".join(c for c in code.casefold() if c.isalnum())
 
 
 def _date(text: str | None) -> dt.date:
@@ -244,7 +238,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         code = request.form.get("code", "").strip()
         if not code or len(code) > 64:
             abort(400, "a patient code of 1-64 characters is needed")
-        same = next((other for other, in g.db.query(Patient.code) if _code_key(other) == _code_key(code)), None)
+        same = next((other for other, in g.db.query(Patient.code) if code_key(other) == code_key(code)), None)
         if same:   # P-0007, p-0007 and P0007 would be one person's visits split in two
             abort(400, f"patient code {code!r} exists already" + (f" as {same!r} (codes differing only in case, "
                                                                   "spaces or punctuation are one code)"
@@ -265,8 +259,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("view", f"patient {patient.id}")
         (course, current, cycles, note), reason = patient_comparison(patient)
         rows = visit_rows(patient, course)
-        days = [t.date for t in patient.treatments]
-        close = [(a, b) for a, b in zip(days, days[1:]) if (b - a).days < CLOSE_INJECTION_DAYS]
+        close = close_injections([CompareTreatment(injection_date=t.date) for t in patient.treatments])
         return render_template("patient.html", patient=patient, comparison=current, cycles=cycles, cycle_note=note,
                                no_comparison=reason, rows=rows, today=dt.date.today().isoformat(),
                                close_injections=close)
@@ -353,9 +346,14 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         strips = {r.id: _event_strip(events[r.id], results[r.id]) for r in visit.recordings if r.id in events}
         protocols = {r.id: json.loads(r.protocol or "{}") for r in visit.recordings}
         used = used_recording(visit)
+        def reading(recording):   # the same file read another way (a mirror image, another part) is no mistake
+            protocol = json.loads(recording.protocol or "{}")
+            return protocol.get("mirrored", False), protocol.get("part_s")
+
         same_video = {r.id: [f"{other.visit.date} (recording {other.visit.recordings.index(other) + 1})"
                              for v in visit.patient.visits for other in v.recordings
-                             if other is not r and r.video_sha256 and other.video_sha256 == r.video_sha256]
+                             if other is not r and r.video_sha256 and other.video_sha256 == r.video_sha256
+                             and reading(other) == reading(r)]
                       for r in visit.recordings}
         affected = {"hfs_left": "left", "hfs_right": "right"}.get(visit.patient.diagnosis)
         other_side = {rid: other_side_warning([{"visit": "this recording", "one_sided": one_sided(result["metrics"])}],
@@ -525,7 +523,6 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         the report give (the current treatment cycle, :func:`spasmcv.clinic.cycles.current_cycle`,
         whose note, if any, is also the first of its warnings) and the treatment cycles; cached per
         content."""
-        from spasmcv.clinic.compare import Treatment as CompareTreatment
         from spasmcv.clinic.compare import Visit as CompareVisit
         from spasmcv.clinic.compare import compare_visits
         from spasmcv.clinic.cycles import current_cycle, treatment_cycles
@@ -637,6 +634,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                                unacceptable=recording.unacceptable,
                                unacceptable_reason=recording.unacceptable_reason or None,
                                used_for_course=recording is used, analysis_version=recording.analysis_version,
+                               mirrored=bool(json.loads(recording.protocol or "{}").get("mirrored")),
                                graded_start_s=None, graded_end_s=None)
                     if recording.analysis_json and recording.trace_csv:
                         # the batch tables' own row builder: the same columns as recordings.csv
@@ -700,17 +698,19 @@ def used_recording(visit: Visit) -> Recording | None:
 
 def _event_strip(events: list[dict], recording: dict) -> dict:
     """Rectangles of an SVG event timeline (one row per eye, the report's colours), in percent of
-    the recording's duration; each carries its onset for seeking the video."""
+    the time analysed (the recording, or the part graded: from ``start``, s); each carries its
+    onset for seeking the video."""
     duration = float(recording["metrics"]["quality"]["duration_s"]) or 1.0
+    start = float((recording["provenance"].get("time_window_s") or [0.0])[0])
     boxes = []
     for e in events:
         if e["display"] == "partial":
             continue
         onset, offset = float(e["onset_s"]), float(e["offset_s"])
-        boxes.append({"x": 100 * onset / duration, "w": max(100 * (offset - onset) / duration, 0.3),
+        boxes.append({"x": 100 * (onset - start) / duration, "w": max(100 * (offset - onset) / duration, 0.3),
                       "y": 0 if e["eye"] == "right" else 50, "color": KIND_COLORS[e["display"]],
                       "onset": onset, "title": f"{e['eye']} eye, {e['display']}, {onset:.2f} s, {offset - onset:.2f} s"})
-    return {"boxes": boxes, "duration": duration}
+    return {"boxes": boxes, "duration": duration, "start": start}
 
 
 def _events(recording: Recording) -> list[dict]:

@@ -595,7 +595,7 @@ def other_side_warning(asymmetry: list[dict], affected_side: str) -> str:
     side = "right" if affected_side == "left" else "left"
     return (f"closures were one-sided on the patient's {side} at {', '.join(other)}, but the diagnosis is "
             f"{affected_side} hemifacial spasm: if the video is a mirror image (a phone's front camera may save one), "
-            "add it again marked as a mirror image; otherwise check the diagnosis")
+            "add it again marked as a mirror image and delete the unmarked one; otherwise check the diagnosis")
 
 
 def view_angles(analysis: Analysis, trace: Trace) -> tuple[float, float]:

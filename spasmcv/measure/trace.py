@@ -81,10 +81,16 @@ def scored_part(trace: Trace, start_s: float | None, end_s: float | None) -> Tra
         return trace
     start, end = start_s or 0.0, np.inf if end_s is None else end_s
     part = time_window(trace, start, end)
+    last = float(trace["time_s"][-1]) if len(trace) else 0.0
     if len(part) < 2:
-        last = float(trace["time_s"][-1]) if len(trace) else 0.0
         raise TraceError(f"the part to score, {start:g} s to {'the end' if end_s is None else f'{end:g} s'}, holds "
                          f"no frames of the recording (its frames run from 0 to {last:.1f} s)")
+    frame_s = float(np.median(np.diff(trace["time_s"])))
+    if end_s is not None and end_s > last + 1.5 * frame_s:   # a time typed past the end: said, not silently cut
+        warning = (f"the part to score, {start:g} s to {end:g} s, runs past the recording's end ({last:.1f} s): "
+                   "scored to its end")
+        part = Trace(columns=part.columns, metadata={**part.metadata,
+                                                     "warnings": [*part.metadata.get("warnings", []), warning]})
     return part
 
 

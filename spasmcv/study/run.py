@@ -106,7 +106,7 @@ def score_video(jobs: list[Job], *, out_dir: str, model: ModelInfo, settings: Se
     except Exception as exc:  # noqa: BLE001 - a batch survives any single bad recording
         error = f"unexpected {type(exc).__name__}: {exc}"
     results = []
-    for job in jobs:
+    for job in jobs:   # the first one's time includes measuring the video
         result = RecordingResult(recording_id=recording_id, status="failed", task=job.task, extract_key=ekey,
                                  result_key=result_key(ekey, settings, job.task, job.window),
                                  trace_file=str(trace_path.relative_to(out)), error=error, extracted=extracted)
@@ -120,7 +120,7 @@ def score_video(jobs: list[Job], *, out_dir: str, model: ModelInfo, settings: Se
         result.elapsed_s = round(time.perf_counter() - started, 3)
         save_result(out, result)
         results.append(result)
-        extracted = False   # the next part of the video reuses the trace
+        extracted, started = False, time.perf_counter()   # the next part of the video reuses the trace
     return results
 
 

@@ -122,7 +122,7 @@ def test_bad_form_values_are_messages_not_tracebacks(client):
     assert c.post(f"/patients/{pid}/treatments", data=ok).status_code == 302
     again = c.post(f"/patients/{pid}/treatments", data=ok)
     assert again.status_code == 400 and "a treatment on 2026-01-12 is recorded already" in again.get_data(as_text=True)
-    for code in ("p-4", "P4", "p 4"):
+    for code in ("p-4", "P4", "p 4", "Ｐ-４"):   # the last in full-width letters
         response = c.post("/patients", data={"code": code, "csrf_token": t})
         assert response.status_code == 400 and "exists already as &#39;P-4&#39;" in response.get_data(as_text=True)
     assert c.post("/patients", data={"code": "P-40", "csrf_token": t}).status_code == 302
@@ -431,7 +431,10 @@ def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client
                  {"protocol": "spasmcv-guided-2", "segments": [
                      {"task": "rest", "duration_s": 40, "start_s": 0.0, "end_s": 40.2},
                      {"task": "conversation", "duration_s": 20, "start_s": 40.2, "end_s": 60.1}]},
-                 {"protocol": "spasmcv-guided-2", "segments": [{"task": "conversation", "duration_s": 20}]}]
+                 {"protocol": "spasmcv-guided-2", "segments": [{"task": "conversation", "duration_s": 20}]},
+                 {"protocol": "spasmcv-guided-2", "segments": [   # graded on its conversation part, 40-60 s
+                     {"task": "rest", "duration_s": 40, "start_s": 0.0, "end_s": 40.2},
+                     {"task": "conversation", "duration_s": 20, "start_s": 40.2, "end_s": 60.1}]}]
     with sessions() as s:
         from spasmcv.app.db import Recording
         from spasmcv.app.jobs import store_analysis
@@ -439,7 +442,7 @@ def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client
 
         ids = []
         for k, protocol in enumerate(protocols):
-            visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1 + k), task="rest")
+            visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1 + k), task="conversation" if k == 3 else "rest")
             s.add(visit)
             recording = Recording(visit=visit, status="done", trace_csv=trace_bytes(trace, compress=True),
                                   protocol=json.dumps(protocol))
@@ -458,10 +461,16 @@ def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client
     assert "This recording holds conversation, none of it rest; it is graded as a whole" in page
     patient = c.get(f"/patients/{pid}").get_data(as_text=True)
     grades = re.findall(r'<td class="l">(?:conversation|rest)</td>\n<td>(\d)', patient)
-    assert grades == ["0", "0", "1"]   # the course: the rest segments, then the whole conversation at rest's rates
+    # the course: the rest segments, the whole conversation at rest's rates, the conversation part at its own
+    assert grades == ["0", "0", "1", "1"]
+    page = c.get(f"/visits/{ids[3]}").get_data(as_text=True)   # its event strip spans its part, 40-60 s
+    assert "<span>40 s</span><span>50 s</span><span>60 s</span>" in page and "Events over the 20 s from 40 s" in page
+    xs = [float(x) for x in re.findall(r'<rect x="([-0-9.]+)"', page)]
+    assert len(xs) == 2 * 18 and all(0 <= x < 100 for x in xs)
     export = list(csv.DictReader(io.StringIO(c.get("/export.csv").get_data(as_text=True))))
-    assert [(r["graded_start_s"], r["graded_end_s"]) for r in export] == [("0.0000", "40.0000"),
-                                                                         ("0.0000", "40.2000"), ("", "")]
+    assert [(r["graded_start_s"], r["graded_end_s"]) for r in export] == [
+        ("0.0000", "40.0000"), ("0.0000", "40.2000"), ("", ""), ("40.2000", "60.1000")]
+    assert {r["mirrored"] for r in export} == {"False"}
     # a protocol whose segments name no known task is refused at upload
     data = {"csrf_token": token(c, f"/visits/{ids[0]}"), "video": (io.BytesIO(b"x"), "v.webm"),
             "protocol": json.dumps({"segments": [{"task": "singing", "duration_s": 20}]})}

@@ -81,7 +81,8 @@ def batch_folder(tmp_path_factory, model_info):
         f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,rest,,\n"
         f"{SAMPLES / 'visit2_week3.mp4'},P-0007,2026-02-02,rest,,\n"
         f"{SAMPLES / 'healthy_control.mp4'},P-0009,,rest,,\n"
-        f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,conversation,12,\n")   # part of the first video
+        f"{SAMPLES / 'visit1_baseline.mp4'},p0007,2026-01-10,conversation,12,\n"     # parts of the first video,
+        f"{SAMPLES / 'visit1_baseline.mp4'},P-0007,2026-01-10,conversation,0,12\n")  # P-0007 spelt two ways
     run_batch(read_manifest(root / "m.csv"), root / "out", model=model_info, workers=2)
     return root / "out"
 
@@ -91,8 +92,9 @@ def test_a_batch_folder_is_imported_once(batch_folder, database_url):
 
     sessions = open_database(database_url)
     report = import_batch(sessions, batch_folder)
-    assert report.imported == 3 and len(report.skipped) == 1 and "'date'" in report.skipped[0]
+    assert report.imported == 4 and len(report.skipped) == 1 and "'date'" in report.skipped[0]
     with sessions() as s:
+        assert s.query(Patient).count() == 1   # p0007 is P-0007, as on the clinic's own pages
         patient = s.query(Patient).filter_by(code="P-0007").one()
         assert [(str(v.date), v.task) for v in patient.visits] == [
             ("2026-01-10", "rest"), ("2026-01-10", "conversation"), ("2026-02-02", "rest")]
@@ -103,11 +105,12 @@ def test_a_batch_folder_is_imported_once(batch_folder, database_url):
 
         with open(batch_folder / "recordings.csv", newline="") as handle:
             batch_rows = list(csv.DictReader(handle))
-        part = json.loads(patient.visits[1].recordings[0].analysis_json)["metrics"]["left"]
-        assert abs(part["valid_time_s"] - float(batch_rows[3]["left_valid_time_s"])) < 1e-6
-        assert part["valid_time_s"] < 19   # 12 s to the end of 30 s
+        parts = [json.loads(r.analysis_json)["metrics"]["left"] for r in patient.visits[1].recordings]
+        for imported, row in zip(parts, batch_rows[3:]):
+            assert abs(imported["valid_time_s"] - float(row["left_valid_time_s"])) < 1e-6
+        assert parts[0]["valid_time_s"] < 19 and parts[1]["valid_time_s"] < 12.1   # 12 s to the end; 0-12 s
     again = import_batch(sessions, batch_folder)
-    assert again.imported == 0 and sum("already imported" in r for r in again.skipped) == 3
+    assert again.imported == 0 and sum("already imported" in r for r in again.skipped) == 4
     sessions.kw["bind"].dispose()
 
 
@@ -176,6 +179,7 @@ def test_a_mirror_image_video_is_measured_on_the_patients_sides(tmp_path, model_
     page = c.get(f"/visits/{vid}").get_data(as_text=True)
     assert page.count('class="warn other-side"') == 1 and page.count('class="small mirrored"') == 1
     assert page.index('class="warn other-side"') < page.index("Recording 2")
+    assert "same-video" not in page   # the same file again, as a mirror image, is no mistake
     assert "one-sided on the patient&#39;s right at this recording, but the diagnosis is left hemifacial spasm" in page
     # the visit's grade uses the latest recording (the mirror image measured the right way): no warning
     assert "one-sided on the patient" not in c.get(f"/patients/{pid}").get_data(as_text=True)

@@ -378,16 +378,19 @@ def test_parts_of_one_video_are_scored_from_one_trace(tmp_path, real_video, mode
     manifest = tmp_path / "m.csv"
     manifest.write_text("path,subject,task,start_s,end_s\n"
                         f"{video},S1,rest,,\n{video},S1,rest,0,15\n{video},S1,conversation,15,\n"
-                        f"{video},S2,rest,0,15\n{video},S1,reading,40,\n")
+                        f"{video},S2,rest,0,15\n{video},S1,reading,40,\n{video},S3,rest,25,60\n")
     out = tmp_path / "out"
     report = run_batch(read_manifest(manifest), out, model=model_info, workers=2)
-    assert (report.computed, report.failed) == (4, 1)
+    assert (report.computed, report.failed) == (5, 1)
     assert len(list((out / "traces").iterdir())) == 1
     log = (out / "batch.log").read_text()
-    assert log.count(" ok in ") == 4 and log.count("(trace reused)") == 3
+    assert log.count(" ok in ") == 5 and log.count("(trace reused)") == 4
     table = rows(out / "recordings.csv")
     assert [(r["start_s"], r["end_s"], r["task"]) for r in table] == [
-        ("", "", "rest"), ("0", "15", "rest"), ("15", "", "conversation"), ("0", "15", "rest"), ("40", "", "reading")]
+        ("", "", "rest"), ("0", "15", "rest"), ("15", "", "conversation"), ("0", "15", "rest"), ("40", "", "reading"),
+        ("25", "60", "rest")]
+    assert "runs past the recording's end (30.6 s): scored to its end" in table[5]["warnings"]
+    assert "runs past" not in "".join(r["warnings"] for r in table[:5])
     whole, first, second = (float(table[k]["left_valid_time_s"]) for k in range(3))
     assert 14 < first <= 15 and 14 < second <= 15.7 and abs(first + second - whole) < 0.2
     assert table[4]["status"] == "failed" and "40 s to the end, holds no frames" in table[4]["error"]
@@ -399,7 +402,7 @@ def test_parts_of_one_video_are_scored_from_one_trace(tmp_path, real_video, mode
     assert "#3 is the same video as #1 (recording" in summary and "and the same part of it" in summary
     assert "#1 is the same video" not in summary and "#2 is the same video" not in summary
     again = run_batch(read_manifest(manifest), out, model=model_info, workers=2)
-    assert again.computed == 0 and again.cached == 5
+    assert again.computed == 0 and again.cached == 6
     rescored = rescore(out, tmp_path / "rescored")
     after = rows(tmp_path / "rescored" / "recordings.csv")
     assert [r["left_closure_count"] for r in after] == [r["left_closure_count"] for r in table]
