@@ -601,3 +601,18 @@ def test_the_long_closure_figures_quoted_by_hand_match_the_generated_table():
     for group, clip, name in (("project", "franck", "Talking Face"), ("outside", "lectern", "`lectern`")):
         closure, classifier, _ = table[group, clip].split(" | ")
         assert re.search(rf"{name}[^;]*?{closure} to {classifier}", page), clip
+
+
+def test_aperture_repeatability_on_a_real_recording(real_trace, tmp_path):
+    """aperture_repeatability.py on Talking Face (200 s): six 30-s parts and five adjacent pairs per
+    eye; 15-s parts include the pair 150-165 / 165-180 s, the left eye's largest change."""
+    from spasmcv.measure.trace import write_trace
+
+    path = write_trace(real_trace("talkingface/franck.webm"), tmp_path / "franck.trace.csv")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "aperture_repeatability.py"), str(path),
+                             "--lengths", "30", "15"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "1 recordings of at least 60 s: franck"
+    assert lines[2].startswith("30 | 10 | ") and lines[3].startswith("15 | 24 | ")
+    assert "(franck left 150-180 s)" in lines[3]

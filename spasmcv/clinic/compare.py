@@ -42,7 +42,7 @@ from spasmcv.analysis.severity import SeveritySettings, eye_grade, review_closur
 from spasmcv.measure.trace import Trace
 
 #: Version of the comparison definitions (bump when a statistic or rule changes).
-COMPARE_VERSION = "compare-3"
+COMPARE_VERSION = "compare-4"
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,11 @@ class CompareSettings:
     ptosis_min_drop_mm : float
         ...and a measured aperture drop at least this large (mm); in both cases the interval
         of the aperture change must lie below zero.
+    ptosis_min_measured_s : float
+        Ptosis is judged only between recordings with at least this much of the eye measured
+        (s; to within a frame): within one recording of a healthy person, adjacent 20-s parts
+        differ by the flag's 10 % in 16 % of eyes, 30-s parts in 3 %
+        (scripts/aperture_repeatability.py, docs/report.md).
     meaningful_grade_change : int
         Change of the Jankovic grade that clinicians consider meaningful (about 2 points).
     asymmetry_flag : float
@@ -86,6 +91,7 @@ class CompareSettings:
     seed: int = 0
     ptosis_lid_drop: float = 0.10
     ptosis_min_drop_mm: float = 0.2
+    ptosis_min_measured_s: float = 30.0
     meaningful_grade_change: int = 2
     asymmetry_flag: float = 0.33
     min_blocks: int = 6
@@ -548,15 +554,18 @@ def _side_effects(visits, reps, settings: CompareSettings, compared: set) -> lis
             b_value = base.analysis.recording["metrics"][side]["open_aperture_mm"]
             row = {"visit": v.label, "eye": side, "open_aperture_mm": value, "change_mm": float("nan"),
                    "change_percent": float("nan"), "change_ci_low_mm": float("nan"), "change_ci_high_mm": float("nan"),
-                   "lid_drop_estimate": float("nan"), "ptosis": False}
+                   "lid_drop_estimate": float("nan"), "ptosis": False, "ptosis_judged": False}
+            measured = min(v.analysis.recording["metrics"][side]["valid_time_s"] or 0.0,
+                           base.analysis.recording["metrics"][side]["valid_time_s"] or 0.0)
             if v.label in compared and np.isfinite(value) and np.isfinite(b_value) and b_value > 0:
                 lo, hi = difference_interval(reps[base.label][f"{side}.open_aperture_mm"],
                                              reps[v.label][f"{side}.open_aperture_mm"], confidence=settings.confidence)
                 drop = lid_drop_estimate(value / b_value)
+                judged = measured >= settings.ptosis_min_measured_s - 0.05   # to within a frame
                 row.update(change_mm=value - b_value, change_percent=100 * (value - b_value) / b_value,
-                           change_ci_low_mm=lo, change_ci_high_mm=hi, lid_drop_estimate=drop,
-                           ptosis=bool(drop >= settings.ptosis_lid_drop and b_value - value >= settings.ptosis_min_drop_mm
-                                       and hi < 0))
+                           change_ci_low_mm=lo, change_ci_high_mm=hi, lid_drop_estimate=drop, ptosis_judged=judged,
+                           ptosis=bool(judged and drop >= settings.ptosis_lid_drop
+                                       and b_value - value >= settings.ptosis_min_drop_mm and hi < 0))
             rows.append(row)
     return rows
 
@@ -767,8 +776,14 @@ def verdict_text(comparison: Comparison) -> str:
             f"{r['eye']} eye at {r['visit']}, open-eye aperture {_fmt(r['change_mm'], 2)} mm "
             f"({_fmt(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
             for r in ptosis) + ".")
-    elif any(math.isfinite(r["change_mm"]) for r in comparison.side_effects):   # an aperture was compared
+    elif any(r["ptosis_judged"] for r in comparison.side_effects):   # an aperture was compared
         paragraphs.append("No ptosis flagged: the open-eye aperture did not fall clearly below baseline.")
+    short = [r for r in comparison.side_effects if math.isfinite(r["change_mm"]) and not r["ptosis_judged"]]
+    if short:
+        minimum = f"{comparison.settings.ptosis_min_measured_s:g} s"
+        paragraphs.append(f"Ptosis not judged at {', '.join(dict.fromkeys(r['visit'] for r in short))}: under "
+                          f"{minimum} of the eye measured there or at baseline, and over shorter recordings the "
+                          f"open-eye aperture varies by 10 % within one sitting. Film {minimum} or more.")
     one_sided = [r for r in comparison.asymmetry if r["one_sided"]]
     if one_sided:
         paragraphs.append("Closures were one-sided (hemifacial pattern) at " + ", ".join(

@@ -248,7 +248,8 @@ def _side_effects(comparison: Comparison) -> str:
             change = (f"{_num(r['change_mm'], 2, signed=True)} <span class='ci'>({_num(r['change_ci_low_mm'], 2)} to "
                       f"{_num(r['change_ci_high_mm'], 2)})</span>")
             pct = _num(r["change_percent"], 1, signed=True)
-            flag = "<span class='flag'>possible ptosis</span>" if r["ptosis"] else "<span class='ok'>no</span>"
+            flag = ("<span class='flag'>possible ptosis</span>" if r["ptosis"] else "<span class='ok'>no</span>"
+                    if r.get("ptosis_judged", True) else f"not judged (under {s.ptosis_min_measured_s:g} s measured)")
         else:   # the baseline, or a visit without an aperture to compare
             change, pct, flag = ("baseline" if r["visit"] == comparison.visits[0].label else "n/a"), "", ""
         body.append(f"<tr><td class='l'>{_esc(r['visit'])}</td><td class='l'>{r['eye']}</td>"
@@ -271,7 +272,9 @@ def _side_effects(comparison: Comparison) -> str:
             f"<p class='small'>Ptosis (a side effect, judged only against a baseline visit) is flagged when "
             f"the open eye's aperture is at least "
             f"{100 * s.ptosis_lid_drop:.0f} % narrower than at baseline (about 1 mm of a 9-10 mm fissure), fell by at least "
-            f"{s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below zero. The face mesh reads partly "
+            f"{s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below zero; it is judged only "
+            f"between recordings with {s.ptosis_min_measured_s:g} s or more of the eye measured (over shorter ones the "
+            f"aperture varies by 10 % within one sitting). The face mesh reads partly "
             f"lowered real lids about linearly (docs/lid-reading.md). Millimetres use the iris as ruler (11.7 mm).</p>"
             f"<h3>Left/right asymmetry (hemifacial spasm)</h3><table id='asymmetry'>{a_head}{a_body}</table>"
             f"<p class='small'>Asymmetry = (left &#8722; right) / (left + right): &#8722;1 right only, 0 equal, "

@@ -411,3 +411,40 @@ def test_one_sided_closures_on_the_other_side_than_a_hemifacial_spasm_are_pointe
     text = other_side_warning(rows, "left")
     assert text.startswith("closures were one-sided on the patient's right at v3, but the diagnosis is left")
     assert "mirror image" in text and "v1" not in text
+
+
+def test_ptosis_is_judged_only_from_30_s_or_more_of_the_eye():
+    """An open eye 20 % narrower at the second visit: flagged from 60-s recordings; from 20-s ones
+    it is 'not judged', said in the verdict, never 'no ptosis flagged' (docs/report.md: over parts
+    this short the aperture varies by 10 % within one sitting)."""
+    from helpers import T, profile, recording_trace
+    from spasmcv.measure.trace import time_window
+
+    closure = np.clip(sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)), 0, 1)
+    base, later = recording_trace(closure, "base", seed=1), recording_trace(closure, "later", seed=2)
+    for side in ("left", "right"):
+        later.columns[f"aperture_mm_{side}"] = 0.8 * later.columns[f"aperture_mm_{side}"]
+    settings = CompareSettings(n_boot=300)
+    for seconds, flagged in ((60.0, True), (20.0, False)):
+        visits = [Visit.from_trace("baseline", time_window(base, 0, seconds)),
+                  Visit.from_trace("week 4", time_window(later, 0, seconds))]
+        c = compare_visits(visits, settings=settings)
+        rows = [r for r in c.side_effects if r["visit"] == "week 4"]
+        assert all(r["ptosis"] == flagged and r["ptosis_judged"] == flagged for r in rows), rows
+        assert ("Possible ptosis" in c.verdict) == flagged
+        assert ("Ptosis not judged at week 4: under 30 s of the eye measured" in c.verdict) == (not flagged)
+        assert "No ptosis flagged" not in c.verdict
+        assert ("not judged (under 30 s measured)" in render_report(c)) == (not flagged)
+
+
+def test_two_15_s_parts_of_one_real_recording_are_not_judged_for_ptosis(real_trace):
+    """Talking Face 150-165 s against 165-180 s (the parts whose open apertures differ most in
+    scripts/aperture_repeatability.py's 15-s run): no ptosis is read into one sitting."""
+    from spasmcv.measure.trace import time_window
+
+    trace = real_trace("talkingface/franck.webm")
+    visits = [Visit.from_trace(label, time_window(trace, start, start + 15), task="conversation")
+              for label, start in (("first", 150.0), ("second", 165.0))]
+    c = compare_visits(visits, settings=CompareSettings(n_boot=300))
+    assert not any(r["ptosis"] for r in c.side_effects)
+    assert "Ptosis not judged at second" in c.verdict
