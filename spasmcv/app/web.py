@@ -517,6 +517,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                 out.append((visit, used))
         return out
 
+    def clinician_ratings(patient: Patient) -> list[tuple]:
+        """(visit day, the clinician's Jankovic frequency rating) of the visits on the course plot."""
+        return [(v.date, v.jrs_frequency) for v, _ in usable_recordings(patient) if v.jrs_frequency is not None]
+
     def patient_comparison(patient: Patient):
         """``(course, current, cycles, note), reason``: the course (compare_visits over every
         analysed, acceptable visit: the plot and the visits table), the comparison the verdict and
@@ -585,10 +589,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if comparison is None:
             abort(404)
         fig, ax = plotting.subplots(width_in=7.5, height_in=3.0)
-        plotting.plot_course(comparison.summary, ax=ax,
-                             injections=[(t.date, t.total_units) for t in patient.treatments],
-                             ratings=[(v.date, v.jrs_frequency) for v, _ in usable_recordings(patient)
-                                      if v.jrs_frequency is not None])
+        plotting.plot_course(comparison.summary, ax=ax, ratings=clinician_ratings(patient),
+                             injections=[(t.date, t.total_units) for t in patient.treatments])
         return Response(plotting.to_png(fig), mimetype="image/png")
 
     @app.get("/patients/<int:patient_id>/report.html")
@@ -601,7 +603,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
             abort(404, reason)
         audit("view", f"patient {patient.id}: report")
         diagnosis = DIAGNOSES[patient.diagnosis] if patient.diagnosis != "other" else "Eyelid spasm"
-        text = render_report(comparison, patient_id=patient.code, diagnosis=diagnosis, cycles=cycles, course=course)
+        text = render_report(comparison, patient_id=patient.code, diagnosis=diagnosis, cycles=cycles, course=course,
+                             ratings=clinician_ratings(patient))
         return Response(text, mimetype="text/html",
                         headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
 

@@ -386,7 +386,7 @@ def _invalid_reasons(quality: dict) -> str:
                      if v >= 0.005) or "-"
 
 
-def _cycles_section(comparison: Comparison, course: Comparison | None, cycles: list) -> str:
+def _cycles_section(comparison: Comparison, course: Comparison | None, cycles: list, ratings: list = ()) -> str:
     """Every injection's treatment cycle (:mod:`spasmcv.clinic.cycles`) and the whole course, for
     a report whose verdict covers the latest cycle only."""
     from spasmcv.clinic import plotting
@@ -424,11 +424,12 @@ def _cycles_section(comparison: Comparison, course: Comparison | None, cycles: l
     plot = ""
     if course is not None and len(course.summary) > 1 and all(e["date"] for e in course.summary):
         fig, ax = plotting.subplots(width_in=7.5, height_in=2.8)
-        plotting.plot_course(course.summary, ax=ax, injections=[(c.treatment.injection_date, c.treatment.dose_units)
-                                                                for c in cycles])
+        plotting.plot_course(course.summary, ax=ax, ratings=ratings,
+                             injections=[(c.treatment.injection_date, c.treatment.dose_units) for c in cycles])
         plot = (f"<figure id='course-plot'>{_img(plotting.to_png(fig), 'severity index over every visit')}"
                 "<figcaption>Every analysed visit with its severity index and 95 % interval; dashed "
-                "lines: injections.</figcaption></figure>")
+                "lines: injections" + ("; diamonds: the clinician's frequency rating, in the middle of its grade band"
+                                       if ratings else "") + ".</figcaption></figure>")
     return (f"<p class='small'>{scope} Each injection's cycle: its baseline is the last gradable visit on or before "
             "the injection day (at most 60 days before it, after any earlier injection); the best response is the "
             "follow-up visit with the lowest index up to the next injection's day; the benefit is clear when that "
@@ -523,7 +524,7 @@ millimetres assume an average iris (11.7 mm).</dd>
 
 
 def render_report(comparison: Comparison, *, patient_id: str | None = None, diagnosis: str | None = None,
-                  cycles: list | None = None, course: Comparison | None = None) -> str:
+                  cycles: list | None = None, course: Comparison | None = None, ratings: list = ()) -> str:
     """The report as one self-contained HTML document (no script, no external resource).
 
     Parameters
@@ -538,6 +539,8 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None, diag
         Every injection's treatment cycle (:func:`spasmcv.clinic.cycles.treatment_cycles`): with
         more than one, or visits outside ``comparison``, a section gives them all (with ``course``,
         every visit's comparison, as a plot), since the verdict covers the latest cycle only.
+    ratings : list of (datetime.date, int), optional
+        The clinician's Jankovic frequency rating per visit day, drawn on that plot.
 
     Returns
     -------
@@ -553,7 +556,7 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None, diag
         first,
     ]
     if cycles and (len(cycles) > 1 or (course is not None and len(course.visits) > len(comparison.visits))):
-        body += ["<h2>Every treatment cycle</h2>", _cycles_section(comparison, course, cycles)]
+        body += ["<h2>Every treatment cycle</h2>", _cycles_section(comparison, course, cycles, ratings)]
     body += [
         f"<h2>Measurements{' per visit' if multi else ''}</h2>", _metric_table(comparison),
         f"<h2>{'Treatment side effects and asymmetry' if multi else 'Eyelid aperture and asymmetry'}</h2>",

@@ -234,7 +234,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     started = time.time()
     aborted = None
     unreadable: list[str] = []   # logged after the run's first line
-    first_with: dict[tuple, int] = {}   # (video sha256, part scored) -> the first input index with it
+    first_with: dict[tuple, int] = {}   # (recording id, part scored) -> the first input index with it
     repeated: list[str] = []
     for job in jobs:
         try:
@@ -248,10 +248,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
                 aborted = job.input_index
                 break
             continue
-        if (sha, job.window) in first_with:
-            repeated.append(f"#{job.input_index} is the same video as #{first_with[sha, job.window]} (recording "
-                            f"{sha[:12]}){' and the same part of it' if job.window else ''}: check the manifest")
-        first_with.setdefault((sha, job.window), job.input_index)
+        repeated += _listed_twice(job, sha[:12], first_with)
         ekey = extraction_key(sha, model.sha256, job_measure(job, settings))
         cached = result_path(out, sha[:12], result_key(ekey, settings, job.task, job.window))
         if cached.exists():
@@ -310,6 +307,16 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     if aborted is not None:
         raise BatchError(f"batch aborted after a failed recording (#{aborted}); see {out / 'batch.log'}")
     return report
+
+
+def _listed_twice(job: Job, recording_id: str, first_with: dict) -> list[str]:
+    """A warning when ``job`` names a video (and part of it) an earlier input named; ``first_with``
+    remembers (recording id, part) -> the first input index."""
+    first = first_with.setdefault((recording_id, job.window), job.input_index)
+    if first == job.input_index:
+        return []
+    return [f"#{job.input_index} is the same video as #{first} (recording {recording_id})"
+            f"{' and the same part of it' if job.window else ''}: check the manifest"]
 
 
 def _count_frames(work) -> int:
@@ -432,13 +439,15 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         raise BatchError(f"{src}: not a batch output directory (no readable jobs.json)") from exc
     (out / "traces").mkdir(parents=True, exist_ok=True)
     earlier_errors = _recorded_errors(src)
-    jobs, results = [], []
+    jobs, results, repeated, first_with = [], [], [], {}
     report = BatchReport(results=[], out_dir=out)
     for item in job_list:
         job = Job(input_index=item["input_index"], path=Path(item.get("path", "")), study=item["study"],
                   task=task or item["task"], mirrored=item["mirrored"], start_s=item.get("start_s"),
                   end_s=item.get("end_s"))
         jobs.append(job)
+        if item.get("recording_id"):
+            repeated += _listed_twice(job, item["recording_id"], first_with)
         stored = src / item["trace_file"] if item.get("trace_file") else None
         if stored is None or not stored.exists():
             error = (item.get("error") or earlier_errors.get(item["input_index"])
@@ -461,7 +470,8 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     include_paths = any("path" in item for item in job_list)
     write_tables(out, jobs, results, include_paths=include_paths)
     write_summary(out, jobs, results, computed=report.computed, cached=report.cached, failed_now=report.failed,
-                  log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"])
+                  log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"],
+                  warnings=repeated)
     return report
 
 

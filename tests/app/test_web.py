@@ -297,6 +297,7 @@ def test_the_patient_page_judges_the_latest_injection_and_the_visits_keep_their_
     # the report's verdict is the latest cycle; every cycle is in it too, with the whole course
     cycles = report[report.index("<h2>Every treatment cycle</h2>"):report.index("<h2>Measurements")]
     assert "the latest cycle (the injection of 2026-04-14)" in cycles and "id='course-plot'" in cycles
+    assert "diamonds: the clinician's frequency rating" in cycles
     assert "Injection 2026-01-12: best response at" in cycles and "no clear benefit" in cycles
     assert "Injection 2026-04-14: best response at 2026-05-04" in cycles
     assert "the benefit was still present at the last visit, 2026-05-04" in cycles

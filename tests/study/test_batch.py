@@ -408,6 +408,7 @@ def test_parts_of_one_video_are_scored_from_one_trace(tmp_path, real_video, mode
     assert [r["left_closure_count"] for r in after] == [r["left_closure_count"] for r in table]
     assert [(r["start_s"], r["end_s"]) for r in after] == [(r["start_s"], r["end_s"]) for r in table]
     assert rescored.failed == 1
+    assert "#3 is the same video as #1" in (tmp_path / "rescored" / "summary.txt").read_text()
 
 
 def test_a_manifests_parts_are_checked(tmp_path):
