@@ -16,12 +16,12 @@ def _fmt(value, spec=".1f", unit=""):
 
 
 def part_text(window) -> str:
-    """'  part: 60 s to 120 s' for an analysis of part of a recording (its provenance's
+    """'part: 60 s to 120 s' for an analysis of part of a recording (its provenance's
     ``time_window_s``); '' for all of it."""
     if not window:
         return ""
     start, end = window
-    return f"  part: {start:g} s to " + ("the end" if end is None or end == float("inf") else f"{end:g} s")
+    return f"part: {start:g} s to " + ("the end" if end is None or end == float("inf") else f"{end:g} s")
 
 
 def format_summary(analysis: Analysis) -> str:
@@ -34,7 +34,7 @@ def format_summary(analysis: Analysis) -> str:
     lines = [
         f"recording {rec['recording_id']}  task: {rec['task']}  "
         f"measurable: {_fmt(q['valid_time_s'])} s of {_fmt(q['duration_s'])} s ({_fmt(100 * q['valid_share'], '.0f')} %)"
-        + part_text(rec["provenance"].get("time_window_s")),
+        + (f"  {part}" if (part := part_text(rec["provenance"].get("time_window_s"))) else ""),
         (f"Jankovic frequency grade (objective): {sev['jankovic_frequency_grade']}   "
          f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
          if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),

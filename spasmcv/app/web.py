@@ -22,7 +22,6 @@ import uuid
 from collections import OrderedDict
 from pathlib import Path
 
-
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_file, session, url_for
 
 from spasmcv import __version__
@@ -346,6 +345,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         strips = {r.id: _event_strip(events[r.id], results[r.id]) for r in visit.recordings if r.id in events}
         protocols = {r.id: json.loads(r.protocol or "{}") for r in visit.recordings}
         used = used_recording(visit)
+
         def reading(recording):   # the same file read another way (a mirror image, another part) is no mistake
             protocol = json.loads(recording.protocol or "{}")
             return protocol.get("mirrored", False), protocol.get("part_s")
@@ -537,9 +537,9 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         treatments = [CompareTreatment(injection_date=t.date, product=t.product or None,
                                        dose_units=t.total_units or None) for t in patient.treatments]
         # by content, not only ids: a database may give a deleted visit's or recording's id to a new one
-        key = (patient.id, patient.diagnosis, tuple((v.id, r.id, r.analysis_version, v.date, v.task,
-                                  hashlib.sha256((r.analysis_json or "").encode("utf-8")).hexdigest())
-                                 for v, r in pairs),
+        key = (patient.id, patient.diagnosis,
+               tuple((v.id, r.id, r.analysis_version, v.date, v.task,
+                      hashlib.sha256((r.analysis_json or "").encode("utf-8")).hexdigest()) for v, r in pairs),
                tuple((t.injection_date, t.product, t.dose_units) for t in treatments))
         cached = comparisons.get(key)
         if cached is not None:

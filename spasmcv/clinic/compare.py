@@ -782,8 +782,9 @@ def verdict_text(comparison: Comparison) -> str:
     if short:
         minimum = f"{comparison.settings.ptosis_min_measured_s:g} s"
         paragraphs.append(f"Ptosis not judged at {', '.join(dict.fromkeys(r['visit'] for r in short))}: under "
-                          f"{minimum} of the eye measured there or at baseline, and over shorter recordings the "
-                          f"open-eye aperture varies by 10 % within one sitting. Film {minimum} or more.")
+                          f"{minimum} of the eye measured there or at baseline (parts of one sitting this short "
+                          f"differ in open-eye aperture by 10 % or more about one time in six). Film {minimum} or "
+                          "more.")
     one_sided = [r for r in comparison.asymmetry if r["one_sided"]]
     if one_sided:
         paragraphs.append("Closures were one-sided (hemifacial pattern) at " + ", ".join(

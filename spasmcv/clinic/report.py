@@ -30,7 +30,7 @@ from spasmcv.analysis.closure import SIDES
 from spasmcv.clinic.compare import COMPARE_VERSION, HEADLINE_METRICS, Comparison, percentile_interval
 from spasmcv.analysis.events import closures, display_kind
 from spasmcv.analysis.severity import review_closures_phrase
-from spasmcv.analysis.summary import part_text as _part
+from spasmcv.analysis.summary import part_text
 
 _CSS = """
 :root { --ink: #1d2327; --muted: #5f6b72; --line: #d5dbdf; --accent: #1f4e79; }
@@ -187,14 +187,19 @@ def _summary_table(comparison: Comparison) -> str:
         body.append(
             f"<tr><td class='l'><b>{_esc(entry['visit'])}</b><br><span class='small'>{_esc(' · '.join(when))}"
             f"{'<br>' if when else ''}id {_esc(entry['recording_id'])}, {_num(entry['valid_time_s'], 0)} s measured"
-            f"{_esc(_part(visit.analysis.recording['provenance'].get('time_window_s')).replace('  part:', ', part'))}"
-            "</span></td>"
+            f"{_esc(_part_phrase(visit))}</span></td>"
             f"{grade_cell}{index_cell}{change}</tr>")
     note = ("<p class='small'>Grade: objective Jankovic frequency grade 0-4 (worse eye; left / right eye). Index: 0-100, "
             "20 points per grade." + (f" A change of {comparison.settings.meaningful_grade_change} or more Jankovic points "
                                       "is the size clinicians consider meaningful. Bold changes: the 95 % interval "
                                       "excludes zero." if multi else "") + "</p>")
     return f"<table id='visits'>{head}{''.join(body)}</table>{note}"
+
+
+def _part_phrase(visit) -> str:
+    """', part: 60 s to 120 s' for a visit analysed on part of its recording; '' otherwise."""
+    part = part_text(visit.analysis.recording["provenance"].get("time_window_s"))
+    return f", {part}" if part else ""
 
 
 def _grade(grade) -> str:
@@ -273,8 +278,8 @@ def _side_effects(comparison: Comparison) -> str:
             f"the open eye's aperture is at least "
             f"{100 * s.ptosis_lid_drop:.0f} % narrower than at baseline (about 1 mm of a 9-10 mm fissure), fell by at least "
             f"{s.ptosis_min_drop_mm:g} mm, and the 95 % interval of the change lies below zero; it is judged only "
-            f"between recordings with {s.ptosis_min_measured_s:g} s or more of the eye measured (over shorter ones the "
-            f"aperture varies by 10 % within one sitting). The face mesh reads partly "
+            f"between recordings with {s.ptosis_min_measured_s:g} s or more of the eye measured (parts of one sitting "
+            f"this short differ by 10 % or more about one time in six). The face mesh reads partly "
             f"lowered real lids about linearly (docs/lid-reading.md). Millimetres use the iris as ruler (11.7 mm).</p>"
             f"<h3>Left/right asymmetry (hemifacial spasm)</h3><table id='asymmetry'>{a_head}{a_body}</table>"
             f"<p class='small'>Asymmetry = (left &#8722; right) / (left + right): &#8722;1 right only, 0 equal, "
