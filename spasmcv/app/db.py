@@ -9,6 +9,7 @@ existing database to the current version before use.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import unicodedata
 from pathlib import Path
 
@@ -26,6 +27,8 @@ def code_key(code: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKC", code).casefold() if c.isalnum())
 
 
+#: The side a hemifacial spasm diagnosis names (the patient's side).
+HFS_SIDE = {"hfs_left": "left", "hfs_right": "right"}
 #: Injection sites per side (docs/clinic.md).
 INJECTION_SITES = {"upper_pretarsal": "upper lid, pretarsal", "upper_preseptal": "upper lid, preseptal",
                    "lower_pretarsal": "lower lid, pretarsal", "lower_preseptal": "lower lid, preseptal",
@@ -127,6 +130,13 @@ class Recording(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
 
     visit: Mapped[Visit] = relationship(back_populates="recordings")
+
+    @property
+    def protocol_data(self) -> dict:
+        """``protocol`` read: how the recording was made (the guided protocol's segments, a mirror
+        image, the part of a video a batch scored); {} for a plain upload."""
+        data = json.loads(self.protocol or "{}")
+        return data if isinstance(data, dict) else {}
 
 
 class User(Base):

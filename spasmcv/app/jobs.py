@@ -40,32 +40,42 @@ def protocol_segments(protocol: dict) -> list[dict]:
     return out
 
 
+def visit_segment(recording: Recording, trace: Trace, task: str) -> dict | None:
+    """The segment a guided recording holding several tasks is graded on for a visit of ``task``:
+    its segment of that task, if the recording has frames there (a recording stopped early may
+    not); None for any other recording, which is graded whole."""
+    segments = protocol_segments(recording.protocol_data)
+    if len({s["task"] for s in segments}) < 2:
+        return None
+    return next((s for s in segments if s["task"] == task
+                 and len(time_window(trace, s["start_s"], s["end_s"])) >= 2), None)
+
+
 def graded_part(recording: Recording, trace: Trace, task: str) -> Trace:
     """What a recording's grade for a visit of ``task`` is measured on: a guided recording holding
-    several tasks is graded on its segment of that task (against that task's normal rates, like
-    an uploaded recording of one task), a batch row imported with its part of the video on that
-    part; any other recording whole."""
-    protocol = json.loads(recording.protocol or "{}")
-    if protocol.get("part_s"):   # a batch row that scored part of its video (importer.part)
-        return scored_part(trace, *protocol["part_s"])
-    segments = protocol_segments(protocol)
-    own = [s for s in segments if s["task"] == task]
-    if len({s["task"] for s in segments}) > 1 and own:
-        return time_window(trace, own[0]["start_s"], own[-1]["end_s"])
-    return trace
+    several tasks on its :func:`visit_segment` (against that task's normal rates, like an uploaded
+    recording of one task), a batch row imported with its part of the video on that part; any
+    other recording whole."""
+    part = recording.protocol_data.get("part_s")
+    if part:   # a batch row that scored part of its video (importer.part)
+        return scored_part(trace, *part)
+    segment = visit_segment(recording, trace, task)
+    return trace if segment is None else time_window(trace, segment["start_s"], segment["end_s"])
 
 
 def segment_grades(recording: Recording, trace: Trace, task: str) -> list[dict]:
     """Each segment of a guided recording holding several tasks graded against its own task
     (start and end in s, grade, severity index, closures and blinks per minute per eye), the
-    one the visit's grade uses marked ``for_visit``; [] for any other recording."""
-    segments = protocol_segments(json.loads(recording.protocol or "{}"))
+    one the visit's grade uses (:func:`visit_segment`) marked ``for_visit``; [] for any other
+    recording."""
+    segments = protocol_segments(recording.protocol_data)
     if len({s["task"] for s in segments}) < 2:
         return []
+    used = visit_segment(recording, trace, task)
     out = []
     for segment in segments:
         part = time_window(trace, segment["start_s"], segment["end_s"])
-        row = {**segment, "for_visit": segment["task"] == task}
+        row = {**segment, "for_visit": segment == used}
         if len(part) < 2:
             out.append({**row, "gradable": False, "not_gradable_reason": "no frames recorded in this segment"})
             continue
@@ -161,7 +171,7 @@ class Worker:
             session.commit()
             video = self.data_dir / "uploads" / (recording.video_file or "")
             task = recording.visit.task
-            mirrored = bool(json.loads(recording.protocol or "{}").get("mirrored"))
+            mirrored = bool(recording.protocol_data.get("mirrored"))
         if cancelled:
             self._finish(recording_id, status="cancelled", progress=0.0)
             return
@@ -194,7 +204,12 @@ class Worker:
             recording = session.get(Recording, recording_id)
             recording.trace_csv = trace_bytes(trace, compress=True)
             recording.video_sha256 = trace.metadata["video"]["sha256"]
-            store_analysis(recording, trace, task)
+            try:
+                store_analysis(recording, trace, task)
+            except SpasmcvError as exc:   # a trace the analysis refuses: a message, not a dead worker
+                session.rollback()
+                self._finish(recording_id, status="failed", error=str(exc))
+                return
             session.commit()
         self._finish(recording_id, status="done", progress=1.0, error="")
 
@@ -213,10 +228,13 @@ def regrade_guided(sessions) -> int:
     with sessions() as session:
         for recording in session.query(Recording).filter(Recording.status == "done",
                                                          Recording.protocol.like('%"segments"%')):
-            segments = protocol_segments(json.loads(recording.protocol or "{}"))
+            segments = protocol_segments(recording.protocol_data)
             if (len({s["task"] for s in segments}) > 1 and recording.trace_csv
                     and "guided_segments" not in json.loads(recording.analysis_json or "{}")):
-                store_analysis(recording, stored_trace(recording), recording.visit.task)
+                try:
+                    store_analysis(recording, stored_trace(recording), recording.visit.task)
+                except SpasmcvError:   # kept as it was: a stored trace that cannot be read must not stop the start
+                    continue
                 count += 1
         session.commit()
     return count

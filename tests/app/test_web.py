@@ -490,3 +490,40 @@ def test_a_guided_recording_of_several_tasks_is_graded_segment_by_segment(client
     with sessions() as s:
         again = json.loads(s.query(Recording).filter_by(visit_id=ids[0]).one().analysis_json)
     assert again["severity"]["jankovic_frequency_grade"] == 0 and len(again["guided_segments"]) == 2
+
+
+def test_a_guided_recording_stopped_before_the_visits_task_is_graded_whole_and_says_so(client):
+    """Rest then conversation planned, but the recording stopped at 40 s: a conversation visit has
+    no frames of its segment, so the recording is graded whole (as one holding none of it), never
+    on an empty part, and the page does not claim a segment grade."""
+    import datetime as dt
+
+    import numpy as np
+
+    from helpers import T, profile, recording_trace
+    from spasmcv.app.db import Recording, Visit
+    from spasmcv.app.jobs import store_analysis
+    from spasmcv.measure.trace import Trace, time_window, trace_bytes
+
+    closure = np.clip(sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 39, 4.0)), 0, 1)
+    cut = time_window(recording_trace(closure, "short", seed=3), 0, 40)   # a 40-s recording of its own
+    trace = Trace(columns=cut.columns, metadata={k: v for k, v in cut.metadata.items() if k != "time_window_s"})
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-25")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 1), task="conversation")
+        s.add(visit)
+        recording = Recording(visit=visit, status="done", trace_csv=trace_bytes(trace, compress=True),
+                              protocol=json.dumps({"protocol": "spasmcv-guided-2", "segments": [
+                                  {"task": "rest", "duration_s": 40, "start_s": 0.0, "end_s": 40.0},
+                                  {"task": "conversation", "duration_s": 20, "start_s": 40.0, "end_s": 60.0}]}))
+        store_analysis(recording, trace, visit.task)
+        s.add(recording)
+        s.commit()
+        analysis = json.loads(recording.analysis_json)
+        visit_id = visit.id
+    assert analysis["provenance"]["time_window_s"] is None and analysis["metrics"]["quality"]["duration_s"] > 39
+    assert [p["for_visit"] for p in analysis["guided_segments"]] == [False, False]
+    assert analysis["guided_segments"][1]["not_gradable_reason"] == "no frames recorded in this segment"
+    page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
+    assert "graded-segment" not in page and "it is graded as a whole" in page
