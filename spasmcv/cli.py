@@ -99,13 +99,12 @@ def _visit_spec(text: str) -> tuple:
 
 
 def _seconds(text: str) -> float:
+    from spasmcv.measure.trace import part_seconds
+
     try:
-        value = float(text)
-    except ValueError:
-        value = -1.0
-    if not 0 <= value < float("inf"):
-        raise argparse.ArgumentTypeError(f"expected seconds (a number, 0 or more), not {text!r}")
-    return value
+        return part_seconds(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _add_part_options(parser: argparse.ArgumentParser) -> None:

@@ -76,8 +76,7 @@ def import_batch(sessions, batch_dir: str | Path, *, patient_column: str = "pati
                 visit = Visit(patient=patient, date=date, task=job["task"], notes="")
                 session.add(visit)
             same_part = part(job).get("part_s")   # another part of the same video is another recording
-            if sha and any(r.video_sha256 == sha and json.loads(r.protocol or "{}").get("part_s") == same_part
-                           for r in visit.recordings):
+            if sha and any(r.video_sha256 == sha and r.protocol_data.get("part_s") == same_part for r in visit.recordings):
                 report.skipped.append(f"{where}: already imported")
                 continue
             recording = Recording(visit=visit, status="done", progress=1.0, video_sha256=sha,

@@ -30,8 +30,8 @@ from spasmcv.analysis.analyze import ANALYSIS_VERSION
 from spasmcv.analysis.events import display_kind
 from spasmcv.analysis.metrics import TASK_NORMS
 from spasmcv.analysis.severity import review_closures_phrase
-from spasmcv.app.db import (DIAGNOSES, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment, User, Visit,
-                            check_password, code_key)
+from spasmcv.app.db import (DIAGNOSES, HFS_SIDE, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment,
+                            User, Visit, check_password, code_key)
 from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, regrade_guided, stored_trace
 from spasmcv.clinic.compare import Treatment as CompareTreatment
 from spasmcv.clinic.compare import one_sided, other_side_warning
@@ -343,19 +343,18 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         results = {r.id: json.loads(r.analysis_json) for r in visit.recordings if r.analysis_json}
         events = {r.id: _events(r) for r in visit.recordings if r.events_csv}
         strips = {r.id: _event_strip(events[r.id], results[r.id]) for r in visit.recordings if r.id in events}
-        protocols = {r.id: json.loads(r.protocol or "{}") for r in visit.recordings}
+        protocols = {r.id: r.protocol_data for r in visit.recordings}
         used = used_recording(visit)
 
         def reading(recording):   # the same file read another way (a mirror image, another part) is no mistake
-            protocol = json.loads(recording.protocol or "{}")
-            return protocol.get("mirrored", False), protocol.get("part_s")
+            return recording.protocol_data.get("mirrored", False), recording.protocol_data.get("part_s")
 
         same_video = {r.id: [f"{other.visit.date} (recording {other.visit.recordings.index(other) + 1})"
                              for v in visit.patient.visits for other in v.recordings
                              if other is not r and r.video_sha256 and other.video_sha256 == r.video_sha256
                              and reading(other) == reading(r)]
                       for r in visit.recordings}
-        affected = {"hfs_left": "left", "hfs_right": "right"}.get(visit.patient.diagnosis)
+        affected = HFS_SIDE.get(visit.patient.diagnosis)
         other_side = {rid: other_side_warning([{"visit": "this recording", "one_sided": one_sided(result["metrics"])}],
                                               affected) if affected else ""
                       for rid, result in results.items()}
@@ -555,7 +554,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         cycle_visits, treatment, note = current_cycle(visits, treatments)
         # the same visits again: their replicates are drawn once, for the course
         current = compare_visits(cycle_visits, treatment=treatment, replicates=course.replicates)
-        affected = {"hfs_left": "left", "hfs_right": "right"}.get(patient.diagnosis)
+        affected = HFS_SIDE.get(patient.diagnosis)
         other_side = other_side_warning(course.asymmetry, affected) if affected else ""
         for text in (other_side, note):   # first in the verdict, so that the report's first screen says them too
             if text:
@@ -637,7 +636,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                                unacceptable=recording.unacceptable,
                                unacceptable_reason=recording.unacceptable_reason or None,
                                used_for_course=recording is used, analysis_version=recording.analysis_version,
-                               mirrored=bool(json.loads(recording.protocol or "{}").get("mirrored")),
+                               mirrored=bool(recording.protocol_data.get("mirrored")),
                                graded_start_s=None, graded_end_s=None)
                     if recording.analysis_json and recording.trace_csv:
                         # the batch tables' own row builder: the same columns as recordings.csv

@@ -18,6 +18,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -72,6 +73,18 @@ def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
     keep = (time_s >= start_s) & (time_s < end_s)
     return Trace(columns={name: np.asarray(values)[keep] for name, values in trace.columns.items()},
                  metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)]})
+
+
+def part_seconds(text: str) -> float:
+    """A part's start or end typed by a person (s): a finite number, 0 or more; ValueError with
+    the message to show otherwise (the batch manifest and the command line both read them so)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"expected seconds (a number, 0 or more), not {text!r}")
+    return value
 
 
 def scored_part(trace: Trace, start_s: float | None, end_s: float | None) -> Trace:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterable
 
 from spasmcv.errors import BatchError
+from spasmcv.measure.trace import part_seconds
 from spasmcv.measure.video import VIDEO_SUFFIXES
 
 #: Manifest columns that are not study columns.
@@ -46,12 +47,9 @@ def _seconds(text: str | None, where: str) -> float | None:
     if text is None or not text.strip():
         return None
     try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise BatchError(f"{where}: expected seconds (a number, 0 or more), not {text!r}")
-    return value
+        return part_seconds(text)
+    except ValueError as exc:
+        raise BatchError(f"{where}: {exc}") from None
 
 
 def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
