@@ -1,0 +1,122 @@
+"""Parts of a recording: analysed on their own frames, or within the whole recording?
+
+A part of a video (one task of a guided recording, a manifest row's ``start_s``/``end_s``) can be
+analysed two ways:
+
+- **own**: the part's frames alone, as a recording of that length (analysis-22): its open and
+  closed levels are learned from the part, and a closure at either edge is cut there;
+- **whole**: the whole recording analysed once, then the closures that start in the part.
+
+Every labelled real clip of at least two parts is cut into consecutive parts of each length, and
+both ways are scored against the labels that start in each part (the evaluation's matching rule,
+docs/accuracy.md), at the default settings, pooled over the parts. Also printed: closures per
+minute per part against the labels' (median absolute error), and false closures of 1 s or more.
+
+The rule, fixed before this was first run: **whole** replaces **own** only if, at every length,
+its pooled F1 is at least own's on the project's clips and on the outside clips, with no more
+false closures of 1 s or more, and it is higher somewhere.
+
+    python scripts/part_calibration.py --traces DIR [--external DIR] [--lengths 15 20 30]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "scripts"))
+
+from evaluate import EXTERNAL, _pooled, external_clips, read_real_clip, real_clips  # noqa: E402
+
+from spasmcv import resolve_model  # noqa: E402
+
+from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
+from spasmcv.analysis.evaluation import (FrameSpan, closures_starting_within, real_clip_scores,  # noqa: E402
+                                         reported_closures)
+from spasmcv.measure.trace import time_window  # noqa: E402
+
+
+def part_bounds(n_parts: int, length_s: float, time_s: np.ndarray) -> list[tuple[int, int]]:
+    """First and last frame index of each consecutive ``length_s`` part."""
+    out = []
+    for k in range(n_parts):
+        inside = np.flatnonzero((time_s >= k * length_s) & (time_s < (k + 1) * length_s))
+        if inside.size:
+            out.append((int(inside[0]), int(inside[-1])))
+    return out
+
+
+def own_spans(clip, first: int, last: int) -> list[FrameSpan]:
+    """Closures found analysing the part's frames alone, in the whole clip's frame numbers."""
+    time_s = clip.trace["time_s"]
+    part = time_window(clip.trace, float(time_s[first]), float(time_s[last]) + 1e-6)
+    analysis = analyze_trace(part, task=clip.info["task"])
+    return [FrameSpan(s.start_frame + first, s.end_frame + first, s.eye, s.kind)
+            for s in reported_closures(analysis.events, part["time_s"])]
+
+
+def clip_parts(clip, length_s: float, whole: list[FrameSpan]) -> list[dict]:
+    """Scores of both ways on each part of ``clip``."""
+    time_s = clip.trace["time_s"]
+    n_parts = int(float(time_s[-1]) // length_s)
+    rows = []
+    for first, last in part_bounds(n_parts, length_s, time_s):
+        labels = closures_starting_within(clip.labels, first, last)
+        minutes = (last - first + 1) / clip.fps / 60
+        row = {"labels_per_min": len(labels.closures) / minutes}
+        for way, spans in (("own", own_spans(clip, first, last)),
+                           ("whole", [s for s in whole if first <= s.start_frame <= last])):
+            row[way] = real_clip_scores(spans, labels, fps=clip.fps)
+            row[f"{way}_per_min"] = sum(s.kind != "review" for s in spans) / minutes
+        rows.append(row)
+    return rows
+
+
+def report(name: str, clips: list, lengths: list[float]) -> None:
+    """Print both ways' pooled scores on ``clips`` at each part length."""
+    whole = {clip.name: reported_closures(analyze_trace(clip.trace, task=clip.info["task"]).events,
+                                          clip.trace["time_s"]) for clip in clips}
+    print(f"\n{name}: {len(clips)} clips")
+    print("part (s) | parts | labels | own TP/FP/FN F1 long-false | whole TP/FP/FN F1 long-false | "
+          "rate error own / whole (median |per min|)")
+    for length in lengths:
+        rows = [r for clip in clips for r in clip_parts(clip, length, whole[clip.name])]
+        if not rows:
+            continue
+        text = []
+        for way in ("own", "whole"):
+            p = _pooled([r[way] for r in rows])
+            text.append(f"{p['tp']}/{p['fp']}/{p['fn']} {p['f1']:.3f} {p['false_long']}")
+        errors = {way: np.median([abs(r[f"{way}_per_min"] - r["labels_per_min"]) for r in rows])
+                  for way in ("own", "whole")}
+        print(f"{length:g} | {len(rows)} | {sum(r['own']['labels'] for r in rows)} | {text[0]} | {text[1]} | "
+              f"{errors['own']:.1f} / {errors['whole']:.1f}")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--traces", type=Path, required=True, help="the evaluation's trace cache")
+    parser.add_argument("--external", type=Path, help="the outside clips' videos (fetch_external_clips.py)")
+    parser.add_argument("--lengths", nargs="+", type=float, default=[15.0, 20.0, 30.0])
+    args = parser.parse_args()
+    shortest = min(args.lengths)
+    model = resolve_model(None)
+    project = [read_real_clip(info, args.traces, model) for info in real_clips()]
+    report("project clips", [c for c in project if float(c.trace["time_s"][-1]) >= 2 * shortest], args.lengths)
+    if args.external:
+        found, problems = external_clips(args.external, EXTERNAL)
+        for problem in problems:
+            print(f"not scored: {problem}")
+        outside = [read_real_clip(info, args.traces, model, video=video, labels_dir=EXTERNAL,
+                                  cache_name=f"external_{info['clip']}") for info, video in found]
+        report("outside clips", [c for c in outside if float(c.trace["time_s"][-1]) >= 2 * shortest], args.lengths)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
