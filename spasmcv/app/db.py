@@ -36,6 +36,11 @@ INJECTION_SITES = {"upper_pretarsal": "upper lid, pretarsal", "upper_preseptal":
                    "lower_face": "lower face"}
 
 
+#: Every table's options: SQLite must not give a deleted row's id to a new one, or the audit log's
+#: "delete patient 3" would come to name another patient (migration 0003; PostgreSQL never does).
+IDS_NEVER_REUSED = {"sqlite_autoincrement": True}
+
+
 def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
 
@@ -46,6 +51,7 @@ class Base(DeclarativeBase):
 
 class Patient(Base):
     __tablename__ = "patient"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)          # pseudonymous, shown everywhere
@@ -62,6 +68,7 @@ class Patient(Base):
 
 class Treatment(Base):
     __tablename__ = "treatment"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
@@ -80,6 +87,7 @@ class Treatment(Base):
 
 class Dose(Base):
     __tablename__ = "dose"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     treatment_id: Mapped[int] = mapped_column(ForeignKey("treatment.id", ondelete="CASCADE"), index=True)
@@ -92,6 +100,7 @@ class Dose(Base):
 
 class Visit(Base):
     __tablename__ = "visit"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     patient_id: Mapped[int] = mapped_column(ForeignKey("patient.id", ondelete="CASCADE"), index=True)
@@ -109,6 +118,7 @@ class Visit(Base):
 
 class Recording(Base):
     __tablename__ = "recording"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     visit_id: Mapped[int] = mapped_column(ForeignKey("visit.id", ondelete="CASCADE"), index=True)
@@ -143,6 +153,7 @@ class User(Base):
     """A person who may sign in (required when the application listens on a network)."""
 
     __tablename__ = "app_user"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     username: Mapped[str] = mapped_column(String(100), unique=True)
@@ -152,6 +163,7 @@ class User(Base):
 
 class AuditEntry(Base):
     __tablename__ = "audit"
+    __table_args__ = IDS_NEVER_REUSED
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)

@@ -58,6 +58,40 @@ def test_an_old_database_is_upgraded_and_keeps_its_data(database_url):
     sessions.kw["bind"].dispose()
 
 
+def test_a_deleted_rows_id_is_never_given_to_a_new_one(database_url):
+    """The audit log names rows by id: SQLite gave a deleted patient's id to the next patient, so
+    'delete patient 3' came to name another. Upgrading keeps every row (nothing cascades while
+    the tables are rebuilt) and starts each counter above the ids the audit log names."""
+    import sqlalchemy as sa
+
+    upgrade(database_url, "0002")
+    engine = sa.create_engine(database_url)
+    with engine.begin() as connection:
+        for pid in (1, 2, 3):   # ids 1, 2, 3 as the database gives them
+            connection.execute(sa.text("INSERT INTO patient (code, diagnosis, notes, created_at) "
+                                       f"VALUES ('P-{pid}', 'blepharospasm', '', '2026-01-01 10:00:00')"))
+        connection.execute(sa.text("INSERT INTO visit (patient_id, date, task, notes) "
+                                   "VALUES (2, '2026-01-05', 'rest', 'kept')"))
+        connection.execute(sa.text("DELETE FROM patient WHERE id = 3"))   # before the upgrade: its id is lost
+        connection.execute(sa.text("INSERT INTO audit (at, \"user\", action, target) "
+                                   "VALUES ('2026-01-06 10:00:00', 'local', 'delete', 'patient 3 (P-3)')"))
+    engine.dispose()
+    sessions = open_database(database_url)
+    with sessions() as s:
+        assert [(p.id, p.code) for p in s.query(Patient).order_by(Patient.id)] == [(1, "P-1"), (2, "P-2")]
+        assert [v.notes for v in s.get(Patient, 2).visits] == ["kept"]
+        s.add(Patient(code="P-4", diagnosis="blepharospasm"))
+        s.commit()
+        fourth = s.query(Patient).filter_by(code="P-4").one()
+        assert fourth.id == 4   # not 3, which the audit log names
+        s.delete(fourth)
+        s.commit()
+        s.add(Patient(code="P-5", diagnosis="blepharospasm"))
+        s.commit()
+        assert s.query(Patient).filter_by(code="P-5").one().id == 5
+    sessions.kw["bind"].dispose()
+
+
 def test_a_post_without_the_csrf_token_is_rejected(client):
     c, _, sessions = client
     assert c.post("/patients", data={"code": "P-1"}).status_code == 400
