@@ -29,11 +29,13 @@ def upgrade() -> None:
     connection = op.get_bind()
     if connection.dialect.name != "sqlite":
         return
+    if connection.execute(sa.text("PRAGMA foreign_keys")).scalar():   # a rebuilt parent would delete its children
+        raise RuntimeError("migration 0003 must run with SQLite foreign keys off (they are off on a new connection)")
     named = {table: 0 for table in AUDITED}
     for (target,) in connection.execute(sa.text("SELECT target FROM audit")):
         for kind, number in re.findall(r"\b(patient|treatment|visit|recording) (\d+)", target or ""):
             named[kind] = max(named[kind], int(number))
-    for table in TABLES:   # foreign keys are off on the migration's connection: nothing cascades
+    for table in TABLES:   # foreign keys off (checked above): nothing cascades
         with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}):
             pass
     for table in TABLES:
