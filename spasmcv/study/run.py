@@ -44,7 +44,7 @@ from spasmcv.settings import Settings
 from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
 from spasmcv.study.inputs import Job, find_videos, read_manifest
 from spasmcv.study.result import RecordingResult, analysed
-from spasmcv.study.tables import Tables, load_tables, write_summary, write_tables
+from spasmcv.study.tables import Tables, load_tables, shown_path, write_summary, write_tables
 
 #: Batch workers run one recording per core: one decoder thread, no prefetching, no pinning.
 WORKER_RUN = RunSettings(decode_threads=1, prefetch_frames=0, pin_threads=False)
@@ -301,7 +301,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
                     report.computed += 1
         ordered = [results[j.input_index] if j.input_index in results else None for j in jobs]
         report.results = ordered
-        write_tables(out, jobs, ordered, include_paths=include_paths)
+        write_tables(out, jobs, ordered, paths=[shown_path(j) for j in jobs] if include_paths else None)
         write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,
                       log_lines=log_lines, warnings=repeated)
     if aborted is not None:
@@ -467,8 +467,14 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             report.failed += 1
         results.append(result)
     report.results = results
-    include_paths = any("path" in item for item in job_list)
-    write_tables(out, jobs, results, include_paths=include_paths)
+    # the paths as the batch wrote them: an older batch's relative ones name files relative to the
+    # folder it ran in, which this run cannot know (made absolute here they would name other files)
+    paths = [item.get("path", "") for item in job_list] if any("path" in item for item in job_list) else None
+    relative = sum(1 for p in paths or [] if p and not os.path.isabs(p))
+    if relative:
+        repeated.append(f"{relative} input path(s) are relative, as that older batch wrote them: relative to the "
+                        "folder it ran in, not to this one")
+    write_tables(out, jobs, results, paths=paths)
     write_summary(out, jobs, results, computed=report.computed, cached=report.cached, failed_now=report.failed,
                   log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"],
                   warnings=repeated)

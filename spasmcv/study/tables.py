@@ -33,13 +33,14 @@ def shown_path(job: Job) -> str:
 
 
 def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
-               include_paths: bool = False) -> tuple[list, list, list]:
-    """The recordings, events and minutes rows (study columns first) of a batch's results."""
+               paths: list[str] | None = None) -> tuple[list, list, list]:
+    """The recordings, events and minutes rows (study columns first) of a batch's results, with
+    a ``path`` column holding ``paths`` (one per job; None: no such column)."""
     recordings, events, minutes = [], [], []
-    for job, result in zip(jobs, results):
+    for k, (job, result) in enumerate(zip(jobs, results)):
         ident = {"input_index": job.input_index}
-        if include_paths:
-            ident["path"] = shown_path(job)
+        if paths is not None:
+            ident["path"] = paths[k]
         ident.update(job.study)
         if result is None:
             recordings.append({**ident, "status": "not run", "error": "interrupted before this recording"})
@@ -53,10 +54,11 @@ def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
 
 
 def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | None], *,
-                 include_paths: bool = False) -> None:
-    """Write recordings.csv, events.csv, minutes.csv and jobs.json atomically."""
-    recordings, events, minutes = table_rows(jobs, results, include_paths=include_paths)
-    ident = ["input_index"] + (["path"] if include_paths else []) + _ordered_union([j.study for j in jobs]) + ["recording_id"]
+                 paths: list[str] | None = None) -> None:
+    """Write recordings.csv, events.csv, minutes.csv and jobs.json atomically; ``paths``: the
+    inputs' paths to show, one per job (``--include-paths``, :func:`shown_path`), or None."""
+    recordings, events, minutes = table_rows(jobs, results, paths=paths)
+    ident = ["input_index"] + (["path"] if paths is not None else []) + _ordered_union([j.study for j in jobs]) + ["recording_id"]
     with atomic_write(out / "recordings.csv") as handle:
         handle.write(csv_text(recordings, ident + [c for c in _ordered_union(recordings) if c not in ident]))
     with atomic_write(out / "events.csv") as handle:
@@ -67,8 +69,8 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
                  "start_s": j.start_s, "end_s": j.end_s,
                  "recording_id": r.recording_id if r else "", "trace_file": r.trace_file if r else "",
                  "status": r.status if r else "not run", "error": r.error if r else "",
-                 **({"path": shown_path(j)} if include_paths else {})}
-                for j, r in zip(jobs, results)]
+                 **({"path": paths[k]} if paths is not None else {})}
+                for k, (j, r) in enumerate(zip(jobs, results))]
     with atomic_write(out / "jobs.json") as handle:
         json.dump(job_list, handle, indent=1)
 

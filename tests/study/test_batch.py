@@ -56,6 +56,24 @@ def test_included_paths_are_absolute_and_a_video_listed_twice_is_warned(tmp_path
     assert "#1 is the same video as #0" in (tmp_path / "out" / "batch.log").read_text()
 
 
+def test_rescore_keeps_an_older_batchs_relative_paths_as_written(tmp_path, model_info, monkeypatch):
+    """Batches before the paths were made absolute wrote them relative to the folder they ran in;
+    rescoring from another folder must not make them absolute there (they would name other files)."""
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text("path,subject\nmissing.mp4,S01\n")
+    run_batch(read_manifest(manifest), tmp_path / "out", model=model_info, workers=1, include_paths=True)
+    jobs_file = tmp_path / "out" / "jobs.json"
+    jobs = json.loads(jobs_file.read_text())
+    jobs[0]["path"] = "study/../videos/missing.mp4"   # as an older batch wrote it
+    jobs_file.write_text(json.dumps(jobs))
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")
+    rescore(tmp_path / "out", tmp_path / "again")
+    assert [r["path"] for r in rows(tmp_path / "again" / "recordings.csv")] == ["study/../videos/missing.mp4"]
+    assert json.loads((tmp_path / "again" / "jobs.json").read_text())[0]["path"] == "study/../videos/missing.mp4"
+    assert "1 input path(s) are relative, as that older batch wrote them" in (tmp_path / "again" / "summary.txt").read_text()
+
+
 def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manifest, model_info):
     out = tmp_path / "out"
     jobs = read_manifest(manifest)
