@@ -21,7 +21,7 @@ from spasmcv.measure.landmarks import (BLENDSHAPE_NAMES, N_LANDMARKS, FaceFinder
 from spasmcv._hashing import file_sha256
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.orientation import looks_turned, upright_counts, upright_turn
-from spasmcv.measure.trace import Trace, as_stored
+from spasmcv.measure.trace import Trace, as_stored, frame_warnings
 from spasmcv.measure.pipelining import RunSettings, cpus_to_pin, pinned_to, prefetch
 from spasmcv.measure.region import (FOUND_IN_FACELESS_FRAMES, SAMPLE_FRAMES, FaceRegion, model_view,
                                     sample_frames, sample_frames_among, search_face_region)
@@ -39,10 +39,6 @@ from spasmcv.measure.video import VideoInfo, frame_difference, frame_thumbnail, 
 #: BT.601's through OpenCV's conversion), and resized to the probe's display size (not rounded
 #: down to even sides).
 SIGNALS_VERSION = "eyelid-12"
-#: Below this median face height (forehead to chin, px) eyelid measures get noisy.
-SMALL_FACE_PX = 120
-#: A recording with a smaller share of valid frames gets a warning.
-LOW_VALID_SHARE = 0.9
 
 
 @dataclass(frozen=True)
@@ -410,32 +406,9 @@ def _software_versions() -> dict:
 
 def quality_warnings(columns: dict[str, np.ndarray], info: VideoInfo, *, reacquisitions: int = 0,
                      official_model: bool = True) -> list[str]:
-    """Plain-language data-quality warnings for a trace (empty list when all is well)."""
-    warnings: list[str] = []
-    n = len(columns["time_s"])
-    valid = columns["valid"].astype(bool)
-    detected = columns["face_detected"].astype(bool)
-    if n and not detected.any():
-        warnings.append("no face was found in any frame: every frame is invalid")
-    elif n and valid.mean() < LOW_VALID_SHARE:
-        warnings.append(f"the eyes were measurable in only {valid.mean():.0%} of frames "
-                        f"(face lost or eyes outside the picture)")
-    several = int(np.sum(columns["n_faces"] > 1))
-    if several:
-        warnings.append(f"several faces were visible in {several} frames; the main subject was "
-                        f"followed and the other faces ignored")
-    cuts = int(columns["shot"][-1]) if n and "shot" in columns else 0
-    if cuts:
-        warnings.append(f"the video is edited: {cuts} hard cut(s) between shots (column shot); the subject "
-                        f"is followed afresh after each, but the eyes' open level is learned over the whole "
-                        f"recording: check that every shot shows the same person")
-    if reacquisitions:
-        warnings.append(f"the subject was lost and a face re-acquired {reacquisitions} time(s) "
-                        f"(column subject_track); check that it is the same person")
-    face_size = columns["face_size_px"][valid]
-    if face_size.size and np.median(face_size) < SMALL_FACE_PX:
-        warnings.append(f"the face is small in the picture (median {np.median(face_size):.0f} px "
-                        f"forehead to chin): eyelid measures will be noisy")
+    """Plain-language data-quality warnings for a trace (empty list when all is well): its
+    frames' (:func:`~spasmcv.measure.trace.frame_warnings`), then the file's."""
+    warnings = frame_warnings(columns, reacquisitions)
     if info.variable_frame_rate:
         warnings.append("variable frame rate: frame times are taken from the container's timestamps")
     if info.gaps:

@@ -65,14 +65,63 @@ class Trace:
         return pd.DataFrame(self.columns)
 
 
+#: Below this median face height (forehead to chin, px) eyelid measures get noisy.
+SMALL_FACE_PX = 120
+#: A recording with a smaller share of valid frames gets a warning.
+LOW_VALID_SHARE = 0.9
+
+
+def frame_warnings(columns: dict, reacquisitions: int | None = None) -> list[str]:
+    """The data-quality warnings a trace's frames give (no face, few measurable frames, several
+    faces, cuts, a face re-acquired, a small face); ``reacquisitions``: how often the subject was
+    found again (None: from the ``subject_track`` column). A part of a recording gives its own
+    (:func:`time_window`)."""
+    warnings: list[str] = []
+    n = len(columns["time_s"])
+    valid = np.asarray(columns["valid"]).astype(bool)
+    detected = np.asarray(columns["face_detected"]).astype(bool)
+    if n and not detected.any():
+        warnings.append("no face was found in any frame: every frame is invalid")
+    elif n and valid.mean() < LOW_VALID_SHARE:
+        warnings.append(f"the eyes were measurable in only {valid.mean():.0%} of frames "
+                        f"(face lost or eyes outside the picture)")
+    several = int(np.sum(np.asarray(columns["n_faces"]) > 1))
+    if several:
+        warnings.append(f"several faces were visible in {several} frames; the main subject was "
+                        f"followed and the other faces ignored")
+    cuts = int(columns["shot"][-1] - columns["shot"][0]) if n and "shot" in columns else 0
+    if cuts:
+        warnings.append(f"the video is edited: {cuts} hard cut(s) between shots (column shot); the subject "
+                        f"is followed afresh after each, but the eyes' open level is learned over the whole "
+                        f"recording: check that every shot shows the same person")
+    if reacquisitions is None:
+        tracks = np.asarray(columns.get("subject_track", np.zeros(n)))
+        reacquisitions = max(0, len(np.unique(tracks[tracks >= 0])) - 1)
+    if reacquisitions:
+        warnings.append(f"the subject was lost and a face re-acquired {reacquisitions} time(s) "
+                        f"(column subject_track); check that it is the same person")
+    face_size = np.asarray(columns["face_size_px"])[valid]
+    if face_size.size and np.median(face_size) < SMALL_FACE_PX:
+        warnings.append(f"the face is small in the picture (median {np.median(face_size):.0f} px "
+                        f"forehead to chin): eyelid measures will be noisy")
+    return warnings
+
+
 def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
     """The frames of ``trace`` with ``start_s <= time_s < end_s`` (seconds; times kept as they
     are), its metadata noting the window as ``time_window_s``. Used to analyse one part of a
-    recording, e.g. one task of a guided recording."""
+    recording, e.g. one task of a guided recording. Its warnings about the frames are the part's
+    own (:func:`frame_warnings`: a second face in another part is not this part's); those about
+    the file stay."""
     time_s = np.asarray(trace.columns["time_s"], dtype=float)
     keep = (time_s >= start_s) & (time_s < end_s)
-    return Trace(columns={name: np.asarray(values)[keep] for name, values in trace.columns.items()},
-                 metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)]})
+    columns = {name: np.asarray(values)[keep] for name, values in trace.columns.items()}
+    warnings = trace.metadata.get("warnings", [])
+    if warnings and all(name in columns for name in ("valid", "face_detected", "n_faces", "face_size_px")):
+        whole = set(frame_warnings(trace.columns, trace.metadata.get("subject_reacquisitions")))
+        warnings = frame_warnings(columns) + [w for w in warnings if w not in whole]
+    return Trace(columns=columns, metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)],
+                                            **({"warnings": warnings} if "warnings" in trace.metadata else {})})
 
 
 def part_seconds(text: str) -> float:

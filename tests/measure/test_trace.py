@@ -118,3 +118,24 @@ def test_a_table_that_is_not_a_trace_is_a_trace_error_on_the_command_line(tmp_pa
     result = subprocess.run([sys.executable, "-m", "spasmcv", "analyze", str(table), "-o", str(tmp_path / "x")],
                             capture_output=True, text=True, timeout=120)
     assert result.returncode == 5 and "not a spasmcv trace" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_parts_frame_warnings_are_its_own_and_the_files_stay():
+    """A second face seen only in the second half of a guided recording is warned for that part,
+    with its own count, and not for the first; a warning about the file stays with every part."""
+    from spasmcv.measure.trace import frame_warnings, time_window
+
+    n = 100
+    columns = {"time_s": np.arange(n) * 0.1, "valid": np.ones(n, np.int8), "face_detected": np.ones(n, np.int8),
+               "n_faces": np.where(np.arange(n) >= 70, 2, 1), "face_size_px": np.full(n, 300.0),
+               "subject_track": np.zeros(n), "shot": np.zeros(n)}
+    file_warning = "variable frame rate: frame times are taken from the container's timestamps"
+    whole = Trace(columns=columns, metadata={"warnings": frame_warnings(columns) + [file_warning],
+                                             "subject_reacquisitions": 0})
+    assert "several faces were visible in 30 frames" in whole.metadata["warnings"][0]
+    first, second = time_window(whole, 0.0, 5.0), time_window(whole, 5.0, 10.0)
+    assert first.metadata["warnings"] == [file_warning]
+    assert second.metadata["warnings"][0].startswith("several faces were visible in 30 frames")
+    assert second.metadata["warnings"][1:] == [file_warning]
+    columns["valid"][80:] = 0   # the eyes lost for half of the second part
+    assert "the eyes were measurable in only 50% of frames" in time_window(whole, 6.0, 10.0).metadata["warnings"][0]
