@@ -107,6 +107,15 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _part_spec(text: str) -> tuple:
+    """``LABEL:START-END`` (s; START or END may be empty) -> (label, start or None, end or None)."""
+    label, colon, times = text.rpartition(":")
+    start, dash, end = times.partition("-")
+    if not (colon and label.strip() and dash):
+        raise argparse.ArgumentTypeError(f"expected LABEL:START-END (seconds, e.g. baseline:0-60), got {text!r}")
+    return label.strip(), _seconds(start) if start.strip() else None, _seconds(end) if end.strip() else None
+
+
 def _add_part_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--start-s", type=_seconds, metavar="S",
                         help="score the recording from this time on (s; e.g. one task of a session filmed in one video)")
@@ -117,6 +126,34 @@ def _check_part(args) -> None:
     """Refuse ``--end-s`` not after ``--start-s`` before any work."""
     if args.start_s is not None and args.end_s is not None and args.end_s <= args.start_s:
         raise SettingsError(f"--end-s {args.end_s:g} is not after --start-s {args.start_s:g}")
+
+
+def _visit_parts(args) -> dict:
+    """Visit label -> (start_s, end_s) to score: its ``--part``, else ``--start-s``/``--end-s``;
+    refused before any work when a part names no visit, a visit twice or ends before it starts."""
+    labels = [label for label, _, _ in args.visits]
+    parts = {}
+    for label, start, end in args.parts:
+        if label not in labels:
+            raise SettingsError(f"--part {label}:...: no visit is labelled {label!r} (visits: {', '.join(labels)})")
+        if label in parts:
+            raise SettingsError(f"--part: visit {label!r} is given two parts")
+        if start is not None and end is not None and end <= start:
+            raise SettingsError(f"--part {label}:{start:g}-{end:g}: the end is not after the start")
+        parts[label] = (start, end)
+    return {label: parts.get(label, (args.start_s, args.end_s)) for label in labels}
+
+
+def _visit_part(trace, label: str, part: tuple):
+    """The part of one visit's ``trace`` to compare (``part``: start_s, end_s, None for open),
+    its refusal naming the visit."""
+    from spasmcv.errors import TraceError
+    from spasmcv.measure.trace import scored_part
+
+    try:
+        return scored_part(trace, *part)
+    except TraceError as exc:
+        raise TraceError(f"visit {label!r}: {exc}") from None
 
 
 def _scored_part(trace, args):
@@ -191,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
                          metavar="LABEL[=DATE]:PATH",
                          help="a visit: label, optional date (YYYY-MM-DD) and a video or trace, e.g. "
                               "baseline=2026-01-10:visit1.trace.csv or week3:visit2.mp4; repeat in visit order")
+    _add_part_options(compare)
+    compare.add_argument("--part", dest="parts", action="append", default=[], type=_part_spec,
+                         metavar="LABEL:START-END",
+                         help="score only this part of one visit's recording (s; START or END may be left out: "
+                              "from the start, to the end), e.g. baseline:0-60; repeat per visit; instead of "
+                              "--start-s/--end-s for that visit")
     compare.add_argument("--force", action="store_true",
                          help="replace existing output files even if they are not spasmcv outputs")
     compare.add_argument("-o", "--output", type=Path,
@@ -511,6 +554,8 @@ def _cmd_compare(args) -> int:
         if next_date < date:   # the first visit is the baseline: a later one first would invert every change
             raise SpasmcvError(f"the visits are not in date order: {label!r} ({date}) is given before "
                                f"{next_label!r} ({next_date}); give the baseline first, then the others by date")
+    _check_part(args)
+    parts = _visit_parts(args)
     for label, _, path in args.visits:  # fail before any slow extraction
         if not path.is_file():
             from spasmcv.errors import VideoError
@@ -521,8 +566,8 @@ def _cmd_compare(args) -> int:
                                                                         ".comparison.csv")],
                    [path for _, _, path in args.visits], force=args.force)
     settings = _settings(args)
-    visits = [Visit.from_trace(label, _load_trace(path, args, label, settings), date=date, task=args.task,
-                               settings=settings.analysis)
+    visits = [Visit.from_trace(label, _visit_part(_load_trace(path, args, label, settings), label, parts[label]),
+                               date=date, task=args.task, settings=settings.analysis)
               for label, date, path in args.visits]
     treatment = Treatment(injection_date=args.injection_date, product=args.product, dose_units=args.dose_units)
     comparison = compare_visits(visits, treatment=treatment,

@@ -273,6 +273,35 @@ def test_compare_command(model_info, tmp_path, capsys):
     assert "P-01" in html and ".trace.csv" not in html and str(tmp_path) not in html
 
 
+def test_compare_command_scores_a_part_of_each_visit(model_info, tmp_path, capsys):
+    """`--part LABEL:START-END` per visit, `--start-s/--end-s` for the others (e.g. the rest task
+    of sessions filmed in one video each); a part naming no visit, ending before it starts or
+    past a recording's end is refused, naming the visit."""
+    from spasmcv.cli import main
+    from spasmcv.measure.trace import write_trace
+
+    traces = visit_series(str(model_info.path))
+    paths = {label: write_trace(traces[label], tmp_path / f"{stem}.trace.csv") for label, stem, _ in VISITS[:2]}
+    visits = ["--visit", f"baseline=2026-01-10:{paths['baseline']}", "--visit", f"week 3=2026-02-02:{paths['week 3']}"]
+    code = main(["compare", *visits, "--part", "baseline:0-20", "--start-s", "5", "--n-boot", "200",
+                 "-o", str(tmp_path / "parts"), "-q"])
+    assert code == 0, capsys.readouterr().err
+    html = (tmp_path / "parts.report.html").read_text()
+    assert "part: 0 s to 20 s" in html and "part: 5 s to the end" in html
+    data = json.loads((tmp_path / "parts.comparison.json").read_text())
+    assert [r["provenance"]["time_window_s"] for r in data["recordings"]] == [[0.0, 20.0], [5.0, None]]
+    assert main(["compare", *visits, "--part", "week3:0-20", "-o", str(tmp_path / "x")]) == 2
+    assert "no visit is labelled 'week3' (visits: baseline, week 3)" in capsys.readouterr().err
+    assert main(["compare", *visits, "--part", "baseline:20-10", "-o", str(tmp_path / "x")]) == 2
+    assert "the end is not after the start" in capsys.readouterr().err
+    assert main(["compare", *visits, "--part", "week 3:900-", "-o", str(tmp_path / "x")]) == 5
+    assert "visit 'week 3': the part to score, 900 s to the end, holds no frames" in capsys.readouterr().err
+    assert not list(tmp_path.glob("x.*"))
+    with pytest.raises(SystemExit) as exc:
+        main(["compare", *visits, "--part", "baseline=0-20"])
+    assert exc.value.code == 2
+
+
 def test_compare_command_errors(tmp_path, capsys):
     from spasmcv.cli import main
 
