@@ -16,7 +16,7 @@ The rule, fixed before this was first run: **whole** replaces **own** only if, a
 its pooled F1 is at least own's on the project's clips and on the outside clips, with no more
 false closures of 1 s or more, and it is higher somewhere.
 
-    python scripts/part_calibration.py --traces DIR [--external DIR] [--lengths 15 20 30]
+    python scripts/part_calibration.py --traces DIR [--external DIR] [--lengths 15 20 30] [--clips NAME ...]
 """
 
 from __future__ import annotations
@@ -103,10 +103,12 @@ def main() -> int:
     parser.add_argument("--traces", type=Path, required=True, help="the evaluation's trace cache")
     parser.add_argument("--external", type=Path, help="the outside clips' videos (fetch_external_clips.py)")
     parser.add_argument("--lengths", nargs="+", type=float, default=[15.0, 20.0, 30.0])
+    parser.add_argument("--clips", nargs="+", help="only these project clips (default: every labelled one)")
     args = parser.parse_args()
     shortest = min(args.lengths)
     model = resolve_model(None)
-    project = [read_real_clip(info, args.traces, model) for info in real_clips()]
+    project = [read_real_clip(info, args.traces, model) for info in real_clips()
+               if not args.clips or info["clip"] in args.clips]
     report("project clips", [c for c in project if float(c.trace["time_s"][-1]) >= 2 * shortest], args.lengths)
     if args.external:
         found, problems = external_clips(args.external, EXTERNAL)
@@ -119,4 +121,6 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from spasmcv.errors import run_script
+
+    run_script(main)

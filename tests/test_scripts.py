@@ -1,6 +1,7 @@
 """The scripts in scripts/ give a person's message, not a traceback, when they cannot start."""
 
 import os
+import re
 import subprocess
 import sys
 
@@ -616,3 +617,21 @@ def test_aperture_repeatability_on_a_real_recording(real_trace, tmp_path):
     assert lines[0] == "1 recordings of at least 60 s: franck"
     assert lines[2].startswith("30 | 10 | ") and lines[3].startswith("15 | 24 | ")
     assert "(franck left 150-180 s)" in lines[3]
+
+
+def test_part_calibration_on_a_real_recording(real_trace, tmp_path):
+    """part_calibration.py on Talking Face: 15-s and 30-s parts scored both ways against the labels
+    (docs/analysis.md quotes its run on every clip); on this clip both ways find the same closures
+    within one, and most of them."""
+    from spasmcv.measure.trace import write_trace
+
+    write_trace(real_trace("talkingface/franck.webm"), tmp_path / "franck.trace.csv")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "part_calibration.py"), "--traces", str(tmp_path),
+                             "--clips", "franck", "--lengths", "15", "30"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    rows = [line.split(" | ") for line in result.stdout.splitlines() if re.match(r"\d+ \| ", line)]
+    assert [(r[0], r[1]) for r in rows] == [("15", "13"), ("30", "6")]
+    for row in rows:
+        own, whole = (tuple(int(x) for x in cell.split()[0].split("/")) for cell in row[3:5])
+        assert abs(own[0] - whole[0]) <= 1 and own[0] >= 0.9 * int(row[2]) - 2, row
+        assert float(row[3].split()[1]) >= 0.9 and float(row[4].split()[1]) >= 0.9
