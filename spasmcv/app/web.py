@@ -301,7 +301,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if upload is not None and upload.filename:
             add_recording(visit, upload)
         g.db.commit()
-        audit("create", f"visit {visit.id} of patient {patient.id}")
+        audit("create", f"visit {visit.id} of patient {patient.id}"
+              + "".join(f", recording {r.id}" for r in visit.recordings))   # every row the log may name later
         for recording in visit.recordings:
             worker.submit(recording.id)
         return redirect(url_for("visit_page", visit_id=visit.id))

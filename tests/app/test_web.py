@@ -1,6 +1,7 @@
 """The clinic application without a browser: schema migrations, CSRF, uploads, escaping, export."""
 
 import csv
+import datetime as dt
 import io
 import json
 import re
@@ -10,7 +11,7 @@ import pytest
 pytest.importorskip("flask")
 pytest.importorskip("sqlalchemy")
 
-from spasmcv.app.db import AuditEntry, Patient, add_user, open_database, upgrade  # noqa: E402
+from spasmcv.app.db import AuditEntry, Patient, Recording, Visit, add_user, open_database, upgrade  # noqa: E402
 from web_helpers import new_patient, token  # noqa: E402
 from spasmcv.app.web import RecentResults, create_app  # noqa: E402
 
@@ -75,6 +76,12 @@ def test_a_deleted_rows_id_is_never_given_to_a_new_one(database_url):
         connection.execute(sa.text("DELETE FROM patient WHERE id = 3"))   # before the upgrade: its id is lost
         connection.execute(sa.text("INSERT INTO audit (at, \"user\", action, target) "
                                    "VALUES ('2026-01-06 10:00:00', 'local', 'delete', 'patient 3 (P-3)')"))
+        # a deleted visit names its recordings only in a list (a recording uploaded with its visit had
+        # no audit entry of its own before 0003)
+        deleted_visit = ("visit 5 of patient 1: date 2026-01-04, task rest, Jankovic severity None, frequency None, "
+                         "BSDI None, notes '', 2 recordings [(6, 'ab12', 'done'), (7, None, 'failed')]")
+        connection.execute(sa.text("INSERT INTO audit (at, \"user\", action, target) "
+                                   "VALUES ('2026-01-06 11:00:00', 'local', 'delete', :t)"), {"t": deleted_visit})
     engine.dispose()
     sessions = open_database(database_url)
     with sessions() as s:
@@ -89,6 +96,15 @@ def test_a_deleted_rows_id_is_never_given_to_a_new_one(database_url):
         s.add(Patient(code="P-5", diagnosis="blepharospasm"))
         s.commit()
         assert s.query(Patient).filter_by(code="P-5").one().id == 5
+        if database_url.startswith("sqlite"):   # the deleted visit's entry was written for SQLite's counters
+            visit = Visit(patient_id=1, date=dt.date(2026, 1, 8), task="rest")
+            s.add(visit)
+            s.commit()
+            assert visit.id == 6   # above the deleted visit 5
+            recording = Recording(visit_id=visit.id)
+            s.add(recording)
+            s.commit()
+            assert recording.id == 8   # above the deleted visit's recordings 6 and 7
     sessions.kw["bind"].dispose()
 
 

@@ -35,6 +35,9 @@ def upgrade() -> None:
     for (target,) in connection.execute(sa.text("SELECT target FROM audit")):
         for kind, number in re.findall(r"\b(patient|treatment|visit|recording) (\d+)", target or ""):
             named[kind] = max(named[kind], int(number))
+        listed = re.search(r"recordings (\[.*)", target or "")   # a deleted visit's: "1 recordings [(2, 'sha', 'done')]"
+        for number in re.findall(r"\((\d+), ", listed.group(1) if listed else ""):
+            named["recording"] = max(named["recording"], int(number))
     for table in TABLES:   # foreign keys off (checked above): nothing cascades
         with op.batch_alter_table(table, recreate="always", table_kwargs={"sqlite_autoincrement": True}):
             pass
