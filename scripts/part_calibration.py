@@ -3,7 +3,7 @@
 A part of a video (one task of a guided recording, a manifest row's ``start_s``/``end_s``) can be
 analysed two ways:
 
-- **own**: the part's frames alone, as a recording of that length (analysis-22): its open and
+- **own**: the part's frames alone, as a recording of that length (analysis-22 and later): its open and
   closed levels are learned from the part, and a closure at either edge is cut there;
 - **whole**: the whole recording analysed once, then the closures that start in the part.
 

@@ -115,7 +115,10 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: an eye narrowed past half closed read more time closed than its duration; the per-minute
 #: table's last ``end_s`` is the end of the last frame's time, not its start; the events table marks
 #: ``review`` events of both eyes that overlap as ``bilateral``. No detection changes.
-ANALYSIS_VERSION = "analysis-22"
+#: analysis-23: a recording of exactly the 15 s needed is gradable: its measured time, a sum of frame
+#: durations, read 14.999999999999998 s (375 frames of 0.04 s), so a 15-s part starting at 5 s was
+#: "under 15 s (15.0 s of 15.0 s)" while those at 0 and 15 s were graded. No detection changes.
+ANALYSIS_VERSION = "analysis-23"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

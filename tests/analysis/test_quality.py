@@ -20,6 +20,10 @@ def full_columns(n=len(T)):
     return columns
 
 
+def first_frames(n):
+    return {name: np.array(values[:n]) for name, values in full_columns().items()}
+
+
 def test_every_unmeasured_frame_has_one_reason_in_order():
     c = full_columns()
     c["face_detected"][0:10] = 0
@@ -204,6 +208,28 @@ def test_fragmented_or_short_measurable_time_is_not_gradable():
     q = frame_quality(c)
     summary = quality_summary(frame_s, q, q.measurable)
     assert summary["not_gradable_reason"].startswith("under 15 s of measurable video")
+
+
+def test_exactly_fifteen_seconds_measured_is_gradable_wherever_the_part_starts():
+    """375 frames of 0.04 s sum to 14.999999999999998 s: a 15-s part was 'under 15 s (15.0 s of
+    15.0 s)' or graded depending on its start (analysis-23)."""
+    frame_s = np.full(375, 0.04)
+    assert frame_s.sum() < 15
+    q = frame_quality(first_frames(375))
+    summary = quality_summary(frame_s, q, q.measurable)
+    assert summary["gradable"], summary["not_gradable_reason"]
+    short = quality_summary(frame_s[:374], frame_quality(first_frames(374)), np.ones(374, bool))
+    assert not short["gradable"] and short["not_gradable_reason"].startswith("under 15 s of measurable video (15.0 s")
+
+
+def test_a_reason_under_half_a_percent_is_not_shown_as_0_percent():
+    frame_s = np.full(300, 0.04)
+    c = first_frames(300)
+    c["valid"][:1] = 0
+    c["face_detected"][:1] = 0
+    q = frame_quality(c)
+    reason = quality_summary(frame_s, q, q.measurable)["not_gradable_reason"]
+    assert "(under 1 % of the time)" in reason and "(0 % of the time)" not in reason
 
 
 def test_stretches():
