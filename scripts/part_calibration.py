@@ -7,8 +7,8 @@ analysed two ways:
   closed levels are learned from the part, and a closure at either edge is cut there;
 - **whole**: the whole recording analysed once, then the closures that start in the part.
 
-Every labelled real clip of at least two parts is cut into consecutive parts of each length, and
-both ways are scored against the labels that start in each part (the evaluation's matching rule,
+Every labelled real clip at least twice the shortest length long is cut into as many consecutive
+parts of each length as it holds (the rest left out), and both ways are scored against the labels that start in each part (the evaluation's matching rule,
 docs/accuracy.md), at the default settings, pooled over the parts. Also printed: closures per
 minute per part against the labels' (median absolute error), and false closures of 1 s or more.
 
@@ -17,6 +17,7 @@ its pooled F1 is at least own's on the project's clips and on the outside clips,
 false closures of 1 s or more, and it is higher somewhere.
 
     python scripts/part_calibration.py --traces DIR [--external DIR] [--lengths 15 20 30] [--clips NAME ...]
+                                       [--model PATH]
 """
 
 from __future__ import annotations
@@ -104,11 +105,17 @@ def main() -> int:
     parser.add_argument("--external", type=Path, help="the outside clips' videos (fetch_external_clips.py)")
     parser.add_argument("--lengths", nargs="+", type=float, default=[15.0, 20.0, 30.0])
     parser.add_argument("--clips", nargs="+", help="only these project clips (default: every labelled one)")
+    parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
     args = parser.parse_args()
+    if min(args.lengths) <= 0:
+        parser.error("--lengths must be positive (s)")
+    infos = real_clips()
+    unknown = sorted(set(args.clips or []) - {info["clip"] for info in infos})
+    if unknown:
+        parser.error(f"--clips: no labelled clip {', '.join(unknown)} (labelled: {', '.join(i['clip'] for i in infos)})")
     shortest = min(args.lengths)
-    model = resolve_model(None)
-    project = [read_real_clip(info, args.traces, model) for info in real_clips()
-               if not args.clips or info["clip"] in args.clips]
+    model = resolve_model(args.model)
+    project = [read_real_clip(info, args.traces, model) for info in infos if not args.clips or info["clip"] in args.clips]
     report("project clips", [c for c in project if float(c.trace["time_s"][-1]) >= 2 * shortest], args.lengths)
     if args.external:
         found, problems = external_clips(args.external, EXTERNAL)

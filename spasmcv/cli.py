@@ -113,6 +113,8 @@ def _part_spec(text: str) -> tuple:
     start, dash, end = times.partition("-")
     if not (colon and label.strip() and dash):
         raise argparse.ArgumentTypeError(f"expected LABEL:START-END (seconds, e.g. baseline:0-60), got {text!r}")
+    if "-" in end:   # "-5-10": a negative start
+        raise argparse.ArgumentTypeError(f"{text!r}: the times must be 0 s or more (LABEL:START-END, e.g. baseline:0-60)")
     return label.strip(), _seconds(start) if start.strip() else None, _seconds(end) if end.strip() else None
 
 

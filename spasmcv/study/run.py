@@ -472,8 +472,8 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     paths = [item.get("path", "") for item in job_list] if any("path" in item for item in job_list) else None
     relative = sum(1 for p in paths or [] if p and not os.path.isabs(p))
     if relative:
-        repeated.append(f"{relative} input path(s) are relative, as that older batch wrote them: relative to the "
-                        "folder it ran in, not to this one")
+        repeated.append(f"{relative} input path(s) are relative, as that older batch wrote them: they start from the "
+                        "folder that batch was run from")
     write_tables(out, jobs, results, paths=paths)
     write_summary(out, jobs, results, computed=report.computed, cached=report.cached, failed_now=report.failed,
                   log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"],

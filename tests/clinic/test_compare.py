@@ -297,9 +297,10 @@ def test_compare_command_scores_a_part_of_each_visit(model_info, tmp_path, capsy
     assert main(["compare", *visits, "--part", "week 3:900-", "-o", str(tmp_path / "x")]) == 5
     assert "visit 'week 3': the part to score, 900 s to the end, holds no frames" in capsys.readouterr().err
     assert not list(tmp_path.glob("x.*"))
-    with pytest.raises(SystemExit) as exc:
-        main(["compare", *visits, "--part", "baseline=0-20"])
-    assert exc.value.code == 2
+    for wrong, message in (("baseline=0-20", "expected LABEL:START-END"), ("baseline:-5-10", "must be 0 s or more")):
+        with pytest.raises(SystemExit) as exc:
+            main(["compare", *visits, "--part", wrong])
+        assert exc.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_compare_command_errors(tmp_path, capsys):
