@@ -37,7 +37,7 @@ INJECTION_SITES = {"upper_pretarsal": "upper lid, pretarsal", "upper_preseptal":
 
 
 #: Every table's options: SQLite must not give a deleted row's id to a new one, or the audit log's
-#: "delete patient 3" would come to name another patient (migration 0003; PostgreSQL never does).
+#: "delete visit 3" would come to name another visit (migration 0003; PostgreSQL never does).
 IDS_NEVER_REUSED = {"sqlite_autoincrement": True}
 
 

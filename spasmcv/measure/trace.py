@@ -117,7 +117,8 @@ def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
     keep = (time_s >= start_s) & (time_s < end_s)
     columns = {name: np.asarray(values)[keep] for name, values in trace.columns.items()}
     warnings = trace.metadata.get("warnings", [])
-    if warnings and all(name in columns for name in ("valid", "face_detected", "n_faces", "face_size_px")):
+    if "warnings" in trace.metadata and all(name in columns for name in ("valid", "face_detected", "n_faces",
+                                                                          "face_size_px")):
         whole = set(frame_warnings(trace.columns, trace.metadata.get("subject_reacquisitions")))
         warnings = frame_warnings(columns) + [w for w in warnings if w not in whole]
     return Trace(columns=columns, metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)],

@@ -137,5 +137,7 @@ def test_a_parts_frame_warnings_are_its_own_and_the_files_stay():
     assert first.metadata["warnings"] == [file_warning]
     assert second.metadata["warnings"][0].startswith("several faces were visible in 30 frames")
     assert second.metadata["warnings"][1:] == [file_warning]
+    clean = Trace(columns=dict(columns), metadata={"warnings": []})   # a part warns where the whole need not
     columns["valid"][80:] = 0   # the eyes lost for half of the second part
+    assert time_window(clean, 6.0, 10.0).metadata["warnings"][0].startswith("the eyes were measurable in only 50%")
     assert "the eyes were measurable in only 50% of frames" in time_window(whole, 6.0, 10.0).metadata["warnings"][0]

@@ -1,5 +1,5 @@
-"""Ids are never reused (SQLite): a deleted patient's, visit's or recording's id went to the next one
-created, so an audit entry such as "delete patient 3" came to name another patient.
+"""Ids are never reused (SQLite): a deleted visit's, recording's or treatment's id went to the next one
+created, so an audit entry such as "delete visit 3" came to name another visit.
 
 SQLite gives a new row the largest id + 1 unless the table is AUTOINCREMENT; each table is rebuilt
 as one (rows, indexes and keys kept), and its counter starts above every id it holds or the audit
