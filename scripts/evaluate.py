@@ -777,6 +777,17 @@ def choose_near_defaults(train: list[dict], candidates: list[dict], defaults: Ev
                key=lambda k: (score(k), -train[k]["mean_abs_onset_error"] - train[k]["mean_abs_offset_error"]))
 
 
+def _selection_line(description: str, per_clip: list[dict], clips: list[RealClip], unmeasured: list[str]) -> str:
+    """One sentence on another leave-one-clip-out selection: its pooled counts, F1, timing and the
+    clips it leaves below the baseline (``per_clip``: its scores on each held-out clip)."""
+    pooled = _pooled(per_clip)
+    worse = [clip.name for clip, scores in zip(clips, per_clip)
+             if scores["f1"] < clip.baseline["f1"] - 1e-9 and clip.name not in unmeasured]
+    return (f"{description}: {pooled['tp']} of {pooled['labels']} found, {pooled['fp']} false, F1 {pooled['f1']:.3f}, "
+            f"median start / end error {pooled['onset_error_median']:+.0f} / {pooled['offset_error_median']:+.0f} "
+            f"frames, below the baseline: {', '.join(worse) or 'none'}")
+
+
 def real_tables(cache: Path | None, model, facts: dict | None = None,
                 defaults: AnalysisSettings = AnalysisSettings(), grid: dict | None = None) -> list[str]:
     """Markdown lines: the real labelled clips with fixed ``defaults`` and leave-one-clip-out
@@ -831,22 +842,11 @@ def real_tables(cache: Path | None, model, facts: dict | None = None,
               f"baseline: {', '.join(worse) or 'none'}"
               + (f"; not measured at all (every frame failed the quality gate; their labels count as misses): "
                  f"{', '.join(unmeasured)}" if unmeasured else "") + ".", ""]
-    pooled_first = _pooled(f1_first)
-    worse_first = [clip.name for clip, scores in zip(clips, f1_first)
-                   if scores["f1"] < clip.baseline["f1"] - 1e-9 and clip.name not in unmeasured]
-    lines += [f"With the selection used up to analysis-19's figures (F1 first over the whole grid, timing "
-              f"only between equal F1s): {pooled_first['tp']} of {pooled_first['labels']} found, "
-              f"{pooled_first['fp']} false, F1 {pooled_first['f1']:.3f}, median start / end error "
-              f"{pooled_first['onset_error_median']:+.0f} / {pooled_first['offset_error_median']:+.0f} frames, "
-              f"below the baseline: {', '.join(worse_first) or 'none'}.", ""]
-    pooled_near = _pooled(near_defaults)
-    worse_near = [clip.name for clip, scores in zip(clips, near_defaults)
-                  if scores["f1"] < clip.baseline["f1"] - 1e-9 and clip.name not in unmeasured]
-    lines += [f"With near-ties going to the defaults ({NEAR_DEFAULTS}; fixed before it was first run, "
-              f"not the rule used): {pooled_near['tp']} of {pooled_near['labels']} found, {pooled_near['fp']} false, "
-              f"F1 {pooled_near['f1']:.3f}, median start / end error {pooled_near['onset_error_median']:+.0f} / "
-              f"{pooled_near['offset_error_median']:+.0f} frames, below the baseline: {', '.join(worse_near) or 'none'}. "
-              f"It is reported, not used: the defaults were developed looking at these clips (the default-settings "
+    lines += [_selection_line("With the selection used up to analysis-19's figures (F1 first over the whole grid, "
+                              "timing only between equal F1s)", f1_first, clips, unmeasured) + ".", ""]
+    lines += [_selection_line(f"With near-ties going to the defaults ({NEAR_DEFAULTS}; fixed before it was first "
+                              "run, not the rule used)", near_defaults, clips, unmeasured)
+              + f". It is reported, not used: the defaults were developed looking at these clips (the default-settings "
               f"table above, F1 {pooled_fixed['f1']:.3f}), so a fold that keeps them whenever the other clips cannot "
               f"tell settings apart by a closure inherits that optimism.", ""]
     lines += ["Unmatched detections (false positives) and misses, default settings:", ""]
