@@ -13,7 +13,7 @@ from pathlib import Path
 from spasmcv import __version__
 from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, EVENT_COLUMNS, MINUTE_COLUMNS, analyze_trace
-from spasmcv.app.db import Recording
+from spasmcv.app.db import AuditEntry, Recording
 from spasmcv.errors import SpasmcvError
 from spasmcv.measure.trace import Trace, scored_part, time_window, trace_bytes, trace_from_bytes
 
@@ -214,27 +214,53 @@ class Worker:
         self._finish(recording_id, status="done", progress=1.0, error="")
 
 
-def reanalyse(session, recording: Recording) -> None:
-    """Analyse a stored trace again with the current version (no video needed)."""
+def _grade_text(analysis_json: str | None) -> str:
+    grade = json.loads(analysis_json or "{}").get("severity", {}).get("jankovic_frequency_grade")
+    return "not gradable" if grade is None else str(grade)
+
+
+def reanalyse(session, recording: Recording) -> tuple[str, bool]:
+    """Analyse a stored trace again with the current version (no video needed). Returns what
+    changed, for the audit log (the version it replaces, the grade before and after), and
+    whether the grade changed."""
+    before_version, before = recording.analysis_version, _grade_text(recording.analysis_json)
     store_analysis(recording, stored_trace(recording), recording.visit.task)
     session.commit()
+    after = _grade_text(recording.analysis_json)
+    return f"re-analysed with {ANALYSIS_VERSION} (was {before_version}; grade {before} -> {after})", after != before
 
 
-def regrade_guided(sessions) -> int:
-    """At start-up: guided recordings of several tasks analysed before they were graded segment by
-    segment (no ``guided_segments`` in their analysis) are analysed again from their stored trace,
-    so that their visit pages and the course agree. The number re-analysed."""
-    count = 0
+def outdated(recording: Recording) -> bool:
+    """A finished recording whose stored results an earlier version made: another analysis
+    version, or a guided recording of several tasks analysed before it was graded by segment."""
+    if recording.status != "done" or not recording.trace_csv:
+        return False
+    if recording.analysis_version != ANALYSIS_VERSION:
+        return True
+    segments = protocol_segments(recording.protocol_data)
+    return (len({s["task"] for s in segments}) > 1
+            and "guided_segments" not in json.loads(recording.analysis_json or "{}"))
+
+
+def reanalyse_outdated(sessions) -> dict:
+    """At start-up: every :func:`outdated` recording is analysed again from its stored trace, so
+    that the visit pages, the export, the course and the report all give the current version's
+    numbers (the course and report analyse the traces afresh; the pages read what is stored).
+    Each is written to the audit log with what changed; returns ``{"count", "grade_changed"}``. A
+    stored trace that cannot be read is left as it was."""
+    count = changed = 0
     with sessions() as session:
-        for recording in session.query(Recording).filter(Recording.status == "done",
-                                                         Recording.protocol.like('%"segments"%')):
-            segments = protocol_segments(recording.protocol_data)
-            if (len({s["task"] for s in segments}) > 1 and recording.trace_csv
-                    and "guided_segments" not in json.loads(recording.analysis_json or "{}")):
-                try:
-                    store_analysis(recording, stored_trace(recording), recording.visit.task)
-                except SpasmcvError:   # kept as it was: a stored trace that cannot be read must not stop the start
-                    continue
-                count += 1
-        session.commit()
-    return count
+        for recording in session.query(Recording).filter(Recording.status == "done"):
+            if not outdated(recording):
+                continue
+            try:
+                text, grade_changed = reanalyse(session, recording)
+            except SpasmcvError:
+                session.rollback()
+                continue
+            count += 1
+            changed += grade_changed
+            session.add(AuditEntry(action="change", target=f"recording {recording.id}: {text} at start-up",
+                                   user="spasmcv"))
+            session.commit()
+    return {"count": count, "grade_changed": changed}

@@ -32,7 +32,7 @@ from spasmcv.analysis.metrics import TASK_NORMS
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, HFS_SIDE, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment,
                             User, Visit, check_password, code_key)
-from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, regrade_guided, stored_trace
+from spasmcv.app.jobs import Worker, graded_part, protocol_segments, reanalyse, reanalyse_outdated, stored_trace
 from spasmcv.clinic.compare import Treatment as CompareTreatment
 from spasmcv.clinic.compare import one_sided, other_side_warning
 from spasmcv.clinic.cycles import close_injections
@@ -146,7 +146,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     worker = worker or Worker(sessions, data_dir, model)
     worker.resume_interrupted()
-    regrade_guided(sessions)
+    reanalysed = reanalyse_outdated(sessions)   # stored results of an earlier version: the pages would disagree
     comparisons = RecentResults(COMPARISON_CACHE_SIZE)
 
     # ------------------------------------------------------------------ plumbing
@@ -230,7 +230,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
     def index():
         patients = g.db.query(Patient).order_by(Patient.code).all()
         audit("view", "patient list")
-        return render_template("index.html", patients=patients)
+        return render_template("index.html", patients=patients, reanalysed=reanalysed)
 
     @app.post("/patients")
     def create_patient():
@@ -394,8 +394,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         recording = get_or_404(Recording, recording_id)
         if recording.trace_csv is None:
             abort(400, "this recording has no stored trace")
-        reanalyse(g.db, recording)
-        audit("change", f"recording {recording.id}: re-analysed with {ANALYSIS_VERSION}")
+        text, _ = reanalyse(g.db, recording)
+        audit("change", f"recording {recording.id}: {text}")
         return redirect(url_for("visit_page", visit_id=recording.visit_id))
 
     @app.post("/recordings/<int:recording_id>/acceptability")

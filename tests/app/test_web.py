@@ -250,7 +250,7 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     from spasmcv.app.jobs import store_analysis
     from spasmcv.measure.trace import trace_bytes
 
-    c, _, sessions = client
+    c, data_dir, sessions = client
     pid = new_patient(c, sessions, "P-11")
     trace = real_trace("talkingface/franck.webm")
     with sessions() as s:
@@ -282,6 +282,26 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     export = c.get("/export.csv").get_data(as_text=True).splitlines()
     row = dict(zip(export[0].split(","), export[1].split(",")))
     assert (row["jankovic_frequency_grade"], row["jankovic_frequency_grade_if_review_closed"]) == ("0", "")
+
+    # the application started again: results of an earlier version are analysed again from the stored
+    # trace, so that the visit page and the export agree with the patient page; audited, and said
+    from spasmcv.analysis.analyze import ANALYSIS_VERSION
+
+    restarted = create_app(sessions, data_dir, worker=NoWorker())
+    restarted.config["TESTING"] = True
+    with sessions() as s:
+        assert s.get(Recording, recording.id).analysis_version == ANALYSIS_VERSION
+        entries = [a.target for a in s.query(AuditEntry).filter_by(user="spasmcv")]
+    assert entries == [f"recording {recording.id}: re-analysed with {ANALYSIS_VERSION} (was analysis-15; "
+                       "grade 0 -> 0) at start-up"]
+    again = restarted.test_client()
+    assert "listed for review are" in again.get(f"/visits/{visit_id}").get_data(as_text=True)
+    notice = again.get("/").get_data(as_text=True)
+    assert "1 recording(s)\nanalysed by an earlier version were analysed again" in notice
+    assert "the grade changed\nfor 0 of them" in notice
+    create_app(sessions, data_dir, worker=NoWorker())   # nothing outdated any more: nothing redone
+    with sessions() as s:
+        assert s.query(AuditEntry).filter_by(user="spasmcv").count() == 1
 
 
 def _stored(s, visit, trace, *, sha=None):
