@@ -39,23 +39,25 @@ from spasmcv import resolve_model  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import (FrameSpan, closures_starting_within, real_clip_scores,  # noqa: E402
                                          reported_closures)
-from spasmcv.measure.trace import time_window  # noqa: E402
+from spasmcv.measure.trace import Trace, time_window  # noqa: E402
 
 
-def part_bounds(n_parts: int, length_s: float, time_s: np.ndarray) -> list[tuple[int, int]]:
-    """First and last frame index of each consecutive ``length_s`` part."""
+def part_bounds(n_parts: int, length_s: float, trace) -> list[tuple[int, int, object]]:
+    """First and last frame index and the part itself (:func:`time_window`, as the batch, the
+    command line and the clinic cut it) of each consecutive ``length_s`` part."""
+    index = np.arange(len(trace))
+    numbered = Trace(columns={**trace.columns, "_index": index}, metadata=trace.metadata)
     out = []
     for k in range(n_parts):
-        inside = np.flatnonzero((time_s >= k * length_s) & (time_s < (k + 1) * length_s))
-        if inside.size:
-            out.append((int(inside[0]), int(inside[-1])))
+        part = time_window(numbered, k * length_s, (k + 1) * length_s)
+        if len(part):
+            inside = part.columns.pop("_index")
+            out.append((int(inside[0]), int(inside[-1]), part))
     return out
 
 
-def own_spans(clip, first: int, last: int) -> list[FrameSpan]:
+def own_spans(clip, first: int, part) -> list[FrameSpan]:
     """Closures found analysing the part's frames alone, in the whole clip's frame numbers."""
-    time_s = clip.trace["time_s"]
-    part = time_window(clip.trace, float(time_s[first]), float(time_s[last]) + 1e-6)
     analysis = analyze_trace(part, task=clip.info["task"])
     return [FrameSpan(s.start_frame + first, s.end_frame + first, s.eye, s.kind)
             for s in reported_closures(analysis.events, part["time_s"])]
@@ -66,11 +68,11 @@ def clip_parts(clip, length_s: float, whole: list[FrameSpan]) -> list[dict]:
     time_s = clip.trace["time_s"]
     n_parts = int(float(time_s[-1]) // length_s)
     rows = []
-    for first, last in part_bounds(n_parts, length_s, time_s):
+    for first, last, part in part_bounds(n_parts, length_s, clip.trace):
         labels = closures_starting_within(clip.labels, first, last)
         minutes = (last - first + 1) / clip.fps / 60
         row = {"labels_per_min": len(labels.closures) / minutes}
-        for way, spans in (("own", own_spans(clip, first, last)),
+        for way, spans in (("own", own_spans(clip, first, part)),
                            ("whole", [s for s in whole if first <= s.start_frame <= last])):
             row[way] = real_clip_scores(spans, labels, fps=clip.fps)
             row[f"{way}_per_min"] = sum(s.kind != "review" for s in spans) / minutes

@@ -117,7 +117,9 @@ from spasmcv.measure.trace import Trace, validate_columns
 #: ``review`` events of both eyes that overlap as ``bilateral``. No detection changes.
 #: analysis-23: a recording of exactly the 15 s needed is gradable: its measured time, a sum of frame
 #: durations, read 14.999999999999998 s (375 frames of 0.04 s), so a 15-s part starting at 5 s was
-#: "under 15 s (15.0 s of 15.0 s)" while those at 0 and 15 s were graded. No detection changes.
+#: "under 15 s (15.0 s of 15.0 s)" while those at 0 and 15 s were graded; and a part starting at a
+#: frame's time keeps that frame (stored as 7.3999999999999995 s, the frame at 7.4 s was left out of
+#: a part from 7.4 s, which then held 14.97 s). No detection of whole recordings changes.
 ANALYSIS_VERSION = "analysis-23"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).

@@ -107,6 +107,10 @@ def frame_warnings(columns: dict, reacquisitions: int | None = None) -> list[str
     return warnings
 
 
+#: Frame times closer than this to a part's edge count as on it (s): stored times carry rounding.
+TIME_TOLERANCE_S = 1e-6
+
+
 def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
     """The frames of ``trace`` with ``start_s <= time_s < end_s`` (seconds; times kept as they
     are), its metadata noting the window as ``time_window_s``. Used to analyse one part of a
@@ -114,7 +118,9 @@ def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
     own (:func:`frame_warnings`: a second face in another part is not this part's); those about
     the file stay."""
     time_s = np.asarray(trace.columns["time_s"], dtype=float)
-    keep = (time_s >= start_s) & (time_s < end_s)
+    # a frame stored at 7.3999999999999995 s is the frame at 7.4 s: both edges move by the same
+    # microsecond, so consecutive parts still share no frame and miss none
+    keep = (time_s >= start_s - TIME_TOLERANCE_S) & (time_s < end_s - TIME_TOLERANCE_S)
     columns = {name: np.asarray(values)[keep] for name, values in trace.columns.items()}
     warnings = trace.metadata.get("warnings", [])
     if "warnings" in trace.metadata and all(name in columns for name in ("valid", "face_detected", "n_faces",

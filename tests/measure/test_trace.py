@@ -141,3 +141,19 @@ def test_a_parts_frame_warnings_are_its_own_and_the_files_stay():
     columns["valid"][80:] = 0   # the eyes lost for half of the second part
     assert time_window(clean, 6.0, 10.0).metadata["warnings"][0].startswith("the eyes were measurable in only 50%")
     assert "the eyes were measurable in only 50% of frames" in time_window(whole, 6.0, 10.0).metadata["warnings"][0]
+
+
+def test_a_part_starting_at_a_frames_time_keeps_that_frame():
+    """Frame times carry rounding (7.3999999999999995 for the frame at 7.4 s at 30 frames/s): a part
+    from 7.4 s to 22.4 s holds its 450 frames, and consecutive parts share none and miss none."""
+    from spasmcv.measure.trace import time_window
+
+    n = 900
+    time_s = np.arange(n) * (1 / 30.0)   # as frame index times the frame interval
+    assert time_s[222] < 7.4   # 7.3999999999999995
+    trace = Trace(columns={"time_s": time_s, "valid": np.ones(n, np.int8)}, metadata={})
+    assert len(time_window(trace, 7.4, 22.4)) == 450
+    edges = [0.0, 7.4, 14.8, 22.2, 30.0]
+    parts = [time_window(trace, a, b) for a, b in zip(edges, edges[1:])]
+    assert sum(len(p) for p in parts) == n
+    assert len(np.unique(np.concatenate([p["time_s"] for p in parts]))) == n
