@@ -146,6 +146,23 @@ def _visit_parts(args) -> dict:
     return {label: parts.get(label, (args.start_s, args.end_s)) for label in labels}
 
 
+def _check_parts_start_inside(args, parts: dict) -> None:
+    """Refuse, before extracting any video, a visit whose part starts after its video ends (a
+    trace is checked when read: it holds its frames' times)."""
+    from spasmcv.errors import TraceError
+    from spasmcv.measure.video import probe_video
+
+    for label, _, path in args.visits:
+        start, end = parts[label]
+        if start is None or _is_trace_path(path):
+            continue
+        duration = probe_video(path).duration_s
+        if start >= duration:
+            raise TraceError(f"visit {label!r}: the part to score, {start:g} s to "
+                             f"{'the end' if end is None else f'{end:g} s'}, holds no frames of the recording "
+                             f"(its video runs from 0 to {duration:.1f} s)")
+
+
 def _visit_part(trace, label: str, part: tuple):
     """The part of one visit's ``trace`` to compare (``part``: start_s, end_s, None for open),
     its refusal naming the visit."""
@@ -498,11 +515,18 @@ def _cmd_analyze(args) -> int:
     return 0
 
 
+def _is_trace_path(path: Path) -> bool:
+    """A trace file, or a table (read as a trace, so that a wrong table is a trace error)."""
+    from spasmcv.measure.trace import is_trace_file
+
+    return is_trace_file(path) or path.name.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt"))
+
+
 def _load_trace(path: Path, args, label: str, settings):
     """A trace from a trace file, or extracted from a video (with a progress bar)."""
-    from spasmcv.measure.trace import is_trace_file, read_trace
+    from spasmcv.measure.trace import read_trace
 
-    if path.is_file() and (is_trace_file(path) or path.name.lower().endswith((".csv", ".csv.gz", ".tsv", ".txt"))):
+    if path.is_file() and _is_trace_path(path):
         return read_trace(path)  # a table that is not a trace is a trace error (exit 5), not a bad video
     from spasmcv.measure.extract import extract_trace
     from spasmcv.measure.model import resolve_model
@@ -563,6 +587,7 @@ def _cmd_compare(args) -> int:
             from spasmcv.errors import VideoError
 
             raise VideoError(f"{path}: file not found (visit {label!r})")
+    _check_parts_start_inside(args, parts)
     prefix = args.output = _output_prefix(args.output, Path("comparison"))
     _guard_outputs([prefix.with_name(prefix.name + suffix) for suffix in (".report.html", ".comparison.json",
                                                                         ".comparison.csv")],

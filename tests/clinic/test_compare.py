@@ -296,6 +296,10 @@ def test_compare_command_scores_a_part_of_each_visit(model_info, tmp_path, capsy
     assert "the end is not after the start" in capsys.readouterr().err
     assert main(["compare", *visits, "--part", "week 3:900-", "-o", str(tmp_path / "x")]) == 5
     assert "visit 'week 3': the part to score, 900 s to the end, holds no frames" in capsys.readouterr().err
+    videos = ["--visit", f"a:{SAMPLES / 'bsp_grade1.mp4'}", "--visit", f"b:{SAMPLES / 'bsp_grade2.mp4'}"]
+    assert main(["compare", *videos, "--part", "b:900-950", "-o", str(tmp_path / "x"), "-q"]) == 5   # before extracting
+    assert "visit 'b': the part to score, 900 s to 950 s, holds no frames of the recording (its video runs" \
+        in capsys.readouterr().err
     assert not list(tmp_path.glob("x.*"))
     for wrong, message in (("baseline=0-20", "expected LABEL:START-END"), ("baseline:-5-10", "must be 0 s or more")):
         with pytest.raises(SystemExit) as exc:
