@@ -180,6 +180,7 @@ class BatchReport:
     cached: int = 0
     failed: int = 0
     out_dir: Path | None = None
+    from_stored_trace: int = 0   # of ``computed``: analysed from a trace already extracted (no video decoded)
 
 
 def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo | str | os.PathLike | None = None,
@@ -281,6 +282,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
             note(f"#{job.input_index} {result.recording_id} failed: {result.error}")
         else:
             report.computed += 1
+            report.from_stored_trace += not result.extracted
             note(f"#{job.input_index} {result.recording_id} ok in {result.elapsed_s:.1f} s"
                  f"{'' if result.extracted else ' (trace reused)'}")
 
@@ -303,7 +305,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         report.results = ordered
         write_tables(out, jobs, ordered, paths=[shown_path(j) for j in jobs] if include_paths else None)
         write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,
-                      log_lines=log_lines, warnings=repeated)
+                      log_lines=log_lines, warnings=repeated, from_stored_trace=report.from_stored_trace)
     if aborted is not None:
         raise BatchError(f"batch aborted after a failed recording (#{aborted}); see {out / 'batch.log'}")
     return report

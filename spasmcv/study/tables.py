@@ -76,11 +76,14 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
 
 
 def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | None], *, computed: int,
-                  cached: int, failed_now: int, log_lines: list[str], warnings: list[str] | None = None) -> None:
+                  cached: int, failed_now: int, log_lines: list[str], warnings: list[str] | None = None,
+                  from_stored_trace: int = 0) -> None:
     """``summary.txt`` (counts, ``warnings`` such as a video listed twice, and every failure's
     reason) and one more entry in ``batch.log``.
     The first three counts add up to the recordings; the run's own three add up to those run
-    (``computed`` and ``failed_now`` this run, ``cached`` reused, failures from earlier runs included)."""
+    (``computed`` and ``failed_now`` this run, ``cached`` reused, failures from earlier runs included;
+    ``from_stored_trace`` of those computed needed no video: their trace was kept, e.g. after the
+    analysis version or settings changed)."""
     not_run = sum(r is None for r in results)
     failed = sum(1 for r in results if r and r.failed)
     failed_before = failed - failed_now
@@ -89,7 +92,10 @@ def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | No
              f"  failed:              {failed}",
              f"  not run (stopped):   {not_run}",
              "this run:",
-             f"  computed now:        {computed}",
+             f"  computed now:        {computed}"
+             + (f" ({from_stored_trace} of them from a trace already extracted, no video decoded for them: "
+                "another row of the same video, or an earlier run with another analysis version or settings)"
+                if from_stored_trace else ""),
              f"  failed now:          {failed_now}",
              f"  reused from cache:   {cached}"
              + (f" ({failed_before} of them failed in an earlier run)" if failed_before else "")]

@@ -403,6 +403,7 @@ def test_parts_of_one_video_are_scored_from_one_trace(tmp_path, real_video, mode
     assert len(list((out / "traces").iterdir())) == 1
     log = (out / "batch.log").read_text()
     assert log.count(" ok in ") == 5 and log.count("(trace reused)") == 4
+    assert "computed now:        5 (4 of them from a trace already extracted" in (out / "summary.txt").read_text()
     table = rows(out / "recordings.csv")
     assert [(r["start_s"], r["end_s"], r["task"]) for r in table] == [
         ("", "", "rest"), ("0", "15", "rest"), ("15", "", "conversation"), ("0", "15", "rest"), ("40", "", "reading"),
