@@ -617,8 +617,14 @@ def _comparison_table(comparison) -> str:
     def fmt(x, d):
         return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
 
+    from spasmcv.analysis.summary import part_text
+
     labels = [v.label for v in comparison.visits]
     lines = [f"{'':40s}" + "".join(f"{label[:26]:>28s}" for label in labels)]
+    parts = [part_text(v.analysis.recording["provenance"].get("time_window_s")) for v in comparison.visits]
+    if any(parts):   # which part of each recording the numbers come from
+        lines.append(f"{'part of the recording':40s}"
+                     + "".join(f"{(p.removeprefix('part: ') or 'all of it')[:26]:>28s}" for p in parts))
     decimals = {"share_closed": 1, "longest_closure_s": 2, "open_aperture_mm": 2, "severity_index": 0,
                 "jankovic_frequency_grade": 0}
     by_key: dict = {}

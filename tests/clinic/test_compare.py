@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import json
+import re
 import tempfile
 from pathlib import Path
 
@@ -284,8 +285,10 @@ def test_compare_command_scores_a_part_of_each_visit(model_info, tmp_path, capsy
     paths = {label: write_trace(traces[label], tmp_path / f"{stem}.trace.csv") for label, stem, _ in VISITS[:2]}
     visits = ["--visit", f"baseline=2026-01-10:{paths['baseline']}", "--visit", f"week 3=2026-02-02:{paths['week 3']}"]
     code = main(["compare", *visits, "--part", "baseline:0-20", "--start-s", "5", "--n-boot", "200",
-                 "-o", str(tmp_path / "parts"), "-q"])
-    assert code == 0, capsys.readouterr().err
+                 "-o", str(tmp_path / "parts")])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert re.search(r"part of the recording +0 s to 20 s +5 s to the end", out)
     html = (tmp_path / "parts.report.html").read_text()
     assert "part: 0 s to 20 s" in html and "part: 5 s to the end" in html
     data = json.loads((tmp_path / "parts.comparison.json").read_text())
