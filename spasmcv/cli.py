@@ -614,10 +614,10 @@ def _comparison_table(comparison) -> str:
     """Headline values per visit with change and 95 % interval, as plain text."""
     import math
 
+    from spasmcv.analysis.summary import part_text
+
     def fmt(x, d):
         return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
-
-    from spasmcv.analysis.summary import part_text
 
     labels = [v.label for v in comparison.visits]
     lines = [f"{'':40s}" + "".join(f"{label[:26]:>28s}" for label in labels)]

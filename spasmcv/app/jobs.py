@@ -247,7 +247,7 @@ def reanalyse_outdated(sessions) -> dict:
     that the visit pages, the export, the course and the report all give the current version's
     numbers (the course and report analyse the traces afresh; the pages read what is stored).
     Each is written to the audit log with what changed; returns ``{"count", "grade_changed"}``. A
-    stored trace that cannot be read is left as it was."""
+    recording that cannot be analysed again is left as it was."""
     count = changed = 0
     with sessions() as session:
         for recording in session.query(Recording).filter(Recording.status == "done"):
@@ -255,7 +255,7 @@ def reanalyse_outdated(sessions) -> dict:
                 continue
             try:
                 text, grade_changed = reanalyse(session, recording)
-            except SpasmcvError:
+            except Exception:   # noqa: BLE001 - one recording that cannot be analysed must not stop the application
                 session.rollback()
                 continue
             count += 1
