@@ -556,9 +556,14 @@ def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, table
             handle.write("\n")
         csv_path = prefix.with_name(prefix.name + ".comparison.csv")
         columns = ["metric", "label", "unit", "eye", "visit", "value", "change", "change_ci_low", "change_ci_high",
-                   "ratio", "ratio_ci_low", "ratio_ci_high", "normal"]
+                   "ratio", "ratio_ci_low", "ratio_ci_high", "normal", "part_start_s", "part_end_s"]
+        windows = {v.label: v.analysis.recording["provenance"].get("time_window_s") or (None, None)
+                   for v in comparison.visits}   # the part of each visit's recording (s; empty: all of it / to the end)
+        rows = [{**r, "part_start_s": windows[r["visit"]][0],
+                 "part_end_s": None if windows[r["visit"]][1] in (None, float("inf")) else windows[r["visit"]][1]}
+                for r in comparison.rows]
         with atomic_write(csv_path) as handle:
-            handle.write(csv_text(comparison.rows, columns, float_format=".4f"))
+            handle.write(csv_text(rows, columns, float_format=".4f"))
         paths += [json_path, csv_path]
     return paths
 

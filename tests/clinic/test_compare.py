@@ -7,6 +7,7 @@ condition (another seed), about 45 s on two cores.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import functools
 import json
@@ -293,6 +294,9 @@ def test_compare_command_scores_a_part_of_each_visit(model_info, tmp_path, capsy
     assert "part: 0 s to 20 s" in html and "part: 5 s to the end" in html
     data = json.loads((tmp_path / "parts.comparison.json").read_text())
     assert [r["provenance"]["time_window_s"] for r in data["recordings"]] == [[0.0, 20.0], [5.0, None]]
+    with open(tmp_path / "parts.comparison.csv", newline="") as handle:
+        parts = {(r["visit"], r["part_start_s"], r["part_end_s"]) for r in csv.DictReader(handle)}
+    assert parts == {("baseline", "0.0000", "20.0000"), ("week 3", "5.0000", "")}
     assert main(["compare", *visits, "--part", "week3:0-20", "-o", str(tmp_path / "x")]) == 2
     assert "no visit is labelled 'week3' (visits: baseline, week 3)" in capsys.readouterr().err
     assert main(["compare", *visits, "--part", "baseline:20-10", "-o", str(tmp_path / "x")]) == 2
