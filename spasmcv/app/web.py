@@ -425,14 +425,15 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         changed = {key: (getattr(visit, key), value) for key, value in new.items() if getattr(visit, key) != value}
         for key, (_, value) in changed.items():
             setattr(visit, key, value)
+        regraded = []   # a changed task grades the stored recordings again, against the new task's rates
         if "task" in changed:
             for recording in visit.recordings:
                 if recording.status == "done" and recording.trace_csv is not None:
-                    reanalyse(g.db, recording)
+                    regraded.append(f"recording {recording.id} {reanalyse(g.db, recording)[0]}")
         g.db.commit()
         if changed:
-            audit("change", f"visit {visit.id}: " + "; ".join(f"{key} {old!s} -> {value!s}"
-                                                               for key, (old, value) in changed.items()))
+            audit("change", f"visit {visit.id}: " + "; ".join([f"{key} {old!s} -> {value!s}"
+                                                                for key, (old, value) in changed.items()] + regraded))
         return redirect(url_for("visit_page", visit_id=visit.id))
 
     def _confirmed() -> None:

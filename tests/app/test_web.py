@@ -426,6 +426,9 @@ def test_a_visit_or_treatment_entered_wrongly_can_be_corrected_or_deleted_and_is
         assert json.loads(visit.recordings[0].analysis_json)["task"] == "conversation"   # graded for its task
         audit = [a.target for a in s.query(AuditEntry).filter_by(action="change")]
         assert any("date 2025-02-16 -> 2026-02-16" in a and "task rest -> conversation" in a for a in audit)
+        rid = visit.recordings[0].id
+        assert any(re.search(rf"recording {rid} re-analysed with analysis-\d+ \(was analysis-\d+; grade \d -> \d\)", a)
+                   for a in audit)   # the stored recording graded again, its grade before and after
     # nothing goes without the box ticked, nor while a recording is being analysed
     assert c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"]}).status_code == 400
     answer = c.post(f"/visits/{visit_id}/delete", data={"csrf_token": form["csrf_token"], "confirm": "1"})
