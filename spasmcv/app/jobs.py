@@ -10,6 +10,8 @@ import queue
 import threading
 from pathlib import Path
 
+from sqlalchemy import and_, or_
+
 from spasmcv import __version__
 from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.analyze import ANALYSIS_VERSION, EVENT_COLUMNS, MINUTE_COLUMNS, analyze_trace
@@ -242,16 +244,29 @@ def outdated(recording: Recording) -> bool:
             and "guided_segments" not in json.loads(recording.analysis_json or "{}"))
 
 
-def reanalyse_outdated(sessions) -> dict:
+def reanalyse_outdated(sessions, log=None) -> dict:
     """At start-up: every :func:`outdated` recording is analysed again from its stored trace, so
     that the visit pages, the export, the course and the report all give the current version's
     numbers (the course and report analyse the traces afresh; the pages read what is stored).
     Each is written to the audit log with what changed; returns ``{"count", "grade_changed"}``. A
-    recording that cannot be analysed again is left as it was."""
+    recording that cannot be analysed again is left as it was. ``log``: called with a line of
+    progress (``spasmcv serve`` prints it: thousands of recordings take minutes)."""
     count = changed = 0
     with sessions() as session:
-        for recording in session.query(Recording).filter(Recording.status == "done"):
+        # ids only: the stored traces are read one recording at a time (a clinic's may be gigabytes)
+        earlier = or_(Recording.analysis_version.is_(None), Recording.analysis_version != ANALYSIS_VERSION,
+                      and_(Recording.protocol.like('%"segments"%'), ~Recording.analysis_json.like('%"guided_segments"%')))
+        todo = [rid for (rid,) in session.query(Recording.id).filter(Recording.status == "done",
+                                                                      Recording.trace_csv.isnot(None), earlier)]
+        if todo and log:
+            log(f"{len(todo)} recording(s) may hold an earlier version's results: analysing those that do again "
+                f"with {ANALYSIS_VERSION}, from their stored traces (no video needed)")
+        for k, rid in enumerate(todo, 1):
+            if log and k % 100 == 0:
+                log(f"  {k} of {len(todo)}")
+            recording = session.get(Recording, rid)
             if not outdated(recording):
+                session.expunge(recording)
                 continue
             try:
                 text, grade_changed = reanalyse(session, recording)
@@ -263,4 +278,7 @@ def reanalyse_outdated(sessions) -> dict:
             session.add(AuditEntry(action="change", target=f"recording {recording.id}: {text} at start-up",
                                    user="spasmcv"))
             session.commit()
+            session.expunge(recording)
+        if todo and log:
+            log(f"analysed again: {count}; grade changed: {changed} (each in the audit log)")
     return {"count": count, "grade_changed": changed}

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import secrets
+import sys
 import threading
 import uuid
 from collections import OrderedDict
@@ -134,11 +135,12 @@ class RecentResults:
 
 
 def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = None,
-               require_login: bool = False) -> Flask:
+               require_login: bool = False, log=None) -> Flask:
     """The application, on an open database (``sessions``) and a data folder for uploads.
 
     ``require_login``: every page but the sign-in page needs a signed-in user (``spasmcv serve``
-    sets it whenever it listens on another address than this computer)."""
+    sets it whenever it listens on another address than this computer). ``log``: called with
+    lines of start-up progress (re-analysing an earlier version's results)."""
     data_dir = Path(data_dir)
     (data_dir / "uploads").mkdir(parents=True, exist_ok=True)
     app = Flask(__name__)
@@ -146,7 +148,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax")
     worker = worker or Worker(sessions, data_dir, model)
     worker.resume_interrupted()
-    reanalysed = reanalyse_outdated(sessions)   # stored results of an earlier version: the pages would disagree
+    reanalysed = reanalyse_outdated(sessions, log)   # stored results of an earlier version: the pages would disagree
     comparisons = RecentResults(COMPARISON_CACHE_SIZE)
 
     # ------------------------------------------------------------------ plumbing
@@ -755,7 +757,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, data_dir: Path | None = 
                 raise SpasmcvError(f"listening on {host} (beyond this computer) needs user accounts and sign-in: "
                                    "add one first with 'spasmcv serve --add-user NAME'")
     app = create_app(sessions, data_dir, model=model if model is not None else resolve_model(None),
-                     require_login=require_login)
+                     require_login=require_login, log=lambda line: print(line, file=sys.stderr, flush=True))
     print(f"spasmcv clinic on http://{host}:{port}/  (data: {data_dir}; "
           f"{'sign-in required; ' if require_login else ''}stop with Ctrl-C)", flush=True)
     waitress_serve(app, host=host, port=port, threads=4)

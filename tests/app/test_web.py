@@ -287,8 +287,10 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     # trace, so that the visit page and the export agree with the patient page; audited, and said
     from spasmcv.analysis.analyze import ANALYSIS_VERSION
 
-    restarted = create_app(sessions, data_dir, worker=NoWorker())
+    progress = []
+    restarted = create_app(sessions, data_dir, worker=NoWorker(), log=progress.append)
     restarted.config["TESTING"] = True
+    assert progress[-1] == "analysed again: 1; grade changed: 0 (each in the audit log)"
     with sessions() as s:
         assert s.get(Recording, recording.id).analysis_version == ANALYSIS_VERSION
         entries = [a.target for a in s.query(AuditEntry).filter_by(user="spasmcv")]
@@ -299,9 +301,11 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     notice = again.get("/").get_data(as_text=True)
     assert "1 recording(s)\nanalysed by an earlier version were analysed again" in notice
     assert "the grade changed\nfor 0 of them" in notice
-    create_app(sessions, data_dir, worker=NoWorker())   # nothing outdated any more: nothing redone
+    progress.clear()
+    create_app(sessions, data_dir, worker=NoWorker(), log=progress.append)   # nothing outdated any more
     with sessions() as s:
         assert s.query(AuditEntry).filter_by(user="spasmcv").count() == 1
+    assert progress == []   # nothing redone, nothing said
 
 
 def _stored(s, visit, trace, *, sha=None):
