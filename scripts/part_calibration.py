@@ -3,14 +3,15 @@
 A part of a video (one task of a guided recording, a manifest row's ``start_s``/``end_s``) can be
 analysed two ways:
 
-- **own**: the part's frames alone, as a recording of that length (analysis-22 and later): its open and
-  closed levels are learned from the part, and a closure at either edge is cut there;
+- **own**: the part's frames alone, as a recording of that length (analysis-22 and later): its
+  open and closed levels are learned from the part, and a closure at either edge is cut there;
 - **whole**: the whole recording analysed once, then the closures that start in the part.
 
 Every labelled real clip at least twice the shortest length long is cut into as many consecutive
-parts of each length as it holds (the rest left out), and both ways are scored against the labels that start in each part (the evaluation's matching rule,
-docs/accuracy.md), at the default settings, pooled over the parts. Also printed: closures per
-minute per part against the labels' (median absolute error), and false closures of 1 s or more.
+parts of each length as it holds (the rest left out), and both ways are scored against the labels
+that start in each part (the evaluation's matching rule, docs/accuracy.md), at the default
+settings, pooled over the parts. Also printed: closures per minute per part against the labels'
+(median absolute error), and false closures of 1 s or more.
 
 The rule, fixed before this was first run: **whole** replaces **own** only if, at every length,
 its pooled F1 is at least own's on the project's clips and on the outside clips, with no more
@@ -35,7 +36,6 @@ sys.path.insert(0, str(REPO / "scripts"))
 from evaluate import EXTERNAL, _pooled, external_clips, read_real_clip, real_clips  # noqa: E402
 
 from spasmcv import resolve_model  # noqa: E402
-
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import (FrameSpan, closures_starting_within, real_clip_scores,  # noqa: E402
                                          reported_closures)
