@@ -84,6 +84,22 @@ def real_trace(real_video, model_info):
     return get
 
 
+@pytest.fixture(scope="session")
+def external_trace(external_video, model_info):
+    """The trace of an outside clip (``labels/external/clips.csv``'s file name), extracted with the
+    real model once per test session (its labels' test and aperture_repeatability.py's share them)."""
+    from spasmcv.measure.extract import extract_trace
+
+    cache = {}
+
+    def get(file: str):
+        if file not in cache:
+            cache[file] = extract_trace(external_video(file), model=model_info)
+        return cache[file]
+
+    return get
+
+
 # ---- databases for the clinic application's tests -------------------------------------------
 # SQLite always, and a real PostgreSQL server when SPASMCV_TEST_DATABASE_URL names one (.ci/run
 # starts Debian's postgresql and sets it; in CI it is required). Each test gets its own database.

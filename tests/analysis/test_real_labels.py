@@ -307,16 +307,14 @@ EXTERNAL_KNOWN_SHORT = {
 
 @pytest.mark.parametrize("clip", [pytest.param(c, marks=pytest.mark.xfail(strict=True, reason=EXTERNAL_KNOWN_SHORT[c]))
                                   if c in EXTERNAL_KNOWN_SHORT else c for c in sorted(EXTERNAL)])
-def test_real_clip_from_outside_the_project_against_its_labels_and_the_baseline(clip, external_video, model_info):
+def test_real_clip_from_outside_the_project_against_its_labels_and_the_baseline(clip, external_trace):
     """The clips of labels/external/ (videos from public packages' test data, fetched by .ci/run):
     nothing was developed on them, so a change that only fits the project's own clips shows here.
     Not below the baseline, no false closure (but the few recorded at a clip's first scoring), none
     over 1 s, not graded above 1 unless the labels hold a closure of 1 s or more (`fi_On2c`,
     `fi_Rw_ZL`: eyes shut for 1-2 s while talking), and each clip's floor."""
-    from spasmcv.measure.extract import extract_trace
-
     row = EXTERNAL[clip]
-    trace = extract_trace(external_video(row["file"]), model=model_info)
+    trace = external_trace(row["file"])
     labels = read_labels(LABELS / "external" / f"{clip}.csv")
     fps = 1.0 / float(np.median(np.diff(trace["time_s"])))
     analysis = analyze_trace(trace, task=row["task"])
