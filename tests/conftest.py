@@ -68,36 +68,33 @@ def external_video():
     return get
 
 
-@pytest.fixture(scope="session")
-def real_trace(real_video, model_info):
-    """The trace of a video under ../shared/data/real, extracted with the real model once per test
-    session (the real-label tests and the real-video comparison share Talking Face's 200 s)."""
+def _extracted_once(find, model_info):
+    """A function name -> trace, extracting the video ``find(name)`` with the real model the first
+    time only (a test session's traces are shared by every test that asks)."""
     from spasmcv.measure.extract import extract_trace
 
     cache = {}
 
-    def get(relative: str):
-        if relative not in cache:
-            cache[relative] = extract_trace(real_video(relative), model=model_info)
-        return cache[relative]
+    def get(name: str):
+        if name not in cache:
+            cache[name] = extract_trace(find(name), model=model_info)
+        return cache[name]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def real_trace(real_video, model_info):
+    """The trace of a video under ../shared/data/real, extracted with the real model once per test
+    session (the real-label tests and the real-video comparison share Talking Face's 200 s)."""
+    return _extracted_once(real_video, model_info)
 
 
 @pytest.fixture(scope="session")
 def external_trace(external_video, model_info):
     """The trace of an outside clip (``labels/external/clips.csv``'s file name), extracted with the
     real model once per test session (its labels' test and aperture_repeatability.py's share them)."""
-    from spasmcv.measure.extract import extract_trace
-
-    cache = {}
-
-    def get(file: str):
-        if file not in cache:
-            cache[file] = extract_trace(external_video(file), model=model_info)
-        return cache[file]
-
-    return get
+    return _extracted_once(external_video, model_info)
 
 
 # ---- databases for the clinic application's tests -------------------------------------------
