@@ -735,6 +735,20 @@ SELECTION = ("chosen, among the settings whose median start and end errors on th
              "(minus 0.01 per false long closure), then by the smaller mean absolute start and end errors.")
 
 
+def _selection_key(p: dict) -> tuple:
+    """How a fold ranks a candidate by its pooled scores on the training clips: F1 less 0.01 per
+    false long closure, then the smaller mean absolute start + end error."""
+    return (p["f1"] - 0.01 * p["false_long"], -p["mean_abs_onset_error"] - p["mean_abs_offset_error"])
+
+
+def _within_timing(train: list[dict], timing_limit: float | None) -> list[int]:
+    """The candidates whose median start and end errors are within ``timing_limit`` frames
+    (None: all; all too when none is)."""
+    eligible = [k for k, p in enumerate(train) if timing_limit is not None
+                and abs(p["onset_error_median"]) <= timing_limit and abs(p["offset_error_median"]) <= timing_limit]
+    return eligible or list(range(len(train)))
+
+
 def choose_parameters(train: list[dict], timing_limit: float | None = 1.0) -> int:
     """Index of the candidate settings a fold uses, from each candidate's pooled scores on the
     training clips (:func:`_pooled`): among those whose median start and end errors are within
@@ -743,13 +757,7 @@ def choose_parameters(train: list[dict], timing_limit: float | None = 1.0) -> in
     issue's own target applied to the training clips, so a setting that wins one closure by
     ending most closures late is not taken (added after signals eyelid-12, whose F1-first choice
     ended 57 closures 3+ frames late; docs/accuracy.md)."""
-    def key(k):
-        p = train[k]
-        return (p["f1"] - 0.01 * p["false_long"], -p["mean_abs_onset_error"] - p["mean_abs_offset_error"])
-
-    eligible = [k for k, p in enumerate(train) if timing_limit is not None
-                and abs(p["onset_error_median"]) <= timing_limit and abs(p["offset_error_median"]) <= timing_limit]
-    return max(eligible or range(len(train)), key=key)
+    return max(_within_timing(train, timing_limit), key=lambda k: _selection_key(train[k]))
 
 
 #: the alternative rule reported beside :data:`SELECTION` (:func:`choose_near_defaults`), fixed before it was first run
@@ -763,18 +771,12 @@ def choose_near_defaults(train: list[dict], candidates: list[dict], defaults: Ev
     to the setting closest to the defaults (fewest parameters changed): a fold should not leave
     the defaults for a gain smaller than one closure on its training clips. Fixed before it was
     first run (docs/accuracy.md reports it beside the rule used)."""
-    def score(k):
-        return train[k]["f1"] - 0.01 * train[k]["false_long"]
-
-    eligible = [k for k, p in enumerate(train) if timing_limit is not None
-                and abs(p["onset_error_median"]) <= timing_limit and abs(p["offset_error_median"]) <= timing_limit]
-    eligible = eligible or list(range(len(train)))
-    best = max(score(k) for k in eligible)
-    near = [k for k in eligible if score(k) >= best - margin - 1e-12]
+    eligible = _within_timing(train, timing_limit)
+    best = max(_selection_key(train[k])[0] for k in eligible)
+    near = [k for k in eligible if _selection_key(train[k])[0] >= best - margin - 1e-12]
     changed = {k: sum(getattr(defaults, name) != value for name, value in candidates[k].items()) for k in near}
     fewest = min(changed.values())
-    return max((k for k in near if changed[k] == fewest),
-               key=lambda k: (score(k), -train[k]["mean_abs_onset_error"] - train[k]["mean_abs_offset_error"]))
+    return max((k for k in near if changed[k] == fewest), key=lambda k: _selection_key(train[k]))
 
 
 def _selection_line(description: str, per_clip: list[dict], clips: list[RealClip], unmeasured: list[str]) -> str:
