@@ -150,6 +150,7 @@ def _check_parts_start_inside(args, parts: dict) -> None:
     """Refuse, before extracting any video, a visit whose part starts after its video ends (a
     trace is checked when read: it holds its frames' times)."""
     from spasmcv.errors import TraceError
+    from spasmcv.measure.trace import empty_part_message
     from spasmcv.measure.video import probe_video
 
     for label, _, path in args.visits:
@@ -158,9 +159,8 @@ def _check_parts_start_inside(args, parts: dict) -> None:
             continue
         duration = probe_video(path).duration_s
         if start >= duration:
-            raise TraceError(f"visit {label!r}: the part to score, {start:g} s to "
-                             f"{'the end' if end is None else f'{end:g} s'}, holds no frames of the recording "
-                             f"(its video runs from 0 to {duration:.1f} s)")
+            raise TraceError(f"visit {label!r}: "
+                             + empty_part_message(start, end, f"its video runs from 0 to {duration:.1f} s"))
 
 
 def _visit_part(trace, label: str, part: tuple):

@@ -270,8 +270,10 @@ def reanalyse_outdated(sessions, log=None) -> dict:
                 continue
             try:
                 text, grade_changed = reanalyse(session, recording)
-            except Exception:   # noqa: BLE001 - one recording that cannot be analysed must not stop the application
+            except Exception as exc:   # noqa: BLE001 - one recording that cannot be analysed must not stop the application
                 session.rollback()
+                if log:
+                    log(f"  recording {rid} kept as it was ({type(exc).__name__}: {exc})")
                 continue
             count += 1
             changed += grade_changed

@@ -143,6 +143,12 @@ def part_seconds(text: str) -> float:
     return value
 
 
+def empty_part_message(start_s: float | None, end_s: float | None, extent: str) -> str:
+    """The refusal of a part holding no frames (``extent``: what the recording spans, in words)."""
+    return (f"the part to score, {start_s or 0.0:g} s to {'the end' if end_s is None else f'{end_s:g} s'}, "
+            f"holds no frames of the recording ({extent})")
+
+
 def scored_part(trace: Trace, start_s: float | None, end_s: float | None) -> Trace:
     """The part of a recording to score (:func:`time_window`; None: from the start / to the end);
     a :class:`TraceError` saying so when it holds no frames (a part past the video's end)."""
@@ -152,8 +158,7 @@ def scored_part(trace: Trace, start_s: float | None, end_s: float | None) -> Tra
     part = time_window(trace, start, end)
     last = float(trace["time_s"][-1]) if len(trace) else 0.0
     if len(part) < 2:
-        raise TraceError(f"the part to score, {start:g} s to {'the end' if end_s is None else f'{end:g} s'}, holds "
-                         f"no frames of the recording (its frames run from 0 to {last:.1f} s)")
+        raise TraceError(empty_part_message(start_s, end_s, f"its frames run from 0 to {last:.1f} s"))
     frame_s = float(np.median(np.diff(trace["time_s"])))
     if end_s is not None and end_s > last + 1.5 * frame_s:   # a time typed past the end: said, not silently cut
         warning = (f"the part to score, {start:g} s to {end:g} s, runs past the recording's end ({last:.1f} s): "

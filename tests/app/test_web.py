@@ -287,10 +287,21 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     # trace, so that the visit page and the export agree with the patient page; audited, and said
     from spasmcv.analysis.analyze import ANALYSIS_VERSION
 
+    with sessions() as s:   # and one whose stored trace cannot be read: kept as it was, said, not a failed start
+        broken = Recording(visit_id=visit_id, status="done", trace_csv=b"not a trace", analysis_version="analysis-15",
+                           analysis_json=s.get(Recording, recording.id).analysis_json)
+        s.add(broken)
+        s.commit()
+        broken_id = broken.id
     progress = []
     restarted = create_app(sessions, data_dir, worker=NoWorker(), log=progress.append)
     restarted.config["TESTING"] = True
     assert progress[-1] == "analysed again: 1; grade changed: 0 (each in the audit log)"
+    assert any(line.startswith(f"  recording {broken_id} kept as it was (TraceError") for line in progress)
+    with sessions() as s:
+        assert s.get(Recording, broken_id).analysis_version == "analysis-15"
+        s.delete(s.get(Recording, broken_id))
+        s.commit()
     with sessions() as s:
         assert s.get(Recording, recording.id).analysis_version == ANALYSIS_VERSION
         entries = [a.target for a in s.query(AuditEntry).filter_by(user="spasmcv")]
