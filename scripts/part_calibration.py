@@ -1,21 +1,27 @@
 """Parts of a recording: analysed on their own frames, or within the whole recording?
 
 A part of a video (one task of a guided recording, a manifest row's ``start_s``/``end_s``) can be
-analysed two ways:
+analysed three ways:
 
-- **own**: the part's frames alone, as a recording of that length (analysis-22 and later): its
+- **cut**: the part's frames alone, as a recording of that length (analysis-22 and 23): its
   open and closed levels are learned from the part, and a closure at either edge is cut there;
+- **edges**: the part's own levels and quality gate, but measured within the whole recording,
+  so that a closure running across an edge is whole and belongs to the part it begins in
+  (analysis-24 and later, docs/analysis.md "Parts of a recording");
 - **whole**: the whole recording analysed once, then the closures that start in the part.
 
 Every labelled real clip at least twice the shortest length long is cut into as many consecutive
-parts of each length as it holds (the rest left out), and both ways are scored against the labels
+parts of each length as it holds (the rest left out), and each way is scored against the labels
 that start in each part (the evaluation's matching rule, docs/accuracy.md), at the default
 settings, pooled over the parts. Also printed: closures per minute per part against the labels'
 (median absolute error), and false closures of 1 s or more.
 
-The rule, fixed before this was first run: **whole** replaces **own** only if, at every length,
-its pooled F1 is at least own's on the project's clips and on the outside clips, with no more
-false closures of 1 s or more, and it is higher somewhere.
+The rules, fixed before each was first run: **whole** replaces the part's own levels only if, at
+every length, its pooled F1 is at least the own way's on the project's clips and on the outside
+clips, with no more false closures of 1 s or more, and it is higher somewhere (run in the 36th
+session against **cut**: not taken). **edges** replaces **cut** if, at every length and on both
+clip sets, its pooled F1 is at least cut's with no more false closures of 1 s or more (a closure
+cut at an edge is a wrong duration, and one cut in two is counted twice, whatever the F1 says).
 
     python scripts/part_calibration.py --traces DIR [--external DIR] [--lengths 15 20 30] [--clips NAME ...]
                                        [--model PATH]
@@ -25,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +49,10 @@ from spasmcv.analysis.evaluation import (FrameSpan, closures_starting_within, re
 from spasmcv.measure.trace import Trace, time_window  # noqa: E402
 
 
+#: The ways a part is analysed, as the table prints them.
+WAYS = ("cut", "edges", "whole")
+
+
 def part_bounds(n_parts: int, length_s: float, trace) -> list[tuple[int, int, object]]:
     """First and last frame index and the part itself (:func:`time_window`, as the batch, the
     command line and the clinic cut it) of each consecutive ``length_s`` part."""
@@ -56,11 +67,11 @@ def part_bounds(n_parts: int, length_s: float, trace) -> list[tuple[int, int, ob
     return out
 
 
-def own_spans(clip, first: int, part) -> list[FrameSpan]:
-    """Closures found analysing the part's frames alone, in the whole clip's frame numbers."""
-    analysis = analyze_trace(part, task=clip.info["task"])
-    return [FrameSpan(s.start_frame + first, s.end_frame + first, s.eye, s.kind)
-            for s in reported_closures(analysis.events, part["time_s"])]
+def part_spans(clip, part, *, edges: bool) -> list[FrameSpan]:
+    """Closures found analysing the part on its own levels, in the whole clip's frame numbers:
+    within the whole recording (``edges``) or on its frames alone (cut at its edges)."""
+    analysis = analyze_trace(part if edges else replace(part, surroundings=None), task=clip.info["task"])
+    return reported_closures(analysis.events, clip.trace["time_s"])
 
 
 def clip_parts(clip, length_s: float, whole: list[FrameSpan]) -> list[dict]:
@@ -72,7 +83,7 @@ def clip_parts(clip, length_s: float, whole: list[FrameSpan]) -> list[dict]:
         labels = closures_starting_within(clip.labels, first, last)
         minutes = (last - first + 1) / clip.fps / 60
         row = {"labels_per_min": len(labels.closures) / minutes}
-        for way, spans in (("own", own_spans(clip, first, part)),
+        for way, spans in (("cut", part_spans(clip, part, edges=False)), ("edges", part_spans(clip, part, edges=True)),
                            ("whole", [s for s in whole if first <= s.start_frame <= last])):
             row[way] = real_clip_scores(spans, labels, fps=clip.fps)
             row[f"{way}_per_min"] = sum(s.kind != "review" for s in spans) / minutes
@@ -85,20 +96,19 @@ def report(name: str, clips: list, lengths: list[float]) -> None:
     whole = {clip.name: reported_closures(analyze_trace(clip.trace, task=clip.info["task"]).events,
                                           clip.trace["time_s"]) for clip in clips}
     print(f"\n{name}: {len(clips)} clips")
-    print("part (s) | parts | labels | own TP/FP/FN F1 long-false | whole TP/FP/FN F1 long-false | "
-          "rate error own / whole (median |per min|)")
+    print("part (s) | parts | labels | cut TP/FP/FN F1 long-false | edges TP/FP/FN F1 long-false | "
+          "whole TP/FP/FN F1 long-false | rate error cut / edges / whole (median |per min|)")
     for length in lengths:
         rows = [r for clip in clips for r in clip_parts(clip, length, whole[clip.name])]
         if not rows:
             continue
         text = []
-        for way in ("own", "whole"):
+        for way in WAYS:
             p = _pooled([r[way] for r in rows])
             text.append(f"{p['tp']}/{p['fp']}/{p['fn']} {p['f1']:.3f} {p['false_long']}")
-        errors = {way: np.median([abs(r[f"{way}_per_min"] - r["labels_per_min"]) for r in rows])
-                  for way in ("own", "whole")}
-        print(f"{length:g} | {len(rows)} | {sum(r['own']['labels'] for r in rows)} | {text[0]} | {text[1]} | "
-              f"{errors['own']:.1f} / {errors['whole']:.1f}")
+        errors = [f"{np.median([abs(r[f'{way}_per_min'] - r['labels_per_min']) for r in rows]):.1f}" for way in WAYS]
+        print(f"{length:g} | {len(rows)} | {sum(r['cut']['labels'] for r in rows)} | {' | '.join(text)} | "
+              f"{' / '.join(errors)}")
 
 
 def main() -> int:

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
+
+import numpy as np
 
 from spasmcv import __version__
 from spasmcv._atomic import atomic_write_set
 from spasmcv._tables import csv_text, json_safe
-from spasmcv.analysis.closure import ClosureSettings, ClosureSignal, closure_signal
-from spasmcv.analysis.events import Events, EventSettings, counting_review, detect_events
+from spasmcv.analysis.closure import SIDES, ClosureSettings, ClosureSignal, closure_signal
+from spasmcv.analysis.events import Events, EventSettings, closures, counting_review, detect_events
 from spasmcv.analysis.metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, frame_durations, per_minute, recording_metrics
-from spasmcv.analysis.quality import REASONS, QualitySettings, frame_quality, frame_rate_warning, quality_summary
+from spasmcv.analysis.quality import REASONS, FrameQuality, QualitySettings, frame_quality, frame_rate_warning, quality_summary
 from spasmcv.analysis.severity import SeveritySettings, intensity_indicators, severity
 from spasmcv.errors import TraceError
-from spasmcv.measure.trace import Trace, validate_columns
+from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 
 #: Changes whenever the same trace and settings would give other events or numbers.
 #: analysis-2: event onsets/offsets extended to the lid at rest with the square-root
@@ -176,9 +178,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
         raise ValueError(f"task must be one of {sorted(TASK_NORMS)}, not {task!r}")
     check_trace_columns(trace, settings)
     gate = frame_quality(trace.columns, settings.quality)
-    signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable,
-                            eye_measurable=gate.eye_measurable)
-    events = detect_events(signal, settings.events)
+    signal, events = signal_and_events(trace, gate, settings)
     verdict = quality_summary(frame_durations(signal.time_s), gate, signal.valid, settings.quality)
     metrics = recording_metrics(signal, events, trace.columns, gate=verdict, settings=settings.metrics)
     grade = severity(metrics, task=task, settings=settings.severity)
@@ -239,6 +239,75 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     }
     return Analysis(recording=recording, events=events, per_minute=per_minute(signal, events, settings=settings.metrics),
                     signal=signal, settings=settings)
+
+
+def part_frames(whole: Trace, part: Trace) -> slice | None:
+    """Where ``part``'s frames lie in ``whole`` (a slice), or None if they are not a run of its frames."""
+    whole_t, part_t = np.asarray(whole["time_s"], dtype=float), np.asarray(part["time_s"], dtype=float)
+    if not len(part_t):
+        return None
+    first = int(np.searchsorted(whole_t, part_t[0], side="left"))
+    frames = slice(first, first + len(part_t))
+    return frames if np.array_equal(whole_t[frames], part_t) else None
+
+
+def signal_and_events(trace: Trace, gate: FrameQuality, settings: AnalysisSettings) -> tuple[ClosureSignal, Events]:
+    """The closure signal of ``trace``'s frames (``gate``: their quality gate) and its events.
+
+    A part of a recording (``trace.surroundings``, :func:`~spasmcv.measure.trace.time_window`) is
+    measured within the whole recording so that a closure running across its edges is whole:
+    its levels (open reference, closed level, iris size) and gate are its own, the frames
+    beyond its edges are measured with them (and their own gate) only to follow a closure
+    there, and its events are those that begin in it (a closure held into it from before is
+    ``carried``: its frames here count as time closed, it is counted where it began)."""
+    whole = trace.surroundings
+    frames = part_frames(whole, trace) if whole is not None and whole.columns.keys() >= trace.columns.keys() else None
+    if frames is None:
+        signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable,
+                                eye_measurable=gate.eye_measurable)
+        return signal, detect_events(signal, settings.events)
+    around = frame_quality(whole.columns, settings.quality)
+    measurable = around.measurable.copy()
+    measurable[frames] = gate.measurable
+    eye_measurable = {side: around.eye_measurable[side].copy() for side in SIDES}
+    for side in SIDES:
+        eye_measurable[side][frames] = gate.eye_measurable[side]
+    calibration = np.zeros(len(whole), dtype=bool)
+    calibration[frames] = True
+    signal = closure_signal(whole.columns, settings.closure, measurable=measurable, eye_measurable=eye_measurable,
+                            calibration=calibration)
+    return part_signal(signal, frames), part_events(detect_events(signal, settings.events), signal.time_s[frames])
+
+
+def part_signal(signal: ClosureSignal, frames: slice) -> ClosureSignal:
+    """``signal`` on ``frames`` only (its levels as they are)."""
+    def cut(value):
+        if isinstance(value, dict):
+            return {side: cut(v) for side, v in value.items()}
+        return value[frames] if isinstance(value, np.ndarray) else value
+
+    return replace(signal, **{name: cut(getattr(signal, name)) for name in
+                              ("time_s", "closure", "reference", "bridged", "measurable", "valid", "lower_lid",
+                               "eye_measured")})
+
+
+def part_events(events: Events, time_s: np.ndarray) -> Events:
+    """The events that begin within the frames at ``time_s`` (s; a closure of both eyes where its
+    earlier eye begins), and as ``carried`` the closures that began before them and run into them."""
+    first, last = float(time_s[0]) - TIME_TOLERANCE_S, float(time_s[-1]) + TIME_TOLERANCE_S
+    begins = {}
+    for pair in events.paired:
+        for member in (pair.left, pair.right):
+            if member is not None:
+                begins[id(member)] = pair.onset_s
+    per_eye, carried = {}, {}
+    for side, found in events.per_eye.items():
+        per_eye[side] = [e for e in found if first <= begins.get(id(e), e.onset_s) <= last]
+        carried[side] = [e for e in closures(found) if begins.get(id(e), e.onset_s) < first and e.offset_s >= first]
+    kept = {id(e) for found in per_eye.values() for e in found}
+    paired = [p for p in events.paired if id(p.left if p.left is not None else p.right) in kept]
+    bursts = {side: [b for b in found if first <= b.onset_s <= last] for side, found in events.bursts.items()}
+    return replace(events, per_eye=per_eye, paired=paired, bursts=bursts, carried=carried)
 
 
 def gate_warnings(invalid_share: dict, settings: QualitySettings, *, min_share: float = 0.05) -> list[str]:

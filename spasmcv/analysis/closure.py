@@ -200,12 +200,16 @@ class ClosureSignal:
 
 
 def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
-                   measurable: np.ndarray | None = None, eye_measurable: dict | None = None) -> ClosureSignal:
+                   measurable: np.ndarray | None = None, eye_measurable: dict | None = None,
+                   calibration: np.ndarray | None = None) -> ClosureSignal:
     """Compute both eyes' closure from trace columns (``time_s``, ``valid``, ``subject_track``,
     ``<measure>_left/right`` and, when present, ``iris_reference_px`` and ``lower_lid_left/right``)
     on the frames the quality gate passed (``measurable``,
     :func:`spasmcv.analysis.quality.frame_quality`; default: ``valid``), each eye also on the
-    frames where it alone passed (``eye_measurable``: side -> mask, the near eye of a turned head)."""
+    frames where it alone passed (``eye_measurable``: side -> mask, the near eye of a turned head).
+    The open reference, closed levels and iris size are learned from the ``calibration`` frames
+    only (a mask; default: all): a part of a recording keeps its own levels while the frames
+    around it are measured with them."""
     time_s = np.asarray(columns["time_s"], dtype=float)
     valid = np.asarray(columns["valid"]).astype(bool)
     if measurable is not None:
@@ -214,24 +218,27 @@ def closure_signal(columns: dict, settings: ClosureSettings = ClosureSettings(),
                                 & np.asarray(eye_measurable[side], dtype=bool))
                  if eye_measurable is not None else valid for side in SIDES}
     track = np.asarray(columns.get("subject_track", np.zeros(len(time_s))))
+    learn = np.ones(len(time_s), dtype=bool) if calibration is None else np.asarray(calibration, dtype=bool)
     closure, reference, closed = {}, {}, {}
     bridged_any = np.zeros(len(time_s), dtype=bool)
     for side in SIDES:
         values = np.where(eye_valid[side], np.asarray(columns[f"{settings.measure}_{side}"], dtype=float), np.nan)
         values, bridged = bridge_gaps(values, time_s, max_gap_s=settings.max_bridge_s, segment=track)
-        ref = open_reference(values, time_s, window_s=settings.reference_window_s,
+        ref = open_reference(values[learn], time_s[learn], window_s=settings.reference_window_s,
                              quantile=settings.reference_quantile,
                              open_fraction=settings.reference_open_fraction,
                              step_s=settings.reference_step_s, min_frames=settings.min_reference_frames)
+        if calibration is not None:   # the levels of the calibration frames, held beyond them
+            ref = np.interp(time_s, time_s[learn], ref) if learn.any() else np.full(len(time_s), np.nan)
         ratio = values / ref
-        closed[side] = closed_ratio(ratio, default=settings.closed_ratio_default,
+        closed[side] = closed_ratio(ratio[learn], default=settings.closed_ratio_default,
                                     bounds=settings.closed_ratio_bounds, min_frames=settings.min_closed_frames)
         closure[side] = closure_fraction(ratio, closed[side])
         reference[side] = ref
         bridged_any |= bridged
     both = np.isfinite(closure["left"]) & np.isfinite(closure["right"])
     any_eye = eye_valid["left"] | eye_valid["right"]
-    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[any_eye]
+    iris = np.asarray(columns.get("iris_reference_px", np.full(len(time_s), np.nan)), dtype=float)[any_eye & learn]
     iris_px = float(np.nanmedian(iris)) if np.isfinite(iris).any() else float("nan")
     lower_lid = ({side: np.where(eye_valid[side], np.asarray(columns[f"lower_lid_{side}"], dtype=float), np.nan)
                   for side in SIDES}

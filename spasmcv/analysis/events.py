@@ -174,6 +174,9 @@ class Events:
     bursts: dict = field(default_factory=dict)         # side -> list[FlutterBurst]
     paired: list = field(default_factory=list)         # list[PairedEvent]
     settings: EventSettings = EventSettings()
+    #: side -> closures that began before these frames and run into them (a part of a recording):
+    #: their frames here are time closed; they are listed and counted where they began
+    carried: dict = field(default_factory=dict)
 
     def summary(self) -> list[dict]:
         """One dict per eye event, in time order: the event's fields, ``duration_s`` and
@@ -685,7 +688,8 @@ def counting_review(events: Events) -> Events:
                       for e in found] for side, found in events.per_eye.items()}
     paired = pair_events(closures(per_eye["left"]), closures(per_eye["right"]),
                          min_overlap=events.settings.pair_min_overlap)
-    return Events(per_eye=per_eye, bursts=events.bursts, paired=paired, settings=events.settings)
+    return Events(per_eye=per_eye, bursts=events.bursts, paired=paired, settings=events.settings,
+                  carried=events.carried)
 
 
 def with_other_eye_measured(events: list[EyeEvent], other: np.ndarray, time_s: np.ndarray) -> list[EyeEvent]:

@@ -54,7 +54,8 @@ def _quantiles(values, qs) -> list[float]:
 
 
 def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *,
-                        aperture_mm: np.ndarray | None = None, settings: MetricSettings = MetricSettings()) -> dict:
+                        aperture_mm: np.ndarray | None = None, settings: MetricSettings = MetricSettings(),
+                        carried: list = ()) -> dict:
     """Per-frame contributions of one eye from which each headline metric is a sum, a maximum or
     a median over frames (:data:`HEADLINE_RULES`). The visit comparison's bootstrap resamples
     these frames and applies the same definitions.
@@ -64,7 +65,8 @@ def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *
     counted closure's onset frame (``closures``, ``blinks`` outside flutter bursts,
     ``prolonged``, ``spasms``, ``bursts`` at a burst's first closure), ``duration_s`` (a
     closure's duration at its onset frame, else 0) and ``aperture_open_mm`` (``aperture_mm`` on
-    open-eye frames, else NaN).
+    open-eye frames, else NaN). ``carried``: closures that began before these frames and run
+    into them; their frames here are closed time, they are counted where they began.
     """
     time_s = np.asarray(time_s, dtype=float)
     closure = np.asarray(closure, dtype=float)
@@ -90,7 +92,7 @@ def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *
         np.maximum.at(duration, onset, np.array([e.duration_s for e in events]))
     # closed time counts only inside closure events: lids lowered by looking down or by the
     # other eye's closure, and quick glances (partial/coupled/glance events) are not eyes closed
-    in_closure = event_mask(time_s, events)
+    in_closure = event_mask(time_s, events + closures(list(carried)))
     with np.errstate(invalid="ignore"):
         closed = in_closure & (closure >= settings.closed_level)
         is_open = measured & (closure < settings.open_level)
@@ -149,14 +151,15 @@ COUNT_KEYS = ("closure_count", "blink_count", "prolonged_count", "spasm_count", 
 
 
 def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, aperture_mm: np.ndarray | None = None,
-                settings: MetricSettings = MetricSettings()) -> dict:
+                settings: MetricSettings = MetricSettings(), carried: list = ()) -> dict:
     """Metrics of one eye over the frames given (see docs/analysis.md for each key); the headline
-    rates and shares through :data:`HEADLINE_RULES`."""
+    rates and shares through :data:`HEADLINE_RULES` (``carried``: :func:`frame_contributions`)."""
     closure = np.asarray(closure, dtype=float)
     review = [e for e in events if e.kind == "review"]
     events = closures(events)
     frame_s = frame_durations(time_s)
-    contributions = frame_contributions(time_s, closure, events, aperture_mm=aperture_mm, settings=settings)
+    contributions = frame_contributions(time_s, closure, events, aperture_mm=aperture_mm, settings=settings,
+                                        carried=carried)
     headline = {name: float(rule(contributions)) for name, rule in HEADLINE_RULES.items()}
     valid_s = headline["valid_time_s"]
     blinks = [e for e in events if e.kind == "blink" and e.flutter_burst is None]
@@ -167,7 +170,7 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
     onsets = np.array([e.onset_s for e in events])
     intervals = np.diff(onsets)
     q25, q50, q75, q90 = _quantiles(durations, (0.25, 0.5, 0.75, 0.9))
-    in_closure = event_mask(time_s, events)
+    in_closure = event_mask(time_s, events + closures(list(carried)))
     out = {
         "valid_time_s": valid_s,
         "closure_count": len(events),
@@ -210,7 +213,8 @@ def recording_metrics(signal: ClosureSignal, events: Events, columns: dict, *, g
     """Per-eye metrics, bilateral/unilateral counts, left/right asymmetry and data quality
     (``gate``: the quality gate's verdict, :func:`spasmcv.analysis.quality.quality_summary`, added as is)."""
     per_eye = {side: eye_metrics(signal.time_s, signal.closure[side], events.per_eye[side],
-                                 aperture_mm=columns.get(f"aperture_mm_{side}"), settings=settings)
+                                 aperture_mm=columns.get(f"aperture_mm_{side}"), settings=settings,
+                                 carried=events.carried.get(side, []))
                for side in SIDES}
     paired = events.paired
     frame_s = frame_durations(signal.time_s)
@@ -270,7 +274,8 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
         in_bin = (signal.time_s >= lo) & (signal.time_s < hi)
         for side in SIDES:
             evs = [e for e in events.per_eye[side] if lo <= e.onset_s < hi]
-            m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings)
+            before = [e for e in events.carried.get(side, []) + events.per_eye[side] if e.onset_s < lo <= e.offset_s]
+            m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings, carried=before)
             rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_stop), "eye": side,
                          "valid_time_s": m["valid_time_s"], "closure_count": m["closure_count"],
                          "blink_count": m["blink_count"], "blink_rate_per_min": m["blink_rate_per_min"],

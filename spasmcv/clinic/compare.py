@@ -233,7 +233,8 @@ def recording_frames(analysis: Analysis, trace: Trace) -> dict[str, np.ndarray]:
     for side in SIDES:
         contributions = frame_contributions(signal.time_s, signal.closure[side], analysis.events.per_eye[side],
                                             aperture_mm=trace.columns.get(f"aperture_mm_{side}"),
-                                            settings=analysis.settings.metrics)
+                                            settings=analysis.settings.metrics,
+                                            carried=analysis.events.carried.get(side, []))
         out.update({f"{side}.{name}": values for name, values in contributions.items()})
     return out
 

@@ -20,7 +20,7 @@ import io
 import json
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -47,10 +47,15 @@ class Trace:
         Float columns use NaN for missing values.
     metadata : dict
         Provenance and probe results (JSON-compatible).
+    surroundings : Trace or None
+        For a part of a recording (:func:`time_window`), the whole recording it was cut from:
+        analysis looks past the part's edges in it only to follow a closure across them
+        (docs/analysis.md, "Parts of a recording"). Never written to a file.
     """
 
     columns: dict[str, np.ndarray]
     metadata: dict
+    surroundings: Trace | None = field(default=None, repr=False, compare=False)
 
     def __len__(self) -> int:
         return len(self.columns["time_s"]) if "time_s" in self.columns else 0
@@ -116,7 +121,7 @@ def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
     are), its metadata noting the window as ``time_window_s``. Used to analyse one part of a
     recording, e.g. one task of a guided recording. Its warnings about the frames are the part's
     own (:func:`frame_warnings`: a second face in another part is not this part's); those about
-    the file stay."""
+    the file stay. The whole recording goes with it as ``surroundings``."""
     time_s = np.asarray(trace.columns["time_s"], dtype=float)
     # a frame stored at 7.3999999999999995 s is the frame at 7.4 s: both edges move by the same
     # microsecond, so consecutive parts still share no frame and miss none
@@ -128,7 +133,8 @@ def time_window(trace: Trace, start_s: float, end_s: float) -> Trace:
         whole = set(frame_warnings(trace.columns, trace.metadata.get("subject_reacquisitions")))
         warnings = frame_warnings(columns) + [w for w in warnings if w not in whole]
     return Trace(columns=columns, metadata={**trace.metadata, "time_window_s": [float(start_s), float(end_s)],
-                                            **({"warnings": warnings} if "warnings" in trace.metadata else {})})
+                                            **({"warnings": warnings} if "warnings" in trace.metadata else {})},
+                 surroundings=trace if trace.surroundings is None else trace.surroundings)
 
 
 def part_seconds(text: str) -> float:
@@ -163,8 +169,7 @@ def scored_part(trace: Trace, start_s: float | None, end_s: float | None) -> Tra
     if end_s is not None and end_s > last + 1.5 * frame_s:   # a time typed past the end: said, not silently cut
         warning = (f"the part to score, {start:g} s to {end:g} s, runs past the recording's end ({last:.1f} s): "
                    "scored to its end")
-        part = Trace(columns=part.columns, metadata={**part.metadata,
-                                                     "warnings": [*part.metadata.get("warnings", []), warning]})
+        part = replace(part, metadata={**part.metadata, "warnings": [*part.metadata.get("warnings", []), warning]})
     return part
 
 
