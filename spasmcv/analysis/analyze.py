@@ -122,7 +122,13 @@ from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 #: "under 15 s (15.0 s of 15.0 s)" while those at 0 and 15 s were graded; and a part starting at a
 #: frame's time keeps that frame (stored as 7.3999999999999995 s, the frame at 7.4 s was left out of
 #: a part from 7.4 s, which then held 14.97 s). No detection of whole recordings changes.
-ANALYSIS_VERSION = "analysis-23"
+#: analysis-24: a part of a recording is measured within the whole recording, on its own levels and
+#: quality gate: a closure running across its edge is whole (it was cut in two, a 2-s closure read as
+#: two shorter ones, one in each part) and belongs to the part it begins in, where it is listed and
+#: counted; the frames it holds shut in the next part are that part's time closed. The per-minute
+#: table counts a closure running into a minute in that minute's share closed. Whole recordings'
+#: events and headline numbers do not change.
+ANALYSIS_VERSION = "analysis-24"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

@@ -1,0 +1,75 @@
+"""A part of a recording (one task of a guided session, a manifest row's start_s/end_s): its own
+levels, and a closure across its edge kept whole, counted in the part it begins in (arrays)."""
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from helpers import T, blinks_closure, profile, recording_trace
+from spasmcv.analysis.analyze import analyze_trace
+from spasmcv.analysis.events import closures
+from spasmcv.measure.trace import time_window
+
+#: a 2-s closure from 29.0 s, across the edge at 30 s between the two halves of a 60-s recording
+SPASM = profile(T, 29.0, 0.1, 1.8, 0.2)
+
+
+def closed_seconds(analysis, side="left"):
+    metrics = analysis.recording["metrics"][side]
+    return metrics["share_closed"] * metrics["valid_time_s"]
+
+
+def test_a_closure_across_a_parts_edge_is_whole_and_counted_once():
+    trace = recording_trace(blinks_closure() + SPASM, "edge")
+    blinks_only = analyze_trace(time_window(recording_trace(blinks_closure(), "blinks"), 30, 60))
+    whole = analyze_trace(trace)
+    first, second = (analyze_trace(time_window(trace, a, b)) for a, b in ((0, 30), (30, 60)))
+    spasm = [e for e in closures(first.events.per_eye["left"]) if e.kind == "spasm"]
+    assert len(spasm) == 1 and spasm[0].duration_s == pytest.approx(2.1, abs=0.1) and not spasm[0].truncated
+    assert first.recording["metrics"]["left"]["longest_closure_s"] == pytest.approx(2.1, abs=0.1)
+    # the second half lists no closure beginning before it, but its frames held shut are time closed
+    assert all(e.onset_s >= 30 for e in second.events.per_eye["left"])
+    assert second.recording["metrics"]["left"]["spasm_count"] == 0
+    assert closed_seconds(second) - closed_seconds(blinks_only) == pytest.approx(1.0, abs=0.1)
+    # the parts add up to the whole recording: every closure once, every closed frame once
+    for key in ("closure_count", "blink_count", "spasm_count"):
+        assert (first.recording["metrics"]["left"][key] + second.recording["metrics"]["left"][key]
+                == whole.recording["metrics"]["left"][key]), key
+    assert closed_seconds(first) + closed_seconds(second) == pytest.approx(closed_seconds(whole), abs=1e-9)
+    assert len(first.events.paired) + len(second.events.paired) == len(whole.events.paired)
+    # the per-minute table of the second half counts the held frames too
+    minute = next(r for r in second.per_minute if r["eye"] == "left")
+    assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(second), abs=1e-9)
+
+
+def test_cut_at_its_edges_the_same_closure_was_two_shorter_ones():
+    """What analysis-23 did (a part analysed on its frames alone): the 2-s closure read as a
+    shorter closure at the end of one half and another at the start of the next."""
+    trace = recording_trace(blinks_closure() + SPASM, "edge")
+    first, second = (analyze_trace(replace(time_window(trace, a, b), surroundings=None)) for a, b in ((0, 30), (30, 60)))
+    assert max(e.duration_s for e in closures(first.events.per_eye["left"])) < 1.1
+    assert any(e.onset_s < 30.1 for e in closures(second.events.per_eye["left"]))
+
+
+def test_a_part_keeps_its_own_levels():
+    """The eye's open and closed levels are learned from the part's frames alone, whatever the
+    rest of the recording holds (here a first half read 20 % more open)."""
+    trace = recording_trace(blinks_closure() + SPASM, "levels")
+    wider = np.where(T < 30, 1.2, 1.0)
+    trace = replace(trace, columns={**trace.columns, "ear_left": trace["ear_left"] * wider,
+                                    "ear_right": trace["ear_right"] * wider})
+    part = time_window(trace, 30, 60)
+    within, alone = analyze_trace(part), analyze_trace(replace(part, surroundings=None))
+    assert within.signal.closed_ratio == alone.signal.closed_ratio
+    for side in ("left", "right"):
+        np.testing.assert_array_equal(within.signal.reference[side], alone.signal.reference[side])
+    assert within.signal.iris_px == alone.signal.iris_px or np.isnan([within.signal.iris_px, alone.signal.iris_px]).all()
+    assert len(within.signal.time_s) == len(part)
+
+
+def test_a_whole_recording_is_analysed_as_before():
+    trace = recording_trace(blinks_closure() + SPASM, "whole")
+    assert trace.surroundings is None and time_window(trace, 0, 60).surroundings is trace
+    a, b = analyze_trace(trace), analyze_trace(time_window(trace, 0, 60))
+    assert a.events.summary() == b.events.summary() and a.recording["metrics"] == b.recording["metrics"]
