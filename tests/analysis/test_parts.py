@@ -96,3 +96,26 @@ def test_a_real_closure_across_a_parts_edge_is_reported_whole(real_trace):
     assert abs(first[0][0] - 92) <= 4 and abs(first[0][1] - 122) <= 3, first
     first, second = spans(edges=False)
     assert first[0][1] <= 110 and second[0][0] >= 109, (first, second)
+
+
+def test_a_closure_running_into_the_next_minute_is_that_minutes_time_closed():
+    """The per-minute table: a 2-s closure from 59 s counts in minute 0, and its second in minute 1
+    is minute 1's time closed (analysis-24; before, it was no minute's)."""
+    from helpers import FPS, trace_columns
+    from spasmcv.measure.trace import Trace
+
+    t = np.arange(0, 120, 1 / FPS)
+    blinks = sum(profile(t, t0, 0.08, 0.03, 0.15) for t0 in (10.0, 30.0, 50.0, 70.0, 90.0, 110.0))
+
+    def analysed(closure):
+        analysis = analyze_trace(Trace(columns=trace_columns(closure), metadata={"recording_id": "minutes"}))
+        return analysis, [r for r in analysis.per_minute if r["eye"] == "left"]
+
+    analysis, minutes = analysed(blinks + profile(t, 59.0, 0.1, 1.8, 0.2))
+    _, without = analysed(blinks)
+    assert [r["closure_count"] for r in minutes] == [4, 3]
+    held = [(r["share_closed"] * r["valid_time_s"]) - (w["share_closed"] * w["valid_time_s"])
+            for r, w in zip(minutes, without)]
+    assert held == pytest.approx([1.0, 1.0], abs=0.1)   # the closure's second on each side of 60 s
+    total = sum(r["share_closed"] * r["valid_time_s"] for r in minutes)
+    assert total == pytest.approx(closed_seconds(analysis), abs=1e-9)
