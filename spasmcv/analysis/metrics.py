@@ -262,7 +262,8 @@ def _longest_run_s(mask: np.ndarray, frame_s: np.ndarray) -> float:
 
 
 def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSettings = MetricSettings()) -> list[dict]:
-    """One row per eye and minute: valid seconds, closures, blinks, spasms, share closed."""
+    """One row per eye and minute: valid seconds, closures, blinks, spasms, share closed (a
+    closure counts in the minute it begins in; its frames in later minutes are their time closed)."""
     rows = []
     if len(signal.time_s) == 0:
         return rows
@@ -274,7 +275,9 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
         in_bin = (signal.time_s >= lo) & (signal.time_s < hi)
         for side in SIDES:
             evs = [e for e in events.per_eye[side] if lo <= e.onset_s < hi]
-            before = [e for e in events.carried.get(side, []) + events.per_eye[side] if e.onset_s < lo <= e.offset_s]
+            # closures running into the minute: from an earlier minute, or carried into a part
+            before = ([e for e in events.per_eye[side] if e.onset_s < lo <= e.offset_s]
+                      + [e for e in events.carried.get(side, []) if e.offset_s >= lo])
             m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings, carried=before)
             rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_stop), "eye": side,
                          "valid_time_s": m["valid_time_s"], "closure_count": m["closure_count"],

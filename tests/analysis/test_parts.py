@@ -119,3 +119,22 @@ def test_a_closure_running_into_the_next_minute_is_that_minutes_time_closed():
     assert held == pytest.approx([1.0, 1.0], abs=0.1)   # the closure's second on each side of 60 s
     total = sum(r["share_closed"] * r["valid_time_s"] for r in minutes)
     assert total == pytest.approx(closed_seconds(analysis), abs=1e-9)
+
+
+def test_a_closure_of_both_eyes_across_an_edge_belongs_where_its_earlier_eye_begins():
+    """The left eye closes just before 30 s, the right just after: one bilateral closure of the
+    first part; in the second, its frames are time closed in the summary and the minute alike."""
+    left = blinks_closure() + profile(T, 29.9, 0.1, 1.0, 0.2)
+    right = blinks_closure() + profile(T, 30.05, 0.1, 0.85, 0.2)
+    from helpers import trace_columns
+    from spasmcv.measure.trace import Trace
+
+    trace = Trace(columns=trace_columns(left, right), metadata={"recording_id": "pair"})
+    first, second = (analyze_trace(time_window(trace, a, b)) for a, b in ((0, 30), (30, 60)))
+    assert [p.eye for p in first.events.paired if p.onset_s > 29] == ["both"]
+    assert all(e.onset_s >= 30.2 for side in ("left", "right") for e in second.events.per_eye[side])
+    for side in ("left", "right"):
+        minute = next(r for r in second.per_minute if r["eye"] == side)
+        assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(second, side), abs=1e-9)
+        assert [e.onset_s for e in second.events.carried[side]] == pytest.approx([29.9 if side == "left" else 30.05],
+                                                                                  abs=0.05)
