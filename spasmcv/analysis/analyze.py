@@ -124,8 +124,9 @@ from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 #: a part from 7.4 s, which then held 14.97 s). No detection of whole recordings changes.
 #: analysis-24: a part of a recording is measured within the whole recording, on its own levels and
 #: quality gate: a closure running across its edge is whole (it was cut in two, a 2-s closure read as
-#: two shorter ones, one in each part) and belongs to the part it begins in, where it is listed and
-#: counted; the frames it holds shut in the next part are that part's time closed. The per-minute
+#: two shorter ones, one in each part) and belongs to the part it begins in (a flutter burst's
+#: closures, where the burst begins), where it is listed and counted; the frames it holds shut in the
+#: next part are that part's time closed. The per-minute
 #: table counts a closure running into a minute in that minute's share closed. Whole recordings'
 #: events and headline numbers do not change.
 ANALYSIS_VERSION = "analysis-24"
@@ -298,18 +299,21 @@ def part_signal(signal: ClosureSignal, frames: slice) -> ClosureSignal:
 
 
 def part_events(events: Events, time_s: np.ndarray) -> Events:
-    """The events that begin within the frames at ``time_s`` (s; a closure of both eyes where its
-    earlier eye begins), and as ``carried`` the closures that began before them and run into them."""
+    """The events that begin within the frames at ``time_s`` (s), and as ``carried`` the closures
+    that began before them and run into them. A closure of a flutter burst begins where its burst
+    does, and a closure of both eyes where its earlier eye does: one episode, one part."""
     first, last = float(time_s[0]) - TIME_TOLERANCE_S, float(time_s[-1]) + TIME_TOLERANCE_S
-    begins = {}
+    burst_onset = {(side, b.burst_id): b.onset_s for side, found in events.bursts.items() for b in found}
+    begins = {id(e): burst_onset.get((side, e.flutter_burst), e.onset_s)
+              for side, found in events.per_eye.items() for e in found}
     for pair in events.paired:
-        for member in (pair.left, pair.right):
-            if member is not None:
-                begins[id(member)] = pair.onset_s
+        members = [m for m in (pair.left, pair.right) if m is not None]
+        for member in members:
+            begins[id(member)] = min(begins[id(m)] for m in members)
     per_eye, carried = {}, {}
     for side, found in events.per_eye.items():
-        per_eye[side] = [e for e in found if first <= begins.get(id(e), e.onset_s) <= last]
-        carried[side] = [e for e in closures(found) if begins.get(id(e), e.onset_s) < first and e.offset_s >= first]
+        per_eye[side] = [e for e in found if first <= begins[id(e)] <= last]
+        carried[side] = [e for e in closures(found) if begins[id(e)] < first and e.offset_s >= first]
     kept = {id(e) for found in per_eye.values() for e in found}
     paired = [p for p in events.paired if id(p.left if p.left is not None else p.right) in kept]
     bursts = {side: [b for b in found if first <= b.onset_s <= last] for side, found in events.bursts.items()}

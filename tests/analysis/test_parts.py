@@ -138,3 +138,19 @@ def test_a_closure_of_both_eyes_across_an_edge_belongs_where_its_earlier_eye_beg
         assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(second, side), abs=1e-9)
         assert [e.onset_s for e in second.events.carried[side]] == pytest.approx([29.9 if side == "left" else 30.05],
                                                                                   abs=0.05)
+
+
+def test_a_flutter_burst_across_an_edge_belongs_to_the_part_it_begins_in():
+    """Four quick closures from 29.6 s, two on each side of the edge at 30 s: one burst, counted
+    with all four closures in the first part; none listed or counted in the second."""
+    flutter = sum(profile(T, 29.55 + 0.25 * k, 0.06, 0.02, 0.09) for k in range(4))
+    trace = recording_trace(blinks_closure() + flutter, "burst")
+    whole = analyze_trace(trace)
+    first, second = (analyze_trace(time_window(trace, a, b)) for a, b in ((0, 30), (30, 60)))
+    assert whole.recording["metrics"]["left"]["flutter_burst_count"] == 1
+    assert first.recording["metrics"]["left"]["flutter_burst_count"] == 1
+    assert second.recording["metrics"]["left"]["flutter_burst_count"] == 0
+    assert len([e for e in first.events.per_eye["left"] if e.flutter_burst is not None]) == 4
+    for key in ("closure_count", "blink_count", "flutter_burst_count"):
+        assert (first.recording["metrics"]["left"][key] + second.recording["metrics"]["left"][key]
+                == whole.recording["metrics"]["left"][key]), key
