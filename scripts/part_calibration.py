@@ -18,8 +18,8 @@ settings, pooled over the parts. Also printed: closures per minute per part agai
 
 The rules, fixed before each was first run: **whole** replaces the part's own levels only if, at
 every length, its pooled F1 is at least the own way's on the project's clips and on the outside
-clips, with no more false closures of 1 s or more, and it is higher somewhere (run in the 36th
-session against **cut**: not taken). **edges** replaces **cut** if, at every length and on both
+clips, with no more false closures of 1 s or more, and it is higher somewhere (run with
+analysis-23 against **cut**: not taken). **edges** replaces **cut** if, at every length and on both
 clip sets, its pooled F1 is at least cut's with no more false closures of 1 s or more (a closure
 cut at an edge is a wrong duration, and one cut in two is counted twice, whatever the F1 says).
 
