@@ -5,15 +5,16 @@ analysed three ways:
 
 - **cut**: the part's frames alone, as a recording of that length (analysis-22 and 23): its
   open and closed levels are learned from the part, and a closure at either edge is cut there;
-- **edges**: the part's own levels and quality gate, but measured within the whole recording,
-  so that a closure running across an edge is whole and belongs to the part it begins in
+- **edges**: the part's own levels and quality gate, but measured within the recording around
+  it, so that a closure running across an edge is whole and listed in one part only
   (analysis-24 and later, docs/analysis.md "Parts of a recording");
 - **whole**: the whole recording analysed once, then the closures that start in the part.
 
 Every labelled real clip at least twice the shortest length long is cut into as many consecutive
-parts of each length as it holds (the rest left out), and each way is scored against the labels
-that start in each part (the evaluation's matching rule, docs/accuracy.md), at the default
-settings, pooled over the parts. Also printed: closures per minute per part against the labels'
+parts of each length as it holds (the rest left out), and the closures each way lists in all
+the parts together are scored against the labels that start in them (the evaluation's matching
+rule, docs/accuracy.md; a closure listed in two parts counts once as found and once as false, one
+listed in none as missed), at the default settings, pooled over the clips. Also printed: closures per minute per part against the labels'
 (median absolute error), and false closures of 1 s or more.
 
 The rules, fixed before each was first run: **whole** replaces the part's own levels only if, at
@@ -74,41 +75,46 @@ def part_spans(clip, part, *, edges: bool) -> list[FrameSpan]:
     return reported_closures(analysis.events, clip.trace["time_s"])
 
 
-def clip_parts(clip, length_s: float, whole: list[FrameSpan]) -> list[dict]:
-    """Scores of both ways on each part of ``clip``."""
+def clip_parts(clip, length_s: float, whole: list[FrameSpan]) -> tuple[dict, list[dict]]:
+    """Each way's score on ``clip`` cut into ``length_s`` parts: every part's listed closures
+    together against the labels starting in the parts (a closure listed in two parts is a false
+    one, one listed in none a miss), and per part the closures per minute it lists and the labels'."""
     time_s = clip.trace["time_s"]
     n_parts = int(float(time_s[-1]) // length_s)
-    rows = []
-    for first, last, part in part_bounds(n_parts, length_s, clip.trace):
-        labels = closures_starting_within(clip.labels, first, last)
+    bounds = part_bounds(n_parts, length_s, clip.trace)
+    listed = {way: [] for way in WAYS}
+    rates = []
+    for first, last, part in bounds:
         minutes = (last - first + 1) / clip.fps / 60
-        row = {"labels_per_min": len(labels.closures) / minutes}
+        row = {"labels_per_min": len(closures_starting_within(clip.labels, first, last).closures) / minutes}
         for way, spans in (("cut", part_spans(clip, part, edges=False)), ("edges", part_spans(clip, part, edges=True)),
                            ("whole", [s for s in whole if first <= s.start_frame <= last])):
-            row[way] = real_clip_scores(spans, labels, fps=clip.fps)
+            listed[way] += spans
             row[f"{way}_per_min"] = sum(s.kind != "review" for s in spans) / minutes
-        rows.append(row)
-    return rows
+        rates.append(row)
+    labels = closures_starting_within(clip.labels, bounds[0][0], bounds[-1][1]) if bounds else clip.labels
+    return {way: real_clip_scores(listed[way], labels, fps=clip.fps) for way in WAYS}, rates
 
 
 def report(name: str, clips: list, lengths: list[float]) -> None:
-    """Print both ways' pooled scores on ``clips`` at each part length."""
+    """Print each way's pooled scores on ``clips`` at each part length."""
     whole = {clip.name: reported_closures(analyze_trace(clip.trace, task=clip.info["task"]).events,
                                           clip.trace["time_s"]) for clip in clips}
     print(f"\n{name}: {len(clips)} clips")
     print("part (s) | parts | labels | cut TP/FP/FN F1 long-false | edges TP/FP/FN F1 long-false | "
           "whole TP/FP/FN F1 long-false | rate error cut / edges / whole (median |per min|)")
     for length in lengths:
-        rows = [r for clip in clips for r in clip_parts(clip, length, whole[clip.name])]
+        results = [clip_parts(clip, length, whole[clip.name]) for clip in clips]
+        rows = [row for _, rates in results for row in rates]
         if not rows:
             continue
         text = []
         for way in WAYS:
-            p = _pooled([r[way] for r in rows])
+            p = _pooled([scores[way] for scores, _ in results])
             text.append(f"{p['tp']}/{p['fp']}/{p['fn']} {p['f1']:.3f} {p['false_long']}")
         errors = [f"{np.median([abs(r[f'{way}_per_min'] - r['labels_per_min']) for r in rows]):.1f}" for way in WAYS]
-        print(f"{length:g} | {len(rows)} | {sum(r['cut']['labels'] for r in rows)} | {' | '.join(text)} | "
-              f"{' / '.join(errors)}")
+        print(f"{length:g} | {len(rows)} | {sum(scores['cut']['labels'] for scores, _ in results)} | "
+              f"{' | '.join(text)} | {' / '.join(errors)}")
 
 
 def main() -> int:

@@ -18,7 +18,7 @@ from spasmcv import __version__
 from spasmcv._atomic import atomic_write_set
 from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.closure import SIDES, ClosureSettings, ClosureSignal, closure_signal
-from spasmcv.analysis.events import Events, EventSettings, closures, counting_review, detect_events
+from spasmcv.analysis.events import Events, EventSettings, closures, counting_review, detect_events, flutter_bursts
 from spasmcv.analysis.metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, frame_durations, per_minute, recording_metrics
 from spasmcv.analysis.quality import REASONS, FrameQuality, QualitySettings, frame_quality, frame_rate_warning, quality_summary
 from spasmcv.analysis.severity import SeveritySettings, intensity_indicators, severity
@@ -122,13 +122,13 @@ from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 #: "under 15 s (15.0 s of 15.0 s)" while those at 0 and 15 s were graded; and a part starting at a
 #: frame's time keeps that frame (stored as 7.3999999999999995 s, the frame at 7.4 s was left out of
 #: a part from 7.4 s, which then held 14.97 s). No detection of whole recordings changes.
-#: analysis-24: a part of a recording is measured within the whole recording, on its own levels and
-#: quality gate: a closure running across its edge is whole (it was cut in two, a 2-s closure read as
-#: two shorter ones, one in each part) and belongs to the part it begins in (a flutter burst's
-#: closures, where the burst begins), where it is listed and counted; the frames it holds shut in the
-#: next part are that part's time closed. The per-minute
-#: table counts a closure running into a minute in that minute's share closed. Whole recordings'
-#: events and headline numbers do not change.
+#: analysis-24: a part of a recording is measured within the recording around it (60 s each side),
+#: on its own levels and quality gate: a closure running across its edge is whole (it was cut in
+#: two, a 2-s closure read as two shorter ones, one in each part) and is listed and counted in the
+#: part holding its deepest frame (a flutter burst's closures, where the burst's first one is; a
+#: closure of both eyes, where its earlier eye's is); the frames a closure holds shut in a part are
+#: that part's time closed wherever it is listed. The per-minute table counts a closure running into
+#: a minute in that minute's share closed. Whole recordings' events and headline numbers do not change.
 ANALYSIS_VERSION = "analysis-24"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
@@ -248,6 +248,11 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
                     signal=signal, settings=settings)
 
 
+#: How far past a part's edges its closures are followed (s): longer than any closure read on the
+#: labelled and spliced videos (the longest, 12 s), so only a closure held beyond it is cut.
+PART_CONTEXT_S = 60.0
+
+
 def part_frames(whole: Trace, part: Trace) -> slice | None:
     """Where ``part``'s frames lie in ``whole`` (a slice), or None if they are not a run of its frames."""
     whole_t, part_t = np.asarray(whole["time_s"], dtype=float), np.asarray(part["time_s"], dtype=float)
@@ -262,28 +267,53 @@ def signal_and_events(trace: Trace, gate: FrameQuality, settings: AnalysisSettin
     """The closure signal of ``trace``'s frames (``gate``: their quality gate) and its events.
 
     A part of a recording (``trace.surroundings``, :func:`~spasmcv.measure.trace.time_window`) is
-    measured within the whole recording so that a closure running across its edges is whole:
-    its levels (open reference, closed level, iris size) and gate are its own, the frames
-    beyond its edges are measured with them (and their own gate) only to follow a closure
-    there, and its events are those that begin in it (a closure held into it from before is
-    ``carried``: its frames here count as time closed, it is counted where it began)."""
+    measured within the recording around it (:data:`PART_CONTEXT_S` each side) so that a closure
+    running across its edges is whole: its levels (open reference, closed level, iris size) and
+    gate are its own, the frames beyond its edges are measured with them (and their own gate)
+    only to follow a closure there. Its events are those whose deepest frame it holds
+    (:func:`part_events`)."""
     whole = trace.surroundings
     frames = part_frames(whole, trace) if whole is not None and whole.columns.keys() >= trace.columns.keys() else None
     if frames is None:
         signal = closure_signal(trace.columns, settings.closure, measurable=gate.measurable,
                                 eye_measurable=gate.eye_measurable)
         return signal, detect_events(signal, settings.events)
-    around = frame_quality(whole.columns, settings.quality)
+    time_s = np.asarray(whole["time_s"], dtype=float)
+    lo = int(np.searchsorted(time_s, time_s[frames.start] - PART_CONTEXT_S, side="left"))
+    hi = int(np.searchsorted(time_s, time_s[frames.stop - 1] + PART_CONTEXT_S, side="right"))
+    columns = {name: np.asarray(values)[lo:hi] for name, values in whole.columns.items()}
+    inside = slice(frames.start - lo, frames.stop - lo)
+    around = frame_quality(columns, settings.quality)
     measurable = around.measurable.copy()
-    measurable[frames] = gate.measurable
+    measurable[inside] = gate.measurable
     eye_measurable = {side: around.eye_measurable[side].copy() for side in SIDES}
     for side in SIDES:
-        eye_measurable[side][frames] = gate.eye_measurable[side]
-    calibration = np.zeros(len(whole), dtype=bool)
-    calibration[frames] = True
-    signal = closure_signal(whole.columns, settings.closure, measurable=measurable, eye_measurable=eye_measurable,
+        eye_measurable[side][inside] = gate.eye_measurable[side]
+    calibration = np.zeros(hi - lo, dtype=bool)
+    calibration[inside] = True
+    signal = closure_signal(columns, settings.closure, measurable=measurable, eye_measurable=eye_measurable,
                             calibration=calibration)
-    return part_signal(signal, frames), part_events(detect_events(signal, settings.events), signal.time_s[frames])
+    events = detect_events(signal, settings.events)
+    deepest = deepest_times(events, columns, settings.closure.measure)
+    return part_signal(signal, inside), part_events(events, signal.time_s[inside], deepest)
+
+
+def deepest_times(events: Events, columns: dict, measure: str) -> dict[int, float]:
+    """Each event's deepest frame (s): where its eye's measure (``measure``, e.g. the eye aspect
+    ratio, as the trace holds it: no level learned from frames) is lowest between its onset and
+    offset; its apex where the measure has no value there. Keyed by ``id(event)``. Neighbouring
+    parts, each with its own levels, may set a closure's onset a frame apart; its deepest frame
+    they read alike."""
+    time_s = np.asarray(columns["time_s"], dtype=float)
+    out = {}
+    for side, found in events.per_eye.items():
+        values = np.asarray(columns[f"{measure}_{side}"], dtype=float)
+        for event in found:
+            a = int(np.searchsorted(time_s, event.onset_s, side="left"))
+            b = int(np.searchsorted(time_s, event.offset_s, side="right"))
+            span = values[a:b]
+            out[id(event)] = float(time_s[a + int(np.nanargmin(span))]) if np.isfinite(span).any() else event.apex_s
+    return out
 
 
 def part_signal(signal: ClosureSignal, frames: slice) -> ClosureSignal:
@@ -298,25 +328,38 @@ def part_signal(signal: ClosureSignal, frames: slice) -> ClosureSignal:
                                "eye_measured")})
 
 
-def part_events(events: Events, time_s: np.ndarray) -> Events:
-    """The events that begin within the frames at ``time_s`` (s), and as ``carried`` the closures
-    that began before them and run into them. A closure of a flutter burst begins where its burst
-    does, and a closure of both eyes where its earlier eye does: one episode, one part."""
+def part_events(events: Events, time_s: np.ndarray, deepest: dict[int, float]) -> Events:
+    """The events a part lists and counts: those whose deepest frame (``deepest``, s by
+    ``id(event)``) lies within its frames at ``time_s`` (s); a closure of both eyes goes by its
+    earlier eye's, a closure of a flutter burst by the burst's first closure's (one episode, one
+    part). As ``carried``, the closures whose deepest frame lies before the part and that run into
+    it. Flutter bursts are numbered from 0 in the part."""
     first, last = float(time_s[0]) - TIME_TOLERANCE_S, float(time_s[-1]) + TIME_TOLERANCE_S
-    burst_onset = {(side, b.burst_id): b.onset_s for side, found in events.bursts.items() for b in found}
-    begins = {id(e): burst_onset.get((side, e.flutter_burst), e.onset_s)
-              for side, found in events.per_eye.items() for e in found}
+    burst_first = {}
+    for side, found in events.per_eye.items():
+        for e in found:
+            if e.flutter_burst is not None:
+                burst_first.setdefault((side, e.flutter_burst), deepest[id(e)])
+    point = {id(e): burst_first.get((side, e.flutter_burst), deepest[id(e)])
+             for side, found in events.per_eye.items() for e in found}
     for pair in events.paired:
         members = [m for m in (pair.left, pair.right) if m is not None]
         for member in members:
-            begins[id(member)] = min(begins[id(m)] for m in members)
-    per_eye, carried = {}, {}
+            point[id(member)] = min(point[id(m)] for m in members)
+    per_eye, carried, bursts = {}, {}, {}
     for side, found in events.per_eye.items():
-        per_eye[side] = [e for e in found if first <= begins[id(e)] <= last]
-        carried[side] = [e for e in closures(found) if begins[id(e)] < first and e.offset_s >= first]
-    kept = {id(e) for found in per_eye.values() for e in found}
-    paired = [p for p in events.paired if id(p.left if p.left is not None else p.right) in kept]
-    bursts = {side: [b for b in found if first <= b.onset_s <= last] for side, found in events.bursts.items()}
+        kept = [e for e in found if first <= point[id(e)] <= last]
+        number = {old: k for k, old in enumerate(dict.fromkeys(e.flutter_burst for e in kept
+                                                                if e.flutter_burst is not None))}
+        per_eye[side] = [replace(e, flutter_burst=number[e.flutter_burst]) if e.flutter_burst is not None else e
+                         for e in kept]
+        carried[side] = [e for e in closures(found) if point[id(e)] < first and e.offset_s >= first]
+        bursts[side] = flutter_bursts(per_eye[side])
+    renamed = {id(old): new for side in per_eye for old, new in
+               zip([e for e in events.per_eye[side] if first <= point[id(e)] <= last], per_eye[side])}
+    paired = [replace(p, left=renamed.get(id(p.left)) if p.left is not None else None,
+                      right=renamed.get(id(p.right)) if p.right is not None else None)
+              for p in events.paired if id(p.left if p.left is not None else p.right) in renamed]
     return replace(events, per_eye=per_eye, paired=paired, bursts=bursts, carried=carried)
 
 

@@ -174,8 +174,8 @@ class Events:
     bursts: dict = field(default_factory=dict)         # side -> list[FlutterBurst]
     paired: list = field(default_factory=list)         # list[PairedEvent]
     settings: EventSettings = EventSettings()
-    #: side -> closures that began before these frames and run into them (a part of a recording):
-    #: their frames here are time closed; they are listed and counted where they began
+    #: side -> closures listed in the part before these frames that run into them (a part of a
+    #: recording, docs/analysis.md): their frames here are time closed; they are counted there
     carried: dict = field(default_factory=dict)
 
     def summary(self) -> list[dict]:

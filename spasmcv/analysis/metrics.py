@@ -65,8 +65,9 @@ def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *
     counted closure's onset frame (``closures``, ``blinks`` outside flutter bursts,
     ``prolonged``, ``spasms``, ``bursts`` at a burst's first closure), ``duration_s`` (a
     closure's duration at its onset frame, else 0) and ``aperture_open_mm`` (``aperture_mm`` on
-    open-eye frames, else NaN). ``carried``: closures that began before these frames and run
-    into them; their frames here are closed time, they are counted where they began.
+    open-eye frames, else NaN). ``carried``: closures listed before these frames (in the part
+    before, :attr:`Events.carried`) that run into them: their frames here are closed time, they
+    are counted where they are listed.
     """
     time_s = np.asarray(time_s, dtype=float)
     closure = np.asarray(closure, dtype=float)
@@ -261,6 +262,14 @@ def _longest_run_s(mask: np.ndarray, frame_s: np.ndarray) -> float:
     return float(best)
 
 
+def _minute_of(time_s: float, t0: float, n_bins: int, minute_s: float) -> int:
+    """The per-minute bin of a time (s); one before the first frame or past the last bin (a part's
+    closure listed there though it begins before the part or after its last minute's start) in the
+    first or last bin."""
+    starts = [t0 + k * minute_s for k in range(n_bins)]   # as the bins' own lo, so no rounding moves one
+    return int(np.clip(np.searchsorted(starts, time_s, side="right") - 1, 0, n_bins - 1))
+
+
 def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSettings = MetricSettings()) -> list[dict]:
     """One row per eye and minute: valid seconds, closures, blinks, spasms, share closed (a
     closure counts in the minute it begins in; its frames in later minutes are their time closed)."""
@@ -274,7 +283,7 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
         lo, hi = t0 + k * settings.minute_s, t0 + (k + 1) * settings.minute_s
         in_bin = (signal.time_s >= lo) & (signal.time_s < hi)
         for side in SIDES:
-            evs = [e for e in events.per_eye[side] if lo <= e.onset_s < hi]
+            evs = [e for e in events.per_eye[side] if _minute_of(e.onset_s, t0, n_bins, settings.minute_s) == k]
             # closures running into the minute: from an earlier minute, or carried into a part
             before = ([e for e in events.per_eye[side] if e.onset_s < lo <= e.offset_s]
                       + [e for e in events.carried.get(side, []) if e.offset_s >= lo])

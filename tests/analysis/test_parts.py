@@ -1,5 +1,6 @@
 """A part of a recording (one task of a guided session, a manifest row's start_s/end_s): its own
-levels, and a closure across its edge kept whole, counted in the part it begins in (arrays)."""
+levels, and a closure across its edge kept whole, listed and counted in one part only (arrays,
+and one real video)."""
 
 from dataclasses import replace
 
@@ -13,6 +14,7 @@ from spasmcv.measure.trace import time_window
 
 #: a 2-s closure from 29.0 s, across the edge at 30 s between the two halves of a 60-s recording
 SPASM = profile(T, 29.0, 0.1, 1.8, 0.2)
+HALVES = ((0, 30), (30, 60))
 
 
 def closed_seconds(analysis, side="left"):
@@ -22,25 +24,28 @@ def closed_seconds(analysis, side="left"):
 
 def test_a_closure_across_a_parts_edge_is_whole_and_counted_once():
     trace = recording_trace(blinks_closure() + SPASM, "edge")
-    blinks_only = analyze_trace(time_window(recording_trace(blinks_closure(), "blinks"), 30, 60))
+    without = [analyze_trace(time_window(recording_trace(blinks_closure(), "blinks"), a, b)) for a, b in HALVES]
     whole = analyze_trace(trace)
-    first, second = (analyze_trace(time_window(trace, a, b)) for a, b in ((0, 30), (30, 60)))
-    spasm = [e for e in closures(first.events.per_eye["left"]) if e.kind == "spasm"]
-    assert len(spasm) == 1 and spasm[0].duration_s == pytest.approx(2.1, abs=0.1) and not spasm[0].truncated
-    assert first.recording["metrics"]["left"]["longest_closure_s"] == pytest.approx(2.1, abs=0.1)
-    # the second half lists no closure beginning before it, but its frames held shut are time closed
-    assert all(e.onset_s >= 30 for e in second.events.per_eye["left"])
-    assert second.recording["metrics"]["left"]["spasm_count"] == 0
-    assert closed_seconds(second) - closed_seconds(blinks_only) == pytest.approx(1.0, abs=0.1)
-    # the parts add up to the whole recording: every closure once, every closed frame once
+    parts = [analyze_trace(time_window(trace, a, b)) for a, b in HALVES]
+    listing = [[e for e in closures(p.events.per_eye["left"]) if e.onset_s < 31 and e.offset_s > 29] for p in parts]
+    assert sorted(len(found) for found in listing) == [0, 1]   # listed in one half only, whichever holds its deepest frame
+    owner = parts[0] if listing[0] else parts[1]
+    spasm = (listing[0] or listing[1])[0]
+    assert spasm.kind == "spasm" and spasm.duration_s == pytest.approx(2.1, abs=0.1) and not spasm.truncated
+    assert owner.recording["metrics"]["left"]["longest_closure_s"] == pytest.approx(2.1, abs=0.1)
+    # each half's time closed is its own frames held shut, listed there or not (1 s on each side)
+    for part, alone in zip(parts, without):
+        assert closed_seconds(part) - closed_seconds(alone) == pytest.approx(1.0, abs=0.1)
+    # the halves add up to the whole recording: every closure once, every closed frame once
     for key in ("closure_count", "blink_count", "spasm_count"):
-        assert (first.recording["metrics"]["left"][key] + second.recording["metrics"]["left"][key]
-                == whole.recording["metrics"]["left"][key]), key
-    assert closed_seconds(first) + closed_seconds(second) == pytest.approx(closed_seconds(whole), abs=1e-9)
-    assert len(first.events.paired) + len(second.events.paired) == len(whole.events.paired)
-    # the per-minute table of the second half counts the held frames too
-    minute = next(r for r in second.per_minute if r["eye"] == "left")
-    assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(second), abs=1e-9)
+        assert sum(p.recording["metrics"]["left"][key] for p in parts) == whole.recording["metrics"]["left"][key], key
+    assert sum(closed_seconds(p) for p in parts) == pytest.approx(closed_seconds(whole), abs=1e-9)
+    assert sum(len(p.events.paired) for p in parts) == len(whole.events.paired)
+    # each half's per-minute table counts its held frames too
+    for part in parts:
+        minute = next(r for r in part.per_minute if r["eye"] == "left")
+        assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(part), abs=1e-9)
+        assert minute["closure_count"] == part.recording["metrics"]["left"]["closure_count"]
 
 
 def test_cut_at_its_edges_the_same_closure_was_two_shorter_ones():
@@ -121,22 +126,23 @@ def test_a_closure_running_into_the_next_minute_is_that_minutes_time_closed():
     assert total == pytest.approx(closed_seconds(analysis), abs=1e-9)
 
 
-def test_a_closure_of_both_eyes_across_an_edge_belongs_where_its_earlier_eye_begins():
-    """The left eye closes just before 30 s, the right just after: one bilateral closure of the
-    first part; in the second, its frames are time closed in the summary and the minute alike."""
-    left = blinks_closure() + profile(T, 29.9, 0.1, 1.0, 0.2)
-    right = blinks_closure() + profile(T, 30.05, 0.1, 0.85, 0.2)
+def test_a_closure_of_both_eyes_across_an_edge_belongs_where_its_earlier_eye_is_deepest():
+    """The left eye is most closed just before 30 s, the right just after: one bilateral closure
+    of the first part; in the second, its frames are time closed in the summary and the minute
+    alike, and it is not listed."""
+    left = blinks_closure() + profile(T, 29.6, 0.3, 0.0, 0.3)
+    right = blinks_closure() + profile(T, 29.8, 0.3, 0.0, 0.3)
     from helpers import trace_columns
     from spasmcv.measure.trace import Trace
 
     trace = Trace(columns=trace_columns(left, right), metadata={"recording_id": "pair"})
     first, second = (analyze_trace(time_window(trace, a, b)) for a, b in ((0, 30), (30, 60)))
     assert [p.eye for p in first.events.paired if p.onset_s > 29] == ["both"]
-    assert all(e.onset_s >= 30.2 for side in ("left", "right") for e in second.events.per_eye[side])
+    assert all(e.onset_s >= 30.5 for side in ("left", "right") for e in second.events.per_eye[side])
     for side in ("left", "right"):
         minute = next(r for r in second.per_minute if r["eye"] == side)
         assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(second, side), abs=1e-9)
-        assert [e.onset_s for e in second.events.carried[side]] == pytest.approx([29.9 if side == "left" else 30.05],
+        assert [e.onset_s for e in second.events.carried[side]] == pytest.approx([29.6 if side == "left" else 29.8],
                                                                                   abs=0.05)
 
 
@@ -154,3 +160,14 @@ def test_a_flutter_burst_across_an_edge_belongs_to_the_part_it_begins_in():
     for key in ("closure_count", "blink_count", "flutter_burst_count"):
         assert (first.recording["metrics"]["left"][key] + second.recording["metrics"]["left"][key]
                 == whole.recording["metrics"]["left"][key]), key
+
+
+def test_a_parts_minutes_hold_every_closure_it_lists():
+    """A closure listed in a part whose left eye begins after the last minute's start, or before
+    the part's first frame, is in the per-minute table's last or first minute."""
+    trace = recording_trace(blinks_closure() + profile(T, 29.9, 0.2, 0.0, 0.2), "minutes")   # deepest at 30.1 s
+    for a, b in HALVES:
+        part = analyze_trace(time_window(trace, a, b))
+        for side in ("left", "right"):
+            rows = [r for r in part.per_minute if r["eye"] == side]
+            assert sum(r["closure_count"] for r in rows) == part.recording["metrics"][side]["closure_count"]
