@@ -704,8 +704,9 @@ def used_recording(visit: Visit) -> Recording | None:
 
 def _event_strip(events: list[dict], recording: dict) -> dict:
     """Rectangles of an SVG event timeline (one row per eye, the report's colours), in percent of
-    the time analysed (the recording, or the part graded: from ``start``, s); each carries its
-    onset for seeking the video."""
+    the time analysed (the recording, or the part graded: from ``start``, s), drawn within it (a
+    closure listed in the part may begin before it or end after it); each carries its onset for
+    seeking the video."""
     duration = float(recording["metrics"]["quality"]["duration_s"]) or 1.0
     start = float((recording["provenance"].get("time_window_s") or [0.0])[0])
     boxes = []
@@ -713,7 +714,9 @@ def _event_strip(events: list[dict], recording: dict) -> dict:
         if e["display"] == "partial":
             continue
         onset, offset = float(e["onset_s"]), float(e["offset_s"])
-        boxes.append({"x": 100 * (onset - start) / duration, "w": max(100 * (offset - onset) / duration, 0.3),
+        left, right = (min(max(100 * (t - start) / duration, 0.0), 100.0) for t in (onset, offset))
+        left = min(left, 99.7)
+        boxes.append({"x": left, "w": max(right - left, 0.3),
                       "y": 0 if e["eye"] == "right" else 50, "color": KIND_COLORS[e["display"]],
                       "onset": onset, "title": f"{e['eye']} eye, {e['display']}, {onset:.2f} s, {offset - onset:.2f} s"})
     return {"boxes": boxes, "duration": duration, "start": start}

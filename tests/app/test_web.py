@@ -615,3 +615,17 @@ def test_a_guided_recording_stopped_before_the_visits_task_is_graded_whole_and_s
     assert analysis["guided_segments"][1]["not_gradable_reason"] == "no frames recorded in this segment"
     page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert "graded-segment" not in page and "it is graded as a whole" in page
+
+
+def test_the_event_strip_draws_a_parts_closures_within_it():
+    """A segment's closure may begin before it or end after it (analysis-24): its box stays inside
+    the strip, at least as wide as the thinnest box."""
+    from spasmcv.app.web import _event_strip
+
+    recording = {"metrics": {"quality": {"duration_s": 60.0}}, "provenance": {"time_window_s": [60.0, 120.0]}}
+    events = [{"display": "spasm", "eye": "left", "onset_s": 58.0, "offset_s": 61.5},
+              {"display": "blink", "eye": "right", "onset_s": 119.95, "offset_s": 120.3},
+              {"display": "blink", "eye": "right", "onset_s": 90.0, "offset_s": 90.3}]
+    boxes = _event_strip(events, recording)["boxes"]
+    assert [(round(b["x"], 2), round(b["w"], 2)) for b in boxes] == [(0.0, 2.5), (99.7, 0.3), (50.0, 0.5)]
+    assert all(0 <= b["x"] and b["x"] + b["w"] <= 100 + 1e-9 for b in boxes)
