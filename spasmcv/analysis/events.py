@@ -174,7 +174,7 @@ class Events:
     bursts: dict = field(default_factory=dict)         # side -> list[FlutterBurst]
     paired: list = field(default_factory=list)         # list[PairedEvent]
     settings: EventSettings = EventSettings()
-    #: side -> closures listed in the part before these frames that run into them (a part of a
+    #: side -> closures listed in a neighbouring part that run into these frames (a part of a
     #: recording, docs/analysis.md): their frames here are time closed; they are counted there
     carried: dict = field(default_factory=dict)
 

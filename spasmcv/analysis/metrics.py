@@ -65,8 +65,8 @@ def frame_contributions(time_s: np.ndarray, closure: np.ndarray, events: list, *
     counted closure's onset frame (``closures``, ``blinks`` outside flutter bursts,
     ``prolonged``, ``spasms``, ``bursts`` at a burst's first closure), ``duration_s`` (a
     closure's duration at its onset frame, else 0) and ``aperture_open_mm`` (``aperture_mm`` on
-    open-eye frames, else NaN). ``carried``: closures listed before these frames (in the part
-    before, :attr:`Events.carried`) that run into them: their frames here are closed time, they
+    open-eye frames, else NaN). ``carried``: closures listed in a neighbouring part
+    (:attr:`Events.carried`) that run into these frames: their frames here are closed time, they
     are counted where they are listed.
     """
     time_s = np.asarray(time_s, dtype=float)

@@ -48,6 +48,24 @@ def test_a_closure_across_a_parts_edge_is_whole_and_counted_once():
         assert minute["closure_count"] == part.recording["metrics"]["left"]["closure_count"]
 
 
+@pytest.mark.parametrize("deepest_s", [29.5, 30.5])
+def test_each_half_counts_its_own_frames_held_shut_wherever_the_closure_is_listed(deepest_s):
+    """The 2-s closure across 30 s, its lids a little further down at ``deepest_s``: listed in the
+    half holding that frame; each half's time closed holds its own second of it."""
+    dip = profile(T, deepest_s - 0.1, 0.05, 0.1, 0.05, peak=0.05)   # closure over 1: the measure lower still
+    trace = recording_trace(blinks_closure() + SPASM + dip, "deepest")
+    without = [analyze_trace(time_window(recording_trace(blinks_closure(), "blinks"), a, b)) for a, b in HALVES]
+    parts = [analyze_trace(time_window(trace, a, b)) for a, b in HALVES]
+    owner = 0 if deepest_s < 30 else 1
+    listed = [[e for e in closures(p.events.per_eye["left"]) if e.onset_s < 31 and e.offset_s > 29] for p in parts]
+    assert len(listed[owner]) == 1 and listed[1 - owner] == []
+    assert listed[owner][0].duration_s == pytest.approx(2.1, abs=0.1)
+    for part, alone in zip(parts, without):
+        assert closed_seconds(part) - closed_seconds(alone) == pytest.approx(1.0, abs=0.1)
+        minute = next(r for r in part.per_minute if r["eye"] == "left")
+        assert minute["share_closed"] * minute["valid_time_s"] == pytest.approx(closed_seconds(part), abs=1e-9)
+
+
 def test_cut_at_its_edges_the_same_closure_was_two_shorter_ones():
     """What analysis-23 did (a part analysed on its frames alone): the 2-s closure read as a
     shorter closure at the end of one half and another at the start of the next."""
