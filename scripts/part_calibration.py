@@ -24,8 +24,11 @@ analysis-23 against **cut**: not taken). **edges** replaces **cut** if, at every
 clip sets, its pooled F1 is at least cut's with no more false closures of 1 s or more (a closure
 cut at an edge is a wrong duration, and one cut in two is counted twice, whatever the F1 says).
 
+With ``--sweep CLIP ...``, instead: an edge on every frame inside every closure the whole
+recording reads, and whether the two parts on either side list it once (:func:`edge_sweep`).
+
     python scripts/part_calibration.py --traces DIR [--external DIR] [--lengths 15 20 30] [--clips NAME ...]
-                                       [--model PATH]
+                                       [--model PATH] [--sweep CLIP ...]
 """
 
 from __future__ import annotations
@@ -47,6 +50,7 @@ from spasmcv import resolve_model  # noqa: E402
 from spasmcv.analysis.analyze import analyze_trace  # noqa: E402
 from spasmcv.analysis.evaluation import (FrameSpan, closures_starting_within, real_clip_scores,  # noqa: E402
                                          reported_closures)
+from spasmcv.analysis.events import closures  # noqa: E402
 from spasmcv.measure.trace import Trace, time_window  # noqa: E402
 
 
@@ -117,6 +121,31 @@ def report(name: str, clips: list, lengths: list[float]) -> None:
               f"{' | '.join(text)} | {' / '.join(errors)}")
 
 
+def edge_sweep(trace, task: str, length_s: float = 15.0) -> dict[str, tuple[int, int, int]]:
+    """Both ways (``cut``, ``edges``) on ``trace`` with an edge on every frame inside every closure
+    the whole recording reads (one eye at a time; a ``length_s`` part on either side): the edges,
+    and at how many of them the closure is listed by both parts, and by neither (that eye's
+    closures overlapping it)."""
+    time_s = trace["time_s"]
+    whole = analyze_trace(trace, task=task)
+    counts = {way: [0, 0, 0] for way in ("cut", "edges")}
+    for side in ("left", "right"):
+        for event in closures(whole.events.per_eye[side]):
+            for k in range(int(np.searchsorted(time_s, event.onset_s)) + 1, int(np.searchsorted(time_s, event.offset_s)) + 1):
+                edge = float(time_s[k])
+                if edge < 0.1 or float(time_s[-1]) - edge < 0.1:   # a part of under 0.1 s
+                    continue
+                for way, tally in counts.items():
+                    parts = [time_window(trace, max(0.0, edge - length_s), edge), time_window(trace, edge, edge + length_s)]
+                    listed = [any(e.onset_s < event.offset_s and e.offset_s > event.onset_s for e in closures(
+                        analyze_trace(part if way == "edges" else replace(part, surroundings=None),
+                                      task=task).events.per_eye[side])) for part in parts]
+                    tally[0] += 1
+                    tally[1] += all(listed)
+                    tally[2] += not any(listed)
+    return {way: tuple(tally) for way, tally in counts.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--traces", type=Path, required=True, help="the evaluation's trace cache")
@@ -124,6 +153,8 @@ def main() -> int:
     parser.add_argument("--lengths", nargs="+", type=float, default=[15.0, 20.0, 30.0])
     parser.add_argument("--clips", nargs="+", help="only these project clips (default: every labelled one)")
     parser.add_argument("--model", help="face_landmarker.task (default: the usual search)")
+    parser.add_argument("--sweep", nargs="+", metavar="CLIP",
+                        help="instead: the edge sweep (edge_sweep) on these clips, project or outside")
     args = parser.parse_args()
     if min(args.lengths) <= 0:
         parser.error("--lengths must be positive (s)")
@@ -133,6 +164,8 @@ def main() -> int:
         parser.error(f"--clips: no labelled clip {', '.join(unknown)} (labelled: {', '.join(i['clip'] for i in infos)})")
     shortest = min(args.lengths)
     model = resolve_model(args.model)
+    if args.sweep:
+        return sweep(args, infos, model)
     project = [read_real_clip(info, args.traces, model) for info in infos if not args.clips or info["clip"] in args.clips]
     report("project clips", [c for c in project if float(c.trace["time_s"][-1]) >= 2 * shortest], args.lengths)
     if args.external:
@@ -142,6 +175,25 @@ def main() -> int:
         outside = [read_real_clip(info, args.traces, model, video=video, labels_dir=EXTERNAL,
                                   cache_name=f"external_{info['clip']}") for info, video in found]
         report("outside clips", [c for c in outside if float(c.trace["time_s"][-1]) >= 2 * shortest], args.lengths)
+    return 0
+
+
+def sweep(args, infos: list[dict], model) -> int:
+    """Print :func:`edge_sweep` on each clip of ``--sweep`` (15-s parts)."""
+    clips = {info["clip"]: read_real_clip(info, args.traces, model) for info in infos if info["clip"] in args.sweep}
+    if args.external:
+        found, _ = external_clips(args.external, EXTERNAL)
+        clips |= {info["clip"]: read_real_clip(info, args.traces, model, video=video, labels_dir=EXTERNAL,
+                                               cache_name=f"external_{info['clip']}")
+                  for info, video in found if info["clip"] in args.sweep}
+    missing = [name for name in args.sweep if name not in clips]
+    if missing:
+        raise SystemExit(f"--sweep: no labelled clip {', '.join(missing)} (outside clips need --external)")
+    print("clip | edges | listed by both parts / by neither: within the recording | cut at the edges")
+    for name in args.sweep:
+        result = edge_sweep(clips[name].trace, clips[name].info["task"])
+        print(f"{name} | {result['edges'][0]} | {result['edges'][1]} / {result['edges'][2]} | "
+              f"{result['cut'][1]} / {result['cut'][2]}")
     return 0
 
 

