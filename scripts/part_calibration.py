@@ -14,8 +14,9 @@ Every labelled real clip at least twice the shortest length long is cut into as 
 parts of each length as it holds (the rest left out), and the closures each way lists in all
 the parts together are scored against the labels that start in them (the evaluation's matching
 rule, docs/accuracy.md; a closure listed in two parts counts once as found and once as false, one
-listed in none as missed), at the default settings, pooled over the clips. Also printed: closures per minute per part against the labels'
-(median absolute error), and false closures of 1 s or more.
+listed in none as missed), at the default settings, pooled over the clips. Also printed:
+closures per minute per part against the labels' (median absolute error), and false closures of
+1 s or more.
 
 The rules, fixed before each was first run: **whole** replaces the part's own levels only if, at
 every length, its pooled F1 is at least the own way's on the project's clips and on the outside
@@ -131,7 +132,8 @@ def edge_sweep(trace, task: str, length_s: float = 15.0) -> dict[str, tuple[int,
     counts = {way: [0, 0, 0] for way in ("cut", "edges")}
     for side in ("left", "right"):
         for event in closures(whole.events.per_eye[side]):
-            for k in range(int(np.searchsorted(time_s, event.onset_s)) + 1, int(np.searchsorted(time_s, event.offset_s)) + 1):
+            first, last = (int(np.searchsorted(time_s, t)) for t in (event.onset_s, event.offset_s))
+            for k in range(first + 1, last + 1):
                 edge = float(time_s[k])
                 if edge < 0.1 or float(time_s[-1]) - edge < 0.1:   # a part of under 0.1 s
                     continue
