@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -323,9 +323,7 @@ def part_signal(signal: ClosureSignal, frames: slice) -> ClosureSignal:
             return {side: cut(v) for side, v in value.items()}
         return value[frames] if isinstance(value, np.ndarray) else value
 
-    return replace(signal, **{name: cut(getattr(signal, name)) for name in
-                              ("time_s", "closure", "reference", "bridged", "measurable", "valid", "lower_lid",
-                               "eye_measured")})
+    return replace(signal, **{f.name: cut(getattr(signal, f.name)) for f in fields(signal) if f.name != "settings"})
 
 
 def part_events(events: Events, time_s: np.ndarray, deepest: dict[int, float]) -> Events:
@@ -346,18 +344,17 @@ def part_events(events: Events, time_s: np.ndarray, deepest: dict[int, float]) -
         members = [m for m in (pair.left, pair.right) if m is not None]
         for member in members:
             point[id(member)] = min(point[id(m)] for m in members)
-    per_eye, carried, bursts = {}, {}, {}
+    per_eye, carried, bursts, renamed = {}, {}, {}, {}   # renamed: id(the event) -> it as the part lists it
     for side, found in events.per_eye.items():
         kept = [e for e in found if first <= point[id(e)] <= last]
         number = {old: k for k, old in enumerate(dict.fromkeys(e.flutter_burst for e in kept
                                                                 if e.flutter_burst is not None))}
-        per_eye[side] = [replace(e, flutter_burst=number[e.flutter_burst]) if e.flutter_burst is not None else e
-                         for e in kept]
+        for e in kept:
+            renamed[id(e)] = replace(e, flutter_burst=number[e.flutter_burst]) if e.flutter_burst is not None else e
+        per_eye[side] = [renamed[id(e)] for e in kept]
         carried[side] = [e for e in closures(found) if not first <= point[id(e)] <= last
                          and e.offset_s >= first and e.onset_s <= last]
         bursts[side] = flutter_bursts(per_eye[side])
-    renamed = {id(old): new for side in per_eye for old, new in
-               zip([e for e in events.per_eye[side] if first <= point[id(e)] <= last], per_eye[side])}
     paired = [replace(p, left=renamed.get(id(p.left)) if p.left is not None else None,
                       right=renamed.get(id(p.right)) if p.right is not None else None)
               for p in events.paired if id(p.left if p.left is not None else p.right) in renamed]
