@@ -44,7 +44,8 @@ from spasmcv.settings import Settings
 from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
 from spasmcv.study.inputs import Job, find_videos, read_manifest
 from spasmcv.study.result import RecordingResult, analysed
-from spasmcv.study.tables import Tables, load_tables, shown_path, write_summary, write_tables
+from spasmcv.study.tables import (Tables, load_tables, scored_with, scoring_changes, shown_path, write_summary,
+                                  write_tables)
 
 #: Batch workers run one recording per core: one decoder thread, no prefetching, no pinning.
 WORKER_RUN = RunSettings(decode_threads=1, prefetch_frames=0, pin_threads=False)
@@ -228,6 +229,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
             log(line)
 
     index = HashIndex(out / ".sha256-index.json")
+    earlier = scored_with(out / "recordings.csv")   # read before this run replaces it
     results: dict[int, dict] = {}
     todo: list[tuple[Job, str]] = []
     pending: dict[int, Path] = {}   # input index -> where its result will be saved
@@ -305,7 +307,8 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         report.results = ordered
         write_tables(out, jobs, ordered, paths=[shown_path(j) for j in jobs] if include_paths else None)
         write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,
-                      log_lines=log_lines, warnings=repeated, from_stored_trace=report.from_stored_trace)
+                      log_lines=log_lines, warnings=repeated, from_stored_trace=report.from_stored_trace,
+                      changes=scoring_changes(earlier, jobs, ordered))
     if aborted is not None:
         raise BatchError(f"batch aborted after a failed recording (#{aborted}); see {out / 'batch.log'}")
     return report
@@ -479,7 +482,8 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     write_tables(out, jobs, results, paths=paths)
     write_summary(out, jobs, results, computed=report.computed, cached=report.cached, failed_now=report.failed,
                   log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"],
-                  warnings=repeated)
+                  warnings=repeated, changes=scoring_changes(scored_with(src / "recordings.csv"), jobs, results),
+                  changed_from="the tables rescored")
     return report
 
 

@@ -4,8 +4,10 @@ rescoring needs) and ``summary.txt``; all written atomically. Study columns come
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
 
@@ -75,11 +77,77 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
         json.dump(job_list, handle, indent=1)
 
 
+# what scored a row: a change in any of these (or the task) between two tables is named in summary.txt
+PROVENANCE_COLUMNS = ("spasmcv_version", "signals_version", "model_sha256", "analysis_version", "formula_version",
+                      "analysis_settings")
+
+
+def _part_key(recording_id: str, start_s, end_s) -> tuple[str, str, str]:
+    """A row's recording and part, as recordings.csv writes them."""
+    def cell(value) -> str:
+        try:
+            return "" if value is None or value == "" else format(float(value), ".6g")
+        except ValueError:
+            return str(value)
+    return (recording_id, cell(start_s), cell(end_s))
+
+
+def scored_with(table: Path) -> dict[tuple, dict]:
+    """The provenance of each scored row of a recordings.csv: (recording id, start_s, end_s, task)
+    -> its task and :data:`PROVENANCE_COLUMNS`; also (recording id, start_s, end_s) when only one
+    row holds that part, so that a row rescored with another task is still matched. Empty when
+    there is no such table or it cannot be read (it is only compared with, never needed)."""
+    try:
+        with open(table, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return {}
+    by_part: dict[tuple, list[dict]] = {}
+    for r in rows:
+        if r.get("status") == "ok" and r.get("analysis_version"):
+            by_part.setdefault(_part_key(r.get("recording_id", ""), r.get("start_s"), r.get("end_s")), []).append(
+                {c: r.get(c) or "" for c in ("task",) + PROVENANCE_COLUMNS})
+    scored: dict[tuple, dict] = {}
+    for part, held in by_part.items():
+        scored.update({part + (row["task"],): row for row in held})
+        if len(held) == 1:
+            scored[part] = held[0]
+    return scored
+
+
+def _shown(column: str, value: str) -> str:
+    if column == "analysis_settings":
+        return value or "defaults"
+    return (value[:12] if column == "model_sha256" else value) or "-"
+
+
+def scoring_changes(earlier: dict[tuple, dict], jobs: list[Job], results: list[RecordingResult | None]) -> list[str]:
+    """What scores rows differently from ``earlier`` (:func:`scored_with`), one line per change
+    with how many recordings it concerns, e.g. ``analysis_version: analysis-23 -> analysis-24 (5
+    recordings)``; the analysis settings are shown as they differ from the defaults."""
+    counts: Counter = Counter()
+    for job, result in zip(jobs, results):
+        if result is None or result.failed:
+            continue
+        part = _part_key(result.recording_id, job.start_s, job.end_s)
+        before = earlier.get(part + (result.task,)) or earlier.get(part)
+        if before is None:
+            continue
+        now = {"task": result.task, **{c: "" if result.row.get(c) is None else str(result.row[c])
+                                       for c in PROVENANCE_COLUMNS}}
+        for column, value in now.items():
+            if before[column] != value:
+                counts[f"{column}: {_shown(column, before[column])} -> {_shown(column, value)}"] += 1
+    return [f"{change} ({n} recording{'s' if n != 1 else ''})" for change, n in counts.items()]
+
+
 def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | None], *, computed: int,
                   cached: int, failed_now: int, log_lines: list[str], warnings: list[str] | None = None,
-                  from_stored_trace: int = 0) -> None:
-    """``summary.txt`` (counts, ``warnings`` such as a video listed twice, and every failure's
-    reason) and one more entry in ``batch.log``.
+                  from_stored_trace: int = 0, changes: list[str] | None = None,
+                  changed_from: str = "this folder's tables before this run") -> None:
+    """``summary.txt`` (counts, ``warnings`` such as a video listed twice, ``changes`` in what
+    scored a row since the tables ``changed_from`` names (:func:`scoring_changes`), and every
+    failure's reason) and one more entry in ``batch.log``.
     The first three counts add up to the recordings; the run's own three add up to those run
     (``computed`` and ``failed_now`` this run, ``cached`` reused, failures from earlier runs included;
     ``from_stored_trace`` of those computed needed no video: their trace was kept, e.g. after the
@@ -99,6 +167,8 @@ def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | No
              f"  failed now:          {failed_now}",
              f"  reused from cache:   {cached}"
              + (f" ({failed_before} of them failed in an earlier run)" if failed_before else "")]
+    if changes:
+        lines += [f"scored differently from {changed_from}:"] + [f"  {c}" for c in changes]
     if warnings:
         lines += ["warnings:"] + [f"  {w}" for w in warnings]
     failures = [(j, r) for j, r in zip(jobs, results) if r and r.failed]

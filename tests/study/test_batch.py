@@ -113,6 +113,21 @@ def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manife
     assert run_starts[0] < missing_lines[0] < run_starts[1] < missing_lines[1]
     assert {p.name: p.stat().st_mtime_ns for p in (out / "results").iterdir()} == stamps
     assert rows(out / "recordings.csv") == table
+    assert "scored differently" not in summary   # nothing changed what scores the rows
+
+    # a folder whose tables an older analysis wrote: the summary names what changed, for how many rows
+    older = [{**r, "analysis_version": "analysis-23"} if r["subject"] in ("S00", "S02") else r for r in table]
+    with open(out / "recordings.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(table[0]))
+        writer.writeheader()
+        writer.writerows(older)
+    run_batch(jobs, out, model=model_info, workers=2)
+    summary = (out / "summary.txt").read_text()
+    assert ("scored differently from this folder's tables before this run:\n"
+            f"  analysis_version: analysis-23 -> {table[0]['analysis_version']} (2 recordings)\n") in summary
+    (out / "recordings.csv").write_bytes(b"\xff\xfe\x00garbage")   # an unreadable earlier table is not needed
+    assert run_batch(jobs, out, model=model_info, workers=2).cached == 5
+    assert rows(out / "recordings.csv") == table
 
 
 def test_abort_on_error_stops_and_says_why(tmp_path, manifest, model_info):
@@ -179,6 +194,9 @@ def test_rescore_from_traces_with_other_settings(tmp_path, manifest, model_info)
     # each table says how it was scored: the defaults, then the one changed setting
     assert {r["analysis_settings"] for r in before.values() if r["status"] == "ok"} == {""}
     assert {r["analysis_settings"] for r in after.values() if r["status"] == "ok"} == {"analysis.events.core_threshold=0.99"}
+    assert ("scored differently from the tables rescored:\n"
+            "  analysis_settings: defaults -> analysis.events.core_threshold=0.99 (4 recordings)\n"
+            in (tmp_path / "rescored" / "summary.txt").read_text())
     # the rescored folder is self-contained: relative trace paths, usable after the first batch is gone
     jobs = json.loads((tmp_path / "rescored" / "jobs.json").read_text())
     assert all(not j["trace_file"] or j["trace_file"].startswith("traces/") for j in jobs)
@@ -190,6 +208,12 @@ def test_rescore_from_traces_with_other_settings(tmp_path, manifest, model_info)
     final = {r["subject"]: r for r in rows(tmp_path / "again" / "recordings.csv")}
     assert final["S91"]["error"] == before["S91"]["error"]
     assert closures(final) == closures(before)  # default settings again: the first batch's numbers
+    assert "  analysis_settings: analysis.events.core_threshold=0.99 -> defaults (4 recordings)\n" in (
+        tmp_path / "again" / "summary.txt").read_text()
+    rescore(moved, tmp_path / "talking", task="conversation")   # the rows are still matched under another task
+    changes = (tmp_path / "talking" / "summary.txt").read_text().split("scored differently from the tables rescored:\n")[1]
+    assert changes.startswith("  task: rest -> conversation (4 recordings)\n"
+                              "  analysis_settings: analysis.events.core_threshold=0.99 -> defaults (4 recordings)\n")
 
 
 def _session_processes(sid: int) -> list[int]:
