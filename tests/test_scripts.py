@@ -1,5 +1,6 @@
 """The scripts in scripts/ give a person's message, not a traceback, when they cannot start."""
 
+import itertools
 import os
 import re
 import subprocess
@@ -215,6 +216,39 @@ def test_leave_one_clip_out_takes_the_best_f1_among_settings_that_keep_the_timin
     assert evaluate.choose_parameters([late_but_better, scores(0.95, -3.0)]) == 0
     assert evaluate.choose_parameters([scores(0.95, 1.0, mean_abs=1.5), scores(0.95, 0.0, mean_abs=1.2)]) == 1
     assert evaluate.choose_parameters([scores(0.96, 0.0, false_long=2), scores(0.95, 0.0)]) == 1
+
+
+def test_the_flat_optimum_rule_takes_the_near_tie_whose_grid_neighbours_score_best():
+    """The second alternative rule: near-ties (within 0.005) go to the setting that scores best
+    averaged with its grid neighbours (one step in one parameter), not to the single best."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import evaluate
+
+    grid = {"a": (1, 2, 3), "b": (None, 0.5)}
+    candidates = [dict(zip(grid, values)) for values in itertools.product(*grid.values())]
+    neighbours = evaluate.grid_neighbours(candidates, grid)
+    by_values = {tuple(c.values()): k for k, c in enumerate(candidates)}
+    assert sorted(neighbours[by_values[(2, None)]]) == sorted([by_values[(1, None)], by_values[(3, None)],
+                                                               by_values[(2, 0.5)]])
+    assert sorted(neighbours[by_values[(1, 0.5)]]) == sorted([by_values[(2, 0.5)], by_values[(1, None)]])
+
+    def scores(f1, end_median=0.0):
+        return {"f1": f1, "false_long": 0, "onset_error_median": 0.0, "offset_error_median": end_median,
+                "mean_abs_onset_error": 1.0, "mean_abs_offset_error": 1.0}
+
+    def chosen(f1: dict, end_median: dict | None = None) -> tuple:
+        train = [scores(f1[tuple(c.values())], (end_median or {}).get(tuple(c.values()), 0.0)) for c in candidates]
+        return tuple(candidates[evaluate.choose_flat_optimum(train, neighbours)].values())
+
+    # (1, None) is the single best, alone on a peak; (3, 0.5) is within 0.005 in a flat stretch
+    peak = {(1, None): 0.960, (2, None): 0.90, (3, None): 0.956, (1, 0.5): 0.90, (2, 0.5): 0.955, (3, 0.5): 0.957}
+    train = [scores(peak[tuple(c.values())]) for c in candidates]
+    assert evaluate.choose_parameters(train) == by_values[(1, None)]
+    assert chosen(peak) == (3, 0.5)
+    # no other setting within 0.005: the best is kept however lonely
+    assert chosen({**peak, (3, None): 0.95, (2, 0.5): 0.95, (3, 0.5): 0.95}) == (1, None)
+    # the best outside the timing target is not eligible: the flat stretch among the others
+    assert chosen(peak, end_median={(1, None): 2.0}) == (3, 0.5)
 
 
 def test_the_480p_copy_shrinks_only_pictures_whose_shorter_side_is_larger():
