@@ -304,12 +304,16 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         # stopped (Ctrl-C, an abort): workers may have saved results this process never received
         for input_index, path in pending.items():
             if input_index not in results and path.exists() and path.stat().st_mtime >= started:
-                results[input_index] = load_result(path)
-                if results[input_index].failed:
+                result = results[input_index] = load_result(path)
+                if result.failed:
                     report.failed += 1
+                    note(f"#{input_index} {result.recording_id} failed: {result.error} (saved before the batch stopped)")
                 else:
                     report.computed += 1
+                    note(f"#{input_index} {result.recording_id} ok (saved before the batch stopped)")
         ordered = [results[j.input_index] if j.input_index in results else None for j in jobs]
+        if any(r is None for r in ordered):
+            note(f"stopped: {sum(r is None for r in ordered)} recording(s) not run; run the batch again to score them")
         report.results = ordered
         write_tables(out, jobs, ordered, paths=[shown_path(j) for j in jobs] if include_paths else None)
         write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,

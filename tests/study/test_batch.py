@@ -398,6 +398,10 @@ def test_ctrl_c_keeps_the_results_the_workers_had_saved(tmp_path, model_info):
     saved = {load_result(p).recording_id for p in (out / "results").glob("*.json")}
     table = rows(out / "recordings.csv")
     assert saved and {r["recording_id"] for r in table if r["status"] == "ok"} == saved
+    log = (out / "batch.log").read_text()   # the journal holds every recording the tables hold, and the stop
+    assert all(f" {rid} ok" in log for rid in saved), log
+    not_run = sum(r["status"] == "not run" for r in table)
+    assert not not_run or f"stopped: {not_run} recording(s) not run" in log, log
     again = run_batch(read_manifest(tmp_path / "m.csv"), out, model=model_info, workers=2)
     assert again.cached == len(saved) and again.computed == len(samples) - len(saved)
 
