@@ -157,6 +157,25 @@ class Analysis:
     settings: AnalysisSettings = AnalysisSettings()   # the settings used, typed
 
 
+def changed_settings(settings: dict | None) -> str | None:
+    """The analysis settings (``provenance.settings`` of an analysis, a JSON dict) that differ from
+    the defaults, as ``analysis.events.spasm_s=2.0; ...``: empty for the defaults, None when the
+    analysis does not record its settings: a rescored table says how it was scored."""
+    if not isinstance(settings, dict):
+        return None
+    settings, defaults = (json.loads(json.dumps(json_safe(value)))   # as stored: tuples read as lists
+                          for value in (settings, asdict(AnalysisSettings())))
+
+    def walk(mine: dict, base: dict, prefix: str):
+        for key, value in mine.items():
+            if isinstance(value, dict) and isinstance(base.get(key), dict):
+                yield from walk(value, base[key], f"{prefix}{key}.")
+            elif value != base.get(key):
+                yield f"{prefix}{key}={value}"
+
+    return "; ".join(walk(settings, defaults, "analysis."))
+
+
 def check_trace_columns(trace: Trace, settings: AnalysisSettings = AnalysisSettings()) -> None:
     """Raise :class:`~spasmcv.errors.TraceError` if ``trace`` lacks frames or a needed column."""
     measure = settings.closure.measure
@@ -202,7 +221,8 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
         if_closed = ("" if upper["jankovic_frequency_grade"] == grade["jankovic_frequency_grade"] else
                      f" (if they are closures, the grade is {upper['jankovic_frequency_grade']}, "
                      f"not {grade['jankovic_frequency_grade']})")
-        warnings.append(f"{n_review} closure(s) of 1 s or more could not be told from a lowered gaze (the eyes are "
+        warnings.append(f"{n_review} closure(s) of {settings.events.spasm_s:g} s or more could not be told from a "
+                        f"lowered gaze (the eyes are "
                         f"small in the picture): listed as 'review' in the events, not counted; check them in the "
                         f"video{if_closed}")
     if signal.lower_lid is None and settings.events.min_lower_lid_rise is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 
-from spasmcv.analysis.analyze import Analysis
+from spasmcv.analysis.analyze import Analysis, changed_settings
 from spasmcv.analysis.quality import REASONS
 from spasmcv.analysis.severity import review_closures_phrase
 
@@ -39,6 +39,9 @@ def format_summary(analysis: Analysis) -> str:
          f"severity index: {_fmt(sev['severity_index'], '.0f')}/100   (formula {sev['formula_version']})"
          if sev["gradable"] else f"not gradable: {sev['not_gradable_reason']} (formula {sev['formula_version']})"),
     ]
+    changed = changed_settings(rec["provenance"].get("settings"))
+    if changed:
+        lines.append(f"settings changed from the defaults: {changed}")
     upper = sev.get("if_review_closed") or {}
     if sev["gradable"] and upper.get("jankovic_frequency_grade") not in (None, sev["jankovic_frequency_grade"]):
         lines.append(f"  if the {review_closures_phrase(upper['review_count'])}, not a lowered gaze: "
@@ -62,8 +65,9 @@ def format_summary(analysis: Analysis) -> str:
     row("blinks per min", "blink_rate_per_min")
     row("blink duration, median (s)", "blink_duration_median_s", ".2f", f"{d_lo:g}-{d_hi:g} s")
     row("flutter bursts per min", "flutter_bursts_per_min", normal="0")
-    row("prolonged closures 0.5-1 s", "prolonged_count", "d", "rare")
-    row("spasms > 1 s", "spasm_count", "d", "0")
+    events = analysis.settings.events   # the thresholds in use: the defaults, or those given with --set
+    row(f"prolonged closures {events.prolonged_s:g}-{events.spasm_s:g} s", "prolonged_count", "d", "rare")
+    row(f"spasms {events.spasm_s:g} s or longer", "spasm_count", "d", "0")
     row("spasm time (s)", "spasm_total_s")
     row("longest closure (s)", "longest_closure_s", ".2f", "under 1")
     row("to check by eye (review)", "review_count", "d")

@@ -218,11 +218,16 @@ HEADLINE_METRICS: tuple[dict, ...] = (
     {"key": "closure_rate_per_min", "label": "Closures per minute", "unit": "/min", "count": "closures", "decimals": 1},
     {"key": "blink_rate_per_min", "label": "Blinks per minute", "unit": "/min", "count": "blinks", "decimals": 1},
     {"key": "share_closed", "label": "Time eyes closed", "unit": "%", "scale": 100.0, "decimals": 1},
-    {"key": "spasm_rate_per_min", "label": "Spasms (> 1 s) per minute", "unit": "/min", "decimals": 1},
+    {"key": "spasm_rate_per_min", "label": "Spasms ({spasm_s:g} s or longer) per minute", "unit": "/min", "decimals": 1},
     {"key": "flutter_bursts_per_min", "label": "Flutter bursts per minute", "unit": "/min", "decimals": 1},
     {"key": "longest_closure_s", "label": "Longest closure", "unit": "s", "decimals": 2},
     {"key": "open_aperture_mm", "label": "Open-eye aperture", "unit": "mm", "decimals": 2},
 )
+
+
+def metric_label(spec: dict, settings: AnalysisSettings) -> str:
+    """A headline metric's label with the thresholds of ``settings`` in it (e.g. the spasm's duration)."""
+    return spec["label"].format(spasm_s=settings.events.spasm_s)
 
 
 def recording_frames(analysis: Analysis, trace: Trace) -> dict[str, np.ndarray]:
@@ -476,7 +481,8 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
             b_value = base.analysis.recording["metrics"][side][key]
             for v in visits:
                 value = v.analysis.recording["metrics"][side][key]
-                row = {"metric": key, "label": spec["label"], "unit": spec["unit"], "eye": side, "visit": v.label,
+                row = {"metric": key, "label": metric_label(spec, v.analysis.settings), "unit": spec["unit"],
+                       "eye": side, "visit": v.label,
                        "value": value * scale, "change": float("nan"), "change_ci_low": float("nan"),
                        "change_ci_high": float("nan"), "normal": _normal_text(key, v.analysis)}
                 if v.label in compared:
@@ -623,6 +629,16 @@ def view_angles(analysis: Analysis, trace: Trace) -> tuple[float, float]:
 
 def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) -> list[str]:
     out = []
+    first_with: dict[str, str] = {}   # digest of the frames measured -> the first visit with them
+    for v in visits:
+        signal = v.analysis.signal
+        frames = hashlib.sha256(b"".join(np.ascontiguousarray(a, dtype=float).tobytes()
+                                         for a in (signal.time_s, signal.closure["left"], signal.closure["right"])))
+        same = first_with.setdefault(frames.hexdigest(), v.label)
+        if same != v.label:
+            part = ", the same part of it" if v.analysis.recording["provenance"].get("time_window_s") else ""
+            out.append(f"{v.label} measures the very frames {same} measures (the same recording{part}): a recording "
+                       "compared with itself shows no change; check which files were given")
     base_turn, base_pitch = view_angles(visits[0].analysis, visits[0].trace)
     for v in visits[1:]:
         turn, pitch = view_angles(v.analysis, v.trace)
@@ -633,7 +649,9 @@ def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) ->
                        f"every visit from the same place")
     for v in visits:
         valid_s = v.analysis.recording["metrics"]["quality"]["valid_time_s"]
-        if valid_s < settings.min_blocks * settings.block_s:
+        if valid_s <= 0:
+            out.append(f"{v.label}: no video could be measured: it has no values, intervals or changes")
+        elif valid_s < settings.min_blocks * settings.block_s:
             out.append(f"{v.label}: {valid_s:.0f} s of measurable video is fewer than {settings.min_blocks} blocks of "
                        f"{settings.block_s:g} s: intervals are rough (record 1-3 minutes)")
         out += [f"{v.label}: {w}" for w in v.analysis.recording["warnings"]

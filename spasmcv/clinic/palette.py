@@ -9,9 +9,17 @@ EYE_COLORS = {"right": "#1f6fb2", "left": "#e07b00"}
 #: video's swatches; blinks green (normal), flutter purple, prolonged amber, spasm red, not counted grey.
 KIND_COLORS = {"blink": "#2e9e4f", "flutter": "#8e44ad", "prolonged": "#e6a100", "spasm": "#c0392b",
                "partial": "#90a4ae", "review": "#17a2b8"}
-KIND_LABELS = {"blink": "blink", "flutter": "flutter (burst)", "prolonged": "prolonged 0.5-1 s",
-               "spasm": "spasm > 1 s", "partial": "not counted (partial/coupled/glance/lone frame)",
-               "review": "check by eye: closure or lowered gaze (not counted)"}
+
+
+def kind_labels(prolonged_s: float = 0.5, spasm_s: float = 1.0) -> dict[str, str]:
+    """The event kinds' names, with the durations in use (s) of prolonged closures and spasms."""
+    return {"blink": "blink", "flutter": "flutter (burst)", "prolonged": f"prolonged {prolonged_s:g}-{spasm_s:g} s",
+            "spasm": f"spasm {spasm_s:g} s or longer", "partial": "not counted (partial/coupled/glance/lone frame)",
+            "review": "check by eye: closure or lowered gaze (not counted)"}
+
+
+#: The kinds' names at the default durations.
+KIND_LABELS = kind_labels()
 
 
 def rgb(color: str) -> tuple[int, int, int]:

@@ -19,7 +19,7 @@ import numpy as np  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
 from spasmcv.analysis.events import display_kind  # noqa: E402
-from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, KIND_LABELS  # noqa: E402
+from spasmcv.clinic.palette import EYE_COLORS, KIND_COLORS, KIND_LABELS, kind_labels  # noqa: E402
 
 GRADE_COLORS = ("#eef7ee", "#f6f8e6", "#fdf3e1", "#fbe6dc", "#f6d9d9")
 
@@ -76,9 +76,10 @@ def plot_closure(time_s: np.ndarray, closure: np.ndarray, events: list, *, side:
     return ax
 
 
-def kind_legend(ax, *, loc: str = "upper center", ncol: int = 3):
-    """A legend of the event kinds' colours (for closure plots)."""
-    handles = [Patch(color=KIND_COLORS[k], alpha=0.6, label=label) for k, label in KIND_LABELS.items()]
+def kind_legend(ax, *, loc: str = "upper center", ncol: int = 3, labels: dict | None = None):
+    """A legend of the event kinds' colours (for closure plots); ``labels``: the kinds' names
+    (:func:`~spasmcv.clinic.palette.kind_labels`; default those of the default durations)."""
+    handles = [Patch(color=KIND_COLORS[k], alpha=0.6, label=label) for k, label in (labels or KIND_LABELS).items()]
     ax.legend(handles=handles, loc=loc, ncol=ncol, frameon=False, fontsize=8, bbox_to_anchor=(0.5, 1.45))
     return ax
 
@@ -118,7 +119,8 @@ def plot_visit_rates(labels: list[str], values: dict, lower: dict, upper: dict, 
     return ax
 
 
-def plot_durations(durations: dict, *, ax, normal_blink_s: tuple[float, float] = (0.1, 0.4), spasm_s: float = 1.0):
+def plot_durations(durations: dict, *, ax, normal_blink_s: tuple[float, float] = (0.1, 0.4), prolonged_s: float = 0.5,
+                   spasm_s: float = 1.0):
     """Distribution of event durations (log scale), stacked by kind.
 
     Parameters
@@ -128,15 +130,17 @@ def plot_durations(durations: dict, *, ax, normal_blink_s: tuple[float, float] =
     ax : matplotlib Axes
     normal_blink_s : (low, high)
         Shaded: the duration of a normal blink.
-    spasm_s : float
-        Dashed line: from here a closure is a spasm.
+    prolonged_s, spasm_s : float
+        The durations in use: from ``prolonged_s`` a closure is prolonged (in the legend), from
+        ``spasm_s`` a spasm (and the dashed line).
     """
     bins = np.logspace(np.log10(0.05), np.log10(20), 31)
     kinds = [k for k in ("blink", "flutter", "prolonged", "spasm") if len(durations.get(k, []))]
     ax.axvspan(*normal_blink_s, color="#e3f1e3", lw=0, zorder=0, label="normal blink")
     if kinds:
         ax.hist([np.clip(durations[k], bins[0], bins[-1]) for k in kinds], bins=bins, stacked=True,
-                color=[KIND_COLORS[k] for k in kinds], label=[KIND_LABELS[k] for k in kinds], zorder=2)
+                color=[KIND_COLORS[k] for k in kinds], label=[kind_labels(prolonged_s, spasm_s)[k] for k in kinds],
+                zorder=2)
     else:
         ax.text(0.5, 0.5, "no closures", transform=ax.transAxes, ha="center", va="center", color="#777777")
     ax.axvline(spasm_s, color="#c0392b", lw=0.8, ls="--")

@@ -26,8 +26,10 @@ import numpy as np
 
 from spasmcv import __version__
 from spasmcv._atomic import atomic_write
+from spasmcv.analysis.analyze import changed_settings
 from spasmcv.analysis.closure import SIDES
 from spasmcv.clinic.compare import COMPARE_VERSION, HEADLINE_METRICS, Comparison, percentile_interval
+from spasmcv.clinic.palette import kind_labels
 from spasmcv.analysis.events import closures, display_kind
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.analysis.summary import part_text
@@ -65,6 +67,7 @@ tr.group td { border-top: 2px solid #c3cbd0; }
 figure { margin: 6px 0 12px; } figure img { width: 100%; height: auto; display: block; }
 figcaption { font-size: 12px; color: var(--muted); margin-top: 2px; }
 ul.warnings { margin: 4px 0; padding-left: 20px; color: #8a4b00; }
+.settings-note { color: #8a4b00; font-weight: 600; margin: 6px 0; }
 dl.defs dt { font-weight: 600; margin-top: 6px; } dl.defs dd { margin: 0 0 0 16px; }
 code { font-size: 12px; background: #f4f6f7; padding: 0 3px; }
 @page { size: A4; margin: 14mm 12mm; }
@@ -230,7 +233,8 @@ def _metric_table(comparison: Comparison) -> str:
                         cell += (f"<br><span class='ci'>ratio {_num(r['ratio'], 2)} "
                                  f"({_num(r['ratio_ci_low'], 2)}-{_num(r['ratio_ci_high'], 2)})</span>")
                 cells.append(f"<td>{cell}</td>")
-            name = f"{_esc(spec['label'])} <span class='small'>({_esc(spec['unit'])})</span>" if k == 0 else ""
+            name = (f"{_esc(rows[(spec['key'], eye, visits[0])]['label'])} <span class='small'>({_esc(spec['unit'])})"
+                    "</span>" if k == 0 else "")
             # each task's own range when the visits were recorded during different tasks
             normal = "; ".join(dict.fromkeys(rows[(spec["key"], eye, v)]["normal"] for v in visits))
             body.append(f"<tr class='{'group' if k == 0 else ''}'><td class='l'>{name}</td><td class='l'>{eye}</td>"
@@ -339,12 +343,14 @@ def _durations_plot(comparison: Comparison) -> str:
             for e in closures(v.analysis.events.per_eye[side]):
                 kind = display_kind(e)
                 durations.setdefault(kind, []).append(e.duration_s)
-        plotting.plot_durations(durations, ax=ax)
+        limits = v.analysis.settings.events
+        plotting.plot_durations(durations, ax=ax, prolonged_s=limits.prolonged_s, spasm_s=limits.spasm_s)
         ax.set_title(v.label)
     axes[0][-1].legend(frameon=False, fontsize=7, loc="upper right")
+    spasm_s = _thresholds(comparison)["spasm_s"]
     return (f"<figure id='durations-plot'>{_img(plotting.to_png(fig), 'closure duration distributions')}"
             "<figcaption>Durations of the counted closures of both eyes (log scale). Green: a normal blink "
-            "(0.1-0.4 s); dashed red: 1 s, from which a closure is a spasm.</figcaption></figure>")
+            f"(0.1-0.4 s); dashed red: {spasm_s}, from which a closure is a spasm.</figcaption></figure>")
 
 
 def _closure_plots(comparison: Comparison) -> str:
@@ -369,11 +375,15 @@ def _closure_plots(comparison: Comparison) -> str:
                 if k == 0:
                     ax.set_xticklabels([])
         axes[-1][0].set_xlabel("time (s)")
-        plotting.kind_legend(axes[0][0])
-        counts = {side: len(closures(events.per_eye[side])) for side in SIDES}
+        limits = v.analysis.settings.events
+        plotting.kind_legend(axes[0][0], labels=kind_labels(limits.prolonged_s, limits.spasm_s))
+        # an eye with no measured time has no count: "not measured", never 0 closures
+        counts = {side: f"{len(closures(events.per_eye[side]))} closures"
+                  if (v.analysis.recording["metrics"][side].get("valid_time_s") or 0) > 0 else "not measured"
+                  for side in SIDES}
         out.append(f"<figure class='closure-plot'>{_img(plotting.to_png(fig), f'eyelid closure over time, {v.label}')}"
                    f"<figcaption><b>{_esc(v.label)}</b>: closure of each eye (0 open, 1 closed) with detected events "
-                   f"(right eye {counts['right']} closures, left eye {counts['left']}); hatched grey: no face measured."
+                   f"(right eye {counts['right']}, left eye {counts['left']}); hatched grey: no face measured."
                    f"</figcaption></figure>")
     return "".join(out)
 
@@ -478,8 +488,40 @@ def _quality(comparison: Comparison) -> str:
             "comparable; recordings should be made looking ahead at the camera.</p>")
 
 
+def _thresholds(comparison: Comparison) -> dict[str, str]:
+    """The event durations (as text, s) the visits were analysed with; visits analysed with
+    different ones show each visit's."""
+    def text(name: str) -> str:
+        values = [getattr(v.analysis.settings.events, name) for v in comparison.visits]
+        if len(set(values)) == 1:
+            return f"{values[0]:g} s"
+        return ", ".join(f"{value:g} s ({_esc(v.label)})" for v, value in zip(comparison.visits, values))
+    return {"prolonged_s": text("prolonged_s"), "spasm_s": text("spasm_s")}
+
+
+def _changed_settings(comparison: Comparison) -> list[tuple[str, str]]:
+    """(visit label, its analysis settings that differ from the defaults) for each visit whose do."""
+    found = [(v.label, changed_settings(v.analysis.recording["provenance"].get("settings")))
+             for v in comparison.visits]
+    return [(label, changed) for label, changed in found if changed]
+
+
+def _settings_note(comparison: Comparison) -> str:
+    """A visible note when any visit was analysed with settings other than the defaults."""
+    changed = _changed_settings(comparison)
+    if not changed:
+        return ""
+    return ("<p class='settings-note' id='settings-note'>Analysed with settings changed from the defaults: "
+            + "; ".join(f"{_esc(label)}: <code>{_esc(text)}</code>" for label, text in changed)
+            + ". The thresholds below are those in use (Methods).</p>")
+
+
 def _methods(comparison: Comparison) -> str:
     s = comparison.settings
+    limits = _thresholds(comparison)
+    changed = _changed_settings(comparison)
+    settings_text = ("; ".join(f"{_esc(label)}: <code>{_esc(text)}</code>" for label, text in changed)
+                     if changed else "the defaults (docs/analysis.md)")
     recs = []
     for v in comparison.visits:
         meta, prov = v.trace.metadata, v.analysis.recording["provenance"]
@@ -498,8 +540,10 @@ def _methods(comparison: Comparison) -> str:
 <dl class="defs">
 <dt>Measurement</dt><dd>MediaPipe face landmarks in every video frame; per eye the eye aspect ratio
 (Soukupova &amp; Cech 2016) relative to the recording's own open-eye value, mapped to a closure of 0 (open) to 1
-(closed). Events: blinks (&lt; 0.5 s), prolonged closures (0.5-1 s), spasms (&#8805; 1 s), flutter bursts (3 or more
+(closed). Events: blinks (under {limits['prolonged_s']}), prolonged closures ({limits['prolonged_s']} up to {limits['spasm_s']}),
+spasms ({limits['spasm_s']} or longer), flutter bursts (3 or more
 quick closures in a row, about 3 per second or faster). Rates are per minute of measured video. Left and right are the patient's sides.</dd>
+<dt>Analysis settings</dt><dd>{settings_text}.</dd>
 <dt>Objective Jankovic frequency grade and severity index</dt><dd>Formula <code>jrs-frequency-2</code>: grade 4 eyes
 closed &gt; 50 % of the time; 3 spasms at &#8805; 0.5/min; 2 flutter bursts &#8805; 1/min;
 1 closure rate above the normal upper limit (21/min at rest); else 0. The worse eye sets the recording's grade.
@@ -558,6 +602,7 @@ def render_report(comparison: Comparison, *, patient_id: str | None = None, diag
     body = [
         _header(comparison, patient_id, diagnosis),
         _verdict(comparison),
+        _settings_note(comparison),
         first,
     ]
     if cycles and (len(cycles) > 1 or (course is not None and len(course.visits) > len(comparison.visits))):

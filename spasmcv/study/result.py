@@ -8,13 +8,12 @@ into the recordings-table columns.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 from dataclasses import dataclass, field
 
 from spasmcv import __version__
 from spasmcv._tables import json_safe
-from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace
+from spasmcv.analysis.analyze import ANALYSIS_VERSION, AnalysisSettings, analyze_trace, changed_settings
 from spasmcv.analysis.severity import FORMULA_VERSION
 from spasmcv.measure.trace import Trace, scored_part
 
@@ -69,25 +68,6 @@ def flatten(prefix: str, value, out: dict) -> None:
         out[prefix] = "; ".join(str(v) for v in value)
     else:
         out[prefix] = value
-
-
-def changed_settings(settings: dict | None) -> str | None:
-    """The analysis settings (``provenance.settings`` of an analysis, a JSON dict) that differ from
-    the defaults, as ``analysis.events.spasm_s=2.0; ...``: empty for the defaults, None when the
-    analysis does not record its settings: a rescored table says how it was scored."""
-    if not isinstance(settings, dict):
-        return None
-    settings, defaults = (json.loads(json.dumps(json_safe(value)))   # as stored: tuples read as lists
-                          for value in (settings, dataclasses.asdict(AnalysisSettings())))
-
-    def walk(mine: dict, base: dict, prefix: str):
-        for key, value in mine.items():
-            if isinstance(value, dict) and isinstance(base.get(key), dict):
-                yield from walk(value, base[key], f"{prefix}{key}.")
-            elif value != base.get(key):
-                yield f"{prefix}{key}={value}"
-
-    return "; ".join(walk(settings, defaults, "analysis."))
 
 
 def recording_row(analysis, trace: Trace) -> dict:

@@ -494,7 +494,7 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
     write_summary(out, jobs, results, computed=report.computed, cached=report.cached, failed_now=report.failed,
                   log_lines=[f"rescore of {src} with {json.dumps(dataclasses.asdict(settings), default=str)}"],
                   warnings=repeated, changes=scoring_changes(scored_with(src / "recordings.csv"), jobs, results),
-                  changed_from="the tables rescored")
+                  changed_from="the tables rescored", kind="rescore")
     return report
 
 

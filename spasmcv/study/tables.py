@@ -41,7 +41,7 @@ def _is_batch_file(path: Path) -> bool:
             return False
         return isinstance(data, list) if path.name == "jobs.json" else isinstance(data, dict)
     if path.name == "summary.txt":
-        return bool(re.match(r"spasmcv \S+ batch: ", text))
+        return bool(re.match(r"spasmcv \S+ (batch|rescore): ", text))
     return not text or bool(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d |rescore of ", text))   # batch.log
 
 
@@ -51,6 +51,11 @@ def guard_batch_folder(out: Path, inputs=(), *, force: bool = False) -> None:
     a file of those names that no batch wrote. Raises :class:`~spasmcv.errors.OutputError`."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder; give an output folder (-o)")
+    folder = out
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write to {out}: the folder {folder} is not writable; give another output folder (-o)")
     kept = [Path(p) for p in inputs if p is not None and Path(p).exists()]
     for name in BATCH_FILES:
         target = out / name
@@ -189,10 +194,10 @@ def scoring_changes(earlier: dict[tuple, dict], jobs: list[Job], results: list[R
 def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | None], *, computed: int,
                   cached: int, failed_now: int, log_lines: list[str], warnings: list[str] | None = None,
                   from_stored_trace: int = 0, changes: list[str] | None = None,
-                  changed_from: str = "this folder's tables before this run") -> None:
+                  changed_from: str = "this folder's tables before this run", kind: str = "batch") -> None:
     """``summary.txt`` (counts, ``warnings`` such as a video listed twice, ``changes`` in what
     scored a row since the tables ``changed_from`` names (:func:`scoring_changes`), and every
-    failure's reason) and one more entry in ``batch.log``.
+    failure's reason; headed by ``kind``, "batch" or "rescore") and one more entry in ``batch.log``.
     The first three counts add up to the recordings; the run's own three add up to those run
     (``computed`` and ``failed_now`` this run, ``cached`` reused, failures from earlier runs included;
     ``from_stored_trace`` of those computed needed no video: their trace was kept, e.g. after the
@@ -200,7 +205,7 @@ def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | No
     not_run = sum(r is None for r in results)
     failed = sum(1 for r in results if r and r.failed)
     failed_before = failed - failed_now
-    lines = [f"spasmcv {__version__} batch: {len(jobs)} recordings",
+    lines = [f"spasmcv {__version__} {kind}: {len(jobs)} recordings",
              f"  scored:              {len(jobs) - failed - not_run}",
              f"  failed:              {failed}",
              f"  not run (stopped):   {not_run}",

@@ -87,6 +87,23 @@ def test_the_summary_does_not_list_a_turned_head_read_on_its_near_eye_as_unmeasu
         "one eye measured: head turned: only the eye nearer the camera measured 25 %"]
 
 
+def test_the_summary_gives_the_thresholds_in_use_and_names_changed_settings():
+    """With the spasm and prolonged durations changed, the summary's rows and the review warning
+    give those durations and a line names the changed settings; with the defaults, none."""
+    from spasmcv.analysis.summary import format_summary
+    from spasmcv.settings import Settings, with_overrides
+
+    settings = with_overrides(Settings(), ["analysis.events.spasm_s=2.0", "analysis.events.prolonged_s=0.7"]).analysis
+    lines = format_summary(analyze_trace(synthetic_trace(), settings=settings)).splitlines()
+    assert "settings changed from the defaults: analysis.events.prolonged_s=0.7; analysis.events.spasm_s=2.0" in lines
+    assert any(line.startswith("prolonged closures 0.7-2 s ") for line in lines)
+    assert any(line.startswith("spasms 2 s or longer ") for line in lines)
+    lines = format_summary(analyze_trace(synthetic_trace())).splitlines()
+    assert not any(line.startswith("settings changed") for line in lines)
+    assert any(line.startswith("prolonged closures 0.5-1 s ") for line in lines)
+    assert any(line.startswith("spasms 1 s or longer ") for line in lines)
+
+
 def test_task_selects_normal_ranges_and_rejects_unknown():
     assert analyze_trace(synthetic_trace(), task="reading").recording["normal_ranges"]["blink_rate_per_min"][1] < 10
     with pytest.raises(ValueError, match="task"):

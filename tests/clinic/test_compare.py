@@ -210,6 +210,16 @@ def test_same_condition_twice_includes_zero(model_info):
     assert "did not change clearly" in c.verdict
 
 
+def test_a_recording_compared_with_itself_is_warned(model_info):
+    """The same file given for two visits (or the same part of it twice) is said, naming both."""
+    traces = visit_series(str(model_info.path))
+    c = compare_visits([Visit.from_trace("baseline", traces["baseline"]), Visit.from_trace("week 6", traces["baseline"]),
+                        Visit.from_trace("week 12", traces["baseline again"])])
+    said = [w for w in c.warnings if "very frames" in w]
+    assert said == ["week 6 measures the very frames baseline measures (the same recording): a recording compared "
+                    "with itself shows no change; check which files were given"]
+
+
 def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
     """Real video: Talking Face's 200 s of conversation cut into two 100-s halves and compared as
     two visits of one person. Nothing changed between them, so nothing may be reported as a change."""
@@ -238,6 +248,7 @@ def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
     assert not any(r["ptosis"] for r in c.side_effects)
     assert "did not change clearly" in c.verdict
     assert not any("held differently" in w for w in c.warnings), c.warnings  # one sitting, one view
+    assert not any("very frames" in w for w in c.warnings), c.warnings   # two halves: other frames
     # each half holds one long closure that may be a lowered gaze (review): as a spasm it would
     # make grade 3, and the verdict says that the grades are not settled until they are checked
     assert first["grade_if_review_closed"] == second["grade_if_review_closed"] == 3

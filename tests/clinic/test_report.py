@@ -140,3 +140,42 @@ def test_the_course_plot_holds_an_injection_before_every_visit():
                                     xlabel="weeks since injection", injection_x=-5.0)
     low, high = ax.get_xlim()
     assert low < -5.0 and high > 6.0
+
+
+def test_the_report_names_settings_changed_from_the_defaults_and_uses_their_thresholds(model_info):
+    """With the spasm and prolonged durations changed (--set), the report says so at the top and in
+    Methods, and its labels, caption and definitions give the thresholds in use, not the defaults';
+    with the defaults it says nothing of the kind."""
+    from spasmcv.settings import Settings, with_overrides
+
+    trace = visit_series(str(model_info.path))["week 3"]
+    settings = with_overrides(Settings(), ["analysis.events.spasm_s=2.0", "analysis.events.prolonged_s=0.7"]).analysis
+    html = render_report(compare_visits([Visit.from_trace("clinic visit", trace, settings=settings)]))
+    note = html.index("id='settings-note'")
+    assert html.index("id='verdict'") < note < html.index("id='metrics'")
+    assert html.count("analysis.events.prolonged_s=0.7; analysis.events.spasm_s=2.0") == 2   # the note and Methods
+    for text in ("Spasms (2 s or longer) per minute", "dashed red: 2 s, from which a closure is a spasm",
+                 "prolonged closures (0.7 s up to 2 s)", "spasms (2 s or longer)", "blinks (under 0.7 s)"):
+        assert text in html, text
+    for default_text in ("(1 s or longer)", "dashed red: 1 s", "0.5-1 s"):
+        assert default_text not in html, default_text
+    plain = render_report(compare_visits([Visit.from_trace("clinic visit", trace)]))
+    assert "id='settings-note'" not in plain and "Spasms (1 s or longer) per minute" in plain
+    assert "<dt>Analysis settings</dt><dd>the defaults (docs/analysis.md).</dd>" in plain
+
+
+def test_a_visit_with_no_measured_eye_shows_no_closure_count(model_info):
+    """The closure plot's caption of a recording in which no face was measured says "not
+    measured" for each eye, never "0 closures"."""
+    import numpy as np
+
+    from spasmcv.measure.trace import Trace
+
+    trace = visit_series(str(model_info.path))["week 3"]
+    blank = Trace(columns={**trace.columns, "valid": np.zeros_like(trace.columns["valid"])}, metadata=trace.metadata)
+    html = render_report(compare_visits([Visit.from_trace("measured", trace), Visit.from_trace("no face", blank)]))
+    assert "<b>no face</b>: closure of each eye (0 open, 1 closed) with detected events (right eye not measured, " \
+           "left eye not measured)" in html
+    assert re.search(r"<b>measured</b>: .*\(right eye \d+ closures, left eye \d+ closures\)", html)
+    assert "no face: no video could be measured: it has no values, intervals or changes" in html
+    assert "no face: 0 s of measurable video" not in html
