@@ -129,7 +129,10 @@ from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 #: closure of both eyes, where its earlier eye's is); the frames a closure holds shut in a part are
 #: that part's time closed wherever it is listed. The per-minute table counts a closure running into
 #: a minute in that minute's share closed. Whole recordings' events and headline numbers do not change.
-ANALYSIS_VERSION = "analysis-24"
+#: analysis-25: the intensity indicator ``cheek_raise`` is no longer reported: MediaPipe's cheekSquint,
+#: which it read, stays under 2e-4 on every frame of the evaluation's 87 recordings, rendered cheek raises
+#: included (docs/severity.md); every other number is as in analysis-24.
+ANALYSIS_VERSION = "analysis-25"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

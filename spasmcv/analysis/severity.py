@@ -80,9 +80,11 @@ def intensity_indicators(columns: dict, closure: dict, *, closed_level: float = 
     """Forcefulness and spread of closures, per eye: change from open-eye frames to closed frames.
 
     ``squint``: MediaPipe ``eyeSquint`` score increase; ``brow_lowering_mm``: brow-to-eye
-    distance decrease; ``cheek_raise``: ``cheekSquint`` increase; ``mouth_corner``: largest
-    increase of the same side's ``mouthSmile``/``mouthStretch``/``mouthPress`` (hemifacial spread).
-    Values are medians over closed frames minus medians over open frames (NaN if either is empty).
+    distance decrease; ``mouth_corner``: largest increase of the same side's
+    ``mouthSmile``/``mouthStretch``/``mouthPress`` (hemifacial spread). Values are medians over
+    closed frames minus medians over open frames (NaN if either is empty). MediaPipe's
+    ``cheekSquint`` is not used: it stays under 2e-4 on every frame, cheeks raised or not
+    (docs/severity.md).
     """
     out = {}
     for side in SIDES:
@@ -100,7 +102,6 @@ def intensity_indicators(columns: dict, closure: dict, *, closed_level: float = 
         out[side] = {
             "squint": change(f"bs_eyeSquint_{side}"),
             "brow_lowering_mm": change(f"brow_eye_mm_{side}", sign=-1.0),
-            "cheek_raise": change(f"bs_cheekSquint_{side}"),
             "mouth_corner": float(np.nanmax(mouth)) if np.isfinite(mouth).any() else float("nan"),
         }
     return out

@@ -522,6 +522,10 @@ def _methods(comparison: Comparison) -> str:
     changed = _changed_settings(comparison)
     settings_text = ("; ".join(f"{_esc(label)}: <code>{_esc(text)}</code>" for label, text in changed)
                      if changed else "the defaults (docs/analysis.md)")
+    several = len(comparison.visits) > 1
+    resampled = "the visits are resampled independently;" if several else ""
+    replicated = ("replicated differences. Rates also get a rate ratio (visit / baseline; half an event added to each "
+                  "replicated count)." if several else "replicated values.")
     recs = []
     for v in comparison.visits:
         meta, prov = v.trace.metadata, v.analysis.recording["provenance"]
@@ -551,10 +555,9 @@ The index (0-100) places the recording inside its grade's 20-point band. Jankovi
 Neurology 1987; normal blink rates: Bentivoglio et al., Mov Disord 1997.</dd>
 <dt>Confidence intervals</dt><dd>Circular block bootstrap (Politis &amp; Romano 1992): each recording is rebuilt
 {s.n_boot} times from randomly placed blocks of {s.block_s:g} s (never single frames, which would make intervals
-several times too narrow); events belong to the block of their onset; the two visits are resampled independently;
+several times too narrow); events belong to the block of their onset; {resampled}
 the interval is the {100 * (1 - s.confidence) / 2:g}th-{100 * (1 + s.confidence) / 2:g}th percentile of the
-replicated differences. Rates also get a rate ratio (visit / baseline; half an event added to each replicated count).
-Seed {s.seed}: the same inputs give the same intervals. The intervals cover the variation within each recording,
+{replicated} Seed {s.seed}: the same inputs give the same intervals. The intervals cover the variation within each recording,
 not day-to-day variation of the patient or of the recording set-up.</dd>
 <dt>Meaningful change</dt><dd>A change of about {s.meaningful_grade_change} Jankovic points is what clinicians
 consider meaningful; raters agree only moderately (ICC 0.4-0.7).</dd>

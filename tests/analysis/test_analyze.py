@@ -199,6 +199,44 @@ def franck(real_video, model_info):
     return analyze_trace(trace), read_tag_file(real_video("talkingface/talkingface_first300.tag"), fps=25)
 
 
+def test_intensity_indicators_are_the_change_from_open_to_closed_frames():
+    """Arrays: medians over closed frames (closure >= 0.5) minus medians over open ones (< 0.1);
+    brow lowering is the fall of the brow-to-eye distance; the mouth corner the largest of three
+    blendshapes' rises; an eye never closed has none (NaN)."""
+    from spasmcv.analysis.severity import intensity_indicators
+
+    closure = np.array([0.0, 0.05, 0.9, 1.0, 0.3, 0.0])
+    columns = {"bs_eyeSquint_left": np.array([0.1, 0.1, 0.6, 0.6, 0.3, 0.1]),
+               "brow_eye_mm_left": np.array([20.0, 20.0, 17.0, 17.0, 19.0, 20.0]),
+               "bs_mouthSmile_left": np.array([0.0, 0.0, 0.1, 0.1, 0.0, 0.0]),
+               "bs_mouthStretch_left": np.array([0.0, 0.0, 0.3, 0.3, 0.0, 0.0]),
+               "bs_mouthPress_left": np.zeros(6)}
+    out = intensity_indicators(columns, {"left": closure, "right": np.zeros(6)})
+    assert out["left"] == pytest.approx({"squint": 0.5, "brow_lowering_mm": 3.0, "mouth_corner": 0.3})
+    assert all(np.isnan(v) for v in out["right"].values())
+
+
+def test_intensity_indicators_follow_the_rendered_squeeze_on_the_affected_side(sample_traces):
+    """Rendered hemifacial spasm of the left eye, whose closures lower the brow and pull the mouth
+    corner on that side only: the affected eye reads more of both (the only ground truth there is
+    for forcefulness; docs/severity.md)."""
+    intensity = analyze_trace(sample_traces("hfs_left")).recording["intensity"]
+    left, right = intensity["left"], intensity["right"]
+    assert set(left) == {"squint", "brow_lowering_mm", "mouth_corner"}   # no cheek_raise (analysis-25)
+    assert left["brow_lowering_mm"] > right["brow_lowering_mm"] + 1.0
+    assert left["mouth_corner"] > right["mouth_corner"] + 0.04
+
+
+def test_mediapipe_cheek_squint_stays_near_zero_on_real_faces(real_trace):
+    """Why cheek_raise is not reported: on 200 s of a real face, blinks included, MediaPipe's
+    cheekSquint never leaves 0 (under 2e-4 on every frame); should a model make it respond, this
+    fails and the indicator can come back."""
+    trace = real_trace("talkingface/franck.webm")
+    for side in ("left", "right"):
+        values = np.asarray(trace.columns[f"bs_cheekSquint_{side}"], dtype=float)
+        assert np.isfinite(values).sum() > 4000 and np.nanmax(values) < 2e-4
+
+
 def test_talking_face_first_blink_is_timed_within_a_frame(franck):
     """Compared as labelled: the frames the detected movement spans against the labelled frames."""
     analysis, reference = franck

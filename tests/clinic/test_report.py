@@ -42,6 +42,7 @@ def test_series_report_content(model_info, tmp_path):
     _assert_self_contained(html)
     assert html.index("id='verdict'") < html.index("id='visits'") < html.index("id='metrics'")
     assert "Severity fell from grade 3 to grade 1 after the injection" in html
+    assert "the visits are resampled independently" in html and "replicated differences" in html
     for section in ("id='ptosis'", "id='asymmetry'", "id='quality'", "id='provenance'", "Methods", "@media print",
                     "page-break", "onabotulinumtoxinA", "25 units", "possible ptosis", "not measured because"):
         assert section in html, section
@@ -106,6 +107,7 @@ def test_single_recording_report(model_info):
                              "Measurements per visit", "Treatment side effects"):
         assert comparison_words not in html, comparison_words
     assert "<h3>Open-eye aperture</h3>" in html
+    assert "replicated values." in html and "resampled independently" not in html and "rate ratio" not in html
 
 
 def test_report_opens_in_headless_chromium(model_info, tmp_path):
