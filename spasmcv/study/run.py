@@ -44,8 +44,8 @@ from spasmcv.settings import Settings
 from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
 from spasmcv.study.inputs import Job, find_videos, read_manifest
 from spasmcv.study.result import RecordingResult, analysed
-from spasmcv.study.tables import (BATCH_FILES, Tables, guard_batch_folder, load_tables, scored_with, scoring_changes, shown_path,
-                                  write_summary, write_tables)
+from spasmcv.study.tables import (BATCH_FILES, Tables, guard_batch_folder, load_tables, scored_with, scoring_changes,
+                                  shown_path, write_summary, write_tables)
 
 #: Batch workers run one recording per core: one decoder thread, no prefetching, no pinning.
 WORKER_RUN = RunSettings(decode_threads=1, prefetch_frames=0, pin_threads=False)

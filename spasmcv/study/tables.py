@@ -27,28 +27,28 @@ BATCH_FILES = ("recordings.csv", "events.csv", "minutes.csv", "jobs.json", "summ
 
 
 def _is_batch_file(path: Path) -> bool:
-    """Whether an existing file named as one of :data:`BATCH_FILES` is a batch's own, by its content."""
+    """Whether an existing file named as one of :data:`BATCH_FILES` is a batch's own, by its content
+    (the JSON files whole, the others by their first line)."""
     try:
-        text = path.read_bytes().decode("utf-8")
-    except (OSError, UnicodeDecodeError):
+        if path.suffix == ".json":
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return isinstance(data, list) if path.name == "jobs.json" else isinstance(data, dict)
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", errors="replace")
+    except (OSError, ValueError):   # unreadable, or not JSON
         return False
     if path.suffix == ".csv":
-        return text.startswith("input_index,")
-    if path.suffix == ".json":
-        try:
-            data = json.loads(text)
-        except ValueError:
-            return False
-        return isinstance(data, list) if path.name == "jobs.json" else isinstance(data, dict)
+        return head.startswith("input_index,")
     if path.name == "summary.txt":
-        return bool(re.match(r"spasmcv \S+ (batch|rescore): ", text))
-    return not text or bool(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d |rescore of ", text))   # batch.log
+        return bool(re.match(r"spasmcv \S+ (batch|rescore): ", head))
+    return not head or bool(re.match(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d |rescore of ", head))   # batch.log
 
 
 def guard_batch_folder(out: Path, inputs=(), *, force: bool = False) -> None:
-    """Before any work: refuse an output folder that is a file, or whose tables, summary or journal
-    would replace one of the ``inputs`` (a manifest kept in the folder, say) or, unless ``force``,
-    a file of those names that no batch wrote. Raises :class:`~spasmcv.errors.OutputError`."""
+    """Before any work: refuse an output folder that is a file or cannot be written, or whose
+    tables, summary or journal would replace one of the ``inputs`` (a manifest kept in the folder,
+    say) or, unless ``force``, a file of those names that no batch wrote. Raises
+    :class:`~spasmcv.errors.OutputError`."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder; give an output folder (-o)")
     folder = out
@@ -56,15 +56,22 @@ def guard_batch_folder(out: Path, inputs=(), *, force: bool = False) -> None:
         folder = folder.parent
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write to {out}: the folder {folder} is not writable; give another output folder (-o)")
-    kept = [Path(p) for p in inputs if p is not None and Path(p).exists()]
-    for name in BATCH_FILES:
-        target = out / name
-        if not target.exists():
+    targets = [out / name for name in BATCH_FILES if (out / name).exists()]
+    if not targets:
+        return
+    kept = {}   # (device, inode) -> an input, to find an input under another name or through a link
+    for source in inputs:
+        try:
+            stat = os.stat(source)
+        except (OSError, TypeError):   # missing (a failed row later) or None
             continue
-        for source in kept:
-            if os.path.samefile(target, source):
-                raise OutputError(f"{target} is the input {source}: spasmcv never writes to its inputs; "
-                                  "choose another output folder (-o)")
+        kept.setdefault((stat.st_dev, stat.st_ino), source)
+    for target in targets:
+        stat = target.stat()
+        source = kept.get((stat.st_dev, stat.st_ino))
+        if source is not None:
+            raise OutputError(f"{target} is the input {source}: spasmcv never writes to its inputs; "
+                              "choose another output folder (-o)")
         if not force and not _is_batch_file(target):
             raise OutputError(f"{target} exists and was not written by a spasmcv batch; choose another output "
                               "folder (-o) or pass --force to replace it")
