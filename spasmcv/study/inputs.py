@@ -44,6 +44,7 @@ class Job:
     mirrored: bool = False
     start_s: float | None = None   # the part of the video scored (s; None: from its start / to its end)
     end_s: float | None = None
+    manifest: Path | None = None   # the manifest the job was read from (never written to, like the video)
 
     @property
     def window(self) -> tuple[float, float] | None:
@@ -84,13 +85,22 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
     path = Path(path)
     try:
         with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.DictReader(handle)
-            rows = list(reader)
+            reader = csv.reader(handle)
+            # (line number, cells) of every line holding something: blank lines are nothing
+            table = [(reader.line_num, cells) for cells in reader if any(cell.strip() for cell in cells)]
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise BatchError(f"{path}: cannot read manifest ({exc})") from exc
-    if not rows or "path" not in rows[0]:
+    header = table[0][1] if table else []
+    rows = [dict(zip(header, cells)) for _, cells in table[1:]]
+    lines = [line for line, _ in table[1:]]
+    if not rows or "path" not in header:
         raise BatchError(f"{path}: a manifest needs a header with a 'path' column and at least one row")
-    names = [name.strip() for name in reader.fieldnames or [] if name and name.strip()]
+    for line, (_, cells) in zip(lines, table[1:]):
+        # a cell under no name (past the header, or under an empty one) would be lost
+        lost = [j + 1 for j, cell in enumerate(cells) if cell.strip() and (j >= len(header) or not header[j].strip())]
+        if lost:
+            raise BatchError(f"{path}: row {line}: column {lost[0]} holds a value but has no name in the header")
+    names = [name.strip() for name in header if name.strip()]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:
         raise BatchError(f"{path}: the header names {', '.join(repr(n) for n in twice)} more than once: "
@@ -102,21 +112,22 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
     from spasmcv.analysis.metrics import TASK_NORMS
 
     jobs = []
-    for k, row in enumerate(rows):
+    for k, (line, row) in enumerate(zip(lines, rows)):
         if row.get("task") and row["task"] not in TASK_NORMS:
-            raise BatchError(f"{path}: row {k + 2}: task must be one of {', '.join(sorted(TASK_NORMS))}, "
+            raise BatchError(f"{path}: row {line}: task must be one of {', '.join(sorted(TASK_NORMS))}, "
                              f"not {row['task']!r}")
-        if not (row["path"] or "").strip():
-            raise BatchError(f"{path}: row {k + 2}: the path is empty")
+        if not (row.get("path") or "").strip():
+            raise BatchError(f"{path}: row {line}: the path is empty")
         video = Path(row["path"]).expanduser()
         if not video.is_absolute():
             video = path.parent / video
-        study = {key: value for key, value in row.items() if key not in RESERVED_COLUMNS and key is not None}
-        start, end = (_seconds(row.get(key), f"{path}: row {k + 2}: {key}") for key in ("start_s", "end_s"))
+        study = {key: value for key, value in row.items() if key not in RESERVED_COLUMNS and key.strip()}
+        start, end = (_seconds(row.get(key), f"{path}: row {line}: {key}") for key in ("start_s", "end_s"))
         if start is not None and end is not None and end <= start:
-            raise BatchError(f"{path}: row {k + 2}: end_s {end:g} is not after start_s {start:g}")
+            raise BatchError(f"{path}: row {line}: end_s {end:g} is not after start_s {start:g}")
         jobs.append(Job(input_index=k, path=video, study=study, task=row.get("task") or task,
-                        mirrored=_mirrored(row.get("mirrored"), f"{path}: row {k + 2}"), start_s=start, end_s=end))
+                        mirrored=_mirrored(row.get("mirrored"), f"{path}: row {line}"), start_s=start, end_s=end,
+                        manifest=path))
     return jobs
 
 

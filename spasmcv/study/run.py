@@ -42,7 +42,7 @@ from spasmcv.measure.pipelining import RunSettings
 from spasmcv.measure.trace import read_trace, write_trace
 from spasmcv.settings import Settings
 from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
-from spasmcv.study.inputs import Job, find_videos, read_manifest
+from spasmcv.study.inputs import Job, find_videos, is_output_column, read_manifest
 from spasmcv.study.result import RecordingResult, analysed
 from spasmcv.study.tables import (BATCH_FILES, Tables, guard_batch_folder, load_tables, scored_with, scoring_changes,
                                   shown_path, write_summary, write_tables)
@@ -214,14 +214,20 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     log : callable(str), optional
         Receives one line per recording (also written to ``batch.log``).
     manifest : path, optional
-        The manifest the jobs came from: never written to, like the videos.
+        The manifest the jobs came from (jobs read with :func:`read_manifest` know theirs): never
+        written to, like the videos.
     force : bool
         Replace files of the batch's names in ``out_dir`` that no batch wrote (refused otherwise).
     """
     if on_error not in ("continue", "abort"):
         raise ValueError("on_error must be 'continue' or 'abort'")
     out = Path(out_dir)
-    guard_batch_folder(out, [manifest, *(job.path for job in jobs)], force=force)
+    taken = sorted({key for job in jobs for key in job.study if is_output_column(key)})
+    if taken:   # jobs made in Python, not read from a manifest (read_manifest refuses these)
+        raise BatchError(f"study column(s) {', '.join(repr(k) for k in taken)} have the name of a column the tables "
+                         "compute (docs/batch.md); rename them")
+    manifests = {job.manifest for job in jobs if job.manifest is not None}
+    guard_batch_folder(out, [manifest, *manifests, *(job.path for job in jobs)], force=force)
     (out / "results").mkdir(parents=True, exist_ok=True)
     (out / "traces").mkdir(parents=True, exist_ok=True)
     if not isinstance(model, ModelInfo):
@@ -307,10 +313,11 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
                 result = results[input_index] = load_result(path)
                 if result.failed:
                     report.failed += 1
-                    note(f"#{input_index} {result.recording_id} failed: {result.error} (saved before the batch stopped)")
+                    note(f"#{input_index} {result.recording_id} failed: {result.error} (saved by a worker as the batch "
+                         "stopped)")
                 else:
                     report.computed += 1
-                    note(f"#{input_index} {result.recording_id} ok (saved before the batch stopped)")
+                    note(f"#{input_index} {result.recording_id} ok (saved by a worker as the batch stopped)")
         ordered = [results[j.input_index] if j.input_index in results else None for j in jobs]
         if any(r is None for r in ordered):
             note(f"stopped: {sum(r is None for r in ordered)} recording(s) not run; run the batch again to score them")
@@ -371,9 +378,12 @@ def _run_local(work, out, model, settings, workers, on_error, finished, progress
                                 other.cancel()
                             pending = {}
                             break
-            except BaseException:
+            except BaseException:   # Ctrl-C, or an error here: stop now, do not wait for the workers' videos
                 for other in pending:
                     other.cancel()
+                _stop_workers(pool)
+                if queue is not None:
+                    queue.cancel_join_thread()
                 raise
     except BrokenProcessPool as exc:
         raise BatchError("a worker process died (out of memory or killed); finished recordings are saved: "
@@ -383,6 +393,17 @@ def _run_local(work, out, model, settings, workers, on_error, finished, progress
             queue.close()
             queue.join_thread()
     return aborted
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Terminate a pool's worker processes. A worker measuring a long video would otherwise keep a
+    stopped batch waiting until its video is done (a minute or more); what it had saved stays saved
+    (results are written atomically) and the next run computes the rest."""
+    for process in list((getattr(pool, "_processes", None) or {}).values()):
+        try:
+            process.terminate()
+        except (OSError, ValueError):   # already gone
+            pass
 
 
 def _drain(queue) -> tuple[int, int]:

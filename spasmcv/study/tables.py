@@ -70,7 +70,8 @@ def guard_batch_folder(out: Path, inputs=(), *, force: bool = False) -> None:
         stat = target.stat()
         source = kept.get((stat.st_dev, stat.st_ino))
         if source is not None:
-            raise OutputError(f"{target} is the input {source}: spasmcv never writes to its inputs; "
+            also = "" if os.path.abspath(source) == os.path.abspath(target) else f" ({source})"
+            raise OutputError(f"{target} is an input{also}: spasmcv never writes to its inputs; "
                               "choose another output folder (-o)")
         if not force and not _is_batch_file(target):
             raise OutputError(f"{target} exists and was not written by a spasmcv batch; choose another output "

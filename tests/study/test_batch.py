@@ -15,7 +15,7 @@ from conftest import REPO
 
 from spasmcv.errors import BatchError, OutputError, SettingsError
 from spasmcv.settings import Settings, with_overrides
-from spasmcv.study import find_videos, read_manifest, rescore, run_batch
+from spasmcv.study import Job, find_videos, read_manifest, rescore, run_batch
 from spasmcv.study.cache import load_result
 from spasmcv.study.inputs import is_output_column
 
@@ -406,6 +406,28 @@ def test_ctrl_c_keeps_the_results_the_workers_had_saved(tmp_path, model_info):
     assert again.cached == len(saved) and again.computed == len(samples) - len(saved)
 
 
+def test_ctrl_c_does_not_wait_for_a_worker_to_finish_its_video(tmp_path, model_info, real_video):
+    """Interrupted while a worker measures a 200-s video (the signal sent to the batch process
+    alone, as `timeout -s INT` or `kill -INT` do): the workers are stopped, the recording is 'not
+    run' and the journal says so. Before, the batch waited until the worker had finished the video."""
+    video = real_video("talkingface/franck.webm")
+    out = tmp_path / "out"
+    proc = subprocess.Popen([sys.executable, "-m", "spasmcv", "batch", str(video), "-o", str(out), "--model",
+                             str(model_info.path), "--workers", "1", "--quiet"], start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "results").is_dir() and proc.poll() is None:
+        time.sleep(0.1)
+    time.sleep(5)   # the worker is now measuring the video, which takes far longer than this
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err, err
+    assert [r["status"] for r in rows(out / "recordings.csv")] == ["not run"]
+    assert "stopped: 1 recording(s) not run" in (out / "batch.log").read_text()
+    assert not _session_processes(proc.pid)   # no worker left behind
+
+
 def test_abort_stops_at_a_missing_file_and_at_a_failure_from_an_earlier_run(tmp_path, model_info):
     """--on-error abort stops at the first failure, whatever kind: a missing file stops the batch
     before anything is computed, and so does a failure reused from the cache."""
@@ -488,8 +510,16 @@ def test_a_manifests_columns_and_cells_are_checked(tmp_path):
         path.write_text(text)
         with pytest.raises(BatchError, match=re.escape(message)):
             read_manifest(path)
-    path.write_text("path,mirrored,visit\na.mp4,yes,1\nb.mp4,,2\nc.mp4,0,3\n")
-    assert [job.mirrored for job in read_manifest(path)] == [True, False, False]
+    for text, message in (("path,,\nv.mp4,1,2\n", "row 2: column 2 holds a value but has no name in the header"),
+                          ("path,subject\nv.mp4,A\n\nw.mp4,B,extra\n", "row 4: column 3 holds a value but has no name")):
+        path.write_text(text)
+        with pytest.raises(BatchError, match=re.escape(message)):
+            read_manifest(path)
+    path.write_text("path,mirrored,visit,\na.mp4,yes,1,\n\n,,,\nb.mp4,,2\nc.mp4,0,3,\n")   # empty cells, lines
+    jobs = read_manifest(path)
+    assert [job.mirrored for job in jobs] == [True, False, False] and [job.input_index for job in jobs] == [0, 1, 2]
+    assert [job.study for job in jobs] == [{"visit": "1"}, {"visit": "2"}, {"visit": "3"}]
+    assert {job.manifest for job in jobs} == {path}
 
 
 def test_a_batch_never_replaces_its_manifest_or_files_it_did_not_write(tmp_path):
@@ -502,8 +532,12 @@ def test_a_batch_never_replaces_its_manifest_or_files_it_did_not_write(tmp_path)
     manifest.write_text("path,subject\nmissing.mp4,S1\n")
     before = manifest.read_bytes()
     for force in (False, True):
-        with pytest.raises(OutputError, match="is the input .*recordings.csv: spasmcv never writes to its inputs"):
+        with pytest.raises(OutputError, match="recordings.csv is an input: spasmcv never writes to its inputs"):
             run_batch(read_manifest(manifest), folder, manifest=manifest, force=force)
+        with pytest.raises(OutputError, match="spasmcv never writes to its inputs"):   # the jobs know their manifest
+            run_batch(read_manifest(manifest), folder, force=force)
+    with pytest.raises(BatchError, match="study column\\(s\\) 'status' have the name of a column"):   # jobs from Python
+        run_batch([Job(input_index=0, path=tmp_path / "v.mp4", study={"status": "x"})], tmp_path / "py")
     assert manifest.read_bytes() == before and sorted(p.name for p in folder.iterdir()) == ["recordings.csv"]
 
     other = tmp_path / "other"
