@@ -26,6 +26,20 @@ def new_file_mode() -> int:
 
 
 @contextlib.contextmanager
+def _named_as(path: Path, tmp: str | None = None) -> Iterator[None]:
+    """Report a failed write as one of ``path``, the file the user asked for: the temporary name
+    beside it means nothing to them (an error naming another file is left as it is)."""
+    try:
+        yield
+    except OSError as exc:
+        temporary = exc.filename is None or str(exc.filename) == str(tmp) or (
+            Path(str(exc.filename)).parent == path.parent and Path(str(exc.filename)).name.startswith(f".{path.name}."))
+        if temporary:
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
+@contextlib.contextmanager
 def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Path]:
     """A temporary path beside ``path`` for a writer that needs a file name (a video encoder).
 
@@ -33,13 +47,15 @@ def atomic_path(path: str | os.PathLike, *, suffix: str = ".tmp") -> Iterator[Pa
     onto ``path``; otherwise it is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
+    with _named_as(path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     try:
-        yield Path(tmp)
-        os.chmod(tmp, new_file_mode())
-        os.replace(tmp, path)
+        with _named_as(path, tmp):
+            yield Path(tmp)
+            os.chmod(tmp, new_file_mode())
+            os.replace(tmp, path)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -51,7 +67,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "w", **open_kwargs) -> Ite
 
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
-    with atomic_path(path) as tmp, open(tmp, mode, **open_kwargs) as handle:
+    with atomic_path(path) as tmp, _named_as(Path(path), str(tmp)), open(tmp, mode, **open_kwargs) as handle:
         yield handle
         handle.flush()
         os.fsync(handle.fileno())
@@ -67,16 +83,18 @@ def atomic_write_set(contents: dict) -> list[Path]:
     try:
         for path, data in contents.items():
             path = Path(path)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+            with _named_as(path):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
             staged.append((tmp, path))
-            with os.fdopen(fd, "wb") as handle:
+            with _named_as(path, tmp), os.fdopen(fd, "wb") as handle:
                 handle.write(data.encode("utf-8") if isinstance(data, str) else data)
                 handle.flush()
                 os.fsync(handle.fileno())
-            os.chmod(tmp, new_file_mode())
+                os.chmod(tmp, new_file_mode())
         for tmp, path in staged:
-            os.replace(tmp, path)
+            with _named_as(path, tmp):
+                os.replace(tmp, path)
     finally:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):

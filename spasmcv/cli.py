@@ -532,6 +532,13 @@ def _load_trace(path: Path, args, label: str, settings):
     from spasmcv.measure.trace import read_trace
 
     if path.is_file() and _is_trace_path(path):
+        from spasmcv.errors import SettingsError
+        from spasmcv.settings import Settings
+
+        if settings.measure != Settings().measure:   # they would be ignored: the trace is measured already
+            raise SettingsError(f"{path} is a trace, measured already: measure.* settings (--set measure..., "
+                                "--mirrored, --num-faces, --max-side) apply only when a video is measured; give "
+                                "the video, or leave them out")
         return read_trace(path)  # a table that is not a trace is a trace error (exit 5), not a bad video
     from spasmcv.measure.extract import extract_trace
     from spasmcv.measure.model import resolve_model
@@ -629,17 +636,21 @@ def _comparison_table(comparison) -> str:
     def fmt(x, d):
         return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
 
+    def name(label: str, unit: str, eye: str) -> str:
+        return label + (f" ({unit})" if unit and unit != "grade" and unit not in label else "") + ", " + eye
+
     labels = [v.label for v in comparison.visits]
-    lines = [f"{'':40s}" + "".join(f"{label[:26]:>28s}" for label in labels)]
-    parts = [part_text(v.analysis.recording["provenance"].get("time_window_s")) for v in comparison.visits]
-    if any(parts):   # which part of each recording the numbers come from
-        lines.append(f"{'part of the recording':40s}"
-                     + "".join(f"{(p.removeprefix('part: ') or 'all of it')[:26]:>28s}" for p in parts))
-    decimals = {"share_closed": 1, "longest_closure_s": 2, "open_aperture_mm": 2, "severity_index": 0,
-                "jankovic_frequency_grade": 0}
     by_key: dict = {}
     for r in comparison.rows:
         by_key.setdefault((r["label"], r["unit"], r["eye"]), {})[r["visit"]] = r
+    width = max([40] + [len(name(*key)) + 1 for key in by_key])   # a row's name is never cut (its eye is at the end)
+    lines = [f"{'':{width}s}" + "".join(f"{label[:26]:>28s}" for label in labels)]
+    parts = [part_text(v.analysis.recording["provenance"].get("time_window_s")) for v in comparison.visits]
+    if any(parts):   # which part of each recording the numbers come from
+        lines.append(f"{'part of the recording':{width}s}"
+                     + "".join(f"{(p.removeprefix('part: ') or 'all of it')[:26]:>28s}" for p in parts))
+    decimals = {"share_closed": 1, "longest_closure_s": 2, "open_aperture_mm": 2, "severity_index": 0,
+                "jankovic_frequency_grade": 0}
     for (label, unit, eye), per_visit in by_key.items():
         d = decimals.get(per_visit[labels[0]]["metric"], 1)
         cells = []
@@ -652,9 +663,13 @@ def _comparison_table(comparison) -> str:
                     cell += f" [{fmt(r['change_ci_low'], d)}, {fmt(r['change_ci_high'], d)}]"
                 cell += ")"
             cells.append(f"{cell:>28s}")
-        unit = f" ({unit})" if unit and unit != "grade" else ""
-        lines.append(f"{(label + unit + ', ' + eye)[:40]:40s}" + "".join(cells))
+        lines.append(f"{name(label, unit, eye):{width}s}" + "".join(cells))
     lines.append("values (change vs baseline [95 % CI]); left/right = the patient's sides")
+    from spasmcv.analysis.analyze import changed_settings
+
+    changed = dict.fromkeys(changed_settings(v.analysis.recording["provenance"].get("settings")) or ""
+                            for v in comparison.visits)
+    lines += [f"settings changed from the defaults: {text}" for text in changed if text]
     return "\n".join(lines)
 
 

@@ -49,7 +49,20 @@ def with_overrides(settings, overrides: Iterable[str]):
         if isinstance(value, list):
             value = tuple(tuple(v) if isinstance(v, list) else v for v in value)
         settings = _replace_path(settings, key.split("."), value, item)
+    _check_durations(settings)
     return settings
+
+
+def _check_durations(settings) -> None:
+    """The event durations must keep their order (blink < prolonged_s <= prolonged < spasm_s <=
+    spasm): a reversed pair would label closures with impossible ranges."""
+    events = getattr(getattr(settings, "analysis", settings), "events", None)
+    if events is None:
+        return
+    if not 0 < events.prolonged_s < events.spasm_s:
+        raise SettingsError(f"--set: analysis.events.prolonged_s ({events.prolonged_s:g} s) must be above 0 and "
+                            f"below analysis.events.spasm_s ({events.spasm_s:g} s): a closure is a blink, then "
+                            "prolonged, then a spasm")
 
 
 def _replace_path(obj, parts: list[str], value, item: str):

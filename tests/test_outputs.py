@@ -10,6 +10,7 @@ import shutil
 import stat
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -187,6 +188,23 @@ def test_a_set_is_written_whole_or_not_at_all(tmp_path):
         atomic_write_set({first: "new a", second: Unwritable()})  # the second cannot be written
     assert first.read_text() == "old a" and second.read_text() == "old b"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.txt", "b.txt"]  # no temporary files left
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="writes under /proc, which refuses new files")
+def test_a_failed_write_names_the_file_asked_for_not_its_temporary_name(tmp_path):
+    """A folder where no file can be made (/proc, even for root): the error names the output the
+    user gave (or its folder, which cannot be made), never the hidden temporary file beside it."""
+    from spasmcv._atomic import atomic_write
+
+    for target in (Path("/proc/spasmcv-out.txt"), Path("/proc/spasmcv-missing/out.txt")):
+        with pytest.raises(OSError) as raised:
+            with atomic_write(target) as handle:
+                handle.write("x")
+        assert raised.value.filename in (str(target), str(target.parent)), raised.value
+        with pytest.raises(OSError) as raised:
+            atomic_write_set({tmp_path / "fine.txt": "a", target: "b"})
+        assert raised.value.filename in (str(target), str(target.parent)), raised.value
+    assert not (tmp_path / "fine.txt").exists() and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("command", [

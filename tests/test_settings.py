@@ -69,3 +69,20 @@ def test_rescore_refuses_measure_settings(tmp_path):
     (tmp_path / "b" / "jobs.json").write_text("[]")
     result = cli("rescore", tmp_path / "b", "-o", tmp_path / "c", "--set", "measure.mirrored=true")
     assert result.returncode == 2 and "measure.* settings cannot change" in result.stderr
+
+
+def test_event_durations_out_of_order_are_refused():
+    """A spasm shorter than a prolonged closure would label closures with impossible ranges
+    ("prolonged closures 0.5-0.3 s")."""
+    for items in (["analysis.events.spasm_s=0.3"], ["analysis.events.prolonged_s=2"], ["analysis.events.prolonged_s=0"]):
+        with pytest.raises(SettingsError, match="must be above 0 and below analysis.events.spasm_s"):
+            with_overrides(Settings(), items)
+    s = with_overrides(Settings(), ["analysis.events.spasm_s=0.3", "analysis.events.prolonged_s=0.2"])
+    assert (s.analysis.events.prolonged_s, s.analysis.events.spasm_s) == (0.2, 0.3)
+
+
+def test_measure_settings_for_a_trace_are_refused_not_ignored(trace_file, tmp_path):
+    """A trace is measured already: a measure.* setting given with one would change nothing."""
+    result = cli("analyze", trace_file, "-o", tmp_path / "x", "--set", "measure.tracker.num_faces=1")
+    assert result.returncode == 2 and "is a trace, measured already: measure.* settings" in result.stderr
+    assert "Traceback" not in result.stderr and not list(tmp_path.glob("x.*"))

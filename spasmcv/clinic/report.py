@@ -233,8 +233,9 @@ def _metric_table(comparison: Comparison) -> str:
                         cell += (f"<br><span class='ci'>ratio {_num(r['ratio'], 2)} "
                                  f"({_num(r['ratio_ci_low'], 2)}-{_num(r['ratio_ci_high'], 2)})</span>")
                 cells.append(f"<td>{cell}</td>")
-            name = (f"{_esc(rows[(spec['key'], eye, visits[0])]['label'])} <span class='small'>({_esc(spec['unit'])})"
-                    "</span>" if k == 0 else "")
+            label = rows[(spec["key"], eye, visits[0])]["label"]   # with the thresholds in use
+            unit = "" if f"({spec['unit']})" in label else f" <span class='small'>({_esc(spec['unit'])})</span>"
+            name = f"{_esc(label)}{unit}" if k == 0 else ""
             # each task's own range when the visits were recorded during different tasks
             normal = "; ".join(dict.fromkeys(rows[(spec["key"], eye, v)]["normal"] for v in visits))
             body.append(f"<tr class='{'group' if k == 0 else ''}'><td class='l'>{name}</td><td class='l'>{eye}</td>"
@@ -377,10 +378,11 @@ def _closure_plots(comparison: Comparison) -> str:
         axes[-1][0].set_xlabel("time (s)")
         limits = v.analysis.settings.events
         plotting.kind_legend(axes[0][0], labels=kind_labels(limits.prolonged_s, limits.spasm_s))
-        # an eye with no measured time has no count: "not measured", never 0 closures
-        counts = {side: f"{len(closures(events.per_eye[side]))} closures"
-                  if (v.analysis.recording["metrics"][side].get("valid_time_s") or 0) > 0 else "not measured"
-                  for side in SIDES}
+        counts = {}
+        for side in SIDES:   # an eye with no measured time has no count: "not measured", never 0 closures
+            n = len(closures(events.per_eye[side]))
+            measured = (v.analysis.recording["metrics"][side].get("valid_time_s") or 0) > 0
+            counts[side] = f"{n} closure{'' if n == 1 else 's'}" if measured else "not measured"
         out.append(f"<figure class='closure-plot'>{_img(plotting.to_png(fig), f'eyelid closure over time, {v.label}')}"
                    f"<figcaption><b>{_esc(v.label)}</b>: closure of each eye (0 open, 1 closed) with detected events "
                    f"(right eye {counts['right']}, left eye {counts['left']}); hatched grey: no face measured."

@@ -279,6 +279,8 @@ def test_compare_command(model_info, tmp_path, capsys):
     out = capsys.readouterr().out
     assert code == 0
     assert "Severity fell from grade 3 to grade 1" in out and "Time eyes closed" in out
+    # every row keeps its eye, however long its name; the defaults are not announced
+    assert re.search(r"Spasms \(1 s or longer\) per minute \(/min\), left ", out) and "settings changed" not in out
     data = json.loads((tmp_path / "p01.comparison.json").read_text())
     assert data["visits"][1]["weeks_since_injection"] == pytest.approx(3.0)
     assert (tmp_path / "p01.comparison.csv").read_text().startswith("metric,label,unit,eye,visit,value,change")
