@@ -631,6 +631,7 @@ def _comparison_table(comparison) -> str:
     """Headline values per visit with change and 95 % interval, as plain text."""
     import math
 
+    from spasmcv.analysis.analyze import changed_settings
     from spasmcv.analysis.summary import part_text
 
     def fmt(x, d):
@@ -665,8 +666,6 @@ def _comparison_table(comparison) -> str:
             cells.append(f"{cell:>28s}")
         lines.append(f"{name(label, unit, eye):{width}s}" + "".join(cells))
     lines.append("values (change vs baseline [95 % CI]); left/right = the patient's sides")
-    from spasmcv.analysis.analyze import changed_settings
-
     changed = dict.fromkeys(changed_settings(v.analysis.recording["provenance"].get("settings")) or ""
                             for v in comparison.visits)
     lines += [f"settings changed from the defaults: {text}" for text in changed if text]

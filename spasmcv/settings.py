@@ -59,6 +59,10 @@ def _check_durations(settings) -> None:
     events = getattr(getattr(settings, "analysis", settings), "events", None)
     if events is None:
         return
+    for name in ("prolonged_s", "spasm_s"):
+        value = getattr(events, name)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise SettingsError(f"--set: analysis.events.{name} takes seconds (a number), not {value!r}")
     if not 0 < events.prolonged_s < events.spasm_s:
         raise SettingsError(f"--set: analysis.events.prolonged_s ({events.prolonged_s:g} s) must be above 0 and "
                             f"below analysis.events.spasm_s ({events.spasm_s:g} s): a closure is a blink, then "

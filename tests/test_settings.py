@@ -77,6 +77,8 @@ def test_event_durations_out_of_order_are_refused():
     for items in (["analysis.events.spasm_s=0.3"], ["analysis.events.prolonged_s=2"], ["analysis.events.prolonged_s=0"]):
         with pytest.raises(SettingsError, match="must be above 0 and below analysis.events.spasm_s"):
             with_overrides(Settings(), items)
+    with pytest.raises(SettingsError, match="analysis.events.spasm_s takes seconds"):
+        with_overrides(Settings(), ["analysis.events.spasm_s=null"])
     s = with_overrides(Settings(), ["analysis.events.spasm_s=0.3", "analysis.events.prolonged_s=0.2"])
     assert (s.analysis.events.prolonged_s, s.analysis.events.spasm_s) == (0.2, 0.3)
 
