@@ -25,6 +25,19 @@ def new_file_mode() -> int:
     return 0o666 & ~umask
 
 
+def unwritable_reason(folder: str | os.PathLike) -> str | None:
+    """Why files cannot be made in ``folder`` (made first if missing): the nearest existing path
+    at or above it is a file, or a folder that cannot be written. None when they can."""
+    existing = Path(folder)
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        return f"{existing} is not a folder"
+    if not os.access(existing, os.W_OK | os.X_OK):
+        return f"the folder {existing} is not writable"
+    return None
+
+
 @contextlib.contextmanager
 def _named_as(path: Path, tmp: str | None = None) -> Iterator[None]:
     """Report a failed write as one of ``path``, the file the user asked for: the temporary name

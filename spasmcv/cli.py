@@ -472,6 +472,7 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
     """Before any work: refuse an output that is one of the inputs, that would replace a file
     which is not spasmcv's own (unless ``force``), that is a folder, or whose folder cannot be
     written. Raises :class:`~spasmcv.errors.OutputError`."""
+    from spasmcv._atomic import unwritable_reason
     from spasmcv.errors import OutputError
 
     inputs = [Path(p) for p in inputs if p is not None and Path(p).exists()]
@@ -485,13 +486,9 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
         if out.exists() and not force and not _is_own_output(out):
             raise OutputError(f"{out} exists and is not a spasmcv output; choose another name (-o) "
                               "or pass --force to replace it")
-        folder = out.parent
-        while not folder.exists() and folder != folder.parent:
-            folder = folder.parent
-        if not folder.is_dir():
-            raise OutputError(f"cannot write {out}: {folder} is not a folder")
-        if not os.access(folder, os.W_OK | os.X_OK):
-            raise OutputError(f"cannot write {out}: the folder {folder} is not writable")
+        reason = unwritable_reason(out.parent)
+        if reason:
+            raise OutputError(f"cannot write {out}: {reason}")
 
 
 def _cmd_analyze(args) -> int:
@@ -737,8 +734,7 @@ def _cmd_batch(args) -> int:
     try:
         report = run_batch(jobs, args.output, model=model, settings=settings, workers=args.workers,
                            on_error=args.on_error, dask_address=args.dask, include_paths=args.include_paths,
-                           retry_failed=args.retry_failed, progress=progress, log=log, manifest=args.manifest,
-                           force=args.force)
+                           retry_failed=args.retry_failed, progress=progress, log=log, force=args.force)
     finally:
         if bar is not None:
             bar.close()

@@ -188,7 +188,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
               settings: Settings = Settings(), workers: int | None = None, on_error: str = "continue",
               dask_address: str | None = None, include_paths: bool = False, retry_failed: bool = False,
               progress: Callable[[int, int], None] | None = None, log: Callable[[str], None] | None = None,
-              manifest: str | os.PathLike | None = None, force: bool = False) -> BatchReport:
+              force: bool = False) -> BatchReport:
     """Score ``jobs`` into ``out_dir``, reusing every result whose cache key is unchanged.
 
     Parameters
@@ -213,11 +213,9 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     progress : callable(frames_done, frames_total), optional
     log : callable(str), optional
         Receives one line per recording (also written to ``batch.log``).
-    manifest : path, optional
-        The manifest the jobs came from (jobs read with :func:`read_manifest` know theirs): never
-        written to, like the videos.
     force : bool
-        Replace files of the batch's names in ``out_dir`` that no batch wrote (refused otherwise).
+        Replace files of the batch's names in ``out_dir`` that no batch wrote (refused otherwise;
+        the videos and the manifests the jobs were read from are never written to).
     """
     if on_error not in ("continue", "abort"):
         raise ValueError("on_error must be 'continue' or 'abort'")
@@ -227,7 +225,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         raise BatchError(f"study column(s) {', '.join(repr(k) for k in taken)} have the name of a column the tables "
                          "compute (docs/batch.md); rename them")
     manifests = {job.manifest for job in jobs if job.manifest is not None}
-    guard_batch_folder(out, [manifest, *manifests, *(job.path for job in jobs)], force=force)
+    guard_batch_folder(out, [*manifests, *(job.path for job in jobs)], force=force)
     (out / "results").mkdir(parents=True, exist_ok=True)
     (out / "traces").mkdir(parents=True, exist_ok=True)
     if not isinstance(model, ModelInfo):
@@ -567,5 +565,5 @@ def score_many(inputs, out_dir: str | os.PathLike, *, manifest: str | os.PathLik
     >>> tables.recordings.groupby("visit")["severity_index"].median()       # doctest: +SKIP
     """
     jobs = read_manifest(manifest, task=task) if manifest else find_videos(inputs, task=task)
-    run_batch(jobs, out_dir, manifest=manifest, **kwargs)
+    run_batch(jobs, out_dir, **kwargs)
     return load_tables(out_dir)

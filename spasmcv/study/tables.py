@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from spasmcv import __version__
-from spasmcv._atomic import atomic_write
+from spasmcv._atomic import atomic_write, unwritable_reason
 from spasmcv._tables import csv_text
 from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
 from spasmcv.errors import BatchError, OutputError
@@ -51,11 +51,9 @@ def guard_batch_folder(out: Path, inputs=(), *, force: bool = False) -> None:
     :class:`~spasmcv.errors.OutputError`."""
     if out.exists() and not out.is_dir():
         raise OutputError(f"{out} exists and is not a folder; give an output folder (-o)")
-    folder = out
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise OutputError(f"cannot write to {out}: the folder {folder} is not writable; give another output folder (-o)")
+    reason = unwritable_reason(out)
+    if reason:
+        raise OutputError(f"cannot write to {out}: {reason}; give another output folder (-o)")
     targets = [out / name for name in BATCH_FILES if (out / name).exists()]
     if not targets:
         return

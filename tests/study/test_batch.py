@@ -533,7 +533,7 @@ def test_a_batch_never_replaces_its_manifest_or_files_it_did_not_write(tmp_path)
     before = manifest.read_bytes()
     for force in (False, True):
         with pytest.raises(OutputError, match="recordings.csv is an input: spasmcv never writes to its inputs"):
-            run_batch(read_manifest(manifest), folder, manifest=manifest, force=force)
+            run_batch(read_manifest(manifest), folder, force=force)
         with pytest.raises(OutputError, match="spasmcv never writes to its inputs"):   # the jobs know their manifest
             run_batch(read_manifest(manifest), folder, force=force)
     with pytest.raises(BatchError, match="study column\\(s\\) 'status' have the name of a column"):   # jobs from Python
@@ -544,7 +544,7 @@ def test_a_batch_never_replaces_its_manifest_or_files_it_did_not_write(tmp_path)
     other.mkdir()
     (other / "summary.txt").write_text("my own notes\n")
     with pytest.raises(OutputError, match="summary.txt exists and was not written by a spasmcv batch; .* --force"):
-        run_batch(read_manifest(manifest), other, manifest=manifest)
+        run_batch(read_manifest(manifest), other)
     assert sorted(p.name for p in other.iterdir()) == ["summary.txt"]
     (tmp_path / "a_file").write_text("x")
     with pytest.raises(OutputError, match="exists and is not a folder"):
