@@ -593,9 +593,10 @@ def _asymmetry(visits, settings: CompareSettings) -> list[dict]:
 def one_sided(metrics: dict, flag: float = CompareSettings.asymmetry_flag) -> str | None:
     """The side ('left' or 'right') whose eye closes more often when the closure-rate asymmetry of
     a recording's ``metrics`` (left - right) / (left + right) is ``flag`` or more in size (0.33:
-    one eye closes at least twice as often); None otherwise."""
+    one eye closes at least twice as often); None otherwise, also where it is not a number (no
+    closure in either eye: NaN, or None as a stored analysis holds it)."""
     a = metrics["asymmetry"]["closure_rate"]
-    if not np.isfinite(a) or abs(a) < flag:
+    if a is None or not np.isfinite(a) or abs(a) < flag:
         return None
     return "left" if a > 0 else "right"
 

@@ -629,3 +629,32 @@ def test_the_event_strip_draws_a_parts_closures_within_it():
     boxes = _event_strip(events, recording)["boxes"]
     assert [(round(b["x"], 2), round(b["w"], 2)) for b in boxes] == [(0.0, 2.5), (99.7, 0.3), (50.0, 0.5)]
     assert all(0 <= b["x"] and b["x"] + b["w"] <= 100 + 1e-9 for b in boxes)
+
+
+def test_a_hemifacial_spasm_visit_without_closures_opens(client):
+    """A hemifacial spasm patient's recording in which neither eye closes (a face that never
+    blinks, or no face at all): its closure-rate asymmetry is not a number, stored as null, and
+    the visit page says the recording shows no one-sided closures instead of failing (it used to
+    answer 500, leaving the recording impossible to mark or delete)."""
+    import numpy as np
+
+    from helpers import T, recording_trace
+
+    c, _, sessions = client
+    response = c.post("/patients", data={"code": "H-1", "diagnosis": "hfs_left", "csrf_token": token(c)})
+    assert response.status_code in (302, 303)
+    with sessions() as s:
+        pid = s.query(Patient).filter_by(code="H-1").one().id
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 2), task="rest")
+        s.add(visit)
+        _stored(s, visit, recording_trace(np.zeros(len(T)), "still", seed=3))          # open eyes throughout
+        _stored(s, visit, _spasm_trace("noface", 0, 4, face=False))                  # nobody in the picture
+        s.commit()
+        assert [json.loads(r.analysis_json)["metrics"]["asymmetry"]["closure_rate"] for r in visit.recordings] \
+            == [None, None]
+        vid = visit.id
+    response = c.get(f"/visits/{vid}")
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "Not gradable: " in page and "hemifacial spasm: if the video is a mirror image" not in page
+    assert c.get(f"/patients/{pid}").status_code == 200 and c.get(f"/patients/{pid}/report.html").status_code == 200
