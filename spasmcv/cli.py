@@ -778,10 +778,11 @@ def _cmd_serve(args) -> int:
     if args.import_batch:
         from spasmcv.app.db import default_database_url, open_database
         from spasmcv.app.importer import import_batch
-        from spasmcv.app.web import default_data_dir
+        from spasmcv.app.web import default_data_dir, private_data_dir
 
         data_dir = Path(args.data or default_data_dir())
-        data_dir.mkdir(parents=True, exist_ok=True)
+        for warning in private_data_dir(data_dir):
+            print(f"warning: {warning}", file=sys.stderr)
         report = import_batch(open_database(args.database_url or default_database_url(data_dir)), args.import_batch)
         print(f"imported {report.imported} recording(s); skipped {len(report.skipped)}")
         for line in report.skipped:
@@ -789,10 +790,11 @@ def _cmd_serve(args) -> int:
         return 0
     if args.add_user:
         from spasmcv.app.db import add_user, default_database_url, open_database
-        from spasmcv.app.web import default_data_dir
+        from spasmcv.app.web import default_data_dir, private_data_dir
 
         data_dir = Path(args.data or default_data_dir())
-        data_dir.mkdir(parents=True, exist_ok=True)
+        for warning in private_data_dir(data_dir):
+            print(f"warning: {warning}", file=sys.stderr)
         if sys.stdin.isatty():
             import getpass
 

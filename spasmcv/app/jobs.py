@@ -119,6 +119,9 @@ class Worker:
         self._thread.start()
 
     def submit(self, recording_id: int) -> None:
+        """Queue a recording; one cancelled before is analysed this time (its cancel is spent)."""
+        with self._lock:
+            self._cancel.discard(recording_id)
         self._queue.put(recording_id)
 
     def cancel(self, recording_id: int) -> None:

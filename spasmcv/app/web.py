@@ -16,12 +16,15 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import sys
 import threading
+import unicodedata
 import uuid
 from collections import OrderedDict
 from pathlib import Path
+from urllib.parse import quote
 
 from flask import Flask, Response, abort, g, redirect, render_template, request, send_file, session, url_for
 
@@ -60,6 +63,18 @@ def _date(text: str | None) -> dt.date:
         return dt.date.fromisoformat((text or "").strip())
     except ValueError:
         abort(400, "a date is needed as YYYY-MM-DD")
+
+
+def attachment(filename: str) -> dict:
+    """The header that downloads a response as ``filename`` (e.g. a patient code's report): the
+    name in UTF-8 (RFC 6266 ``filename*``, which browsers take), and an ASCII stand-in for those
+    that do not, both without path separators or control characters. Unquoted, a code holding
+    ``;`` or a non-ASCII letter was cut short or dropped, so reports of two patients could be saved
+    under one name."""
+    name = "".join("_" if c in '/\\' or unicodedata.category(c)[0] == "C" else c for c in filename).strip() or "download"
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    plain = re.sub(r'[^A-Za-z0-9._ -]', "_", plain).strip(" .") or "download"
+    return {"Content-Disposition": f"attachment; filename=\"{plain}\"; filename*=UTF-8''{quote(name, safe='')}"}
 
 
 def _int_or_none(text: str | None, lo: int, hi: int, field: str) -> int | None:
@@ -391,6 +406,20 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("change", f"recording {recording.id}: cancel")
         return redirect(url_for("visit_page", visit_id=recording.visit_id))
 
+    @app.post("/recordings/<int:recording_id>/restart")
+    def restart_recording(recording_id: int):
+        """Analyse again a recording whose analysis was cancelled or failed, from its kept video."""
+        recording = get_or_404(Recording, recording_id)
+        if recording.status not in ("cancelled", "failed"):
+            abort(400, f"this recording's analysis is {recording.status}, not cancelled or failed")
+        if not recording.video_file or not (data_dir / "uploads" / recording.video_file).is_file():
+            abort(400, "this recording's video was not kept: upload it again to analyse it")
+        recording.status, recording.progress, recording.error = "queued", 0.0, ""
+        g.db.commit()
+        audit("change", f"recording {recording.id}: analysis started again")
+        worker.submit(recording.id)
+        return redirect(url_for("visit_page", visit_id=recording.visit_id))
+
     @app.post("/recordings/<int:recording_id>/reanalyse")
     def reanalyse_recording(recording_id: int):
         recording = get_or_404(Recording, recording_id)
@@ -508,7 +537,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if recording.trace_csv is None:
             abort(404)
         return Response(recording.trace_csv, mimetype="application/gzip",
-                        headers={"Content-Disposition": f"attachment; filename=recording-{recording.id}.trace.csv.gz"})
+                        headers=attachment(f"recording-{recording.id}.trace.csv.gz"))
 
     # ------------------------------------------------------------------ comparison, report, export
     def usable_recordings(patient: Patient) -> list[tuple[Visit, Recording]]:
@@ -609,7 +638,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         text = render_report(comparison, patient_id=patient.code, diagnosis=diagnosis, cycles=cycles, course=course,
                              ratings=clinician_ratings(patient))
         return Response(text, mimetype="text/html",
-                        headers={"Content-Disposition": f"attachment; filename={patient.code}.report.html"})
+                        headers=attachment(f"{patient.code}.report.html"))
 
     def export_rows() -> list[dict]:
         from types import SimpleNamespace
@@ -665,7 +694,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         rows = export_rows()
         columns = list(dict.fromkeys(k for row in rows for k in row))
         return Response(csv_text(rows, columns, float_format=".4f"), mimetype="text/csv",
-                        headers={"Content-Disposition": "attachment; filename=spasmcv-clinic-export.csv"})
+                        headers=attachment("spasmcv-clinic-export.csv"))
 
     @app.get("/export.parquet")
     def export_parquet():
@@ -680,7 +709,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         return Response(buffer.getvalue(), mimetype="application/vnd.apache.parquet",
-                        headers={"Content-Disposition": "attachment; filename=spasmcv-clinic-export.parquet"})
+                        headers=attachment("spasmcv-clinic-export.parquet"))
 
     @app.errorhandler(400)
     @app.errorhandler(401)
@@ -751,7 +780,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, data_dir: Path | None = 
     from spasmcv.measure.model import resolve_model
 
     data_dir = Path(data_dir or default_data_dir())
-    data_dir.mkdir(parents=True, exist_ok=True)
+    for warning in private_data_dir(data_dir):
+        print(f"warning: {warning}", file=sys.stderr, flush=True)
     sessions = open_database(database_url or default_database_url(data_dir))
     require_login = host not in LOOPBACK
     if require_login:
@@ -764,6 +794,34 @@ def serve(*, host: str = "127.0.0.1", port: int = 8765, data_dir: Path | None = 
     print(f"spasmcv clinic on http://{host}:{port}/  (data: {data_dir}; "
           f"{'sign-in required; ' if require_login else ''}stop with Ctrl-C)", flush=True)
     waitress_serve(app, host=host, port=port, threads=4)
+
+
+#: What the clinic keeps in its data folder (patients' names and notes, the session key).
+PRIVATE_FILES = ("clinic.sqlite3", "clinic.sqlite3-wal", "clinic.sqlite3-shm", "clinic.sqlite3-journal", "secret.key")
+
+
+def private_data_dir(data_dir: Path) -> list[str]:
+    """Keep the clinic's data to the user running it: from now on this process creates files
+    readable by its user only (umask 077); the data folder, when made here, is 0700; the
+    database, the key, the uploaded videos (0600) and their folder (0700) are made so if they are
+    not. Returns a warning when the data folder itself can be read by others (a folder the user
+    chose: left as it is). Patient names and face videos used to be readable by every account on
+    a shared computer."""
+    os.umask(0o077)
+    data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    uploads = data_dir / "uploads"
+    kept = [*(data_dir / name for name in PRIVATE_FILES), uploads, *(uploads.iterdir() if uploads.is_dir() else ())]
+    for path in kept:
+        try:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o700 if path.is_dir() else 0o600)
+        except OSError:   # absent, or another user's: nothing this process may change
+            continue
+    mode = data_dir.stat().st_mode & 0o777
+    if mode & 0o077:
+        return [f"the data folder {data_dir} can be read by other users of this computer (mode {mode:o}); "
+                f"'chmod 700 {data_dir}' keeps the patients' data to you"]
+    return []
 
 
 def default_data_dir() -> Path:

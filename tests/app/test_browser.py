@@ -2,6 +2,7 @@
 headless Chromium driven by Playwright (Debian's chromium through its executable path)."""
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -75,7 +76,7 @@ def add_visit(page, date: str, video: Path, *, keep: bool = False) -> None:
 def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, tmp_path):
     url, data_dir = server
     page.goto(url)
-    page.fill("#new-patient input[name=code]", "P-0007")
+    page.fill("#new-patient input[name=code]", "P-0007 Jö")   # saved as its own name, umlaut and all
     page.select_option("#new-patient select[name=diagnosis]", "blepharospasm")
     page.click("#new-patient input[type=submit]")
     page.wait_for_url("**/patients/*")
@@ -114,12 +115,14 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
     with page.expect_download() as report:
         page.click("#report")
     html = Path(report.value.path()).read_text(encoding="utf-8")
-    assert "P-0007" in html and "Severity fell from grade 3" in html
+    assert report.value.suggested_filename == "P-0007 Jö.report.html"
+    assert "P-0007 Jö" in html and "Severity fell from grade 3" in html
 
     page.goto(url)
     with page.expect_download() as export:
         page.click("#export")
     table = Path(export.value.path()).read_text(encoding="utf-8")
+    assert export.value.suggested_filename == "spasmcv-clinic-export.csv"
     assert table.count("P-0007") == 3 and "last_injection_units" in table
     header = table.splitlines()[0].split(",")
     for column in ("jankovic_frequency_grade", "left_jankovic_frequency_grade", "severity_index",
@@ -128,6 +131,12 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
 
     # privacy default: the uploaded videos are gone (but the one kept), the traces and results stay
     assert len(list((data_dir / "uploads").iterdir())) == 1
+    # and what is kept is readable by the clinic's user only
+    import stat
+
+    kept = [data_dir, data_dir / "uploads", *(data_dir / "uploads").iterdir(), data_dir / "secret.key",
+            *data_dir.glob("clinic.sqlite3*")]
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode) & 0o077) for p in kept} == {p.name: "0o0" for p in kept}
 
 
 def write_y4m(video: Path, out: Path, *, seconds: float, fps: int = 15, width: int = 320) -> Path:
@@ -151,6 +160,32 @@ def write_y4m(video: Path, out: Path, *, seconds: float, fps: int = 15, width: i
             if written >= seconds * fps:
                 break
     return out
+
+
+def test_a_double_click_sends_a_form_once(server, page):
+    """An impatient double click on a form's button, while the server is still answering, sends
+    the form once (it used to add a visit twice, each with its own copy of the video)."""
+    url, _ = server
+    page.goto(url)
+    posts = []
+
+    def slow_answer(route):
+        posts.append(route.request.method)
+        time.sleep(0.5)   # the page stays while the answer is on its way
+        route.continue_()
+
+    page.route("**/patients", slow_answer)
+    page.fill("#new-patient input[name=code]", "P-0099")
+    box = page.locator("#new-patient input[type=submit]").bounding_box()
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.click(x, y)
+    page.wait_for_timeout(150)   # a person's second click comes while the first answer is awaited
+    page.mouse.click(x, y)
+    page.wait_for_timeout(1500)
+    page.wait_for_load_state()
+    assert posts == ["POST"]
+    assert re.search(r"/patients/\d+$", page.url), page.url   # not the refusal of the same code sent twice
+    assert page.locator("#new-visit input[type=submit]").is_enabled()   # the new page's forms are fresh
 
 
 def test_a_visit_recorded_in_the_browser_with_the_guided_protocol(server, tmp_path):

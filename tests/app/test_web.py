@@ -658,3 +658,73 @@ def test_a_hemifacial_spasm_visit_without_closures_opens(client):
     page = response.get_data(as_text=True)
     assert "Not gradable: " in page and "hemifacial spasm: if the video is a mirror image" not in page
     assert c.get(f"/patients/{pid}").status_code == 200 and c.get(f"/patients/{pid}/report.html").status_code == 200
+
+
+def test_the_clinics_data_is_kept_to_the_user_running_it(tmp_path):
+    """What the clinic keeps (database, key, uploaded videos) is readable by its user only: made so
+    when found readable by others, and so from the start in a new data folder; a data folder the
+    user made readable by others is left as it is, with a warning naming it."""
+    import os
+    import stat
+
+    from spasmcv.app.web import private_data_dir
+
+    def mode(path):
+        return stat.S_IMODE(path.stat().st_mode)
+
+    umask = os.umask(0o022)   # the usual default; private_data_dir sets 077 for the process
+    try:
+        shared = tmp_path / "shared"
+        (shared / "uploads").mkdir(parents=True)
+        for path in (shared / "clinic.sqlite3", shared / "uploads" / "visit.mp4"):
+            path.write_bytes(b"x")
+            path.chmod(0o644)
+        shared.chmod(0o755)
+        (shared / "uploads").chmod(0o755)
+        (warning,) = private_data_dir(shared)
+        assert str(shared) in warning and "mode 755" in warning and "chmod 700" in warning
+        assert mode(shared / "clinic.sqlite3") == 0o600 and mode(shared / "uploads" / "visit.mp4") == 0o600
+        assert mode(shared / "uploads") == 0o700 and mode(shared) == 0o755
+        assert private_data_dir(tmp_path / "new" / "data") == []
+        assert mode(tmp_path / "new" / "data") == 0o700
+        (tmp_path / "new" / "data" / "later.txt").write_text("x")   # what the process makes from now on
+        assert mode(tmp_path / "new" / "data" / "later.txt") == 0o600
+    finally:
+        os.umask(umask)
+
+
+def test_a_cancelled_analysis_of_a_kept_video_can_be_started_again(client):
+    """A recording whose analysis was cancelled keeps its video when asked to: the visit page shows
+    it with a button that queues the analysis again (audited); without the video, or while it
+    runs, the request is refused with a message. The worker forgets a spent cancel, so the
+    recording is analysed this time."""
+    from spasmcv.app.jobs import Worker
+
+    c, data_dir, sessions = client
+    pid = new_patient(c, sessions, "P-40")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 2), task="rest")
+        (data_dir / "uploads" / "kept.mp4").write_bytes(b"video")
+        kept = Recording(visit=visit, status="cancelled", keep_video=True, video_file="kept.mp4")
+        gone = Recording(visit=visit, status="cancelled")
+        running = Recording(visit=visit, status="running", keep_video=True, video_file="kept.mp4")
+        s.add_all([visit, kept, gone, running])
+        s.commit()
+        vid, kept_id, gone_id, running_id = visit.id, kept.id, gone.id, running.id
+    page = c.get(f"/visits/{vid}").get_data(as_text=True)
+    assert page.count("Start the analysis again") == 1 and f'id="video-{kept_id}"' in page
+    assert "The video was deleted: upload it again to analyse it." in page
+    form = token(c, f"/visits/{vid}")
+    response = c.post(f"/recordings/{kept_id}/restart", data={"csrf_token": form})
+    assert response.status_code in (302, 303)
+    for rid, message in ((gone_id, "was not kept: upload it again"), (running_id, "is running, not cancelled")):
+        response = c.post(f"/recordings/{rid}/restart", data={"csrf_token": form})
+        assert response.status_code == 400 and message in response.get_data(as_text=True)
+    with sessions() as s:
+        assert s.get(Recording, kept_id).status == "queued"
+        assert any(e.target == f"recording {kept_id}: analysis started again" for e in s.query(AuditEntry))
+
+    worker = Worker(sessions, data_dir, model=None)
+    worker.cancel(123456)
+    worker.submit(123456)   # no such recording: the worker passes over it
+    assert not worker._cancelled(123456)
