@@ -12,7 +12,8 @@ from conftest import REPO
 
 
 @pytest.mark.parametrize("script", ["evaluate.py", "eye_crop_classifier.py", "eye_region_contrast.py", "lid_components.py", "long_closures.py",
-                                    "renderer_lid_curve.py", "splice_spasms.py", "grey_spread.py"])
+                                    "renderer_lid_curve.py", "splice_spasms.py", "grey_spread.py",
+                                    "closure_intensity.py"])
 def test_a_missing_model_is_a_message_and_exit_code_2(script, tmp_path):
     env = {**os.environ, "SPASMCV_MODEL": str(tmp_path / "no_such_model.task"), "SPASMCV_OFFLINE": "1"}
     done = subprocess.run([sys.executable, str(REPO / "scripts" / script)], capture_output=True, text=True,
@@ -718,3 +719,85 @@ def test_part_calibration_on_a_real_recording(real_trace, tmp_path):
         assert max(abs(cut[0] - edges[0]), abs(edges[0] - whole[0])) <= 1 and edges[0] >= 0.9 * int(row[2]) - 2, row
         assert all(float(cell.split()[1]) >= 0.9 for cell in row[3:6]), row
         assert len(row[6].split(" / ")) == 3, row
+
+
+def test_closure_intensity_measures_on_arrays():
+    """closure_intensity.py: a closure's change is its middle half's median less the median of the
+    0.1-0.6 s before it, or after it where nothing before is measured (a clip that starts shut);
+    brow lowering is the brow-to-eye distance's fall (mm, positive = down); a closure of both eyes
+    takes their mean, of one eye that eye's own; the mouth corner, the largest of three scores'
+    changes; the AUC counts ties half."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    import numpy as np
+    from closure_intensity import auc, closure_change, closure_measures
+
+    time_s = np.arange(60) / 25.0
+    values = np.r_[np.full(20, 1.0), np.full(20, 4.0), np.full(20, 2.0)]
+    values[19] = 100.0   # 0.04 s before the first frame: outside the reference window
+    assert closure_change(values, time_s, 20, 39) == pytest.approx(3.0)
+    values[:20] = np.nan   # nothing measured before: the 0.1-0.6 s after frame 39 are the reference
+    assert closure_change(values, time_s, 20, 39) == pytest.approx(2.0)
+    assert np.isnan(closure_change(np.full(60, np.nan), time_s, 20, 39))
+
+    shut = np.r_[np.zeros(20), np.ones(20), np.zeros(20)]
+    columns = {"time_s": time_s,
+               "brow_eye_mm_left": 20.0 - 3.0 * shut, "brow_eye_mm_right": 20.0 - 1.0 * shut,
+               "bs_eyeSquint_left": 0.1 + 0.4 * shut, "bs_eyeSquint_right": np.full(60, np.nan),
+               "bs_mouthSmile_left": 0.2 * shut, "bs_mouthStretch_left": 0.5 * shut,
+               "bs_mouthPress_left": np.zeros(60)}
+    both = closure_measures(columns, 20, 39, "both")
+    assert both["brow_lowering_mm"] == pytest.approx(2.0)   # (3 + 1) / 2
+    assert both["squint"] == pytest.approx(0.4)              # the right eye's is not measured
+    assert np.isnan(both["brow_down"])                       # no such column
+    left = closure_measures(columns, 20, 39, "left")
+    assert left["brow_lowering_mm"] == pytest.approx(3.0) and left["mouth_corner"] == pytest.approx(0.5)
+    assert closure_measures(columns, 20, 39, "right")["brow_lowering_mm"] == pytest.approx(1.0)
+
+    assert auc([3.0, 2.0], [1.0, 2.0]) == pytest.approx(0.875)   # 3 > both, 2 > 1, 2 = 2 counts half
+    assert auc([1.0], [2.0]) == 0.0 and np.isnan(auc([], [1.0])) and np.isnan(auc([np.nan], [1.0]))
+
+
+def test_closure_intensity_on_a_real_clip(real_trace):
+    """closure_intensity.py on `lp_d3` with the real model: the four closures judged with the brow
+    pulled down (two winks, two frowns) read a brow lowering of at least 1.5 mm; the two winks,
+    judged squeezed, a mouth corner change of at least 0.15 (docs/closure-intensity.md)."""
+    sys.path.insert(0, str(REPO / "scripts"))
+    from closure_intensity import measure_rows, read_intensity_labels
+    from evaluate import real_clips
+
+    (info,) = [c for c in real_clips() if c["clip"] == "lp_d3"]
+    rows = measure_rows([r for r in read_intensity_labels() if r["clip"] == "lp_d3"],
+                        {"lp_d3": real_trace(info["video"]).columns})
+    assert [r["brow_lowered"] for r in rows] == ["yes"] * 4
+    assert all(r["brow_lowering_mm"] >= 1.5 for r in rows), [round(r["brow_lowering_mm"], 2) for r in rows]
+    winks = [r for r in rows if r["squeezed"] == "yes"]
+    assert [r["eye"] for r in winks] == ["left", "right"]
+    assert all(r["mouth_corner"] >= 0.15 for r in winks), [round(r["mouth_corner"], 2) for r in winks]
+
+
+def test_the_intensity_figures_quoted_by_hand_match_the_generated_table():
+    """docs/severity.md ("Intensity indicators") quotes docs/closure-intensity.md
+    (scripts/closure_intensity.py): the groups' sizes, ranges, medians and AUCs."""
+    generated = (REPO / "docs" / "closure-intensity.md").read_text()
+    page = " ".join((REPO / "docs" / "severity.md").read_text().split())
+    table = {}
+    for judgement, counts, measure, yes, no, area in re.findall(
+            r"^\| (\w+) \| ([\d /]+) \| ([^|]+?) \| ([^|]+?) \| ([^|]+?) \| ([\d.]+) \|$", generated, re.M):
+        table[judgement, measure] = (counts.split(" / "), yes, no, area)
+    counts, yes, no, area = table["brow_lowered", "brow lowering (mm)"]
+    assert counts[:2] == ["10", "37"]
+    assert yes == "+3.82 (+1.54 to +6.84)" and no == "-0.05 (-4.33 to +2.22)" and area == "0.98"
+    assert ("the 10 closures judged brow lowered read +1.54 to +6.84 mm (median +3.82), the 37 judged not "
+            "-4.33 to +2.22 (median -0.05); AUC 0.98") in page
+    counts, yes, _, area = table["squeezed", "brow lowering (mm)"]
+    assert counts[0] == "3" and yes.endswith("(+2.01 to +5.86)") and area == "0.91"
+    assert "read +2.01 to +5.86 mm of brow lowering (AUC 0.91 against the 47 that are not)" in page
+    counts, yes, _, area = table["squeezed", "mouth corner"]
+    assert yes.endswith("(+0.18 to +0.67)") and area == "0.89" and "mouth corner of +0.18 to +0.67 (AUC 0.89)" in page
+    counts, yes, no, area = table["cheek_raised", "mouth corner"]
+    assert counts[:2] == ["5", "42"] and yes == "+0.46 (+0.18 to +0.67)" and no.endswith("(-0.02 to +0.58)")
+    assert "(5 judged: +0.18 to +0.67, median +0.46; the other 42: -0.02 to +0.58; AUC 0.93)" in page and area == "0.93"
+    squint = sorted(float(table[j, "squint"][3]) for j in ("squeezed", "brow_lowered", "cheek_raised"))
+    assert f"separates none of the three (AUC {squint[0]:.2f}-{squint[-1]:.2f})" in page
+    assert (f"(AUC {table['brow_lowered', 'brow down'][3]} for the brow, "
+            f"{table['squeezed', 'brow down'][3]} for the squeezes)") in page
