@@ -249,19 +249,29 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         audit("view", "patient list")
         return render_template("index.html", patients=patients, reanalysed=reanalysed)
 
-    @app.post("/patients")
-    def create_patient():
+    def _patient_code(patient_id: int | None = None) -> str:
+        """The form's patient code: 1-64 characters, not another patient's (``patient_id``: the one
+        being corrected, who keeps his own)."""
         code = request.form.get("code", "").strip()
         if not code or len(code) > 64:
             abort(400, "a patient code of 1-64 characters is needed")
-        same = next((other for other, in g.db.query(Patient.code) if code_key(other) == code_key(code)), None)
+        same = next((other for pid, other in g.db.query(Patient.id, Patient.code)
+                     if code_key(other) == code_key(code) and pid != patient_id), None)
         if same:   # P-0007, p-0007 and P0007 would be one person's visits split in two
             abort(400, f"patient code {code!r} exists already" + (f" as {same!r} (codes differing only in case, "
                                                                   "spaces or punctuation are one code)"
                                                                   if same != code else ""))
+        return code
+
+    def _diagnosis() -> str:
         diagnosis = request.form.get("diagnosis", "blepharospasm")
         if diagnosis not in DIAGNOSES:
             abort(400, "unknown diagnosis")
+        return diagnosis
+
+    @app.post("/patients")
+    def create_patient():
+        code, diagnosis = _patient_code(), _diagnosis()
         patient = Patient(code=code, diagnosis=diagnosis, name=request.form.get("name", "").strip() or None,
                           notes=request.form.get("notes", ""))
         g.db.add(patient)
@@ -279,6 +289,40 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         return render_template("patient.html", patient=patient, comparison=current, cycles=cycles, cycle_note=note,
                                no_comparison=reason, rows=rows, today=dt.date.today().isoformat(),
                                close_injections=close)
+
+    @app.post("/patients/<int:patient_id>/edit")
+    def edit_patient(patient_id: int):
+        """Correct a patient's code, name, diagnosis or notes. The audit entry names what changed;
+        it keeps the old and new diagnosis, but not the old code, name or notes, so that a name typed
+        into the wrong field can be removed for good."""
+        patient = get_or_404(Patient, patient_id)
+        new = {"code": _patient_code(patient.id), "diagnosis": _diagnosis(),
+               "name": request.form.get("name", "").strip() or None, "notes": request.form.get("notes", "")}
+        changed = [key for key, value in new.items() if getattr(patient, key) != value]
+        described = [f"diagnosis {patient.diagnosis} -> {new['diagnosis']}" if key == "diagnosis" else f"{key} changed"
+                     for key in changed]
+        for key in changed:
+            setattr(patient, key, new[key])
+        g.db.commit()
+        if changed:
+            audit("change", f"patient {patient.id}: " + "; ".join(described))
+        return redirect(url_for("patient_page", patient_id=patient.id))
+
+    @app.post("/patients/<int:patient_id>/delete")
+    def delete_patient(patient_id: int):
+        """Delete a patient entered by mistake, with every visit, recording, kept video and
+        treatment; the patient's code typed again confirms it (audited with the counts)."""
+        patient = get_or_404(Patient, patient_id)
+        _confirmed()
+        if request.form.get("confirm_code", "").strip() != patient.code:
+            abort(400, "type the patient's code exactly as shown to confirm the deletion")
+        recordings = [r for visit in patient.visits for r in visit.recordings]
+        _delete_recording_files(recordings)
+        text = (f"patient {patient.id}: {len(patient.visits)} visits, {len(recordings)} recordings "
+                + str([(r.id, r.video_sha256, r.status) for r in recordings])
+                + f", {len(patient.treatments)} treatments")
+        _delete(patient, text)
+        return redirect(url_for("index"))
 
     @app.post("/patients/<int:patient_id>/treatments")
     def create_treatment(patient_id: int):

@@ -724,7 +724,63 @@ def test_a_cancelled_analysis_of_a_kept_video_can_be_started_again(client):
         assert s.get(Recording, kept_id).status == "queued"
         assert any(e.target == f"recording {kept_id}: analysis started again" for e in s.query(AuditEntry))
 
+    import queue
+
     worker = Worker(sessions, data_dir, model=None)
-    worker.cancel(123456)
-    worker.submit(123456)   # no such recording: the worker passes over it
-    assert not worker._cancelled(123456)
+    worker._queue = queue.Queue()   # its thread waits on the first queue: nothing submitted here runs
+    worker.cancel(kept_id)
+    worker.submit(kept_id)
+    assert not worker._cancelled(kept_id) and worker._queue.get_nowait() == kept_id
+
+
+def test_a_patient_entered_wrongly_can_be_corrected_or_deleted(client):
+    """A name typed into the code field can be corrected, and leaves no trace in the audit log,
+    which says only what changed (and the diagnosis's old and new values); a code already taken is
+    refused. A patient entered by mistake is deleted with every visit, recording, kept video and
+    treatment, once the code is typed again; not while a recording is analysed."""
+    from spasmcv.app.db import Dose, Treatment
+
+    c, data_dir, sessions = client
+    other = new_patient(c, sessions, "P-1")
+    pid = new_patient(c, sessions, "Jörg Müller")
+    form = token(c, f"/patients/{pid}")
+    response = c.post(f"/patients/{pid}/edit", data={"code": "P-77", "name": "Jörg Müller", "diagnosis": "hfs_left",
+                                                     "notes": "", "csrf_token": form})
+    assert response.status_code in (302, 303)
+    page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert '<h1 id="patient-code">P-77</h1>' in page and "Hemifacial spasm, left" in page
+    response = c.post(f"/patients/{pid}/edit", data={"code": "p 1", "diagnosis": "hfs_left", "csrf_token": form})
+    assert response.status_code == 400 and "exists already as &#39;P-1&#39;" in response.get_data(as_text=True)
+    with sessions() as s:
+        entries = [e.target for e in s.query(AuditEntry).order_by(AuditEntry.id)]
+    assert f"patient {pid}: code changed; diagnosis blepharospasm -> hfs_left; name changed" in entries
+    assert not any("Jörg" in e for e in entries)
+
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 2), task="rest")
+        (data_dir / "uploads" / "kept.mp4").write_bytes(b"video")
+        recording = Recording(visit=visit, status="running", keep_video=True, video_file="kept.mp4")
+        s.add_all([visit, recording, Treatment(patient_id=pid, date=dt.date(2026, 3, 1), product="x",
+                                               doses=[Dose(site="brow", side="left", units=5)])])
+        s.commit()
+        rid = recording.id
+    for data, message in (({"confirm": "1"}, "type the patient&#39;s code"),
+                          ({"confirm": "1", "confirm_code": "P-1"}, "type the patient&#39;s code"),
+                          ({"confirm_code": "P-77"}, "tick the box"),
+                          ({"confirm": "1", "confirm_code": "P-77"}, "still being analysed")):
+        response = c.post(f"/patients/{pid}/delete", data={**data, "csrf_token": form})
+        assert response.status_code == 400 and message in response.get_data(as_text=True), data
+    with sessions() as s:
+        s.get(Recording, rid).status = "done"
+        s.commit()
+    response = c.post(f"/patients/{pid}/delete", data={"confirm": "1", "confirm_code": "P-77", "csrf_token": form})
+    assert response.status_code in (302, 303)
+    with sessions() as s:
+        assert s.get(Patient, pid) is None and s.get(Recording, rid) is None and s.get(Patient, other) is not None
+        assert s.query(Visit).filter_by(patient_id=pid).count() == 0
+        from spasmcv.app.db import Treatment as StoredTreatment
+        assert s.query(StoredTreatment).filter_by(patient_id=pid).count() == 0
+        assert any(e.action == "delete" and e.target.startswith(f"patient {pid}: 1 visits, 1 recordings")
+                   for e in s.query(AuditEntry))
+    assert not (data_dir / "uploads" / "kept.mp4").exists()
+    assert c.get(f"/patients/{pid}").status_code == 404
