@@ -339,11 +339,11 @@ def quality_summary(frame_s: np.ndarray, quality: FrameQuality, measured: np.nda
                    if frame_s[a:b].sum() >= settings.min_stretch_s - 1e-9)
     main = max(shares, key=shares.get) if any(shares.values()) else None
     share = 100 * shares[main] if main else 0.0
-    why = (f"; most of the rest: {REASONS[main]} ({f'{share:.0f} %' if share >= 0.5 else 'under 1 %'} of the time)"
-           if main else "")
+    why = (f"; most of the rest: {REASONS[main]}, {f'{share:.0f} %' if share >= 0.5 else 'under 1 %'} of the time"
+           if main else "")   # no brackets: the reason is often shown in brackets itself
     reason = None   # times are sums of frame durations: 375 frames of 0.04 s make 14.999999999999998 s
     if measured_s < settings.min_valid_time_s - 1e-9:
-        reason = f"under {settings.min_valid_time_s:g} s of measurable video ({measured_s:.1f} s of {total:.1f} s{why})"
+        reason = f"under {settings.min_valid_time_s:g} s of measurable video: {measured_s:.1f} s of {total:.1f} s{why}"
     elif graded_s < settings.min_valid_time_s - 1e-9:
         reason = (f"the measurable video is fragmented: {graded_s:.1f} s of its {measured_s:.1f} s are in stretches "
                   f"of {settings.min_stretch_s:g} s or more, {settings.min_valid_time_s:g} s are needed{why}")

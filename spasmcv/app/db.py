@@ -169,7 +169,7 @@ class AuditEntry(Base):
     at: Mapped[dt.datetime] = mapped_column(DateTime, default=_now)
     user: Mapped[str] = mapped_column(String(100), default="local")
     action: Mapped[str] = mapped_column(String(32))      # view, create, change, delete
-    target: Mapped[str] = mapped_column(String(200))     # e.g. "patient 3"
+    target: Mapped[str] = mapped_column(Text)            # e.g. "patient 3" (migration 0004: any length)
 
 
 def hash_password(password: str) -> str:

@@ -215,8 +215,10 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
 
     def get_or_404(model, key):
         obj = g.db.get(model, key)
-        if obj is None:
-            abort(404)
+        if obj is None:   # e.g. a page left open in another tab after the row was deleted
+            kind = {"app_user": "user"}.get(model.__tablename__, model.__tablename__)
+            abort(404, f"There is no {kind} {key}: it was deleted (the audit log says when and by whom), "
+                       "or never existed.")
         return obj
 
     # ------------------------------------------------------------------ accounts
@@ -481,7 +483,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         if recording.unacceptable and not recording.unacceptable_reason:
             abort(400, "say why the recording is unacceptable")
         g.db.commit()
-        audit("change", f"recording {recording.id}: {'unacceptable' if recording.unacceptable else 'acceptable'}")
+        audit("change", f"recording {recording.id}: "
+                        + (f"unacceptable ({recording.unacceptable_reason})" if recording.unacceptable else "acceptable"))
         return redirect(url_for("visit_page", visit_id=recording.visit_id))
 
     @app.post("/visits/<int:visit_id>/edit")
@@ -580,6 +583,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
         recording = get_or_404(Recording, recording_id)
         if recording.trace_csv is None:
             abort(404)
+        audit("view", f"recording {recording.id}: trace")
         return Response(recording.trace_csv, mimetype="application/gzip",
                         headers=attachment(f"recording-{recording.id}.trace.csv.gz"))
 
@@ -651,7 +655,8 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
             entry = summary.get(visit.id)
             used = used_recording(visit) if len(visit.recordings) > 1 else None
             rows.append({"visit": visit, "entry": entry,
-                         "status": ", ".join(r.status + (" (unacceptable)" if r.unacceptable else "")
+                         "status": ", ".join(r.status + (f" ({r.error})" if r.status == "failed" and r.error else "")
+                                             + (" (unacceptable)" if r.unacceptable else "")
                                              + (" (used)" if r is used else "")
                                              for r in visit.recordings) or "no recording"})
         return rows

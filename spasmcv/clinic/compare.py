@@ -676,11 +676,17 @@ def _fmt(x: float, decimals: int = 0) -> str:
     return "n/a" if x is None or not math.isfinite(x) else f"{x:.{decimals}f}".replace("-", "\u2212")
 
 
+def _signed(x: float, decimals: int = 0) -> str:
+    """A change with its sign, as the tables give it: +20, \u221270."""
+    return "n/a" if x is None or not math.isfinite(x) else f"{x:+.{decimals}f}".replace("-", "\u2212")
+
+
 def _ci(lo: float, hi: float, decimals: int = 0) -> str:
-    if _fmt(lo, decimals) == _fmt(hi, decimals) != "n/a":
+    """The interval of a change, signed (every caller's is one)."""
+    if _signed(lo, decimals) == _signed(hi, decimals) != "n/a":
         # e.g. a severity index at the floor of its grade band in every resample
         return "every resample gave the same value"
-    return f"95 % CI {_fmt(lo, decimals)} to {_fmt(hi, decimals)}"
+    return f"95 % CI {_signed(lo, decimals)} to {_signed(hi, decimals)}"
 
 
 def _when(visit: Visit, weeks: float) -> str:
@@ -737,7 +743,7 @@ def verdict_text(comparison: Comparison) -> str:
                     grades = f"(grade {g0}, then grade {g1})"
                 else:
                     grades = f"from grade {g0} to grade {g1}"
-                change = f"change {_fmt(entry['index_change'])}, {_ci(lo, hi)}"
+                change = f"change {_signed(entry['index_change'])}, {_ci(lo, hi)}"
                 when = f"{when[:-1]}; {change})" if when.endswith(")") else f"{when} ({change})"
                 parts.append(f"Severity {direction} {grades}{after}: index {_fmt(base['severity_index'])} \u2192 "
                              f"{_fmt(entry['severity_index'])} at {when}")
@@ -751,8 +757,8 @@ def verdict_text(comparison: Comparison) -> str:
                 else:
                     grades = (f"to grade {g1}" if g1 != g0 else f"at grade {g1}") + " ("
                 parts.append(f"by {when} it {direction} {grades}index {_fmt(entry['severity_index'])}, "
-                             f"change {_fmt(entry['severity_index'] - previous['severity_index'])} vs {visits[p].label}, "
-                             f"{_ci(s_lo, s_hi)}; vs baseline {_fmt(entry['index_change'])}, {_ci(lo, hi)})")
+                             f"change {_signed(entry['severity_index'] - previous['severity_index'])} vs {visits[p].label}, "
+                             f"{_ci(s_lo, s_hi)}; vs baseline {_signed(entry['index_change'])}, {_ci(lo, hi)})")
         parts += [f"{e['visit']} could not be graded ({e['not_gradable_reason']}): no grade, index or change "
                   f"is given for it" for e in ungradable]  # after the narrative of the graded visits
         text = "; ".join(parts)
@@ -793,8 +799,8 @@ def verdict_text(comparison: Comparison) -> str:
     ptosis = [r for r in comparison.side_effects if r["ptosis"]]
     if ptosis:
         paragraphs.append("Possible ptosis (side effect): " + "; ".join(
-            f"{r['eye']} eye at {r['visit']}, open-eye aperture {_fmt(r['change_mm'], 2)} mm "
-            f"({_fmt(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
+            f"{r['eye']} eye at {r['visit']}, open-eye aperture {_signed(r['change_mm'], 2)} mm "
+            f"({_signed(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
             for r in ptosis) + ".")
     elif any(r["ptosis_judged"] for r in comparison.side_effects):   # an aperture was compared
         paragraphs.append("No ptosis flagged: the open-eye aperture did not fall clearly below baseline.")

@@ -106,7 +106,7 @@ def test_a_recording_dark_throughout_is_not_gradable_and_shows_no_number():
     severity = analysis.recording["severity"]
     assert not severity["gradable"] and severity["jankovic_frequency_grade"] is None
     assert "under 15 s of measurable video" in severity["not_gradable_reason"]
-    assert "picture too dark or flat around the eyes (100 % of the time)" in severity["not_gradable_reason"]
+    assert "picture too dark or flat around the eyes, 100 % of the time" in severity["not_gradable_reason"]
     text = format_summary(analysis)
     assert "not gradable:" in text and "Jankovic frequency grade" not in text
     assert "picture too dark or flat around the eyes 100 %" in text
@@ -143,7 +143,7 @@ def test_frames_filmed_too_slowly_are_not_measured_and_a_low_rate_is_warned_abou
         severity = analysis.recording["severity"]
         assert severity["gradable"] == measured
         if not measured:
-            assert "frame rate too low to see every blink (100 % of the time)" in severity["not_gradable_reason"]
+            assert "frame rate too low to see every blink, 100 % of the time" in severity["not_gradable_reason"]
             assert "under 11 frames/s: film at 24 frames/s or more" in warnings
     del c["time_s"]
     assert frame_quality(c).measurable.all()
@@ -219,7 +219,7 @@ def test_exactly_fifteen_seconds_measured_is_gradable_wherever_the_part_starts()
     summary = quality_summary(frame_s, q, q.measurable)
     assert summary["gradable"], summary["not_gradable_reason"]
     short = quality_summary(frame_s[:374], frame_quality(first_frames(374)), np.ones(374, bool))
-    assert not short["gradable"] and short["not_gradable_reason"].startswith("under 15 s of measurable video (15.0 s")
+    assert not short["gradable"] and short["not_gradable_reason"].startswith("under 15 s of measurable video: 15.0 s")
 
 
 def test_a_reason_under_half_a_percent_is_not_shown_as_0_percent():
@@ -229,7 +229,7 @@ def test_a_reason_under_half_a_percent_is_not_shown_as_0_percent():
     c["face_detected"][:1] = 0
     q = frame_quality(c)
     reason = quality_summary(frame_s, q, q.measurable)["not_gradable_reason"]
-    assert "(under 1 % of the time)" in reason and "(0 % of the time)" not in reason
+    assert ", under 1 % of the time" in reason and "0 % of the time" not in reason and "(" not in reason
 
 
 def test_stretches():

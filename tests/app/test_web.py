@@ -713,6 +713,10 @@ def test_a_cancelled_analysis_of_a_kept_video_can_be_started_again(client):
         vid, kept_id, gone_id, running_id = visit.id, kept.id, gone.id, running.id
     page = c.get(f"/visits/{vid}").get_data(as_text=True)
     assert page.count("Start the analysis again") == 1 and f'id="video-{kept_id}"' in page
+    with sessions() as s:   # a failure's reason is on the patient page too, not only on the visit's
+        s.add(Recording(visit_id=vid, status="failed", error="truncated video: 24 of 472 frames"))
+        s.commit()
+    assert "failed (truncated video: 24 of 472 frames)" in c.get(f"/patients/{pid}").get_data(as_text=True)
     assert "The video was deleted: upload it again to analyse it." in page
     form = token(c, f"/visits/{vid}")
     response = c.post(f"/recordings/{kept_id}/restart", data={"csrf_token": form})
@@ -763,7 +767,7 @@ def test_a_patient_entered_wrongly_can_be_corrected_or_deleted(client):
         s.add_all([visit, recording, Treatment(patient_id=pid, date=dt.date(2026, 3, 1), product="x",
                                                doses=[Dose(site="brow", side="left", units=5)])])
         s.commit()
-        rid = recording.id
+        rid, vid = recording.id, visit.id
     for data, message in (({"confirm": "1"}, "type the patient&#39;s code"),
                           ({"confirm": "1", "confirm_code": "P-1"}, "type the patient&#39;s code"),
                           ({"confirm_code": "P-77"}, "tick the box"),
@@ -783,4 +787,80 @@ def test_a_patient_entered_wrongly_can_be_corrected_or_deleted(client):
         assert any(e.action == "delete" and e.target.startswith(f"patient {pid}: 1 visits, 1 recordings")
                    for e in s.query(AuditEntry))
     assert not (data_dir / "uploads" / "kept.mp4").exists()
-    assert c.get(f"/patients/{pid}").status_code == 404
+    gone = c.get(f"/patients/{pid}")
+    assert gone.status_code == 404 and f"There is no patient {pid}: it was deleted" in gone.get_data(as_text=True)
+    response = c.post(f"/visits/{vid}/edit", data={"date": "2026-03-03", "task": "rest", "csrf_token": form})
+    assert response.status_code == 404 and f"There is no visit {vid}" in response.get_data(as_text=True)
+
+
+def test_an_audit_entry_of_any_length_is_kept_whole(client):
+    """Audit entries hold old and new values, and a deleted visit's notes and recordings: a long
+    reason for marking a recording unacceptable, or deleting a visit with long notes, is written
+    whole (PostgreSQL refused anything over 200 characters, so the change failed with an error)."""
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-50")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 2), task="rest", notes="n" * 400)
+        recording = Recording(visit=visit, status="done")
+        s.add_all([visit, recording])
+        s.commit()
+        vid, rid = visit.id, recording.id
+    form = token(c, f"/visits/{vid}")
+    reason = "the patient looked away for most of it, " * 8
+    response = c.post(f"/recordings/{rid}/acceptability", data={"unacceptable": "1", "reason": reason,
+                                                                 "csrf_token": form})
+    assert response.status_code in (302, 303)
+    response = c.post(f"/visits/{vid}/delete", data={"confirm": "1", "csrf_token": form})
+    assert response.status_code in (302, 303)
+    with sessions() as s:
+        targets = [e.target for e in s.query(AuditEntry)]
+    assert f"recording {rid}: unacceptable ({reason.strip()})" in targets
+    assert any(t.startswith(f"visit {vid} of patient {pid}") and "n" * 400 in t for t in targets)
+
+
+def test_the_migrations_build_the_schema_the_application_declares(database_url):
+    """The tables the migrations make are those spasmcv/app/db.py declares (Alembic's comparison
+    finds no difference), so a new column or type cannot be declared without its migration."""
+    import sqlalchemy as sa
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from spasmcv.app.db import Base
+
+    upgrade(database_url)
+    engine = sa.create_engine(database_url)
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), Base.metadata) == []
+    engine.dispose()
+
+
+def test_a_trace_download_is_audited(client):
+    """Every view of a patient's data is audited: the trace download too (it was not)."""
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-51")
+    with sessions() as s:
+        visit = Visit(patient_id=pid, date=dt.date(2026, 3, 2), task="rest")
+        s.add(visit)
+        recording = _stored(s, visit, _spasm_trace("t", 0, 5))
+        s.commit()
+        rid = recording.id
+    response = c.get(f"/recordings/{rid}/trace.csv.gz")
+    assert response.status_code == 200 and f"recording-{rid}.trace.csv.gz" in response.headers["Content-Disposition"]
+    with sessions() as s:
+        assert any(e.action == "view" and e.target == f"recording {rid}: trace" for e in s.query(AuditEntry))
+
+
+def test_two_visits_on_one_day_are_told_apart_in_the_visits_table(client):
+    """The verdict and the cycles call two visits of one day "DATE #1" and "DATE #2"; the visits
+    table names them the same way (it showed the date twice, so "#2" could not be found)."""
+    c, _, sessions = client
+    pid = new_patient(c, sessions, "P-52")
+    with sessions() as s:
+        for k in range(2):
+            visit = Visit(patient_id=pid, date=dt.date(2026, 11, 1), task="rest")
+            s.add(visit)
+            _stored(s, visit, _spasm_trace(f"d{k}", 3 * k, k))
+        s.commit()
+    page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    table = page[page.index('<table id="visits">'):]
+    assert ">2026-11-01 #1</a>" in table and ">2026-11-01 #2</a>" in table

@@ -502,3 +502,13 @@ def test_two_15_s_parts_of_one_real_recording_are_not_judged_for_ptosis(real_tra
     c = compare_visits(visits, settings=CompareSettings(n_boot=300))
     assert not any(r["ptosis"] for r in c.side_effects)
     assert "Ptosis not judged at second" in c.verdict
+
+
+def test_changes_and_their_intervals_carry_their_sign():
+    """The verdict gives a change and its interval signed, as the tables do: "95 % CI \u221270 to +20"
+    (it printed "\u221270 to 20" beside a table's "+20")."""
+    from spasmcv.clinic.compare import _ci, _signed
+
+    assert _ci(-70.2, 20.4) == "95 % CI \u221270 to +20"
+    assert _signed(0.456, 2) == "+0.46" and _signed(float("nan")) == "n/a" and _signed(None) == "n/a"
+    assert _ci(3.0, 3.4) == "every resample gave the same value"
