@@ -39,13 +39,13 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "scripts"))
 
 from evaluate import LABELS, REAL, external_clips, get_trace, real_clips  # noqa: E402
+from long_closures import BEFORE_S, _median, middle_half  # noqa: E402
 
 from spasmcv import __version__, resolve_model  # noqa: E402
 from spasmcv._atomic import atomic_write  # noqa: E402
 from spasmcv.measure.extract import SIGNALS_VERSION  # noqa: E402
 
 INTENSITY_LABELS = LABELS / "intensity.csv"
-BEFORE_S = (0.6, 0.1)            # the reference window, seconds before the closure's first frame
 JUDGEMENTS = ("squeezed", "brow_lowered", "cheek_raised")
 #: (key, heading, trace column made from a side, sign, format)
 MEASURES = (("brow_lowering_mm", "brow lowering (mm)", "brow_eye_mm_{side}", -1.0, "{:+.2f}"),
@@ -55,18 +55,12 @@ MEASURES = (("brow_lowering_mm", "brow lowering (mm)", "brow_eye_mm_{side}", -1.
 MOUTH = ("bs_mouthSmile_{side}", "bs_mouthStretch_{side}", "bs_mouthPress_{side}")
 
 
-def _median(values) -> float:
-    values = np.asarray(values, dtype=float)
-    return float(np.nanmedian(values)) if np.isfinite(values).any() else float("nan")
-
-
 def closure_change(values: np.ndarray, time_s: np.ndarray, start: int, end: int) -> float:
     """Median of ``values`` over the middle half of frames ``start..end`` (a closure, from its last
     open frame to its first reopened one) less the median over the 0.1-0.6 s before frame
     ``start``, or, where those hold no number (a clip that starts with the eyes shut), over the
     0.1-0.6 s after frame ``end``; NaN where neither does."""
-    quarter = (end - start) // 4
-    during = _median(values[start + quarter:end - quarter + 1])
+    during = _median(values[middle_half(start, end)])
     before = (time_s >= time_s[start] - BEFORE_S[0]) & (time_s <= time_s[start] - BEFORE_S[1])
     reference = _median(values[before])
     if not np.isfinite(reference):
