@@ -476,6 +476,8 @@ def _quality(comparison: Comparison) -> str:
                     f"<td>{_num(q['longest_gap_s'], 2)} s</td><td>{pose}</td>"
                     f"<td>{_num(video.get('measured_fps', float('nan')), 1)} fps</td>"
                     f"<td>{len(video.get('gaps', []) or [])}</td><td>{meta.get('subject_reacquisitions', 0)}</td></tr>")
+        if not all(f"head_{a}_deg" in columns for a in ("yaw", "pitch", "roll")):   # an old or hand-made trace
+            continue
         fig, ax = plotting.subplots(width_in=3.6, height_in=1.7)
         plotting.plot_head_pose(columns["time_s"], columns["head_yaw_deg"], columns["head_pitch_deg"],
                                 columns["head_roll_deg"], ax=ax)

@@ -265,7 +265,7 @@ def trace_from_bytes(raw: bytes, *, source: str = "trace") -> Trace:
     try:
         if raw[:2] == b"\x1f\x8b":
             raw = gzip.decompress(raw)
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")   # a byte-order mark (a spreadsheet saved it) is not part of the header
     except (OSError, EOFError, UnicodeDecodeError, gzip.BadGzipFile) as exc:
         raise TraceError(f"{source}: cannot read trace ({exc})") from exc
     lines = text.splitlines()
@@ -288,6 +288,10 @@ def trace_from_bytes(raw: bytes, *, source: str = "trace") -> Trace:
     if not rows:
         raise TraceError(f"{source}: trace has no column header")
     names, data = rows[0], rows[1:]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise TraceError(f"{source}: the column(s) {', '.join(twice)} are named twice (an edited file?): "
+                         "which one holds the measurement cannot be told")
     if any(len(r) != len(names) for r in data):
         raise TraceError(f"{source}: rows with a wrong number of fields (truncated file?)")
     columns: dict[str, np.ndarray] = {}
@@ -301,7 +305,37 @@ def trace_from_bytes(raw: bytes, *, source: str = "trace") -> Trace:
         except ValueError as exc:
             raise TraceError(f"{source}: column {name!r} holds a non-number ({exc})") from exc
     validate_columns(columns, source=source, first_row_line=body_start + 2)
+    _check_extracted_columns(columns, metadata, source=source, first_row_line=body_start + 2)
     return Trace(columns=columns, metadata=metadata)
+
+
+#: Columns the quality gate and the report read, which every trace of the current signals writes.
+#: Missing from such a trace (an edited file), the gate would take them as neutral (a face turned
+#: 60 degrees read as frontal) and grade frames it would have refused.
+EXTRACTED_COLUMNS = ("face_detected", "n_faces", "eyes_in_frame", "subject_track", "face_size_px", "face_x_px",
+                     "face_y_px", "head_yaw_deg", "head_pitch_deg", "head_roll_deg", "iris_reference_px",
+                     "eye_region_grey_spread", "aperture_px_left", "aperture_px_right")
+#: The eye aspect ratio's possible range: (lid to lid) / (corner to corner) of a human eye is below 1.
+EAR_RANGE = (0.0, 2.0)
+
+
+def _check_extracted_columns(columns: dict, metadata: dict, *, source: str, first_row_line: int) -> None:
+    """A trace file of this spasmcv's signals holds every column its extraction writes, and eye
+    aspect ratios that an eye can have (NaN: not measured); otherwise it was edited, and reading
+    it as it is would give numbers nothing measured."""
+    from spasmcv.measure.extract import SIGNALS_VERSION   # here: extract imports this module
+
+    if metadata.get("signals_version") == SIGNALS_VERSION:
+        missing = [name for name in EXTRACTED_COLUMNS if name not in columns]
+        if missing:
+            raise TraceError(f"{source}: the trace lacks the column(s) {', '.join(missing)}, which signals "
+                             f"{SIGNALS_VERSION} always writes (an edited file?): extract it again from the video")
+    for name in ("ear_left", "ear_right"):
+        values = np.asarray(columns[name], dtype=float)
+        bad = np.flatnonzero(~np.isnan(values) & ~((values >= EAR_RANGE[0]) & (values <= EAR_RANGE[1])))
+        if bad.size:
+            raise TraceError(f"{source}: line {first_row_line + bad[0]}: {name} {values[bad[0]]:g} is no eye's "
+                             f"aspect ratio ({EAR_RANGE[0]:g}-{EAR_RANGE[1]:g}, or empty where not measured)")
 
 
 #: Columns every trace must have: analysis needs nothing less.

@@ -187,3 +187,20 @@ def test_a_visit_with_no_measured_eye_shows_no_closure_count(model_info):
     assert re.search(r"<b>measured</b>: .*\(right eye \d+ closures?, left eye \d+ closures?\)", html)
     assert "no face: no video could be measured: it has no values, intervals or changes" in html
     assert "no face: 0 s of measurable video" not in html
+
+
+def test_a_trace_without_head_pose_is_reported_without_its_plot():
+    """A trace holding no head pose (an older extraction, or one made by hand) is reported, its
+    head-pose plot left out (the report failed with KeyError: 'head_yaw_deg')."""
+    import numpy as np
+
+    from spasmcv.measure.trace import Trace
+    from helpers import T, profile, trace_columns
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1))
+    cols = trace_columns(closure, seed=4)
+    cols.update(face_detected=np.ones(len(T), np.int8))
+    for name in ("head_yaw_deg", "head_pitch_deg", "head_roll_deg"):
+        cols.pop(name, None)
+    html = render_report(compare_visits([Visit.from_trace("old", Trace(columns=cols, metadata={"recording_id": "o"}))]))
+    assert "head pose, old" not in html and "Objective" in html

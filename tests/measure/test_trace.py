@@ -91,6 +91,54 @@ def test_broken_traces_are_trace_errors_naming_the_line(tmp_path, rows, message)
         read_trace(path)
 
 
+@pytest.mark.parametrize("value, message", [
+    ("1e300", "line 4: ear_left 1e\\+300 is no eye's aspect ratio"),
+    ("inf", "line 4: ear_left inf is no eye's aspect ratio"),
+    ("-5", "line 4: ear_left -5 is no eye's aspect ratio"),
+])
+def test_an_eye_aspect_ratio_no_eye_can_have_is_a_trace_error(tmp_path, value, message):
+    """An edited trace's impossible value changed the closures it was read into; it is refused
+    naming the line (an empty field, not measured, stays allowed)."""
+    path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left,ear_right",
+                       [(0, 0.0, 1, value, 0.3), (1, 0.04, 0, "", "")])
+    with pytest.raises(TraceError, match=message):
+        read_trace(path)
+    assert np.isnan(read_trace(_write_rows(tmp_path / "u.trace.csv", "frame_index,time_s,valid,ear_left,ear_right",
+                                           [(0, 0.0, 0, "", 0.3)]))["ear_left"][0])
+
+
+def test_a_column_named_twice_is_a_trace_error(tmp_path):
+    """Two columns of one name: the last one used to win silently (two `valid` columns: graded
+    or not, by their order)."""
+    path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left,ear_right,valid",
+                       [(0, 0.0, 1, 0.3, 0.3, 0)])
+    with pytest.raises(TraceError, match="valid are named twice"):
+        read_trace(path)
+
+
+def test_a_trace_of_the_current_signals_lacking_a_gate_column_is_a_trace_error(tmp_path):
+    """A trace this spasmcv extracted always holds the quality gate's columns; without one (an
+    edited file) the gate took a head turned 60 degrees as frontal and graded it. A trace saved
+    with a byte-order mark (a spreadsheet) reads as it is."""
+    from spasmcv.measure.extract import SIGNALS_VERSION
+    from spasmcv.measure.trace import EXTRACTED_COLUMNS
+
+    columns = {"frame_index": np.arange(3), "time_s": np.arange(3) * 0.04, "valid": np.ones(3, np.int8),
+               "ear_left": np.full(3, 0.3), "ear_right": np.full(3, 0.3)}
+    columns |= {name: np.ones(3) for name in EXTRACTED_COLUMNS}
+    whole = Trace(columns=columns, metadata={"signals_version": SIGNALS_VERSION})
+    write_trace(whole, tmp_path / "whole.trace.csv")
+    assert len(read_trace(tmp_path / "whole.trace.csv")) == 3
+    (tmp_path / "bom.trace.csv").write_bytes(b"\xef\xbb\xbf" + (tmp_path / "whole.trace.csv").read_bytes())
+    assert len(read_trace(tmp_path / "bom.trace.csv")) == 3
+    del columns["head_yaw_deg"]
+    write_trace(Trace(columns=columns, metadata={"signals_version": SIGNALS_VERSION}), tmp_path / "edited.trace.csv")
+    with pytest.raises(TraceError, match=f"lacks the column.s. head_yaw_deg, which signals {SIGNALS_VERSION} always"):
+        read_trace(tmp_path / "edited.trace.csv")
+    write_trace(Trace(columns=columns, metadata={"signals_version": "eyelid-1"}), tmp_path / "old.trace.csv")
+    assert len(read_trace(tmp_path / "old.trace.csv")) == 3   # an older extraction's columns are its own
+
+
 def test_a_trace_without_a_required_column_is_a_trace_error(tmp_path):
     path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left", [(0, 0.0, 1, 0.3)])
     with pytest.raises(TraceError, match="lacks the column.*ear_right"):
