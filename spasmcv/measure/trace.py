@@ -338,6 +338,11 @@ def _check_extracted_columns(columns: dict, metadata: dict, *, source: str, firs
                              f"aspect ratio ({EAR_RANGE[0]:g}-{EAR_RANGE[1]:g}, or empty where not measured)")
 
 
+#: The longest interval between two frames that is a pause (a recording paused and resumed, files
+#: joined), s; a longer one is a broken clock, whose span the analysis cannot lay its 1-s and
+#: 1-minute grids over (a jump of 1e9 s asked for 7 GB; 1e6 s took minutes).
+MAX_FRAME_GAP_S = 3600.0
+
 #: Columns every trace must have: analysis needs nothing less.
 REQUIRED_COLUMNS = ("time_s", "valid", "ear_left", "ear_right")
 
@@ -359,6 +364,12 @@ def validate_columns(columns: dict, *, source: str, first_row_line: int = 1, uni
         k = int(back[0]) + 1
         raise TraceError(f"{source}: {unit} {first_row_line + k}: time_s {time_s[k]:g} s does not follow "
                          f"{time_s[k - 1]:g} s (frame times must increase strictly; rows out of order or a broken clock)")
+    jump = np.flatnonzero(np.diff(time_s) > MAX_FRAME_GAP_S)
+    if jump.size:
+        k = int(jump[0]) + 1
+        raise TraceError(f"{source}: {unit} {first_row_line + k}: time_s jumps from {time_s[k - 1]:g} s to "
+                         f"{time_s[k]:g} s, more than {MAX_FRAME_GAP_S / 3600:g} h between two frames: a broken "
+                         "clock in the video, not a pause (re-encode the video at a constant frame rate)")
     valid = np.asarray(columns["valid"], dtype=float)
     bad = np.flatnonzero(~np.isin(valid, (0, 1)))
     if bad.size:

@@ -24,6 +24,7 @@ import numpy as np
 
 from spasmcv.errors import VideoError
 from spasmcv.measure import hdr
+from spasmcv.measure.trace import MAX_FRAME_GAP_S
 
 #: File name suffixes taken for videos when searching folders or naming outputs.
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
@@ -352,6 +353,13 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     times = np.sort(np.asarray(pts, dtype=np.int64))
     times_s = (times - times[0]) * time_base
     median, vfr, gaps = frame_intervals_summary(times_s)
+    jump = np.flatnonzero(np.diff(times_s) > MAX_FRAME_GAP_S)
+    if jump.size:   # refused before anything is decoded: the analysis could not time such frames
+        k = int(jump[0]) + 1
+        raise VideoError(f"{path}: the frame times jump from {times_s[k - 1]:.2f} s to {times_s[k]:.0f} s after "
+                         f"frame {k - 1}, more than {MAX_FRAME_GAP_S / 3600:g} h between two frames: a broken clock "
+                         "in the file, not a pause; re-encode it at a constant frame rate (for example "
+                         "ffmpeg -i IN -fps_mode cfr OUT.mp4)")
     if header_frames and len(pts) < header_frames - 1:
         raise VideoError(
             f"{path}: truncated video: the header declares {header_frames} frames but only "

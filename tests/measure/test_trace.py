@@ -84,6 +84,7 @@ def _write_rows(path, header, rows):
     ([(0, 0.0, 1, 0.3, 0.3), (1, 0.0, 1, 0.3, 0.3)], "line 5: time_s 0 s does not follow 0"),
     ([(0, 0.0, 1, 0.3, 0.3), (1, "", 1, 0.3, 0.3)], "line 5: time_s is empty or not finite"),
     ([(0, 0.0, 1, 0.3, 0.3), (1, 0.04, 2, 0.3, 0.3)], "line 5: valid must be 0 or 1"),
+    ([(0, 0.0, 1, 0.3, 0.3), (1, 1e9, 1, 0.3, 0.3)], "line 5: time_s jumps from 0 s to 1e\\+09 s, more than 1 h"),
 ])
 def test_broken_traces_are_trace_errors_naming_the_line(tmp_path, rows, message):
     path = _write_rows(tmp_path / "t.trace.csv", "frame_index,time_s,valid,ear_left,ear_right", rows)

@@ -1,6 +1,7 @@
 """Video input: probing, timestamps, rotation, formats and bad files."""
 
 import os
+from fractions import Fraction
 import struct
 
 import av
@@ -629,3 +630,23 @@ def test_frame_difference_is_the_mean_grey_level_change():
     assert dark.shape == CUT_THUMBNAIL_SIZE[::-1]
     assert frame_difference(grey, dark) == pytest.approx(40.0)
     assert np.isnan(frame_difference(grey, None))
+
+
+def test_a_frame_clock_that_jumps_by_hours_is_refused_before_decoding(tmp_path):
+    """A file whose frame times jump by more than an hour between two frames (a broken clock, not
+    a pause) is refused by the probe, naming the jump; the analysis used to build its 1-s grid over
+    the whole span (a jump of 1e9 s: 7 GB, or the process killed; 1e6 s: minutes)."""
+    path = tmp_path / "jump.mkv"
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("ffv1", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        for k in range(6):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * k, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = 40 * k + (10 ** 9 if k >= 3 else 0), Fraction(1, 1000)
+            for packet in stream.encode(frame):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    with pytest.raises(VideoError, match=r"frame times jump from 0.08 s to 1000000 s after frame 2, more than 1 h"):
+        probe_video(path)
