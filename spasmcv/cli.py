@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 from spasmcv import __version__
-from spasmcv.errors import SettingsError, SpasmcvError
+from spasmcv.errors import OutputError, SettingsError, SpasmcvError
 from spasmcv.analysis.metrics import TASK_NORMS
 
 #: Recording tasks, each with its own normal ranges (docs/analysis.md).
@@ -380,6 +380,9 @@ def _cmd_extract(args) -> int:
 
     output = _output(args.output, Path(_default_prefix(args.video).name + ".trace.csv"))
     _guard_outputs([output], [args.video], force=args.force)
+    if not output.name.lower().endswith((".csv", ".csv.gz")):   # a trace under a video's or a report's name
+        raise OutputError(f"{output}: a trace is written as CSV; give a name ending .csv or .csv.gz "
+                          "(e.g. visit1.trace.csv)")
     settings = _settings(args)
     info = probe_video(args.video)
     model = resolve_model(args.model, allow_custom=args.custom_model)
@@ -473,7 +476,6 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
     which is not spasmcv's own (unless ``force``), that is a folder, or whose folder cannot be
     written. Raises :class:`~spasmcv.errors.OutputError`."""
     from spasmcv._atomic import unwritable_reason
-    from spasmcv.errors import OutputError
 
     inputs = [Path(p) for p in inputs if p is not None and Path(p).exists()]
     for out in map(Path, outputs):
@@ -483,6 +485,8 @@ def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
                                   "choose another output name (-o)")
         if out.is_dir():
             raise OutputError(f"{out} is a folder; give a file name or prefix (-o)")
+        if out.exists() and not out.is_file():   # reading a FIFO to judge its content would wait forever
+            raise OutputError(f"{out} is not a regular file (a pipe, device or socket); choose another name (-o)")
         if out.exists() and not force and not _is_own_output(out):
             raise OutputError(f"{out} exists and is not a spasmcv output; choose another name (-o) "
                               "or pass --force to replace it")

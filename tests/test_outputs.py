@@ -267,3 +267,22 @@ def test_part_of_a_recording_is_analysed_on_its_own_frames(tmp_path, real_video,
     backwards = run_cli("report", video, "--start-s", "5", "--end-s", "3", "-o", tmp_path / "b", *env_model)
     assert backwards.returncode == 2 and "--end-s 3 is not after --start-s 5" in backwards.stderr
     assert not list(tmp_path.glob("past.*")) and not list(tmp_path.glob("b.*"))
+
+
+def test_a_trace_is_written_only_under_a_csv_name(video, tmp_path):
+    """`extract -o` with a name that is not .csv or .csv.gz (a review video's, an analysis's) is
+    refused before any work; it used to write the trace there, replacing a spasmcv review video or
+    analysis with a CSV."""
+    for name in ("visit.review.mp4", "visit.analysis.json"):
+        result = run_cli("extract", video, "-o", tmp_path / name, "-q")
+        assert result.returncode == 7 and "give a name ending .csv or .csv.gz" in result.stderr, result.stderr
+        assert not (tmp_path / name).exists()
+
+
+def test_an_output_that_is_a_pipe_is_refused_not_waited_on(trace_file, tmp_path):
+    """An output name that is a FIFO (or a device) is refused: judging whether it is spasmcv's own
+    file used to open it and wait forever."""
+    fifo = tmp_path / "visit.events.csv"
+    os.mkfifo(fifo)
+    result = run_cli("analyze", trace_file, "-o", tmp_path / "visit", "-q")
+    assert result.returncode == 7 and "is not a regular file" in result.stderr and "Traceback" not in result.stderr
