@@ -472,7 +472,9 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
     injection = treatment.injection_date if treatment else None
     conf = settings.confidence
 
-    # a change is given only between gradable visits: seconds of video give rates and apertures, not changes
+    # a change is given only between gradable visits; and a visit too short to grade gives no rate
+    # (one blink in 1.25 s read "48 closures per minute"), as the printed summary says n/a: an
+    # aperture it still gives, a level that seconds of video measure
     compared = {v.label for v in visits[1:] if _gradable(v) and _gradable(base)}
     rows = []
     for spec in HEADLINE_METRICS:
@@ -481,6 +483,8 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
             b_value = base.analysis.recording["metrics"][side][key]
             for v in visits:
                 value = v.analysis.recording["metrics"][side][key]
+                if key.endswith("_per_min") and not _gradable(v):
+                    value = float("nan")
                 row = {"metric": key, "label": metric_label(spec, v.analysis.settings), "unit": spec["unit"],
                        "eye": side, "visit": v.label,
                        "value": value * scale, "change": float("nan"), "change_ci_low": float("nan"),

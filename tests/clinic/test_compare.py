@@ -512,3 +512,27 @@ def test_changes_and_their_intervals_carry_their_sign():
     assert _ci(-70.2, 20.4) == "95 % CI \u221270 to +20"
     assert _signed(0.456, 2) == "+0.46" and _signed(float("nan")) == "n/a" and _signed(None) == "n/a"
     assert _ci(3.0, 3.4) == "every resample gave the same value"
+
+
+def test_a_visit_too_short_to_grade_gives_no_rate():
+    """A recording too short to grade (5 s, two blinks) gives no closures or blinks per minute in
+    the comparison and the report (it gave 24 a minute from those two blinks, where the printed
+    summary says n/a); its aperture is still given."""
+    import numpy as np
+
+    from helpers import T, profile, recording_trace
+    from spasmcv.clinic.compare import Visit, compare_visits
+    from spasmcv.clinic.report import render_report
+    from spasmcv.measure.trace import Trace
+
+    closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in (1.0, 3.0))
+    whole = recording_trace(closure, "short", seed=2)
+    short = Trace(columns={k: np.asarray(v)[:125] for k, v in whole.columns.items()}, metadata=whole.metadata)
+    comparison = compare_visits([Visit.from_trace("short", short)])
+    assert not comparison.visits[0].analysis.recording["severity"]["gradable"]
+    assert comparison.visits[0].analysis.recording["metrics"]["left"]["closure_rate_per_min"] > 0   # what was measured
+    rates = [r for r in comparison.rows if r["metric"].endswith("_per_min")]
+    assert rates and all(np.isnan(r["value"]) for r in rates)
+    assert all(np.isfinite(r["value"]) for r in comparison.rows if r["metric"] == "open_aperture_mm")
+    html = render_report(comparison)
+    assert "not gradable" in html
