@@ -15,6 +15,11 @@ def _fmt(value, spec=".1f", unit=""):
     return f"{value:{spec}}{unit}"
 
 
+def _share(fraction: float) -> str:
+    """A share of the recording's time in whole percent; one that would round to 0 % is "under 1 %"."""
+    return f"{100 * fraction:.0f} %" if fraction >= 0.005 else "under 1 %"
+
+
 def part_text(window) -> str:
     """'part: 60 s to 120 s' for an analysis of part of a recording (its provenance's
     ``time_window_s``); '' for all of it."""
@@ -50,9 +55,9 @@ def format_summary(analysis: Analysis) -> str:
     shares = q.get("invalid_share", {})
     unmeasured = {k: v for k, v in shares.items() if v > 0 and k != "near_eye_only"}
     if unmeasured:
-        lines.append("not measured: " + ", ".join(f"{REASONS[k]} {100 * v:.0f} %" for k, v in unmeasured.items()))
+        lines.append("not measured: " + ", ".join(f"{REASONS[k]} {_share(v)}" for k, v in unmeasured.items()))
     if shares.get("near_eye_only", 0) > 0:  # one eye is measured there: not among the unmeasured
-        lines.append(f"one eye measured: {REASONS['near_eye_only']} {100 * shares['near_eye_only']:.0f} %")
+        lines.append(f"one eye measured: {REASONS['near_eye_only']} {_share(shares['near_eye_only'])}")
     lines += ["", f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal"]
 
     def row(label, key, spec=".1f", normal=""):

@@ -306,3 +306,17 @@ def test_unusable_traces_give_a_trace_error(columns, message):
 
     with pytest.raises(TraceError, match=message):
         analyze_trace(Trace(columns=columns, metadata={"recording_id": "r9"}))
+
+
+def test_the_summary_gives_a_sliver_of_unmeasured_time_as_under_1_percent():
+    """A reason that kept one frame in 1000 from being measured reads "under 1 %", not "0 %"."""
+    from spasmcv.analysis.summary import format_summary
+
+    trace = synthetic_trace()
+    n = len(trace.columns["time_s"])
+    yaw = np.zeros(n)
+    yaw[n // 2] = 70.0
+    lines = format_summary(analyze_trace(Trace(columns={**trace.columns, "head_yaw_deg": yaw},
+                                               metadata=trace.metadata))).splitlines()
+    assert [line for line in lines if line.startswith("not measured:")] == [
+        "not measured: head turned or pitched away under 1 %"]
