@@ -70,7 +70,8 @@ def plot_closure(time_s: np.ndarray, closure: np.ndarray, events: list, *, side:
     ax.plot(time_s, closure, color=EYE_COLORS[side], lw=0.9)
     ax.axhline(closed_level, color="#555555", lw=0.6, ls=":")
     ax.set_ylim(-0.05, 1.05)
-    ax.set_xlim(time_s[0] if len(time_s) else 0, time_s[-1] if len(time_s) else 1)
+    start = time_s[0] if len(time_s) else 0.0
+    ax.set_xlim(start, max(time_s[-1] if len(time_s) else 1.0, start + 1.0))   # one frame: a second's width, no warning
     ax.set_yticks([0, 0.5, 1])
     ax.set_ylabel(f"{side} eye\nclosure", color=EYE_COLORS[side])
     return ax

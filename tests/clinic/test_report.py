@@ -204,3 +204,19 @@ def test_a_trace_without_head_pose_is_reported_without_its_plot():
         cols.pop(name, None)
     html = render_report(compare_visits([Visit.from_trace("old", Trace(columns=cols, metadata={"recording_id": "o"}))]))
     assert "head pose, old" not in html and "Objective" in html
+
+
+def test_a_one_frame_closure_plot_warns_nothing():
+    """A one-frame recording's closure plot spans a second instead of a zero-width axis, which
+    printed matplotlib's warning (with a source path) under the report command."""
+    import warnings
+
+    import numpy as np
+
+    from spasmcv.clinic import plotting
+
+    fig, ax = plotting.subplots(width_in=3, height_in=1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plotting.plot_closure(np.array([0.0]), np.array([0.1]), [], side="left", ax=ax)
+    assert ax.get_xlim() == (0.0, 1.0)
