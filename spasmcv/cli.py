@@ -849,6 +849,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"spasmcv: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return OutputError.exit_code
     except KeyboardInterrupt:
+        import gc
+        import signal
+
+        signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C while cleaning up adds nothing
+        gc.collect()   # a model graph cut off by the interrupt is released now, while MediaPipe's modules
+        # are still there; at interpreter exit its __del__ printed "Exception ignored ... TypeError"
         print("spasmcv: interrupted", file=sys.stderr)
         return 130
 
