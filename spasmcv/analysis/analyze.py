@@ -20,7 +20,8 @@ from spasmcv._tables import csv_text, json_safe
 from spasmcv.analysis.closure import SIDES, ClosureSettings, ClosureSignal, closure_signal
 from spasmcv.analysis.events import Events, EventSettings, closures, counting_review, detect_events, flutter_bursts
 from spasmcv.analysis.metrics import NORMAL_BLINK_DURATION_S, TASK_NORMS, MetricSettings, frame_durations, per_minute, recording_metrics
-from spasmcv.analysis.quality import REASONS, FrameQuality, QualitySettings, frame_quality, frame_rate_warning, quality_summary
+from spasmcv.analysis.quality import (REASONS, FrameQuality, QualitySettings, frame_quality, frame_rate_warning,
+                                      quality_summary, repeated_frames_warning)
 from spasmcv.analysis.severity import SeveritySettings, intensity_indicators, severity
 from spasmcv.errors import TraceError
 from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
@@ -132,7 +133,11 @@ from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 #: analysis-25: the intensity indicator ``cheek_raise`` is no longer reported: MediaPipe's cheekSquint,
 #: which it read, stays under 2e-4 on every frame of the evaluation's 87 recordings, rendered cheek raises
 #: included (docs/severity.md); every other number is as in analysis-24.
-ANALYSIS_VERSION = "analysis-25"
+#: analysis-26: a recording in which 30 % or more of the measured frames repeat the one before (a dim
+#: webcam's repeated pictures, a slowed copy: face and eyes unchanged) is warned about; a slowed copy of
+#: a healthy person's clip was graded 4, its closures read four times as long, without a word. No
+#: number changes.
+ANALYSIS_VERSION = "analysis-26"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")
@@ -239,6 +244,7 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
                         "video before trusting the head-turn and head-pitch limits")
     warnings += gate_warnings(verdict["invalid_share"], settings.quality)
     warnings += frame_rate_warning(trace["time_s"], gate.measurable, settings.quality)
+    warnings += repeated_frames_warning(trace.columns, gate.measurable, settings.quality)
     if metrics["quality"]["valid_share"] < 0.5:
         warnings.append("less than half of the recording is measurable: metrics are unreliable")
     if metrics["quality"]["valid_time_s"] < 30:

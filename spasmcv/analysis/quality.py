@@ -116,6 +116,10 @@ class QualitySettings:
     warn_frame_rate_fps : float
         Measured frames filmed at a lower median rate than this, but not under
         ``min_frame_rate_fps``: measured, with a warning that the shortest blinks may be missed.
+    warn_repeated_share : float
+        A warning when at least this share of the pairs of consecutive measured frames repeat a
+        picture (:func:`repeated_frame_share`): a camera or an editor repeated frames (a dim
+        webcam, a slowed copy), so closures may read longer than they were.
     min_valid_time_s : float
         Less measurable video than this (in stretches of ``min_stretch_s`` or more): not gradable.
     min_stretch_s : float
@@ -134,6 +138,7 @@ class QualitySettings:
     min_frame_rate_fps: float = 11.0
     max_timing_gap_s: float = 0.5
     warn_frame_rate_fps: float = 20.0
+    warn_repeated_share: float = 0.3
     min_valid_time_s: float = 15.0
     min_stretch_s: float = 5.0
 
@@ -193,6 +198,43 @@ def frame_rate_warning(time_s: np.ndarray, measurable: np.ndarray, settings: Qua
         return []
     return [f"filmed at {round(float(np.median(rate)), 1):g} frames/s: the shortest blinks may fall between "
             f"frames and be missed; film at 24 frames/s or more"]
+
+
+#: A measured frame repeats the one before when both eyes' aspect ratios are unchanged to within
+#: REPEAT_EAR and the face's position to within REPEAT_POSITION of its size: on real video the
+#: face mesh moves more than that between two pictures, even of a person holding still.
+REPEAT_EAR = 1e-3
+REPEAT_POSITION = 5e-4
+
+
+def repeated_frame_share(columns: dict, measurable: np.ndarray) -> float:
+    """Share of the pairs of consecutive frames, both measurable, in which the frame repeats the
+    one before (:data:`REPEAT_EAR`, :data:`REPEAT_POSITION`); NaN without such pairs or without the
+    face position columns (a hand-made trace)."""
+    if not all(name in columns for name in ("face_x_px", "face_y_px", "face_size_px")):
+        return float("nan")
+    n = len(measurable)
+    ear = np.stack([_column(columns, f"ear_{side}", n) for side in SIDES])
+    ear_change = np.max(np.abs(np.diff(ear, axis=1)), axis=0)
+    x, y, size = (_column(columns, name, n) for name in ("face_x_px", "face_y_px", "face_size_px"))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        moved = np.hypot(np.diff(x), np.diff(y)) / size[1:]
+    pairs = np.asarray(measurable[1:], dtype=bool) & np.asarray(measurable[:-1], dtype=bool)
+    pairs &= np.isfinite(ear_change) & np.isfinite(moved)
+    if not pairs.any():
+        return float("nan")
+    return float(np.mean((ear_change[pairs] < REPEAT_EAR) & (moved[pairs] < REPEAT_POSITION)))
+
+
+def repeated_frames_warning(columns: dict, measurable: np.ndarray, settings: QualitySettings) -> list[str]:
+    """A warning when ``settings.warn_repeated_share`` or more of the measured frames repeat the
+    one before (:func:`repeated_frame_share`)."""
+    share = repeated_frame_share(columns, measurable)
+    if not share >= settings.warn_repeated_share:
+        return []
+    return [f"{100 * share:.0f} % of the frames repeat the one before (face and eyes unchanged): the camera or "
+            "an editor repeated pictures (a dim webcam, a slowed copy), so closures may read longer than they "
+            "were and quick blinks be missed; measure the camera's own recording"]
 
 
 def _other_face(columns: dict, valid: np.ndarray, track: np.ndarray, *, max_size_change: float = 0.3,

@@ -332,3 +332,61 @@ def test_a_far_eye_gap_does_not_make_the_near_eyes_quick_blink_a_lone_frame():
     (left,) = [e for e in analysis.events.per_eye["left"] if abs(e.apex_s - T[k]) < 0.05]
     assert left.kind == "blink"
     assert any(abs(p.apex_s - T[k]) < 0.05 for p in analysis.events.paired)
+
+
+def test_repeated_frames_are_counted_from_face_and_eyes_unchanged():
+    """A frame repeats the one before when both eyes' aspect ratios move under 0.001 and the face
+    under 0.0005 of its size; pairs with an unmeasured frame are left out; a trace without face
+    positions gives NaN (no warning). Half the pairs repeating is warned about, a sixth is not."""
+    from spasmcv.analysis.quality import QualitySettings, repeated_frame_share, repeated_frames_warning
+
+    n = 13
+    rng = np.random.default_rng(1)
+    moving = {"ear_left": 0.3 + 0.01 * rng.standard_normal(n), "ear_right": 0.3 + 0.01 * rng.standard_normal(n),
+              "face_x_px": 100 + rng.standard_normal(n), "face_y_px": 80 + rng.standard_normal(n),
+              "face_size_px": np.full(n, 150.0)}
+    measurable = np.ones(n, bool)
+    assert repeated_frame_share(moving, measurable) == 0.0
+    repeated = {k: np.repeat(v[: (n + 1) // 2], 2)[:n] for k, v in moving.items()}   # each picture twice
+    assert repeated_frame_share(repeated, measurable) == pytest.approx(6 / 12)
+    (warning,) = repeated_frames_warning(repeated, measurable, QualitySettings())
+    assert warning.startswith("50 % of the frames repeat the one before")
+    gaps = measurable.copy()
+    gaps[1::2] = False   # every repeated pair has an unmeasured frame
+    assert np.isnan(repeated_frame_share(repeated, gaps))
+    few = {k: v.copy() for k, v in moving.items()}
+    for k in few:
+        few[k][1], few[k][7] = few[k][0], few[k][6]
+    assert repeated_frame_share(few, measurable) == pytest.approx(2 / 12)
+    assert repeated_frames_warning(few, measurable, QualitySettings()) == []
+    assert np.isnan(repeated_frame_share({"ear_left": moving["ear_left"], "ear_right": moving["ear_right"]}, measurable))
+
+
+def test_a_real_clip_with_every_picture_repeated_is_warned_about(tmp_path, model_info, real_video, real_trace):
+    """`lp_d3` copied with each picture shown three times at its own frame rate (a slowed copy,
+    H.264 as an editor writes it), measured with the real model: the analysis warns that frames
+    repeat; the clip itself draws no such warning. Before analysis-26 the slowed copy of a healthy
+    person was graded without a word, its closures three times as long."""
+    import av
+
+    from spasmcv.analysis.analyze import analyze_trace
+    from spasmcv.measure.extract import extract_trace
+
+    source = real_video("liveportrait/d3.mp4")
+    copy = tmp_path / "slowed.mp4"
+    with av.open(str(source)) as reader, av.open(str(copy), "w") as writer:
+        video = reader.streams.video[0]
+        stream = writer.add_stream("libx264", rate=int(round(video.average_rate)))
+        stream.width, stream.height, stream.pix_fmt = video.width, video.height, "yuv420p"
+        stream.options = {"crf": "18"}
+        for frame in reader.decode(video=0):
+            picture = frame.to_ndarray(format="rgb24")
+            for _ in range(3):
+                for packet in stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                    writer.mux(packet)
+        for packet in stream.encode():
+            writer.mux(packet)
+    slowed = analyze_trace(extract_trace(copy, model=model_info)).recording["warnings"]
+    assert any("of the frames repeat the one before" in w for w in slowed), slowed
+    original = analyze_trace(real_trace("liveportrait/d3.mp4")).recording["warnings"]
+    assert not any("repeat the one before" in w for w in original), original

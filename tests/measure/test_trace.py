@@ -106,6 +106,9 @@ def test_an_eye_aspect_ratio_no_eye_can_have_is_a_trace_error(tmp_path, value, m
         read_trace(path)
     assert np.isnan(read_trace(_write_rows(tmp_path / "u.trace.csv", "frame_index,time_s,valid,ear_left,ear_right",
                                            [(0, 0.0, 0, "", 0.3)]))["ear_left"][0])
+    # a squeezed mesh at a turned head reads over 1 (2.01 in a real outside clip, pc_interview): kept
+    assert read_trace(_write_rows(tmp_path / "v.trace.csv", "frame_index,time_s,valid,ear_left,ear_right",
+                                  [(0, 0.0, 1, 0.3, 2.01229)]))["ear_right"][0] == pytest.approx(2.01229)
 
 
 def test_a_column_named_twice_is_a_trace_error(tmp_path):
