@@ -316,13 +316,12 @@ def _rates_plot(comparison: Comparison) -> str:
     from spasmcv.clinic import plotting
 
     labels = [v.label for v in comparison.visits]
+    shown = {(r["metric"], r["eye"], r["visit"]): r["value"] for r in comparison.rows}   # NaN: too short to grade
     values, lower, upper = {}, {}, {}
     for metric, name in (("closure_rate_per_min", "Closures"), ("blink_rate_per_min", "Blinks")):
         for side in ("right", "left"):
             series = f"{name} ({side})"
-            values[series] = [v.analysis.recording["metrics"][side][metric]   # no rate from a visit too short to grade
-                              if v.analysis.recording["severity"]["gradable"] else float("nan")
-                              for v in comparison.visits]
+            values[series] = [shown[metric, side, v.label] for v in comparison.visits]
             cis = [percentile_interval(comparison.replicates[v.label][f"{side}.{metric}"],
                                        confidence=comparison.settings.confidence) for v in comparison.visits]
             lower[series], upper[series] = [c[0] for c in cis], [c[1] for c in cis]
