@@ -163,6 +163,37 @@ def _reason(exc: Exception) -> str:
     return getattr(exc, "strerror", None) or str(exc)
 
 
+#: Top-level boxes of an MP4/MOV (ISO base media) file that may come before its media data.
+_MP4_TOP_BOXES = frozenset({b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"uuid", b"pdin", b"meta",
+                            b"moof", b"mfra", b"sidx", b"styp", b"pnot", b"PICT", b"junk"})
+
+
+def _mp4_without_index(path: Path) -> bool:
+    """Whether ``path`` is an MP4/MOV whose top-level boxes hold media data ('mdat') but no index
+    ('moov'): a recording interrupted before the index, written last, was saved. Reads box headers
+    only (16 bytes each)."""
+    seen = set()
+    try:
+        with open(path, "rb") as file:
+            size_total = os.fstat(file.fileno()).st_size
+            offset = 0
+            while offset + 8 <= size_total and len(seen) < 64:
+                file.seek(offset)
+                header = file.read(16)
+                size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+                if kind not in _MP4_TOP_BOXES or (offset == 0 and kind not in (b"ftyp", b"mdat", b"wide", b"free")):
+                    return False
+                seen.add(kind)
+                if size == 1 and len(header) == 16:
+                    size = int.from_bytes(header[8:16], "big")
+                if size == 0 or size < 8:   # "to the end of the file", or damaged: stop here
+                    break
+                offset += size
+    except OSError:
+        return False
+    return b"mdat" in seen and b"moov" not in seen and b"moof" not in seen
+
+
 def _open(path: Path):
     if not path.exists():
         raise VideoError(f"{path}: file not found")
@@ -175,6 +206,12 @@ def _open(path: Path):
     except av.error.EOFError as exc:
         raise VideoError(f"{path}: ends before any video data (zero frames, or a truncated file)") from exc
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as exc:
+        if _mp4_without_index(path):
+            raise VideoError(f"{path}: an MP4/MOV recording without its index (no 'moov' box): it was cut off "
+                             "before the phone or camera finished writing it (battery or storage ran out, or a "
+                             "copy stopped early). Its pictures are in the file but cannot be located; repair "
+                             "tools that borrow the index of another recording from the same device can sometimes "
+                             "recover it") from exc
         raise VideoError(f"{path}: not a readable video file ({_reason(exc)})") from exc
     if not container.streams.video:
         container.close()

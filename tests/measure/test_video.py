@@ -10,6 +10,7 @@ import pytest
 
 from spasmcv.errors import VideoError
 from spasmcv.measure.video import frame_intervals_summary, iter_frames, probe_video
+from spasmcv.measure import video as video_module
 
 
 def write_video(path, *, codec="libx264", fps=25, n=12, size=(64, 48), container=None):
@@ -428,6 +429,24 @@ def test_truncated_files_are_reported(tmp_path, name):
     with pytest.raises(VideoError, match="truncated|not a readable") as info:
         probe_video(cut)
     assert name in str(info.value)
+
+
+def test_an_interrupted_mp4_without_its_index_is_called_that(tmp_path):
+    """A phone recording cut off before its index (the 'moov' box, written last) was saved: the
+    message says so, instead of "not a readable video file (Invalid data ...)". A sound MP4 and
+    one cut short with its index first are not taken for that."""
+    full = write_video(tmp_path / "full.mp4", codec="libx264", n=60, size=(320, 240))   # index at the end
+    data = full.read_bytes()
+    assert data.find(b"moov") > data.find(b"mdat") > 0
+    for name, content in [("interrupted.mp4", data[: len(data) // 2]),   # the index never written
+                          ("no_index.mp4", data[: data.find(b"moov") - 4])]:   # everything but the index
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(VideoError, match="without its index") as info:
+            probe_video(tmp_path / name)
+        assert str(info.value).startswith(str(tmp_path / name))
+    assert not video_module._mp4_without_index(full)
+    (tmp_path / "text.mp4").write_text("mdat moov, but not a video\n" * 50)
+    assert not video_module._mp4_without_index(tmp_path / "text.mp4")
 
 
 @pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
