@@ -100,6 +100,10 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
         lost = [j + 1 for j, cell in enumerate(cells) if cell.strip() and (j >= len(header) or not header[j].strip())]
         if lost:
             raise BatchError(f"{path}: row {line}: column {lost[0]} holds a value but has no name in the header")
+        named = max(j + 1 for j, name in enumerate(header) if name.strip())
+        if len(cells) < named:   # a field left out shifts every value after it into the wrong column
+            raise BatchError(f"{path}: row {line} has {len(cells)} field(s) where the header names {named}: a value "
+                             "may sit under the wrong column; give every column its field (empty ones too: a,,c)")
     names = [name.strip() for name in header if name.strip()]
     twice = sorted({name for name in names if names.count(name) > 1})
     if twice:

@@ -525,7 +525,10 @@ def test_a_manifests_columns_and_cells_are_checked(tmp_path):
         with pytest.raises(BatchError, match=re.escape(message)):
             read_manifest(path)
     for text, message in (("path,,\nv.mp4,1,2\n", "row 2: column 2 holds a value but has no name in the header"),
-                          ("path,subject\nv.mp4,A\n\nw.mp4,B,extra\n", "row 4: column 3 holds a value but has no name")):
+                          ("path,subject\nv.mp4,A\n\nw.mp4,B,extra\n", "row 4: column 3 holds a value but has no name"),
+                          # the date would have become the subject (a walk-through found it read so, silently)
+                          ("path,subject,visit,date\na.mp4,101,baseline,2026-01-01\nb.mp4,2026-01-02\n",
+                           "row 3 has 2 field(s) where the header names 4")):
         path.write_text(text)
         with pytest.raises(BatchError, match=re.escape(message)):
             read_manifest(path)
