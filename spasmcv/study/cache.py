@@ -78,3 +78,18 @@ def save_result(out: Path, result: RecordingResult) -> Path:
 
 def load_result(path: Path) -> RecordingResult:
     return RecordingResult.from_json(json.loads(path.read_text()))
+
+
+def load_saved_result(path: Path) -> tuple[RecordingResult | None, str]:
+    """A saved result and ``""``, or None and why it cannot be used (a file cut short by a full
+    disk, edited, or from an incompatible version): the caller computes it again."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        result = RecordingResult.from_json(data)
+        if result.status not in ("ok", "failed") or not isinstance(result.row, dict):
+            raise ValueError(f"status {result.status!r}")
+        return result, ""
+    except (OSError, ValueError, TypeError) as exc:   # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        return None, f"{type(exc).__name__}: {exc}"

@@ -36,12 +36,12 @@ from typing import Callable
 
 from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import AnalysisSettings
-from spasmcv.errors import BatchError, SpasmcvError
+from spasmcv.errors import BatchError, SpasmcvError, TraceError
 from spasmcv.measure.model import ModelInfo, resolve_model
 from spasmcv.measure.pipelining import RunSettings
 from spasmcv.measure.trace import read_trace, write_trace
 from spasmcv.settings import Settings
-from spasmcv.study.cache import HashIndex, extraction_key, load_result, result_key, result_path, save_result
+from spasmcv.study.cache import HashIndex, extraction_key, load_saved_result, result_key, result_path, save_result
 from spasmcv.study.inputs import Job, find_videos, is_output_column, read_manifest
 from spasmcv.study.result import RecordingResult, analysed
 from spasmcv.study.tables import (BATCH_FILES, Tables, guard_batch_folder, load_tables, scored_with, scoring_changes,
@@ -90,8 +90,11 @@ def score_video(jobs: list[Job], *, out_dir: str, model: ModelInfo, settings: Se
     trace, error, extracted = None, "", False
     try:
         if trace_path.exists():
-            trace = read_trace(trace_path)
-        else:
+            try:
+                trace = read_trace(trace_path)
+            except TraceError:   # a damaged stored trace (cut short, edited) is measured again
+                trace = None
+        if trace is None:
             from spasmcv.measure.extract import extract_trace
 
             counter = _ProgressForwarder(_WORKER["queue"], jobs[0].input_index)
@@ -264,8 +267,11 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         repeated += _listed_twice(job, sha[:12], first_with)
         ekey = extraction_key(sha, model.sha256, job_measure(job, settings))
         cached = result_path(out, sha[:12], result_key(ekey, settings, job.task, job.window))
-        if cached.exists():
-            result = load_result(cached)
+        result, damage = load_saved_result(cached) if cached.exists() else (None, "")
+        if damage:   # a damaged cache entry is a miss, not the end of the study
+            unreadable.append(f"#{job.input_index} {sha[:12]}: the saved result {cached.relative_to(out)} cannot be "
+                              f"used ({damage[:120]}); computed again")
+        if result is not None:
             if not (retry_failed and result.failed):
                 results[job.input_index] = result
                 report.cached += 1
@@ -308,7 +314,10 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         # stopped (Ctrl-C, an abort): workers may have saved results this process never received
         for input_index, path in pending.items():
             if input_index not in results and path.exists() and path.stat().st_mtime >= started:
-                result = results[input_index] = load_result(path)
+                result, _ = load_saved_result(path)
+                if result is None:   # unusable: the recording stays 'not run', computed by the next run
+                    continue
+                results[input_index] = result
                 if result.failed:
                     report.failed += 1
                     note(f"#{input_index} {result.recording_id} failed: {result.error} (saved by a worker as the batch "

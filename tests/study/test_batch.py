@@ -585,3 +585,28 @@ def test_rescore_does_not_replace_files_it_did_not_write(tmp_path, manifest, mod
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     assert rows(target / "recordings.csv")[0]["input_index"] == "0"
+
+
+def test_a_damaged_cache_entry_is_computed_again(tmp_path, model_info, real_video):
+    """A saved result cut short (a full disk, a copy stopped early) or not a result at all, and a
+    stored trace cut short, are misses: the batch computes them again and says so, where it used
+    to stop with a traceback (the result) or keep the recording failed for good (the trace)."""
+    jobs = find_videos([real_video("liveportrait/d0.mp4")])
+    out = tmp_path / "out"
+    first = run_batch(jobs, out, model=model_info, workers=1)
+    assert first.computed == 1
+    [saved] = (out / "results").glob("*.json")
+    expected = rows(out / "recordings.csv")[0]
+    for damage in (saved.read_bytes()[:100], b"{}", b"[1, 2]", b"\xff\xfe"):
+        saved.write_bytes(damage)
+        again = run_batch(jobs, out, model=model_info, workers=1)
+        assert (again.cached, again.computed, again.from_stored_trace) == (0, 1, 1), damage
+        assert f"the saved result results/{saved.name} cannot be used" in (out / "batch.log").read_text()
+        assert rows(out / "recordings.csv")[0]["jankovic_frequency_grade"] == expected["jankovic_frequency_grade"]
+    [trace] = (out / "traces").glob("*.trace.csv.gz")
+    trace.write_bytes(trace.read_bytes()[: trace.stat().st_size // 2])
+    saved.unlink()
+    again = run_batch(jobs, out, model=model_info, workers=1)
+    assert (again.computed, again.from_stored_trace, again.failed) == (1, 0, 0)
+    row = rows(out / "recordings.csv")[0]
+    assert row["status"] == "ok" and row["left_closure_count"] == expected["left_closure_count"]
