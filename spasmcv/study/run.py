@@ -386,8 +386,8 @@ def _run_local(work, out, model, settings, workers, on_error, finished, progress
                             pending = {}
                             break
             except BaseException:   # Ctrl-C, or an error here: stop now, do not wait for the workers' videos
-                for other in pending:
-                    other.cancel()
+                # The futures are left to the pool, which fails them all once its workers are gone: one
+                # cancelled here made its thread print "InvalidStateError: CANCELLED" (Python 3.11).
                 _stop_workers(pool)
                 if queue is not None:
                     queue.cancel_join_thread()
