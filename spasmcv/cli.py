@@ -714,7 +714,19 @@ def _cmd_annotate(args) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a cluster scheduler's time limit or ``scancel``, ``timeout``, ``docker stop``),
+    raised where Ctrl-C would be so that a batch stops the same way: tables written, exit 143."""
+
+
+def _stop_on_sigterm(signum, frame):
+    raise Terminated()
+
+
 def _cmd_batch(args) -> int:
+    import signal
+    import threading
+
     from spasmcv.errors import BatchError
     from spasmcv.measure.model import resolve_model
     from spasmcv.study import find_videos, read_manifest, run_batch
@@ -735,11 +747,15 @@ def _cmd_batch(args) -> int:
         if not args.quiet:
             (bar.write if bar is not None else lambda m: print(m, file=sys.stderr))(line)
 
-    try:
+    main_thread = threading.current_thread() is threading.main_thread()   # (signals can only be set there)
+    before = signal.signal(signal.SIGTERM, _stop_on_sigterm) if main_thread else None   # a scheduler's stop:
+    try:                                                                 # the tables are written, as for Ctrl-C
         report = run_batch(jobs, args.output, model=model, settings=settings, workers=args.workers,
                            on_error=args.on_error, dask_address=args.dask, include_paths=args.include_paths,
                            retry_failed=args.retry_failed, progress=progress, log=log, force=args.force)
     finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, before)
         if bar is not None:
             bar.close()
     if not args.quiet:
@@ -848,13 +864,16 @@ def main(argv: list[str] | None = None) -> int:
 
         print(f"spasmcv: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return OutputError.exit_code
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stop:
         import gc
         import signal
 
         signal.signal(signal.SIGINT, signal.SIG_IGN)   # a second Ctrl-C while cleaning up adds nothing
         gc.collect()   # a model graph cut off by the interrupt is released now, while MediaPipe's modules
         # are still there; at interpreter exit its __del__ printed "Exception ignored ... TypeError"
+        if isinstance(stop, Terminated):
+            print("spasmcv: terminated (SIGTERM)", file=sys.stderr)
+            return 143
         print("spasmcv: interrupted", file=sys.stderr)
         return 130
 

@@ -7,7 +7,7 @@ Layout of an output directory::
     events.csv       one row per eye event
     minutes.csv      one row per recording, eye and minute
     summary.txt      what was computed, reused from cache, or failed
-    batch.log        one line per recording and run
+    batch.log        the journal, appended to as the run goes: one line per recording computed
     jobs.json        the inputs (study columns, keys), so traces can be rescored later
     traces/          per-frame traces (``RECORDING_ID-EXTRACTKEY.trace.csv.gz``)
     results/         per-recording results (``RECORDING_ID-RESULTKEY.json``)
@@ -233,11 +233,11 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
     (out / "traces").mkdir(parents=True, exist_ok=True)
     if not isinstance(model, ModelInfo):
         model = resolve_model(model)
-    log_lines: list[str] = []
-
     def note(line: str) -> None:
-        stamped = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}"
-        log_lines.append(stamped)
+        """One journal line, appended to batch.log at once: a batch killed outright (``kill -9``,
+        out of memory) keeps the lines of what it had done."""
+        with open(out / "batch.log", "a", encoding="utf-8") as journal:
+            journal.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
         if log:
             log(line)
 
@@ -331,7 +331,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
         report.results = ordered
         write_tables(out, jobs, ordered, paths=[shown_path(j) for j in jobs] if include_paths else None)
         write_summary(out, jobs, ordered, computed=report.computed, cached=report.cached, failed_now=report.failed,
-                      log_lines=log_lines, warnings=repeated, from_stored_trace=report.from_stored_trace,
+                      log_lines=[], warnings=repeated, from_stored_trace=report.from_stored_trace,
                       changes=scoring_changes(earlier, jobs, ordered))
     if aborted is not None:
         raise BatchError(f"batch aborted after a failed recording (#{aborted}); see {out / 'batch.log'}")

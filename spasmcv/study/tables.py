@@ -203,7 +203,8 @@ def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | No
                   changed_from: str = "this folder's tables before this run", kind: str = "batch") -> None:
     """``summary.txt`` (counts, ``warnings`` such as a video listed twice, ``changes`` in what
     scored a row since the tables ``changed_from`` names (:func:`scoring_changes`), and every
-    failure's reason; headed by ``kind``, "batch" or "rescore") and one more entry in ``batch.log``.
+    failure's reason; headed by ``kind``, "batch" or "rescore"), and ``log_lines`` appended to
+    ``batch.log`` (a batch appends its lines as they happen and gives none here).
     The first three counts add up to the recordings; the run's own three add up to those run
     (``computed`` and ``failed_now`` this run, ``cached`` reused, failures from earlier runs included;
     ``from_stored_trace`` of those computed needed no video: their trace was kept, e.g. after the
@@ -233,8 +234,9 @@ def write_summary(out: Path, jobs: list[Job], results: list[RecordingResult | No
         lines += [f"  #{j.input_index} {r.recording_id or '-'}: {r.error}" for j, r in failures]
     with atomic_write(out / "summary.txt") as handle:
         handle.write("\n".join(lines) + "\n")
-    with open(out / "batch.log", "a", encoding="utf-8") as handle:  # append-only journal
-        handle.write("\n".join(log_lines) + "\n")
+    if log_lines:
+        with open(out / "batch.log", "a", encoding="utf-8") as handle:  # append-only journal
+            handle.write("\n".join(log_lines) + "\n")
 
 
 class Tables(NamedTuple):

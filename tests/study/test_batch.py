@@ -267,6 +267,8 @@ def test_workers_exit_when_the_batch_is_killed(tmp_path, model_info, real_video)
         while time.time() < deadline and _session_processes(proc.pid):
             time.sleep(0.2)
         assert _session_processes(proc.pid) == [], "processes of the killed batch live on"
+        # the journal is written as the batch goes: it kept its first line (before, nothing at all)
+        assert "batch: 2 inputs, 0 reused from cache, 2 to compute" in (tmp_path / "out" / "batch.log").read_text()
     finally:
         try:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -418,10 +420,14 @@ def test_ctrl_c_keeps_the_results_the_workers_had_saved(tmp_path, model_info):
     assert again.cached == len(saved) and again.computed == len(samples) - len(saved)
 
 
-def test_ctrl_c_does_not_wait_for_a_worker_to_finish_its_video(tmp_path, model_info, real_video):
+@pytest.mark.parametrize("stop, code, said", [(signal.SIGINT, 130, "spasmcv: interrupted"),
+                                              (signal.SIGTERM, 143, "spasmcv: terminated (SIGTERM)")])
+def test_ctrl_c_does_not_wait_for_a_worker_to_finish_its_video(tmp_path, model_info, real_video, stop, code, said):
     """Interrupted while a worker measures a 200-s video (the signal sent to the batch process
     alone, as `timeout -s INT` or `kill -INT` do): the workers are stopped, the recording is 'not
-    run' and the journal says so. Before, the batch waited until the worker had finished the video."""
+    run' and the journal says so. Before, the batch waited until the worker had finished the video.
+    SIGTERM (a cluster's time limit, `scancel`, `timeout`) stops it the same way: before, the batch
+    died at once and wrote no tables, summary or journal."""
     video = real_video("talkingface/franck.webm")
     out = tmp_path / "out"
     proc = subprocess.Popen([sys.executable, "-m", "spasmcv", "batch", str(video), "-o", str(out), "--model",
@@ -432,9 +438,9 @@ def test_ctrl_c_does_not_wait_for_a_worker_to_finish_its_video(tmp_path, model_i
     while time.time() < deadline and not (out / "results").is_dir() and proc.poll() is None:
         time.sleep(0.1)
     time.sleep(5)   # the worker is now measuring the video, which takes far longer than this
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(stop)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130 and "interrupted" in err, err
+    assert proc.returncode == code and err.strip() == said, err
     assert [r["status"] for r in rows(out / "recordings.csv")] == ["not run"]
     assert "stopped: 1 recording(s) not run" in (out / "batch.log").read_text()
     # No worker left behind. Python's resource tracker ends on its own once the batch has exited,
