@@ -81,6 +81,8 @@ def _replace_path(obj, parts: list[str], value, item: str):
         if isinstance(value, str) and "str" not in str(kind):
             raise SettingsError(f"--set {item}: {parts[0]} takes {kind} (JSON: a number, true/false, a list "
                                 f"or null), not the text {value!r}")
+        if type(value) is int and "float" in str(kind) and "int" not in str(kind):
+            value = float(value)   # "=2" and "=2.0" are one setting: one cache entry, one analysis_settings text
         return dataclasses.replace(obj, **{parts[0]: value})
     return dataclasses.replace(obj, **{parts[0]: _replace_path(getattr(obj, parts[0]), parts[1:], value, item)})
 

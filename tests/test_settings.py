@@ -35,6 +35,19 @@ def test_text_where_a_number_is_expected_is_refused_and_null_switches_a_rule_off
     assert s.analysis.quality.max_near_eye_yaw_deg is None and s.analysis.closure.measure == "ear"
 
 
+def test_a_whole_number_for_a_decimal_setting_is_the_same_setting():
+    """``spasm_s=2`` and ``spasm_s=2.0`` are one setting: one digest (one cache entry in a batch)
+    and one ``analysis_settings`` text, where they made two."""
+    from spasmcv.analysis.analyze import changed_settings
+    from dataclasses import asdict
+
+    whole, decimal = (with_overrides(Settings(), [f"analysis.events.spasm_s={v}"]) for v in ("2", "2.0"))
+    assert whole == decimal and digest(whole) == digest(decimal)
+    assert changed_settings(asdict(whole.analysis)) == changed_settings(asdict(decimal.analysis)) \
+        == "analysis.events.spasm_s=2.0"
+    assert with_overrides(Settings(), ["measure.tracker.num_faces=1"]).measure.tracker.num_faces == 1   # ints stay
+
+
 @pytest.fixture
 def trace_file(tmp_path):
     closure = sum(profile(T, t0, 0.08, 0.03, 0.15) for t0 in np.arange(1, 59, 3.1)) + profile(T, 30, 0.1, 1.5, 0.2)
