@@ -27,7 +27,8 @@ from spasmcv.measure import hdr
 from spasmcv.measure.trace import MAX_FRAME_GAP_S
 
 #: File name suffixes taken for videos when searching folders or naming outputs.
-VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp"})
+VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".m4v", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp",
+                            ".mts", ".m2ts", ".ts", ".dv", ".mxf", ".vob"})   # camcorders (AVCHD, DV), broadcast
 #: A frame interval this many times the median interval counts as a dropped-frame gap.
 GAP_FACTOR = 1.5
 #: Intervals deviating from the median by more than this fraction count as irregular.

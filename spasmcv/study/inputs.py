@@ -20,7 +20,8 @@ RESERVED_COLUMNS = {"path", "task", "mirrored", "start_s", "end_s"}
 #: beside, or be overwritten by, the computed column.
 OUTPUT_COLUMNS = {"input_index", "recording_id", "status", "error", "worse_eye", "not_gradable_reason", "review_count",
                   "bilateral_count", "one_eye_measured_count", "variable_frame_rate", "warnings", "spasmcv_version",
-                  "analysis_version", "formula_version", "analysis_settings", "signals_version", "model_sha256"}
+                  "analysis_version", "formula_version", "analysis_settings", "signals_version", "model_sha256",
+                  "measure_settings", "mirrored", "mediapipe_version", "av_version"}
 OUTPUT_COLUMN_PREFIXES = ("left_", "right_", "quality_", "intensity_", "video_", "asymmetry_", "unilateral_",
                           "jankovic_", "severity_")
 
@@ -137,15 +138,25 @@ def read_manifest(path: str | os.PathLike, *, task: str = "rest") -> list[Job]:
 
 def find_videos(inputs: Iterable[str | os.PathLike], *, task: str = "rest") -> list[Job]:
     """Jobs from folders (searched recursively for video files), glob patterns or files."""
+    def wanted(p: Path) -> bool:   # "._NAME": the resource fork macOS leaves beside a file on a USB drive
+        return p.is_file() and not p.name.startswith("._")
+
     paths: list[Path] = []
     for item in inputs:
         item_path = Path(item).expanduser()
         if item_path.is_dir():
-            paths += sorted(p for p in item_path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file())
+            found = sorted(p for p in item_path.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and wanted(p))
+            if not found:   # a folder of the wrong files, or the wrong folder, is not an empty study
+                raise BatchError(f"{item}: no video files in this folder (looked for "
+                                 f"{', '.join(sorted(VIDEO_SUFFIXES))}, in it and its subfolders)")
+            paths += found
         elif any(ch in str(item) for ch in "*?["):
             anchor = Path(item_path.anchor or ".")
             pattern = str(item_path.relative_to(anchor)) if item_path.is_absolute() else str(item)
-            paths += sorted(p for p in anchor.glob(pattern) if p.is_file())
+            found = sorted(p for p in anchor.glob(pattern) if wanted(p))
+            if not found:   # a mistyped pattern (*.MP4 for .mp4 files) would drop a group of recordings
+                raise BatchError(f"{item}: the pattern matches no file (patterns are case-sensitive)")
+            paths += found
         elif not item_path.exists() and item_path.suffix.lower() not in VIDEO_SUFFIXES:
             raise BatchError(f"{item}: no such file or folder")  # a mistyped folder is not an empty study
         else:

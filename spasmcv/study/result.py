@@ -20,6 +20,21 @@ from spasmcv.measure.trace import Trace, scored_part
 SIGNALS_VERSION_KEY = "signals_version"
 
 
+def changed_measure_settings(parameters: dict | None) -> str | None:
+    """The measure settings a trace was extracted with (its ``parameters`` metadata) that differ
+    from the defaults, as ``measure.tracker.num_faces=1; measure.mirrored=True``: empty for the
+    defaults, None for a trace that does not record them."""
+    from spasmcv.measure.landmarks import TrackerSettings
+
+    if not isinstance(parameters, dict):
+        return None
+    defaults = {f"measure.tracker.{k}": v for k, v in dataclasses.asdict(TrackerSettings()).items()}
+    defaults["measure.mirrored"] = False
+    given = {f"measure.tracker.{k}": v for k, v in parameters.items() if f"measure.tracker.{k}" in defaults}
+    given["measure.mirrored"] = parameters.get("mirrored", False)
+    return "; ".join(f"{key}={value}" for key, value in given.items() if value != defaults[key])
+
+
 @dataclass
 class RecordingResult:
     """What a study keeps of one recording (saved as ``results/RECORDING_ID-RESULTKEY.json``).
@@ -102,6 +117,11 @@ def recording_row(analysis, trace: Trace) -> dict:
         "analysis_settings": changed_settings(rec.get("provenance", {}).get("settings")),
         "signals_version": trace.metadata.get(SIGNALS_VERSION_KEY),
         "model_sha256": trace.metadata.get("model", {}).get("sha256"), "video_sha256": video.get("sha256"),
+        # what decided the trace besides the model: the left and right columns swap when mirrored
+        "measure_settings": changed_measure_settings(trace.metadata.get("parameters")),
+        "mirrored": (trace.metadata.get("parameters") or {}).get("mirrored"),
+        "mediapipe_version": (trace.metadata.get("software") or {}).get("mediapipe"),
+        "av_version": (trace.metadata.get("software") or {}).get("av"),
     })
     return row
 

@@ -135,7 +135,7 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
 
 # what scored a row: a change in any of these (or the task) between two tables is named in summary.txt
 PROVENANCE_COLUMNS = ("spasmcv_version", "signals_version", "model_sha256", "analysis_version", "formula_version",
-                      "analysis_settings")
+                      "analysis_settings", "measure_settings", "mediapipe_version", "av_version")
 
 
 def _part_key(recording_id: str, start_s, end_s) -> tuple[str, str, str]:
@@ -162,7 +162,7 @@ def scored_with(table: Path) -> dict[tuple, dict]:
     for r in rows:
         if r.get("status") == "ok" and r.get("analysis_version"):
             by_part.setdefault(_part_key(r.get("recording_id", ""), r.get("start_s"), r.get("end_s")), []).append(
-                {c: r.get(c) or "" for c in ("task",) + PROVENANCE_COLUMNS})
+                {c: r.get(c) or "" for c in ("task",) + PROVENANCE_COLUMNS if c in r})   # older tables lack some
     scored: dict[tuple, dict] = {}
     for part, held in by_part.items():
         scored.update({part + (row["task"],): row for row in held})
@@ -172,7 +172,7 @@ def scored_with(table: Path) -> dict[tuple, dict]:
 
 
 def _shown(column: str, value: str) -> str:
-    if column == "analysis_settings":
+    if column in ("analysis_settings", "measure_settings"):
         return value or "defaults"
     return (value[:12] if column == "model_sha256" else value) or "-"
 
@@ -192,7 +192,7 @@ def scoring_changes(earlier: dict[tuple, dict], jobs: list[Job], results: list[R
         now = {"task": result.task, **{c: "" if result.row.get(c) is None else str(result.row[c])
                                        for c in PROVENANCE_COLUMNS}}
         for column, value in now.items():
-            if before[column] != value:
+            if column in before and before[column] != value:
                 counts[f"{column}: {_shown(column, before[column])} -> {_shown(column, value)}"] += 1
     return [f"{change} ({n} recording{'s' if n != 1 else ''})" for change, n in counts.items()]
 

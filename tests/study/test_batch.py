@@ -288,13 +288,20 @@ def test_overrides_are_checked():
 
 
 def test_find_videos_in_folders_and_globs(tmp_path):
-    (tmp_path / "a").mkdir()
-    for name in ("a/x.mp4", "a/y.MOV", "a/notes.txt", "z.webm"):
+    """Folders are searched for video files (camcorders' .MTS and .dv too; not macOS's '._' files,
+    which became failed rows); a pattern or folder that gives nothing is refused, naming it, where
+    a mistyped pattern among others dropped its recordings without a word."""
+    for folder in ("a", "notes"):
+        (tmp_path / folder).mkdir()
+    for name in ("a/x.mp4", "a/y.MOV", "a/c.MTS", "a/d.dv", "a/._x.mp4", "a/notes.txt", "z.webm", "._z.webm",
+                 "notes/n.txt"):
         (tmp_path / name).write_bytes(b"")
-    assert [j.path.name for j in find_videos([tmp_path / "a"])] == ["x.mp4", "y.MOV"]
+    assert [j.path.name for j in find_videos([tmp_path / "a"])] == ["c.MTS", "d.dv", "x.mp4", "y.MOV"]
     assert [j.path.name for j in find_videos([str(tmp_path / "*.webm")])] == ["z.webm"]
-    with pytest.raises(BatchError):
-        find_videos([str(tmp_path / "*.avi")])
+    with pytest.raises(BatchError, match=re.escape(f"{tmp_path / '*.avi'}: the pattern matches no file")):
+        find_videos([str(tmp_path / "z.webm"), str(tmp_path / "*.avi")])
+    with pytest.raises(BatchError, match="notes: no video files in this folder"):
+        find_videos([tmp_path / "a", tmp_path / "notes"])
 
 
 def test_dask_cluster_gives_the_local_results(tmp_path, manifest, model_info):
@@ -620,3 +627,31 @@ def test_a_damaged_cache_entry_is_computed_again(tmp_path, model_info, real_vide
     assert (again.computed, again.from_stored_trace, again.failed) == (1, 0, 0)
     row = rows(out / "recordings.csv")[0]
     assert row["status"] == "ok" and row["left_closure_count"] == expected["left_closure_count"]
+
+
+def test_what_decided_a_trace_is_in_the_table_and_its_changes_in_the_summary(tmp_path, model_info, real_video):
+    """The measure settings, whether the video was mirrored (left and right swapped) and the face
+    model's and decoder's library versions are columns of recordings.csv, and a change of them is
+    a 'scored differently' line; before, none was in the tables (a walk-through found a mirrored
+    row indistinguishable from the others). A column an older table lacks is not compared."""
+    video = real_video("liveportrait/d0.mp4")
+    (tmp_path / "m.csv").write_text(f"path,subject,mirrored\n{video},A,yes\n")
+    out = tmp_path / "out"
+    fewer_faces = with_overrides(Settings(), ["measure.tracker.num_faces=1"])
+    run_batch(read_manifest(tmp_path / "m.csv"), out, model=model_info, settings=fewer_faces, workers=1)
+    [row] = rows(out / "recordings.csv")
+    assert row["measure_settings"] == "measure.tracker.num_faces=1; measure.mirrored=True" and row["mirrored"] == "True"
+    assert row["mediapipe_version"].startswith("1.") and row["av_version"]
+    (tmp_path / "m.csv").write_text(f"path,subject\n{video},A\n")
+    run_batch(read_manifest(tmp_path / "m.csv"), out, model=model_info, workers=1)
+    [row] = rows(out / "recordings.csv")
+    assert row["measure_settings"] == "" and row["mirrored"] == "False"
+    summary = (out / "summary.txt").read_text()
+    assert "measure_settings: measure.tracker.num_faces=1; measure.mirrored=True -> defaults (1 recording)" in summary
+    older = rows(out / "recordings.csv")   # an older table, without the column
+    with open(out / "recordings.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, [c for c in older[0] if c != "measure_settings"], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(older)
+    run_batch(read_manifest(tmp_path / "m.csv"), out, model=model_info, workers=1, force=True)
+    assert "scored differently" not in (out / "summary.txt").read_text()
