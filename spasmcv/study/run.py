@@ -492,6 +492,9 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
         jobs.append(job)
         if item.get("recording_id"):
             repeated += _listed_twice(job, item["recording_id"], first_with)
+        if item.get("status") == "not run":   # the batch was stopped before it: still not run, not failed
+            results.append(None)
+            continue
         stored = src / item["trace_file"] if item.get("trace_file") else None
         if stored is None or not stored.exists():
             error = (item.get("error") or earlier_errors.get(item["input_index"])
@@ -511,6 +514,10 @@ def rescore(batch_dir: str | os.PathLike, out_dir: str | os.PathLike, *,
             report.failed += 1
         results.append(result)
     report.results = results
+    not_run = sum(result is None for result in results)
+    if not_run:
+        repeated.append(f"{not_run} recording(s) were not run by the batch rescored (it was stopped): run that batch "
+                        "again to score them, then rescore it")
     # the paths as the batch wrote them: an older batch's relative ones name files relative to the
     # folder it ran in, which this run cannot know (made absolute here they would name other files)
     paths = [item.get("path", "") for item in job_list] if any("path" in item for item in job_list) else None

@@ -655,3 +655,19 @@ def test_what_decided_a_trace_is_in_the_table_and_its_changes_in_the_summary(tmp
         writer.writerows(older)
     run_batch(read_manifest(tmp_path / "m.csv"), out, model=model_info, workers=1, force=True)
     assert "scored differently" not in (out / "summary.txt").read_text()
+
+
+def test_rescore_keeps_recordings_a_stopped_batch_did_not_run_as_not_run(tmp_path, model_info, real_video):
+    """The tables of a batch stopped before its second recording (as a stop writes them), rescored:
+    that recording stays 'not run' and the summary says to finish the batch first, where it was
+    called failed ('no trace stored for this recording')."""
+    from spasmcv.study.tables import write_tables
+
+    jobs = find_videos([real_video("liveportrait/d0.mp4"), real_video("liveportrait/d3.mp4")])
+    first = run_batch(jobs[:1], tmp_path / "batch", model=model_info, workers=1)
+    write_tables(tmp_path / "batch", jobs, [first.results[0], None])
+    report = rescore(tmp_path / "batch", tmp_path / "rescored")
+    assert report.results[1] is None and report.failed == 0
+    assert [r["status"] for r in rows(tmp_path / "rescored" / "recordings.csv")] == ["ok", "not run"]
+    summary = (tmp_path / "rescored" / "summary.txt").read_text()
+    assert "not run (stopped):   1" in summary and "1 recording(s) were not run by the batch rescored" in summary
