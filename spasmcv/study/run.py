@@ -277,6 +277,7 @@ def run_batch(jobs: list[Job], out_dir: str | os.PathLike, *, model: ModelInfo |
                 report.cached += 1
                 if result.failed and on_error == "abort":   # a failure from an earlier run stops it too
                     aborted = job.input_index
+                    unreadable.append(f"#{job.input_index} {result.recording_id} failed in an earlier run: {result.error}")
                     break
                 continue
         todo.append((job, sha))

@@ -101,7 +101,8 @@ def table_rows(jobs: list[Job], results: list[RecordingResult | None], *,
             ident["path"] = paths[k]
         ident.update(job.study)
         if result is None:
-            recordings.append({**ident, "status": "not run", "error": "interrupted before this recording"})
+            recordings.append({**ident, "status": "not run", "error": "the batch stopped before this recording (interrupted, or "
+                               "aborted at a failure: see batch.log)"})
             continue
         ident["recording_id"] = result.recording_id
         recordings.append({**ident, "status": result.status, "error": result.error, "task": result.task,

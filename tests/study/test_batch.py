@@ -473,6 +473,9 @@ def test_abort_stops_at_a_missing_file_and_at_a_failure_from_an_earlier_run(tmp_
     assert first.failed == 1
     with pytest.raises(BatchError, match="aborted"):
         run_batch(read_manifest(tmp_path / "b.csv"), tmp_path / "out2", model=model_info, workers=1, on_error="abort")
+    # the journal the message points to names the failure that stopped it, reused or not
+    assert "#0 " in (log := (tmp_path / "out2" / "batch.log").read_text()) and "failed in an earlier run: " in log
+    assert "stopped before this recording" in rows(tmp_path / "out" / "recordings.csv")[0]["error"]
 
 
 def test_parts_of_one_video_are_scored_from_one_trace(tmp_path, real_video, model_info):
