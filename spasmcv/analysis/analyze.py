@@ -137,7 +137,10 @@ from spasmcv.measure.trace import TIME_TOLERANCE_S, Trace, validate_columns
 #: webcam's repeated pictures, a slowed copy: face and eyes unchanged) is warned about; a slowed copy of
 #: a healthy person's clip was graded 4, its closures read four times as long, without a word. No
 #: number changes.
-ANALYSIS_VERSION = "analysis-26"
+#: analysis-27: the per-minute table counts a flutter burst in the minute its first closure begins
+#: in, as it does a closure; a burst whose closures run across a minute's edge was counted in both
+#: minutes. Every other number, and every whole-recording number, is as in analysis-26.
+ANALYSIS_VERSION = "analysis-27"
 #: Signal versions whose head yaw and pitch are Euler angles, whose pitch grows with the yaw when
 #: the camera is above or below the head (measure/eyelid.py, ``head_pose_deg``).
 EULER_POSE_SIGNALS = ("eyelid-1", "eyelid-2")

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spasmcv.analysis.closure import SIDES, ClosureSignal
-from spasmcv.analysis.events import Events, closures, event_mask, frame_durations
+from spasmcv.analysis.events import Events, closures, event_mask, flutter_bursts, frame_durations
 
 #: Normal spontaneous blink rates (blinks/min) by recording task: mean, and the range used
 #: as normal. Rest: about 17/min, 95 % range roughly 8-21 (Bentivoglio et al., Mov Disord
@@ -288,6 +288,11 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
             before = ([e for e in events.per_eye[side] if e.onset_s < lo <= e.offset_s]
                       + [e for e in events.carried.get(side, []) if e.offset_s >= lo])
             m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings, carried=before)
+            if m["flutter_burst_count"] is not None and np.isfinite(m["flutter_burst_count"]):
+                # a burst counts in the minute its first closure begins in, like a closure: one whose
+                # closures run across a minute's edge was counted in both minutes (analysis-27)
+                m["flutter_burst_count"] = sum(_minute_of(b.onset_s, t0, n_bins, settings.minute_s) == k
+                                               for b in flutter_bursts(events.per_eye[side]))
             rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_stop), "eye": side,
                          "valid_time_s": m["valid_time_s"], "closure_count": m["closure_count"],
                          "blink_count": m["blink_count"], "blink_rate_per_min": m["blink_rate_per_min"],

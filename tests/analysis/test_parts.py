@@ -144,6 +144,23 @@ def test_a_closure_running_into_the_next_minute_is_that_minutes_time_closed():
     assert total == pytest.approx(closed_seconds(analysis), abs=1e-9)
 
 
+def test_a_flutter_burst_across_a_minutes_edge_counts_in_the_minute_it_begins_in():
+    """Five short closures 0.3 s apart from 59.1 s, a flutter burst with closures on both sides of
+    60 s: it counts in minute 0 only, like a closure, so the minutes add up to the recording's
+    count (before analysis-27 it counted in both minutes)."""
+    from helpers import FPS, trace_columns
+    from spasmcv.measure.trace import Trace
+
+    t = np.arange(0, 120, 1 / FPS)
+    blinks = sum(profile(t, t0, 0.08, 0.03, 0.15) for t0 in (10.0, 30.0, 50.0, 70.0, 90.0, 110.0))
+    burst = sum(profile(t, t0, 0.05, 0.05, 0.1) for t0 in (59.1, 59.4, 59.7, 60.0, 60.3))
+    analysis = analyze_trace(Trace(columns=trace_columns(blinks + burst), metadata={"recording_id": "burst"}))
+    minutes = [r for r in analysis.per_minute if r["eye"] == "left"]
+    assert analysis.recording["metrics"]["left"]["flutter_burst_count"] == 1
+    assert [r["flutter_burst_count"] for r in minutes] == [1, 0]
+    assert [r["closure_count"] for r in minutes] == [6, 5]   # the closures themselves where they begin
+
+
 def test_a_closure_of_both_eyes_across_an_edge_belongs_where_its_earlier_eye_is_deepest():
     """The left eye is most closed just before 30 s, the right just after: one bilateral closure
     of the first part; in the second, its frames are time closed in the summary and the minute
