@@ -639,7 +639,7 @@ def _comparison_table(comparison) -> str:
         return "n/a" if x is None or not math.isfinite(x) else f"{x:.{d}f}"
 
     def name(label: str, unit: str, eye: str) -> str:
-        return label + (f" ({unit})" if unit and unit != "grade" and unit not in label else "") + ", " + eye
+        return label + (f" ({unit})" if unit and unit != "grade" and f"({unit})" not in label else "") + ", " + eye
 
     labels = [v.label for v in comparison.visits]
     by_key: dict = {}

@@ -728,6 +728,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                             if part["for_visit"]:
                                 row.update(graded_start_s=part["start_s"], graded_end_s=part["end_s"])
                         row.update(spasmcv_version=recording.spasmcv_version,
+                                   mirrored=bool(recording.protocol_data.get("mirrored")),   # the clinic's record
                                    analysis_version=recording.analysis_version,
                                    formula_version=analysis.recording["severity"]["formula_version"])
                     rows.append(row)

@@ -529,8 +529,8 @@ def _methods(comparison: Comparison) -> str:
                      if changed else "the defaults (docs/analysis.md)")
     several = len(comparison.visits) > 1
     resampled = "the visits are resampled independently;" if several else ""
-    replicated = ("replicated differences. Rates also get a rate ratio (visit / baseline; half an event added to each "
-                  "replicated count)." if several else "replicated values.")
+    replicated = ("replicated differences. Closures and blinks per minute also get a rate ratio (visit / baseline; "
+                  "half an event added to each replicated count)." if several else "replicated values.")
     recs = []
     for v in comparison.visits:
         meta, prov = v.trace.metadata, v.analysis.recording["provenance"]

@@ -159,6 +159,7 @@ def test_the_report_names_settings_changed_from_the_defaults_and_uses_their_thre
     printed = _comparison_table(comparison)
     assert printed.endswith("settings changed from the defaults: analysis.events.prolonged_s=0.7; "
                             "analysis.events.spasm_s=2.0") and "Spasms (2 s or longer) per minute (/min), left" in printed
+    assert "Longest closure (s), left" in printed   # the unit was dropped: its letter is in the label
     note = html.index("id='settings-note'")
     assert html.index("id='verdict'") < note < html.index("id='metrics'")
     assert html.count("analysis.events.prolonged_s=0.7; analysis.events.spasm_s=2.0") == 2   # the note and Methods
