@@ -93,3 +93,45 @@ def digest(payload) -> str:
         payload = dataclasses.asdict(payload)
     text = json.dumps(payload, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _attribute_docs(cls) -> dict[str, str]:
+    """``name -> description`` from the "Attributes" section of a dataclass's numpy-style
+    docstring (``a, b : type`` lines share the description under them)."""
+    import inspect
+    import re
+
+    lines = (inspect.getdoc(cls) or "").splitlines()
+    if "Attributes" not in lines:
+        return {}
+    found: dict[str, str] = {}
+    names: list[str] = []
+    for line in lines[lines.index("Attributes") + 2:]:
+        entry = re.match(r"^([A-Za-z_][\w, ]*?) : ", line)
+        if entry:
+            names = [n.strip() for n in entry.group(1).split(",")]
+            found.update({n: "" for n in names})
+        elif line.startswith("    ") and names:
+            for n in names:
+                found[n] = (found[n] + " " + line.strip()).strip()
+        elif line.strip() and not line.startswith(" "):   # the next section
+            break
+    return found
+
+
+def settings_reference(settings=None) -> list[tuple[str, object, str]]:
+    """Every ``--set`` key of the settings tree, its default and its description (from the
+    docstrings of the classes holding it; "" where there is none), in the tree's order."""
+    rows: list[tuple[str, object, str]] = []
+
+    def walk(obj, prefix: str) -> None:
+        described = _attribute_docs(type(obj))
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                walk(value, f"{prefix}{f.name}.")
+            else:
+                rows.append((prefix + f.name, value, described.get(f.name, "")))
+
+    walk(Settings() if settings is None else settings, "")
+    return rows

@@ -52,6 +52,7 @@ class ClosureSettings:
     closed_ratio_bounds : (float, float)
         The learned closed level is kept inside this range.
     min_closed_frames : int
+        Frames below half open a recording needs to learn its own closed level.
     max_bridge_s : float
         Gaps of invalid frames up to this long are interpolated; longer ones stay NaN.
     """

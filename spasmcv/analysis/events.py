@@ -81,9 +81,73 @@ from spasmcv.analysis.closure import SIDES, ClosureSignal
 
 @dataclass(frozen=True)
 class EventSettings:
-    """Thresholds of event detection (closure fractions 0-1, fractions of an event's depth, seconds;
-    ``min_lower_lid_rise`` in iris diameters, None to count shallow closures whatever the lower lid does;
-    ``shallow_core`` None to find no closure that stays under ``core_threshold``)."""
+    """Thresholds of event detection (the module's docstring gives the rules they enter).
+
+    Attributes
+    ----------
+    core_threshold : float
+        Closure (0-1) at which a core, and so a closure event, starts.
+    reopen_fraction : float
+        A core ends where the lid has come back this fraction of the way from its deepest
+        closure to the level before the event.
+    reentry : float
+        Closure (0-1) the lid must close again by, above a reopening, to start a new core: a
+        double blink stays two.
+    onset_step : float
+        The start is the last frame before the lid moved down by more than this fraction of the
+        event's depth in one frame (the last open frame).
+    end_fraction : float
+        The end is the first frame back to this fraction of the opening before the event, or of
+        the narrower level it settles at.
+    settle_s, settle_quantile : float
+        The settled level is the ``settle_quantile`` quantile of closure in the ``settle_s``
+        seconds after the reopening.
+    pre_s : float
+        Seconds before a core in which its reference (most open) level is read.
+    min_depth : float
+        A core must go at least this fraction of the way from the reference level to fully
+        closed (a smile, speech, or a dip of a narrowed eye does not).
+    complete_threshold : float
+        An event whose peak closure reaches this is ``complete``; below it, an incomplete blink.
+    partial_peak : float
+        A lowering of ``prolonged_s`` or more whose peak stays under this is ``partial`` (lids
+        lowered without closing; not counted), unless it is one eye's alone.
+    coupled_margin : float
+        Closure (0-1) by which one eye must read above the other for its closure to be one eye's
+        (a wink, hemifacial spasm), and by which the other eye must be deeper for a shallow
+        event to be ``coupled``.
+    prolonged_s, spasm_s : float
+        Kind by duration, seconds: blink < ``prolonged_s`` <= prolonged < ``spasm_s`` <= spasm.
+    min_iris_px : float
+        Iris diameter (px) under which a closure of ``spasm_s`` or more is ``review`` (lowered and
+        shut lids read alike), and the partial-reopening split is not made.
+    glance_peak : float
+        A closure whose deeper eye peaks under this is checked for a downward ``glance``.
+    min_lower_lid_rise : float or None
+        Rise of the lower lid, iris diameters, a shallow closure needs to count (a blink lifts
+        it, a glance lowers it); None counts shallow closures whatever the lower lid does.
+    lid_before_s : (float, float)
+        The lower lid's rise is read against its median from this many seconds before the apex
+        to this many seconds before it.
+    shallow_core : float or None
+        Core threshold and depth of the second pass that finds shallow (incomplete) blinks of both
+        eyes; None finds no closure that stays under ``core_threshold``.
+    shallow_max_s : float
+        Longest shallow blink, seconds.
+    flutter_min_closures : int
+        A flutter burst is at least this many consecutive closures shorter than ``prolonged_s``...
+    flutter_max_interval_s : float
+        ...whose onsets follow each other within this many seconds (about 3 per second or faster).
+    pair_min_overlap : float
+        Left and right events overlapping by at least this fraction of the longer one are one
+        bilateral event.
+    partial_reopening : float or None
+        A core also ends where the eye reopens by this much (closure 0-1) from its deepest closure
+        and then closes again by ``reentry``; None turns this off.
+    lone_max_frames : int
+        A closure resting on at most this many measured frames next to a frame without a face
+        (the face mesh locking on again) is ``lone_frame``, not counted.
+    """
 
     core_threshold: float = 0.55
     reopen_fraction: float = 0.5

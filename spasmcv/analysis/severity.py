@@ -38,7 +38,17 @@ FORMULA_VERSION = "jrs-frequency-2"
 
 @dataclass(frozen=True)
 class SeveritySettings:
-    """Thresholds of the frequency grade (per minute of valid video; shares 0-1)."""
+    """Thresholds of the frequency grade (docs/severity.md).
+
+    Attributes
+    ----------
+    closed_share_grade4 : float
+        Share of the measured time closed (0-1) above which an eye is grade 4.
+    spasm_rate_grade3 : float
+        Spasms per minute of measured time at or above which an eye is grade 3.
+    flutter_rate_grade2 : float
+        Flutter bursts per minute of measured time at or above which an eye is grade 2.
+    """
 
     closed_share_grade4: float = 0.5
     spasm_rate_grade3: float = 0.5
