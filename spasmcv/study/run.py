@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+from spasmcv import __version__
 from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import AnalysisSettings
 from spasmcv.errors import BatchError, SpasmcvError, TraceError
@@ -113,7 +114,8 @@ def score_video(jobs: list[Job], *, out_dir: str, model: ModelInfo, settings: Se
     for job in jobs:   # the first one's time includes measuring the video
         result = RecordingResult(recording_id=recording_id, status="failed", task=job.task, extract_key=ekey,
                                  result_key=result_key(ekey, settings, job.task, job.window),
-                                 trace_file=str(trace_path.relative_to(out)), error=error, extracted=extracted)
+                                 trace_file=str(trace_path.relative_to(out)), error=error, extracted=extracted,
+                                 row=_failure_provenance(video_sha256, model))   # which video and version failed
         if trace is not None:
             try:
                 result = dataclasses.replace(result, **analysed(trace, job.task, settings.analysis, job.window))
@@ -126,6 +128,16 @@ def score_video(jobs: list[Job], *, out_dir: str, model: ModelInfo, settings: Se
         results.append(result)
         extracted, started = False, time.perf_counter()   # the next part of the video reuses the trace
     return results
+
+
+def _failure_provenance(video_sha256: str, model: ModelInfo) -> dict:
+    """The provenance columns a failed row can have: the video's content, the model and the
+    versions that tried it (a successful row's analysis replaces them with its own)."""
+    from spasmcv.analysis.analyze import ANALYSIS_VERSION
+    from spasmcv.measure.extract import SIGNALS_VERSION
+
+    return {"spasmcv_version": __version__, "analysis_version": ANALYSIS_VERSION, "signals_version": SIGNALS_VERSION,
+            "model_sha256": model.sha256, "video_sha256": video_sha256}
 
 
 #: Per-worker-process state set by :func:`_worker_init` (local executor only).

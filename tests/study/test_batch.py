@@ -49,7 +49,13 @@ def test_included_paths_are_absolute_and_a_video_listed_twice_is_warned(tmp_path
                         "../videos/missing.mp4,S03\n")
     run_batch(read_manifest(manifest), tmp_path / "out", model=model_info, workers=1, include_paths=True)
     shown = [str(tmp_path / "videos" / "broken.mp4")] * 2 + [str(tmp_path / "videos" / "missing.mp4")]
-    assert [r["path"] for r in rows(tmp_path / "out" / "recordings.csv")] == shown
+    table = rows(tmp_path / "out" / "recordings.csv")
+    assert [r["path"] for r in table] == shown
+    # a failed row says which content and which versions failed (it had only its error)
+    import hashlib
+    digest = hashlib.sha256((tmp_path / "videos" / "broken.mp4").read_bytes()).hexdigest()
+    assert [r["video_sha256"] for r in table] == [digest, digest, ""]
+    assert table[0]["model_sha256"] == model_info.sha256 and table[0]["spasmcv_version"]
     assert [j["path"] for j in json.loads((tmp_path / "out" / "jobs.json").read_text())] == shown
     summary = (tmp_path / "out" / "summary.txt").read_text()
     assert "warnings:" in summary and "#1 is the same video as #0" in summary
