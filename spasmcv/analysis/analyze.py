@@ -168,14 +168,15 @@ class Analysis:
     settings: AnalysisSettings = AnalysisSettings()   # the settings used, typed
 
 
-def changed_settings(settings: dict | None) -> str | None:
-    """The analysis settings (``provenance.settings`` of an analysis, a JSON dict) that differ from
-    the defaults, as ``analysis.events.spasm_s=2.0; ...``: empty for the defaults, None when the
-    analysis does not record its settings: a rescored table says how it was scored."""
+def changed_settings(settings: dict | None, defaults=None, prefix: str = "analysis.") -> str | None:
+    """The settings (``provenance.settings`` of an analysis, a JSON dict) that differ from
+    ``defaults`` (a settings dataclass; the analysis defaults), as ``analysis.events.spasm_s=2.0;
+    ...``: empty for the defaults, None when the analysis does not record its settings: a rescored
+    table says how it was scored."""
     if not isinstance(settings, dict):
         return None
     settings, defaults = (json.loads(json.dumps(json_safe(value)))   # as stored: tuples read as lists
-                          for value in (settings, asdict(AnalysisSettings())))
+                          for value in (settings, asdict(AnalysisSettings() if defaults is None else defaults)))
 
     def walk(mine: dict, base: dict, prefix: str):
         for key, value in mine.items():
@@ -184,7 +185,7 @@ def changed_settings(settings: dict | None) -> str | None:
             elif value != base.get(key):
                 yield f"{prefix}{key}={value}"
 
-    return "; ".join(walk(settings, defaults, "analysis."))
+    return "; ".join(walk(settings, defaults, prefix))
 
 
 def check_trace_columns(trace: Trace, settings: AnalysisSettings = AnalysisSettings()) -> None:

@@ -279,6 +279,10 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
     t0, t_end = float(signal.time_s[0]), float(signal.time_s[-1])
     t_stop = t_end + float(frame_durations(signal.time_s)[-1])   # the last frame stands for its own time too
     n_bins = max(1, int(np.ceil((t_end - t0 + 1e-9) / settings.minute_s)))
+    # a burst counts in the minute its first closure begins in, like a closure: one whose closures
+    # run across a minute's edge was counted in both minutes (analysis-27)
+    burst_minutes = {side: [_minute_of(b.onset_s, t0, n_bins, settings.minute_s)
+                            for b in flutter_bursts(events.per_eye[side])] for side in SIDES}
     for k in range(n_bins):
         lo, hi = t0 + k * settings.minute_s, t0 + (k + 1) * settings.minute_s
         in_bin = (signal.time_s >= lo) & (signal.time_s < hi)
@@ -289,10 +293,7 @@ def per_minute(signal: ClosureSignal, events: Events, *, settings: MetricSetting
                       + [e for e in events.carried.get(side, []) if e.offset_s >= lo])
             m = eye_metrics(signal.time_s[in_bin], signal.closure[side][in_bin], evs, settings=settings, carried=before)
             if m["flutter_burst_count"] is not None and np.isfinite(m["flutter_burst_count"]):
-                # a burst counts in the minute its first closure begins in, like a closure: one whose
-                # closures run across a minute's edge was counted in both minutes (analysis-27)
-                m["flutter_burst_count"] = sum(_minute_of(b.onset_s, t0, n_bins, settings.minute_s) == k
-                                               for b in flutter_bursts(events.per_eye[side]))
+                m["flutter_burst_count"] = burst_minutes[side].count(k)
             rows.append({"minute": k, "start_s": lo, "end_s": min(hi, t_stop), "eye": side,
                          "valid_time_s": m["valid_time_s"], "closure_count": m["closure_count"],
                          "blink_count": m["blink_count"], "blink_rate_per_min": m["blink_rate_per_min"],

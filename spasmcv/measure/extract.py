@@ -6,6 +6,8 @@ the measurements themselves are defined in :mod:`spasmcv.measure.eyelid`.
 
 from __future__ import annotations
 
+import functools
+
 import os
 import platform
 from dataclasses import asdict, dataclass, field
@@ -155,7 +157,7 @@ def extract_trace(
         "model": {"sha256": model.sha256, "official": model.official, "file": model.path.name},
         "parameters": {**asdict(tracker_settings), "mirrored": mirrored, "max_frames": max_frames,
                        "iris_diameter_mm": IRIS_DIAMETER_MM},
-        "software": _software_versions(),
+        "software": dict(software_versions()),
         "subject_reacquisitions": reacquisitions,
         "warnings": quality_warnings(columns, info, reacquisitions=reacquisitions,
                                      official_model=model.official),
@@ -392,7 +394,9 @@ class _Chunk:
         self.size = 0
 
 
-def _software_versions() -> dict:
+@functools.lru_cache(maxsize=1)
+def software_versions() -> dict:
+    """Python's and the libraries' versions that decide a trace (recorded in its ``software``)."""
     from importlib.metadata import PackageNotFoundError, version
 
     out = {"python": platform.python_version()}

@@ -10,7 +10,6 @@ analysis and formula versions and the task. Together they hash the whole setting
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import json
 import math
@@ -21,31 +20,19 @@ from spasmcv._atomic import atomic_write
 from spasmcv._hashing import file_sha256
 from spasmcv.analysis.analyze import ANALYSIS_VERSION
 from spasmcv.analysis.severity import FORMULA_VERSION
-from spasmcv.measure.extract import SIGNALS_VERSION, MeasureSettings
+from spasmcv.measure.extract import SIGNALS_VERSION, MeasureSettings, software_versions
 from spasmcv.settings import Settings, digest
 from spasmcv.study.result import RecordingResult
-
-
-@functools.lru_cache(maxsize=1)
-def _library_versions() -> dict:
-    """The installed face-model and decoder libraries' versions: an upgrade of either moves a
-    closure's frames now and then, so a study never mixes traces made with two of them."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    found = {}
-    for package in ("mediapipe", "av"):
-        try:
-            found[package] = version(package)
-        except PackageNotFoundError:
-            found[package] = None
-    return found
 
 
 def extraction_key(video_sha256: str, model_sha256: str, measure: MeasureSettings) -> str:
     """Cache key of a trace: video content, model, versions (spasmcv's, its signals', and the face
     model's and decoder's libraries') and the measure settings."""
+    # the face model's and decoder's libraries: an upgrade moves a closure's frames now and then, so a
+    # study never mixes traces made with two of them
+    libraries = {name: software_versions()[name] for name in ("mediapipe", "av")}
     return digest({"video": video_sha256, "model": model_sha256, "spasmcv": __version__,
-                   "signals": SIGNALS_VERSION, "libraries": _library_versions(), **dataclasses.asdict(measure)})
+                   "signals": SIGNALS_VERSION, "libraries": libraries, **dataclasses.asdict(measure)})
 
 
 def result_key(extract_key: str, settings: Settings, task: str, window: tuple[float, float] | None = None) -> str:

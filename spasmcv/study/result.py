@@ -21,18 +21,18 @@ SIGNALS_VERSION_KEY = "signals_version"
 
 
 def changed_measure_settings(parameters: dict | None) -> str | None:
-    """The measure settings a trace was extracted with (its ``parameters`` metadata) that differ
-    from the defaults, as ``measure.tracker.num_faces=1; measure.mirrored=True``: empty for the
-    defaults, None for a trace that does not record them."""
-    from spasmcv.measure.landmarks import TrackerSettings
+    """The measure settings a trace was extracted with (its ``parameters`` metadata, where the
+    tracker's fields sit beside ``mirrored``) that differ from the defaults, as
+    ``measure.tracker.num_faces=1; measure.mirrored=True``: empty for the defaults, None for a
+    trace that does not record them."""
+    from spasmcv.measure.extract import MeasureSettings
 
     if not isinstance(parameters, dict):
         return None
-    defaults = {f"measure.tracker.{k}": v for k, v in dataclasses.asdict(TrackerSettings()).items()}
-    defaults["measure.mirrored"] = False
-    given = {f"measure.tracker.{k}": v for k, v in parameters.items() if f"measure.tracker.{k}" in defaults}
-    given["measure.mirrored"] = parameters.get("mirrored", False)
-    return "; ".join(f"{key}={value}" for key, value in given.items() if value != defaults[key])
+    tracker = {f.name for f in dataclasses.fields(MeasureSettings().tracker)}
+    given = {"tracker": {k: v for k, v in parameters.items() if k in tracker},
+             "mirrored": parameters.get("mirrored", False)}
+    return changed_settings(given, MeasureSettings(), prefix="measure.")
 
 
 @dataclass
