@@ -559,6 +559,7 @@ def _load_trace(path: Path, args, label: str, settings):
 def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, tables: bool) -> list[Path]:
     from spasmcv._atomic import atomic_write
     from spasmcv._tables import csv_text, json_safe
+    from spasmcv.clinic.compare import COMPARISON_CSV_COLUMNS
     from spasmcv.clinic.report import write_report
 
     paths = [write_report(comparison, prefix.with_name(prefix.name + ".report.html"), patient_id=patient_id)]
@@ -568,15 +569,13 @@ def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, table
             json.dump(json_safe({"patient_id": patient_id, **comparison.to_dict()}), handle, indent=2)
             handle.write("\n")
         csv_path = prefix.with_name(prefix.name + ".comparison.csv")
-        columns = ["metric", "label", "unit", "eye", "visit", "value", "change", "change_ci_low", "change_ci_high",
-                   "ratio", "ratio_ci_low", "ratio_ci_high", "normal", "part_start_s", "part_end_s"]
         windows = {v.label: v.analysis.recording["provenance"].get("time_window_s") or (None, None)
                    for v in comparison.visits}   # the part of each visit's recording (s; empty: all of it / to the end)
         rows = [{**r, "part_start_s": windows[r["visit"]][0],
                  "part_end_s": None if windows[r["visit"]][1] in (None, float("inf")) else windows[r["visit"]][1]}
                 for r in comparison.rows]
         with atomic_write(csv_path) as handle:
-            handle.write(csv_text(rows, columns, float_format=".4f"))
+            handle.write(csv_text(rows, COMPARISON_CSV_COLUMNS, float_format=".4f"))
         paths += [json_path, csv_path]
     return paths
 

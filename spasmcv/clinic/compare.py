@@ -43,6 +43,10 @@ from spasmcv.measure.trace import Trace
 
 #: Version of the comparison definitions (bump when a statistic or rule changes).
 COMPARE_VERSION = "compare-4"
+#: The columns of ``PREFIX.comparison.csv``: the rows of ``Comparison.rows`` and the part of each
+#: visit's recording that was scored (docs/report.md).
+COMPARISON_CSV_COLUMNS = ["metric", "label", "unit", "eye", "visit", "value", "change", "change_ci_low", "change_ci_high",
+                          "ratio", "ratio_ci_low", "ratio_ci_high", "normal", "part_start_s", "part_end_s"]
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,11 @@ import pytest
 pytest.importorskip("flask")
 pytest.importorskip("sqlalchemy")
 
-from spasmcv.app.db import AuditEntry, Patient, Recording, Visit, add_user, open_database, upgrade  # noqa: E402
+from spasmcv.app.db import (INJECTION_SITES, AuditEntry, Patient, Recording, Visit, add_user, open_database,  # noqa: E402
+                            upgrade)
 from web_helpers import new_patient, token  # noqa: E402
+from doc_names import undefined_columns  # noqa: E402
+from conftest import REPO  # noqa: E402
 from spasmcv.app.web import RecentResults, create_app  # noqa: E402
 
 
@@ -268,6 +271,10 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
     export = c.get("/export.csv").get_data(as_text=True).splitlines()
     row = dict(zip(export[0].split(","), export[1].split(",")))
     assert (row["jankovic_frequency_grade"], row["jankovic_frequency_grade_if_review_closed"]) == ("0", "3")
+    # every column is named in docs/clinic.md, or is the batch table's and named as docs/batch.md says
+    sides_sites = {f"last_injection_units_{side}_{site}" for side in ("left", "right") for site in INJECTION_SITES}
+    assert "`last_injection_units_SIDE_SITE`" in (REPO / "docs" / "clinic.md").read_text()
+    assert [c for c in undefined_columns(export[0].split(","), "clinic.md") if c not in sides_sites] == []
 
     # a result stored before analysis-16 does not say: its visit page and the export still work, with
     # no upper grade; the patient's comparison analyses the stored trace again, so it does say
