@@ -69,12 +69,14 @@ def test_every_column_of_the_events_and_minutes_tables_is_defined(franck):
 
 def test_every_column_of_the_batch_recordings_table_is_defined(franck):
     from spasmcv.study.inputs import Job
-    from spasmcv.study.result import RecordingResult, recording_row
+    from spasmcv.study.result import RecordingResult, recording_columns, recording_row
     from spasmcv.study.tables import table_rows
 
     trace, analysis = franck
     result = RecordingResult(recording_id=analysis.recording["recording_id"], status="ok", error="",
                              task="conversation", row=recording_row(analysis, trace))
+    # the columns a batch writes when no row was scored are those of a real recording, in order
+    assert tuple(result.row) == recording_columns()
     (row,), _, _ = table_rows([Job(input_index=0, path=REPO / "franck.webm")], [result])
     batch_page = (REPO / "docs" / "batch.md").read_text(encoding="utf-8")
     assert [rule for rule in BATCH_RULES.values() if rule not in batch_page] == []

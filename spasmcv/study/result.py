@@ -8,8 +8,11 @@ into the recordings-table columns.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from dataclasses import dataclass, field
+
+import numpy as np
 
 from spasmcv import __version__
 from spasmcv._tables import json_safe
@@ -124,6 +127,17 @@ def recording_row(analysis, trace: Trace) -> dict:
         "av_version": (trace.metadata.get("software") or {}).get("av"),
     })
     return row
+
+
+@functools.lru_cache(maxsize=1)
+def recording_columns() -> tuple[str, ...]:
+    """The columns :func:`recording_row` gives every analysed recording, in its order: those of a
+    one-second recording without a face (the row has the same keys whatever was measured), so
+    that a table whose rows all failed still has every metric's column."""
+    n = 30
+    empty = Trace({"time_s": np.arange(n) / 30.0, "valid": np.zeros(n, dtype=np.int8),
+                   "ear_left": np.full(n, np.nan), "ear_right": np.full(n, np.nan)}, {})
+    return tuple(recording_row(analyze_trace(empty), empty))
 
 
 def analysed(trace: Trace, task: str, settings: AnalysisSettings, window: tuple[float, float] | None = None) -> dict:

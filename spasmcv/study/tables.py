@@ -18,7 +18,7 @@ from spasmcv._tables import csv_text
 from spasmcv.analysis.analyze import EVENT_COLUMNS, MINUTE_COLUMNS
 from spasmcv.errors import BatchError, OutputError
 from spasmcv.study.inputs import Job
-from spasmcv.study.result import RecordingResult
+from spasmcv.study.result import RecordingResult, recording_columns
 
 
 #: The files a batch (or a rescore) writes directly into its output folder.
@@ -118,8 +118,11 @@ def write_tables(out: Path, jobs: list[Job], results: list[RecordingResult | Non
     inputs' paths to show, one per job (``--include-paths``, :func:`shown_path`), or None."""
     recordings, events, minutes = table_rows(jobs, results, paths=paths)
     ident = ["input_index"] + (["path"] if paths is not None else []) + _ordered_union([j.study for j in jobs]) + ["recording_id"]
+    # every column whatever the rows hold (a batch whose recordings all failed still has the metrics')
+    columns = dict.fromkeys([*ident, "status", "error", "task", "start_s", "end_s", *recording_columns(),
+                             *_ordered_union(recordings)])
     with atomic_write(out / "recordings.csv") as handle:
-        handle.write(csv_text(recordings, ident + [c for c in _ordered_union(recordings) if c not in ident]))
+        handle.write(csv_text(recordings, list(columns)))
     with atomic_write(out / "events.csv") as handle:
         handle.write(csv_text(events, ident + EVENT_COLUMNS))
     with atomic_write(out / "minutes.csv") as handle:

@@ -399,6 +399,14 @@ def test_a_batch_in_which_every_recording_fails_exits_with_an_error(tmp_path, mo
     assert result.returncode == 6 and "no recording could be scored: all 2 failed" in result.stderr
     assert "Traceback" not in result.stderr
     assert [r["status"] for r in rows(tmp_path / "out" / "recordings.csv")] == ["failed", "failed"]
+    # every metric's column is there, empty, as in a batch that scored its recordings: tables of
+    # several runs can be stacked
+    from spasmcv.study.result import recording_columns
+
+    header = (tmp_path / "out" / "recordings.csv").read_text().splitlines()[0].split(",")
+    assert header[:4] == ["input_index", "subject", "recording_id", "status"]
+    assert [c for c in recording_columns() if c not in header] == []
+    assert {"left_spasm_rate_per_min", "quality_valid_share", "jankovic_frequency_grade"} <= set(header)
 
 
 def test_ctrl_c_keeps_the_results_the_workers_had_saved(tmp_path, model_info):
