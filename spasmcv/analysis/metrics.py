@@ -203,6 +203,15 @@ def eye_metrics(time_s: np.ndarray, closure: np.ndarray, events: list, *, apertu
     return out
 
 
+def shown_metric(eye: dict, key: str, gradable: bool) -> float | None:
+    """The value of metric ``key`` of one eye's metrics (``metrics[side]`` of the analysis) as a
+    summary, comparison or report shows it: a rate per minute (``..._per_min``) of a recording too
+    short or too poorly measured to grade is not a rate (one blink in 1.25 s reads 48 a minute) and
+    is NaN; anything else (an aperture, a count, a duration) as measured."""
+    value = eye.get(key)
+    return float("nan") if key.endswith("_per_min") and not gradable else value
+
+
 def asymmetry(left: float, right: float) -> float:
     """(left - right) / (left + right): -1 only the right, 0 equal, +1 only the left (NaN if both 0)."""
     total = left + right

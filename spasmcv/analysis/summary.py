@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 from spasmcv.analysis.analyze import Analysis, changed_settings
+from spasmcv.analysis.metrics import shown_metric
 from spasmcv.analysis.quality import REASONS
 from spasmcv.analysis.severity import review_closures_phrase
 
@@ -61,10 +62,8 @@ def format_summary(analysis: Analysis) -> str:
     lines += ["", f"{'':30s}{'left eye':>12s}{'right eye':>12s}   normal"]
 
     def row(label, key, spec=".1f", normal=""):
-        if not sev["gradable"] and key.endswith("_per_min"):  # rates from a few seconds are not rates
-            lines.append(f"{label:30s}{'n/a':>12s}{'n/a':>12s}   {normal}")
-            return
-        lines.append(f"{label:30s}{_fmt(met['left'][key], spec):>12s}{_fmt(met['right'][key], spec):>12s}   {normal}")
+        left, right = (_fmt(shown_metric(met[side], key, sev["gradable"]), spec) for side in ("left", "right"))
+        lines.append(f"{label:30s}{left:>12s}{right:>12s}   {normal}")
 
     row("closures per min", "closure_rate_per_min", normal=f"{lo:g}-{hi:g} blinks/min ({rec['task']})")
     row("blinks per min", "blink_rate_per_min")

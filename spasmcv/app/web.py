@@ -33,6 +33,7 @@ from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import ANALYSIS_VERSION
 from spasmcv.analysis.events import display_kind
 from spasmcv.analysis.metrics import TASK_NORMS
+from spasmcv.analysis.metrics import shown_metric
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, HFS_SIDE, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment,
                             User, Visit, check_password, code_key)
@@ -207,7 +208,7 @@ def create_app(sessions, data_dir: Path, *, model=None, worker: Worker | None = 
                 "analysis_version": ANALYSIS_VERSION,
                 "DIAGNOSES": DIAGNOSES, "SITES": INJECTION_SITES, "TASKS": list(TASK_NORMS),
                 "KIND_COLORS": KIND_COLORS, "KIND_LABELS": KIND_LABELS,
-                "review_closures_phrase": review_closures_phrase}
+                "review_closures_phrase": review_closures_phrase, "shown_metric": shown_metric}
 
     def audit(action: str, target: str) -> None:
         g.db.add(AuditEntry(action=action, target=target, user=g.get("user") or "local"))

@@ -37,7 +37,7 @@ import numpy as np
 
 from spasmcv.analysis.analyze import Analysis, AnalysisSettings, analyze_trace
 from spasmcv.analysis.closure import SIDES
-from spasmcv.analysis.metrics import HEADLINE_RULES, frame_contributions
+from spasmcv.analysis.metrics import HEADLINE_RULES, frame_contributions, shown_metric
 from spasmcv.analysis.severity import SeveritySettings, eye_grade, review_closures_phrase
 from spasmcv.measure.trace import Trace
 
@@ -486,9 +486,7 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
         for side in SIDES:
             b_value = base.analysis.recording["metrics"][side][key]
             for v in visits:
-                value = v.analysis.recording["metrics"][side][key]
-                if key.endswith("_per_min") and not _gradable(v):
-                    value = float("nan")
+                value = shown_metric(v.analysis.recording["metrics"][side], key, _gradable(v))
                 row = {"metric": key, "label": metric_label(spec, v.analysis.settings), "unit": spec["unit"],
                        "eye": side, "visit": v.label,
                        "value": value * scale, "change": float("nan"), "change_ci_low": float("nan"),
