@@ -23,6 +23,11 @@ Per closure, from the trace and the closure signal of that eye:
   of that eye (iris diameters, docs/trace.md) likewise;
 - **look down**, **squint**: the eye's MediaPipe ``eyeLookDown`` and ``eyeSquint`` blendshapes,
   median over the middle half;
+- **aperture**: the eye's lid-to-lid distance (``aperture_px``) in iris diameters
+  (``iris_reference_px``), median over the middle half: how far the lids stand apart, not how
+  far they came down;
+- **other eye**: the other eye's closure (0 open to 1 closed, docs/analysis.md section 1), median
+  over the same frames: whether the closure is both eyes' or one eye's;
 - **crop score** (with ``--crop-scores``): the median over the middle half of the eye-crop
   classifier's leave-one-clip-out score (``scripts/eye_crop_classifier.py --scores FILE``: a
   logistic regression on the eye's own pixels; above 0 reads shut), from a model that did not see
@@ -65,7 +70,8 @@ MEASURES = (("closing_ms", "closing ms", "{:.0f}"), ("pitch_change", "pitch chan
             ("brow_change", "brow change (iris)", "{:+.2f}"), ("upper_lid_change", "upper-lid change (iris)", "{:+.2f}"),
             ("lower_lid_change", "lower-lid change (iris)", "{:+.2f}"), ("iris_change", "iris change (iris)", "{:+.2f}"),
             ("look_down", "look down", "{:.2f}"),
-            ("squint", "squint", "{:.2f}"))
+            ("squint", "squint", "{:.2f}"), ("aperture", "aperture (iris)", "{:.2f}"),
+            ("other_eye", "other eye", "{:.2f}"))
 CROP_SCORE = ("crop_score", "crop score", "{:+.1f}")
 
 
@@ -142,6 +148,8 @@ def long_closures(clip, crop_scores: dict | None = None) -> list[dict]:
                                        ("iris_change", "iris_drop"))},
                 "look_down": _median(np.asarray(clip.trace[f"bs_eyeLookDown_{side}"], dtype=float)[middle]),
                 "squint": _median(np.asarray(clip.trace[f"bs_eyeSquint_{side}"], dtype=float)[middle]),
+                "aperture": _median((np.asarray(clip.trace[f"aperture_px_{side}"], dtype=float) / iris)[middle]),
+                "other_eye": _median(analysis.signal.closure[SIDES[1 - SIDES.index(side)]][middle]),
             })
             if crop_scores is not None:
                 scores = crop_scores.get((clip.name, side), {})

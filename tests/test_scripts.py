@@ -622,7 +622,9 @@ def test_the_long_closure_figures_quoted_by_hand_match_the_generated_table():
                            ("squint", "`eyeSquint` {} / {}."),
                            ("upper-lid change (iris)", "The upper lid's change is {} iris diameters in the labelled closures and {} in the looks"),
                            ("closing ms", "to the peak is {} ms in the labelled closures and {} ms in the looks"),
-                           ("crop score", "{} in the labelled ones and {} in the looks (shut above 0)")):
+                           ("crop score", "{} in the labelled ones and {} in the looks (shut above 0)"),
+                           ("aperture (iris)", "in iris diameters (`aperture`), is {} in the labelled closures and {} in the looks"),
+                           ("other eye", "frames (`other eye`) is {} in the labelled closures and {} in the looks")):
         assert quote.format(ranges["labelled"][measure], ranges["unlabelled"][measure]) in page, measure
     rows = re.findall(r"^\| (\S+) \| (left|right) \| \d+-\d+ \| [\d.]+ \| \w+ \| \d+ \| unlabelled \|", generated, re.M)
     counts = {clip: sum(c == clip for c, _ in rows) for clip, _ in rows}
