@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -60,6 +61,17 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _dose_units(text: str) -> float:
+    """argparse type: a dose in units, a finite number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number of units: {text!r}") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"a dose is a number of units above 0, got {text}")
     return value
 
 
@@ -259,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
                          help="output prefix (default: comparison)")
     compare.add_argument("--injection-date", type=_date, metavar="YYYY-MM-DD", help="date of the injection")
     compare.add_argument("--product", help="botulinum toxin product, e.g. onabotulinumtoxinA")
-    compare.add_argument("--dose-units", type=float, help="dose in units (per side or total, as you record it)")
+    compare.add_argument("--dose-units", type=_dose_units, help="dose in units (per side or total, as you record it)")
     _add_report_options(compare)
     compare.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     compare.add_argument("--n-boot", type=_positive_int, default=2000, help="bootstrap replicates (default 2000)")

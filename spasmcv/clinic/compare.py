@@ -634,7 +634,11 @@ def view_angles(analysis: Analysis, trace: Trace) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) -> list[str]:
+def input_problems(visits, treatment: Treatment | None) -> list[str]:
+    """What says the comparison may have been given the wrong files or dates, in words: a visit
+    measuring the very frames of an earlier one (the same recording given twice), a baseline filmed
+    after the injection, an injection after the day of every visit (a visit on the injection's day
+    is filmed before injecting). The verdict opens with them, and they are warnings."""
     out = []
     first_with: dict[str, str] = {}   # digest of the frames measured -> the first visit with them
     for v in visits:
@@ -646,6 +650,20 @@ def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) ->
             part = ", the same part of it" if v.analysis.recording["provenance"].get("time_window_s") else ""
             out.append(f"{v.label} measures the very frames {same} measures (the same recording{part}): a recording "
                        "compared with itself shows no change; check which files were given")
+    injection = treatment.injection_date if treatment else None
+    dates = [v.date for v in visits]
+    if injection and dates[0] and dates[0] > injection:   # a visit on the injection's day is filmed before it
+        out.append(f"{visits[0].label}, the baseline, was filmed {_weeks_text(weeks_since(dates[0], injection))} "
+                   f"weeks after the injection of {injection.isoformat()}: it is not an untreated baseline, so the "
+                   "changes from it are not the injection's whole effect")
+    if injection and len(visits) > 1 and all(dates) and all(d < injection for d in dates):
+        out.append(f"every visit was filmed before the injection of {injection.isoformat()}: none shows its effect, "
+                   "and no change here is the treatment's; check the injection date")
+    return out
+
+
+def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) -> list[str]:
+    out = input_problems(visits, treatment)
     base_turn, base_pitch = view_angles(visits[0].analysis, visits[0].trace)
     for v in visits[1:]:
         turn, pitch = view_angles(v.analysis, v.trace)
@@ -695,11 +713,15 @@ def _ci(lo: float, hi: float, decimals: int = 0) -> str:
     return f"95 % CI {_signed(lo, decimals)} to {_signed(hi, decimals)}"
 
 
+def _weeks_text(weeks: float) -> str:
+    """Weeks without their sign, whole when within 0.05 of a whole number, else to one decimal."""
+    return _fmt(abs(weeks), 0 if abs(weeks - round(weeks)) < 0.05 else 1)
+
+
 def _when(visit: Visit, weeks: float) -> str:
     if not math.isfinite(weeks):
         return visit.label
-    weeks_text = _fmt(abs(weeks), 0 if abs(weeks - round(weeks)) < 0.05 else 1)
-    return f"{visit.label} ({weeks_text} weeks {'before' if weeks < 0 else 'after'} the injection)"
+    return f"{visit.label} ({_weeks_text(weeks)} weeks {'before' if weeks < 0 else 'after'} the injection)"
 
 
 def _direction(lo: float, hi: float, *, down: str, up: str, same: str) -> str:
@@ -711,7 +733,8 @@ def verdict_text(comparison: Comparison) -> str:
     then meaningful change, side effects and asymmetry."""
     summary, visits = comparison.summary, comparison.visits
     base = summary[0]
-    paragraphs = []
+    problems = input_problems(visits, comparison.treatment)
+    paragraphs = ["Check before reading on: " + "; ".join(problems) + "."] if problems else []
     ungradable = [e for e in summary if not e["gradable"]]
     if len(summary) == 1 and ungradable:
         paragraphs.append(f"This recording could not be graded: {base['not_gradable_reason']}.")
@@ -803,12 +826,17 @@ def verdict_text(comparison: Comparison) -> str:
             + " (long closures on eyes too small in the picture to tell a closure from a lowered gaze). "
               "Check them in the video before reading the grade" + ("s and their changes." if len(summary) > 1 else "."))
     ptosis = [r for r in comparison.side_effects if r["ptosis"]]
-    if ptosis:
-        paragraphs.append("Possible ptosis (side effect): " + "; ".join(
-            f"{r['eye']} eye at {r['visit']}, open-eye aperture {_signed(r['change_mm'], 2)} mm "
-            f"({_signed(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
-            for r in ptosis) + ".")
-    elif any(r["ptosis_judged"] for r in comparison.side_effects):   # an aperture was compared
+    injection = comparison.treatment.injection_date if comparison.treatment else None
+    dated = {v.label: v.date for v in visits}
+    untreated = [r for r in ptosis if injection and dated[r["visit"]] and dated[r["visit"]] <= injection]
+    for rows, heading in (([r for r in ptosis if r not in untreated], "Possible ptosis (side effect)"),
+                          (untreated, "Open eye narrower than at baseline, before the injection (not its side effect)")):
+        if rows:
+            paragraphs.append(f"{heading}: " + "; ".join(
+                f"{r['eye']} eye at {r['visit']}, open-eye aperture {_signed(r['change_mm'], 2)} mm "
+                f"({_signed(r['change_percent'], 0)} %, {_ci(r['change_ci_low_mm'], r['change_ci_high_mm'], 2)})"
+                for r in rows) + ".")
+    if not ptosis and any(r["ptosis_judged"] for r in comparison.side_effects):   # an aperture was compared
         paragraphs.append("No ptosis flagged: the open-eye aperture did not fall clearly below baseline.")
     short = [r for r in comparison.side_effects if math.isfinite(r["change_mm"]) and not r["ptosis_judged"]]
     if short:

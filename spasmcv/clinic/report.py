@@ -565,7 +565,9 @@ the interval is the {100 * (1 - s.confidence) / 2:g}th-{100 * (1 + s.confidence)
 {replicated} Seed {s.seed}: the same inputs give the same intervals. The intervals cover the variation within each recording,
 not day-to-day variation of the patient or of the recording set-up.</dd>
 <dt>Meaningful change</dt><dd>A change of about {s.meaningful_grade_change} Jankovic points is what clinicians
-consider meaningful; raters agree only moderately (ICC 0.4-0.7).</dd>
+consider meaningful (shown for the Jankovic sum score in 300 treated patients, Jankovic et al., Mov Disord 2009;
+applied here to the frequency grade alone, 0-4); raters agree only moderately (ICC 0.41-0.63, Lee et al.,
+J Neural Transm 2023).</dd>
 <dt>Ptosis</dt><dd>Open-eye aperture &#8805; {100 * s.ptosis_lid_drop:.0f} % narrower than at baseline, a measured
 aperture drop &#8805; {s.ptosis_min_drop_mm:g} mm and an interval of the change below zero (docs/report.md).</dd>
 <dt>Limits</dt><dd>Looking down lowers the lids and can read as closure; very short recordings give wide intervals;

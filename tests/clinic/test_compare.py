@@ -218,6 +218,31 @@ def test_a_recording_compared_with_itself_is_warned(model_info):
     said = [w for w in c.warnings if "very frames" in w]
     assert said == ["week 6 measures the very frames baseline measures (the same recording): a recording compared "
                     "with itself shows no change; check which files were given"]
+    # and the verdict opens with it: a recording given twice must not read as "the injection did nothing"
+    assert c.verdict.startswith("Check before reading on: week 6 measures the very frames baseline measures")
+
+
+def test_dates_that_cannot_be_right_open_the_verdict(model_info):
+    """A baseline filmed after the injection is no untreated baseline, and an injection after every
+    visit leaves no visit to show its effect: both are said first, and a narrower eye before the
+    injection is not called its side effect."""
+    traces = visit_series(str(model_info.path))
+    visits = [Visit.from_trace(label, traces[label], date=date) for label, _, date in VISITS[:2]]
+    late = compare_visits(visits, treatment=Treatment(injection_date=dt.date(2026, 5, 12)),
+                          settings=CompareSettings(n_boot=300))
+    assert late.verdict.startswith("Check before reading on: every visit was filmed before the injection of "
+                                   "2026-05-12: none shows its effect")
+    assert "Possible ptosis (side effect)" not in late.verdict
+    assert any(w.startswith("every visit was filmed before the injection") for w in late.warnings)
+    assert "\nOpen eye narrower than at baseline, before the injection (not its side effect): left eye at week 3" in late.verdict
+    early = compare_visits(visits, treatment=Treatment(injection_date=dt.date(2026, 1, 3)),
+                           settings=CompareSettings(n_boot=300))
+    assert early.verdict.startswith("Check before reading on: baseline, the baseline, was filmed 1 weeks after the "
+                                    "injection of 2026-01-03: it is not an untreated baseline, so the changes from it "
+                                    "are not the injection's whole effect")
+    for day in (dt.date(2026, 1, 10), dt.date(2026, 2, 2)):   # filmed, then injected: the clinic's usual day
+        right = compare_visits(visits, treatment=Treatment(injection_date=day), settings=CompareSettings(n_boot=300))
+        assert not right.verdict.startswith("Check before reading on"), day
 
 
 def test_a_healthy_man_compared_with_himself_has_not_changed(real_trace):
@@ -340,6 +365,9 @@ def test_compare_command_errors(tmp_path, capsys):
     assert main(["compare", "--visit", f"week 12=2026-04-06:{tmp_path / 'x.mp4'}",
                  "--visit", f"baseline=2026-01-10:{tmp_path / 'y.mp4'}"]) == 1
     assert "not in date order: 'week 12' (2026-04-06) is given before 'baseline'" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exc:   # a dose below zero is a typing slip, not a treatment
+        main(["compare", "--visit", "a:x.csv", "--visit", "b:y.csv", "--dose-units", "-25"])
+    assert exc.value.code == 2 and "a dose is a number of units above 0, got -25" in capsys.readouterr().err
 
 
 def test_a_change_that_is_not_clear_does_not_say_from_grade_to_grade(model_info):
