@@ -105,6 +105,8 @@ def test_a_clinician_follows_a_patient_through_a_treatment_cycle(server, page, t
     page.goto(patient_url)
     verdict = page.inner_text("#verdict")
     assert "Severity fell from grade 3 to grade" in verdict
+    # what limits the verdict is on the page too, not only in the report: 30-s recordings give rough intervals
+    assert "intervals are rough" in page.inner_text("#comparison-warnings")
     timeline = page.locator("#timeline")
     assert timeline.evaluate("img => img.complete && img.naturalWidth > 0")
     cycles = page.inner_text("#cycles")

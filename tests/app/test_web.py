@@ -267,7 +267,11 @@ def test_a_grade_that_closures_to_check_could_raise_is_shown_with_that_grade(cli
         visit_id = visit.id
     page = c.get(f"/visits/{visit_id}").get_data(as_text=True)
     assert "grade 3 if the 2 closures listed for review are closures: check them in the video" in page
-    assert "(3 if the 2 closures to check are closures)" in c.get(f"/patients/{pid}").get_data(as_text=True)
+    patient_page = c.get(f"/patients/{pid}").get_data(as_text=True)
+    assert "(3 if the 2 closures to check are closures)" in patient_page
+    # the comparison's warnings are on the patient's page, as in the report, not only on the visit's
+    notes = patient_page[patient_page.index('id="comparison-warnings"'):]
+    assert "could not be told from a lowered gaze" in notes[:notes.index("</div>")]
     export = c.get("/export.csv").get_data(as_text=True).splitlines()
     row = dict(zip(export[0].split(","), export[1].split(",")))
     assert (row["jankovic_frequency_grade"], row["jankovic_frequency_grade_if_review_closed"]) == ("0", "3")
