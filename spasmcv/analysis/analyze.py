@@ -249,10 +249,13 @@ def analyze_trace(trace: Trace, *, task: str = "rest", settings: AnalysisSetting
     warnings += gate_warnings(verdict["invalid_share"], settings.quality)
     warnings += frame_rate_warning(trace["time_s"], gate.measurable, settings.quality)
     warnings += repeated_frames_warning(trace.columns, gate.measurable, settings.quality)
-    if metrics["quality"]["valid_share"] < 0.5:
-        warnings.append("less than half of the recording is measurable: metrics are unreliable")
-    if metrics["quality"]["valid_time_s"] < 30:
-        warnings.append("under 30 s of measurable video: rates per minute are imprecise")
+    if not any((metrics[side]["valid_time_s"] or 0) > 0 for side in SIDES):   # nothing unreliable: nothing at all
+        warnings.append("no frame could be measured: there are no metrics")
+    else:
+        if metrics["quality"]["valid_share"] < 0.5:
+            warnings.append("less than half of the recording is measurable: metrics are unreliable")
+        if metrics["quality"]["valid_time_s"] < 30:
+            warnings.append("under 30 s of measurable video: rates per minute are imprecise")
     recording = {
         "recording_id": trace.metadata.get("recording_id"),
         "task": task,

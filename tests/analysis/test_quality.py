@@ -113,6 +113,9 @@ def test_a_recording_dark_throughout_is_not_gradable_and_shows_no_number():
     rows = text.splitlines()[text.splitlines().index("") + 2:]
     table = rows[:rows.index(next(r for r in rows if r.startswith("bilateral")))]
     assert len(table) >= 10 and all(row[30:54].split() == ["n/a", "n/a"] for row in table)
+    # nothing was measured, so nothing is called unreliable or imprecise: it is said that there is nothing
+    assert "no frame could be measured: there are no metrics" in analysis.recording["warnings"]
+    assert not any("unreliable" in w or "imprecise" in w for w in analysis.recording["warnings"])
 
 
 def test_the_local_frame_rate_ignores_a_dropped_frame_and_follows_a_slower_camera():
