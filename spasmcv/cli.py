@@ -390,6 +390,7 @@ def _cmd_extract(args) -> int:
     from spasmcv.measure.trace import write_trace
     from spasmcv.measure.video import probe_video
 
+    _refuse_results(args.video)
     output = _output(args.output, Path(_default_prefix(args.video).name + ".trace.csv"))
     _guard_outputs([output], [args.video], force=args.force)
     if not output.name.lower().endswith((".csv", ".csv.gz")):   # a trace under a video's or a report's name
@@ -483,6 +484,27 @@ def _review_video_comment(path: Path) -> bool:
         return False
 
 
+#: spasmcv's results that are not recordings, by ending: what a user may give by mistake for a video or trace.
+RESULT_NAMES = {".analysis.json": "analysis result", ".events.csv": "events table", ".minutes.csv": "per-minute table",
+                ".report.html": "report", ".comparison.json": "comparison", ".comparison.csv": "comparison table",
+                ".review.mp4": "review video"}
+
+
+def _refuse_results(*paths) -> None:
+    """Before any work: refuse an input that is one of spasmcv's own results (by its ending and its
+    content), naming what it is, instead of reading it as a video or trace and failing on it.
+    Raises :class:`~spasmcv.errors.TraceError`."""
+    from spasmcv.errors import TraceError
+    from spasmcv.measure.trace import is_trace_file
+
+    for path in map(Path, filter(None, paths)):
+        what = next((name for ending, name in RESULT_NAMES.items() if path.name.endswith(ending)), None)
+        # a trace or an empty file is "own" as an output to replace, but not a result
+        if what and path.is_file() and path.stat().st_size and not is_trace_file(path) and _is_own_output(path):
+            raise TraceError(f"{path} is spasmcv's {what}, not a recording: give the recording's video or its "
+                             ".trace.csv")
+
+
 def _guard_outputs(outputs, inputs, *, force: bool = False) -> None:
     """Before any work: refuse an output that is one of the inputs, that would replace a file
     which is not spasmcv's own (unless ``force``), that is a folder, or whose folder cannot be
@@ -518,6 +540,7 @@ def _cmd_analyze(args) -> int:
     outputs = [prefix.with_name(prefix.name + suffix) for suffix in (".analysis.json", ".events.csv", ".minutes.csv")]
     if args.save_trace and from_video:
         outputs.append(prefix.with_name(prefix.name + ".trace.csv"))
+    _refuse_results(args.input)
     _guard_outputs(outputs, [args.input], force=args.force)
     settings = _settings(args)
     trace = _load_trace(args.input, args, "extract", settings)
@@ -616,6 +639,7 @@ def _cmd_compare(args) -> int:
             from spasmcv.errors import VideoError
 
             raise VideoError(f"{path}: file not found (visit {label!r})")
+    _refuse_results(*(path for _, _, path in args.visits))
     _check_parts_start_inside(args, parts)
     prefix = args.output = _output_prefix(args.output, Path("comparison"))
     _guard_outputs([prefix.with_name(prefix.name + suffix) for suffix in (".report.html", ".comparison.json",
@@ -689,6 +713,7 @@ def _cmd_report(args) -> int:
 
     _check_part(args)
     prefix = _output_prefix(args.output, _default_prefix(args.input))
+    _refuse_results(args.input)
     _guard_outputs([prefix.with_name(prefix.name + ".report.html")], [args.input], force=args.force)
     settings = _settings(args)
     trace = _scored_part(_load_trace(args.input, args, "extract", settings), args)

@@ -75,6 +75,23 @@ def test_analyze_and_report_refuse_to_overwrite_the_trace_they_read(trace_file, 
     assert result.returncode == 7 and sha256(report_named) == before
 
 
+def test_a_result_given_for_a_recording_is_named_as_such(trace_file, tmp_path):
+    """spasmcv's own results given where a video or trace is expected (an easy slip after
+    `analyze`) are refused before any work, saying what they are, and are left as they were."""
+    assert run_cli("analyze", trace_file, "-o", tmp_path / "v", "-q").returncode == 0
+    for name, what in (("v.analysis.json", "analysis result"), ("v.events.csv", "events table"),
+                       ("v.minutes.csv", "per-minute table")):
+        path = tmp_path / name
+        before = sha256(path)
+        for args in (("analyze", path, "-q"), ("report", path), ("compare", "--visit", f"a:{path}", "--visit",
+                                                                 f"b:{trace_file}")):
+            result = run_cli(*args)
+            assert result.returncode == 5, (args, result.stderr)
+            assert f"{path} is spasmcv's {what}, not a recording: give the recording's video or its .trace.csv" \
+                in result.stderr
+            assert "Traceback" not in result.stderr and sha256(path) == before
+
+
 def test_a_foreign_file_is_replaced_only_with_force(trace_file, tmp_path):
     """A file that is not spasmcv's is refused without --force, even under one of spasmcv's own
     names (a clinician's notes.events.csv); spasmcv's own outputs and empty files are replaced."""
