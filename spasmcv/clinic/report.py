@@ -260,8 +260,10 @@ def _side_effects(comparison: Comparison) -> str:
             pct = _num(r["change_percent"], 1, signed=True)
             flag = ("<span class='flag'>possible ptosis</span>" if r["ptosis"] else "<span class='ok'>no</span>"
                     if r.get("ptosis_judged", True) else f"not judged (under {s.ptosis_min_measured_s:g} s measured)")
-        else:   # the baseline, or a visit without an aperture to compare
-            change, pct, flag = ("baseline" if r["visit"] == comparison.visits[0].label else "n/a"), "", ""
+        elif r["visit"] == comparison.visits[0].label:
+            change, pct, flag = "baseline", "", ""
+        else:   # a visit without an aperture to compare (not gradable, or no open eye measured): a blank would read "no"
+            change, pct, flag = "n/a", "", "not judged (no aperture to compare)"
         body.append(f"<tr><td class='l'>{_esc(r['visit'])}</td><td class='l'>{r['eye']}</td>"
                     f"<td>{_num(r['open_aperture_mm'], 2)}</td><td>{change}</td><td>{pct}</td><td>{flag}</td></tr>")
     a_head = ("<tr><th class='l'>visit</th><th>closure rate</th><th>time closed</th><th>open aperture</th>"

@@ -452,6 +452,8 @@ def test_a_visit_that_cannot_be_graded_is_said_in_words_and_has_no_number():
     (week3_asymmetry,) = [r for r in c.asymmetry if r["visit"] == "week 3"]
     assert week3_asymmetry["bilateral_count"] is None and week3_asymmetry["one_sided"] is None
     assert "<td>n/a / n/a / n/a</td><td>n/a</td>" in html
+    # its ptosis column says it was not judged (a blank would read as "no ptosis")
+    assert html.count("<td>n/a</td><td></td><td>not judged (no aperture to compare)</td>") == 2
     # the other way round: the baseline cannot be graded, the later visit's grade is stated
     c2 = compare_visits(list(reversed(visits)))
     assert "week 3 could not be graded" in c2.verdict.lower() and "baseline: grade 3" in c2.verdict.lower()
