@@ -38,7 +38,6 @@ def franck(real_trace):
     return trace, analyze_trace(trace, task="conversation")
 
 
-
 def test_named_in_reads_code_spans_only(tmp_path):
     (tmp_path / "page.md").write_text("`spasm_count` and `left_KEY`, but closure_count in prose\n```\ncode block\n```\n")
     names = named_in("page.md", docs=tmp_path)

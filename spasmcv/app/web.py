@@ -32,8 +32,7 @@ from spasmcv import __version__
 from spasmcv._atomic import atomic_write
 from spasmcv.analysis.analyze import ANALYSIS_VERSION
 from spasmcv.analysis.events import display_kind
-from spasmcv.analysis.metrics import TASK_NORMS
-from spasmcv.analysis.metrics import shown_metric
+from spasmcv.analysis.metrics import TASK_NORMS, shown_metric
 from spasmcv.analysis.severity import review_closures_phrase
 from spasmcv.app.db import (DIAGNOSES, HFS_SIDE, INJECTION_SITES, AuditEntry, Dose, Patient, Recording, Treatment,
                             User, Visit, check_password, code_key)
