@@ -616,7 +616,7 @@ def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, table
 
 
 def _cmd_compare(args) -> int:
-    from spasmcv.clinic.compare import CompareSettings, Treatment, Visit, compare_visits
+    from spasmcv.clinic.compare import CompareSettings, Treatment, Visit, compare_visits, input_problems
     from spasmcv.errors import SpasmcvError
 
     if len(args.visits) < 2:
@@ -657,8 +657,12 @@ def _cmd_compare(args) -> int:
         print(comparison.verdict)
         print()
         print(_comparison_table(comparison))
-        for warning in comparison.warnings:
+    # the inputs that look wrong (the same recording twice, impossible dates) are said even when quiet
+    problems = set(input_problems(comparison.visits, comparison.treatment))
+    for warning in comparison.warnings:
+        if not args.quiet or warning in problems:
             print(f"warning: {warning}", file=sys.stderr)
+    if not args.quiet:
         print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)
     return 0
 

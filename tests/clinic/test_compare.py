@@ -311,6 +311,12 @@ def test_compare_command(model_info, tmp_path, capsys):
     assert (tmp_path / "p01.comparison.csv").read_text().startswith("metric,label,unit,eye,visit,value,change")
     html = (tmp_path / "p01.report.html").read_text()
     assert "P-01" in html and ".trace.csv" not in html and str(tmp_path) not in html
+    # the same recording given twice is said even with -q (no summary), though nothing failed
+    assert main(["compare", "--visit", f"a:{paths['baseline']}", "--visit", f"b:{paths['baseline']}", "-q",
+                 "--n-boot", "100", "-o", str(tmp_path / "twice")]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and err == ("warning: b measures the very frames a measures (the same recording): a recording "
+                                 "compared with itself shows no change; check which files were given\n")
 
 
 def test_compare_command_scores_a_part_of_each_visit(model_info, tmp_path, capsys):
