@@ -616,7 +616,7 @@ def _write_comparison(comparison, prefix: Path, patient_id: str | None, *, table
 
 
 def _cmd_compare(args) -> int:
-    from spasmcv.clinic.compare import CompareSettings, Treatment, Visit, compare_visits, input_problems
+    from spasmcv.clinic.compare import CompareSettings, Treatment, Visit, compare_visits
     from spasmcv.errors import SpasmcvError
 
     if len(args.visits) < 2:
@@ -658,9 +658,8 @@ def _cmd_compare(args) -> int:
         print()
         print(_comparison_table(comparison))
     # the inputs that look wrong (the same recording twice, impossible dates) are said even when quiet
-    problems = set(input_problems(comparison.visits, comparison.treatment))
     for warning in comparison.warnings:
-        if not args.quiet or warning in problems:
+        if not args.quiet or warning in comparison.input_problems:
             print(f"warning: {warning}", file=sys.stderr)
     if not args.quiet:
         print("wrote " + ", ".join(str(p) for p in paths), file=sys.stderr)

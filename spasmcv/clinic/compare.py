@@ -354,6 +354,9 @@ class Comparison:
     treatment : Treatment or None
     settings : CompareSettings
     warnings : list of str
+    input_problems : list of str
+        Those of the warnings that say the inputs look wrong (:func:`input_problems`): the
+        verdict opens with them and the command line prints them even when quiet.
     """
 
     visits: tuple
@@ -365,6 +368,7 @@ class Comparison:
     treatment: Treatment | None
     settings: CompareSettings
     warnings: list = field(default_factory=list)
+    input_problems: list = field(default_factory=list)
     replicates: dict = field(default_factory=dict, repr=False)   # visit label -> replicates
 
     def to_dict(self) -> dict:
@@ -547,10 +551,11 @@ def compare_visits(visits: list[Visit], *, treatment: Treatment | None = None,
 
     side_effects = _side_effects(visits, reps, settings, compared)
     asym = _asymmetry(visits, settings)
-    warnings = _warnings(visits, settings, treatment)
+    problems = input_problems(visits, treatment)
+    warnings = problems + _warnings(visits, settings, treatment)
     comparison = Comparison(visits=tuple(visits), rows=rows, summary=summary, side_effects=side_effects,
                             asymmetry=asym, verdict="", treatment=treatment, settings=settings,
-                            warnings=warnings, replicates=reps)
+                            warnings=warnings, input_problems=problems, replicates=reps)
     return Comparison(**{**comparison.__dict__, "verdict": verdict_text(comparison)})
 
 
@@ -663,7 +668,7 @@ def input_problems(visits, treatment: Treatment | None) -> list[str]:
 
 
 def _warnings(visits, settings: CompareSettings, treatment: Treatment | None) -> list[str]:
-    out = input_problems(visits, treatment)
+    out = []
     base_turn, base_pitch = view_angles(visits[0].analysis, visits[0].trace)
     for v in visits[1:]:
         turn, pitch = view_angles(v.analysis, v.trace)
@@ -733,7 +738,7 @@ def verdict_text(comparison: Comparison) -> str:
     then meaningful change, side effects and asymmetry."""
     summary, visits = comparison.summary, comparison.visits
     base = summary[0]
-    problems = input_problems(visits, comparison.treatment)
+    problems = comparison.input_problems
     paragraphs = ["Check before reading on: " + "; ".join(problems) + "."] if problems else []
     ungradable = [e for e in summary if not e["gradable"]]
     if len(summary) == 1 and ungradable:
